@@ -1,0 +1,65 @@
+"""Innovation Service Supermarket: the application factory."""
+
+import logging
+
+from flask import Flask
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+
+from marketplace.config import INSTANCE_DIR, ROOT, load_config
+from marketplace.database import db
+
+csrf = CSRFProtect()
+login_manager = LoginManager()
+login_manager.login_view = "accounts.login"
+login_manager.login_message = "Please log in to continue."
+login_manager.login_message_category = "info"
+login_manager.session_protection = "strong"
+
+
+@login_manager.user_loader
+def _load_user(user_id: str):
+    from marketplace.models import User
+
+    try:
+        raw_id, raw_version = user_id.split(":", 1)
+        user = db.session.get(User, int(raw_id))
+        version = int(raw_version)
+    except (ValueError, TypeError):
+        return None
+    if user is None or user.session_version != version or not user.active:
+        return None
+    return user
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(INSTANCE_DIR),
+    )
+    app.config.update(load_config())
+    if overrides:
+        app.config.update(overrides)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    db.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+    from catalog import views as catalog_views
+    from marketplace import accounts, errors, templating, views
+    from providers import views as provider_views
+
+    app.register_blueprint(views.bp)
+    app.register_blueprint(accounts.bp)
+    app.register_blueprint(catalog_views.bp)
+    app.register_blueprint(provider_views.bp)
+    errors.register(app)
+    templating.register(app)
+
+    from marketplace.cli import register_cli
+
+    register_cli(app)
+    return app

@@ -1,0 +1,52 @@
+"""Configuration read from the environment (12-factor); defaults suit a laptop demo."""
+
+import os
+import secrets
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", ROOT / "instance"))
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def load_config() -> dict:
+    """Collect settings from environment variables into a Flask config mapping."""
+    secret_key = os.environ.get("SECRET_KEY")
+    if not secret_key:
+        # Without a configured key every process restart logs users out; fine for a
+        # demo, and it keeps real secrets out of the repository.
+        secret_key = secrets.token_hex(32)
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'supermarket.sqlite'}"
+    https = _bool("HTTPS", False)
+    return {
+        "SECRET_KEY": secret_key,
+        "DATABASE_URL": database_url,
+        "CURRENCY": os.environ.get("CURRENCY", "CNY"),
+        "STRIPE_SECRET_KEY": os.environ.get("STRIPE_SECRET_KEY", "sk_test_localstripe"),
+        "STRIPE_PUBLISHABLE_KEY": os.environ.get("STRIPE_PUBLISHABLE_KEY", "pk_test_localstripe"),
+        "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),
+        "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
+        "SEARCH_INDEX_DIR": os.environ.get("SEARCH_INDEX_DIR", str(INSTANCE_DIR / "search-index")),
+        "UPLOAD_DIR": os.environ.get("UPLOAD_DIR", str(INSTANCE_DIR / "uploads")),
+        "MAIL_BACKEND": os.environ.get("MAIL_BACKEND", "outbox"),
+        "PAGE_SIZE": _int("PAGE_SIZE", 24),
+        "MAX_CONTENT_LENGTH": _int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024),
+        "SESSION_COOKIE_SECURE": https,
+        "REMEMBER_COOKIE_SECURE": https,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "PREFERRED_URL_SCHEME": "https" if https else "http",
+        "WTF_CSRF_TIME_LIMIT": None,
+    }

@@ -1,0 +1,105 @@
+"""Accounts: organisations (enterprises and service institutions) and their users."""
+
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace.database import Base, utcnow
+
+ORG_KINDS = ("enterprise", "provider")
+ROLES = ("enterprise", "provider", "staff", "admin")
+VERIFICATION_STATUSES = ("unverified", "pending", "more_info", "rejected", "verified")
+
+
+class Organisation(Base):
+    __tablename__ = "organisation"
+    __table_args__ = (
+        CheckConstraint("kind in ('enterprise', 'provider')", name="kind"),
+        CheckConstraint(
+            "verification_status in ('unverified', 'pending', 'more_info', 'rejected', 'verified')",
+            name="verification_status",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # Unified social credit code (GB 32100-2015); institutions supply it when they apply.
+    credit_code: Mapped[str | None] = mapped_column(String(18), unique=True)
+    region: Mapped[str | None] = mapped_column(String(32))
+    industry: Mapped[str | None] = mapped_column(String(32))
+    size: Mapped[str | None] = mapped_column(String(16))
+    institution_type: Mapped[str | None] = mapped_column(String(32), index=True)
+    regions_served: Mapped[list] = mapped_column(default=list)
+    description: Mapped[str] = mapped_column(Text, default="")
+    website: Mapped[str | None] = mapped_column(String(300))
+    contact_name: Mapped[str | None] = mapped_column(String(100))
+    contact_phone: Mapped[str | None] = mapped_column(String(40))
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    founded_year: Mapped[int | None] = mapped_column(Integer)
+    verification_status: Mapped[str] = mapped_column(String(16), default="unverified")
+    verified_at: Mapped[datetime | None]
+    suspended: Mapped[bool] = mapped_column(Boolean, default=False)
+    suspended_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    members: Mapped[list["User"]] = relationship(back_populates="organisation")
+
+    @property
+    def is_provider(self) -> bool:
+        return self.kind == "provider"
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verification_status == "verified"
+
+    @property
+    def is_listed(self) -> bool:
+        """Whether the institution's published listings may be shown to the public."""
+        return self.is_provider and self.is_verified and not self.suspended
+
+    def __repr__(self) -> str:
+        return f"<Organisation {self.id} {self.kind} {self.name!r}>"
+
+
+class User(UserMixin, Base):
+    __tablename__ = "user_account"
+    __table_args__ = (
+        CheckConstraint("role in ('enterprise', 'provider', 'staff', 'admin')", name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    full_name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    role: Mapped[str] = mapped_column(String(16), index=True)
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"), index=True)
+    is_org_owner: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Part of the login cookie: bumping it (password change) signs out every other session.
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+    organisation: Mapped[Organisation | None] = relationship(back_populates="members")
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in ("staff", "admin")
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email} {self.role}>"

@@ -1,0 +1,59 @@
+"""Who may do what: role checks for routes and ownership checks for objects.
+
+Every view that touches an object asks this module; nothing else decides permissions.
+"""
+
+from functools import wraps
+
+from flask import abort
+from flask_login import current_user, login_required
+
+
+def has_role(user, *roles: str) -> bool:
+    if not getattr(user, "is_authenticated", False):
+        return False
+    # Admins can do everything staff can.
+    if user.role == "admin" and "staff" in roles:
+        return True
+    return user.role in roles
+
+
+def role_required(*roles: str):
+    """Visitors are sent to log in; signed-in users without the role get 403."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            if not has_role(current_user, *roles):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+staff_required = role_required("staff")
+admin_required = role_required("admin")
+
+
+def is_member_of(user, organisation_id: int | None) -> bool:
+    return (
+        getattr(user, "is_authenticated", False)
+        and organisation_id is not None
+        and user.organisation_id == organisation_id
+    )
+
+
+def can_view_product(user, product) -> bool:
+    """Published listings of listed institutions are public; others only for owners and staff."""
+    if product.status == "published" and product.provider.is_listed:
+        return True
+    return has_role(user, "staff") or is_member_of(user, product.provider_id)
+
+
+def can_view_provider_profile(user, organisation) -> bool:
+    if organisation.is_listed:
+        return True
+    return has_role(user, "staff") or is_member_of(user, organisation.id)

@@ -1,0 +1,39 @@
+"""Jinja filters and globals shared by every template."""
+
+from flask import request, url_for
+
+from marketplace import reference
+from marketplace.markdown import render_markdown
+from orders.money import format_amount, format_compact, format_rate
+
+
+def _url_with(**changes) -> str:
+    """The current URL with some query parameters replaced (used by pagination links)."""
+    args = request.args.to_dict(flat=False)
+    for key, value in changes.items():
+        if value is None:
+            args.pop(key, None)
+        else:
+            args[key] = [value]
+    return url_for(request.endpoint, **(request.view_args or {}), **args)
+
+
+def register(app):
+    app.jinja_env.filters["money"] = lambda amount, currency="CNY": (
+        "—" if amount is None else format_amount(amount, currency)
+    )
+    app.jinja_env.filters["money_compact"] = lambda amount, currency="CNY": (
+        "—" if amount is None else format_compact(amount, currency)
+    )
+    app.jinja_env.filters["rate"] = lambda bp: "—" if bp is None else format_rate(bp)
+    app.jinja_env.filters["markdown"] = render_markdown
+    app.jinja_env.filters["region"] = lambda code: reference.REGION_LABELS.get(code, code)
+    app.jinja_env.filters["institution_type"] = lambda code: (
+        reference.INSTITUTION_TYPE_LABELS.get(code, code or "")
+    )
+    app.jinja_env.filters["industry"] = lambda code: reference.INDUSTRY_LABELS.get(code, code or "")
+    app.jinja_env.filters["company_size"] = lambda code: (
+        reference.COMPANY_SIZE_LABELS.get(code, code or "")
+    )
+    app.jinja_env.globals["url_with"] = _url_with
+    app.jinja_env.globals["reference"] = reference
