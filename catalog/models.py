@@ -2,7 +2,16 @@
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.database import Base, utcnow
@@ -76,6 +85,8 @@ class Product(Base):
     term_max_months: Mapped[int | None] = mapped_column(Integer)
     service_fee: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default="draft")
+    # Staff's reason when a submission was rejected (shown to the institution on the draft).
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
     featured: Mapped[bool] = mapped_column(Boolean, default=False)
     view_count: Mapped[int] = mapped_column(Integer, default=0)
     favourite_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -111,3 +122,70 @@ class Package(Base):
     @property
     def deliverable_list(self) -> list[str]:
         return [line.strip() for line in self.deliverables.splitlines() if line.strip()]
+
+
+class ProductRevision(Base):
+    """A proposed change to a published listing. The public page keeps showing the Product row
+    until staff approve the revision; then its snapshot is copied onto the product."""
+
+    __tablename__ = "product_revision"
+    __table_args__ = (
+        CheckConstraint(
+            "status in ('draft', 'pending', 'approved', 'rejected', 'withdrawn')", name="status"
+        ),
+        Index("ix_product_revision_product_status", "product_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"))
+    # Snapshot of the editable fields (title, summary, description, category_id, regions, tags,
+    # pricing fields and packages) as plain JSON.
+    data: Mapped[dict] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    submitted_at: Mapped[datetime | None]
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    decided_at: Mapped[datetime | None]
+
+    product: Mapped[Product] = relationship()
+
+
+class SearchOutbox(Base):
+    """Listings whose search document must be refreshed. Written in the same transaction as
+    the listing change; applied to the Whoosh index by a single writer, then deleted."""
+
+    __tablename__ = "search_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(Integer, index=True)  # no FK: deletions are events too
+    reason: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Favourite(Base):
+    """An enterprise member's starred ("collected") product or institution."""
+
+    __tablename__ = "favourite"
+    __table_args__ = (
+        UniqueConstraint("user_id", "product_id", name="uq_favourite_user_product"),
+        UniqueConstraint("user_id", "provider_id", name="uq_favourite_user_provider"),
+        CheckConstraint(
+            "(product_id IS NULL) <> (provider_id IS NULL)", name="exactly_one_target"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"),
+                                         index=True)
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"),
+                                                   index=True)
+    provider_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True)
+    # Price seen when starred/last notified, to tell the user when it changes.
+    seen_price_from: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    product: Mapped[Product | None] = relationship()
+    provider: Mapped[Organisation | None] = relationship()

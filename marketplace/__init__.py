@@ -44,6 +44,10 @@ def create_app(overrides: dict | None = None) -> Flask:
         app.config.update(overrides)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
+    # Import every model module so relationships resolve and metadata is complete.
+    import catalog.models  # noqa: F401
+    import providers.models  # noqa: F401
+
     db.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)

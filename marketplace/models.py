@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.database import Base, utcnow
@@ -35,14 +35,19 @@ class Organisation(Base):
     regions_served: Mapped[list] = mapped_column(default=list)
     description: Mapped[str] = mapped_column(Text, default="")
     website: Mapped[str | None] = mapped_column(String(300))
+    logo_file: Mapped[str | None] = mapped_column(String(80))  # generated name in UPLOAD_DIR
     contact_name: Mapped[str | None] = mapped_column(String(100))
     contact_phone: Mapped[str | None] = mapped_column(String(40))
     contact_email: Mapped[str | None] = mapped_column(String(254))
     founded_year: Mapped[int | None] = mapped_column(Integer)
     verification_status: Mapped[str] = mapped_column(String(16), default="unverified")
     verified_at: Mapped[datetime | None]
+    submitted_at: Mapped[datetime | None]  # last time the institution application was sent
+    # Latest staff reason shown to the institution (rejection or documents requested).
+    verification_note: Mapped[str | None] = mapped_column(Text)
     suspended: Mapped[bool] = mapped_column(Boolean, default=False)
     suspended_reason: Mapped[str | None] = mapped_column(Text)
+    watch: Mapped[bool] = mapped_column(Boolean, default=False)  # staff watch list
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     members: Mapped[list["User"]] = relationship(back_populates="organisation")
@@ -103,3 +108,51 @@ class User(UserMixin, Base):
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email} {self.role}>"
+
+
+class AuditLog(Base):
+    """Who did what to which object, when and why. Staff decisions always land here."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_target", "target_type", "target_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    actor: Mapped[User | None] = relationship()
+
+
+class Notification(Base):
+    """An in-app notice for one user (the notification centre; unread count in the navbar)."""
+
+    __tablename__ = "notification"
+    __table_args__ = (Index("ix_notification_user_unread", "user_id", "read_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(48))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    link: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[datetime | None]
+
+
+class EmailMessage(Base):
+    """Outgoing email. With MAIL_BACKEND=outbox (development, tests) it is only stored here."""
+
+    __tablename__ = "email_message"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    to_address: Mapped[str] = mapped_column(String(254), index=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)

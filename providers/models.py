@@ -1,0 +1,60 @@
+"""Institution onboarding: qualification documents and team invitations."""
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace.database import Base, utcnow
+from marketplace.models import Organisation
+
+DOCUMENT_KINDS = {
+    "business_licence": "Business licence · 营业执照",
+    "financial_licence": "Financial licence · 金融许可证",
+    "ip_agency_licence": "IP agency licence · 专利代理机构执业许可",
+    "certification": "Certification / accreditation · 资质认证",
+    "other": "Other supporting document · 其他",
+}
+
+
+class QualificationDocument(Base):
+    __tablename__ = "qualification_document"
+    __table_args__ = (
+        CheckConstraint("content_type in ('application/pdf', 'image/png', 'image/jpeg')",
+                        name="content_type"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    original_name: Mapped[str] = mapped_column(String(200))  # sanitised, for display only
+    stored_name: Mapped[str] = mapped_column(String(80), unique=True)  # generated; never user input
+    content_type: Mapped[str] = mapped_column(String(40))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    organisation: Mapped[Organisation] = relationship()
+
+
+class Invitation(Base):
+    """An invitation to join an institution's team, redeemed by link or by code."""
+
+    __tablename__ = "invitation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    # SHA-256 of the secret code; the code itself is only ever in the email/link.
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+    accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    revoked_at: Mapped[datetime | None]
+
+    organisation: Mapped[Organisation] = relationship()
