@@ -1,0 +1,115 @@
+"""Configuration comes from the environment, with safe defaults for a laptop demo."""
+
+import pytest
+
+from marketplace.config import INSTANCE_DIR, load_config
+
+CONFIG_VARIABLES = (
+    "SECRET_KEY", "DATABASE_URL", "CURRENCY", "HTTPS", "STRIPE_SECRET_KEY",
+    "STRIPE_PUBLISHABLE_KEY", "STRIPE_API_BASE", "STRIPE_WEBHOOK_SECRET", "SEARCH_INDEX_DIR",
+    "UPLOAD_DIR", "MAIL_BACKEND", "PAGE_SIZE", "MAX_UPLOAD_BYTES",
+)
+
+
+@pytest.fixture
+def env(monkeypatch):
+    """A process environment without any of our settings (the PostgreSQL run sets some)."""
+    for name in CONFIG_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_defaults_suit_a_local_demo(env):
+    config = load_config()
+    assert config["DATABASE_URL"] == f"sqlite:///{INSTANCE_DIR / 'supermarket.sqlite'}"
+    assert config["CURRENCY"] == "CNY"
+    assert config["SEARCH_INDEX_DIR"] == str(INSTANCE_DIR / "search-index")
+    assert config["UPLOAD_DIR"] == str(INSTANCE_DIR / "uploads")
+    assert config["PAGE_SIZE"] == 24
+    assert config["MAX_CONTENT_LENGTH"] == 10 * 1024 * 1024
+    assert config["SESSION_COOKIE_SECURE"] is False
+    assert config["PREFERRED_URL_SCHEME"] == "http"
+
+
+def test_settings_are_read_from_the_environment(env):
+    env.setenv("DATABASE_URL", "postgresql+psycopg://shop:pw@db.internal:5432/shop")
+    env.setenv("SECRET_KEY", "from-the-environment")
+    env.setenv("CURRENCY", "EUR")
+    env.setenv("PAGE_SIZE", "12")
+    env.setenv("MAX_UPLOAD_BYTES", "2048")
+    env.setenv("SEARCH_INDEX_DIR", "/srv/search")
+    env.setenv("UPLOAD_DIR", "/srv/uploads")
+    env.setenv("STRIPE_API_BASE", "http://127.0.0.1:8420")
+    config = load_config()
+    assert config["DATABASE_URL"] == "postgresql+psycopg://shop:pw@db.internal:5432/shop"
+    assert config["SECRET_KEY"] == "from-the-environment"
+    assert config["CURRENCY"] == "EUR"
+    assert config["PAGE_SIZE"] == 12
+    assert config["MAX_CONTENT_LENGTH"] == 2048
+    assert config["SEARCH_INDEX_DIR"] == "/srv/search"
+    assert config["UPLOAD_DIR"] == "/srv/uploads"
+    assert config["STRIPE_API_BASE"] == "http://127.0.0.1:8420"
+
+
+def test_empty_values_fall_back_to_defaults(env):
+    env.setenv("DATABASE_URL", "")
+    env.setenv("SECRET_KEY", "")
+    env.setenv("PAGE_SIZE", "")
+    config = load_config()
+    assert config["DATABASE_URL"].startswith("sqlite:///")
+    assert len(config["SECRET_KEY"]) >= 32
+    assert config["PAGE_SIZE"] == 24
+
+
+def test_without_secret_key_each_process_gets_a_random_one(env):
+    first, second = load_config()["SECRET_KEY"], load_config()["SECRET_KEY"]
+    assert first != second
+    assert len(first) >= 64  # 32 random bytes, hex encoded
+
+
+@pytest.mark.parametrize("value", ["1", "true", "yes", "on", "TRUE"])
+def test_https_makes_cookies_secure(env, value):
+    env.setenv("HTTPS", value)
+    config = load_config()
+    assert config["SESSION_COOKIE_SECURE"] is True
+    assert config["REMEMBER_COOKIE_SECURE"] is True
+    assert config["PREFERRED_URL_SCHEME"] == "https"
+
+
+@pytest.mark.parametrize("value", ["0", "false", "no", ""])
+def test_https_off_values(env, value):
+    env.setenv("HTTPS", value)
+    assert load_config()["SESSION_COOKIE_SECURE"] is False
+
+
+def test_cookies_are_http_only_and_same_site_lax(env):
+    config = load_config()
+    assert config["SESSION_COOKIE_HTTPONLY"] is True
+    assert config["REMEMBER_COOKIE_HTTPONLY"] is True
+    assert config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def session_cookie_header(client) -> str:
+    response = client.get("/")
+    cookies = [value for value in response.headers.getlist("Set-Cookie")
+               if value.startswith("session=")]
+    assert cookies, "the home page should start a session (it carries a CSRF token)"
+    return cookies[0]
+
+
+def test_browser_receives_a_http_only_lax_session_cookie(client):
+    header = session_cookie_header(client)
+    assert "HttpOnly" in header
+    assert "SameSite=Lax" in header
+    assert "Secure" not in header
+
+
+def test_behind_https_the_browser_receives_a_secure_session_cookie(app, env):
+    env.setenv("HTTPS", "1")
+    https_config = load_config()
+    for key in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE", "PREFERRED_URL_SCHEME"):
+        env.setitem(app.config, key, https_config[key])
+    header = session_cookie_header(app.test_client())
+    assert "Secure" in header
+    assert "HttpOnly" in header
+    assert "SameSite=Lax" in header
