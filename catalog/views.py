@@ -1,10 +1,60 @@
 """Public catalogue pages: categories and product detail."""
 
-from flask import Blueprint
+from flask import Blueprint, abort, current_app, render_template, request
+from flask_login import current_user
+
+from catalog import services
+from marketplace.database import db
+from marketplace.permissions import can_view_product, has_role, is_member_of
 
 bp = Blueprint("catalog", __name__)
 
 
+def _page_size() -> int:
+    return int(current_app.config.get("PAGE_SIZE") or 24)
+
+
 @bp.get("/c/<slug>")
 def category(slug):
-    return slug
+    selected = services.get_category(db.session, slug)
+    if selected is None:
+        abort(404)
+    top = selected.parent or selected
+    category_ids = [selected.id] + [child.id for child in selected.children]
+    filters = services.ProductFilters.from_args(request.args)
+    page = services.browse_products(
+        db.session,
+        category_ids=category_ids,
+        filters=filters,
+        page=services.parse_page(request.args.get("page")),
+        page_size=_page_size(),
+    )
+    return render_template(
+        "catalog/category.html",
+        category=selected,
+        top=top,
+        page=page,
+        filters=filters,
+        counts=services.category_counts(db.session),
+        sorts=services.SORTS,
+        modes=services.MODE_LABELS,
+    )
+
+
+@bp.get("/products/<int:product_id>")
+def product(product_id):
+    listing = services.get_product(db.session, product_id)
+    if listing is None or not can_view_product(current_user, listing):
+        abort(404)
+    # Visibility for an anonymous visitor is the public rule for this one object.
+    public = can_view_product(None, listing)
+    insider = has_role(current_user, "staff") or is_member_of(current_user, listing.provider_id)
+    if public and not insider:
+        services.record_view(db.session, listing.id)
+        db.session.commit()
+    return render_template(
+        "catalog/product.html",
+        product=listing,
+        preview=not public,
+        modes=services.MODE_LABELS,
+    )

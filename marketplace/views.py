@@ -2,6 +2,7 @@
 
 from flask import Blueprint, render_template
 
+from catalog import services as catalog_services
 from catalog.categories import top_level_categories
 from marketplace.database import db
 
@@ -16,4 +17,11 @@ def _navigation():
 
 @bp.get("/")
 def home():
-    return render_template("main/home.html")
+    # The category grid reuses ``nav_categories`` from the context processor.
+    return render_template(
+        "main/home.html",
+        figures=catalog_services.storefront_figures(db.session),
+        counts=catalog_services.category_counts(db.session),
+        featured=catalog_services.featured_products(db.session, limit=8),
+        newest=catalog_services.newest_products(db.session, limit=8),
+    )
