@@ -53,13 +53,14 @@ def create_app(overrides: dict | None = None) -> Flask:
     login_manager.init_app(app)
 
     from catalog import views as catalog_views
-    from marketplace import accounts, errors, templating, views
+    from marketplace import accounts, errors, staff, templating, views
     from providers import views as provider_views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(accounts.bp)
     app.register_blueprint(catalog_views.bp)
     app.register_blueprint(provider_views.bp)
+    app.register_blueprint(staff.bp)
     errors.register(app)
     templating.register(app)
 

@@ -1,25 +1,179 @@
 """Accounts blueprint: sign-up, login, logout, my account."""
 
-from flask import Blueprint
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy.exc import IntegrityError
+
+from marketplace import accounts_service as service
+from marketplace.database import db
+from marketplace.forms import (
+    ChangePasswordForm,
+    EnterpriseSignupForm,
+    LoginForm,
+    ProviderSignupForm,
+)
 
 bp = Blueprint("accounts", __name__)
 
 
+def is_safe_next(target: str | None) -> bool:
+    """Only relative paths on this site: "/orders?page=2" yes; "//evil.com", "http://..",
+    "/\\evil.com" and "javascript:" no."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return False
+    if "\\" in target or any(ord(char) < 32 or ord(char) == 127 for char in target):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc
+
+
+def _next_url(default: str) -> str:
+    target = request.args.get("next") or request.form.get("next")
+    return target if is_safe_next(target) else default
+
+
+def _redirect_signed_in():
+    flash("You are already logged in.", "info")
+    return redirect(url_for("accounts.account"))
+
+
+def _attach(form, error: service.AccountError) -> None:
+    """Show a service-level refusal under the field it concerns (or above the form)."""
+    field = getattr(form, error.field, None) if error.field else None
+    if field is not None:
+        field.errors = [*field.errors, error.message]
+    else:
+        form.form_errors.append(error.message)
+
+
+def _complete_signup(form, register, data, *, credit_code: str | None = None):
+    """Run one sign-up transaction; return the new user, or None with errors on the form."""
+    try:
+        user = register(db.session, data)
+        db.session.commit()
+    except service.AccountError as exc:
+        db.session.rollback()
+        _attach(form, exc)
+        return None
+    except IntegrityError:
+        # Someone else registered the same email or code between our check and our insert.
+        db.session.rollback()
+        _attach(form, service.explain_conflict(db.session, email=data.email,
+                                               credit_code=credit_code))
+        return None
+    login_user(user)
+    current_app.logger.info("New %s sign-up: organisation %s, user %s",
+                            user.role, user.organisation_id, user.id)
+    return user
+
+
+@bp.get("/signup")
+def signup():
+    if current_user.is_authenticated:
+        return _redirect_signed_in()
+    return render_template("accounts/signup.html")
+
+
+@bp.route("/signup/enterprise", methods=["GET", "POST"])
+def signup_enterprise():
+    if current_user.is_authenticated:
+        return _redirect_signed_in()
+    form = EnterpriseSignupForm()
+    if form.validate_on_submit():
+        data = service.EnterpriseSignup(
+            company_name=form.company_name.data, credit_code=form.credit_code.data,
+            region=form.region.data, industry=form.industry.data, size=form.size.data,
+            contact_name=form.contact_name.data, contact_phone=form.contact_phone.data,
+            email=form.email.data, password=form.password.data)
+        user = _complete_signup(form, service.register_enterprise, data,
+                                credit_code=form.credit_code.data)
+        if user is not None:
+            flash(f"Welcome to the Innovation Service Supermarket, {user.full_name}! "
+                  f"{user.organisation.name} is registered.", "success")
+            return redirect(url_for("accounts.account"))
+    return render_template("accounts/signup_enterprise.html", form=form)
+
+
+@bp.route("/signup/provider", methods=["GET", "POST"])
+def signup_provider():
+    if current_user.is_authenticated:
+        return _redirect_signed_in()
+    form = ProviderSignupForm()
+    if form.validate_on_submit():
+        data = service.ProviderSignup(
+            institution_name=form.institution_name.data,
+            institution_type=form.institution_type.data, contact_name=form.contact_name.data,
+            contact_phone=form.contact_phone.data, email=form.email.data,
+            password=form.password.data)
+        user = _complete_signup(form, service.register_provider, data)
+        if user is not None:
+            flash(f"Welcome, {user.full_name}! {user.organisation.name} has an account. "
+                  "Next step: complete your institution application so staff can verify it.",
+                  "success")
+            return redirect(url_for("accounts.account"))
+    return render_template("accounts/signup_provider.html", form=form)
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    return "login"
-
-
-@bp.route("/signup")
-def signup():
-    return "signup"
+    if current_user.is_authenticated:
+        return redirect(url_for("accounts.account"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        try:
+            user = service.authenticate(db.session, form.email.data, form.password.data)
+        except service.AccountError as exc:
+            db.session.rollback()
+            form.form_errors.append(exc.message)
+        else:
+            db.session.commit()
+            login_user(user, remember=form.remember.data)
+            flash(f"Welcome back, {user.full_name}.", "success")
+            return redirect(_next_url(url_for("accounts.account")))
+    next_value = request.args.get("next") or request.form.get("next")
+    return render_template("accounts/login.html", form=form,
+                           next=next_value if is_safe_next(next_value) else None)
 
 
 @bp.post("/logout")
 def logout():
-    return "logout"
+    if current_user.is_authenticated:
+        logout_user()
+        flash("You have logged out. See you soon!", "info")
+    return redirect(url_for("main.home"))
+
+
+def _render_account(password_form):
+    return render_template("accounts/account.html", user=current_user,
+                           organisation=current_user.organisation,
+                           password_form=password_form)
 
 
 @bp.get("/account")
+@login_required
 def account():
-    return "account"
+    return _render_account(ChangePasswordForm(email=current_user.email))
+
+
+@bp.post("/account/password")
+@login_required
+def change_password():
+    form = ChangePasswordForm(email=current_user.email)
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        try:
+            service.change_password(db.session, user, current=form.current_password.data,
+                                    new=form.new_password.data)
+        except service.AccountError as exc:
+            db.session.rollback()
+            _attach(form, exc)
+        else:
+            db.session.commit()
+            # The cookie of this session carries the old version too: sign it in again.
+            remembered = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+            login_user(user, remember=remembered in request.cookies)
+            flash("Your password has been changed. Other devices have been signed out.", "success")
+            return redirect(url_for("accounts.account"))
+    return _render_account(form)

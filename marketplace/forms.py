@@ -1,0 +1,151 @@
+"""Account forms: sign-up (enterprise, institution), login, change password.
+
+Forms check what can be checked from the input alone and show every problem under its
+field; rules that need the database (duplicate email or credit code) live in
+accounts_service and are attached to the fields by the views.
+"""
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    EqualTo,
+    InputRequired,
+    Length,
+    Regexp,
+    ValidationError,
+)
+
+try:  # WTForms 3.3+ deprecates plain tuples as choices.
+    from wtforms import SelectChoice
+except ImportError:  # pragma: no cover - older WTForms
+    SelectChoice = None
+
+from marketplace import credit_code, reference
+from marketplace.passwords import password_problems
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def _lower(value):
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _with_prompt(rows, prompt: str):
+    """An empty "Choose…" option, then the reference list labelled in both languages."""
+    options = [("", prompt), *reference.choices(rows)]
+    if SelectChoice is None:
+        return options
+    return [SelectChoice(value, label) for value, label in options]
+
+
+PHONE = Regexp(r"^\+?[0-9][0-9 ()\-]{5,24}$",
+               message="Enter a phone number with digits only (spaces, dashes and a leading + are fine).")
+TERMS_MESSAGE = "Please accept the platform rules to create an account."
+
+
+class _NewAccountMixin:
+    """Email, password, confirmation and terms, shared by both sign-up forms."""
+
+    contact_name = StringField(
+        "Contact person", filters=[_strip],
+        validators=[DataRequired("Tell us who we should contact."), Length(max=100)])
+    contact_phone = StringField(
+        "Contact phone", filters=[_strip],
+        validators=[DataRequired("Enter a phone number."), PHONE],
+        render_kw={"autocomplete": "tel", "inputmode": "tel"})
+    email = EmailField(
+        "Email", filters=[_lower],
+        validators=[DataRequired("Enter your email address."),
+                    Email("Enter a valid email address, like name@company.cn."), Length(max=254)],
+        description="You will log in with this address.",
+        render_kw={"autocomplete": "email"})
+    password = PasswordField(
+        "Password", validators=[InputRequired("Choose a password.")],
+        description="At least 10 characters, with letters and digits.",
+        render_kw={"autocomplete": "new-password"})
+    confirm = PasswordField(
+        "Confirm password",
+        validators=[InputRequired("Type the password again."),
+                    EqualTo("password", "The two passwords do not match.")],
+        render_kw={"autocomplete": "new-password"})
+    accept_terms = BooleanField(
+        "I accept the platform rules", validators=[DataRequired(TERMS_MESSAGE)])
+
+    def validate_password(self, field):
+        # Show every problem at once, one line each, rather than one per attempt.
+        if field.data:
+            field.errors.extend(password_problems(field.data, self.email.data or ""))
+
+
+class EnterpriseSignupForm(_NewAccountMixin, FlaskForm):
+    company_name = StringField(
+        "Company name", filters=[_strip],
+        validators=[DataRequired("Enter the registered company name."), Length(min=2, max=200)],
+        description="As on the business licence, e.g. 苏州某某科技有限公司.",
+        render_kw={"autocomplete": "organization"})
+    credit_code = StringField(
+        "Unified social credit code", filters=[_strip],
+        validators=[DataRequired("Enter the 18-character unified social credit code.")],
+        description="统一社会信用代码 — 18 characters, on the business licence.",
+        render_kw={"maxlength": 22, "spellcheck": "false", "autocapitalize": "characters"})
+    region = SelectField("Region", choices=_with_prompt(reference.REGIONS, "Choose a region…"),
+                         validators=[DataRequired("Choose the region where the company is registered.")])
+    industry = SelectField("Industry", choices=_with_prompt(reference.INDUSTRIES, "Choose an industry…"),
+                           validators=[DataRequired("Choose the company's main industry.")])
+    size = SelectField("Company size", choices=_with_prompt(reference.COMPANY_SIZES, "Choose a size…"),
+                       validators=[DataRequired("Choose the company size.")])
+
+
+    def validate_credit_code(self, field):
+        try:
+            field.data = credit_code.validate(field.data)
+        except credit_code.CreditCodeError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+class ProviderSignupForm(_NewAccountMixin, FlaskForm):
+    institution_name = StringField(
+        "Institution name", filters=[_strip],
+        validators=[DataRequired("Enter the institution's registered name."), Length(min=2, max=200)],
+        render_kw={"autocomplete": "organization"})
+    institution_type = SelectField(
+        "Institution type",
+        choices=_with_prompt(reference.INSTITUTION_TYPES, "Choose a type…"),
+        validators=[DataRequired("Choose the kind of institution.")])
+
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", filters=[_lower],
+                       validators=[DataRequired("Enter your email address.")],
+                       render_kw={"autocomplete": "username", "autofocus": True})
+    password = PasswordField("Password", validators=[InputRequired("Enter your password.")],
+                             render_kw={"autocomplete": "current-password"})
+    remember = BooleanField("Keep me logged in on this device")
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(
+        "Current password", validators=[InputRequired("Enter your current password.")],
+        render_kw={"autocomplete": "current-password"})
+    new_password = PasswordField(
+        "New password", validators=[InputRequired("Choose a new password.")],
+        description="At least 10 characters, with letters and digits.",
+        render_kw={"autocomplete": "new-password"})
+    confirm = PasswordField(
+        "Confirm new password",
+        validators=[InputRequired("Type the new password again."),
+                    EqualTo("new_password", "The two passwords do not match.")],
+        render_kw={"autocomplete": "new-password"})
+
+    def __init__(self, *args, email: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self._email = email
+
+    def validate_new_password(self, field):
+        if field.data:
+            field.errors.extend(password_problems(field.data, self._email))
