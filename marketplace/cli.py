@@ -43,11 +43,15 @@ def register_cli(app):
     def load_demo(seed, if_empty):
         """Load the deterministic demo supermarket (institutions, products, enterprises)."""
         from catalog.models import Product
-        from marketplace.demo import load_demo_data
+        from marketplace.demo import DemoDataError, load_demo_data
 
         if if_empty and db.session.scalar(select(Product.id).limit(1)) is not None:
             click.echo("Demo data already present; nothing to do.")
             return
-        summary = load_demo_data(db.session, seed=seed, echo=click.echo)
+        try:
+            summary = load_demo_data(db.session, seed=seed, echo=click.echo)
+        except DemoDataError as exc:
+            db.session.rollback()
+            raise click.ClickException(str(exc)) from exc
         db.session.commit()
         click.echo(summary)
