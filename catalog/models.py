@@ -3,6 +3,7 @@
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -73,17 +74,17 @@ class Product(Base):
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
     # Lowest price a buyer can pay (cheapest package, or the financial service fee), in
     # minor units; None for quote listings. Kept for sorting and price filters.
-    price_from: Mapped[int | None] = mapped_column(Integer)
+    price_from: Mapped[int | None] = mapped_column(BigInteger)
     # Quote mode: what the buyer must describe when asking for a quote.
     quote_brief: Mapped[str | None] = mapped_column(Text)
     # Financial mode: amounts in minor units, rates in basis points, terms in months.
-    amount_min: Mapped[int | None] = mapped_column(Integer)
-    amount_max: Mapped[int | None] = mapped_column(Integer)
+    amount_min: Mapped[int | None] = mapped_column(BigInteger)
+    amount_max: Mapped[int | None] = mapped_column(BigInteger)
     rate_min_bp: Mapped[int | None] = mapped_column(Integer)
     rate_max_bp: Mapped[int | None] = mapped_column(Integer)
     term_min_months: Mapped[int | None] = mapped_column(Integer)
     term_max_months: Mapped[int | None] = mapped_column(Integer)
-    service_fee: Mapped[int | None] = mapped_column(Integer)
+    service_fee: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default="draft")
     # Staff's reason when a submission was rejected (shown to the institution on the draft).
     rejection_reason: Mapped[str | None] = mapped_column(Text)
@@ -113,7 +114,7 @@ class Package(Base):
     product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
     name: Mapped[str] = mapped_column(String(60))
-    price: Mapped[int] = mapped_column(Integer)  # minor units, currency of the product
+    price: Mapped[int] = mapped_column(BigInteger)  # minor units, currency of the product
     delivery_days: Mapped[int] = mapped_column(Integer)
     deliverables: Mapped[str] = mapped_column(Text, default="")  # one per line
 
@@ -184,7 +185,7 @@ class Favourite(Base):
     provider_id: Mapped[int | None] = mapped_column(
         ForeignKey("organisation.id", ondelete="CASCADE"), index=True)
     # Price seen when starred/last notified, to tell the user when it changes.
-    seen_price_from: Mapped[int | None] = mapped_column(Integer)
+    seen_price_from: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     product: Mapped[Product | None] = relationship()

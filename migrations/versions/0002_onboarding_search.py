@@ -66,7 +66,7 @@ def upgrade() -> None:
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('product_id', sa.Integer(), nullable=True),
     sa.Column('provider_id', sa.Integer(), nullable=True),
-    sa.Column('seen_price_from', sa.Integer(), nullable=True),
+    sa.Column('seen_price_from', sa.BigInteger(), nullable=True),
     sa.Column('created_at', marketplace.database.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('(product_id IS NULL) <> (provider_id IS NULL)', name=op.f('ck_favourite_exactly_one_target')),
     sa.ForeignKeyConstraint(['product_id'], ['product.id'], name=op.f('fk_favourite_product_id_product'), ondelete='CASCADE'),
