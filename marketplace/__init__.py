@@ -61,6 +61,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(catalog_views.bp)
     app.register_blueprint(provider_views.bp)
     app.register_blueprint(staff.bp)
+    from marketplace import notification_views, review
+    from providers import portal
+
+    app.register_blueprint(portal.bp)
+    app.register_blueprint(review.bp)
+    app.register_blueprint(notification_views.bp)
     errors.register(app)
     templating.register(app)
 

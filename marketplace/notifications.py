@@ -37,3 +37,10 @@ def unread_count(session: Session, user: User) -> int:
         select(func.count()).select_from(Notification).where(
             Notification.user_id == user.id, Notification.read_at.is_(None))
     )
+
+
+def queue_email(session: Session, to_address: str, subject: str, body: str) -> EmailMessage:
+    """An email to an address that may not have an account yet (e.g. a team invitation)."""
+    message = EmailMessage(to_address=to_address, subject=subject, body=body)
+    session.add(message)
+    return message

@@ -57,3 +57,34 @@ def can_view_provider_profile(user, organisation) -> bool:
     if organisation.is_listed:
         return True
     return has_role(user, "staff") or is_member_of(user, organisation.id)
+
+
+class PermissionDenied(Exception):
+    """A service refused an action to this user (views answer 403 and change nothing)."""
+
+
+provider_required = role_required("provider")
+
+
+def can_manage_institution(user, organisation) -> bool:
+    """Provider members act for their own institution only (profile, documents, listings)."""
+    return (
+        organisation is not None
+        and organisation.kind == "provider"
+        and has_role(user, "provider")
+        and is_member_of(user, organisation.id)
+    )
+
+
+def is_institution_owner(user, organisation) -> bool:
+    """The institution's account owner(s) manage its team."""
+    return can_manage_institution(user, organisation) and bool(user.is_org_owner)
+
+
+def can_view_institution_files(user, organisation) -> bool:
+    """Qualification documents: the institution's own members and platform staff only."""
+    return has_role(user, "staff") or can_manage_institution(user, organisation)
+
+
+def can_manage_product(user, product) -> bool:
+    return can_manage_institution(user, product.provider)

@@ -1,0 +1,400 @@
+"""Forms of the institution portal, the team pages and the staff review screens.
+
+Forms parse what the user typed (yuan amounts, percentages, tags) and report problems under
+the field they concern; rules that need the database live in the services, whose RuleError
+the views attach to the same fields.
+"""
+
+import datetime
+from decimal import Decimal
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    EmailField,
+    FieldList,
+    Form,
+    FormField,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    ValidationError,
+)
+
+from marketplace import reference
+from marketplace.credit_code import CreditCodeError
+from marketplace.credit_code import validate as validate_credit_code
+from orders.money import MoneyError, format_amount, parse_amount
+from providers import listings
+from providers.errors import RuleError
+from providers.models import DOCUMENT_KINDS
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def _int_or_none(value):
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+try:  # WTForms 3.3+ deprecates plain tuples as choices.
+    from wtforms import SelectChoice
+except ImportError:  # pragma: no cover - older WTForms
+    SelectChoice = None
+
+
+def _choices(pairs) -> list:
+    pairs = list(pairs)
+    return pairs if SelectChoice is None else [SelectChoice(value, label) for value, label in pairs]
+
+
+PHONE = Regexp(r"^\+?[0-9][0-9 ()\-]{5,24}$",
+               message="Enter a phone number with digits only (spaces, dashes and a leading + "
+                       "are fine).")
+
+
+class _Reference(SelectMultipleField):
+    """Multi-choice of reference codes (rendered as checkboxes by the templates)."""
+
+
+# --------------------------------------------------------------------------- institution
+
+class InstitutionForm(FlaskForm):
+    name = StringField("Legal name", filters=[_strip],
+                       validators=[DataRequired("Enter the institution's registered name."),
+                                   Length(min=2, max=200)],
+                       description="As on the business licence, e.g. 苏州某某知识产权代理有限公司.")
+    credit_code = StringField(
+        "Unified social credit code", filters=[_strip], validators=[Optional()],
+        description="统一社会信用代码 — 18 characters, on the business licence.",
+        render_kw={"maxlength": 22, "spellcheck": "false", "autocapitalize": "characters"})
+    institution_type = SelectField(
+        "Institution type",
+        choices=_choices([("", "Choose a type…"), *reference.choices(reference.INSTITUTION_TYPES)]),
+        validators=[DataRequired("Choose the kind of institution.")])
+    regions_served = _Reference("Regions served", choices=_choices(reference.choices(reference.REGIONS)),
+                                validators=[DataRequired("Choose at least one region you serve.")])
+    description = TextAreaField(
+        "Service description", filters=[_strip],
+        validators=[Length(max=listings.MAX_DESCRIPTION)],
+        description="Markdown: **bold**, lists, links and tables. Shown on your public profile.",
+        render_kw={"rows": 8})
+    website = StringField("Website", filters=[_strip],
+                          validators=[Optional(), Length(max=300),
+                                      Regexp(r"^https?://[^\s]+$",
+                                             message="Enter a web address starting with https://")])
+    founded_year = IntegerField(
+        "Year founded", validators=[Optional(), NumberRange(
+            min=1900, max=datetime.date.today().year, message="Enter a year like 2012.")])
+    contact_name = StringField("Contact person", filters=[_strip],
+                               validators=[DataRequired("Tell us who staff should contact."),
+                                           Length(max=100)])
+    contact_phone = StringField("Contact phone", filters=[_strip],
+                                validators=[DataRequired("Enter a phone number."), PHONE],
+                                render_kw={"inputmode": "tel"})
+    contact_email = EmailField("Contact email", filters=[_strip],
+                               validators=[DataRequired("Enter a contact email address."),
+                                           Email("Enter a valid email address."), Length(max=254)])
+    logo = FileField("Logo", description="PNG or JPEG, at most 2 MB. Shown on your profile and "
+                                         "listings.")
+
+    def validate_credit_code(self, field):
+        if field.data:
+            try:
+                field.data = validate_credit_code(field.data)
+            except CreditCodeError as exc:
+                raise ValidationError(str(exc)) from exc
+
+
+class DocumentForm(FlaskForm):
+    kind = SelectField("Document", choices=_choices([("", "What is this document?"),
+                                                     *DOCUMENT_KINDS.items()]),
+                       validators=[DataRequired("Choose what kind of document this is.")])
+    file = FileField("File", validators=[FileRequired("Choose a file to upload.")],
+                     description="PDF, PNG or JPEG, at most 5 MB.",
+                     render_kw={"accept": ".pdf,.png,.jpg,.jpeg,application/pdf,image/png,"
+                                          "image/jpeg"})
+
+
+class ReasonForm(FlaskForm):
+    """Staff decisions and institution actions that carry a note or reason."""
+
+    reason = TextAreaField("Reason", filters=[_strip], validators=[Length(max=2000)],
+                           render_kw={"rows": 3})
+
+
+class EmptyForm(FlaskForm):
+    """Buttons that only need the CSRF token."""
+
+
+# --------------------------------------------------------------------------- team
+
+class InviteForm(FlaskForm):
+    email = EmailField("Email address", filters=[_strip],
+                       validators=[DataRequired("Enter the colleague's email address."),
+                                   Email("Enter a valid email address."), Length(max=254)],
+                       render_kw={"placeholder": "colleague@institution.cn"})
+
+
+class JoinCodeForm(FlaskForm):
+    code = StringField("Invitation code", filters=[_strip],
+                       validators=[DataRequired("Enter the invitation code."), Length(max=200)],
+                       render_kw={"autocomplete": "off", "spellcheck": "false"})
+
+
+class JoinSignupForm(FlaskForm):
+    full_name = StringField("Your name", filters=[_strip],
+                            validators=[DataRequired("Enter your name."), Length(max=100)],
+                            render_kw={"autocomplete": "name"})
+    phone = StringField("Phone", filters=[_strip], validators=[Optional(), PHONE],
+                        render_kw={"autocomplete": "tel", "inputmode": "tel"})
+    email = EmailField("Email", filters=[lambda v: v.strip().lower() if isinstance(v, str) else v],
+                       validators=[DataRequired("Enter your email address."),
+                                   Email("Enter a valid email address."), Length(max=254)],
+                       description="You will log in with this address.",
+                       render_kw={"autocomplete": "email"})
+    password = PasswordField("Password", validators=[InputRequired("Choose a password.")],
+                             description="At least 10 characters, with letters and digits.",
+                             render_kw={"autocomplete": "new-password"})
+    confirm = PasswordField("Confirm password",
+                            validators=[InputRequired("Type the password again."),
+                                        EqualTo("password", "The two passwords do not match.")],
+                            render_kw={"autocomplete": "new-password"})
+    accept_terms = BooleanField("I accept the platform rules",
+                                validators=[DataRequired("Please accept the platform rules.")])
+
+
+# --------------------------------------------------------------------------- listings
+
+class PackageForm(Form):
+    name = StringField("Package name", filters=[_strip], validators=[Length(max=60)])
+    price = StringField("Price (¥)", filters=[_strip], render_kw={"inputmode": "decimal"})
+    delivery_days = StringField("Delivery (days)", filters=[_strip],
+                                render_kw={"inputmode": "numeric"})
+    deliverables = TextAreaField("Deliverables", filters=[_strip],
+                                 description="One per line.", render_kw={"rows": 3})
+
+    @property
+    def blank(self) -> bool:
+        return not any((self.name.data, self.price.data, self.delivery_days.data,
+                        self.deliverables.data))
+
+
+class ListingForm(FlaskForm):
+    category_id = SelectField("Category", coerce=_int_or_none, validate_choice=False,
+                              validators=[InputRequired("Choose a sub-category.")])
+    title = StringField("Title", filters=[_strip],
+                        validators=[DataRequired("Give the listing a title."),
+                                    Length(min=5, max=200)],
+                        render_kw={"maxlength": 200})
+    summary = TextAreaField("Summary", filters=[_strip],
+                            validators=[DataRequired("Write a one- or two-sentence summary."),
+                                        Length(min=10, max=500)],
+                            description="Shown on listing cards and in search results.",
+                            render_kw={"rows": 2, "maxlength": 500})
+    description = TextAreaField(
+        "Description", filters=[_strip], validators=[Length(max=listings.MAX_DESCRIPTION)],
+        description="Markdown: ## headings, **bold**, - lists, [links](https://…), tables.",
+        render_kw={"rows": 12})
+    regions = _Reference("Service regions", choices=_choices(reference.choices(reference.REGIONS)),
+                         validators=[DataRequired("Choose at least one region.")])
+    tags = StringField("Tags", filters=[_strip],
+                       description="Comma-separated, up to 10, e.g. patent, 专利, SME.")
+    delivery_days = IntegerField(
+        "Typical delivery time (days)",
+        validators=[Optional(), NumberRange(min=1, max=730, message="1 to 730 days.")])
+    voucher_eligible = BooleanField("Innovation vouchers accepted (创新券)")
+    pricing_mode = RadioField(
+        "Pricing", default="packaged",
+        choices=_choices([("packaged", "Packaged price — one to three packages"),
+                          ("quote", "Quote on request — the buyer describes the need"),
+                          ("financial", "Financial product — amount, rate and term ranges")]),
+        validators=[InputRequired("Choose how the service is priced.")])
+    packages = FieldList(FormField(PackageForm), min_entries=3, max_entries=3)
+    quote_brief = TextAreaField(
+        "What the buyer must describe", filters=[_strip], validators=[Length(max=4000)],
+        description="E.g. the technology, the target markets, the deadline.",
+        render_kw={"rows": 4})
+    amount_min = StringField("Amount from (¥)", filters=[_strip],
+                             render_kw={"inputmode": "decimal", "placeholder": "500,000.00"})
+    amount_max = StringField("Amount to (¥)", filters=[_strip],
+                             render_kw={"inputmode": "decimal", "placeholder": "5,000,000.00"})
+    rate_min = StringField("Annual rate from (%)", filters=[_strip],
+                           render_kw={"inputmode": "decimal", "placeholder": "3.45"})
+    rate_max = StringField("Annual rate to (%)", filters=[_strip],
+                           render_kw={"inputmode": "decimal", "placeholder": "4.80"})
+    term_min_months = IntegerField("Term from (months)",
+                                   validators=[Optional(), NumberRange(min=1, max=600)])
+    term_max_months = IntegerField("Term to (months)",
+                                   validators=[Optional(), NumberRange(min=1, max=600)])
+    service_fee = StringField("Service fee (¥)", filters=[_strip],
+                              description="What the buyer pays the institution; 0 if none.",
+                              render_kw={"inputmode": "decimal", "placeholder": "0.00"})
+
+    def __init__(self, *args, category_choices=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.category_groups = list(category_choices)
+        self.category_ids = {value for _group, options in self.category_groups
+                             for value, _label in options}
+        self.category_id.choices = _choices((value, label) for _group, options
+                                            in self.category_groups for value, label in options)
+        self._data: listings.ListingData | None = None
+        self.package_errors: list[str] = []
+
+    # -- parsing ---------------------------------------------------------------
+
+    @staticmethod
+    def _amount(field, required=True) -> int | None:
+        if not field.data:
+            if required:
+                field.errors.append("Enter an amount in yuan, like 5,000.00.")
+            return None
+        try:
+            return parse_amount(field.data, "CNY")
+        except MoneyError as exc:
+            field.errors.append(f"{exc}. Enter an amount in yuan, like 5,000.00.")
+            return None
+
+    @staticmethod
+    def _rate(field) -> int | None:
+        if not field.data:
+            field.errors.append("Enter a rate in percent, like 3.85.")
+            return None
+        try:
+            return listings.parse_percent(field.data)
+        except ValueError as exc:
+            field.errors.append(str(exc))
+            return None
+
+    def _packages(self) -> list[listings.PackageData]:
+        result = []
+        for entry in self.packages.entries:
+            sub = entry.form
+            if sub.blank:
+                continue
+            if not sub.name.data:
+                sub.name.errors.append("Name this package.")
+            price = self._amount(sub.price)
+            days = _int_or_none(sub.delivery_days.data)
+            if days is None or not 1 <= days <= 730:
+                sub.delivery_days.errors.append("1 to 730 days.")
+            if sub.name.data and price is not None and days is not None:
+                result.append(listings.PackageData(sub.name.data, price, days,
+                                                   sub.deliverables.data or ""))
+        if not result and not self._package_problems():
+            self.package_errors.append("Describe at least one package (name, price and delivery "
+                                       "time).")
+        return result
+
+    def _package_problems(self) -> bool:
+        return any(sub.errors for entry in self.packages.entries
+                   for sub in (entry.form.name, entry.form.price, entry.form.delivery_days))
+
+    def has_errors(self) -> bool:
+        return bool(self.form_errors or self.package_errors or self._package_problems()
+                    or any(f.errors for name, f in self._fields.items() if name != "packages"))
+
+    def validate(self, extra_validators=None) -> bool:
+        ok = super().validate(extra_validators)
+        mode = self.pricing_mode.data
+        data = {"packages": [], "quote_brief": None}
+        if mode == "packaged":
+            data["packages"] = self._packages()
+        elif mode == "quote":
+            if not self.quote_brief.data:
+                self.quote_brief.errors.append("Tell buyers what they must describe.")
+            data["quote_brief"] = self.quote_brief.data
+        elif mode == "financial":
+            data.update(amount_min=self._amount(self.amount_min),
+                        amount_max=self._amount(self.amount_max),
+                        rate_min_bp=self._rate(self.rate_min), rate_max_bp=self._rate(self.rate_max),
+                        term_min_months=self.term_min_months.data,
+                        term_max_months=self.term_max_months.data,
+                        service_fee=self._amount(self.service_fee))
+            for name in ("term_min_months", "term_max_months"):
+                if getattr(self, name).data is None and not getattr(self, name).errors:
+                    getattr(self, name).errors.append("Enter a number of months.")
+        try:
+            tags = listings.parse_tags(self.tags.data)
+        except RuleError as exc:
+            self.tags.errors.append(exc.message)
+            tags = []
+        if self.category_id.data not in self.category_ids:
+            self.category_id.errors = ["Choose a sub-category."]
+        if not ok or self.has_errors():
+            return False
+        self._data = listings.ListingData(
+            category_id=self.category_id.data, title=self.title.data, summary=self.summary.data,
+            description=self.description.data or "", regions=list(self.regions.data or []),
+            tags=tags, delivery_days=self.delivery_days.data,
+            voucher_eligible=bool(self.voucher_eligible.data), pricing_mode=mode, **data)
+        return True
+
+    @property
+    def listing_data(self) -> listings.ListingData:
+        assert self._data is not None, "validate the form first"
+        return self._data
+
+    def attach(self, error: RuleError) -> None:
+        """Show a service refusal under its field (or above the form)."""
+        if error.field == "packages":
+            self.package_errors.append(error.message)
+            return
+        target = getattr(self, error.field or "", None)
+        if target is None or error.field == "packages":
+            self.form_errors.append(error.message)
+        elif isinstance(target.errors, list):
+            target.errors.append(error.message)
+        else:
+            target.errors = [error.message]
+
+    # -- prefilling ------------------------------------------------------------
+
+    def fill(self, data: listings.ListingData) -> None:
+        """Put a snapshot into the form (for GET of the edit page)."""
+        def money(amount):
+            return "" if amount is None else format_amount(amount, "CNY", symbol=False)
+
+        def percent(bp):
+            return "" if bp is None else f"{Decimal(bp).scaleb(-2):.2f}"
+
+        self.category_id.data = data.category_id
+        self.title.data, self.summary.data = data.title, data.summary
+        self.description.data = data.description
+        self.regions.data = list(data.regions)
+        self.tags.data = ", ".join(data.tags)
+        self.delivery_days.data = data.delivery_days
+        self.voucher_eligible.data = data.voucher_eligible
+        self.pricing_mode.data = data.pricing_mode
+        for entry, package in zip(self.packages.entries, data.packages, strict=False):
+            entry.form.name.data = package.name
+            entry.form.price.data = money(package.price)
+            entry.form.delivery_days.data = str(package.delivery_days)
+            entry.form.deliverables.data = package.deliverables
+        self.quote_brief.data = data.quote_brief
+        self.amount_min.data, self.amount_max.data = money(data.amount_min), money(data.amount_max)
+        self.rate_min.data, self.rate_max.data = percent(data.rate_min_bp), percent(data.rate_max_bp)
+        self.term_min_months.data = data.term_min_months
+        self.term_max_months.data = data.term_max_months
+        self.service_fee.data = money(data.service_fee)

@@ -1,0 +1,792 @@
+"""Listing management (institutions) and moderation (staff).
+
+Life of a listing::
+
+    draft ──submit──▶ pending_review ──approve──▶ published ──archive──▶ archived
+      ▲                 │    │ withdraw              │  ▲                  │
+      └──── reject ─────┘    └──▶ draft        suspend│  │reinstate        └─restore─▶ draft
+                                                      ▼  │
+                                                   suspended
+
+A draft that was never published is edited in place. Editing a *published* listing never
+touches the public row: the change is a ``ProductRevision`` (draft → pending → approved /
+rejected / withdrawn) whose JSON snapshot is copied onto the product when staff approve it.
+``ListingData`` with ``read_product`` / ``write_product`` is the one place that knows how a
+listing is turned into a snapshot and back.
+
+Every function takes a session and the acting user, checks permission (PermissionDenied) and
+state (RuleError), and records audit entries, notifications and search-outbox rows in the
+same transaction. Nothing here commits.
+"""
+
+import difflib
+import re
+from dataclasses import asdict, dataclass, field, fields
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from catalog import search_outbox
+from catalog.models import PRICING_MODES, Category, Package, Product, ProductRevision
+from marketplace import audit, notifications, reference
+from marketplace.database import utcnow
+from marketplace.models import AuditLog, Organisation, User
+from marketplace.permissions import can_manage_institution, has_role
+from orders.money import format_amount, format_rate
+from providers import links
+from providers.errors import PermissionDenied, RuleError
+from providers.state import advance
+
+MAX_TAGS = 10
+MAX_TAG_LENGTH = 30
+MAX_PACKAGES = 3
+MAX_DESCRIPTION = 20_000
+OPEN_REVISION = ("draft", "pending")
+STATUS_LABELS = {
+    "draft": ("Draft", "草稿", "text-bg-secondary"),
+    "pending_review": ("In review", "审核中", "text-bg-warning"),
+    "published": ("Published", "已上架", "text-bg-success"),
+    "suspended": ("Suspended", "已暂停", "text-bg-danger"),
+    "archived": ("Archived", "已归档", "text-bg-light"),
+}
+MODE_LABELS = {"packaged": "Packaged price", "quote": "Quote on request",
+               "financial": "Financial product"}
+ACTION_LABELS = {
+    "listing.create": ("Created", "bi-plus-circle", "text-bg-light"),
+    "listing.submit": ("Submitted for review", "bi-send", "text-bg-primary"),
+    "listing.submit_change": ("Change submitted for review", "bi-send", "text-bg-primary"),
+    "listing.withdraw": ("Submission withdrawn", "bi-arrow-return-left", "text-bg-light"),
+    "listing.discard_change": ("Change discarded", "bi-x-lg", "text-bg-light"),
+    "listing.approve": ("Approved and published", "bi-check-circle-fill", "text-bg-success"),
+    "listing.approve_change": ("Change approved", "bi-check-circle-fill", "text-bg-success"),
+    "listing.reject": ("Rejected", "bi-x-circle", "text-bg-danger"),
+    "listing.reject_change": ("Change rejected", "bi-x-circle", "text-bg-danger"),
+    "listing.suspend": ("Suspended by staff", "bi-slash-circle", "text-bg-danger"),
+    "listing.reinstate": ("Reinstated by staff", "bi-arrow-counterclockwise", "text-bg-success"),
+    "listing.archive": ("Archived", "bi-archive", "text-bg-secondary"),
+    "listing.restore": ("Restored as draft", "bi-arrow-counterclockwise", "text-bg-light"),
+    "listing.duplicate": ("Created as a copy", "bi-copy", "text-bg-light"),
+}
+
+
+# --------------------------------------------------------------------------- the snapshot
+
+@dataclass
+class PackageData:
+    name: str
+    price: int  # minor units
+    delivery_days: int
+    deliverables: str = ""
+
+
+@dataclass
+class ListingData:
+    """Everything an institution edits about a listing, as plain values."""
+
+    category_id: int
+    title: str
+    summary: str
+    description: str
+    regions: list[str]
+    tags: list[str]
+    delivery_days: int | None
+    voucher_eligible: bool
+    pricing_mode: str
+    packages: list[PackageData] = field(default_factory=list)
+    quote_brief: str | None = None
+    amount_min: int | None = None
+    amount_max: int | None = None
+    rate_min_bp: int | None = None
+    rate_max_bp: int | None = None
+    term_min_months: int | None = None
+    term_max_months: int | None = None
+    service_fee: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ListingData":
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        values["packages"] = [PackageData(**package) for package in data.get("packages") or []]
+        values["regions"] = list(values.get("regions") or [])
+        values["tags"] = list(values.get("tags") or [])
+        return cls(**values)
+
+    @property
+    def price_from(self) -> int | None:
+        if self.pricing_mode == "packaged":
+            return min((p.price for p in self.packages), default=None)
+        if self.pricing_mode == "financial":
+            return self.service_fee if self.service_fee is not None else 0
+        return None
+
+
+_SCALARS = ("category_id", "title", "summary", "description", "regions", "tags",
+            "delivery_days", "voucher_eligible", "pricing_mode", "quote_brief", "amount_min",
+            "amount_max", "rate_min_bp", "rate_max_bp", "term_min_months", "term_max_months",
+            "service_fee")
+_MODE_FIELDS = {
+    "packaged": (),
+    "quote": ("quote_brief",),
+    "financial": ("amount_min", "amount_max", "rate_min_bp", "rate_max_bp", "term_min_months",
+                  "term_max_months", "service_fee"),
+}
+
+
+def read_product(product: Product) -> ListingData:
+    """The listing's current (public, for a published one) content as a snapshot."""
+    values = {name: getattr(product, name) for name in _SCALARS}
+    values["regions"] = list(product.regions or [])
+    values["tags"] = list(product.tags or [])
+    values["voucher_eligible"] = bool(product.voucher_eligible)
+    packages = [PackageData(p.name, p.price, p.delivery_days, p.deliverables or "")
+                for p in sorted(product.packages, key=lambda p: p.position)]
+    return ListingData(packages=packages if product.pricing_mode == "packaged" else [], **values)
+
+
+def write_product(product: Product, data: ListingData) -> None:
+    """Copy a snapshot onto the product and its packages (the only writer of listing content).
+
+    Packages are updated in place by position, so their ids stay stable for orders.
+    """
+    for name in _SCALARS:
+        setattr(product, name, getattr(data, name))
+    product.regions = list(data.regions)
+    product.tags = list(data.tags)
+    # Fields of the other pricing modes are cleared, so nothing stale is ever shown.
+    for mode, names in _MODE_FIELDS.items():
+        if mode != data.pricing_mode:
+            for name in names:
+                setattr(product, name, None)
+    wanted = data.packages if data.pricing_mode == "packaged" else []
+    existing = sorted(product.packages, key=lambda p: p.position)
+    for position, package in enumerate(wanted):
+        if position < len(existing):
+            row = existing[position]
+        else:
+            row = Package(position=position)
+            product.packages.append(row)
+        row.position = position
+        row.name, row.price = package.name, package.price
+        row.delivery_days, row.deliverables = package.delivery_days, package.deliverables
+    for row in existing[len(wanted):]:
+        product.packages.remove(row)
+    if data.pricing_mode == "packaged" and data.delivery_days is None and wanted:
+        product.delivery_days = min(p.delivery_days for p in wanted)
+    product.price_from = data.price_from
+
+
+# --------------------------------------------------------------------------- validation
+
+def parse_tags(text: str | list | None) -> list[str]:
+    """Comma-separated tags (either comma, 中文逗号 too), trimmed, de-duplicated, at most 10."""
+    raw = text if isinstance(text, list) else re.split(r"[,，、;；]", text or "")
+    tags: list[str] = []
+    seen: set[str] = set()
+    for tag in raw:
+        tag = " ".join(str(tag).split()).lstrip("#")
+        if not tag:
+            continue
+        if len(tag) > MAX_TAG_LENGTH:
+            raise RuleError(f"Tags are at most {MAX_TAG_LENGTH} characters: “{tag[:40]}…” is "
+                            "too long.", field="tags")
+        if tag.casefold() not in seen:
+            seen.add(tag.casefold())
+            tags.append(tag)
+    if len(tags) > MAX_TAGS:
+        raise RuleError(f"Use at most {MAX_TAGS} tags (you gave {len(tags)}).", field="tags")
+    return tags
+
+
+def subcategory_choices(session: Session) -> list[tuple[str, list[tuple[int, str]]]]:
+    """Sub-categories grouped under their top-level category, for the category select."""
+    tops = session.scalars(select(Category).where(Category.parent_id.is_(None))
+                           .options(selectinload(Category.children))
+                           .order_by(Category.position, Category.id))
+    return [(f"{top.name} · {top.name_zh}",
+             [(child.id, f"{child.name} · {child.name_zh}") for child in top.children])
+            for top in tops]
+
+
+def validate(session: Session, data: ListingData) -> ListingData:
+    """The invariants of a listing; raises RuleError naming the field. Returns ``data``."""
+    category = session.get(Category, data.category_id) if data.category_id else None
+    if category is None or category.parent_id is None:
+        raise RuleError("Choose a sub-category (for example “Patent application”).",
+                        field="category_id")
+    data.title = " ".join((data.title or "").split())
+    data.summary = " ".join((data.summary or "").split())
+    if not 5 <= len(data.title) <= 200:
+        raise RuleError("The title needs 5 to 200 characters.", field="title")
+    if not 10 <= len(data.summary) <= 500:
+        raise RuleError("The summary needs 10 to 500 characters.", field="summary")
+    if len(data.description or "") > MAX_DESCRIPTION:
+        raise RuleError(f"The description is limited to {MAX_DESCRIPTION:,} characters.",
+                        field="description")
+    if not data.regions or any(r not in reference.REGION_LABELS for r in data.regions):
+        raise RuleError("Choose at least one region you serve from the list.", field="regions")
+    data.regions = [code for code, _en, _zh in reference.REGIONS if code in data.regions]
+    data.tags = parse_tags(data.tags)
+    if data.delivery_days is not None and not 1 <= data.delivery_days <= 730:
+        raise RuleError("Delivery time is 1 to 730 days.", field="delivery_days")
+    if data.pricing_mode not in PRICING_MODES:
+        raise RuleError("Choose how the service is priced.", field="pricing_mode")
+    if data.pricing_mode == "packaged":
+        _validate_packages(data.packages)
+    elif data.pricing_mode == "quote":
+        if len((data.quote_brief or "").strip()) < 10:
+            raise RuleError("Tell buyers what they must describe to get a quote (at least a "
+                            "sentence).", field="quote_brief")
+    else:
+        _validate_financial(data)
+    return data
+
+
+def _validate_packages(packages: list[PackageData]) -> None:
+    if not 1 <= len(packages) <= MAX_PACKAGES:
+        raise RuleError("A packaged listing has one to three packages.", field="packages")
+    names = [p.name.strip().casefold() for p in packages]
+    if any(not name for name in names):
+        raise RuleError("Every package needs a name, like “Basic” or “Standard”.", field="packages")
+    if len(set(names)) != len(names):
+        raise RuleError("Give each package a different name.", field="packages")
+    for package in packages:
+        if package.price <= 0:
+            raise RuleError(f"Package “{package.name}” needs a price above zero.", field="packages")
+        if not 1 <= package.delivery_days <= 730:
+            raise RuleError(f"Package “{package.name}”: delivery time is 1 to 730 days.",
+                            field="packages")
+
+
+def _validate_financial(data: ListingData) -> None:
+    def pair(low, high, what, field_name):
+        if low is None or high is None:
+            raise RuleError(f"Give the {what} range (from and to).", field=field_name)
+        if low > high:
+            raise RuleError(f"The {what} range starts above where it ends.", field=field_name)
+
+    pair(data.amount_min, data.amount_max, "amount", "amount_min")
+    if data.amount_min <= 0:
+        raise RuleError("The smallest amount must be above zero.", field="amount_min")
+    pair(data.rate_min_bp, data.rate_max_bp, "rate", "rate_min")
+    if data.rate_max_bp > 10_000:
+        raise RuleError("Rates are percentages between 0 and 100.", field="rate_min")
+    pair(data.term_min_months, data.term_max_months, "term", "term_min_months")
+    if data.term_min_months < 1 or data.term_max_months > 600:
+        raise RuleError("Terms are 1 to 600 months.", field="term_min_months")
+    if data.service_fee is None or data.service_fee < 0:
+        raise RuleError("Give the service fee (zero is allowed).", field="service_fee")
+
+
+# --------------------------------------------------------------------------- guards & lookups
+
+def require_manager(user, product: Product) -> None:
+    if not can_manage_institution(user, product.provider):
+        raise PermissionDenied("Only members of the listing's institution can do that.")
+
+
+def require_staff(user) -> None:
+    if not has_role(user, "staff"):
+        raise PermissionDenied("Only platform staff can do that.")
+
+
+def open_revision(session: Session, product: Product) -> ProductRevision | None:
+    return session.scalar(
+        select(ProductRevision)
+        .where(ProductRevision.product_id == product.id, ProductRevision.status.in_(OPEN_REVISION))
+        .order_by(ProductRevision.id.desc()).limit(1))
+
+
+def latest_revision(session: Session, product: Product) -> ProductRevision | None:
+    return session.scalar(select(ProductRevision).where(ProductRevision.product_id == product.id)
+                          .order_by(ProductRevision.id.desc()).limit(1))
+
+
+@dataclass
+class Workspace:
+    """What the edit page shows: the data to edit and where it came from."""
+
+    data: ListingData
+    revision: ProductRevision | None  # the open change of a published listing
+    rejected: ProductRevision | None  # the latest change, if staff rejected it
+
+    @property
+    def locked_reason(self) -> str | None:
+        if self.revision is not None and self.revision.status == "pending":
+            return "Your change is waiting for staff review. Withdraw it to edit again."
+        return None
+
+
+def workspace(session: Session, product: Product) -> Workspace:
+    latest = latest_revision(session, product) if product.published_at else None
+    if latest is not None and latest.status in OPEN_REVISION:
+        return Workspace(ListingData.from_dict(latest.data), latest, None)
+    if latest is not None and latest.status == "rejected" and product.status == "published":
+        return Workspace(ListingData.from_dict(latest.data), None, latest)
+    return Workspace(read_product(product), None, None)
+
+
+def _require_can_publish(org: Organisation) -> None:
+    if not org.is_verified:
+        raise RuleError("Your institution must be verified by platform staff before its listings "
+                        "can be submitted. Complete and submit your institution application first.")
+    if org.suspended:
+        raise RuleError("Your institution is suspended, so its listings cannot be submitted or "
+                        "published. Contact platform staff.")
+
+
+# --------------------------------------------------------------------------- institution actions
+
+def create_listing(session: Session, user, org: Organisation, data: ListingData) -> Product:
+    """A new draft. Institutions may prepare drafts before they are verified."""
+    if not can_manage_institution(user, org):
+        raise PermissionDenied("Only members of this institution can create its listings.")
+    validate(session, data)
+    product = Product(provider_id=org.id, status="draft", currency="CNY",
+                      **{name: getattr(data, name) for name in ("category_id", "title", "summary",
+                                                                "pricing_mode")})
+    product.provider = org
+    write_product(product, data)
+    session.add(product)
+    session.flush()
+    audit.record(session, user, "listing.create", product)
+    return product
+
+
+def save_listing(session: Session, user, product: Product, data: ListingData) -> str:
+    """Save an edit. Returns "draft" (edited in place), "revision" (a change to a published
+    listing kept aside until approved) or "unchanged"."""
+    require_manager(user, product)
+    validate(session, data)
+    if product.status == "draft":
+        write_product(product, data)
+        session.flush()
+        return "draft"
+    if product.status == "pending_review":
+        raise RuleError("This listing is waiting for staff review. Withdraw it to make changes.")
+    if product.status != "published":
+        raise RuleError(f"A {STATUS_LABELS[product.status][0].lower()} listing cannot be edited."
+                        + (" Restore it as a draft first." if product.status == "archived" else
+                           " Contact platform staff."))
+    revision = open_revision(session, product)
+    if revision is not None and revision.status == "pending":
+        raise RuleError("Your change is waiting for staff review. Withdraw it to edit again.")
+    if data.to_dict() == read_product(product).to_dict():
+        if revision is not None:
+            revision.status = "withdrawn"
+            session.flush()
+        return "unchanged"
+    if revision is None:
+        revision = ProductRevision(product_id=product.id, status="draft", created_by_id=user.id)
+        session.add(revision)
+    revision.data = data.to_dict()
+    session.flush()
+    return "revision"
+
+
+def submit(session: Session, user, product: Product) -> str:
+    """Send a draft listing, or the open change of a published one, to moderation."""
+    require_manager(user, product)
+    _require_can_publish(product.provider)
+    if product.status == "draft":
+        validate(session, read_product(product))
+        advance(session, product, "status", ("draft",), "This listing was already submitted.",
+                status="pending_review", rejection_reason=None)
+        audit.record(session, user, "listing.submit", product)
+        kind = "listing"
+    elif product.status == "published":
+        revision = open_revision(session, product)
+        if revision is None or revision.status != "draft":
+            raise RuleError("There is no saved change to submit. Edit the listing first.")
+        validate(session, ListingData.from_dict(revision.data))
+        advance(session, revision, "status", ("draft",), "This change was already submitted.",
+                status="pending", submitted_at=utcnow(), reason=None)
+        audit.record(session, user, "listing.submit_change", product, revision_id=revision.id)
+        kind = "change"
+    else:
+        raise RuleError("Only drafts and changes to published listings can be submitted.")
+    for member in session.scalars(select(User).where(User.role.in_(("staff", "admin")),
+                                                     User.active.is_(True))):
+        notifications.notify(session, member, "moderation.submitted",
+                             f"Listing to review: {product.title}",
+                             f"{product.provider.name} submitted a "
+                             f"{'new listing' if kind == 'listing' else 'change to a listing'}.",
+                             link=links.staff_moderation(product.id), email=False)
+    return kind
+
+
+def withdraw(session: Session, user, product: Product) -> None:
+    """Take a submission back from moderation (the listing or change returns to draft)."""
+    require_manager(user, product)
+    if product.status == "pending_review":
+        advance(session, product, "status", ("pending_review",),
+                "This listing is no longer waiting for review.", status="draft")
+        audit.record(session, user, "listing.withdraw", product)
+        return
+    revision = open_revision(session, product)
+    if revision is None or revision.status != "pending":
+        raise RuleError("Nothing of this listing is waiting for review.")
+    advance(session, revision, "status", ("pending",), "This change is no longer waiting for review.",
+            status="draft", submitted_at=None)
+    audit.record(session, user, "listing.withdraw", product, revision_id=revision.id)
+
+
+def discard_change(session: Session, user, product: Product) -> None:
+    """Drop the proposed change of a published listing; the public version stays."""
+    require_manager(user, product)
+    latest = latest_revision(session, product)
+    if latest is None or latest.status not in ("draft", "pending", "rejected"):
+        raise RuleError("There is no change to discard.")
+    advance(session, latest, "status", ("draft", "pending", "rejected"),
+            "This change was decided in the meantime.", status="withdrawn")
+    audit.record(session, user, "listing.discard_change", product, revision_id=latest.id)
+
+
+def archive(session: Session, user, product: Product) -> None:
+    require_manager(user, product)
+    was_public = product.status == "published"
+    advance(session, product, "status", ("draft", "pending_review", "published", "suspended"),
+            "This listing is already archived.", status="archived")
+    for revision in session.scalars(select(ProductRevision).where(
+            ProductRevision.product_id == product.id, ProductRevision.status.in_(OPEN_REVISION))):
+        revision.status = "withdrawn"
+    audit.record(session, user, "listing.archive", product)
+    if was_public:
+        search_outbox.enqueue(session, product.id, "archived")
+    session.flush()
+
+
+def restore(session: Session, user, product: Product) -> None:
+    require_manager(user, product)
+    advance(session, product, "status", ("archived",), "Only archived listings can be restored.",
+            status="draft")
+    audit.record(session, user, "listing.restore", product)
+
+
+def duplicate(session: Session, user, product: Product) -> Product:
+    """A new draft with the same content (the working version, including an unsaved change)."""
+    require_manager(user, product)
+    data = workspace(session, product).data
+    data.title = f"Copy of {data.title}"[:200]
+    copy = Product(provider_id=product.provider_id, status="draft", currency=product.currency,
+                   category_id=data.category_id, title=data.title, summary=data.summary,
+                   pricing_mode=data.pricing_mode)
+    copy.provider = product.provider
+    write_product(copy, data)
+    session.add(copy)
+    session.flush()
+    audit.record(session, user, "listing.duplicate", copy, source_id=product.id)
+    return copy
+
+
+# --------------------------------------------------------------------------- moderation (staff)
+
+@dataclass
+class ModerationItem:
+    product: Product
+    revision: ProductRevision | None  # None: a new listing (pending_review)
+
+    @property
+    def submitted_at(self):
+        if self.revision is not None:
+            return self.revision.submitted_at or self.revision.created_at
+        return self.product.updated_at
+
+    @property
+    def kind(self) -> str:
+        return "change" if self.revision else "new"
+
+    @property
+    def proposed(self) -> ListingData:
+        return ListingData.from_dict(self.revision.data) if self.revision else read_product(
+            self.product)
+
+    @property
+    def published(self) -> ListingData | None:
+        return read_product(self.product) if self.revision else None
+
+
+def moderation_queue(session: Session) -> list[ModerationItem]:
+    """New listings waiting for review and pending changes, the longest-waiting first."""
+    options = (selectinload(Product.provider), selectinload(Product.category),
+               selectinload(Product.packages))
+    new = [ModerationItem(p, None) for p in session.scalars(
+        select(Product).where(Product.status == "pending_review").options(*options))]
+    revisions = session.scalars(
+        select(ProductRevision).where(ProductRevision.status == "pending")
+        .options(selectinload(ProductRevision.product).options(*options)))
+    items = new + [ModerationItem(r.product, r) for r in revisions]
+    return sorted(items, key=lambda item: (item.submitted_at, item.product.id))
+
+
+def pending_item(session: Session, product: Product) -> ModerationItem | None:
+    if product.status == "pending_review":
+        return ModerationItem(product, None)
+    revision = open_revision(session, product)
+    if revision is not None and revision.status == "pending":
+        return ModerationItem(product, revision)
+    return None
+
+
+def _require_pending(session: Session, product: Product) -> ModerationItem:
+    item = pending_item(session, product)
+    if item is None:
+        raise RuleError("Nothing of this listing is waiting for review (it may have been "
+                        "withdrawn or decided by someone else).")
+    return item
+
+
+def approve(session: Session, staff, product: Product, note: str | None = None) -> ModerationItem:
+    require_staff(staff)
+    note = (note or "").strip()[:2000] or None
+    item = _require_pending(session, product)
+    org = product.provider
+    if not org.is_listed:
+        raise RuleError(f"{org.name} is not verified or is suspended, so its listings cannot be "
+                        "published.")
+    now = utcnow()
+    if item.revision is None:
+        validate(session, read_product(product))
+        advance(session, product, "status", ("pending_review",),
+                "This listing is no longer waiting for review.",
+                status="published", published_at=now, rejection_reason=None)
+        audit.record(session, staff, "listing.approve", product, reason=note)
+        search_outbox.enqueue(session, product.id, "published")
+        title, body = (f"Listing published: {product.title}",
+                       "Platform staff approved your listing; it is now visible in the supermarket.")
+    else:
+        data = validate(session, ListingData.from_dict(item.revision.data))
+        advance(session, item.revision, "status", ("pending",),
+                "This change is no longer waiting for review.",
+                status="approved", decided_by_id=staff.id, decided_at=now)
+        write_product(product, data)
+        audit.record(session, staff, "listing.approve_change", product, reason=note,
+                     revision_id=item.revision.id)
+        search_outbox.enqueue(session, product.id, "revision_approved")
+        title, body = (f"Change approved: {product.title}",
+                       "Platform staff approved your change; the public page shows it now.")
+    session.flush()
+    notifications.notify_organisation(session, org, "moderation.approved", title, body,
+                                      link=links.product_page(product.id))
+    return item
+
+
+def reject(session: Session, staff, product: Product, reason: str) -> ModerationItem:
+    require_staff(staff)
+    reason = (reason or "").strip()
+    if len(reason) < 5:
+        raise RuleError("Give a reason for the rejection: the institution will see it.",
+                        field="reason")
+    item = _require_pending(session, product)
+    if item.revision is None:
+        advance(session, product, "status", ("pending_review",),
+                "This listing is no longer waiting for review.",
+                status="draft", rejection_reason=reason)
+        audit.record(session, staff, "listing.reject", product, reason=reason)
+        title = f"Listing not approved: {product.title}"
+        body = f"It is back in your drafts. Reason: {reason}"
+    else:
+        advance(session, item.revision, "status", ("pending",),
+                "This change is no longer waiting for review.",
+                status="rejected", reason=reason, decided_by_id=staff.id, decided_at=utcnow())
+        audit.record(session, staff, "listing.reject_change", product, reason=reason,
+                     revision_id=item.revision.id)
+        title = f"Change not approved: {product.title}"
+        body = f"The public page keeps the previous version. Reason: {reason}"
+    notifications.notify_organisation(session, product.provider, "moderation.rejected", title,
+                                      body, link=links.listing_edit(product.id))
+    return item
+
+
+def suspend_listing(session: Session, staff, product: Product, reason: str) -> None:
+    """Hide one published listing. The reason is kept in ``rejection_reason`` for the owner."""
+    require_staff(staff)
+    reason = (reason or "").strip()
+    if len(reason) < 5:
+        raise RuleError("Give a reason for the suspension: the institution will see it.",
+                        field="reason")
+    advance(session, product, "status", ("published",), "Only a published listing can be suspended.",
+            status="suspended", rejection_reason=reason)
+    audit.record(session, staff, "listing.suspend", product, reason=reason)
+    search_outbox.enqueue(session, product.id, "suspended")
+    notifications.notify_organisation(
+        session, product.provider, "moderation.suspended", f"Listing suspended: {product.title}",
+        f"Platform staff have hidden this listing. Reason: {reason}",
+        link=links.listing_edit(product.id))
+
+
+def reinstate_listing(session: Session, staff, product: Product, note: str | None = None) -> None:
+    require_staff(staff)
+    advance(session, product, "status", ("suspended",), "Only a suspended listing can be reinstated.",
+            status="published", rejection_reason=None)
+    audit.record(session, staff, "listing.reinstate", product, reason=(note or "").strip() or None)
+    search_outbox.enqueue(session, product.id, "reinstated")
+    notifications.notify_organisation(
+        session, product.provider, "moderation.reinstated", f"Listing reinstated: {product.title}",
+        "Platform staff have restored this listing.", link=links.product_page(product.id))
+
+
+def history(session: Session, product: Product) -> list[AuditLog]:
+    return list(session.scalars(
+        select(AuditLog).where(AuditLog.target_type == "product", AuditLog.target_id == product.id)
+        .options(selectinload(AuditLog.actor))
+        .order_by(AuditLog.created_at.desc(), AuditLog.id.desc())))
+
+
+# --------------------------------------------------------------------------- the diff
+
+@dataclass
+class FieldChange:
+    label: str
+    kind: str  # "text": inline diff segments; "value": old → new
+    old: str
+    new: str
+    segments: list[tuple[str, str]] = field(default_factory=list)  # (equal|insert|delete, text)
+
+    @property
+    def changed(self) -> bool:
+        return self.old != self.new
+
+
+_TOKEN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|\s+|[^\s\u3400-\u9fff\uf900-\ufaff]+")
+
+
+def text_segments(old: str, new: str) -> list[tuple[str, str]]:
+    """A word-level diff (character-level for Chinese) of two texts, with difflib."""
+    a, b = _TOKEN.findall(old or ""), _TOKEN.findall(new or "")
+    segments: list[tuple[str, str]] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            segments.append(("equal", "".join(a[i1:i2])))
+            continue
+        if tag in ("delete", "replace"):
+            segments.append(("delete", "".join(a[i1:i2])))
+        if tag in ("insert", "replace"):
+            segments.append(("insert", "".join(b[j1:j2])))
+    return segments
+
+
+def _money(amount: int | None) -> str:
+    return "—" if amount is None else format_amount(amount, "CNY")
+
+
+def _range(low, high, fmt) -> str:
+    if low is None and high is None:
+        return "—"
+    return f"{fmt(low)} – {fmt(high)}"
+
+
+def _package_text(packages: list[PackageData]) -> str:
+    lines = []
+    for package in packages:
+        lines.append(f"{package.name}: {_money(package.price)}, {package.delivery_days} days")
+        lines.extend(f"  • {line.strip()}" for line in package.deliverables.splitlines()
+                     if line.strip())
+    return "\n".join(lines)
+
+
+def display_values(session: Session, data: ListingData) -> list[tuple[str, str, str]]:
+    """(label, kind, display text) for every field of a snapshot, in page order."""
+    category = session.get(Category, data.category_id)
+    rows = [
+        ("Title", "text", data.title),
+        ("Category", "value", category.path if category else "—"),
+        ("Summary", "text", data.summary),
+        ("Description (Markdown)", "text", data.description or ""),
+        ("Regions", "value", ", ".join(reference.REGION_LABELS.get(r, r) for r in data.regions)),
+        ("Tags", "value", ", ".join(data.tags) or "—"),
+        ("Delivery time", "value", f"{data.delivery_days} days" if data.delivery_days else "—"),
+        ("Innovation vouchers", "value", "Accepted" if data.voucher_eligible else "Not accepted"),
+        ("Pricing", "value", MODE_LABELS.get(data.pricing_mode, data.pricing_mode)),
+    ]
+    if data.pricing_mode == "packaged":
+        rows.append(("Packages", "text", _package_text(data.packages)))
+    elif data.pricing_mode == "quote":
+        rows.append(("What the buyer must describe", "text", data.quote_brief or ""))
+    else:
+        rows += [
+            ("Amount", "value", _range(data.amount_min, data.amount_max, _money)),
+            ("Annual rate", "value", _range(data.rate_min_bp, data.rate_max_bp,
+                                            lambda bp: "—" if bp is None else format_rate(bp))),
+            ("Term", "value", _range(data.term_min_months, data.term_max_months,
+                                     lambda m: "—" if m is None else f"{m} months")),
+            ("Service fee", "value", _money(data.service_fee)),
+        ]
+    return rows
+
+
+def diff(session: Session, old: ListingData | None, new: ListingData) -> list[FieldChange]:
+    """Field-by-field comparison of a proposal against the published version (or nothing)."""
+    before = {label: text for label, _kind, text in display_values(session, old)} if old else {}
+    changes = []
+    for label, kind, text in display_values(session, new):
+        previous = before.pop(label, "")
+        change = FieldChange(label, kind, previous, text)
+        if kind == "text" and old is not None:
+            change.segments = text_segments(previous, text)
+        changes.append(change)
+    # Fields that only the old version had (the pricing mode changed).
+    changes += [FieldChange(label, "value", text, "") for label, text in before.items()]
+    return changes
+
+
+# --------------------------------------------------------------------------- the dashboard
+
+@dataclass
+class Dashboard:
+    by_status: dict[str, list[Product]]
+    revisions: dict[int, ProductRevision]  # product id → open or rejected change
+    to_fix: list[tuple[Product, str]]  # (listing, staff reason)
+
+    @property
+    def total(self) -> int:
+        return sum(len(items) for items in self.by_status.values())
+
+    @property
+    def views(self) -> int:
+        return sum(p.view_count for items in self.by_status.values() for p in items)
+
+    @property
+    def favourites(self) -> int:
+        return sum(p.favourite_count for items in self.by_status.values() for p in items)
+
+
+def dashboard(session: Session, org: Organisation) -> Dashboard:
+    products = list(session.scalars(
+        select(Product).where(Product.provider_id == org.id)
+        .options(selectinload(Product.category))
+        .order_by(Product.updated_at.desc(), Product.id.desc())))
+    by_status: dict[str, list[Product]] = {status: [] for status in STATUS_LABELS}
+    for product in products:
+        by_status[product.status].append(product)
+    latest_ids = (select(func.max(ProductRevision.id))
+                  .join(Product, Product.id == ProductRevision.product_id)
+                  .where(Product.provider_id == org.id)
+                  .group_by(ProductRevision.product_id))
+    revisions = {r.product_id: r for r in session.scalars(
+        select(ProductRevision).where(ProductRevision.id.in_(latest_ids),
+                                      ProductRevision.status.in_(("draft", "pending", "rejected"))))}
+    to_fix = [(p, p.rejection_reason) for p in by_status["draft"] if p.rejection_reason]
+    to_fix += [(p, p.rejection_reason or "") for p in by_status["suspended"]]
+    to_fix += [(r.product, r.reason or "") for r in revisions.values()
+               if r.status == "rejected" and r.product.status == "published"]
+    return Dashboard(by_status, revisions, to_fix)
+
+
+def parse_percent(text: str) -> int:
+    """"3.85" (percent) → 385 basis points; at most two decimals."""
+    message = "Enter a percentage with at most two decimals, like 3.85."
+    raw = (text or "").strip().rstrip("%").strip()
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise ValueError(message) from None
+    if not value.is_finite() or value < 0:
+        raise ValueError(message)
+    scaled = value.scaleb(2)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(message)
+    return int(scaled)

@@ -1,0 +1,217 @@
+"""Uploaded files: qualification documents and institution logos.
+
+The rules, in one place:
+
+- the type is decided from the file's CONTENT (magic bytes plus a structural check), never
+  from its name or the browser's Content-Type: PDF, PNG or JPEG only;
+- the size is capped before anything is written;
+- files live in ``UPLOAD_DIR`` (outside ``static/``) under a generated name, uuid4 hex plus
+  the extension of the detected type; the name the user gave is kept, cleaned, for display;
+- nothing is written until every check has passed, so a refused upload leaves no trace.
+"""
+
+import hashlib
+import os
+import re
+import unicodedata
+import uuid
+import zlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+PDF = "application/pdf"
+PNG = "image/png"
+JPEG = "image/jpeg"
+EXTENSIONS = {PDF: "pdf", PNG: "png", JPEG: "jpg"}
+LABELS = {PDF: "PDF", PNG: "PNG image", JPEG: "JPEG image"}
+DOCUMENT_TYPES = (PDF, PNG, JPEG)
+IMAGE_TYPES = (PNG, JPEG)
+
+DEFAULT_MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
+DEFAULT_MAX_LOGO_BYTES = 2 * 1024 * 1024
+
+STORED_NAME = re.compile(r"^[0-9a-f]{32}\.(pdf|png|jpg)$")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class UploadError(ValueError):
+    """An upload was refused; the message says why, in words the user understands."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class CheckedFile:
+    """An upload that passed every check, not yet written anywhere."""
+
+    data: bytes
+    content_type: str
+    original_name: str
+    sha256: str
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @property
+    def extension(self) -> str:
+        return EXTENSIONS[self.content_type]
+
+
+def human_size(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MB".replace(".0 MB", " MB")
+    if size >= 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size} bytes"
+
+
+def display_name(raw: str | None, fallback: str = "document") -> str:
+    """The file name to show people: no directories, no control characters, not too long.
+
+    Unlike werkzeug's ``secure_filename`` this keeps Chinese names ("营业执照.pdf") readable;
+    the name is never used to build a path.
+    """
+    name = unicodedata.normalize("NFC", raw or "").replace("\\", "/")
+    name = PurePosixPath(name).name if "/" in name else name
+    name = _CONTROL.sub("", name)
+    name = " ".join(name.split()).lstrip(".").strip()
+    if len(name) > 150:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[: 140] + dot + ext[:9]) if dot and len(ext) <= 9 else name[:150]
+    return name or fallback
+
+
+def _looks_like_markup(head: bytes) -> str | None:
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith(b"<?xml") or b"<svg" in text[:2048]:
+        return "svg"
+    if text.startswith((b"<!doctype", b"<html", b"<head", b"<body", b"<script", b"<")):
+        return "html"
+    return None
+
+
+def detect_type(data: bytes) -> str | None:
+    """The content type from the magic bytes, or None."""
+    if data.startswith(b"%PDF-"):
+        return PDF
+    if data.startswith(_PNG_SIGNATURE):
+        return PNG
+    if data.startswith(b"\xff\xd8\xff"):
+        return JPEG
+    return None
+
+
+def _check_pdf(data: bytes) -> None:
+    if b"%%EOF" not in data[-2048:]:
+        raise UploadError("This PDF looks damaged or incomplete (it has no end-of-file marker). "
+                          "Please export it again and re-upload.")
+    if re.search(rb"/(JavaScript|JS|Launch|EmbeddedFile)\b", data):
+        raise UploadError("PDFs that contain scripts, launch actions or embedded files are not "
+                          "accepted. Please upload a plain scan or a printed-to-PDF copy.")
+
+
+def _check_png(data: bytes) -> None:
+    # Signature, then the IHDR chunk (length 13) with a correct CRC, and an IEND chunk.
+    header = data[8:33]
+    if len(header) < 25 or header[:8] != b"\x00\x00\x00\rIHDR":
+        raise UploadError("This PNG image is damaged (no image header).")
+    crc = int.from_bytes(header[21:25], "big")
+    if zlib.crc32(header[4:21]) != crc:
+        raise UploadError("This PNG image is damaged (its header checksum is wrong).")
+    width, height = int.from_bytes(header[8:12], "big"), int.from_bytes(header[12:16], "big")
+    if not (0 < width <= 20000 and 0 < height <= 20000):
+        raise UploadError("This PNG image has impossible dimensions.")
+    if b"IEND" not in data[-64:]:
+        raise UploadError("This PNG image is incomplete (it has no end marker).")
+
+
+def _check_jpeg(data: bytes) -> None:
+    if len(data) < 128 or data.rfind(b"\xff\xd9") < 4:
+        raise UploadError("This JPEG image is damaged or incomplete.")
+    # Markers after SOI: a JFIF/Exif header or a table/frame segment.
+    if data[3] not in (0xE0, 0xE1, 0xE2, 0xDB, 0xC0, 0xC2, 0xC4, 0xEE, 0xFE):
+        raise UploadError("This JPEG image is damaged (unexpected first segment).")
+
+
+def accepted_label(allowed: tuple[str, ...]) -> str:
+    """"PDF, PNG or JPEG" for the given types."""
+    names = ["JPEG" if kind == JPEG else EXTENSIONS[kind].upper() for kind in allowed]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+_CHECKS = {PDF: _check_pdf, PNG: _check_png, JPEG: _check_jpeg}
+
+
+def check(data: bytes, filename: str | None, *, allowed: tuple[str, ...] = DOCUMENT_TYPES,
+          max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES) -> CheckedFile:
+    """Validate an upload entirely in memory; raise UploadError saying what is wrong."""
+    name = display_name(filename)
+    accepted = accepted_label(allowed)
+    raw = filename or ""
+    if "/" in raw or "\\" in raw or "\x00" in raw or raw.strip().startswith(".."):
+        shown = _CONTROL.sub("", raw)[:80]
+        raise UploadError(f"The file name “{shown}” contains folder names. Browsers never send "
+                          "those, so the upload was refused: rename the file and try again.")
+    if not data:
+        raise UploadError(f"“{name}” is empty. Choose the file again.")
+    if len(data) > max_bytes:
+        raise UploadError(f"“{name}” is too large ({human_size(len(data))}); files can be at "
+                          f"most {human_size(max_bytes)}.")
+    content_type = detect_type(data)
+    if content_type is None:
+        markup = _looks_like_markup(data[:4096])
+        if markup == "svg":
+            raise UploadError(f"“{name}” is an SVG/XML file. SVG images are not accepted "
+                              f"because they can carry scripts: upload a {accepted} file.")
+        if markup == "html":
+            raise UploadError(f"“{name}” is not a {accepted} file: its content is a web page "
+                              "(HTML), whatever its name says. We check the content, not the name.")
+        raise UploadError(f"“{name}” is not a {accepted} file. We check the file's content, "
+                          "not its name, so renaming a file does not help.")
+    if content_type not in allowed:
+        raise UploadError(f"“{name}” is a {LABELS[content_type]}; here we accept {accepted} only.")
+    _CHECKS[content_type](data)
+    return CheckedFile(data=data, content_type=content_type, original_name=name,
+                       sha256=hashlib.sha256(data).hexdigest())
+
+
+def read_limited(stream, max_bytes: int) -> bytes:
+    """Read at most ``max_bytes + 1`` bytes, so oversize is detected without reading it all."""
+    return stream.read(max_bytes + 1) or b""
+
+
+def new_stored_name(content_type: str) -> str:
+    return f"{uuid.uuid4().hex}.{EXTENSIONS[content_type]}"
+
+
+def path_for(upload_dir: str | os.PathLike, stored_name: str) -> Path:
+    """The file behind a stored name; refuses anything that is not one of our names."""
+    if not STORED_NAME.match(stored_name or ""):
+        raise UploadError("Unknown file.")
+    return Path(upload_dir) / stored_name
+
+
+def write(upload_dir: str | os.PathLike, checked: CheckedFile, stored_name: str) -> None:
+    """Write a checked file under its generated name (from ``new_stored_name``), atomically."""
+    folder = Path(upload_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = path_for(folder, stored_name)
+    temporary = folder / f".{stored_name}.part"
+    with open(temporary, "xb") as handle:
+        handle.write(checked.data)
+    os.chmod(temporary, 0o640)
+    os.replace(temporary, target)
+
+
+def remove(upload_dir: str | os.PathLike, stored_name: str | None) -> None:
+    """Delete a stored file if it exists (after its row is gone or its transaction failed)."""
+    if not stored_name:
+        return
+    try:
+        path_for(upload_dir, stored_name).unlink(missing_ok=True)
+    except UploadError:
+        return
