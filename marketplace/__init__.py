@@ -46,6 +46,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     # Import every model module so relationships resolve and metadata is complete.
     import catalog.models  # noqa: F401
+    import orders.models  # noqa: F401
     import providers.models  # noqa: F401
 
     db.init_app(app)
