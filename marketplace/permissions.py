@@ -88,3 +88,34 @@ def can_view_institution_files(user, organisation) -> bool:
 
 def can_manage_product(user, product) -> bool:
     return can_manage_institution(user, product.provider)
+
+
+# --------------------------------------------------------------------------- orders
+
+def order_role(user, order) -> str | None:
+    """The part a user plays in an order: "buyer" (a member of the buying enterprise),
+    "provider" (a member of the selling institution), "staff", or None (no business here)."""
+    if not getattr(user, "is_authenticated", False) or not user.active:
+        return None
+    if user.role == "enterprise" and is_member_of(user, order.buyer_org_id):
+        return "buyer"
+    if user.role == "provider" and is_member_of(user, order.provider_org_id):
+        return "provider"
+    if has_role(user, "staff"):
+        return "staff"
+    return None
+
+
+def can_view_order(user, order) -> bool:
+    """Buyer and provider members see their own orders; staff see every order."""
+    return order_role(user, order) is not None
+
+
+def can_view_quote_request(user, request) -> bool:
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if user.role == "enterprise" and is_member_of(user, request.buyer_org_id):
+        return True
+    if user.role == "provider" and is_member_of(user, request.provider_org_id):
+        return True
+    return has_role(user, "staff")

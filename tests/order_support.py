@@ -1,0 +1,65 @@
+"""Builders shared by the buying tests: parties of an order, and orders in a given state."""
+
+from dataclasses import dataclass
+
+import factories
+from sqlalchemy import update
+
+from marketplace.models import Organisation, User
+from orders.models import Order, OrderLine
+
+
+@dataclass
+class Parties:
+    buyer_org: Organisation
+    buyer: User
+    provider_org: Organisation
+    provider: User
+    staff: User
+    outsider: User  # an enterprise member with no business in the order
+
+    def actor(self, role: str):
+        return {"buyer": self.buyer, "provider": self.provider, "staff": self.staff,
+                "system": None, "outsider": self.outsider}[role]
+
+
+def parties(session) -> Parties:
+    buyer_org = factories.enterprise(session)
+    provider_org = factories.provider(session)
+    other = factories.enterprise(session)
+    return Parties(buyer_org=buyer_org, buyer=factories.user(session, buyer_org),
+                   provider_org=provider_org, provider=factories.user(session, provider_org),
+                   staff=factories.user(session, role="staff"),
+                   outsider=factories.user(session, other))
+
+
+_numbers = iter(range(1, 10**9))
+
+
+def order(session, p: Parties, status: str = "pending_payment", price: int = 500000,
+          commission_bp: int = 1000, **fields) -> Order:
+    """An order as checkout would leave it, then put straight into ``status``."""
+    product = fields.pop("product", None) or factories.product(session, p.provider_org)
+    package = product.packages[0] if product.packages else None
+    created = Order(number=f"T-{next(_numbers):08d}", buyer_org_id=p.buyer_org.id,
+                    buyer_user_id=p.buyer.id, provider_org_id=p.provider_org.id,
+                    product_id=product.id, category_id=product.category_id,
+                    title=product.title, currency="CNY", subtotal=price,
+                    commission_bp=commission_bp, **fields)
+    created.lines.append(OrderLine(product_id=product.id,
+                                   package_id=package.id if package else None,
+                                   product_title=product.title,
+                                   package_name=package.name if package else "Quote",
+                                   unit_price=price, quantity=1, delivery_days=10))
+    session.add(created)
+    session.flush()
+    if status != "pending_payment":
+        set_status(session, created, status)
+    return created
+
+
+def set_status(session, target: Order, status: str) -> None:
+    session.execute(update(Order).where(Order.id == target.id).values(status=status)
+                    .execution_options(synchronize_session=False))
+    session.flush()
+    session.refresh(target)
