@@ -64,7 +64,7 @@ def _verification_page(org, form=None, status=200):
         select(Product.status, func.count()).where(Product.provider_id == org.id)
         .group_by(Product.status)).all())
     return render_template(
-        "review/verification_detail.html", org=org, form=form or forms.ReasonForm(),
+        "review/verification_detail.html", org=org, form=form or forms.ReasonForm(formdata=None),
         documents=onboarding.documents(db.session, org),
         checklist=onboarding.checklist(db.session, org),
         history=onboarding.history(db.session, org), action_labels=onboarding.ACTION_LABELS,
@@ -141,7 +141,7 @@ def _moderation_page(product, form=None, status=200):
                else listings.diff(db.session, None, listings.read_product(product)))
     return render_template(
         "review/moderation_detail.html", product=product, item=item, changes=changes,
-        form=form or forms.ReasonForm(), statuses=listings.STATUS_LABELS,
+        form=form or forms.ReasonForm(formdata=None), statuses=listings.STATUS_LABELS,
         history=listings.history(db.session, product), action_labels=listings.ACTION_LABELS,
         latest=listings.latest_revision(db.session, product)), status
 

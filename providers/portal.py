@@ -152,12 +152,13 @@ def _lock_legal_fields(org, form) -> None:
 
 def _application_page(org, form=None, document_form=None, status=200):
     if form is None:
-        form = forms.InstitutionForm(obj=org)
+        # formdata=None: after another form on the page was posted, show the saved profile.
+        form = forms.InstitutionForm(formdata=None, obj=org)
         form.credit_code.data = org.credit_code or ""
     _lock_legal_fields(org, form)
     return render_template(
         "portal/application.html", org=org, form=form,
-        document_form=document_form or forms.DocumentForm(),
+        document_form=document_form or forms.DocumentForm(formdata=None),
         documents=onboarding.documents(db.session, org),
         checklist=onboarding.checklist(db.session, org),
         history=onboarding.history(db.session, org),
@@ -496,7 +497,7 @@ def _team_page(org, invite_form=None, new_code=None, status=200):
     return render_template(
         "portal/team.html", org=org, members=team.members(db.session, org),
         invitations=team.invitations(db.session, org), state=team.invitation_state,
-        invite_form=invite_form or forms.InviteForm(), action_form=forms.EmptyForm(),
+        invite_form=invite_form or forms.InviteForm(formdata=None), action_form=forms.EmptyForm(),
         is_owner=is_institution_owner(current_user, org), new_code=new_code,
         days=team.INVITATION_DAYS), status
 

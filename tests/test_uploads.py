@@ -84,9 +84,12 @@ def test_abusive_upload_is_refused_with_a_message_and_nothing_is_stored(
     ps.login(client, owner)
     response = _upload(client, filename, data)
     assert response.status_code == 422
-    assert message in response.get_data(as_text=True)
+    body = response.get_data(as_text=True)
+    assert message in body
     assert _documents(app) == 0
     assert _stored(app) == []
+    # The rest of the page still shows the saved profile, not the refused form's data.
+    assert 'value="suzhou" id="regions_served-suzhou" checked' in body
 
 
 def test_oversized_file_is_refused_before_anything_is_written(app, client, applicant):
