@@ -42,6 +42,9 @@ def load_config() -> dict:
         "MAIL_BACKEND": os.environ.get("MAIL_BACKEND", "outbox"),
         "PAGE_SIZE": _int("PAGE_SIZE", 24),
         "MAX_CONTENT_LENGTH": _int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024),
+        # Per-file caps of institution uploads (qualification documents, logos).
+        "MAX_DOCUMENT_BYTES": _int("MAX_DOCUMENT_BYTES", 5 * 1024 * 1024),
+        "MAX_LOGO_BYTES": _int("MAX_LOGO_BYTES", 2 * 1024 * 1024),
         "SESSION_COOKIE_SECURE": https,
         "REMEMBER_COOKIE_SECURE": https,
         "SESSION_COOKIE_HTTPONLY": True,

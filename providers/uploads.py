@@ -6,7 +6,9 @@ The rules, in one place:
   from its name or the browser's Content-Type: PDF, PNG or JPEG only;
 - the size is capped before anything is written;
 - files live in ``UPLOAD_DIR`` (outside ``static/``) under a generated name, uuid4 hex plus
-  the extension of the detected type; the name the user gave is kept, cleaned, for display;
+  the extension of the detected type; the name the user gave is kept, cleaned, for display
+  only, and a name with folders in it ("../../etc/passwd.pdf") is refused outright, since
+  browsers never send one;
 - nothing is written until every check has passed, so a refused upload leaves no trace.
 """
 
