@@ -16,12 +16,12 @@ from sqlalchemy import select
 
 from catalog.models import ProductRevision
 from marketplace.database import Base, db, utcnow
-from marketplace.models import Notification
+from marketplace.models import Notification, Organisation
 from providers import listings, team, uploads
 from providers.models import QualificationDocument
 
 PERSONAS = ("visitor", "enterprise", "other", "owner", "member", "staff")
-LOGIN, FORBIDDEN, OK = "login", 403, "ok"
+LOGIN, FORBIDDEN, OK, REFUSED = "login", 403, "ok", 409
 
 
 @dataclass
@@ -54,7 +54,10 @@ def world(app) -> World:
         s.add(document)
         s.flush()
         uploads.write(app.config["UPLOAD_DIR"], checked, document.stored_name)
-        invitation = team.invite(s, owner, org, "invitee@example.cn").invitation
+        created = team.invite(s, owner, org, "invitee@example.cn")
+        logo = uploads.check(ps.png_bytes(), "logo.png", allowed=uploads.IMAGE_TYPES)
+        org.logo_file = uploads.new_stored_name(logo.content_type)
+        uploads.write(app.config["UPLOAD_DIR"], logo, org.logo_file)
         proposed = listings.read_product(published)
         proposed.title = "Own published, improved"
         revision = ProductRevision(product_id=published.id, status="pending",
@@ -65,8 +68,8 @@ def world(app) -> World:
         s.commit()
         ids = {"org": org.id, "draft": draft.id, "pending": pending.id,
                "published": published.id, "other_product": other_product.id,
-               "doc": document.id, "invitation": invitation.id, "member": member.id,
-               "notice": notice.id}
+               "doc": document.id, "invitation": created.invitation.id, "member": member.id,
+               "notice": notice.id, "code": created.code}
         return World(ids, {"owner": owner, "member": member, "other": other,
                            "enterprise": enterprise, "staff": staff})
 
@@ -112,6 +115,8 @@ ANY_PROVIDER = expect(other=OK)
 OWNER_ONLY = expect(member=FORBIDDEN)
 # Staff screens.
 STAFF_ONLY = expect(owner=FORBIDDEN, member=FORBIDDEN, staff=OK)
+# Public pages.
+EVERYONE = expect(visitor=OK, enterprise=OK, other=OK, staff=OK)
 
 ROUTES = [
     # (method, path, data, expectations)
@@ -135,7 +140,19 @@ ROUTES = [
     ("POST", "/provider/listings/{published}/archive", None, OWN_OBJECT),
     ("POST", "/provider/listings/{draft}/restore", None, OWN_OBJECT),
     ("POST", "/provider/listings/{published}/duplicate", None, OWN_OBJECT),
+    ("GET", "/logos/{org}", None, EVERYONE),  # the institution is listed
     ("GET", "/team", None, ANY_PROVIDER),
+    # Leaving: a member leaves; the sole owners (owner, other) are refused with a message.
+    ("POST", "/team/leave", None, expect(other=OK)),
+    ("GET", "/team/join", None, expect(enterprise=OK, other=OK, staff=OK)),
+    ("GET", "/team/join/{code}", None, EVERYONE),
+    # Accepting: refused (409, nothing changed) for anyone already in an organisation or staff.
+    ("POST", "/team/join/{code}", None, expect(enterprise=REFUSED, other=REFUSED,
+                                                owner=REFUSED, member=REFUSED, staff=REFUSED)),
+    ("POST", "/team/join/{code}/signup",
+     lambda _app: {"full_name": "New Person", "email": "invitee@example.cn",
+                   "password": "Joining-team-2026", "confirm": "Joining-team-2026",
+                   "accept_terms": "y"}, EVERYONE),
     ("POST", "/team/invite", lambda _app: {"email": "someone@example.cn"},
      expect(member=FORBIDDEN, other=OK)),  # "other" invites to their own institution
     ("POST", "/team/invitations/{invitation}/revoke", None, OWNER_ONLY),
@@ -175,7 +192,7 @@ def test_route_permissions(app, world, method, path, data, persona, expected):
         ps.login(client, world.users[persona])
     url = path.format(**world.ids)
     token = csrf_token(client, "/")
-    before = snapshot(app) if expected != OK else None
+    before = snapshot(app) if expected in (LOGIN, FORBIDDEN, REFUSED) else None
     if method == "GET":
         response = client.get(url)
     else:
@@ -188,8 +205,11 @@ def test_route_permissions(app, world, method, path, data, persona, expected):
     elif expected == FORBIDDEN:
         assert response.status_code == 403
         assert "Not allowed" in response.get_data(as_text=True)
+    elif expected == REFUSED:
+        assert response.status_code == 409
     else:
         assert response.status_code in (200, 302, 409, 422), response.status_code
+        assert response.status_code != 409 or method == "POST"
         if response.status_code == 302:
             assert "/login" not in response.headers["Location"]
     if before is not None:
@@ -231,3 +251,17 @@ def test_posts_without_csrf_token_are_refused_and_change_nothing(app, world):
     assert response.status_code == 400
     assert staff.post(f"/staff/moderation/{world.ids['pending']}/approve").status_code == 400
     assert snapshot(app) == before
+
+
+def test_logo_of_an_unlisted_institution_is_private(app, world):
+    with app.app_context():
+        db.session.get(Organisation, world.ids["org"]).suspended = True
+        db.session.commit()
+    statuses = {}
+    for persona in PERSONAS:
+        client = app.test_client()
+        if persona != "visitor":
+            ps.login(client, world.users[persona])
+        statuses[persona] = client.get(f"/logos/{world.ids['org']}").status_code
+    assert statuses == {"visitor": 404, "enterprise": 404, "other": 404, "owner": 200,
+                        "member": 200, "staff": 200}
