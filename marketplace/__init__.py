@@ -68,6 +68,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(portal.bp)
     app.register_blueprint(review.bp)
     app.register_blueprint(notification_views.bp)
+    from catalog import search_views
+
+    search_views.register(app)  # search, favourites, comparison; reindex/drain-outbox
     errors.register(app)
     templating.register(app)
 

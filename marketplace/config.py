@@ -38,6 +38,10 @@ def load_config() -> dict:
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
         "SEARCH_INDEX_DIR": os.environ.get("SEARCH_INDEX_DIR", str(INSTANCE_DIR / "search-index")),
+        # Drain the search outbox in a background thread after requests. Unset: on, except
+        # in tests (app.testing); production may turn it off and run `drain-outbox --loop`.
+        "SEARCH_DRAIN_IN_PROCESS": (_bool("SEARCH_DRAIN_IN_PROCESS", True)
+                                    if os.environ.get("SEARCH_DRAIN_IN_PROCESS") else None),
         "UPLOAD_DIR": os.environ.get("UPLOAD_DIR", str(INSTANCE_DIR / "uploads")),
         "MAIL_BACKEND": os.environ.get("MAIL_BACKEND", "outbox"),
         "PAGE_SIZE": _int("PAGE_SIZE", 24),

@@ -1,0 +1,442 @@
+"""Search benchmark: Whoosh (our index and query code) against SQLite FTS5 on the same corpus.
+
+Run by hand, not as a test:
+
+    .venv/bin/python bench/search.py                 # 10k and 100k listings
+    .venv/bin/python bench/search.py --sizes 10000   # quicker
+
+For each size it builds a deterministic synthetic catalogue (fixed seed, English and Chinese
+vocabulary drawn from the real category tree), indexes it with ``catalog.search_index`` and
+prints: bulk index time, index size, one-listing update latency (commit, and until the next
+search sees it), and p50/p95 latency of
+
+    (a) 1-2 word keyword queries (relevance, first page with total),
+    (b) keyword + category + price filter, sorted by rating,
+    (c) keyword with facet counts (category, sub-category, institution type, region,
+        voucher, rating),
+    (d) page 3 of keyword results,
+
+then the same four query shapes on SQLite FTS5 over the same analysed text (jieba-segmented,
+stemmed terms, so both engines match the same words), and the Whoosh/FTS5 ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from catalog.categories import CATEGORY_TREE  # noqa: E402
+from catalog.search_index import (  # noqa: E402
+    analyze,
+    document_for,
+    forget_index,
+    index_write_lock,
+    open_index,
+)
+from catalog.search_query import (  # noqa: E402
+    CategoryTree,
+    SearchParams,
+    TextQuery,
+    borrow_searcher,
+    run_index_search,
+)
+from marketplace import reference  # noqa: E402
+
+SEED = 20261123
+PAGE_SIZE = 24
+
+# Per top-level category: English and Chinese service words used in titles and summaries.
+VOCAB = {
+    "finance": (
+        ["credit loan", "working capital loan", "IP pledge financing", "equity investment",
+         "angel round", "venture debt", "financing guarantee", "technology insurance",
+         "R&D expense insurance", "supply chain finance", "convertible note", "bridge loan"],
+        ["信用贷款", "流动资金贷款", "知识产权质押融资", "股权投资", "天使轮投资", "投贷联动",
+         "融资担保", "科技保险", "研发费用损失险", "供应链金融", "可转债", "过桥贷款"],
+    ),
+    "ip": (
+        ["invention patent application", "utility model filing", "design patent",
+         "PCT international application", "trademark registration", "software copyright",
+         "patent search", "freedom-to-operate analysis", "patent landscape report",
+         "IP strategy", "infringement litigation", "patent invalidation"],
+        ["发明专利申请", "实用新型申请", "外观设计专利", "PCT国际专利申请", "商标注册",
+         "软件著作权登记", "专利检索", "自由实施分析", "专利导航分析", "知识产权战略",
+         "侵权诉讼", "专利无效宣告"],
+    ),
+    "evaluation": (
+        ["achievement evaluation", "patent valuation", "IP asset appraisal",
+         "high-tech enterprise recognition", "technology readiness assessment",
+         "R&D expense audit", "specialised SME certification", "innovation capability review"],
+        ["科技成果评价", "专利价值评估", "知识产权资产评估", "高新技术企业认定", "技术成熟度评价",
+         "研发费用专项审计", "专精特新认定", "创新能力评估"],
+    ),
+    "advisory": (
+        ["policy advisory", "grant application", "technology consulting", "management consulting",
+         "legal advisory", "digital transformation", "ISO management system", "tax incentive"],
+        ["政策咨询", "项目申报", "技术咨询", "管理咨询", "法律顾问", "数字化转型", "管理体系认证咨询",
+         "税收优惠辅导"],
+    ),
+    "inspection": (
+        ["EMC testing", "material testing", "CE certification", "CCC certification",
+         "instrument calibration", "reliability testing", "chemical analysis", "RoHS testing"],
+        ["电磁兼容检测", "材料检测", "CE认证", "3C认证", "仪器校准", "可靠性试验", "化学成分分析",
+         "RoHS检测"],
+    ),
+    "rd-sharing": (
+        ["electron microscope booking", "mass spectrometry", "laboratory access",
+         "pilot plant", "cleanroom rental", "NMR spectroscopy", "3D printing prototyping",
+         "wind tunnel testing"],
+        ["电子显微镜预约", "质谱分析", "实验室开放", "中试基地", "洁净室租用", "核磁共振", "3D打印打样",
+         "风洞试验"],
+    ),
+    "tech-transfer": (
+        ["technology matching", "licensing brokerage", "technology manager service",
+         "university partnership", "patent transaction", "proof of concept",
+         "technology roadshow", "incubation"],
+        ["科技成果对接", "技术许可经纪", "技术经理人服务", "产学研合作", "专利交易", "概念验证",
+         "技术路演", "孵化服务"],
+    ),
+}
+EN_ADJ = ["fast", "end-to-end", "professional", "affordable", "one-stop", "expert", "premium",
+          "standard", "express", "comprehensive", "tailored", "certified"]
+ZH_ADJ = ["快速", "全程", "专业", "高性价比", "一站式", "资深", "精品", "标准", "加急", "全面", "定制",
+          "权威"]
+EN_FILLER = [
+    "for", "technology", "SMEs", "in", "the", "Yangtze", "River", "Delta", "with", "experienced",
+    "consultants", "transparent", "pricing", "and", "clear", "deliverables", "we", "handle",
+    "documents", "deadlines", "communication", "authorities", "so", "your", "team", "can",
+    "focus", "on", "research", "growth",
+]
+ZH_FILLER = ["面向", "科技型中小企业", "提供", "经验丰富", "顾问团队", "价格透明", "交付清晰", "全程跟踪",
+             "材料准备", "与主管部门沟通", "助力", "研发创新", "企业成长", "长三角地区"]
+PROVIDER_EN = ["Suzhou", "Kunshan", "Wuxi", "Nanjing", "Changzhou", "Shanghai", "Jiangsu",
+               "Taihu", "Jinji Lake", "Yangtze", "Huaxia", "Zhongke"]
+PROVIDER_ZH = ["苏州", "昆山", "无锡", "南京", "常州", "上海", "江苏", "太湖", "金鸡湖", "长江", "华夏",
+               "中科"]
+INSTITUTION_BY_TOP = {
+    "finance": ["bank", "venture_capital", "guarantee", "insurance"],
+    "ip": ["ip_agency"],
+    "evaluation": ["evaluation_centre"],
+    "advisory": ["advisory"],
+    "inspection": ["testing_lab"],
+    "rd-sharing": ["instrument_sharing"],
+    "tech-transfer": ["tech_transfer"],
+}
+REGION_CODES = [code for code, _en, _zh in reference.REGIONS]
+
+
+def category_nodes():
+    """Category namespaces with ids, shaped like catalog.models.Category."""
+    tops, subs, rows = [], [], []
+    next_id = 1
+    for top_position, (slug, name, name_zh, children) in enumerate(CATEGORY_TREE):
+        top = SimpleNamespace(id=next_id, slug=slug, name=name, name_zh=name_zh, parent=None)
+        rows.append((next_id, None, slug, name, name_zh, top_position))
+        next_id += 1
+        tops.append(top)
+        for position, (child_slug, child_name, child_zh) in enumerate(children):
+            sub = SimpleNamespace(id=next_id, slug=child_slug, name=child_name,
+                                  name_zh=child_zh, parent=top)
+            rows.append((next_id, top.id, child_slug, child_name, child_zh, position))
+            next_id += 1
+            subs.append(sub)
+    return tops, subs, CategoryTree.from_rows(rows)
+
+
+def make_corpus(size: int, seed: int = SEED):
+    """``size`` listing namespaces (what document_for reads), deterministic for a seed."""
+    rng = random.Random(seed)
+    tops, subs, tree = category_nodes()
+    providers = []
+    for n in range(max(20, size // 60)):
+        top = rng.choice(tops)
+        inst = rng.choice(INSTITUTION_BY_TOP[top.slug])
+        city = rng.randrange(len(PROVIDER_EN))
+        label = reference.INSTITUTION_TYPE_LABELS[inst]
+        providers.append((top.slug, SimpleNamespace(
+            id=n + 1, institution_type=inst,
+            name=f"{PROVIDER_ZH[city]}{reference.INSTITUTION_TYPE_LABELS_ZH[inst]}{n} "
+                 f"{PROVIDER_EN[city]} {label} No.{n} Co., Ltd.")))
+    by_top: dict[str, list] = {}
+    for slug, provider in providers:
+        by_top.setdefault(slug, []).append(provider)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    listings = []
+    for pid in range(1, size + 1):
+        sub = rng.choice(subs)
+        top = sub.parent
+        en_words, zh_words = VOCAB[top.slug]
+        k = rng.randrange(len(en_words))
+        en_adj, zh_adj = rng.choice(EN_ADJ), rng.choice(ZH_ADJ)
+        title = (f"{zh_adj}{zh_words[k]} {en_adj.title()} {en_words[k]}" if rng.random() < 0.6
+                 else f"{en_adj.title()} {en_words[k]} · {zh_words[k]}")
+        other = rng.randrange(len(en_words))
+        summary = (f"{zh_words[k]}{rng.choice(['服务', '方案', '代理'])}，{''.join(rng.sample(ZH_FILLER, 4))}。"
+                   f" {en_words[k].capitalize()} and {en_words[other]} "
+                   + " ".join(rng.sample(EN_FILLER, 10)) + ".")
+        description = (" ".join(rng.sample(EN_FILLER, 18)) + ". "
+                       + "".join(rng.sample(ZH_FILLER, 6)) + f"。{zh_words[other]}。")
+        mode = rng.choices(["packaged", "quote", "financial"], [0.7, 0.2, 0.1])[0]
+        price = None
+        if mode == "packaged":
+            price = rng.choice([800, 1500, 2000, 3000, 5000, 8000, 12000, 20000, 50000]) * 100
+        elif mode == "financial":
+            price = 0
+        regions = rng.sample(REGION_CODES[:-1], rng.randint(1, 3))
+        if rng.random() < 0.15:
+            regions = ["national"]
+        provider = rng.choice(by_top.get(top.slug) or [p for _s, p in providers])
+        listings.append(SimpleNamespace(
+            id=pid, title=title, summary=summary, description=description,
+            tags=[zh_words[k], en_words[k].split()[0]], regions=regions,
+            pricing_mode=mode, price_from=price, voucher_eligible=rng.random() < 0.35,
+            sales_count=int(rng.paretovariate(1.5)) - 1,
+            rating_average=round(rng.uniform(2.5, 5.0), 1) if rng.random() < 0.8 else None,
+            published_at=start + timedelta(minutes=rng.randrange(0, 60 * 24 * 600)),
+            created_at=start, provider=provider, category=sub, currency="CNY",
+        ))
+    return listings, tree
+
+
+def keyword_queries(seed: int = SEED) -> list[str]:
+    rng = random.Random(seed + 1)
+    queries = ["patent", "loan", "testing", "trademark", "专利", "贷款", "检测", "认证", "商标注册",
+               "专利申请", "patent search", "equity investment", "EMC testing", "高新技术企业",
+               "technology consulting", "科技保险", "pilot plant", "融资担保", "valuation", "中试"]
+    for words in VOCAB.values():
+        queries.append(rng.choice(words[0]).split()[0])
+        queries.append(rng.choice(words[1]))
+    return queries
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def timed(fn, runs: int) -> list[float]:
+    out = []
+    for i in range(runs):
+        started = time.perf_counter()
+        fn(i)
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def dir_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+# --------------------------------------------------------------------------- whoosh side
+
+def build_whoosh(listings, index_dir: Path) -> float:
+    started = time.perf_counter()
+    ix = open_index(index_dir)
+    with index_write_lock(index_dir):
+        writer = ix.writer(limitmb=512)
+        for listing in listings:
+            writer.add_document(**document_for(listing))
+        writer.commit()
+    return time.perf_counter() - started
+
+
+def whoosh_update_latency(listings, index_dir: Path, tree) -> tuple[float, float]:
+    """Seconds to commit one changed listing, and until a search returns the new title."""
+    listing = listings[len(listings) // 2]
+    listing.title = "Quantum widget calibration 量子校准"
+    started = time.perf_counter()
+    ix = open_index(index_dir)
+    with index_write_lock(index_dir):
+        writer = ix.writer()
+        writer.update_document(**document_for(listing))
+        writer.commit()
+    committed = time.perf_counter() - started
+    with borrow_searcher(index_dir) as (searcher, snapshot):
+        result = run_index_search(searcher, snapshot, SearchParams(q="量子校准"), tree,
+                                  page_size=PAGE_SIZE)
+        assert listing.id in result.pids
+        # What the next facet/sort query pays after an update: the per-generation caches.
+        run_index_search(searcher, snapshot, SearchParams(sort="rating"), tree)
+    return committed, time.perf_counter() - started
+
+
+def whoosh_queries(index_dir: Path, tree, queries, runs):
+    top_slugs = [node["slug"] for node in tree.tops]
+
+    def run(params, facets):
+        with borrow_searcher(index_dir) as (searcher, snapshot):
+            return run_index_search(searcher, snapshot, params, tree, page_size=PAGE_SIZE,
+                                    facets=facets)
+
+    # Warm the per-generation caches the way a first visitor would.
+    run(SearchParams(q=queries[0], category=top_slugs[0], price_max=10000, sort="rating"), True)
+    return {
+        "a": timed(lambda i: run(SearchParams(q=queries[i % len(queries)]), False), runs),
+        "b": timed(lambda i: run(SearchParams(
+            q=queries[i % len(queries)], category=top_slugs[i % len(top_slugs)],
+            price_min=1000, price_max=20000, sort="rating"), False), runs),
+        "c": timed(lambda i: run(SearchParams(q=queries[i % len(queries)]), True), runs),
+        "d": timed(lambda i: run(SearchParams(q=queries[i % len(queries)], page=3), False), runs),
+    }
+
+
+# --------------------------------------------------------------------------- FTS5 side
+
+FTS_COLUMNS = ["text"]  # the same weighted text field the Whoosh index searches
+
+
+def build_fts(listings, path: Path, tree) -> float:
+    started = time.perf_counter()
+    conn = sqlite3.connect(path)
+    conn.execute(f"CREATE VIRTUAL TABLE fts USING fts5({', '.join(FTS_COLUMNS)}, "
+                 "tokenize='unicode61')")
+    conn.execute("CREATE TABLE meta (id INTEGER PRIMARY KEY, cat_top INT, cat_sub INT, "
+                 "inst TEXT, voucher INT, price INT, rating REAL, sales INT, published INT)")
+    conn.execute("CREATE TABLE region (id INT, code TEXT)")
+    rows, metas, regions = [], [], []
+    for listing in listings:
+        doc = document_for(listing)
+        rows.append((listing.id, *[" ".join(t for t, _s, _e in analyze(doc[c]))
+                                   for c in FTS_COLUMNS]))
+        metas.append((listing.id, int(doc["cat_top"]), int(doc["cat_sub"] or 0),
+                      doc["institution_type"], int(doc["voucher"]), doc["price_from"],
+                      doc["rating"], doc["sales_count"], int(listing.published_at.timestamp())))
+        regions.extend((listing.id, code) for code in listing.regions)
+    # All SQL below is assembled from constants of this script, never from input.
+    conn.executemany(f"INSERT INTO fts(rowid, {', '.join(FTS_COLUMNS)}) "  # noqa: S608
+                     f"VALUES (?{', ?' * len(FTS_COLUMNS)})", rows)
+    conn.executemany("INSERT INTO meta VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", metas)
+    conn.executemany("INSERT INTO region VALUES (?, ?)", regions)
+    conn.execute("CREATE INDEX ix_meta_cat ON meta(cat_top, price)")
+    conn.execute("CREATE INDEX ix_region ON region(id, code)")
+    conn.commit()
+    conn.close()
+    return time.perf_counter() - started
+
+
+def fts_match(text: str) -> str:
+    atoms = TextQuery.parse(text).atoms
+    return " AND ".join('"' + atom.replace('"', '""') + '"' for atom in atoms)
+
+
+def fts_queries(path: Path, tree, queries, runs):
+    conn = sqlite3.connect(path)
+    top_ids = [node["id"] for node in tree.tops]
+
+    def count(match, extra="", args=()):
+        return conn.execute(f"SELECT count(*) FROM fts JOIN meta m ON m.id = fts.rowid "  # noqa: S608
+                            f"WHERE fts MATCH ? {extra}", (match, *args)).fetchone()[0]
+
+    def keyword(i, offset=0):
+        match = fts_match(queries[i % len(queries)])
+        conn.execute(f"SELECT rowid FROM fts WHERE fts MATCH ? ORDER BY bm25(fts) "  # noqa: S608
+                     f"LIMIT {PAGE_SIZE} OFFSET {offset}", (match,)).fetchall()
+        count(match)
+
+    def filtered(i):
+        match = fts_match(queries[i % len(queries)])
+        extra = "AND m.cat_top = ? AND m.price BETWEEN ? AND ?"
+        args = (top_ids[i % len(top_ids)], 100000, 2000000)
+        conn.execute(f"SELECT m.id FROM fts JOIN meta m ON m.id = fts.rowid WHERE fts MATCH ? "  # noqa: S608
+                     f"{extra} ORDER BY m.rating DESC, m.sales DESC, m.id DESC "
+                     f"LIMIT {PAGE_SIZE}", (match, *args)).fetchall()
+        count(match, extra, args)
+
+    def faceted(i):
+        keyword(i)
+        match = fts_match(queries[i % len(queries)])
+        for column in ("cat_top", "cat_sub", "inst", "voucher", "CAST(rating AS INT)"):
+            conn.execute(f"SELECT {column}, count(*) FROM fts JOIN meta m ON m.id = fts.rowid "  # noqa: S608
+                         f"WHERE fts MATCH ? GROUP BY {column}", (match,)).fetchall()
+        conn.execute("SELECT r.code, count(*) FROM fts JOIN region r ON r.id = fts.rowid "
+                     "WHERE fts MATCH ? GROUP BY r.code", (match,)).fetchall()
+
+    keyword(0)
+    result = {
+        "a": timed(keyword, runs),
+        "b": timed(filtered, runs),
+        "c": timed(faceted, runs),
+        "d": timed(lambda i: keyword(i, offset=2 * PAGE_SIZE), runs),
+    }
+    conn.close()
+    return result
+
+
+# --------------------------------------------------------------------------- main
+
+LABELS = {
+    "a": "(a) 1-2 word keyword",
+    "b": "(b) keyword + category + price, by rating",
+    "c": "(c) keyword + facet counts",
+    "d": "(d) page 3",
+}
+
+
+def bench(size: int, runs: int, workdir: Path) -> None:
+    print(f"\n=== {size:,} listings ===", flush=True)
+    started = time.perf_counter()
+    listings, tree = make_corpus(size)
+    print(f"corpus generated in {time.perf_counter() - started:.1f}s", flush=True)
+    index_dir = workdir / f"whoosh-{size}"
+    fts_path = workdir / f"fts-{size}.sqlite"
+    shutil.rmtree(index_dir, ignore_errors=True)
+    fts_path.unlink(missing_ok=True)
+
+    seconds = build_whoosh(listings, index_dir)
+    print(f"Whoosh bulk index: {seconds:.1f}s ({size / seconds:,.0f} listings/s), "
+          f"index size {dir_size(index_dir) / 1e6:.1f} MB", flush=True)
+    committed, visible = whoosh_update_latency(listings, index_dir, tree)
+    print(f"one-listing update: commit {committed * 1000:.0f} ms, visible to the next search "
+          f"(incl. cache rebuild) {visible * 1000:.0f} ms", flush=True)
+    seconds = build_fts(listings, fts_path, tree)
+    print(f"FTS5 bulk load (same analysed text): {seconds:.1f}s, "
+          f"size {fts_path.stat().st_size / 1e6:.1f} MB", flush=True)
+
+    queries = keyword_queries()
+    whoosh = whoosh_queries(index_dir, tree, queries, runs)
+    fts = fts_queries(fts_path, tree, queries, runs)
+    print(f"{'query (' + str(runs) + ' runs each)':44} {'Whoosh p50':>10} {'p95':>8} "
+          f"{'FTS5 p50':>9} {'p95':>8} {'p95 ratio':>9}")
+    for key, label in LABELS.items():
+        w50, w95 = percentile(whoosh[key], 50), percentile(whoosh[key], 95)
+        f50, f95 = percentile(fts[key], 50), percentile(fts[key], 95)
+        print(f"{label:44} {w50:8.1f}ms {w95:6.1f}ms {f50:7.1f}ms {f95:6.1f}ms "
+              f"{w95 / f95 if f95 else float('inf'):8.1f}x", flush=True)
+    mean = statistics.mean(whoosh["c"])
+    print(f"(c) mean {mean:.1f} ms; 50 ms target at p95 for (b) and (c): "
+          f"{'met' if max(percentile(whoosh['b'], 95), percentile(whoosh['c'], 95)) < 50 else 'MISSED'}")
+    forget_index(index_dir)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--workdir", default=None, help="Keep indexes here (default: a temp dir).")
+    args = parser.parse_args()
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, seed {SEED}")
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="search-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        for size in (int(s) for s in args.sizes.split(",")):
+            bench(size, args.runs, workdir)
+    finally:
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

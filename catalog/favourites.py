@@ -1,0 +1,230 @@
+"""Favourites ("collect"): enterprise members star listings and institutions.
+
+Notes to the collector when a starred listing's price changes or it is withdrawn come from
+``notify_favourite_changes``. It is called from ONE place, the search-outbox drain
+(``catalog.search_worker``), because every change the public can notice (publish, edit
+approval, suspension, archiving, institution suspension) already goes through the outbox.
+It compares each favourite with what its user last saw (``Favourite.seen_price_from`` and the
+user's latest favourite notice for that listing), so calling it again for the same state,
+from the drain or from a listing service, never sends a second note.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import case, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload
+
+from catalog.models import Favourite, Product
+from marketplace.models import Notification, Organisation, User
+from marketplace.notifications import notify
+from orders.money import format_amount
+
+NOTICE_KINDS = ("favourite_price", "favourite_withdrawn", "favourite_available")
+
+
+class FavouriteError(Exception):
+    """A favourite that cannot be added (hidden listing, not an enterprise member...)."""
+
+
+def can_collect(user) -> bool:
+    """Only enterprise members collect (DESIGN.md §2)."""
+    return bool(getattr(user, "is_authenticated", False) and user.role == "enterprise")
+
+
+def product_link(product_id: int) -> str:
+    return f"/products/{product_id}"
+
+
+def _bump_count(session: Session, product_id: int, delta: int) -> None:
+    """One UPDATE, no read-modify-write; ``updated_at`` unchanged (not an edit)."""
+    session.execute(
+        update(Product)
+        .where(Product.id == product_id)
+        .values(favourite_count=case((Product.favourite_count + delta < 0, 0),
+                                     else_=Product.favourite_count + delta),
+                updated_at=Product.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _visible_product(session: Session, product_id: int) -> Product | None:
+    from catalog.services import visible_products_condition
+
+    return session.scalar(
+        select(Product).where(Product.id == product_id, visible_products_condition()))
+
+
+def _listed_provider(session: Session, provider_id: int) -> Organisation | None:
+    from catalog.services import listed_providers_condition
+
+    return session.scalar(
+        select(Organisation).where(Organisation.id == provider_id, listed_providers_condition()))
+
+
+def toggle_product(session: Session, user: User, product_id: int) -> bool:
+    """Star or un-star a listing; returns whether it is now a favourite."""
+    if not can_collect(user):
+        raise FavouriteError("Only enterprise members can collect listings.")
+    existing = session.scalar(select(Favourite).where(
+        Favourite.user_id == user.id, Favourite.product_id == product_id))
+    if existing is not None:
+        session.delete(existing)
+        session.flush()
+        _bump_count(session, product_id, -1)
+        return False
+    product = _visible_product(session, product_id)
+    if product is None:
+        raise FavouriteError("This listing is not available.")
+    try:
+        with session.begin_nested():
+            session.add(Favourite(user_id=user.id, product_id=product_id,
+                                  seen_price_from=product.price_from))
+    except IntegrityError:
+        return True  # a double click from another tab got there first
+    _bump_count(session, product_id, 1)
+    return True
+
+
+def toggle_provider(session: Session, user: User, provider_id: int) -> bool:
+    """Star or un-star an institution; returns whether it is now a favourite."""
+    if not can_collect(user):
+        raise FavouriteError("Only enterprise members can collect institutions.")
+    existing = session.scalar(select(Favourite).where(
+        Favourite.user_id == user.id, Favourite.provider_id == provider_id))
+    if existing is not None:
+        session.delete(existing)
+        session.flush()
+        return False
+    if _listed_provider(session, provider_id) is None:
+        raise FavouriteError("This institution is not available.")
+    try:
+        with session.begin_nested():
+            session.add(Favourite(user_id=user.id, provider_id=provider_id))
+    except IntegrityError:
+        return True
+    return True
+
+
+@dataclass
+class FavouriteIds:
+    products: frozenset[int]
+    providers: frozenset[int]
+
+
+def favourite_ids(session: Session, user) -> FavouriteIds:
+    """What the user has starred, for drawing star buttons on a page (one query)."""
+    if not can_collect(user):
+        return FavouriteIds(frozenset(), frozenset())
+    rows = session.execute(select(Favourite.product_id, Favourite.provider_id)
+                           .where(Favourite.user_id == user.id)).all()
+    return FavouriteIds(
+        frozenset(p for p, _ in rows if p is not None),
+        frozenset(o for _, o in rows if o is not None),
+    )
+
+
+@dataclass
+class FavouriteProduct:
+    favourite: Favourite
+    product: Product
+    available: bool
+    price_changed: bool
+
+
+@dataclass
+class FavouriteList:
+    products: list[FavouriteProduct]
+    providers: list[tuple[Favourite, Organisation, bool]]
+
+
+def list_favourites(session: Session, user: User) -> FavouriteList:
+    """The favourites page: newest first, withdrawn ones kept and marked unavailable."""
+    from catalog.search_index import visible_ids
+
+    favourites = list(session.scalars(
+        select(Favourite)
+        .where(Favourite.user_id == user.id)
+        .options(joinedload(Favourite.product).joinedload(Product.provider),
+                 joinedload(Favourite.product).joinedload(Product.category),
+                 joinedload(Favourite.provider))
+        .order_by(Favourite.created_at.desc(), Favourite.id.desc())
+    ).unique())
+    product_favs = [f for f in favourites if f.product is not None]
+    public = visible_ids(session, [f.product_id for f in product_favs])
+    products = [
+        FavouriteProduct(f, f.product, f.product_id in public,
+                         f.product_id in public and f.product.price_from != f.seen_price_from)
+        for f in product_favs
+    ]
+    providers = [(f, f.provider, f.provider.is_listed) for f in favourites
+                 if f.provider is not None]
+    return FavouriteList(products=products, providers=providers)
+
+
+def _price_text(product: Product, amount: int | None) -> str:
+    if amount is None:
+        return "price on request"
+    return format_amount(amount, product.currency)
+
+
+def notify_favourite_changes(session: Session, product: Product,
+                             old_price_from: int | None = None) -> int:
+    """Tell collectors of ``product`` about a price change or withdrawal; returns notes sent.
+
+    ``old_price_from`` is accepted for listing services that know it, but each favourite's
+    own ``seen_price_from`` is the baseline: it is what that user was last told.
+    """
+    from catalog.search_index import visible_ids
+
+    favourites = list(session.scalars(
+        select(Favourite).where(Favourite.product_id == product.id)))
+    if not favourites:
+        return 0
+    available = product.id in visible_ids(session, [product.id])
+    link = product_link(product.id)
+    users = {u.id: u for u in session.scalars(
+        select(User).where(User.id.in_([f.user_id for f in favourites])))}
+    last_kind = _last_notice_kinds(session, [f.user_id for f in favourites], link)
+    sent = 0
+    for favourite in favourites:
+        user = users.get(favourite.user_id)
+        if user is None:
+            continue
+        previous = last_kind.get(user.id)
+        if not available:
+            if previous != "favourite_withdrawn":
+                notify(session, user, "favourite_withdrawn",
+                       f"A listing you collected is no longer available: {product.title}"[:200],
+                       "The institution or the platform has withdrawn this listing. It stays "
+                       "in your favourites in case it comes back.", link=link, email=False)
+                sent += 1
+            continue
+        if previous == "favourite_withdrawn":
+            notify(session, user, "favourite_available",
+                   f"A listing you collected is available again: {product.title}"[:200],
+                   link=link, email=False)
+            sent += 1
+        if product.price_from != favourite.seen_price_from:
+            notify(session, user, "favourite_price",
+                   f"Price changed for {product.title}"[:200],
+                   f"Was {_price_text(product, favourite.seen_price_from)}, now "
+                   f"{_price_text(product, product.price_from)}.", link=link, email=False)
+            favourite.seen_price_from = product.price_from
+            sent += 1
+    return sent
+
+
+def _last_notice_kinds(session: Session, user_ids: list[int], link: str) -> dict[int, str]:
+    rows = session.execute(
+        select(Notification.user_id, Notification.kind)
+        .where(Notification.user_id.in_(user_ids), Notification.link == link,
+               Notification.kind.in_(NOTICE_KINDS))
+        .order_by(Notification.created_at, Notification.id)
+    ).all()
+    latest: dict[int, str] = {}
+    for user_id, kind in rows:
+        latest[user_id] = kind
+    return latest

@@ -1,0 +1,926 @@
+"""Searching the listing index: safe query parsing, filters, facets, sorting, paging,
+highlighted snippets and "did you mean".
+
+User input is never handed to a query language. It is normalised (NFKC, control and format
+characters such as RTL marks and NUL removed, emoji dropped, at most ``MAX_QUERY_CHARS``), cut
+into words by the index analyzer and turned into ``Term`` queries, so ``title:*``, ``a AND (``
+or ``"unterminated`` are just words.
+
+Matching: every word must match in some field (title, tags, category, provider, summary,
+regions, description; weighted in that order). Chinese words that jieba splits finer are
+required by their parts ("专利申请" needs "专利" and "申请", so "发明专利申请" matches) with
+the whole word as a ranking bonus. When no listing has all the words, listings with any of
+them are shown instead, and the page says so.
+
+Filters and facets work on sets of document numbers kept per index generation (term sets,
+per-document values and sort ranks are built once after each index change and shared by all
+threads), so facet counts cost a few set operations rather than extra searches. Whoosh
+searchers are not shared between threads: each request borrows one from a small pool.
+
+The index may briefly lag the database; ``search`` therefore re-checks every hit against
+the catalogue's visibility rule before showing it, and queues stale hits for re-indexing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import math
+import re
+import threading
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from markupsafe import Markup, escape
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+from whoosh import query as wq
+from whoosh.highlight import ContextFragmenter, HtmlFormatter, WholeFragmenter, highlight
+
+from catalog.models import Category, Product
+from catalog.search_index import ANALYZER, NO_PRICE, analyze, open_index
+from marketplace import reference
+
+MAX_QUERY_CHARS = 200
+MAX_PAGE = 10_000
+SORTS = {
+    "relevance": "Best match",
+    "price_asc": "Price: low to high",
+    "price_desc": "Price: high to low",
+    "rating": "Top rated",
+    "sales": "Best selling",
+    "newest": "Newest",
+}
+RATING_OPTIONS = (4, 3, 2, 1)
+REGION_CODES = {code for code, _en, _zh in reference.REGIONS}
+INSTITUTION_CODES = {code for code, _en, _zh in reference.INSTITUTION_TYPES}
+_DROP_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Mn", "Me", "So", "Sk"}
+_SPACE = re.compile(r"\s+")
+_LATIN_WORD = re.compile(r"^[a-z]{3,}$")
+
+
+# --------------------------------------------------------------------------- input
+
+def normalise_query(raw) -> str:
+    """Plain, bounded text from whatever arrived in the ``q`` parameter."""
+    if raw is None:
+        return ""
+    text = unicodedata.normalize("NFKC", str(raw)[: MAX_QUERY_CHARS * 4])
+    kept = []
+    for char in text:
+        category = unicodedata.category(char)
+        if category in _DROP_CATEGORIES:
+            kept.append(" " if category in {"Cc", "So", "Sk"} else "")
+        else:
+            kept.append(char)
+    text = _SPACE.sub(" ", "".join(kept)).strip()
+    return text[:MAX_QUERY_CHARS].strip()
+
+
+def _parse_yuan(raw) -> int | None:
+    """Whole yuan from a form field; anything else (negative, text, huge) is ignored."""
+    if raw is None:
+        return None
+    text = str(raw).strip().replace(",", "")
+    if not text or len(text) > 12:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if not math.isfinite(value) or value < 0:
+        return None
+    return int(value)
+
+
+@dataclass
+class CategoryTree:
+    """The two-level category tree by slug and id (loaded once per search)."""
+
+    tops: list[dict]
+    by_slug: dict[str, dict]
+    by_id: dict[int, dict]
+
+    @classmethod
+    def from_rows(cls, rows) -> CategoryTree:
+        """``rows``: (id, parent_id, slug, name, name_zh, position) tuples."""
+        nodes = {row[0]: {"id": row[0], "parent_id": row[1], "slug": row[2], "name": row[3],
+                          "name_zh": row[4], "position": row[5], "children": []}
+                 for row in rows}
+        tops = []
+        for node in sorted(nodes.values(), key=lambda n: (n["position"], n["id"])):
+            parent = nodes.get(node["parent_id"]) if node["parent_id"] else None
+            (parent["children"] if parent else tops).append(node)
+        return cls(tops=tops, by_slug={n["slug"]: n for n in nodes.values()}, by_id=nodes)
+
+    @classmethod
+    def load(cls, session: Session) -> CategoryTree:
+        return cls.from_rows(session.execute(select(
+            Category.id, Category.parent_id, Category.slug, Category.name, Category.name_zh,
+            Category.position)).all())
+
+
+@dataclass
+class SearchParams:
+    """Everything that defines a results page; round-trips through the query string."""
+
+    q: str = ""
+    category: str | None = None  # slug, top-level or sub-category
+    institution_type: str | None = None
+    region: str | None = None
+    price_min: int | None = None  # yuan
+    price_max: int | None = None
+    voucher: bool = False
+    min_rating: int | None = None
+    sort: str = "relevance"
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args, tree: CategoryTree | None = None) -> SearchParams:
+        q = normalise_query(args.get("q"))
+        category = args.get("category") or None
+        if category is not None and (tree is None or category not in tree.by_slug):
+            category = None
+        inst = args.get("type") or None
+        region = args.get("region") or None
+        price_min = _parse_yuan(args.get("price_min"))
+        price_max = _parse_yuan(args.get("price_max"))
+        if price_min is not None and price_max is not None and price_min > price_max:
+            price_min, price_max = price_max, price_min
+        try:
+            min_rating = int(args.get("rating") or 0) or None
+        except (TypeError, ValueError):
+            min_rating = None
+        sort = args.get("sort") or ("relevance" if q else "newest")
+        if sort not in SORTS or (sort == "relevance" and not q):
+            sort = "relevance" if q else "newest"
+        try:
+            page = int(str(args.get("page", "1")).strip())
+        except (TypeError, ValueError):
+            page = 1
+        return cls(
+            q=q,
+            category=category,
+            institution_type=inst if inst in INSTITUTION_CODES else None,
+            region=region if region in REGION_CODES else None,
+            price_min=price_min,
+            price_max=price_max,
+            voucher=str(args.get("voucher", "")).lower() in {"1", "on", "true", "yes"},
+            min_rating=min_rating if min_rating in RATING_OPTIONS else None,
+            sort=sort,
+            page=max(1, min(page, MAX_PAGE)),
+        )
+
+    def args(self, **changes) -> dict:
+        """Query-string arguments for a link; changing anything but the page resets it."""
+        values = {
+            "q": self.q or None, "category": self.category, "type": self.institution_type,
+            "region": self.region, "price_min": self.price_min, "price_max": self.price_max,
+            "voucher": "1" if self.voucher else None, "rating": self.min_rating,
+            "sort": self.sort if self.sort != ("relevance" if self.q else "newest") else None,
+            "page": self.page if self.page > 1 else None,
+        }
+        if changes and "page" not in changes:
+            values["page"] = None
+        values.update(changes)
+        return {key: value for key, value in values.items() if value not in (None, "", False)}
+
+    @property
+    def has_filters(self) -> bool:
+        return bool(self.category or self.institution_type or self.region or self.voucher
+                    or self.min_rating or self.price_min is not None
+                    or self.price_max is not None)
+
+
+# --------------------------------------------------------------------------- text query
+
+@dataclass
+class TextQuery:
+    """The analysed words of a query: ``atoms`` must match, ``extras`` only raise the score."""
+
+    text: str
+    atoms: list[str]
+    extras: list[str]
+
+    @classmethod
+    def parse(cls, text: str) -> TextQuery:
+        tokens = analyze(text)
+        spans = {(start, end) for _term, start, end in tokens}
+        atoms, extras, taken = [], [], []
+        for term, start, end in sorted(tokens, key=lambda t: (t[1], t[2] - t[1])):
+            inner = any(s >= start and e <= end and (s, e) != (start, end) for s, e in spans)
+            overlaps = any(s < end and start < e for s, e in taken)
+            if inner or overlaps:
+                if term not in extras:
+                    extras.append(term)
+            elif term not in atoms:
+                atoms.append(term)
+                taken.append((start, end))
+        extras = [term for term in extras if term not in atoms]
+        return cls(text=text, atoms=atoms, extras=extras)
+
+    @property
+    def terms(self) -> set[str]:
+        return set(self.atoms) | set(self.extras)
+
+    def query(self, require_all: bool = True) -> wq.Query:
+        """The scoring query (matching itself is done with cached term sets)."""
+        parts = [wq.Term("text", term) for term in self.atoms]
+        main = wq.And(parts) if require_all else wq.Or(parts)
+        if not self.extras:
+            return main
+        return wq.AndMaybe(main, wq.Or([wq.Term("text", term, boost=1.5)
+                                        for term in self.extras]))
+
+
+# --------------------------------------------------------------------------- index snapshots
+# Whoosh segments never change once written (an update adds a small segment and marks the old
+# document deleted), so what we learn from a segment is cached per segment and survives index
+# updates: after a one-listing change only the new, tiny segment is read. A Snapshot stitches
+# the cached segments of one index generation together (document number = segment offset +
+# local number) and drops deleted documents.
+
+_BM25_K1, _BM25_B = 1.2, 0.75  # Whoosh's BM25F defaults
+TITLE_WEIGHT = 1.0  # title-only BM25 added on top of the whole-listing score
+_KEYWORD_VALUE_FIELDS = ("cat_top", "cat_sub", "institution_type")
+
+
+def _raw_postings(segment_reader, fieldname: str, value):
+    """A segment's postings for a term, deleted documents included (they are removed per
+    generation, so the cache of an old segment stays valid when a listing is updated)."""
+    terms = getattr(segment_reader, "_terms", None)
+    if terms is None:  # an empty index has no segment files
+        return None
+    text = segment_reader._text_to_bytes(fieldname, value)
+    if (fieldname, text) not in terms:
+        return None
+    return segment_reader._terms.matcher(fieldname, text, segment_reader.schema[fieldname].format)
+
+
+class SegmentData:
+    """What we have read from one immutable segment, in segment-local document numbers."""
+
+    MAX_TERMS = 4000
+
+    def __init__(self, size: int):
+        self.size = size
+        self.lock = threading.Lock()
+        self.sets: dict[tuple, frozenset] = {}
+        self.parts: dict[str, dict] = {}
+        self.values: dict[str, list] = {}
+
+    def _remember(self, cache: dict, key, value):
+        with self.lock:
+            if len(cache) >= self.MAX_TERMS:
+                for old in list(cache)[: len(cache) // 2]:
+                    cache.pop(old, None)
+            cache[key] = value
+        return value
+
+    def term_set(self, reader, fieldname: str, value) -> frozenset:
+        key = (fieldname, value)
+        found = self.sets.get(key)
+        if found is None:
+            matcher = _raw_postings(reader, fieldname, value)
+            found = frozenset(matcher.all_ids()) if matcher is not None else frozenset()
+            self._remember(self.sets, key, found)
+        return found
+
+    def term_parts(self, reader, fieldname: str, term: str, avg_length: float) -> dict:
+        """BM25 term-frequency part (without idf) of ``term`` per document of this segment."""
+        key = (fieldname, term)
+        found = self.parts.get(key)
+        if found is None:
+            found = {}
+            matcher = _raw_postings(reader, fieldname, term)
+            if matcher is not None:
+                norms = self._norms(reader, fieldname, avg_length)
+                k1 = _BM25_K1 + 1
+                for docnum, tf in matcher.items_as("weight"):
+                    found[docnum] = tf * k1 / (tf + norms[docnum])
+            self._remember(self.parts, key, found)
+        return found
+
+    def _norms(self, reader, fieldname: str, avg_length: float) -> list:
+        """BM25 length normalisation per document (read once per segment)."""
+        key = "_norms_" + fieldname
+        found = self.values.get(key)
+        if found is None:
+            length = reader.doc_field_length
+            found = [_BM25_K1 * ((1 - _BM25_B) + _BM25_B * length(d, fieldname, 1) / avg_length)
+                     for d in range(self.size)]
+            with self.lock:
+                self.values[key] = found
+        return found
+
+    def values_of(self, reader, fieldname: str) -> list:
+        found = self.values.get(fieldname)
+        if found is None:
+            if not self.size:
+                found = []
+            elif fieldname in _KEYWORD_VALUE_FIELDS:
+                found = [None] * self.size
+                for term in reader.lexicon(fieldname):
+                    text = term.decode("utf-8") if isinstance(term, bytes) else term
+                    for docnum in self.term_set(reader, fieldname, text):
+                        found[docnum] = text
+            elif fieldname == "published_at":
+                found = [int(v.timestamp()) if isinstance(v, datetime) else 0
+                         for v in reader.column_reader(fieldname)]
+            else:
+                found = list(reader.column_reader(fieldname))
+            with self.lock:
+                self.values[fieldname] = found
+        return found
+
+
+def _sort_keys(values, sort: str) -> list:
+    """Ascending sort keys of one segment's documents for a field sort (ties: listing id)."""
+    pid = values("pid")
+    if sort == "price_asc":
+        return [((p if p != NO_PRICE else 1 << 48), i)
+                for p, i in zip(values("price_from"), pid, strict=True)]
+    if sort == "price_desc":
+        return [(-p, -i) for p, i in zip(values("price_from"), pid, strict=True)]
+    if sort == "rating":
+        return [(-r, -s, -i) for r, s, i in zip(values("rating"), values("sales_count"), pid,
+                                                strict=True)]
+    if sort == "sales":
+        return [(-s, -p, -i) for s, p, i in zip(values("sales_count"), values("published_at"),
+                                                pid, strict=True)]
+    return [(-p, -i) for p, i in zip(values("published_at"), pid, strict=True)]
+
+
+class Snapshot:
+    """One index generation: its segments (cached), deletions, and combined look-ups.
+
+    Built lazily from a searcher of that generation and then only read, so threads share it.
+    """
+
+    MAX_TERMS = 4000
+
+    def __init__(self, generation, segments: list[SegmentData], offsets: list[int],
+                 deleted: list[frozenset], size: int):
+        self.generation = generation
+        self.segments = segments
+        self.offsets = offsets
+        self.deleted = deleted
+        self.size = size
+        self._lock = threading.Lock()
+        self._sets: dict[tuple, frozenset] = {}
+        self._scores: dict[str, dict] = {}
+        self._values: dict[str, list] = {}
+        self._live: frozenset | None = None
+        self.segment_ids: list[str] = []
+
+    @staticmethod
+    def leaves(searcher):
+        return searcher.reader().leaf_readers()
+
+    def _remember(self, cache: dict, key, value):
+        with self._lock:
+            if len(cache) >= self.MAX_TERMS:
+                for old in list(cache)[: len(cache) // 2]:
+                    cache.pop(old, None)
+            cache[key] = value
+        return value
+
+    def live(self, searcher) -> frozenset:
+        if self._live is None:
+            live = set(range(self.size))
+            for offset, deleted in zip(self.offsets, self.deleted, strict=True):
+                live.difference_update(offset + d for d in deleted)
+            self._live = frozenset(live)
+        return self._live
+
+    def term_set(self, searcher, fieldname: str, value) -> frozenset:
+        """Live documents holding a term, in this generation's document numbers."""
+        key = (fieldname, value)
+        found = self._sets.get(key)
+        if found is None:
+            parts = []
+            for (reader, _offset), segment, offset, deleted in zip(
+                    self.leaves(searcher), self.segments, self.offsets, self.deleted,
+                    strict=True):
+                local = segment.term_set(reader, fieldname, value)
+                if deleted:
+                    local = local - deleted
+                parts.append(local if not offset else frozenset(offset + d for d in local))
+            found = parts[0] if len(parts) == 1 else frozenset().union(*parts)
+            self._remember(self._sets, key, found)
+        return found
+
+    def region_set(self, searcher, code: str) -> frozenset:
+        """Listings serving ``code``: named explicitly, or nationwide (as on category pages)."""
+        key = ("region+national", code)
+        found = self._sets.get(key)
+        if found is None:
+            own = self.term_set(searcher, "region", code)
+            found = own if code == "national" else own | self.term_set(
+                searcher, "region", "national")
+            self._remember(self._sets, key, found)
+        return found
+
+    def values(self, searcher, fieldname: str) -> list:
+        """Per-document values of a field, indexed by this generation's document numbers."""
+        found = self._values.get(fieldname)
+        if found is None:
+            if fieldname == "rating_floor":
+                found = [int(value) for value in self.values(searcher, "rating")]
+            else:
+                found = []
+                for (reader, _offset), segment in zip(self.leaves(searcher), self.segments,
+                                                      strict=True):
+                    found.extend(segment.values_of(reader, fieldname))
+            with self._lock:
+                self._values[fieldname] = found
+        return found
+
+    def sort_keys(self, searcher, sort: str) -> list:
+        key = "sort:" + sort
+        found = self._values.get(key)
+        if found is None:
+            found = []
+            for (reader, _offset), segment in zip(self.leaves(searcher), self.segments,
+                                                  strict=True):
+                local = segment.values.get(key)
+                if local is None:
+                    local = _sort_keys(lambda name, r=reader, s=segment: s.values_of(r, name),
+                                       sort)
+                    with segment.lock:
+                        segment.values[key] = local
+                found.extend(local)
+            with self._lock:
+                self._values[key] = found
+        return found
+
+    def term_scores(self, searcher, fieldname: str, term: str) -> dict:
+        """BM25 term-frequency part of ``term`` in a field per document holding it (times idf
+        at query time), in this generation's document numbers."""
+        key = (fieldname, term)
+        found = self._scores.get(key)
+        if found is None:
+            avg = searcher.avg_field_length(fieldname, 1.0) or 1.0
+            found = {}
+            for (reader, _offset), segment, offset in zip(self.leaves(searcher), self.segments,
+                                                          self.offsets, strict=True):
+                local = segment.term_parts(reader, fieldname, term, avg)
+                if not offset and not found:
+                    found = dict(local)
+                else:
+                    found.update({offset + d: part for d, part in local.items()})
+            self._remember(self._scores, key, found)
+        return found
+
+    def top_by_relevance(self, searcher, text_query: TextQuery, docs, count: int) -> list:
+        """The ``count`` best-scoring documents of ``docs``.
+
+        BM25 of the required words over the weighted listing text, plus the same over the
+        title alone (a listing named after what you search is what you came for), plus the
+        whole-word bonus of Chinese compounds at half weight. Ties by document number.
+        """
+        scoring = []
+        for term in text_query.atoms:
+            idf = searcher.idf("text", term)
+            scoring.append((idf, "text", term))
+            scoring.append((TITLE_WEIGHT * idf, "title", term))
+        for term in text_query.extras:
+            idf = searcher.idf("text", term)
+            scoring.append((0.5 * idf, "text", term))
+            scoring.append((0.5 * TITLE_WEIGHT * idf, "title", term))
+        # Start from a vanishing per-document tie-breaker so equal scores keep one order.
+        total = {d: -d * 1e-12 for d in docs}
+        for weight, fieldname, term in scoring:
+            part = self.term_scores(searcher, fieldname, term)
+            if len(part) < len(total):
+                for d, value in part.items():
+                    if d in total:
+                        total[d] += weight * value
+            else:
+                for d in total:
+                    value = part.get(d)
+                    if value:
+                        total[d] += weight * value
+        return heapq.nlargest(count, total, key=total.__getitem__)
+
+    def matching(self, searcher, text_query: TextQuery, require_all: bool) -> frozenset:
+        """Documents containing all (or any) of the query's required words."""
+        sets = sorted((self.term_set(searcher, "text", term) for term in text_query.atoms),
+                      key=len)
+        if not sets:
+            return frozenset()
+        if require_all:
+            return sets[0].intersection(*sets[1:])
+        return sets[0].union(*sets[1:])
+
+
+class _Pool:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.idle: list = []
+        self.snapshots: dict = {}
+        self.segments: dict[str, SegmentData] = {}
+
+    def snapshot_for(self, searcher) -> Snapshot:
+        reader = searcher.reader()
+        generation = reader.generation()
+        with self.lock:
+            snapshot = self.snapshots.get(generation)
+            if snapshot is not None:
+                return snapshot
+            segments, offsets, deleted, ids = [], [], [], []
+            for leaf, offset in reader.leaf_readers():
+                segment = leaf.segment()
+                seg_id = segment.segment_id() if segment is not None else f"empty{generation}"
+                ids.append(seg_id)
+                data = self.segments.get(seg_id)
+                if data is None:
+                    data = self.segments[seg_id] = SegmentData(leaf.doc_count_all())
+                segments.append(data)
+                offsets.append(offset)
+                deleted.append(leaf.deleted_docs_set if leaf.has_deletions() else frozenset())
+            snapshot = Snapshot(generation, segments, offsets, deleted, reader.doc_count_all())
+            snapshot.segment_ids = ids
+            # Keep the two newest generations (searchers may still be finishing on the older
+            # one) and forget segments neither of them uses (merged away).
+            for old in sorted(self.snapshots)[:-1]:
+                del self.snapshots[old]
+            self.snapshots[generation] = snapshot
+            used = {seg_id for kept in self.snapshots.values() for seg_id in kept.segment_ids}
+            for seg_id in [k for k in self.segments if k not in used]:
+                del self.segments[seg_id]
+            return snapshot
+
+
+_pools: dict[str, _Pool] = {}
+_pools_lock = threading.Lock()
+_POOL_SIZE = 8
+
+
+def _pool(key: str) -> _Pool:
+    pool = _pools.get(key)
+    if pool is None:
+        with _pools_lock:
+            pool = _pools.setdefault(key, _Pool())
+    return pool
+
+
+@contextlib.contextmanager
+def borrow_searcher(index_dir):
+    """A current searcher for ``index_dir`` and the snapshot of its generation."""
+    import os
+
+    key = os.path.realpath(str(index_dir))
+    ix = open_index(key)
+    pool = _pool(key)
+    with pool.lock:
+        searcher = pool.idle.pop() if pool.idle else None
+    if searcher is not None and not searcher.up_to_date():
+        # Not Searcher.refresh(): whoosh3's reader reuse carries segments of the old
+        # generation into the new reader (documents reappear) and fails on an empty index.
+        # Opening a new searcher costs a directory listing and a few small files.
+        searcher.close()
+        searcher = None
+    if searcher is None:
+        searcher = ix.searcher()
+    snapshot = pool.snapshot_for(searcher)
+    try:
+        yield searcher, snapshot
+    finally:
+        with pool.lock:
+            if len(pool.idle) < _POOL_SIZE:
+                pool.idle.append(searcher)
+                searcher = None
+        if searcher is not None:
+            searcher.close()
+
+
+def forget_searchers(key: str) -> None:
+    with _pools_lock:
+        pool = _pools.pop(key, None)
+    if pool is not None:
+        with pool.lock:
+            for searcher in pool.idle:
+                searcher.close()
+            pool.idle.clear()
+
+
+# --------------------------------------------------------------------------- index search
+
+@dataclass
+class FacetValue:
+    value: str
+    label: str
+    label_zh: str
+    count: int
+    selected: bool = False
+
+
+@dataclass
+class Facets:
+    categories: list[FacetValue] = field(default_factory=list)
+    subcategories: list[FacetValue] = field(default_factory=list)
+    institution_types: list[FacetValue] = field(default_factory=list)
+    regions: list[FacetValue] = field(default_factory=list)
+    voucher: int = 0
+    ratings: list[FacetValue] = field(default_factory=list)
+
+
+@dataclass
+class IndexResult:
+    total: int
+    page: int
+    page_size: int
+    pids: list[int]
+    scores: list[float | None]
+    facets: Facets | None
+    matched_all: bool = True
+    text_query: TextQuery | None = None
+
+
+def _category_filter(tree: CategoryTree, slug: str | None):
+    node = tree.by_slug.get(slug) if slug else None
+    if node is None:
+        return None, None
+    if node["parent_id"]:
+        return node, ("cat_sub", str(node["id"]))
+    return node, ("cat_top", str(node["id"]))
+
+
+def run_index_search(searcher, snapshot: Snapshot, params: SearchParams, tree: CategoryTree,
+                     page_size: int = 24, facets: bool = True) -> IndexResult:
+    """Match, filter, count, sort and page inside the index (no database access)."""
+    text_query = TextQuery.parse(params.q) if params.q else None
+    matched_all = True
+    if text_query is None:
+        matched = snapshot.live(searcher)
+    elif not text_query.atoms:
+        matched = frozenset()
+    else:
+        matched = snapshot.matching(searcher, text_query, require_all=True)
+        if not matched and len(text_query.atoms) > 1:
+            matched = snapshot.matching(searcher, text_query, require_all=False)
+            matched_all = False
+
+    # Each active filter, by facet dimension, as a function narrowing a set of documents.
+    filters = {}
+    category_node, category_term = _category_filter(tree, params.category)
+    if category_term:
+        term_docs = snapshot.term_set(searcher, *category_term)
+        filters["category"] = lambda docs: docs & term_docs
+    if params.institution_type:
+        inst_docs = snapshot.term_set(searcher, "institution_type", params.institution_type)
+        filters["institution_type"] = lambda docs: docs & inst_docs
+    if params.region:
+        region_docs = snapshot.region_set(searcher, params.region)
+        filters["region"] = lambda docs: docs & region_docs
+    if params.voucher:
+        voucher_docs = snapshot.term_set(searcher, "voucher", True)
+        filters["voucher"] = lambda docs: docs & voucher_docs
+    if params.price_min is not None or params.price_max is not None:
+        low = (params.price_min or 0) * 100
+        high = params.price_max * 100 if params.price_max is not None else None
+        prices = snapshot.values(searcher, "price_from")
+        if high is None:
+            filters["price"] = lambda docs: {d for d in docs if prices[d] >= low}
+        else:
+            filters["price"] = lambda docs: {d for d in docs if low <= prices[d] <= high}
+    if params.min_rating:
+        ratings = snapshot.values(searcher, "rating")
+        threshold = params.min_rating
+        filters["rating"] = lambda docs: {d for d in docs if ratings[d] >= threshold}
+
+    def narrowed(skip: str | None = None):
+        docs = matched
+        # Cheap, selective set filters first; predicate filters on what is left.
+        for name in ("category", "institution_type", "region", "voucher", "price", "rating"):
+            if name != skip and name in filters:
+                docs = filters[name](docs)
+        return docs
+
+    results = narrowed()
+    total = len(results)
+    pages = max(1, -(-total // page_size))
+    page = min(params.page, pages)
+    start, end = (page - 1) * page_size, page * page_size
+
+    scores: list[float | None]
+    if params.sort == "relevance" and text_query is not None and total:
+        docnums = snapshot.top_by_relevance(searcher, text_query, results, end)[start:]
+        scores = [1.0] * len(docnums)
+    else:
+        sort = params.sort if params.sort != "relevance" else "newest"
+        keys = snapshot.sort_keys(searcher, sort)
+        docnums = heapq.nsmallest(end, results, key=keys.__getitem__)[start:]
+        scores = [None] * len(docnums)
+    pid = snapshot.values(searcher, "pid")
+    pids = [pid[d] for d in docnums]
+
+    facet_data = None
+    if facets:
+        facet_data = _facets(searcher, snapshot, tree, params, category_node, narrowed, filters,
+                             results)
+    return IndexResult(total=total, page=page, page_size=page_size, pids=pids, scores=scores,
+                       facets=facet_data, matched_all=matched_all, text_query=text_query)
+
+
+def _facets(searcher, snapshot, tree, params, category_node, narrowed, filters,
+            results) -> Facets:
+    def base(dimension):
+        return narrowed(dimension) if dimension in filters else results
+
+    out = Facets()
+    category_docs = base("category")
+    top_counts = Counter(map(snapshot.values(searcher, "cat_top").__getitem__, category_docs))
+    selected_top = None
+    if category_node is not None:
+        selected_top = category_node if not category_node["parent_id"] else tree.by_id.get(
+            category_node["parent_id"])
+    for node in tree.tops:
+        out.categories.append(FacetValue(
+            node["slug"], node["name"], node["name_zh"], top_counts.get(str(node["id"]), 0),
+            selected=selected_top is not None and node["id"] == selected_top["id"]))
+    if selected_top is not None:
+        sub_counts = Counter(map(snapshot.values(searcher, "cat_sub").__getitem__,
+                                 category_docs))
+        for node in selected_top["children"]:
+            out.subcategories.append(FacetValue(
+                node["slug"], node["name"], node["name_zh"], sub_counts.get(str(node["id"]), 0),
+                selected=category_node is not None and node["id"] == category_node["id"]))
+
+    inst_counts = Counter(map(snapshot.values(searcher, "institution_type").__getitem__,
+                              base("institution_type")))
+    for code, label, label_zh in reference.INSTITUTION_TYPES:
+        out.institution_types.append(FacetValue(code, label, label_zh, inst_counts.get(code, 0),
+                                                selected=code == params.institution_type))
+
+    region_docs = base("region")
+    for code, label, label_zh in reference.REGIONS:
+        count = len(region_docs & snapshot.region_set(searcher, code)) if region_docs else 0
+        out.regions.append(FacetValue(code, label, label_zh, count,
+                                      selected=code == params.region))
+
+    voucher_docs = base("voucher")
+    out.voucher = len(voucher_docs & snapshot.term_set(searcher, "voucher", True)) \
+        if voucher_docs else 0
+
+    floors = Counter(map(snapshot.values(searcher, "rating_floor").__getitem__, base("rating")))
+    for threshold in RATING_OPTIONS:
+        count = sum(n for floor, n in floors.items() if floor >= threshold)
+        out.ratings.append(FacetValue(str(threshold), f"{threshold}★ & up", f"{threshold}星及以上",
+                                      count, selected=threshold == params.min_rating))
+    return out
+
+
+# --------------------------------------------------------------------------- did you mean
+
+def suggest_correction(searcher, text_query: TextQuery | None, text: str) -> str | None:
+    """A respelling of ``text`` whose unknown Latin words are replaced by indexed ones."""
+    if text_query is None or not text:
+        return None
+    reader = searcher.reader()
+    corrector = reader.corrector("spell")
+    changed = False
+    words = []
+    for word in text.split(" "):
+        lower = word.lower()
+        terms = [term for term, _s, _e in analyze(word)]
+        known = all(reader.doc_frequency("text", term) for term in terms)
+        if _LATIN_WORD.match(lower) and terms and not known:
+            suggestion = None
+            for distance in (1, 2):
+                found = corrector.suggest(lower, limit=1, maxdist=distance, prefix=1)
+                if found:
+                    suggestion = found[0]
+                    break
+            if suggestion and suggestion != lower:
+                words.append(suggestion)
+                changed = True
+                continue
+        words.append(word)
+    return " ".join(words) if changed else None
+
+
+# --------------------------------------------------------------------------- highlighting
+
+_FORMATTER_ARGS = {"tagname": "mark", "classname": "hl", "termclass": "t", "between": " … "}
+
+
+def highlight_text(text: str, terms: set[str], whole: bool = True,
+                   maxchars: int = 220) -> Markup | None:
+    """``text`` with matched words in <mark>, HTML-escaped; None if nothing matched."""
+    if not text or not terms:
+        return None
+    fragmenter = WholeFragmenter(charlimit=None) if whole else ContextFragmenter(
+        maxchars=maxchars, surround=60, charlimit=None)
+    html = highlight(text, terms, ANALYZER, fragmenter, HtmlFormatter(**_FORMATTER_ARGS),
+                     top=2)
+    # Whoosh's HtmlFormatter HTML-escapes every piece of listing text it emits (matched words
+    # and the text between them); only its own <mark> tags are markup.
+    return Markup(html) if html and "<mark" in html else None  # noqa: S704
+
+
+# --------------------------------------------------------------------------- full search
+
+@dataclass
+class SearchHit:
+    product: Product
+    title_html: Markup
+    snippet_html: Markup
+    score: float | None = None
+
+
+@dataclass
+class SearchPage:
+    params: SearchParams
+    hits: list[SearchHit]
+    total: int
+    page: int
+    page_size: int
+    facets: Facets | None
+    matched_all: bool = True
+    suggestion: str | None = None
+    tree: CategoryTree | None = None
+
+    @property
+    def items(self):
+        return self.hits
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+    @property
+    def first_index(self) -> int:
+        return 0 if self.total == 0 else (self.page - 1) * self.page_size + 1
+
+    @property
+    def last_index(self) -> int:
+        return min(self.total, self.page * self.page_size)
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
+def _snippet(product: Product, terms: set[str]) -> Markup:
+    from catalog.search_index import _plain_markdown
+
+    summary = product.summary or ""
+    marked = highlight_text(summary, terms)
+    if marked is not None:
+        return marked
+    if terms:
+        marked = highlight_text(" ".join(_plain_markdown(product.description).split()), terms,
+                                whole=False)
+        if marked is not None:
+            return Markup("… ") + marked + Markup(" …")
+    return escape(summary)
+
+
+def search(session: Session, index_dir, params: SearchParams, page_size: int = 24,
+           tree: CategoryTree | None = None) -> SearchPage:
+    """One results page: index search, then every hit re-checked against the database."""
+    from catalog.search_outbox import enqueue
+    from catalog.services import visible_products_condition
+
+    tree = tree or CategoryTree.load(session)
+    with borrow_searcher(index_dir) as (searcher, snapshot):
+        result = run_index_search(searcher, snapshot, params, tree, page_size=page_size)
+        suggestion = None
+        if params.q and (result.total == 0 or not result.matched_all):
+            suggestion = suggest_correction(searcher, result.text_query, params.q)
+    products = {}
+    if result.pids:
+        products = {p.id: p for p in session.scalars(
+            select(Product)
+            .where(Product.id.in_(result.pids), visible_products_condition())
+            .options(joinedload(Product.provider), joinedload(Product.category))
+        ).unique()}
+        stale = [pid for pid in result.pids if pid not in products]
+        if stale:
+            # The index is behind the database: hide these now and let the drain fix them.
+            for pid in stale:
+                enqueue(session, pid, "stale search hit")
+            session.commit()
+    terms = result.text_query.terms if result.text_query else set()
+    hits = []
+    for pid, score in zip(result.pids, result.scores, strict=True):
+        product = products.get(pid)
+        if product is None:
+            continue
+        hits.append(SearchHit(
+            product=product,
+            title_html=highlight_text(product.title, terms) or escape(product.title),
+            snippet_html=_snippet(product, terms),
+            score=score,
+        ))
+    return SearchPage(params=params, hits=hits, total=result.total, page=result.page,
+                      page_size=page_size, facets=result.facets,
+                      matched_all=result.matched_all, suggestion=suggestion, tree=tree)

@@ -1,0 +1,254 @@
+"""Filters and facet counts agree with the database; sorts and pagination are right."""
+
+import random
+import re
+from datetime import timedelta
+from html import unescape
+from urllib.parse import parse_qs, urlsplit
+
+import factories
+import pytest
+from sqlalchemy import func, select
+
+from catalog.models import Category, Product
+from catalog.search_index import reindex_all
+from catalog.search_query import SearchParams, search
+from catalog.services import (
+    category_counts,
+    json_list_contains,
+    region_condition,
+    visible_products_condition,
+)
+from marketplace import reference
+from marketplace.database import utcnow
+from marketplace.models import Organisation
+
+SUBCATEGORIES = ["patent-application", "trademark-registration", "credit-loans", "testing",
+                 "ip-valuation", "policy-grants", "pilot-facilities", "licensing-brokerage"]
+TYPES = ["ip_agency", "bank", "testing_lab", "advisory", "evaluation_centre"]
+REGION_SETS = [["suzhou"], ["suzhou", "wuxi"], ["national"], ["nanjing", "jiangsu"],
+               ["suzhou_sip"], ["shanghai", "suzhou"]]
+
+
+@pytest.fixture(autouse=True)
+def index_dir(app, tmp_path, monkeypatch):
+    path = tmp_path / "search-index"
+    monkeypatch.setitem(app.config, "SEARCH_INDEX_DIR", str(path))
+    return path
+
+
+@pytest.fixture
+def catalogue(session, index_dir):
+    """60 visible listings with varied facets, plus hidden ones that must never count."""
+    rng = random.Random(11)
+    providers = [factories.provider(session, institution_type=t, name=f"Institution {t}")
+                 for t in TYPES]
+    now = utcnow()
+    for n in range(60):
+        mode = rng.choice(["packaged", "packaged", "packaged", "quote", "financial"])
+        listing = factories.product(
+            session, rng.choice(providers), mode=mode,
+            category_slug=rng.choice(SUBCATEGORIES),
+            title=f"{'Premium' if n % 3 else 'Express'} service {n} "
+                  f"{'量子芯片' if n % 2 else 'technology advisory'}",
+            prices=(rng.choice([80000, 150000, 500000, 1200000, 3000000]), 9000000),
+            regions=rng.choice(REGION_SETS),
+            voucher_eligible=rng.random() < 0.4,
+            sales_count=rng.randrange(0, 40),
+        )
+        listing.published_at = now - timedelta(hours=rng.randrange(1, 5000))
+    # Hidden: every way a listing can be invisible.
+    hidden_org = factories.provider(session, institution_type="bank", suspended=True)
+    unverified = factories.provider(session, institution_type="ip_agency", verified=False)
+    factories.product(session, hidden_org, title="Premium service hidden 量子芯片")
+    factories.product(session, unverified, title="Premium service unverified 量子芯片")
+    for status in ("draft", "pending_review", "suspended", "archived"):
+        factories.product(session, providers[0], status=status,
+                          title=f"Premium service {status} 量子芯片")
+    session.commit()
+    assert reindex_all(session, index_dir) == 60
+
+
+def run(session, index_dir, page_size=100, **params):
+    return search(session, index_dir, SearchParams(**params), page_size=page_size)
+
+
+def facet(values, key):
+    return {value.value: value.count for value in values}[key]
+
+
+def db_count(session, *conditions) -> int:
+    return session.scalar(select(func.count(Product.id)).join(Product.provider)
+                          .where(visible_products_condition(), *conditions))
+
+
+def category_ids(session, slug):
+    node = session.scalar(select(Category).where(Category.slug == slug))
+    return [node.id] + [child.id for child in node.children]
+
+
+def test_browse_facet_counts_equal_the_database(session, index_dir, catalogue):
+    page = run(session, index_dir)
+    assert page.total == db_count(session) == 60
+    counts = category_counts(session)
+    for value in page.facets.categories:
+        node = session.scalar(select(Category).where(Category.slug == value.value))
+        assert value.count == counts.get(node.id, 0), value.value
+    for code, _en, _zh in reference.INSTITUTION_TYPES:
+        assert facet(page.facets.institution_types, code) == db_count(
+            session, Organisation.institution_type == code), code
+    for code, _en, _zh in reference.REGIONS:
+        assert facet(page.facets.regions, code) == db_count(
+            session, region_condition(Product.regions, code)), code
+    assert page.facets.voucher == db_count(session, Product.voucher_eligible.is_(True))
+    # No reviews exist yet, so no listing is rated: the rating facet says so honestly.
+    assert all(value.count == 0 for value in page.facets.ratings)
+
+
+def test_facet_counts_follow_the_other_filters(session, index_dir, catalogue):
+    ip_ids = category_ids(session, "ip")
+    page = run(session, index_dir, category="ip", region="suzhou", voucher=True)
+    in_ip = Product.category_id.in_(ip_ids)
+    suzhou = region_condition(Product.regions, "suzhou")
+    voucher = Product.voucher_eligible.is_(True)
+    assert page.total == db_count(session, in_ip, suzhou, voucher)
+    # Each facet counts with every filter except its own (so alternatives stay visible).
+    for code, _en, _zh in reference.INSTITUTION_TYPES:
+        assert facet(page.facets.institution_types, code) == db_count(
+            session, in_ip, suzhou, voucher, Organisation.institution_type == code)
+    for code, _en, _zh in reference.REGIONS:
+        assert facet(page.facets.regions, code) == db_count(
+            session, in_ip, voucher, region_condition(Product.regions, code))
+    assert page.facets.voucher == db_count(session, in_ip, suzhou, voucher)
+    for value in page.facets.categories:
+        assert value.count == db_count(session, suzhou, voucher, Product.category_id.in_(
+            category_ids(session, value.value)))
+    # The selected top category lists its sub-categories with their own counts.
+    subs = {value.value: value.count for value in page.facets.subcategories}
+    assert set(subs) == {"patent-application", "trademark-registration", "patent-search",
+                         "ip-strategy", "ip-litigation"}
+    for slug, count in subs.items():
+        assert count == db_count(session, suzhou, voucher,
+                                 Product.category_id.in_(category_ids(session, slug)))
+
+
+def test_keyword_counts_and_price_filter_in_yuan(session, index_dir, catalogue):
+    page = run(session, index_dir, q="量子芯片", price_min=1000, price_max=5000)
+    expected = db_count(session, Product.title.like("%量子芯片%"),
+                        Product.price_from.between(100000, 500000))
+    assert page.total == expected > 0
+    assert all(100000 <= hit.product.price_from <= 500000 for hit in page.hits)
+    for code, _en, _zh in reference.INSTITUTION_TYPES:
+        assert facet(page.facets.institution_types, code) == db_count(
+            session, Product.title.like("%量子芯片%"),
+            Product.price_from.between(100000, 500000), Organisation.institution_type == code)
+    # Only a minimum: quote listings (no price) are left out, free financial ones kept.
+    page = run(session, index_dir, price_max=0)
+    assert {hit.product.pricing_mode for hit in page.hits} == {"financial"}
+
+
+def test_type_filter_and_region_filter_keep_nationwide_listings(session, index_dir, catalogue):
+    page = run(session, index_dir, institution_type="bank", region="wuxi")
+    assert page.total == db_count(session, Organisation.institution_type == "bank",
+                                  region_condition(Product.regions, "wuxi"))
+    for hit in page.hits:
+        assert hit.product.provider.institution_type == "bank"
+        assert "wuxi" in hit.product.regions or "national" in hit.product.regions
+    assert any("national" in hit.product.regions for hit in page.hits) or db_count(
+        session, json_list_contains(Product.regions, "national"),
+        Organisation.institution_type == "bank") == 0
+
+
+SORT_KEYS = {
+    "price_asc": lambda p: (p.price_from is None, p.price_from or 0, p.id),
+    "price_desc": lambda p: (p.price_from is None, -(p.price_from or 0), -p.id),
+    "sales": lambda p: (-p.sales_count, -p.published_at.timestamp(), -p.id),
+    "newest": lambda p: (-p.published_at.timestamp(), -p.id),
+    "rating": lambda p: (-p.sales_count, -p.id),  # no ratings yet: sales break the tie
+}
+
+
+@pytest.mark.parametrize("sort", sorted(SORT_KEYS))
+def test_sort_orders(session, index_dir, catalogue, sort):
+    page = run(session, index_dir, sort=sort)
+    visible = session.scalars(select(Product).where(visible_products_condition())).all()
+    expected = [p.id for p in sorted(visible, key=SORT_KEYS[sort])]
+    assert [hit.product.id for hit in page.hits] == expected
+
+
+def test_relevance_puts_title_matches_first(session, index_dir, catalogue):
+    org = factories.provider(session)
+    in_title = factories.product(session, org, title="Wind tunnel testing 风洞试验",
+                                 summary="Aerodynamic measurements for drones.")
+    in_text = factories.product(session, org, title="Aerodynamics lab day",
+                                summary="Includes a short wind tunnel session.")
+    session.commit()
+    reindex_all(session, index_dir)
+    page = run(session, index_dir, q="wind tunnel")
+    assert [hit.product.id for hit in page.hits] == [in_title.id, in_text.id]
+
+
+@pytest.mark.parametrize("params", [
+    {}, {"q": "premium"}, {"q": "service", "sort": "price_asc"}, {"sort": "sales"},
+    {"q": "量子芯片", "sort": "rating"},
+])
+def test_pages_have_no_duplicates_or_gaps(session, index_dir, catalogue, params):
+    whole = run(session, index_dir, **params)
+    assert whole.total > 7
+    seen = []
+    for number in range(1, -(-whole.total // 7) + 3):
+        page = run(session, index_dir, page_size=7, page=number, **params)
+        if number > page.pages:
+            assert page.page == page.pages  # past the end shows the last page
+            continue
+        assert len(page.hits) == (7 if number < page.pages else whole.total - 7 * (number - 1))
+        seen.extend(hit.product.id for hit in page.hits)
+    assert len(seen) == len(set(seen)) == whole.total
+    assert seen == [hit.product.id for hit in whole.hits]
+
+
+def _links(html: str) -> list[dict]:
+    return [parse_qs(urlsplit(unescape(href)).query)
+            for href in re.findall(r'href="(/search\?[^"]*)"', html)]
+
+
+def test_every_state_of_the_page_is_in_its_url(client, session, index_dir, catalogue, app,
+                                               monkeypatch):
+    monkeypatch.setitem(app.config, "PAGE_SIZE", 5)
+    url = ("/search?q=service&category=ip&type=ip_agency&region=suzhou&price_min=500"
+           "&price_max=20000&voucher=1&sort=price_desc&page=2")
+    html = client.get(url).get_data(as_text=True)
+    expected = {"q": ["service"], "category": ["ip"], "type": ["ip_agency"],
+                "region": ["suzhou"], "price_min": ["500"], "price_max": ["20000"],
+                "voucher": ["1"], "sort": ["price_desc"]}
+    links = _links(html)
+    # Pagination links keep everything and change only the page.
+    pager = [link for link in links if "page" in link and link.get("sort") == ["price_desc"]]
+    for link in pager:
+        assert {k: v for k, v in link.items() if k != "page"} == expected
+    # A facet link changes its own parameter, keeps the rest, and goes back to page 1.
+    region_links = [link for link in links if link.get("region") == ["wuxi"]]
+    for link in region_links:
+        assert "page" not in link
+        assert {k: v for k, v in link.items() if k != "region"} == {
+            k: v for k, v in expected.items() if k != "region"}
+    # Bookmarking the URL gives the same page.
+    assert client.get(url).get_data(as_text=True).count('data-testid="search-hit"') == \
+        html.count('data-testid="search-hit"')
+
+
+def test_browse_mode_without_a_query(client, session, index_dir, catalogue):
+    html = client.get("/search?category=finance").get_data(as_text=True)
+    assert "Browse all services" in html
+    total = db_count(session, Product.category_id.in_(category_ids(session, "finance")))
+    shown = re.search(r'data-testid="result-count">\s*([\d,]+) service', html)
+    assert shown and int(shown.group(1).replace(",", "")) == total > 0
+    assert html.count('data-testid="search-hit"') == min(total, 24)
+    assert 'data-testid="empty-state"' not in html
+
+
+def test_filters_with_no_match_show_a_helpful_empty_state(client, session, index_dir, catalogue):
+    html = client.get("/search?q=zebra&category=finance").get_data(as_text=True)
+    assert 'data-testid="empty-state"' in html
+    assert "Clear filters" in html
+    assert "Browse all services" in html
