@@ -1,8 +1,10 @@
 """Configuration comes from the environment, with safe defaults for a laptop demo."""
 
+import re
+
 import pytest
 
-from marketplace.config import INSTANCE_DIR, load_config
+from marketplace.config import INSTANCE_DIR, ROOT, load_config
 
 CONFIG_VARIABLES = (
     "SECRET_KEY", "DATABASE_URL", "CURRENCY", "HTTPS", "STRIPE_SECRET_KEY",
@@ -113,3 +115,12 @@ def test_behind_https_the_browser_receives_a_secure_session_cookie(app, env):
     assert "Secure" in header
     assert "HttpOnly" in header
     assert "SameSite=Lax" in header
+
+
+def test_every_setting_is_documented_in_the_readme():
+    source = (ROOT / "marketplace" / "config.py").read_text(encoding="utf-8")
+    variables = set(re.findall(r'(?:environ\.get|_int|_bool)\("([A-Z][A-Z0-9_]+)"', source))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \|", readme, flags=re.MULTILINE))
+    assert {"DATABASE_URL", "SECRET_KEY", "HTTPS"} <= variables
+    assert sorted(variables - documented) == [], "add these to the README's configuration table"
