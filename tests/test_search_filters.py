@@ -252,3 +252,18 @@ def test_filters_with_no_match_show_a_helpful_empty_state(client, session, index
     assert 'data-testid="empty-state"' in html
     assert "Clear filters" in html
     assert "Browse all services" in html
+
+
+def test_did_you_mean_offers_a_link_that_keeps_the_filters(client, session, index_dir,
+                                                           catalogue):
+    html = client.get("/search?q=premiun&region=suzhou").get_data(as_text=True)
+    assert 'data-testid="did-you-mean"' in html
+    link = re.search(r'data-testid="did-you-mean".*?href="([^"]+)"', html, re.S).group(1)
+    assert parse_qs(urlsplit(unescape(link)).query) == {"q": ["premium"], "region": ["suzhou"]}
+    assert 'data-testid="search-hit"' in client.get(unescape(link)).get_data(as_text=True)
+
+
+def test_partial_matches_are_labelled(client, session, index_dir, catalogue):
+    html = client.get("/search?q=premium+zebra").get_data(as_text=True)
+    assert 'data-testid="partial-match"' in html
+    assert 'data-testid="search-hit"' in html
