@@ -128,3 +128,15 @@ def test_add_and_remove_rules():
     with pytest.raises(compare.CompareFull):
         compare.add([1, 2, 3, 4], 5)
     assert compare.remove([1, 2, 3], 2) == [1, 3]
+
+
+def test_remove_from_the_comparison_page(client, products):
+    for product in products[:2]:
+        toggle(client, product.id)
+    html = client.get("/compare").get_data(as_text=True)
+    assert html.count('data-testid="compare-remove"') == 2
+    response = toggle(client, products[0].id, next_url="/compare")
+    assert response.headers["Location"].endswith("/compare")
+    html = client.get("/compare").get_data(as_text=True)
+    assert html.count('data-testid="compare-column"') == 1
+    assert f'data-product-id="{products[1].id}"' in html
