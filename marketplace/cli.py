@@ -55,3 +55,7 @@ def register_cli(app):
             raise click.ClickException(str(exc)) from exc
         db.session.commit()
         click.echo(summary)
+
+    from orders.cli import register_order_commands
+
+    register_order_commands(app)  # run-order-timers, seed-demo-vouchers

@@ -37,6 +37,18 @@ def load_config() -> dict:
         "STRIPE_PUBLISHABLE_KEY": os.environ.get("STRIPE_PUBLISHABLE_KEY", "pk_test_localstripe"),
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
+        # Buying (orders/): the platform's bank account shown for corporate transfers, the
+        # default commission, and the order timers run by `run-order-timers`.
+        "BANK_ACCOUNT_NAME": os.environ.get("BANK_ACCOUNT_NAME",
+                                            "Innovation Service Supermarket Operations Co., Ltd."),
+        "BANK_NAME": os.environ.get("BANK_NAME", "Bank of Suzhou, Industrial Park Sub-branch"),
+        "BANK_ACCOUNT_NUMBER": os.environ.get("BANK_ACCOUNT_NUMBER", "7066 0188 0000 1234 567"),
+        "COMMISSION_DEFAULT_BP": _int("COMMISSION_DEFAULT_BP", 500),
+        "PAYMENT_WINDOW_DAYS": _int("PAYMENT_WINDOW_DAYS", 3),
+        "ACCEPT_WITHIN_HOURS": _int("ACCEPT_WITHIN_HOURS", 72),
+        "AUTO_COMPLETE_DAYS": _int("AUTO_COMPLETE_DAYS", 7),
+        "QUOTE_REQUEST_DAYS": _int("QUOTE_REQUEST_DAYS", 14),
+        "QUOTE_VALID_DAYS": _int("QUOTE_VALID_DAYS", 14),
         "SEARCH_INDEX_DIR": os.environ.get("SEARCH_INDEX_DIR", str(INSTANCE_DIR / "search-index")),
         # Drain the search outbox in a background thread after requests. Unset: on, except
         # in tests (app.testing); production may turn it off and run `drain-outbox --loop`.

@@ -3,7 +3,7 @@
 This is the one module that knows how amounts are parsed, formatted and split.
 """
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 
 # ISO 4217 minor-unit exponents for the currencies we accept.
 CURRENCY_EXPONENTS = {"CNY": 2, "USD": 2, "EUR": 2, "HKD": 2, "JPY": 0}
@@ -85,3 +85,53 @@ def apply_rate(amount: int, basis_points: int) -> int:
     if amount < 0 or basis_points < 0:
         raise MoneyError("Amount and rate must not be negative")
     return int((Decimal(amount) * basis_points / 10_000).quantize(Decimal(1), ROUND_HALF_UP))
+
+
+def split_by_shares(amount: int, shares_bp: list[int]) -> list[int]:
+    """Split ``amount`` into parts proportional to basis-point shares that sum to 10,000.
+
+    Largest-remainder rounding: the parts are whole minor units and add up to ``amount``
+    exactly (milestone amounts of an order, for example).
+    """
+    if amount < 0 or any(share < 0 for share in shares_bp):
+        raise MoneyError("Amount and shares must not be negative")
+    if sum(shares_bp) != 10_000:
+        raise MoneyError("Shares must add up to 100%")
+    exact = [Decimal(amount) * share / 10_000 for share in shares_bp]
+    parts = [int(value) for value in exact]  # floor: all values are non-negative
+    shortfall = amount - sum(parts)
+    by_remainder = sorted(range(len(parts)), key=lambda i: (exact[i] - parts[i], -i),
+                          reverse=True)
+    for index in by_remainder[:shortfall]:
+        parts[index] += 1
+    return parts
+
+
+def voucher_cover(price: int, max_share_bp: int, *limits: int) -> int:
+    """How much of ``price`` a voucher may pay: at most its programme's share of the price,
+    and no more than any of ``limits`` (voucher balance, programme budget left...)."""
+    if price < 0 or any(limit < 0 for limit in limits):
+        raise MoneyError("Amounts must not be negative")
+    cap = int((Decimal(price) * max_share_bp / 10_000).to_integral_value(rounding=ROUND_DOWN))
+    return max(0, min(cap, price, *limits)) if limits else max(0, min(cap, price))
+
+
+def fee_split(base: int, rate_bp: int) -> tuple[int, int]:
+    """(platform fee, provider's net) of an amount at a commission rate; they add up."""
+    fee = apply_rate(base, rate_bp)
+    return fee, base - fee
+
+
+def parse_share(text: str | int) -> int:
+    """A percentage such as "30" or "12.5" as basis points (3000, 1250)."""
+    raw = str(text).strip().rstrip("%").strip()
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise MoneyError(f"{text!r} is not a percentage") from None
+    if not value.is_finite() or value < 0 or value > 100:
+        raise MoneyError("A percentage is between 0 and 100")
+    scaled = value * 100
+    if scaled != scaled.to_integral_value():
+        raise MoneyError("Percentages have at most two decimal places")
+    return int(scaled)

@@ -44,7 +44,7 @@ def order(session, p: Parties, status: str = "pending_payment", price: int = 500
     created = Order(number=f"T-{next(_numbers):08d}", buyer_org_id=p.buyer_org.id,
                     buyer_user_id=p.buyer.id, provider_org_id=p.provider_org.id,
                     product_id=product.id, category_id=product.category_id,
-                    title=product.title, currency="CNY", subtotal=price,
+                    title=fields.pop("title", product.title), currency="CNY", subtotal=price,
                     commission_bp=commission_bp, **fields)
     created.lines.append(OrderLine(product_id=product.id,
                                    package_id=package.id if package else None,
@@ -63,3 +63,23 @@ def set_status(session, target: Order, status: str) -> None:
                     .execution_options(synchronize_session=False))
     session.flush()
     session.refresh(target)
+
+
+def login(client, user, password: str = factories.PASSWORD):
+    from conftest import post_form
+
+    response = post_form(client, "/login", {"email": user.email, "password": password})
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    return response
+
+
+def logout(client):
+    from conftest import post_form
+
+    return post_form(client, "/logout", {})
+
+
+def pdf_bytes(text: str = "Report") -> bytes:
+    return (f"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+            f"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n% {text}\n"
+            "trailer << /Root 1 0 R >>\n%%EOF\n").encode()

@@ -1,0 +1,79 @@
+"""Commands of the buying area (registered from marketplace.cli)."""
+
+from datetime import datetime
+
+import click
+from flask import current_app
+
+from marketplace.database import db, utcnow
+
+
+def register_order_commands(app) -> None:
+    @app.cli.command("run-order-timers")
+    @click.option("--now", "now_text", default=None,
+                  help="Pretend it is this UTC time (ISO 8601), for testing and replays.")
+    def run_order_timers(now_text):
+        """Auto-decline paid orders not accepted in time, auto-complete delivered orders the
+        buyer did not answer, cancel unpaid orders, expire quotes, repair stuck money.
+        Safe to run as often as you like (cron: every few minutes)."""
+        from datetime import UTC
+
+        from orders import timers
+
+        now = utcnow()
+        if now_text:
+            try:
+                now = datetime.fromisoformat(now_text)
+            except ValueError as exc:
+                raise click.BadParameter("use ISO 8601, e.g. 2026-12-01T09:00:00") from exc
+            now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+        report = timers.run(db.session, now, int(current_app.config.get("AUTO_COMPLETE_DAYS", 7)))
+        click.echo(report.summary())
+        for error in report.errors:
+            click.echo(f"  error: {error}", err=True)
+        if report.errors:
+            raise SystemExit(1)
+
+    @app.cli.command("seed-demo-vouchers")
+    def seed_demo_vouchers():
+        """Demo only: a voucher programme and a voucher for the demo enterprises that have
+        none (safe to run repeatedly)."""
+        from datetime import timedelta
+
+        from sqlalchemy import select
+
+        from marketplace.models import Organisation, User
+        from orders import vouchers
+        from orders.models import Voucher, VoucherProgramme
+
+        session = db.session
+        admin = session.scalar(select(User).where(User.role.in_(("admin", "staff")))
+                               .order_by(User.role, User.id))
+        if admin is None:
+            click.echo("No staff account yet; no demo vouchers.")
+            return
+        programme = session.scalar(select(VoucherProgramme).order_by(VoucherProgramme.id))
+        if programme is None:
+            today = utcnow().date()
+            programme = vouchers.create_programme(session, admin, vouchers.ProgrammeInput(
+                name="SIP innovation vouchers 2026 苏州工业园区创新券",
+                funder="SIP Science and Technology Bureau", budget=2_000_000_00,
+                valid_from=today - timedelta(days=30), valid_until=today + timedelta(days=365),
+                max_share_bp=3000, eligible_category_ids=[],
+                currency=current_app.config.get("CURRENCY", "CNY")))
+        have = set(session.scalars(select(Voucher.organisation_id)))
+        # The demo accounts' enterprises and the first few dozen others.
+        demo_orgs = set(session.scalars(select(User.organisation_id).where(
+            User.email.like("%@demo.example"), User.organisation_id.is_not(None))))
+        first = set(session.scalars(select(Organisation.id).where(
+            Organisation.kind == "enterprise").order_by(Organisation.id).limit(40)))
+        granted = 0
+        for organisation in session.scalars(select(Organisation).where(
+                Organisation.kind == "enterprise", Organisation.id.in_(demo_orgs | first))
+                .order_by(Organisation.id)):
+            if organisation.id not in have:
+                vouchers.grant(session, admin, programme, organisation, 20_000_00,
+                               "Demo grant")
+                granted += 1
+        session.commit()
+        click.echo(f"Demo vouchers: {granted} granted under “{programme.name}”.")

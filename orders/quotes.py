@@ -1,0 +1,304 @@
+"""Quotes for quote-mode listings, and applications for financial products.
+
+Quote: the buyer sends a request (need, budget, deadline, files) → the institution answers
+with a price, a due date and milestones (a newer quote supersedes the previous one) → the
+buyer accepts (an order awaiting payment, with the quote's milestones) or declines. Unanswered
+requests and unaccepted quotes expire.
+
+Application: "apply" on a financial product creates an order of kind ``application``. Its
+price is the service fee (often zero: then it is paid at once); the institution approves
+(``accept``) or declines it like any order.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from catalog.models import Product
+from catalog.services import visible_products_condition
+from marketplace.database import utcnow
+from marketplace.models import User
+from marketplace.notifications import notify_organisation
+from orders import checkout, commission, payments, workflow
+from orders.models import Milestone, Order, OrderLine, Quote, QuoteRequest
+from orders.money import format_amount
+
+DEFAULT_REQUEST_DAYS = 14
+DEFAULT_VALID_DAYS = 14
+REQUEST_STATUS = {
+    "open": ("Waiting for a quote", "warning"), "quoted": ("Quote received", "info"),
+    "accepted": ("Accepted", "success"), "declined": ("Declined", "secondary"),
+    "expired": ("Expired", "secondary"), "withdrawn": ("Withdrawn", "secondary"),
+}
+
+
+class QuoteError(ValueError):
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def _setting(name: str, default: int) -> int:
+    try:
+        return int(current_app.config.get(name, default))
+    except RuntimeError:
+        return default
+
+
+def _visible(session: Session, product: Product) -> bool:
+    return session.scalar(select(Product.id).where(Product.id == product.id,
+                                                   visible_products_condition())) is not None
+
+
+def _require_buyer(user: User) -> None:
+    if user.role != "enterprise" or user.organisation_id is None:
+        raise QuoteError("Only enterprise accounts can request quotes or apply.", status=403)
+
+
+# --------------------------------------------------------------------------- requests
+
+def request_quote(session: Session, user: User, product: Product, need: str,
+                  budget: int | None, deadline: date | None,
+                  now: datetime | None = None) -> QuoteRequest:
+    _require_buyer(user)
+    now = now or utcnow()
+    if product.pricing_mode != "quote" or not _visible(session, product):
+        raise QuoteError("This service does not take quote requests.", status=404)
+    if deadline is not None and deadline < now.date():
+        raise QuoteError("The deadline is in the past.")
+    request = QuoteRequest(
+        product_id=product.id, buyer_org_id=user.organisation_id, buyer_user_id=user.id,
+        provider_org_id=product.provider_id, need=need.strip(), budget=budget,
+        currency=product.currency, deadline=deadline, created_at=now,
+        expires_at=now + timedelta(days=_setting("QUOTE_REQUEST_DAYS", DEFAULT_REQUEST_DAYS)))
+    session.add(request)
+    session.flush()
+    notify_organisation(session, product.provider, "quote_request",
+                        f"New quote request: {product.title}",
+                        f"{user.organisation.name} asks for a quote.\n\n{need.strip()[:500]}",
+                        f"/provider/quotes/{request.id}")
+    return request
+
+
+def send_quote(session: Session, user: User, request: QuoteRequest, price: int, due_date: date,
+               note: str, milestones: list[dict], valid_days: int,
+               now: datetime | None = None) -> Quote:
+    now = now or utcnow()
+    if user.role != "provider" or user.organisation_id != request.provider_org_id:
+        raise QuoteError("Only the institution asked can answer this request.", status=403)
+    if request.status not in ("open", "quoted"):
+        raise QuoteError("This request is closed.", status=409)
+    if price <= 0:
+        raise QuoteError("The price must be more than zero.")
+    if due_date < now.date():
+        raise QuoteError("The delivery date is in the past.")
+    if milestones and sum(m["share_bp"] for m in milestones) != 10_000:
+        raise QuoteError("Milestone shares must add up to 100%.")
+    session.execute(update(Quote).where(Quote.request_id == request.id, Quote.status == "sent")
+                    .values(status="superseded"))
+    quote = Quote(request_id=request.id, price=price, currency=request.currency,
+                  due_date=due_date, note=note.strip(), milestones=milestones,
+                  valid_until=now + timedelta(days=valid_days), created_by_id=user.id,
+                  created_at=now)
+    session.add(quote)
+    request.status = "quoted"
+    session.flush()
+    session.refresh(request)
+    notify_organisation(session, request.buyer, "quote_received",
+                        f"Quote received: {format_amount(price, request.currency)}",
+                        f"{request.provider.name} sent a quote for “{request.product.title}”, "
+                        f"delivery by {due_date.isoformat()}.", f"/quotes/{request.id}")
+    return quote
+
+
+def parse_milestones(text: str) -> list[dict]:
+    """"title | share % | YYYY-MM-DD" per line → [{"title", "share_bp", "due_date"}]."""
+    from orders.money import MoneyError, parse_share
+
+    result = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        parts = [part.strip() for part in raw.split("|")]
+        if len(parts) < 2 or not parts[0]:
+            raise QuoteError(f"Milestone line {number}: write “title | share % | due date”.")
+        try:
+            share = parse_share(parts[1])
+        except MoneyError as exc:
+            raise QuoteError(f"Milestone line {number}: {exc}") from None
+        due = None
+        if len(parts) > 2 and parts[2]:
+            try:
+                due = date.fromisoformat(parts[2]).isoformat()
+            except ValueError:
+                raise QuoteError(f"Milestone line {number}: dates are YYYY-MM-DD.") from None
+        result.append({"title": parts[0][:200], "share_bp": share, "due_date": due})
+    return result
+
+
+def decide(session: Session, user: User, quote: Quote, accept: bool,
+           now: datetime | None = None) -> Order | None:
+    """The buyer accepts (→ an order awaiting payment) or declines a quote."""
+    now = now or utcnow()
+    request = quote.request
+    if user.role != "enterprise" or user.organisation_id != request.buyer_org_id:
+        raise QuoteError("Only the enterprise that asked can decide on this quote.", status=403)
+    if quote.status != "sent" or request.status != "quoted":
+        raise QuoteError("This quote can no longer be accepted or declined.", status=409)
+    if quote.valid_until < now:
+        raise QuoteError("This quote has expired. Ask the institution for a new one.",
+                         status=409)
+    taken = session.execute(update(Quote).where(Quote.id == quote.id, Quote.status == "sent")
+                            .values(status="accepted" if accept else "declined", decided_at=now)
+                            .execution_options(synchronize_session=False))
+    if taken.rowcount != 1:
+        raise QuoteError("This quote was decided a moment ago.", status=409)
+    request.status = "accepted" if accept else "declined"
+    session.refresh(quote)
+    if not accept:
+        notify_organisation(session, request.provider, "quote_declined",
+                            "Quote declined", f"{request.buyer.name} declined your quote for "
+                            f"“{request.product.title}”.", f"/provider/quotes/{request.id}")
+        session.flush()
+        return None
+    order = _order_for_quote(session, user, quote, now)
+    notify_organisation(session, request.provider, "quote_accepted",
+                        f"Quote accepted: order {order.number}",
+                        f"{request.buyer.name} accepted your quote of "
+                        f"{format_amount(quote.price, quote.currency)}. The order starts once "
+                        "it is paid.", workflow.order_link(order, "provider"))
+    return order
+
+
+def _new_order(session: Session, user: User, product: Product, kind: str, price: int,
+               title: str, package_name: str, requirements: str, now: datetime,
+               **fields) -> Order:
+    order = Order(number=f"tmp-{uuid.uuid4().hex[:24]}", kind=kind,
+                  buyer_org_id=user.organisation_id, buyer_user_id=user.id,
+                  provider_org_id=product.provider_id, product_id=product.id,
+                  category_id=product.category_id, title=title[:200], currency=product.currency,
+                  subtotal=price,
+                  commission_bp=commission.rate_for(session, product.provider_id,
+                                                    product.category_id),
+                  requirements=requirements, created_at=now,
+                  payment_due_at=now + timedelta(days=_setting(
+                      "PAYMENT_WINDOW_DAYS", checkout.DEFAULT_PAYMENT_WINDOW_DAYS)), **fields)
+    order.lines.append(OrderLine(product_id=product.id, package_id=None,
+                                 product_title=product.title, package_name=package_name,
+                                 unit_price=price, quantity=1,
+                                 delivery_days=product.delivery_days))
+    session.add(order)
+    session.flush()
+    order.number = checkout.order_number(order, now)
+    return order
+
+
+def _order_for_quote(session: Session, user: User, quote: Quote, now: datetime) -> Order:
+    request = quote.request
+    product = request.product
+    due = datetime.combine(quote.due_date, datetime.min.time(), tzinfo=now.tzinfo)
+    order = _new_order(session, user, product, "quote", quote.price, product.title,
+                       f"Quote #{quote.id}", request.need, now, quote_id=quote.id, due_at=due)
+    for position, item in enumerate(quote.milestones or []):
+        session.add(Milestone(order_id=order.id, position=position, title=item["title"],
+                              share_bp=item["share_bp"],
+                              due_date=date.fromisoformat(item["due_date"])
+                              if item.get("due_date") else None))
+    workflow.record_event(session, order, "placed", user,
+                          note=f"Quote accepted: {format_amount(quote.price, quote.currency)}, "
+                               f"delivery by {quote.due_date.isoformat()}.")
+    session.flush()
+    return order
+
+
+# --------------------------------------------------------------------------- applications
+
+def apply(session: Session, user: User, product: Product, amount: int | None,
+          term_months: int | None, need: str, now: datetime | None = None) -> Order:
+    """Apply for a financial product: an application order the institution approves or
+    declines. A zero service fee means it goes straight to the institution."""
+    _require_buyer(user)
+    now = now or utcnow()
+    if product.pricing_mode != "financial" or not _visible(session, product):
+        raise QuoteError("This service does not take applications.", status=404)
+    if amount is not None:
+        if product.amount_min is not None and amount < product.amount_min:
+            raise QuoteError(f"The smallest amount is "
+                             f"{format_amount(product.amount_min, product.currency)}.")
+        if product.amount_max is not None and amount > product.amount_max:
+            raise QuoteError(f"The largest amount is "
+                             f"{format_amount(product.amount_max, product.currency)}.")
+    if term_months is not None:
+        if product.term_min_months and term_months < product.term_min_months:
+            raise QuoteError(f"The shortest term is {product.term_min_months} months.")
+        if product.term_max_months and term_months > product.term_max_months:
+            raise QuoteError(f"The longest term is {product.term_max_months} months.")
+    fee = product.service_fee or 0
+    order = _new_order(session, user, product, "application", fee,
+                       f"Application: {product.title}", "Service fee" if fee else "Application",
+                       need.strip(), now, application_amount=amount,
+                       application_term_months=term_months)
+    workflow.record_event(session, order, "placed", user, note="Application submitted.")
+    if fee == 0:
+        order.payment_method = "voucher"  # nothing to pay
+        payments.order_paid(session, order, workflow.SYSTEM, now=now)
+    session.flush()
+    return order
+
+
+# --------------------------------------------------------------------------- queries
+
+def load_request(session: Session, request_id: int) -> QuoteRequest | None:
+    return session.scalar(select(QuoteRequest).where(QuoteRequest.id == request_id).options(
+        joinedload(QuoteRequest.product), joinedload(QuoteRequest.buyer),
+        joinedload(QuoteRequest.provider), selectinload(QuoteRequest.quotes),
+        selectinload(QuoteRequest.files)))
+
+
+def requests_for(session: Session, *, buyer_org_id: int | None = None,
+                 provider_org_id: int | None = None) -> list[QuoteRequest]:
+    stmt = select(QuoteRequest).options(joinedload(QuoteRequest.product),
+                                        joinedload(QuoteRequest.buyer),
+                                        selectinload(QuoteRequest.quotes))
+    if buyer_org_id is not None:
+        stmt = stmt.where(QuoteRequest.buyer_org_id == buyer_org_id)
+    if provider_org_id is not None:
+        stmt = stmt.where(QuoteRequest.provider_org_id == provider_org_id)
+    return list(session.scalars(stmt.order_by(QuoteRequest.created_at.desc())).unique())
+
+
+def current_quote(request: QuoteRequest) -> Quote | None:
+    live = [q for q in request.quotes if q.status in ("sent", "accepted")]
+    return live[-1] if live else None
+
+
+@dataclass
+class Expired:
+    requests: int
+    quotes: int
+
+
+def expire(session: Session, now: datetime) -> Expired:
+    """Open requests past their date and sent quotes past their validity lapse."""
+    quotes = session.execute(update(Quote).where(Quote.status == "sent", Quote.valid_until < now)
+                             .values(status="expired")
+                             .execution_options(synchronize_session=False)).rowcount
+    session.expire_all()
+    # A quoted request whose quotes all lapsed expires with them.
+    stale = session.scalars(select(QuoteRequest).where(QuoteRequest.status == "quoted")
+                            .options(selectinload(QuoteRequest.quotes))).all()
+    requests = 0
+    for request in stale:
+        if request.quotes and all(q.status in ("expired", "superseded") for q in request.quotes):
+            request.status = "expired"
+            requests += 1
+    requests += session.execute(
+        update(QuoteRequest).where(QuoteRequest.status == "open", QuoteRequest.expires_at < now)
+        .values(status="expired").execution_options(synchronize_session=False)).rowcount
+    session.flush()
+    return Expired(requests=requests, quotes=quotes)

@@ -1,0 +1,289 @@
+"""What people do to orders: accept, decline, work, deliver, accept delivery, dispute, rule,
+cancel, settle; milestones, progress updates and messages.
+
+Every status change goes through orders.workflow.transition(). Actions that move money
+commit the transition first and then let orders.payments.sync_money bring the money in line;
+if Stripe cannot be reached the order keeps its new state, the money step is retried by
+``run-order-timers``, and the caller gets a warning to show.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from catalog.models import Product
+from marketplace.database import utcnow
+from marketplace.models import User
+from marketplace.notifications import notify_organisation
+from orders import payments, workflow
+from orders.models import Milestone, Order, OrderEvent, OrderMessage, ProgressUpdate
+from orders.money import format_amount
+from orders.stripe_gateway import GatewayError, StripeGateway
+
+log = logging.getLogger(__name__)
+
+RULINGS = {"full": "Full refund", "partial": "Partial refund", "none": "No refund"}
+
+
+class OrderError(ValueError):
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass
+class Outcome:
+    """What an action did, for the flash message."""
+
+    event: OrderEvent | None = None
+    money: list[str] = field(default_factory=list)
+    warning: str | None = None
+
+
+def load(session: Session, order_id: int) -> Order | None:
+    return session.scalar(
+        select(Order).where(Order.id == order_id)
+        .options(joinedload(Order.buyer), joinedload(Order.provider),
+                 selectinload(Order.lines), selectinload(Order.payments),
+                 selectinload(Order.milestones), selectinload(Order.progress_updates)
+                 .selectinload(ProgressUpdate.files))
+    )
+
+
+def settle_money(session: Session, order: Order, gw: StripeGateway | None = None) -> Outcome:
+    """Commit what is done, then move the money; a Stripe failure becomes a warning."""
+    session.commit()
+    try:
+        done = payments.sync_money(session, order, gw)
+        session.commit()
+        return Outcome(money=done)
+    except (GatewayError, payments.PaymentError) as exc:
+        session.rollback()
+        log.warning("money for order %s left for the timer job: %s", order.number, exc)
+        workflow.record_event(session, order, "money_pending", workflow.SYSTEM,
+                              note="The payment service could not be reached; the platform "
+                                   "will retry automatically.")
+        session.commit()
+        return Outcome(warning="The order was updated, but the payment service did not answer. "
+                               "The money will be moved automatically in a few minutes.")
+
+
+def _fire(session: Session, order: Order, name: str, actor: User | None, note: str = "",
+          now: datetime | None = None, changes: dict | None = None,
+          gw: StripeGateway | None = None, money: bool = False) -> Outcome:
+    event = workflow.transition(session, order, name, actor, note=note, now=now, changes=changes)
+    if not money:
+        session.commit()
+        return Outcome(event=event)
+    outcome = settle_money(session, order, gw)
+    outcome.event = event
+    return outcome
+
+
+# --------------------------------------------------------------------------- provider
+
+def accept(session: Session, order: Order, actor: User, note: str = "",
+           now: datetime | None = None) -> Outcome:
+    now = now or utcnow()
+    changes = {}
+    if order.due_at is None:
+        days = max([line.delivery_days or 0 for line in order.lines] or [0]) or 14
+        changes["due_at"] = now + timedelta(days=days)
+    return _fire(session, order, "accept", actor, note, now, changes)
+
+
+def decline(session: Session, order: Order, actor: User | None, reason: str,
+            now: datetime | None = None, gw: StripeGateway | None = None) -> Outcome:
+    return _fire(session, order, "decline", actor, reason, now,
+                 {"decline_reason": reason.strip() or None}, gw, money=True)
+
+
+def start(session: Session, order: Order, actor: User, note: str = "") -> Outcome:
+    return _fire(session, order, "start", actor, note)
+
+
+def _auto_start(session: Session, order: Order, actor: User) -> None:
+    if order.status == "accepted":
+        workflow.transition(session, order, "start", actor)
+
+
+def add_milestone(session: Session, order: Order, actor: User, title: str, share_bp: int,
+                  due_date: date | None) -> Milestone:
+    _require_provider_working(order, actor)
+    title = title.strip()
+    if not title:
+        raise OrderError("Give the milestone a title.")
+    used = sum(m.share_bp for m in order.milestones)
+    if share_bp <= 0 or used + share_bp > 10_000:
+        raise OrderError(f"Milestone shares add up to at most 100% "
+                         f"({(10_000 - used) / 100:g}% left).")
+    milestone = Milestone(order_id=order.id, position=len(order.milestones), title=title[:200],
+                          share_bp=share_bp, due_date=due_date)
+    session.add(milestone)
+    workflow.record_event(session, order, "milestone_added", actor,
+                          note=f"Milestone “{title}” ({share_bp / 100:g}%"
+                               + (f", due {due_date.isoformat()}" if due_date else "") + ").")
+    session.flush()
+    session.refresh(order)
+    return milestone
+
+
+def complete_milestone(session: Session, order: Order, actor: User, milestone_id: int) -> Milestone:
+    _require_provider_working(order, actor)
+    milestone = next((m for m in order.milestones if m.id == milestone_id), None)
+    if milestone is None:
+        raise OrderError("No such milestone on this order.", status=404)
+    if milestone.status == "done":
+        raise OrderError("This milestone is already done.", status=409)
+    milestone.status = "done"
+    milestone.completed_at = utcnow()
+    _auto_start(session, order, actor)
+    workflow.record_event(session, order, "milestone_done", actor,
+                          note=f"Milestone “{milestone.title}” reached.")
+    notify_organisation(session, order.buyer, "order_milestone",
+                        f"Order {order.number}: milestone reached",
+                        f"“{milestone.title}” is done.", workflow.order_link(order, "buyer"))
+    session.flush()
+    return milestone
+
+
+def _require_provider_working(order: Order, actor: User) -> None:
+    if workflow.role_of(order, actor) != "provider":
+        raise workflow.NotAllowed("Only the institution handling this order can do that.")
+    if order.status not in ("accepted", "in_progress"):
+        raise workflow.WrongState("Milestones and progress are posted while the work is "
+                                  "accepted or in progress.")
+
+
+def post_progress(session: Session, order: Order, actor: User, percent: int,
+                  note: str) -> ProgressUpdate:
+    _require_provider_working(order, actor)
+    if not 0 <= percent <= 100:
+        raise OrderError("Progress is a percentage from 0 to 100.")
+    if not note.strip():
+        raise OrderError("Say what was done.")
+    _auto_start(session, order, actor)
+    update_ = ProgressUpdate(order_id=order.id, author_id=actor.id, percent=percent,
+                             note=note.strip())
+    session.add(update_)
+    workflow.record_event(session, order, "progress", actor, note=f"{percent}% — {note.strip()}")
+    notify_organisation(session, order.buyer, "order_progress",
+                        f"Order {order.number}: {percent}% done", note.strip(),
+                        workflow.order_link(order, "buyer"))
+    session.flush()
+    return update_
+
+
+def deliver(session: Session, order: Order, actor: User, note: str,
+            now: datetime | None = None) -> tuple[Outcome, ProgressUpdate]:
+    """Record the delivery (note and files go on a 100% update) and fire ``deliver``.
+    The caller attaches files to the returned update before committing."""
+    workflow.check(order, "deliver", actor)
+    if not note.strip():
+        raise OrderError("Describe what you deliver.")
+    delivery = ProgressUpdate(order_id=order.id, author_id=actor.id, percent=100,
+                              note=note.strip(), is_delivery=True)
+    session.add(delivery)
+    session.flush()
+    event = workflow.transition(session, order, "deliver", actor, note=note, now=now)
+    return Outcome(event=event), delivery
+
+
+# --------------------------------------------------------------------------- buyer
+
+def request_revision(session: Session, order: Order, actor: User, note: str) -> Outcome:
+    return _fire(session, order, "request_revision", actor, note,
+                 changes={"delivered_at": None})
+
+
+def complete(session: Session, order: Order, actor: User | None, note: str = "",
+             now: datetime | None = None, gw: StripeGateway | None = None) -> Outcome:
+    outcome = _fire(session, order, "complete", actor, note, now, gw=gw, money=True)
+    if order.product_id:
+        session.execute(update(Product).where(Product.id == order.product_id)
+                        .values(sales_count=Product.sales_count + 1,
+                                updated_at=Product.updated_at)
+                        .execution_options(synchronize_session=False))
+        session.commit()
+    return outcome
+
+
+def dispute(session: Session, order: Order, actor: User, reason: str) -> Outcome:
+    return _fire(session, order, "dispute", actor, reason)
+
+
+# --------------------------------------------------------------------------- staff / both
+
+def resolve(session: Session, order: Order, staff: User, ruling: str, refund: int | None,
+            note: str, gw: StripeGateway | None = None) -> Outcome:
+    """Staff ruling: full refund, partial refund (an amount), or no refund."""
+    if ruling not in RULINGS:
+        raise OrderError("Choose a ruling.")
+    if ruling == "full":
+        refund = order.subtotal
+    elif ruling == "none":
+        refund = 0
+    elif refund is None or not 0 < refund < order.subtotal:
+        raise OrderError(f"A partial refund is more than zero and less than the order value "
+                         f"({format_amount(order.subtotal, order.currency)}).")
+    note = note.strip()
+    summary = f"{RULINGS[ruling]}"
+    if ruling == "partial":
+        summary += f": {format_amount(refund, order.currency)} back to the buyer"
+    return _fire(session, order, "resolve", staff, f"{summary}. {note}" if note else "",
+                 changes={"ruling": ruling, "ruling_refund": refund}, gw=gw, money=True)
+
+
+def cancel(session: Session, order: Order, actor: User | None, reason: str = "",
+           now: datetime | None = None, gw: StripeGateway | None = None) -> Outcome:
+    return _fire(session, order, "cancel", actor, reason, now, gw=gw, money=True)
+
+
+def settle(session: Session, order: Order, actor: User | None, note: str = "") -> Outcome:
+    return _fire(session, order, "settle", actor, note, money=True)
+
+
+# --------------------------------------------------------------------------- messages
+
+def post_message(session: Session, order: Order, actor: User, body: str) -> OrderMessage:
+    role = workflow.role_of(order, actor)
+    if role not in ("buyer", "provider"):
+        raise workflow.NotAllowed("The message thread is between the buyer and the institution; "
+                                  "staff can read it.")
+    body = body.strip()
+    if not body:
+        raise OrderError("Write a message first.")
+    if len(body) > 5000:
+        raise OrderError("Messages are at most 5,000 characters.")
+    message = OrderMessage(order_id=order.id, author_id=actor.id, author_role=role, body=body)
+    session.add(message)
+    other = order.provider if role == "buyer" else order.buyer
+    notify_organisation(session, other, "order_message",
+                        f"Order {order.number}: new message from "
+                        f"{'the buyer' if role == 'buyer' else 'the institution'}",
+                        body[:300], workflow.order_link(order, "provider" if role == "buyer"
+                                                        else "buyer"))
+    session.flush()
+    return message
+
+
+def messages(session: Session, order_id: int) -> list[OrderMessage]:
+    return list(session.scalars(select(OrderMessage).where(OrderMessage.order_id == order_id)
+                                .options(selectinload(OrderMessage.files),
+                                         joinedload(OrderMessage.author))
+                                .order_by(OrderMessage.id)).unique())
+
+
+def timeline(session: Session, order_id: int) -> list[OrderEvent]:
+    return list(session.scalars(select(OrderEvent).where(OrderEvent.order_id == order_id)
+                                .options(joinedload(OrderEvent.actor))
+                                .order_by(OrderEvent.created_at, OrderEvent.id)).unique())
+
+
+def open_order_count(session: Session, provider_org_id: int) -> int:
+    return session.scalar(select(func.count(Order.id)).where(
+        Order.provider_org_id == provider_org_id, Order.status.in_(("paid",)))) or 0

@@ -1,0 +1,129 @@
+"""Order timers, run by cron through ``flask --app marketplace run-order-timers``.
+
+- a paid order not accepted by its ``accept_by`` time is declined by the platform (money
+  released);
+- a delivered order the buyer has not answered within AUTO_COMPLETE_DAYS completes by itself
+  (money captured);
+- an order still awaiting payment after its ``payment_due_at`` is cancelled (voucher value
+  given back);
+- quote requests and quotes expire;
+- closed orders whose money is not yet where their state says (Stripe was unreachable, a
+  process died) are brought in line again.
+
+``now`` is passed in, so tests run the timers with a frozen clock. Each order is its own
+transaction: one failure does not stop the others.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from orders import payments, quotes, services, workflow
+from orders.models import LedgerEntry, Order, Payment
+from orders.stripe_gateway import StripeGateway
+
+log = logging.getLogger(__name__)
+
+DEFAULT_AUTO_COMPLETE_DAYS = 7
+
+
+@dataclass
+class TimerReport:
+    declined: list[str] = field(default_factory=list)
+    completed: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+    expired_requests: int = 0
+    expired_quotes: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"{len(self.declined)} declined (not accepted in time), "
+                f"{len(self.completed)} completed automatically, "
+                f"{len(self.cancelled)} cancelled (unpaid), {len(self.repaired)} money repaired, "
+                f"{self.expired_requests} quote requests and {self.expired_quotes} quotes "
+                f"expired, {len(self.errors)} errors")
+
+
+def run(session: Session, now: datetime, auto_complete_days: int = DEFAULT_AUTO_COMPLETE_DAYS,
+        gw: StripeGateway | None = None) -> TimerReport:
+    report = TimerReport()
+
+    def each(stmt, action, bucket: list[str], label: str):
+        for order_id in session.scalars(stmt).all():
+            order = session.get(Order, order_id)
+            try:
+                action(order)
+                bucket.append(order.number)
+            except workflow.WorkflowError:
+                session.rollback()  # someone acted on it meanwhile: fine
+            except Exception as exc:  # noqa: BLE001 - keep going, report it
+                session.rollback()
+                log.exception("%s failed for order %s", label, order_id)
+                report.errors.append(f"{label} {order.number}: {exc}")
+
+    each(select(Order.id).where(Order.status == "paid", Order.accept_by < now),
+         lambda order: services.decline(
+             session, order, workflow.SYSTEM,
+             "Not accepted in time; the platform declined the order and released the money.",
+             now=now, gw=gw),
+         report.declined, "auto-decline")
+    each(select(Order.id).where(Order.status == "delivered",
+                                Order.delivered_at < now - timedelta(days=auto_complete_days)),
+         lambda order: services.complete(
+             session, order, workflow.SYSTEM,
+             f"No answer from the buyer within {auto_complete_days} days of delivery; "
+             "completed automatically.", now=now, gw=gw),
+         report.completed, "auto-complete")
+    each(select(Order.id).where(Order.status == "pending_payment",
+                                Order.payment_due_at < now),
+         lambda order: _cancel_unpaid(session, order, now, gw),
+         report.cancelled, "cancel-unpaid")
+
+    expired = quotes.expire(session, now)
+    session.commit()
+    report.expired_requests, report.expired_quotes = expired.requests, expired.quotes
+
+    for order in _money_out_of_line(session):
+        try:
+            if payments.sync_money(session, order, gw):
+                report.repaired.append(order.number)
+            session.commit()
+        except Exception as exc:  # noqa: BLE001
+            session.rollback()
+            log.exception("money repair failed for order %s", order.number)
+            report.errors.append(f"repair {order.number}: {exc}")
+    return report
+
+
+def _cancel_unpaid(session: Session, order: Order, now: datetime, gw) -> None:
+    # A card authorised a moment ago (webhook not yet in) must not be cancelled blindly.
+    live = order.live_payment
+    if live is not None and live.method == "card" and live.stripe_payment_intent_id:
+        payments.refresh_from_stripe(session, live, gw)
+        session.commit()
+        session.refresh(order)
+        if order.status != "pending_payment":
+            return
+    services.cancel(session, order, workflow.SYSTEM,
+                    "Not paid in time; the order was cancelled.", now=now, gw=gw)
+
+
+def _money_out_of_line(session: Session) -> list[Order]:
+    """Closed orders whose money is not settled in our records: an attempt or hold still
+    open, escrow or held funds left on the ledger, or a settled order not paid out."""
+    closed = ("completed", "settled", "declined", "cancelled", "resolved")
+    stuck = set(session.scalars(
+        select(Payment.order_id).join(Order).where(
+            Order.status.in_(closed),
+            Payment.status.in_(("pending", "requires_action", "held")))).all())
+    unbalanced = select(LedgerEntry.order_id).join(Order, Order.id == LedgerEntry.order_id).where(
+        Order.status.in_(closed),
+        or_(LedgerEntry.account.in_(("escrow", "buyer_funds_held")),
+            and_(Order.status == "settled", LedgerEntry.account == "provider_payable"))
+    ).group_by(LedgerEntry.order_id, LedgerEntry.account).having(func.sum(LedgerEntry.amount) != 0)
+    stuck |= set(session.scalars(unbalanced).all())
+    return [session.get(Order, order_id) for order_id in sorted(stuck)]

@@ -1,0 +1,301 @@
+"""Card payments against localstripe (a stateful fake Stripe on 127.0.0.1): funds held with
+manual capture, captured on completion, released on decline, declines, 3-D Secure, refunds
+after capture (never more than captured), and webhooks (verified, de-duplicated,
+reconciling a payment whose browser never came back)."""
+
+import json
+import time
+
+import factories
+import pytest
+import requests
+from conftest import post_form
+from sqlalchemy import func, select
+from stripe_fixtures import event_payload, localstripe, signed_headers  # noqa: F401
+
+from marketplace.database import db
+from orders import cart, checkout, ledger, payments, services
+from orders.models import Order, Payment, StripeWebhookEvent
+
+OK_CARD = payments.TestCard("4242424242424242", 12, 2030, "123")
+DECLINED_CARD = payments.TestCard("4000000000000341", 12, 2030, "123")
+THREE_DS_CARD = payments.TestCard("4000002500003155", 12, 2030, "123")
+
+
+@pytest.fixture
+def bought(session, localstripe):  # noqa: F811 - pytest fixture
+    """An enterprise's order of a 5,000.00 package, awaiting card payment."""
+    buyer_org = factories.enterprise(session)
+    buyer = factories.user(session, buyer_org)
+    provider_org = factories.provider(session)
+    provider = factories.user(session, provider_org)
+    product = factories.product(session, provider_org, prices=(500000,))
+    staff = factories.user(session, role="staff")
+    cart.add(session, buyer, product.packages[0].id)
+    result = checkout.place_orders(session, buyer, checkout.CheckoutInput(
+        token=checkout.new_token(), payment_method="card"))
+    session.commit()
+    return {"order": result.checkout.orders[0], "buyer": buyer, "provider": provider,
+            "staff": staff, "stripe": localstripe}
+
+
+def pay(session, order, card):
+    payment = payments.begin_card_payment(session, order)
+    session.commit()
+    return payments.pay_with_test_card(session, payment, card)
+
+
+def test_card_payment_is_held_then_captured_when_the_buyer_accepts(session, bought):
+    order, stripe = bought["order"], bought["stripe"]
+    payment = pay(session, order, OK_CARD)
+    assert payment.status == "held" and payment.amount_authorised == 500000
+    assert order.status == "paid" and payment.card_last4 == "4242"
+    assert stripe.intent(payment.stripe_payment_intent_id)["status"] == "requires_capture"
+    assert ledger.balances(session, order.id)["buyer_funds_held"] == 500000
+
+    services.accept(session, order, bought["provider"])
+    services.deliver(session, order, bought["provider"], "Filed; receipts attached.")
+    session.commit()
+    assert stripe.intent(payment.stripe_payment_intent_id)["status"] == "requires_capture"
+    outcome = services.complete(session, order, bought["buyer"])
+    assert outcome.warning is None and "captured" in outcome.money
+    session.refresh(payment)
+    assert payment.status == "captured" and payment.amount_captured == 500000
+    assert stripe.intent(payment.stripe_payment_intent_id)["status"] == "succeeded"
+    balances = ledger.balances(session, order.id)
+    assert balances["buyer_funds_held"] == 0 and balances["escrow"] == 0
+    assert balances["platform_cash"] == 500000 and sum(balances.values()) == 0
+
+
+def test_a_declined_card_leaves_the_order_awaiting_payment_and_a_retry_works(session, bought):
+    order, stripe = bought["order"], bought["stripe"]
+    failed = pay(session, order, DECLINED_CARD)
+    assert failed.status == "failed" and "declined" in failed.failure_message.lower()
+    assert order.status == "pending_payment" and order.live_payment is None
+    assert stripe.intent(failed.stripe_payment_intent_id)["status"] == "requires_payment_method"
+    assert ledger.balances(session, order.id)["buyer_funds_held"] == 0
+    retried = pay(session, order, OK_CARD)
+    assert retried.id != failed.id and retried.status == "held"
+    assert order.status == "paid"
+
+
+def test_three_d_secure_requires_action_then_authenticated_then_held(session, bought):
+    order, stripe = bought["order"], bought["stripe"]
+    payment = pay(session, order, THREE_DS_CARD)
+    assert payment.status == "requires_action" and order.status == "pending_payment"
+    assert stripe.intent(payment.stripe_payment_intent_id)["status"] == "requires_action"
+    payments.authenticate_test_payment(session, payment, success=True)
+    assert payment.status == "held" and order.status == "paid"
+    assert stripe.intent(payment.stripe_payment_intent_id)["status"] == "requires_capture"
+
+
+def test_failed_three_d_secure_is_a_failed_payment(session, bought):
+    order = bought["order"]
+    payment = pay(session, order, THREE_DS_CARD)
+    payments.authenticate_test_payment(session, payment, success=False)
+    assert payment.status == "failed" and "authentication" in payment.failure_message.lower()
+    assert order.status == "pending_payment"
+
+
+def test_provider_decline_releases_the_hold(session, bought):
+    order, stripe = bought["order"], bought["stripe"]
+    payment = pay(session, order, OK_CARD)
+    outcome = services.decline(session, order, bought["provider"], "Fully booked until March")
+    assert outcome.warning is None
+    session.refresh(payment)
+    assert order.status == "declined" and payment.status == "released"
+    assert stripe.intent(payment.stripe_payment_intent_id)["status"] == "canceled"
+    balances = ledger.balances(session, order.id)
+    assert all(value == 0 for value in balances.values())
+
+
+def test_buyer_cancelling_before_acceptance_releases_the_hold(session, bought):
+    order, stripe = bought["order"], bought["stripe"]
+    payment = pay(session, order, OK_CARD)
+    services.cancel(session, order, bought["buyer"], "Found it in-house")
+    session.refresh(payment)
+    assert payment.status == "released"
+    assert stripe.intent(payment.stripe_payment_intent_id)["status"] == "canceled"
+
+
+def _complete(session, bought, card=OK_CARD):
+    order = bought["order"]
+    payment = pay(session, order, card)
+    services.accept(session, order, bought["provider"])
+    services.deliver(session, order, bought["provider"], "Done")
+    session.commit()
+    services.complete(session, order, bought["buyer"])
+    session.refresh(payment)
+    return order, payment
+
+
+def test_partial_then_full_refund_after_capture_and_never_more(session, bought):
+    order, payment = _complete(session, bought)
+    fee_before = -ledger.balances(session, order.id)["platform_fee_revenue"]
+    refund = payments.staff_refund(session, order, bought["staff"], 120000, "Late delivery")
+    session.commit()
+    assert refund.stripe_refund_id and payment.amount_refunded == 120000
+    charge = bought["stripe"].intent(payment.stripe_payment_intent_id)["latest_charge"]
+    assert charge["amount_refunded"] == 120000
+
+    # Refusal by OUR records, although localstripe itself would accept any amount.
+    with pytest.raises(payments.PaymentError, match="at most ¥3,800.00"):
+        payments.staff_refund(session, order, bought["staff"], 380001, "Too much")
+    session.rollback()
+    session.refresh(payment)
+    assert payment.amount_refunded == 120000
+
+    payments.staff_refund(session, order, bought["staff"], 380000, "Refund the rest")
+    session.commit()
+    assert payment.amount_refunded == payment.amount_captured == 500000
+    with pytest.raises(payments.PaymentError):
+        payments.staff_refund(session, order, bought["staff"], 1, "One more cent")
+    session.rollback()
+    balances = ledger.balances(session, order.id)
+    assert sum(balances.values()) == 0
+    assert balances["platform_cash"] == 0 and balances["provider_payable"] == 0
+    assert balances["platform_fee_revenue"] == 0 and fee_before > 0
+
+
+def test_the_database_refuses_a_refund_beyond_captured_even_without_our_code(session, bought):
+    _order, payment = _complete(session, bought)
+    payment.amount_refunded = payment.amount_captured + 1
+    with pytest.raises(Exception, match="(?i)check|constraint"):
+        session.commit()
+    session.rollback()
+
+
+def test_partial_ruling_captures_part_and_releases_the_rest(session, bought):
+    order, stripe = bought["order"], bought["stripe"]
+    payment = pay(session, order, OK_CARD)
+    services.accept(session, order, bought["provider"])
+    services.deliver(session, order, bought["provider"], "Report")
+    session.commit()
+    services.dispute(session, order, bought["buyer"], "Half the report is missing")
+    services.resolve(session, order, bought["staff"], "partial", 200000, "Half delivered")
+    session.refresh(payment)
+    assert order.status == "resolved" and payment.status == "captured"
+    assert payment.amount_captured == 300000
+    intent = stripe.intent(payment.stripe_payment_intent_id)
+    assert intent["status"] == "succeeded"
+    balances = ledger.balances(session, order.id)
+    assert balances["buyer_funds_held"] == 0 and balances["escrow"] == 0
+    assert -(balances["provider_payable"] + balances["platform_fee_revenue"]) == 300000
+
+
+# --------------------------------------------------------------------------- webhooks
+
+def _post_event(client, event_id, event_type, obj, secret=None):
+    payload = event_payload(event_id, event_type, obj)
+    headers = signed_headers(payload) if secret is None else signed_headers(payload, secret)
+    return client.post("/stripe/webhook", data=payload, headers=headers)
+
+
+def test_webhook_makes_the_order_paid_when_the_browser_never_came_back(client, session,
+                                                                      bought):
+    """The buyer's browser confirmed the card (as Stripe.js does) and was closed before it
+    returned to us: only the webhook tells us the money is held."""
+    order, stripe = bought["order"], bought["stripe"]
+    payment = payments.begin_card_payment(session, order)
+    session.commit()
+    intent = stripe.client.payment_intents.create(params={
+        "amount": payment.amount, "currency": "cny", "capture_method": "manual",
+        "metadata": {"payment_id": str(payment.id), "order_id": str(order.id)}})
+    payment.stripe_payment_intent_id = intent.id
+    session.commit()
+    method = stripe.client.payment_methods.create(params={"type": "card", "card": {
+        "number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}})
+    stripe.client.payment_intents.update(intent.id, params={"payment_method": method.id})
+    confirmed = stripe.client.payment_intents.confirm(intent.id).to_dict()
+    assert confirmed["status"] == "requires_capture"
+    assert order.status == "pending_payment"  # we know nothing yet
+
+    # localstripe sends no event for a manual-capture authorisation, so the test delivers
+    # the one Stripe sends, signed with the endpoint's secret.
+    response = _post_event(client, "evt_never_returned_1",
+                           "payment_intent.amount_capturable_updated", confirmed)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    session.expire_all()
+    order = session.get(Order, order.id)
+    assert order.status == "paid" and order.live_payment.status == "held"
+
+    # A replay (Stripe retries) changes nothing.
+    events = session.scalar(select(func.count()).select_from(StripeWebhookEvent))
+    timeline = len(order.events)
+    again = _post_event(client, "evt_never_returned_1",
+                        "payment_intent.amount_capturable_updated", confirmed)
+    assert again.status_code == 200 and "duplicate" in again.get_json()["status"]
+    session.expire_all()
+    order = session.get(Order, order.id)
+    assert session.scalar(select(func.count()).select_from(StripeWebhookEvent)) == events
+    assert len(order.events) == timeline and order.status == "paid"
+    assert ledger.balances(session, order.id)["buyer_funds_held"] == payment.amount
+
+
+def test_webhook_with_a_bad_signature_is_rejected(client, session, bought):
+    payload = event_payload("evt_forged", "payment_intent.succeeded",
+                            {"id": "pi_forged", "object": "payment_intent"})
+    response = client.post("/stripe/webhook", data=payload,
+                           headers=signed_headers(payload, secret="whsec_wrong"))
+    assert response.status_code == 400
+    missing = client.post("/stripe/webhook", data=payload,
+                          headers={"Content-Type": "application/json"})
+    assert missing.status_code == 400
+    tampered = client.post("/stripe/webhook", data=payload.replace(b"pi_forged", b"pi_other"),
+                           headers=signed_headers(payload))
+    assert tampered.status_code == 400
+    assert session.scalar(select(func.count()).select_from(StripeWebhookEvent)) == 0
+
+
+def test_webhook_needs_no_csrf_token_but_every_other_post_does(client):
+    response = client.post("/cart/add", data={"package_id": "1"})
+    assert response.status_code in (302, 400)  # logged out: login redirect or CSRF refusal
+
+
+def test_localstripe_delivers_a_real_signed_webhook_for_a_declined_card(live_server, session,
+                                                                       bought):
+    """End to end: localstripe itself signs and posts payment_intent.payment_failed to our
+    endpoint on the live server; the event is recorded once."""
+    stripe = bought["stripe"]
+    stripe.register_webhook("orders-tests", f"{live_server}/stripe/webhook")
+    try:
+        payment = pay(session, bought["order"], DECLINED_CARD)
+        deadline = time.monotonic() + 15
+        found = None
+        while time.monotonic() < deadline and found is None:
+            db.session.remove()
+            found = session.scalar(select(StripeWebhookEvent).where(
+                StripeWebhookEvent.object_id == payment.stripe_payment_intent_id))
+            if found is None:
+                time.sleep(0.2)
+        assert found is not None, "localstripe did not deliver the webhook"
+        assert found.type == "payment_intent.payment_failed"
+        assert session.get(Payment, payment.id).status == "failed"
+    finally:
+        stripe.unregister_webhook("orders-tests")
+
+
+def test_checkout_by_card_over_http_holds_the_money(client, session, localstripe):  # noqa: F811
+    buyer_org = factories.enterprise(session)
+    buyer = factories.user(session, buyer_org)
+    product = factories.product(session, prices=(250000,))
+    session.commit()
+    post_form(client, "/login", {"email": buyer.email, "password": factories.PASSWORD})
+    post_form(client, "/cart/add", {"package_id": product.packages[0].id})
+    page = client.get("/checkout").get_data(as_text=True)
+    token = page.split('name="token" value="')[1].split('"')[0]
+    data = {"token": token, "payment_method": "card", "card_number": "4242 4242 4242 4242",
+            "card_expiry": "12/30", "card_cvc": "123"}
+    first = post_form(client, "/checkout", data)
+    second = post_form(client, "/checkout", data)  # the double click
+    assert first.status_code == second.status_code == 302
+    assert first.headers["Location"] == second.headers["Location"]
+    result = client.get(first.headers["Location"]).get_data(as_text=True)
+    assert "placed and paid" in result
+    session.expire_all()
+    assert session.scalar(select(func.count(Order.id))) == 1
+    assert session.scalar(select(func.count(Payment.id))) == 1
+    intent_id = session.scalar(select(Payment.stripe_payment_intent_id))
+    assert localstripe.intent(intent_id)["status"] == "requires_capture"
+    assert json.loads(requests.get(f"{localstripe.url}/v1/payment_intents", timeout=5,
+                                   auth=("sk_test_x", "")).text)["data"]

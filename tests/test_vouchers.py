@@ -1,0 +1,210 @@
+"""Innovation vouchers: programmes (admin), grants (staff), limits at checkout, value given
+back, and a budget that cannot be overspent by concurrent checkouts (PostgreSQL too)."""
+
+import threading
+from datetime import date, timedelta
+
+import factories
+import order_support as osup
+import pytest
+from conftest import post_form
+from sqlalchemy import func, select
+
+from marketplace.database import db
+from marketplace.models import Notification, User
+from orders import cart, checkout, payments, services, vouchers
+from orders.models import Order, Voucher, VoucherProgramme, VoucherRedemption
+
+
+def programme(session, staff, budget=1_000_000, share=5000, categories=()):
+    today = date.today()
+    return vouchers.create_programme(session, staff, vouchers.ProgrammeInput(
+        name="SIP innovation vouchers", funder="SIP Science and Technology Bureau",
+        budget=budget, valid_from=today - timedelta(days=1),
+        valid_until=today + timedelta(days=90), max_share_bp=share,
+        eligible_category_ids=list(categories)))
+
+
+def test_admin_creates_a_programme_and_staff_grant_vouchers(client, session):
+    admin = factories.user(session, role="admin")
+    staff = factories.user(session, role="staff")
+    enterprise = factories.enterprise(session, name="Suzhou Nano Materials Co., Ltd.")
+    member = factories.user(session, enterprise)
+    session.commit()
+    osup.login(client, staff)
+    refused = post_form(client, "/staff/vouchers", {"name": "X", "funder": "Y", "budget": "1"})
+    assert refused.status_code == 403
+    osup.logout(client)
+
+    osup.login(client, admin)
+    ip = factories.category(session, "ip")
+    response = post_form(client, "/staff/vouchers", {
+        "name": "2026 SME innovation vouchers", "funder": "Suzhou Science Bureau",
+        "budget": "500,000.00", "valid_from": date.today().isoformat(),
+        "valid_until": (date.today() + timedelta(days=365)).isoformat(),
+        "max_share": "50", "categories": [str(ip.id)]})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    created = session.scalar(select(VoucherProgramme))
+    assert created.budget == created.remaining == 50_000_000
+    assert created.max_share_bp == 5000 and created.eligible_category_ids == [ip.id]
+    osup.logout(client)
+
+    osup.login(client, staff)
+    response = post_form(client, f"/staff/vouchers/{created.id}", {
+        "organisation": enterprise.credit_code, "amount": "20,000", "note": "Batch 1"})
+    assert response.status_code == 302
+    voucher = session.scalar(select(Voucher))
+    assert voucher.organisation_id == enterprise.id and voucher.balance == 2_000_000
+    assert session.scalar(select(Notification).where(Notification.user_id == member.id)
+                          ).kind == "voucher_granted"
+    osup.logout(client)
+    osup.login(client, member)
+    assert "¥20,000.00" in client.get("/vouchers").get_data(as_text=True)
+
+
+def test_a_voucher_covers_only_eligible_services_up_to_the_share(session):
+    staff = factories.user(session, role="staff")
+    buyer_org = factories.enterprise(session)
+    buyer = factories.user(session, buyer_org)
+    ip = factories.category(session, "ip")
+    scheme = programme(session, staff, budget=10_000_000, share=3000, categories=[ip.id])
+    voucher = vouchers.grant(session, staff, scheme, buyer_org, 5_000_000)
+    patent = factories.product(session, prices=(1_000_000,), voucher_eligible=True)
+    lab = factories.product(session, category_slug="testing", prices=(1_000_000,),
+                            voucher_eligible=True)  # eligible listing, wrong category
+    not_eligible = factories.product(session, prices=(1_000_000,))
+    for product in (patent, lab, not_eligible):
+        cart.add(session, buyer, product.packages[0].id)
+    plan = checkout.preview(session, buyer, voucher.id, date.today())
+    covers = sorted(item.voucher for item in plan.orders)
+    assert covers == [0, 0, 300_000]  # 30% of the patent package only
+
+
+def test_cancelling_a_paid_order_gives_the_voucher_value_back(session):
+    staff = factories.user(session, role="staff")
+    buyer_org = factories.enterprise(session)
+    buyer = factories.user(session, buyer_org)
+    scheme = programme(session, staff, budget=400_000, share=10_000)
+    voucher = vouchers.grant(session, staff, scheme, buyer_org, 400_000)
+    product = factories.product(session, prices=(300_000,), voucher_eligible=True)
+    cart.add(session, buyer, product.packages[0].id)
+    result = checkout.place_orders(session, buyer, checkout.CheckoutInput(
+        token=checkout.new_token(), payment_method="card", voucher_id=voucher.id))
+    session.commit()
+    order = result.checkout.orders[0]
+    assert order.amount_due == 0 and order.status == "paid"  # fully covered
+    session.refresh(scheme)
+    assert scheme.remaining == 100_000
+    services.cancel(session, order, buyer, "Plans changed")
+    session.refresh(scheme)
+    session.refresh(voucher)
+    assert scheme.remaining == 400_000 and voucher.balance == 400_000
+    assert session.scalar(select(VoucherRedemption)).returned == 300_000
+
+
+def test_refund_after_completion_returns_the_voucher_share_in_a_ruling(session):
+    p = osup.parties(session)
+    scheme = programme(session, p.staff, budget=1_000_000, share=5000)
+    voucher = vouchers.grant(session, p.staff, scheme, p.buyer_org, 1_000_000)
+    product = factories.product(session, p.provider_org, prices=(400_000,),
+                                voucher_eligible=True)
+    cart.add(session, p.buyer, product.packages[0].id)
+    order = checkout.place_orders(session, p.buyer, checkout.CheckoutInput(
+        token=checkout.new_token(), payment_method="bank_transfer",
+        voucher_id=voucher.id)).checkout.orders[0]
+    session.commit()
+    assert order.voucher_amount == 200_000 and order.amount_due == 200_000
+    payments.mark_transfer_received(session, order, p.staff, 200_000, "T1")
+    services.accept(session, order, p.provider)
+    services.dispute(session, order, p.buyer, "Nothing delivered")
+    services.resolve(session, order, p.staff, "full", None, "Refund everything")
+    session.refresh(voucher)
+    session.refresh(scheme)
+    assert voucher.balance == 1_000_000 and scheme.remaining == 1_000_000
+    assert order.payments[0].amount_refunded == 200_000
+
+
+def _spend(app, user_ids, voucher_ids, package_ids):
+    """Each enterprise checks out with its own voucher at the same moment."""
+    barrier = threading.Barrier(len(user_ids))
+    outcomes = [None] * len(user_ids)
+
+    def run(index):
+        with app.app_context():
+            user = db.session.get(User, user_ids[index])
+            cart.add(db.session, user, package_ids[index])
+            db.session.commit()
+            barrier.wait()
+            try:
+                checkout.place_orders(db.session, user, checkout.CheckoutInput(
+                    token=checkout.new_token(), payment_method="bank_transfer",
+                    voucher_id=voucher_ids[index]))
+                db.session.commit()
+                outcomes[index] = "ok"
+            except checkout.CheckoutError as exc:
+                db.session.rollback()
+                outcomes[index] = exc.message
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(user_ids))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return outcomes
+
+
+def test_two_enterprises_spending_the_last_of_the_budget_cannot_overspend_it(app, session):
+    staff = factories.user(session, role="staff")
+    scheme = programme(session, staff, budget=150_000, share=10_000)
+    users, voucher_ids, package_ids = [], [], []
+    for _ in range(2):
+        org = factories.enterprise(session)
+        users.append(factories.user(session, org).id)
+        # Each voucher alone fits the budget; together they would overspend it.
+        voucher_ids.append(vouchers.grant(session, staff, scheme, org, 100_000).id)
+        package_ids.append(factories.product(session, prices=(100_000,),
+                                             voucher_eligible=True).packages[0].id)
+    session.commit()
+    outcomes = _spend(app, users, voucher_ids, package_ids)
+    session.expire_all()
+    remaining = session.get(VoucherProgramme, scheme.id).remaining
+    spent = session.scalar(select(func.coalesce(func.sum(VoucherRedemption.amount), 0)))
+    assert remaining >= 0 and remaining + spent == 150_000
+    assert outcomes.count("ok") >= 1
+    # Either the second checkout got only what was left, or it was refused cleanly.
+    for outcome in outcomes:
+        assert outcome == "ok" or "budget" in outcome or "voucher" in outcome.lower()
+    assert session.scalar(select(func.count(Order.id))) == outcomes.count("ok")
+
+
+def test_many_concurrent_checkouts_never_drive_the_budget_negative(app, session):
+    staff = factories.user(session, role="staff")
+    scheme = programme(session, staff, budget=250_000, share=10_000)
+    users, voucher_ids, package_ids = [], [], []
+    for _ in range(5):
+        org = factories.enterprise(session)
+        users.append(factories.user(session, org).id)
+        voucher_ids.append(vouchers.grant(session, staff, scheme, org, 100_000).id)
+        package_ids.append(factories.product(session, prices=(100_000,),
+                                             voucher_eligible=True).packages[0].id)
+    session.commit()
+    _spend(app, users, voucher_ids, package_ids)
+    session.expire_all()
+    scheme = session.get(VoucherProgramme, scheme.id)
+    spent = session.scalar(select(func.coalesce(func.sum(VoucherRedemption.amount), 0)))
+    assert scheme.remaining >= 0 and spent <= 250_000 and scheme.remaining + spent == 250_000
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("budget", 0, "budget"), ("max_share_bp", 0, "share"), ("valid_until", -5, "end"),
+])
+def test_programmes_are_validated(session, field, value, message):
+    staff = factories.user(session, role="admin")
+    today = date.today()
+    data = dict(name="P", funder="F", budget=100, valid_from=today,
+                valid_until=today + timedelta(days=1), max_share_bp=5000, eligible_category_ids=[])
+    data[field] = today + timedelta(days=value) if field == "valid_until" else value
+    with pytest.raises(vouchers.VoucherError, match=message):
+        vouchers.create_programme(session, staff, vouchers.ProgrammeInput(**data))
