@@ -2,20 +2,22 @@
 highlighted snippets and "did you mean".
 
 User input is never handed to a query language. It is normalised (NFKC, control and format
-characters such as RTL marks and NUL removed, emoji dropped, at most ``MAX_QUERY_CHARS``), cut
-into words by the index analyzer and turned into ``Term`` queries, so ``title:*``, ``a AND (``
-or ``"unterminated`` are just words.
+characters such as RTL marks and NUL removed, emoji dropped, at most ``MAX_QUERY_CHARS``) and
+cut into words by the index analyzer; each word is looked up as a plain term, so ``title:*``,
+``a AND (`` or ``"unterminated`` are just words.
 
-Matching: every word must match in some field (title, tags, category, provider, summary,
-regions, description; weighted in that order). Chinese words that jieba splits finer are
-required by their parts ("专利申请" needs "专利" and "申请", so "发明专利申请" matches) with
-the whole word as a ranking bonus. When no listing has all the words, listings with any of
-them are shown instead, and the page says so.
+Matching: every word must occur in the listing's searchable text (title, tags, category,
+provider, summary, regions, description, weighted by repetition in the index). Chinese words
+that jieba splits finer are required by their parts ("专利申请" needs "专利" and "申请", so
+"发明专利申请" matches) with the whole word as a ranking bonus. When no listing has all the
+words, listings with any of them are shown instead, and the page says so. Ranking is BM25
+(Whoosh's formula) over that text plus the same over the title alone.
 
-Filters and facets work on sets of document numbers kept per index generation (term sets,
-per-document values and sort ranks are built once after each index change and shared by all
-threads), so facet counts cost a few set operations rather than extra searches. Whoosh
-searchers are not shared between threads: each request borrows one from a small pool.
+Matching, filters, facets and sorting work on sets of document numbers and per-document
+values. They are read from each immutable Whoosh segment once, cached per segment, and
+stitched together per index generation, so a facet count is a set operation or a C-level
+count instead of another search, and an index update only costs reading its new segment.
+Whoosh searchers are not shared between threads: each request borrows one from a small pool.
 
 The index may briefly lag the database; ``search`` therefore re-checks every hit against
 the catalogue's visibility rule before showing it, and queues stale hits for re-indexing.
@@ -33,12 +35,11 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import chain, repeat
+from itertools import islice, repeat
 
 from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
-from whoosh import query as wq
 from whoosh.highlight import ContextFragmenter, HtmlFormatter, WholeFragmenter, highlight
 
 from catalog.models import Category, Product
@@ -227,15 +228,6 @@ class TextQuery:
     def terms(self) -> set[str]:
         return set(self.atoms) | set(self.extras)
 
-    def query(self, require_all: bool = True) -> wq.Query:
-        """The scoring query (matching itself is done with cached term sets)."""
-        parts = [wq.Term("text", term) for term in self.atoms]
-        main = wq.And(parts) if require_all else wq.Or(parts)
-        if not self.extras:
-            return main
-        return wq.AndMaybe(main, wq.Or([wq.Term("text", term, boost=1.5)
-                                        for term in self.extras]))
-
 
 # --------------------------------------------------------------------------- index snapshots
 # Whoosh segments never change once written (an update adds a small segment and marks the old
@@ -349,14 +341,23 @@ class SegmentData:
             if not self.size:
                 found = []
             elif fieldname == "serves":
-                # The regions each listing serves, nationwide ones counting for every region
-                # (the same rule as Snapshot.region_set and the category pages).
-                lists: list[list] = [[] for _ in range(self.size)]
-                for code in REGION_CODES:
+                # The regions each listing serves as a bit mask (bit i = REGION_CODES[i]);
+                # nationwide listings serve every region, the rule of Snapshot.region_set
+                # and of the category pages.
+                found = [0] * self.size
+                for bit, code in enumerate(REGION_CODES):
                     for docnum in self.term_set(reader, "region", code):
-                        lists[docnum].append(code)
-                everywhere = tuple(REGION_CODES)
-                found = [everywhere if "national" in codes else tuple(codes) for codes in lists]
+                        found[docnum] |= 1 << bit
+                national = 1 << REGION_CODES.index("national")
+                everywhere = (1 << len(REGION_CODES)) - 1
+                found = [everywhere if mask & national else mask for mask in found]
+            elif fieldname == "combo":
+                # One small integer per document for (top category, sub-category,
+                # institution type, rating floor): one counting pass serves four facets.
+                found = [_combo_code(key) for key in zip(
+                    self.values_of(reader, "cat_top"), self.values_of(reader, "cat_sub"),
+                    self.values_of(reader, "institution_type"),
+                    [int(r) for r in self.values_of(reader, "rating")], strict=True)]
             elif fieldname in _KEYWORD_VALUE_FIELDS:
                 found = [None] * self.size
                 for term in reader.lexicon(fieldname):
@@ -371,6 +372,22 @@ class SegmentData:
             with self.lock:
                 self.values[fieldname] = found
         return found
+
+
+_COMBO_CODES: dict[tuple, int] = {}
+_COMBO_KEYS: list[tuple] = []
+_COMBO_LOCK = threading.Lock()
+
+
+def _combo_code(key: tuple) -> int:
+    code = _COMBO_CODES.get(key)
+    if code is None:
+        with _COMBO_LOCK:
+            code = _COMBO_CODES.get(key)
+            if code is None:
+                code = _COMBO_CODES[key] = len(_COMBO_KEYS)
+                _COMBO_KEYS.append(key)
+    return code
 
 
 def _sort_keys(values, sort: str) -> list:
@@ -464,16 +481,40 @@ class Snapshot:
         """Per-document values of a field, indexed by this generation's document numbers."""
         found = self._values.get(fieldname)
         if found is None:
-            if fieldname == "rating_floor":
-                found = [int(value) for value in self.values(searcher, "rating")]
-            else:
-                found = []
-                for (reader, _offset), segment in zip(self.leaves(searcher), self.segments,
-                                                      strict=True):
-                    found.extend(segment.values_of(reader, fieldname))
+            found = []
+            for (reader, _offset), segment in zip(self.leaves(searcher), self.segments,
+                                                  strict=True):
+                found.extend(segment.values_of(reader, fieldname))
             with self._lock:
                 self._values[fieldname] = found
         return found
+
+    def count(self, searcher, fieldname: str, docs, complements: dict | None = None) -> Counter:
+        """How many of ``docs`` have each value of a per-document field.
+
+        Counting runs at C speed over the smaller side: when ``docs`` is most of the index,
+        the counts of the rest are subtracted from the (cached) counts of everything.
+        """
+        values = self.values(searcher, fieldname)
+        live = self.live(searcher)
+
+        def tally(subset) -> Counter:
+            return Counter(map(values.__getitem__, subset))
+
+        if len(docs) * 2 <= len(live):
+            return tally(docs)
+        key = "count:" + fieldname
+        everything = self._values.get(key)
+        if everything is None:
+            everything = tally(live)
+            with self._lock:
+                self._values[key] = everything
+        complements = {} if complements is None else complements
+        if id(docs) not in complements:
+            complements[id(docs)] = live.difference(docs)
+        counts = Counter(everything)
+        counts.subtract(tally(complements[id(docs)]))
+        return counts
 
     def sort_keys(self, searcher, sort: str) -> list:
         key = "sort:" + sort
@@ -523,20 +564,75 @@ class Snapshot:
             self._remember(self._scores, term, found)
         return found
 
+    def ranked(self, searcher, term: str) -> list:
+        """The documents holding ``term``, best first (cached per generation)."""
+        key = "ranked:" + term
+        found = self._values.get(key)
+        if found is None:
+            scores = self.term_scores(searcher, term)
+            found = sorted(scores, key=scores.__getitem__, reverse=True)
+            with self._lock:
+                if sum(k.startswith("ranked:") for k in self._values) > self.MAX_TERMS // 4:
+                    for old in [k for k in self._values if k.startswith("ranked:")][:100]:
+                        self._values.pop(old, None)
+                self._values[key] = found
+        return found
+
     def top_by_relevance(self, searcher, text_query: TextQuery, docs, count: int) -> list:
         """The ``count`` best-scoring documents of ``docs``: the idf-weighted relevance of
-        each required word, plus Chinese whole-word bonuses at half weight."""
-        columns = [(searcher.idf("text", t), self.term_scores(searcher, t))
-                   for t in text_query.atoms]
-        columns += [(0.5 * searcher.idf("text", t), self.term_scores(searcher, t))
-                    for t in text_query.extras]
-        if len(columns) == 1:
-            # One required word: every document in ``docs`` holds it (C-level key).
-            return heapq.nlargest(count, docs, key=columns[0][1].__getitem__)
-        # Summed column by column with C-level map/zip: no Python loop per document.
+        each required word, plus Chinese whole-word bonuses at half weight.
+
+        Fagin's threshold algorithm over each word's documents in best-first order (cached),
+        restricted to ``docs``: it stops as soon as no unseen document can beat the current
+        top ``count``, which for real queries is after a few hundred documents, not all the
+        matches.
+        """
+        weights = [searcher.idf("text", t) for t in text_query.atoms]
+        weights += [0.5 * searcher.idf("text", t) for t in text_query.extras]
+        terms = text_query.atoms + text_query.extras
+        parts = [self.term_scores(searcher, term) for term in terms]
+        if len(terms) == 1:
+            # One word: its best documents that are in ``docs``, straight off the list.
+            return list(islice(filter(docs.__contains__, self.ranked(searcher, terms[0])),
+                               count))
+        lists = [filter(docs.__contains__, self.ranked(searcher, term)) for term in terms]
+        pairs = list(zip(weights, parts, strict=True))
+        best: list[tuple[float, int]] = []  # min-heap of (score, docnum)
+        seen: set[int] = set()
+        bounds = [0.0] * len(lists)
+        active = [True] * len(lists)
+        rounds = 0
+        while any(active):
+            rounds += 1
+            if rounds > 1000 + 4 * count:
+                # Flat score distributions make the threshold fall slowly: score everything
+                # instead, column by column at C speed.
+                return self._score_all(pairs, docs, count)
+            for i, members in enumerate(lists):
+                if not active[i]:
+                    continue
+                docnum = next(members, None)
+                if docnum is None:
+                    active[i], bounds[i] = False, 0.0
+                    continue
+                bounds[i] = weights[i] * parts[i][docnum]
+                if docnum in seen:
+                    continue
+                seen.add(docnum)
+                score = sum(w * part.get(docnum, 0.0) for w, part in pairs)
+                if len(best) < count:
+                    heapq.heappush(best, (score, docnum))
+                elif score > best[0][0]:
+                    heapq.heapreplace(best, (score, docnum))
+            if len(best) >= count and best[0][0] >= sum(bounds):
+                break
+        return [docnum for _score, docnum in sorted(best, reverse=True)]
+
+    @staticmethod
+    def _score_all(pairs, docs, count: int) -> list:
         order = list(docs)
-        weighted = [map(operator.mul, map(scores.get, order, repeat(0.0)), repeat(weight))
-                    for weight, scores in columns]
+        weighted = [map(operator.mul, map(part.get, order, repeat(0.0)), repeat(weight))
+                    for weight, part in pairs]
         totals = list(map(sum, zip(*weighted, strict=True)))
         best = heapq.nlargest(count, range(len(order)), key=totals.__getitem__)
         return [order[i] for i in best]
@@ -670,7 +766,6 @@ class IndexResult:
     page: int
     page_size: int
     pids: list[int]
-    scores: list[float | None]
     facets: Facets | None
     matched_all: bool = True
     text_query: TextQuery | None = None
@@ -742,15 +837,12 @@ def run_index_search(searcher, snapshot: Snapshot, params: SearchParams, tree: C
     page = min(params.page, pages)
     start, end = (page - 1) * page_size, page * page_size
 
-    scores: list[float | None]
     if params.sort == "relevance" and text_query is not None and total:
         docnums = snapshot.top_by_relevance(searcher, text_query, results, end)[start:]
-        scores = [1.0] * len(docnums)
     else:
         sort = params.sort if params.sort != "relevance" else "newest"
         keys = snapshot.sort_keys(searcher, sort)
         docnums = heapq.nsmallest(end, results, key=keys.__getitem__)[start:]
-        scores = [None] * len(docnums)
     pid = snapshot.values(searcher, "pid")
     pids = [pid[d] for d in docnums]
 
@@ -758,18 +850,42 @@ def run_index_search(searcher, snapshot: Snapshot, params: SearchParams, tree: C
     if facets:
         facet_data = _facets(searcher, snapshot, tree, params, category_node, narrowed, filters,
                              results)
-    return IndexResult(total=total, page=page, page_size=page_size, pids=pids, scores=scores,
+    return IndexResult(total=total, page=page, page_size=page_size, pids=pids,
                        facets=facet_data, matched_all=matched_all, text_query=text_query)
 
 
 def _facets(searcher, snapshot, tree, params, category_node, narrowed, filters,
             results) -> Facets:
+    """Counts per facet value, each facet counted with every filter but its own."""
+    bases: dict[str, frozenset] = {}
+
     def base(dimension):
-        return narrowed(dimension) if dimension in filters else results
+        if dimension not in filters:
+            return results
+        if dimension not in bases:
+            bases[dimension] = frozenset(narrowed(dimension))
+        return bases[dimension]
+
+    # Category, sub-category, institution type and rating floor are counted together in one
+    # pass per distinct base set (see Snapshot.count and the "combo" values).
+    decoded: dict[int, dict] = {}
+    complements: dict[int, frozenset] = {}  # base set id -> the rest of the index
+
+    def combo(dimension, position):
+        docs = base(dimension)
+        key = id(docs)
+        if key not in decoded:
+            decoded[key] = {"counts": snapshot.count(searcher, "combo", docs, complements)}
+        cache = decoded[key]
+        if position not in cache:
+            totals: Counter = Counter()
+            for code, n in cache["counts"].items():
+                totals[_COMBO_KEYS[code][position]] += n
+            cache[position] = totals
+        return cache[position]
 
     out = Facets()
-    category_docs = base("category")
-    top_counts = Counter(map(snapshot.values(searcher, "cat_top").__getitem__, category_docs))
+    top_counts = combo("category", 0)
     selected_top = None
     if category_node is not None:
         selected_top = category_node if not category_node["parent_id"] else tree.by_id.get(
@@ -779,21 +895,22 @@ def _facets(searcher, snapshot, tree, params, category_node, narrowed, filters,
             node["slug"], node["name"], node["name_zh"], top_counts.get(str(node["id"]), 0),
             selected=selected_top is not None and node["id"] == selected_top["id"]))
     if selected_top is not None:
-        sub_counts = Counter(map(snapshot.values(searcher, "cat_sub").__getitem__,
-                                 category_docs))
+        sub_counts = combo("category", 1)
         for node in selected_top["children"]:
             out.subcategories.append(FacetValue(
                 node["slug"], node["name"], node["name_zh"], sub_counts.get(str(node["id"]), 0),
                 selected=category_node is not None and node["id"] == category_node["id"]))
 
-    inst_counts = Counter(map(snapshot.values(searcher, "institution_type").__getitem__,
-                              base("institution_type")))
+    inst_counts = combo("institution_type", 2)
     for code, label, label_zh in reference.INSTITUTION_TYPES:
         out.institution_types.append(FacetValue(code, label, label_zh, inst_counts.get(code, 0),
                                                 selected=code == params.institution_type))
 
-    serves = snapshot.values(searcher, "serves")
-    region_counts = Counter(chain.from_iterable(map(serves.__getitem__, base("region"))))
+    region_counts: Counter = Counter()
+    for mask, n in snapshot.count(searcher, "serves", base("region"), complements).items():
+        for bit, code in enumerate(REGION_CODES):
+            if mask >> bit & 1:
+                region_counts[code] += n
     for code, label, label_zh in reference.REGIONS:
         out.regions.append(FacetValue(code, label, label_zh, region_counts.get(code, 0),
                                       selected=code == params.region))
@@ -802,7 +919,7 @@ def _facets(searcher, snapshot, tree, params, category_node, narrowed, filters,
     out.voucher = len(voucher_docs & snapshot.term_set(searcher, "voucher", True)) \
         if voucher_docs else 0
 
-    floors = Counter(map(snapshot.values(searcher, "rating_floor").__getitem__, base("rating")))
+    floors = combo("rating", 3)
     for threshold in RATING_OPTIONS:
         count = sum(n for floor, n in floors.items() if floor >= threshold)
         out.ratings.append(FacetValue(str(threshold), f"{threshold}★ & up", f"{threshold}星及以上",
@@ -865,7 +982,6 @@ class SearchHit:
     product: Product
     title_html: Markup
     snippet_html: Markup
-    score: float | None = None
 
 
 @dataclass
@@ -947,7 +1063,7 @@ def search(session: Session, index_dir, params: SearchParams, page_size: int = 2
             session.commit()
     terms = result.text_query.terms if result.text_query else set()
     hits = []
-    for pid, score in zip(result.pids, result.scores, strict=True):
+    for pid in result.pids:
         product = products.get(pid)
         if product is None:
             continue
@@ -955,7 +1071,6 @@ def search(session: Session, index_dir, params: SearchParams, page_size: int = 2
             product=product,
             title_html=highlight_text(product.title, terms) or escape(product.title),
             snippet_html=_snippet(product, terms),
-            score=score,
         ))
     return SearchPage(params=params, hits=hits, total=result.total, page=result.page,
                       page_size=page_size, facets=result.facets,

@@ -153,3 +153,24 @@ def test_chinese_sub_words_match_longer_words(demo):
     # "发明专利申请" is segmented as 发明专利 + 申请; searching 专利申请 still finds it.
     assert INVENTION_FILING in titles
     assert all(hit.title_html.count("<mark") for hit in page.hits[:5])
+
+
+@pytest.mark.parametrize("query", [q for q, _ in QUERIES] + ["technology consulting services",
+                                                            "专利 商标 检索", "loan insurance"])
+def test_early_stopping_ranking_equals_scoring_everything(demo, query):
+    """The threshold algorithm returns exactly what scoring every match would."""
+    from catalog.search_query import TextQuery, borrow_searcher
+
+    _session, index_dir = demo
+    text_query = TextQuery.parse(query)
+    with borrow_searcher(index_dir) as (searcher, snapshot):
+        docs = snapshot.matching(searcher, text_query, require_all=True) or \
+            snapshot.matching(searcher, text_query, require_all=False)
+        terms = text_query.atoms + text_query.extras
+        weights = [searcher.idf("text", t) for t in text_query.atoms] + [
+            0.5 * searcher.idf("text", t) for t in text_query.extras]
+        pairs = [(w, snapshot.term_scores(searcher, t)) for w, t in zip(weights, terms,
+                                                                         strict=True)]
+        for count in (5, 24, 72):
+            assert snapshot.top_by_relevance(searcher, text_query, docs, count) == \
+                snapshot._score_all(pairs, docs, count)
