@@ -489,6 +489,17 @@ class Snapshot:
                 self._values[fieldname] = found
         return found
 
+    def sorted_order(self, searcher, sort: str) -> list:
+        """Every live document in a field sort's order (cached per generation)."""
+        key = "order:" + sort
+        found = self._values.get(key)
+        if found is None:
+            keys = self.sort_keys(searcher, sort)
+            found = sorted(self.live(searcher), key=keys.__getitem__)
+            with self._lock:
+                self._values[key] = found
+        return found
+
     def count(self, searcher, fieldname: str, docs, complements: dict | None = None) -> Counter:
         """How many of ``docs`` have each value of a per-document field.
 
@@ -841,8 +852,13 @@ def run_index_search(searcher, snapshot: Snapshot, params: SearchParams, tree: C
         docnums = snapshot.top_by_relevance(searcher, text_query, results, end)[start:]
     else:
         sort = params.sort if params.sort != "relevance" else "newest"
-        keys = snapshot.sort_keys(searcher, sort)
-        docnums = heapq.nsmallest(end, results, key=keys.__getitem__)[start:]
+        if len(results) * 20 > len(snapshot.live(searcher)):
+            # A large share of the index (browse pages): walk the cached full order.
+            ordered = filter(results.__contains__, snapshot.sorted_order(searcher, sort))
+            docnums = list(islice(ordered, start, end))
+        else:
+            keys = snapshot.sort_keys(searcher, sort)
+            docnums = heapq.nsmallest(end, results, key=keys.__getitem__)[start:]
     pid = snapshot.values(searcher, "pid")
     pids = [pid[d] for d in docnums]
 

@@ -267,3 +267,21 @@ def test_partial_matches_are_labelled(client, session, index_dir, catalogue):
     html = client.get("/search?q=premium+zebra").get_data(as_text=True)
     assert 'data-testid="partial-match"' in html
     assert 'data-testid="search-hit"' in html
+
+
+def test_sorting_a_small_result_set(session, index_dir, catalogue):
+    org = factories.provider(session)
+    prices = [700000, 300000, 500000]
+    made = [factories.product(session, org, title=f"Osmium isotope analysis {n}",
+                              prices=(price,), sales_count=n) for n, price in enumerate(prices)]
+    session.commit()
+    reindex_all(session, index_dir)
+    by_price = [p.id for p in sorted(made, key=lambda p: p.price_from)]
+    assert [h.product.id for h in run(session, index_dir, q="osmium", sort="price_asc").hits] \
+        == by_price
+    assert [h.product.id for h in run(session, index_dir, q="osmium", sort="price_desc").hits] \
+        == by_price[::-1]
+    assert [h.product.id for h in run(session, index_dir, q="osmium", sort="sales").hits] \
+        == [p.id for p in made[::-1]]
+    page = run(session, index_dir, page_size=2, page=2, q="osmium", sort="price_asc")
+    assert [h.product.id for h in page.hits] == by_price[2:]
