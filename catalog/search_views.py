@@ -130,23 +130,28 @@ def toggle_favourite():
             collected = favourites.toggle_provider(db.session, current_user, target_id)
     except favourites.FavouriteError as exc:
         db.session.rollback()
-        if _is_htmx():
-            abort(409, str(exc))
+        if _is_htmx():  # the button stays as it was and says why
+            return _favourite_button(product_id, target_id, message=str(exc))
         flash(str(exc), "warning")
         return redirect(_back(url_for("main.home")))
     db.session.commit()
     g.pop("favourite_ids", None)
     if _is_htmx():
-        return render_template(
-            "catalog/_favourite_button.html",
-            fav_kind="product" if product_id else "provider",
-            fav_id=target_id,
-            fav_size=request.form.get("size", ""),
-            fav_next=_back(url_for("main.home")),
-        )
+        return _favourite_button(product_id, target_id)
     flash("Added to your favourites." if collected else "Removed from your favourites.",
           "success")
     return redirect(_back(url_for("search.favourites_page")))
+
+
+def _favourite_button(product_id, target_id: int, message: str | None = None):
+    return render_template(
+        "catalog/_favourite_button.html",
+        fav_kind="product" if product_id else "provider",
+        fav_id=target_id,
+        fav_size=request.form.get("size", ""),
+        fav_next=_back(url_for("main.home")),
+        fav_message=message,
+    )
 
 
 # --------------------------------------------------------------------------- comparison
