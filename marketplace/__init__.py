@@ -74,6 +74,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     from orders.views import register as register_orders
 
     register_orders(app)  # cart, checkout, orders, quotes, vouchers, Stripe webhook
+    from marketplace import console
+
+    app.register_blueprint(console.bp)  # monitors' console: progress, interventions, audit log
     errors.register(app)
     templating.register(app)
 
