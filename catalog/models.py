@@ -92,6 +92,10 @@ class Product(Base):
     view_count: Mapped[int] = mapped_column(Integer, default=0)
     favourite_count: Mapped[int] = mapped_column(Integer, default=0)
     sales_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Ratings from published, visible buyer reviews (catalog.reviews keeps these in step):
+    # the mean review score x100 (None while unrated) and how many reviews count.
+    rating_x100: Mapped[int | None] = mapped_column(Integer)
+    rating_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     published_at: Mapped[datetime | None]
@@ -101,6 +105,11 @@ class Product(Base):
     packages: Mapped[list["Package"]] = relationship(
         back_populates="product", order_by="Package.position", cascade="all, delete-orphan"
     )
+
+    @property
+    def rating_average(self) -> float | None:
+        """Average buyer rating (1.00-5.00), None while no review counts."""
+        return self.rating_x100 / 100 if self.rating_x100 is not None else None
 
     def __repr__(self) -> str:
         return f"<Product {self.id} {self.title!r} {self.status}>"
@@ -190,3 +199,84 @@ class Favourite(Base):
 
     product: Mapped[Product | None] = relationship()
     provider: Mapped[Organisation | None] = relationship()
+
+
+REVIEW_SIDES = ("buyer", "provider")
+# The dimensions each side scores, in display order.
+BUYER_DIMENSIONS = ("quality", "timeliness", "communication", "value")
+PROVIDER_DIMENSIONS = ("clarity", "cooperation", "payment")
+
+
+def _score_check(column: str) -> CheckConstraint:
+    return CheckConstraint(f"{column} IS NULL OR ({column} >= 1 AND {column} <= 5)",
+                           name=f"{column}_range")
+
+
+class Review(Base):
+    """One side's rating of a completed order (DESIGN.md §6).
+
+    side "buyer": written by the buying enterprise about the institution (quality, timeliness,
+    communication, value); side "provider": written by the institution about the buyer
+    (clarity, cooperation, payment). Double-blind: ``published_at`` stays None until both
+    sides are in or the blind window has passed. A review counts (averages, public pages)
+    when it is published and not hidden: ``catalog.reviews.counted_reviews_condition()``.
+    """
+
+    __tablename__ = "review"
+    __table_args__ = (
+        UniqueConstraint("order_id", "side", name="uq_review_order_side"),
+        CheckConstraint("side in ('buyer', 'provider')", name="side"),
+        *(_score_check(column) for column in BUYER_DIMENSIONS + PROVIDER_DIMENSIONS),
+        CheckConstraint("score_x100 >= 100 AND score_x100 <= 500", name="score_range"),
+        Index("ix_review_subject_published", "subject_org_id", "side", "published_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(
+        ForeignKey("purchase_order.id", ondelete="CASCADE"), index=True)
+    side: Mapped[str] = mapped_column(String(8))
+    author_org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    author_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    subject_org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    product_id: Mapped[int | None] = mapped_column(
+        ForeignKey("product.id", ondelete="SET NULL"), index=True)
+    quality: Mapped[int | None] = mapped_column(Integer)
+    timeliness: Mapped[int | None] = mapped_column(Integer)
+    communication: Mapped[int | None] = mapped_column(Integer)
+    value: Mapped[int | None] = mapped_column(Integer)
+    clarity: Mapped[int | None] = mapped_column(Integer)
+    cooperation: Mapped[int | None] = mapped_column(Integer)
+    payment: Mapped[int | None] = mapped_column(Integer)
+    # Mean of the side's dimensions x100, rounded half up (4.25 -> 425).
+    score_x100: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    published_at: Mapped[datetime | None]
+    hidden_at: Mapped[datetime | None]
+    hidden_reason: Mapped[str | None] = mapped_column(Text)
+    hidden_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    reply: Mapped[str | None] = mapped_column(Text)
+    replied_at: Mapped[datetime | None]
+
+    author_org: Mapped[Organisation] = relationship(foreign_keys=[author_org_id])
+    subject_org: Mapped[Organisation] = relationship(foreign_keys=[subject_org_id])
+    product: Mapped[Product | None] = relationship()
+
+    @property
+    def dimensions(self) -> tuple[str, ...]:
+        return BUYER_DIMENSIONS if self.side == "buyer" else PROVIDER_DIMENSIONS
+
+    @property
+    def score(self) -> float:
+        return self.score_x100 / 100
+
+    @property
+    def is_published(self) -> bool:
+        return self.published_at is not None
+
+    @property
+    def is_hidden(self) -> bool:
+        return self.hidden_at is not None
+
+    def __repr__(self) -> str:
+        return f"<Review {self.id} order={self.order_id} {self.side} {self.score_x100}>"
