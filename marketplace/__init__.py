@@ -78,6 +78,9 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     app.register_blueprint(console.bp)  # monitors' console: progress, interventions, audit log
     errors.register(app)
+    from marketplace import serving
+
+    serving.register(app)  # /healthz, request ids and logs, static fingerprints, gzip
     templating.register(app)
 
     from marketplace.cli import register_cli

@@ -61,6 +61,10 @@ def load_config() -> dict:
         # Per-file caps of institution uploads (qualification documents, logos).
         "MAX_DOCUMENT_BYTES": _int("MAX_DOCUMENT_BYTES", 5 * 1024 * 1024),
         "MAX_LOGO_BYTES": _int("MAX_LOGO_BYTES", 2 * 1024 * 1024),
+        # Serving (marketplace/serving.py): one JSON log line per request, and the bare
+        # /bench/hello route that bench/load.py compares every page with.
+        "REQUEST_LOG": _bool("REQUEST_LOG", True),
+        "BENCH_HELLO_ROUTE": _bool("BENCH_HELLO_ROUTE", False),
         "SESSION_COOKIE_SECURE": https,
         "REMEMBER_COOKIE_SECURE": https,
         "SESSION_COOKIE_HTTPONLY": True,

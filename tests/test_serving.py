@@ -1,0 +1,233 @@
+"""Serving: health check, request ids and logs, fingerprinted static files, gzip, 500 page."""
+
+import gzip
+import json
+import logging
+import re
+
+import factories
+import pytest
+from order_support import login
+from sqlalchemy import create_engine
+
+from catalog.search_index import forget_index, open_index
+from marketplace.database import db
+from marketplace.serving import IMMUTABLE, REQUEST_LOGGER
+
+STATIC_LINK = re.compile(r'/static/css/site\.css\?v=([0-9a-f]{16})"')
+
+
+@pytest.fixture
+def request_log():
+    """The JSON objects logged on the request logger during the test."""
+    lines: list[dict] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(json.loads(record.getMessage()))
+
+    handler = Collect()
+    logger = logging.getLogger(REQUEST_LOGGER)
+    logger.addHandler(handler)
+    yield lines
+    logger.removeHandler(handler)
+
+
+@pytest.fixture
+def index_dir(app):
+    path = app.config["SEARCH_INDEX_DIR"]
+    open_index(path)  # an empty but valid index
+    return path
+
+
+# --------------------------------------------------------------------------- /healthz
+
+def test_healthz_reports_database_and_index(client, index_dir, session):
+    factories.product(session)
+    session.commit()
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ok"
+    assert body["database"] == "ok"
+    assert body["search_index"] == "ok"
+    assert isinstance(body["documents"], int)
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_healthz_fails_when_the_index_is_missing(app, client, tmp_path, monkeypatch):
+    monkeypatch.setitem(app.config, "SEARCH_INDEX_DIR", str(tmp_path / "never-built"))
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "unavailable"
+    assert body["database"] == "ok"
+    assert body["search_index"].startswith("failed")
+    assert not (tmp_path / "never-built").exists(), "a health check must not create an index"
+
+
+def test_healthz_fails_when_the_index_is_broken(app, client, tmp_path, monkeypatch):
+    broken = tmp_path / "broken-index"
+    open_index(broken)
+    for toc in broken.glob("*.toc"):
+        toc.write_bytes(b"not a whoosh table of contents")
+    forget_index(broken)
+    monkeypatch.setitem(app.config, "SEARCH_INDEX_DIR", str(broken))
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["search_index"].startswith("failed")
+    forget_index(broken)
+
+
+def test_healthz_fails_when_the_database_is_unreachable(client, index_dir, tmp_path):
+    unreachable = create_engine(f"sqlite:///{tmp_path / 'no-such-dir' / 'db.sqlite'}")
+    good = db.engine
+    db.session.remove()
+    db.session.configure(bind=unreachable)
+    try:
+        response = client.get("/healthz")
+    finally:
+        db.session.remove()
+        db.session.configure(bind=good)
+        unreachable.dispose()
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["database"].startswith("failed")
+    assert body["search_index"] == "ok"
+    assert client.get("/healthz").status_code == 200
+
+
+# --------------------------------------------------------------------------- request logs and ids
+
+def test_each_request_logs_one_json_line(client, request_log, session):
+    buyer = factories.user(session, factories.enterprise(session))
+    session.commit()
+    client.get("/", headers={"X-Request-ID": "trace-42"})
+    assert len(request_log) == 1
+    line = request_log[0]
+    assert line["method"] == "GET"
+    assert line["path"] == "/"
+    assert line["status"] == 200
+    assert line["request_id"] == "trace-42"
+    assert line["user_id"] is None
+    assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
+    assert set(line) >= {"ts", "method", "path", "status", "duration_ms", "user_id",
+                         "request_id"}
+
+    login(client, buyer)
+    request_log.clear()
+    client.get("/products/999999")
+    assert request_log[0]["status"] == 404
+    assert request_log[0]["user_id"] == buyer.id
+
+
+def test_request_id_is_echoed_or_generated(client):
+    echoed = client.get("/", headers={"X-Request-ID": "abc-123.def"})
+    assert echoed.headers["X-Request-ID"] == "abc-123.def"
+
+    generated = client.get("/")
+    assert re.fullmatch(r"[0-9a-f]{32}", generated.headers["X-Request-ID"])
+    assert client.get("/").headers["X-Request-ID"] != generated.headers["X-Request-ID"]
+
+    # A header that could forge log lines or is absurdly long is replaced.
+    for bad in ("two words", "x" * 200, 'quote"inside'):
+        replaced = client.get("/", headers={"X-Request-ID": bad}).headers["X-Request-ID"]
+        assert re.fullmatch(r"[0-9a-f]{32}", replaced)
+
+
+# --------------------------------------------------------------------------- static files
+
+def test_pages_link_fingerprinted_static_files_cached_for_a_year(client):
+    html = client.get("/").get_data(as_text=True)
+    match = STATIC_LINK.search(html)
+    assert match, "the home page should link site.css with its content hash"
+    versioned = client.get(f"/static/css/site.css?v={match.group(1)}")
+    assert versioned.status_code == 200
+    assert versioned.headers["Cache-Control"] == IMMUTABLE
+    # Without the current hash (e.g. fonts named inside a CSS file) the lifetime is short.
+    plain = client.get("/static/css/site.css")
+    assert plain.status_code == 200
+    assert "immutable" not in plain.headers["Cache-Control"]
+    assert "max-age=3600" in plain.headers["Cache-Control"]
+
+
+def test_fingerprint_changes_when_the_file_changes(app, client, tmp_path, monkeypatch):
+    folder = tmp_path / "static"
+    folder.mkdir()
+    asset = folder / "app.css"
+    asset.write_text("body { color: black; }")
+    monkeypatch.setattr(app, "static_folder", str(folder))
+    monkeypatch.setattr(app.extensions["static_digests"], "folder", str(folder))
+
+    with app.test_request_context():
+        from flask import url_for
+
+        first = url_for("static", filename="app.css")
+        assert url_for("static", filename="app.css") == first
+        asset.write_text("body { color: navy; }")
+        second = url_for("static", filename="app.css")
+    assert first != second
+    assert first.split("?v=")[0] == second.split("?v=")[0] == "/static/app.css"
+
+    fresh = client.get(second)
+    assert fresh.headers["Cache-Control"] == IMMUTABLE
+    assert fresh.get_data(as_text=True) == "body { color: navy; }"
+    # The old URL still answers (a page cached before the deploy) but is not pinned for a year.
+    stale = client.get(first)
+    assert stale.status_code == 200
+    assert "immutable" not in stale.headers["Cache-Control"]
+
+
+def test_missing_static_file_gets_no_fingerprint(app):
+    with app.test_request_context():
+        from flask import url_for
+
+        assert url_for("static", filename="css/no-such-file.css") == "/static/css/no-such-file.css"
+        assert url_for("static", filename="../setup.cfg") == "/static/../setup.cfg"
+
+
+# --------------------------------------------------------------------------- compression
+
+def test_html_is_gzipped_for_clients_that_accept_it(client, session):
+    factories.product(session)
+    session.commit()
+    plain = client.get("/")
+    assert "Content-Encoding" not in plain.headers
+    zipped = client.get("/", headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in zipped.headers["Vary"]
+    body = gzip.decompress(zipped.get_data())
+    assert body.startswith(b"<!doctype html>") or body.lower().startswith(b"<!doctype html>")
+    assert len(zipped.get_data()) < len(plain.get_data()) / 2
+
+
+def test_stylesheets_are_gzipped_too(client):
+    response = client.get("/static/vendor/bootstrap/bootstrap.min.css",
+                          headers={"Accept-Encoding": "gzip"})
+    assert response.status_code == 200
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(response.get_data()).startswith(b"@charset")
+
+
+# --------------------------------------------------------------------------- errors
+
+def test_production_500_page_never_shows_the_exception(app, client, monkeypatch, request_log):
+    def broken_view():
+        raise RuntimeError("database password is hunter2")
+
+    monkeypatch.setitem(app.config, "TESTING", False)
+    monkeypatch.setitem(app.config, "SEARCH_DRAIN_IN_PROCESS", False)
+    monkeypatch.setitem(app.view_functions, "main.home", broken_view)
+    response = client.get("/", headers={"X-Request-ID": "boom-1"})
+    assert response.status_code == 500
+    html = response.get_data(as_text=True)
+    assert "Something went wrong" in html
+    assert "hunter2" not in html
+    assert "RuntimeError" not in html
+    assert "Traceback" not in html
+    assert response.headers["X-Request-ID"] == "boom-1"
+    assert request_log[-1]["status"] == 500
+
+
+def test_hello_route_only_when_benchmarking(client):
+    assert client.get("/bench/hello").status_code == 404

@@ -1,0 +1,21 @@
+"""Production WSGI entry point: ``gunicorn -c gunicorn.conf.py wsgi:app``.
+
+Web workers only serve requests. Applying the search outbox to the index is the job of one
+separate process (``flask --app marketplace drain-outbox --loop``, see
+``scripts/serve-production``), so unless ``SEARCH_DRAIN_IN_PROCESS`` is set explicitly the
+workers do not drain in-process: many workers never compete for the index writer lock.
+
+``SECRET_KEY`` must be set: without it every worker process would invent its own key, and a
+session signed by one worker would be rejected by the next.
+"""
+
+import os
+
+if not os.environ.get("SECRET_KEY"):
+    raise RuntimeError("Set SECRET_KEY (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`): "
+                       "every gunicorn worker must sign sessions with the same key.")
+os.environ.setdefault("SEARCH_DRAIN_IN_PROCESS", "0")
+
+from marketplace import create_app  # noqa: E402 - the settings above must come first
+
+app = create_app()
