@@ -83,6 +83,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     serving.register(app)  # /healthz, request ids and logs, static fingerprints, gzip
     templating.register(app)
 
+    from marketplace import security
+
+    security.init_app(app)  # CSP and security headers, rate limits, 413/429 answers
     from marketplace.cli import register_cli
 
     register_cli(app)

@@ -1,4 +1,5 @@
-"""Accounts blueprint: sign-up, login, logout, my account."""
+"""Accounts blueprint: sign-up, login (with lockout), logout, my account, forgotten password,
+and the staff list of login lockouts."""
 
 from urllib.parse import urlsplit
 
@@ -7,13 +8,17 @@ from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy.exc import IntegrityError
 
 from marketplace import accounts_service as service
-from marketplace.database import db
+from marketplace.database import db, utcnow
 from marketplace.forms import (
     ChangePasswordForm,
+    ClearLockoutForm,
     EnterpriseSignupForm,
+    ForgotPasswordForm,
     LoginForm,
     ProviderSignupForm,
+    ResetPasswordForm,
 )
+from marketplace.permissions import staff_required
 
 bp = Blueprint("accounts", __name__)
 
@@ -121,19 +126,25 @@ def login():
     if current_user.is_authenticated:
         return redirect(url_for("accounts.account"))
     form = LoginForm()
+    locked = False
     if form.validate_on_submit():
         try:
-            user = service.authenticate(db.session, form.email.data, form.password.data)
+            user = service.authenticate(db.session, form.email.data, form.password.data,
+                                        policy=service.LockoutPolicy.from_config(current_app.config))
         except service.AccountError as exc:
-            db.session.rollback()
+            # Keep the failed-login count (and any lockout) it recorded.
+            db.session.commit()
             form.form_errors.append(exc.message)
+            locked = isinstance(exc, service.AccountLocked)
+            if locked:
+                current_app.logger.warning("Login refused: address locked for %ss", exc.seconds)
         else:
             db.session.commit()
             login_user(user, remember=form.remember.data)
             flash(f"Welcome back, {user.full_name}.", "success")
             return redirect(_next_url(url_for("accounts.account")))
     next_value = request.args.get("next") or request.form.get("next")
-    return render_template("accounts/login.html", form=form,
+    return render_template("accounts/login.html", form=form, locked=locked,
                            next=next_value if is_safe_next(next_value) else None)
 
 
@@ -177,3 +188,81 @@ def change_password():
             flash("Your password has been changed. Other devices have been signed out.", "success")
             return redirect(url_for("accounts.account"))
     return _render_account(form)
+
+
+# ------------------------------------------------------------------ forgotten password
+
+def _reset_max_age() -> int:
+    return int(current_app.config.get("PASSWORD_RESET_MAX_AGE", 3600))
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+def forgot_password():
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        service.request_password_reset(
+            db.session, form.email.data, current_app.config["SECRET_KEY"],
+            lambda token: url_for("accounts.reset_password", token=token, _external=True),
+            _reset_max_age())
+        db.session.commit()
+        # The same answer whether or not the address has an account.
+        flash(f"If an account exists for {form.email.data}, we have sent it an email with a link "
+              f"to choose a new password. The link works for "
+              f"{service.human_wait(_reset_max_age())}.", "info")
+        return redirect(url_for("accounts.login"))
+    return render_template("accounts/forgot_password.html", form=form)
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+def reset_password(token):
+    secret, max_age = current_app.config["SECRET_KEY"], _reset_max_age()
+    try:
+        user = service.user_for_reset_token(db.session, token, secret, max_age)
+    except service.AccountError as exc:
+        return render_template("accounts/reset_password.html", form=None, problem=exc.message,
+                               forgot_form=ForgotPasswordForm()), 400
+    form = ResetPasswordForm(email=user.email)
+    if form.validate_on_submit():
+        try:
+            service.reset_password(db.session, token, form.new_password.data, secret, max_age)
+        except service.AccountError as exc:
+            db.session.rollback()
+            _attach(form, exc)
+        else:
+            db.session.commit()
+            if current_user.is_authenticated:
+                logout_user()
+            login_user(user)
+            flash("Your new password is set and you are logged in. "
+                  "Every other session has been signed out.", "success")
+            return redirect(url_for("accounts.account"))
+    return render_template("accounts/reset_password.html", form=form, problem=None, user=user)
+
+
+# ------------------------------------------------------------------ staff: login lockouts
+
+@bp.get("/staff/lockouts")
+@staff_required
+def lockouts():
+    return render_template("accounts/lockouts.html",
+                           rows=service.lockout_list(db.session, utcnow()),
+                           form=ClearLockoutForm(), now=utcnow())
+
+
+@bp.post("/staff/lockouts/<int:throttle_id>/clear")
+@staff_required
+def clear_lockout(throttle_id):
+    form = ClearLockoutForm()
+    if not form.validate_on_submit():
+        flash(" ".join(form.reason.errors) or "The form expired; please try again.", "danger")
+        return redirect(url_for("accounts.lockouts"))
+    try:
+        throttle = service.clear_lockout(db.session, current_user._get_current_object(),
+                                         throttle_id, form.reason.data)
+    except service.AccountError as exc:
+        db.session.rollback()
+        flash(exc.message, "warning")
+    else:
+        db.session.commit()
+        flash(f"Failed logins of {throttle.email} cleared; they can log in again now.", "success")
+    return redirect(url_for("accounts.lockouts"))

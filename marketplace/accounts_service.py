@@ -1,18 +1,24 @@
-"""Account rules: sign-up, staff creation, authentication. Plain functions taking a session.
+"""Account rules: sign-up, staff creation, authentication with lockout, password reset.
+Plain functions taking a session.
 
 Nothing here reads the request: views parse forms, call these functions and commit; the same
 functions serve the CLI and the tests.
 """
 
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from marketplace import audit, reference
 from marketplace import credit_code as credit_codes
-from marketplace import reference
 from marketplace.database import utcnow
-from marketplace.models import Organisation, User
+from marketplace.models import LoginThrottle, Organisation, User
 from marketplace.passwords import hash_password, password_problems, verify_password
 
 GENERIC_LOGIN_ERROR = "Email or password is incorrect."
@@ -172,19 +178,229 @@ def _spend_hashing_time(password: str) -> None:
     verify_password(_dummy_hash, password)
 
 
-def authenticate(session: Session, email: str, password: str) -> User:
+# ------------------------------------------------------------------ login and lockout
+
+@dataclass(frozen=True)
+class LockoutPolicy:
+    """THRESHOLD failed logins in a row lock the email address for BASE seconds; each further
+    lockout doubles the time, up to MAX. A successful login (or password reset) forgets it
+    all; so does a day without failures."""
+
+    threshold: int = 5
+    base_seconds: int = 60
+    max_seconds: int = 3600
+    forget_after: timedelta = timedelta(days=1)
+
+    @classmethod
+    def from_config(cls, config) -> "LockoutPolicy":
+        return cls(threshold=int(config.get("LOGIN_LOCKOUT_THRESHOLD", 5)),
+                   base_seconds=int(config.get("LOGIN_LOCKOUT_SECONDS", 60)),
+                   max_seconds=int(config.get("LOGIN_LOCKOUT_MAX_SECONDS", 3600)))
+
+    def lock_seconds(self, previous_lockouts: int) -> int:
+        return min(self.base_seconds * 2 ** min(previous_lockouts, 30), self.max_seconds)
+
+
+class AccountLocked(AccountError):
+    """Too many failed logins for this email address (known or not: the same for both)."""
+
+    def __init__(self, until: datetime, now: datetime):
+        self.until = until
+        self.seconds = max(1, int((until - now).total_seconds() + 0.999))
+        super().__init__(
+            f"Too many failed attempts for this email address. Please wait {human_wait(self.seconds)} "
+            "and try again, or reset your password with the link below.")
+
+
+def human_wait(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} seconds"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} minutes"
+    hours = round(minutes / 60)
+    return "1 hour" if hours == 1 else f"{hours} hours"
+
+
+def _throttle(session: Session, email: str) -> LoginThrottle | None:
+    return session.scalar(select(LoginThrottle).where(LoginThrottle.email == email))
+
+
+def record_failed_login(session: Session, email: str, now: datetime,
+                        policy: LockoutPolicy) -> LoginThrottle:
+    """Count one failed login for ``email``; lock it when the threshold is reached (flushed).
+
+    Increments are done in SQL so concurrent failures all count."""
+    throttle = _throttle(session, email)
+    if throttle is None:
+        try:
+            with session.begin_nested():
+                throttle = LoginThrottle(email=email, failures=0, lockouts=0)
+                session.add(throttle)
+        except IntegrityError:  # another request created it a moment ago
+            throttle = _throttle(session, email)
+    elif (throttle.last_failure_at is not None
+          and now - throttle.last_failure_at > policy.forget_after
+          and not (throttle.locked_until is not None and throttle.locked_until > now)):
+        throttle.failures, throttle.lockouts, throttle.locked_until = 0, 0, None
+        session.flush()
+    session.execute(update(LoginThrottle).where(LoginThrottle.id == throttle.id).values(
+        failures=LoginThrottle.failures + 1, last_failure_at=now))
+    session.refresh(throttle)
+    if throttle.failures >= policy.threshold:
+        until = now + timedelta(seconds=policy.lock_seconds(throttle.lockouts))
+        locked = session.execute(update(LoginThrottle).where(
+            LoginThrottle.id == throttle.id, LoginThrottle.failures >= policy.threshold).values(
+            failures=0, lockouts=LoginThrottle.lockouts + 1, locked_until=until))
+        session.refresh(throttle)
+        if locked.rowcount:
+            raise AccountLocked(throttle.locked_until, now)
+    return throttle
+
+
+def clear_failed_logins(session: Session, email: str) -> None:
+    session.execute(delete(LoginThrottle).where(LoginThrottle.email == normalise_email(email)))
+
+
+def authenticate(session: Session, email: str, password: str, *, now: datetime | None = None,
+                 policy: LockoutPolicy | None = None) -> User:
     """The user with these credentials, or AccountError with a message that never says
     whether the email exists. Deactivated accounts are refused (only told so once the
-    password is right). Records the login time (flushed, not committed)."""
-    user = session.scalar(select(User).where(User.email == normalise_email(email)))
+    password is right). Records the login time (flushed, not committed).
+
+    A wrong password (or unknown email) is counted against the address typed, and the
+    caller must COMMIT after an AccountError so the count sticks. While the address is
+    locked, AccountLocked is raised without checking the password at all, for real and
+    unknown addresses alike."""
+    now = now or utcnow()
+    policy = policy or LockoutPolicy()
+    email = normalise_email(email)
+    throttle = _throttle(session, email)
+    if throttle is not None and throttle.locked_until is not None and throttle.locked_until > now:
+        raise AccountLocked(throttle.locked_until, now)
+    user = session.scalar(select(User).where(User.email == email))
     if user is None:
         _spend_hashing_time(password or "")
-        raise AccountError(GENERIC_LOGIN_ERROR)
-    if not verify_password(user.password_hash, password or ""):
+    if user is None or not verify_password(user.password_hash, password or ""):
+        if email:
+            record_failed_login(session, email, now, policy)
         raise AccountError(GENERIC_LOGIN_ERROR)
     if not user.active:
         raise AccountError(INACTIVE_ACCOUNT_ERROR)
-    user.last_login_at = utcnow()
+    if throttle is not None:
+        session.delete(throttle)
+    user.last_login_at = now
+    session.flush()
+    return user
+
+
+def lockout_list(session: Session, now: datetime, *, limit: int = 200) -> list[dict]:
+    """Addresses locked now or with failed logins since the last success, newest first, with
+    the account they belong to (None for an unknown address). For staff."""
+    rows = session.execute(
+        select(LoginThrottle, User).outerjoin(User, User.email == LoginThrottle.email)
+        .where(or_(LoginThrottle.locked_until > now, LoginThrottle.failures > 0))
+        .order_by(LoginThrottle.last_failure_at.desc(), LoginThrottle.id.desc()).limit(limit)).all()
+    return [{"throttle": throttle, "user": user,
+             "locked": throttle.locked_until is not None and throttle.locked_until > now}
+            for throttle, user in rows]
+
+
+def clear_lockout(session: Session, actor: User, throttle_id: int, reason: str) -> LoginThrottle:
+    """Staff lift a lockout (e.g. after the owner called in); audited, flushed."""
+    throttle = session.get(LoginThrottle, throttle_id)
+    if throttle is None:
+        raise AccountError("That lockout has already been cleared.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise AccountError("Say why the lockout is lifted (it goes into the audit log).",
+                           field="reason")
+    audit.record(session, actor, "login_lockout.cleared", throttle, reason, email=throttle.email,
+                 failures=throttle.failures, lockouts=throttle.lockouts,
+                 locked_until=throttle.locked_until.isoformat() if throttle.locked_until else None)
+    session.delete(throttle)
+    session.flush()
+    return throttle
+
+
+# ------------------------------------------------------------------ password reset
+
+RESET_SALT = "password-reset"
+RESET_INVALID = ("This password-reset link is not valid or has already been used. "
+                 "Ask for a new one below.")
+RESET_EXPIRED = "This password-reset link has expired. Ask for a new one below."
+
+
+def _password_fingerprint(user: User) -> str:
+    """Changes whenever the password does (or other sessions are signed out): binding the
+    token to it makes every token single-use without storing anything."""
+    material = f"{user.id}:{user.password_hash}:{user.session_version}".encode()
+    return hashlib.sha256(material).hexdigest()[:32]
+
+
+def _reset_serializer(secret_key: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt=RESET_SALT)
+
+
+def password_reset_token(user: User, secret_key: str) -> str:
+    return _reset_serializer(secret_key).dumps({"u": user.id, "p": _password_fingerprint(user)})
+
+
+def user_for_reset_token(session: Session, token: str, secret_key: str, max_age: int) -> User:
+    """The user a reset token was made for, or AccountError (tampered, expired, used)."""
+    try:
+        data = _reset_serializer(secret_key).loads(token or "", max_age=max_age)
+    except SignatureExpired as exc:
+        raise AccountError(RESET_EXPIRED) from exc
+    except BadSignature as exc:
+        raise AccountError(RESET_INVALID) from exc
+    user = session.get(User, data.get("u")) if isinstance(data, dict) else None
+    if user is None or not user.active or data.get("p") != _password_fingerprint(user):
+        raise AccountError(RESET_INVALID)
+    return user
+
+
+def request_password_reset(session: Session, email: str, secret_key: str,
+                           link_for: Callable[[str], str], max_age: int) -> bool:
+    """Email a reset link to the account with this address, if there is an active one.
+
+    Returns whether an email was queued; callers must not tell the visitor (the page always
+    says "if an account exists...")."""
+    from marketplace.notifications import queue_email
+
+    user = session.scalar(select(User).where(User.email == normalise_email(email)))
+    if user is None or not user.active:
+        return False
+    link = link_for(password_reset_token(user, secret_key))
+    minutes = max(1, max_age // 60)
+    queue_email(session, user.email, "Reset your password · 重置密码", (
+        f"Hello {user.full_name},\n\n"
+        "Someone (we hope you) asked to reset the password of your Innovation Service "
+        "Supermarket account. Choose a new password here:\n\n"
+        f"{link}\n\n"
+        f"The link works once, for {minutes} minutes. If you did not ask for it, ignore this "
+        "email: your password stays as it is."))
+    session.flush()
+    return True
+
+
+def reset_password(session: Session, token: str, new: str, secret_key: str,
+                   max_age: int) -> User:
+    """Set a new password from a reset link: single use (the token is bound to the old
+    password), signs out every session (session_version), forgets failed logins."""
+    from marketplace.notifications import queue_email
+
+    user = user_for_reset_token(session, token, secret_key, max_age)
+    problems = password_problems(new or "", user.email)
+    if problems:
+        raise AccountError(" ".join(problems), field="new_password")
+    user.password_hash = hash_password(new)
+    user.session_version = (user.session_version or 1) + 1
+    clear_failed_logins(session, user.email)
+    queue_email(session, user.email, "Your password was changed · 密码已修改", (
+        f"Hello {user.full_name},\n\nThe password of your Innovation Service Supermarket "
+        "account was just changed with a reset link, and every other session was signed out. "
+        "If this was not you, contact platform staff at once."))
     session.flush()
     return user
 

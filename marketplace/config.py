@@ -6,6 +6,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", ROOT / "instance"))
+# An order message, progress update or delivery carries up to this many files at once
+# (orders/files.py MAX_FILES); the request size limit is derived from it.
+UPLOAD_FILES_PER_REQUEST = 5
+UPLOAD_MARGIN_BYTES = 1024 * 1024
 
 
 def _bool(name: str, default: bool) -> bool:
@@ -57,7 +61,12 @@ def load_config() -> dict:
         "UPLOAD_DIR": os.environ.get("UPLOAD_DIR", str(INSTANCE_DIR / "uploads")),
         "MAIL_BACKEND": os.environ.get("MAIL_BACKEND", "outbox"),
         "PAGE_SIZE": _int("PAGE_SIZE", 24),
-        "MAX_CONTENT_LENGTH": _int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024),
+        # Largest request body (Flask's MAX_CONTENT_LENGTH, refused with a 413 page before the
+        # body is read): by default the biggest upload form, five order files of
+        # MAX_DOCUMENT_BYTES each, plus 1 MiB for the other fields and multipart framing.
+        "MAX_CONTENT_LENGTH": _int("MAX_UPLOAD_BYTES", (
+            max(UPLOAD_FILES_PER_REQUEST * _int("MAX_DOCUMENT_BYTES", 5 * 1024 * 1024),
+                _int("MAX_LOGO_BYTES", 2 * 1024 * 1024)) + UPLOAD_MARGIN_BYTES)),
         # Per-file caps of institution uploads (qualification documents, logos).
         "MAX_DOCUMENT_BYTES": _int("MAX_DOCUMENT_BYTES", 5 * 1024 * 1024),
         "MAX_LOGO_BYTES": _int("MAX_LOGO_BYTES", 2 * 1024 * 1024),
@@ -69,6 +78,26 @@ def load_config() -> dict:
         "REMEMBER_COOKIE_SECURE": https,
         "SESSION_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        # Security (marketplace/security.py, accounts_service.py): rate limits per client
+        # address (Flask-Limiter syntax; memory store unless RATELIMIT_STORAGE_URI names e.g.
+        # redis://), account lockout after failed logins, password-reset link lifetime.
+        # RATELIMIT_ON unset: on, except in tests (app.testing).
+        "RATELIMIT_ON": (_bool("RATELIMIT_ENABLED", True)
+                         if os.environ.get("RATELIMIT_ENABLED") else None),
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI") or "memory://",
+        "RATELIMIT_LOGIN": os.environ.get("RATELIMIT_LOGIN") or "10 per minute; 60 per hour",
+        "RATELIMIT_SIGNUP": os.environ.get("RATELIMIT_SIGNUP") or "5 per minute; 20 per hour",
+        "RATELIMIT_PASSWORD_RESET": (os.environ.get("RATELIMIT_PASSWORD_RESET")
+                                     or "5 per minute; 20 per hour"),
+        "RATELIMIT_SEARCH": os.environ.get("RATELIMIT_SEARCH") or "120 per minute",
+        "LOGIN_LOCKOUT_THRESHOLD": _int("LOGIN_LOCKOUT_THRESHOLD", 5),
+        "LOGIN_LOCKOUT_SECONDS": _int("LOGIN_LOCKOUT_SECONDS", 60),
+        "LOGIN_LOCKOUT_MAX_SECONDS": _int("LOGIN_LOCKOUT_MAX_SECONDS", 3600),
+        "PASSWORD_RESET_MAX_AGE": _int("PASSWORD_RESET_MAX_AGE", 3600),
+        # Operations (marketplace/jobs.py, backup.py): job lock files (SQLite) and backups.
+        "JOB_LOCK_DIR": os.environ.get("JOB_LOCK_DIR", str(INSTANCE_DIR / "locks")),
+        "BACKUP_DIR": os.environ.get("BACKUP_DIR", str(INSTANCE_DIR / "backups")),
         "SESSION_COOKIE_SAMESITE": "Lax",
         "PREFERRED_URL_SCHEME": "https" if https else "http",
         "WTF_CSRF_TIME_LIMIT": None,

@@ -1,4 +1,5 @@
-"""Account forms: sign-up (enterprise, institution), login, change password.
+"""Account forms: sign-up (enterprise, institution), login, change password, forgotten
+password and reset, staff clearing a login lockout.
 
 Forms check what can be checked from the input alone and show every problem under its
 field; rules that need the database (duplicate email or credit code) live in
@@ -149,3 +150,39 @@ class ChangePasswordForm(FlaskForm):
     def validate_new_password(self, field):
         if field.data:
             field.errors.extend(password_problems(field.data, self._email))
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(
+        "Email", filters=[_lower],
+        validators=[DataRequired("Enter the email address you log in with."),
+                    Email("Enter a valid email address, like name@company.cn."), Length(max=254)],
+        render_kw={"autocomplete": "email", "autofocus": True})
+
+
+class ResetPasswordForm(FlaskForm):
+    new_password = PasswordField(
+        "New password", validators=[InputRequired("Choose a new password.")],
+        description="At least 10 characters, with letters and digits.",
+        render_kw={"autocomplete": "new-password", "autofocus": True})
+    confirm = PasswordField(
+        "Confirm new password",
+        validators=[InputRequired("Type the new password again."),
+                    EqualTo("new_password", "The two passwords do not match.")],
+        render_kw={"autocomplete": "new-password"})
+
+    def __init__(self, *args, email: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self._email = email
+
+    def validate_new_password(self, field):
+        if field.data:
+            field.errors.extend(password_problems(field.data, self._email))
+
+
+class ClearLockoutForm(FlaskForm):
+    reason = StringField(
+        "Reason", filters=[_strip],
+        validators=[DataRequired("Say why the lockout is lifted (it goes into the audit log)."),
+                    Length(max=500)],
+        render_kw={"placeholder": "e.g. owner called and confirmed their identity"})

@@ -156,3 +156,20 @@ class EmailMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class LoginThrottle(Base):
+    """Failed logins per email address, for the lockout with back-off
+    (marketplace/accounts_service.py). Keyed by the address typed, not by account, so an
+    unknown address is throttled exactly like a real one and the lockout never reveals
+    whether an account exists. Cleared by a successful login or password reset, or by staff.
+    """
+
+    __tablename__ = "login_throttle"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # since the last lockout
+    lockouts: Mapped[int] = mapped_column(Integer, default=0)  # in a row: drives the back-off
+    locked_until: Mapped[datetime | None] = mapped_column(index=True)
+    last_failure_at: Mapped[datetime | None]

@@ -28,7 +28,8 @@ def test_defaults_suit_a_local_demo(env):
     assert config["SEARCH_INDEX_DIR"] == str(INSTANCE_DIR / "search-index")
     assert config["UPLOAD_DIR"] == str(INSTANCE_DIR / "uploads")
     assert config["PAGE_SIZE"] == 24
-    assert config["MAX_CONTENT_LENGTH"] == 10 * 1024 * 1024
+    # Five order files of MAX_DOCUMENT_BYTES (5 MiB) plus 1 MiB for fields and framing.
+    assert config["MAX_CONTENT_LENGTH"] == 26 * 1024 * 1024
     assert config["SESSION_COOKIE_SECURE"] is False
     assert config["PREFERRED_URL_SCHEME"] == "http"
 
