@@ -249,7 +249,8 @@ def _plain_markdown(text: str) -> str:
 
 
 def product_rating(product: Product) -> float:
-    """Average rating shown and sorted on; reviews arrive later, so 0 until then."""
+    """Average buyer rating sorted and filtered on (``Product.rating_average``, kept by
+    catalog.reviews from published, visible reviews); 0 while a listing is unrated."""
     value = getattr(product, "rating_average", None)
     return float(value) if value is not None else 0.0
 

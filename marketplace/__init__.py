@@ -71,6 +71,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     from catalog import search_views
 
     search_views.register(app)  # search, favourites, comparison; reindex/drain-outbox
+    from catalog import review_views
+
+    app.register_blueprint(review_views.bp)  # ratings: reviews, replies, staff moderation
     from orders.views import register as register_orders
 
     register_orders(app)  # cart, checkout, orders, quotes, vouchers, Stripe webhook

@@ -53,6 +53,9 @@ def load_config() -> dict:
         "AUTO_COMPLETE_DAYS": _int("AUTO_COMPLETE_DAYS", 7),
         "QUOTE_REQUEST_DAYS": _int("QUOTE_REQUEST_DAYS", 14),
         "QUOTE_VALID_DAYS": _int("QUOTE_VALID_DAYS", 14),
+        # Ratings (catalog/reviews.py): reviews stay blind until both sides are in or this
+        # many days have passed since the order completed.
+        "REVIEW_BLIND_DAYS": _int("REVIEW_BLIND_DAYS", 14),
         "SEARCH_INDEX_DIR": os.environ.get("SEARCH_INDEX_DIR", str(INSTANCE_DIR / "search-index")),
         # Drain the search outbox in a background thread after requests. Unset: on, except
         # in tests (app.testing); production may turn it off and run `drain-outbox --loop`.

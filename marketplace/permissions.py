@@ -119,3 +119,42 @@ def can_view_quote_request(user, request) -> bool:
     if user.role == "provider" and is_member_of(user, request.provider_org_id):
         return True
     return has_role(user, "staff")
+
+
+# --------------------------------------------------------------------------- reviews
+
+def review_side(user, order) -> str | None:
+    """The review a user may write on an order: "buyer" (a member of the buying enterprise
+    rates the institution) or "provider" (a member of the institution rates the buyer).
+    Staff and everyone else write none."""
+    role = order_role(user, order)
+    return role if role in ("buyer", "provider") else None
+
+
+def can_view_order_review(user, review, order) -> bool:
+    """Double-blind: a party always sees its own side's review, the other side's only once
+    published and not hidden; staff see every review of every order."""
+    role = order_role(user, order)
+    if role == "staff":
+        return True
+    if role not in ("buyer", "provider"):
+        return False
+    if review.side == role:
+        return True
+    return review.published_at is not None and review.hidden_at is None
+
+
+def can_reply_to_review(user, review) -> bool:
+    """Only members of the rated institution answer a buyer's review."""
+    return (review.side == "buyer" and has_role(user, "provider")
+            and is_member_of(user, review.subject_org_id))
+
+
+def can_moderate_reviews(user) -> bool:
+    return has_role(user, "staff")
+
+
+def can_view_buyer_rating(user, order) -> bool:
+    """An enterprise's ratings from institutions are not public: staff see them, and an
+    institution sees them on that buyer's orders with it."""
+    return order_role(user, order) in ("provider", "staff")

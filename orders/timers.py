@@ -7,6 +7,7 @@
 - an order still awaiting payment after its ``payment_due_at`` is cancelled (voucher value
   given back);
 - quote requests and quotes expire;
+- reviews whose double-blind window has passed are published (catalog.reviews);
 - closed orders whose money is not yet where their state says (Stripe was unreachable, a
   process died) are brought in line again.
 
@@ -21,6 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from catalog import reviews
 from orders import payments, quotes, services, workflow
 from orders.models import LedgerEntry, Order, Payment
 from orders.stripe_gateway import StripeGateway
@@ -38,6 +40,7 @@ class TimerReport:
     repaired: list[str] = field(default_factory=list)
     expired_requests: int = 0
     expired_quotes: int = 0
+    reviews_published: int = 0
     errors: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -45,7 +48,8 @@ class TimerReport:
                 f"{len(self.completed)} completed automatically, "
                 f"{len(self.cancelled)} cancelled (unpaid), {len(self.repaired)} money repaired, "
                 f"{self.expired_requests} quote requests and {self.expired_quotes} quotes "
-                f"expired, {len(self.errors)} errors")
+                f"expired, {self.reviews_published} reviews published (blind window over), "
+                f"{len(self.errors)} errors")
 
 
 def run(session: Session, now: datetime, auto_complete_days: int = DEFAULT_AUTO_COMPLETE_DAYS,
@@ -86,6 +90,7 @@ def run(session: Session, now: datetime, auto_complete_days: int = DEFAULT_AUTO_
     expired = quotes.expire(session, now)
     session.commit()
     report.expired_requests, report.expired_quotes = expired.requests, expired.quotes
+    report.reviews_published = reviews.publish_due_reviews(session, now)
 
     for order in _money_out_of_line(session):
         try:
