@@ -4,7 +4,22 @@ interventions and the staff audit log.
 Views are thin: they parse input, call ``marketplace.console_service`` and render.
 """
 
-from flask import Blueprint, current_app
+from datetime import UTC
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import DateTimeLocalField, RadioField, TextAreaField
+from wtforms.validators import Optional
+
+from catalog.categories import top_level_categories
+from catalog.services import parse_page
+from marketplace import console_service
+from marketplace.database import db, utcnow
+from marketplace.permissions import staff_required
+from orders import services as order_services
+from orders import sla, workflow
+from orders.forms import RulingForm
 
 bp = Blueprint("console", __name__, url_prefix="/staff")
 
@@ -44,4 +59,232 @@ def nav_items(user) -> list[tuple[str, str, str, str]]:
 
 @bp.app_context_processor
 def _console_nav():
-    return {"console_nav_items": nav_items}
+    return {"console_nav_items": nav_items,
+            "console_has_endpoint": lambda endpoint: endpoint in current_app.view_functions}
+
+
+# --------------------------------------------------------------------------- forms
+
+class NoteForm(FlaskForm):
+    reason = TextAreaField("Note (shown to both parties)", validators=[Optional()])
+
+
+class ExtendForm(FlaskForm):
+    new_deadline = DateTimeLocalField("New deadline (UTC)", format="%Y-%m-%dT%H:%M",
+                                      validators=[Optional()])
+    reason = TextAreaField("Reason", validators=[Optional()])
+
+
+class NudgeForm(FlaskForm):
+    party = RadioField("Remind", choices=[("provider", "The institution"),
+                                          ("buyer", "The buyer")],
+                       default="provider", validators=[Optional()])
+    reason = TextAreaField("What should they do?", validators=[Optional()])
+
+
+class CancelForm(FlaskForm):
+    reason = TextAreaField("Reason for cancelling (shown to both parties)",
+                           validators=[Optional()])
+
+
+INTERVENTION_FORMS = {"note": NoteForm, "extend": ExtendForm, "nudge": NudgeForm,
+                      "cancel": CancelForm}
+
+
+def intervention_context(order, bound: dict | None = None) -> dict:
+    """Forms and SLA status for the staff order page (blank forms unless one is bound)."""
+    forms = {name: cls(prefix=name, formdata=None) for name, cls in INTERVENTION_FORMS.items()}
+    forms.update(bound or {})
+    now = utcnow()
+    return {"console_forms": forms, "console_sla": sla.classify(order, now, _warning_days()),
+            "console_deadline_field": sla.deadline_field(order)}
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _staff():
+    return current_user._get_current_object()
+
+
+def _warning_days() -> int:
+    return int(current_app.config.get("SLA_WARNING_DAYS", sla.DEFAULT_WARNING_DAYS))
+
+
+def _order(order_id: int):
+    order = order_services.load(db.session, order_id)
+    if order is None:
+        abort(404)
+    return order
+
+
+def _apply_errors(form, errors: dict[str, str]) -> None:
+    for name, message in errors.items():
+        target = getattr(form, name, None) if name else None
+        if target is not None and hasattr(target, "errors"):
+            target.errors = [*list(target.errors or []), message]
+        else:
+            form.form_errors.append(message)
+
+
+def _rerender(order_id: int, name: str, form):
+    """The staff order page again, with the refused form and its messages (HTTP 400)."""
+    from orders.views import staff_detail_page
+
+    db.session.rollback()
+    if name == "ruling":
+        return staff_detail_page(order_id, status=400, ruling_form=form, console_open=name)
+    return staff_detail_page(order_id, status=400, console_bound={name: form},
+                             console_open=name)
+
+
+def _field_errors(form) -> dict[str, str]:
+    return {name: errors[0] for name, errors in form.errors.items()
+            if errors and name != "csrf_token"}
+
+
+# --------------------------------------------------------------------------- dashboard
+
+def dashboard_page():
+    """The console dashboard (served at /staff by ``staff.console``)."""
+    period = request.args.get("period", "30d")
+    data = console_service.dashboard(
+        db.session, utcnow(), period=period, currency=current_app.config.get("CURRENCY", "CNY"),
+        warning_days=_warning_days())
+    chart = {
+        "labels": data.series.labels,
+        "gmv": [amount / 100 for amount in data.series.gmv],
+        "orders": data.series.orders,
+        "states": {"labels": [workflow.status_label(s) for s in data.by_state],
+                   "values": list(data.by_state.values())},
+        "categories": {"labels": [f.category.name if f.category else "No category"
+                                  for f in data.by_category],
+                       "values": [f.orders for f in data.by_category]},
+        "currency": data.currency,
+    }
+    from marketplace.staff import overview
+
+    return render_template("console/dashboard.html", data=data, chart=chart,
+                           periods=console_service.PERIODS, overview=overview(db.session),
+                           status_label=workflow.status_label)
+
+
+# --------------------------------------------------------------------------- progress
+
+@bp.get("/progress")
+@staff_required
+def progress():
+    filters = console_service.ProgressFilters.from_args(request.args)
+    result = console_service.progress(
+        db.session, filters, utcnow(), page=parse_page(request.args.get("page")),
+        page_size=int(current_app.config.get("PAGE_SIZE") or 24), warning_days=_warning_days())
+    return render_template("console/progress.html", result=result, filters=filters,
+                           sorts=console_service.SORTS,
+                           categories=top_level_categories(db.session),
+                           states=console_service.OPEN_STATUSES, sla_labels=sla.SLA_LABELS,
+                           status_label=workflow.status_label, status_badge=workflow.status_badge)
+
+
+# --------------------------------------------------------------------------- interventions
+
+def _intervene(order_id: int, name: str, action, success: str):
+    order = _order(order_id)
+    form = INTERVENTION_FORMS[name](prefix=name)
+    if not form.validate_on_submit():
+        return _rerender(order_id, name, form)
+    try:
+        outcome = action(order, form)
+        db.session.commit()
+    except console_service.InterventionError as exc:
+        _apply_errors(form, exc.errors)
+        return _rerender(order_id, name, form)
+    except workflow.WorkflowError as exc:
+        db.session.rollback()
+        form.form_errors.append(exc.message)
+        return _rerender(order_id, name, form)
+    warning = getattr(outcome, "warning", None)
+    flash(success, "success")
+    if warning:
+        flash(warning, "warning")
+    return redirect(url_for("orders.staff_order", order_id=order.id) + "#timeline")
+
+
+@bp.post("/orders/<int:order_id>/note")
+@staff_required
+def note(order_id):
+    return _intervene(order_id, "note", lambda order, form: console_service.add_note(
+        db.session, order, _staff(), form.reason.data), "Note added to the timeline; both "
+        "parties have been told.")
+
+
+@bp.post("/orders/<int:order_id>/extend")
+@staff_required
+def extend(order_id):
+    def action(order, form):
+        value = form.new_deadline.data
+        return console_service.extend_deadline(
+            db.session, order, _staff(), value.replace(tzinfo=UTC) if value else None,
+            form.reason.data, utcnow())
+
+    return _intervene(order_id, "extend", action, "Deadline extended; both parties have been "
+                      "told.")
+
+
+@bp.post("/orders/<int:order_id>/nudge")
+@staff_required
+def nudge(order_id):
+    return _intervene(order_id, "nudge", lambda order, form: console_service.nudge(
+        db.session, order, _staff(), form.party.data, form.reason.data),
+        "Reminder sent (notification and email).")
+
+
+@bp.post("/orders/<int:order_id>/cancel")
+@staff_required
+def cancel(order_id):
+    return _intervene(order_id, "cancel", lambda order, form: console_service.cancel_with_refund(
+        db.session, order, _staff(), form.reason.data),
+        "Order cancelled; held funds released and received money refunded.")
+
+
+@bp.post("/orders/<int:order_id>/rule")
+@staff_required
+def rule(order_id):
+    order = _order(order_id)
+    form = RulingForm(prefix="ruling")
+    form.validate_on_submit()
+    errors = _field_errors(form)
+    if "csrf_token" in form.errors:
+        abort(400, "The form expired; reload the page and try again.")
+    if form.refund.data and "refund" not in errors and form.ruling.data == "partial" \
+            and form.refund.amount is None:
+        errors["refund"] = "Enter an amount like 1,200.00."
+    try:
+        if errors:
+            raise console_service.InterventionError(errors)
+        outcome = console_service.rule(db.session, order, _staff(), form.ruling.data,
+                                       form.refund.amount, form.note.data or "")
+    except console_service.InterventionError as exc:
+        for key in list(form.errors):
+            getattr(form, key).errors = []
+        _apply_errors(form, {"note" if k == "reason" else k: v for k, v in exc.errors.items()})
+        return _rerender(order_id, "ruling", form)
+    except (workflow.WorkflowError, order_services.OrderError) as exc:
+        db.session.rollback()
+        form.form_errors.append(exc.message)
+        return _rerender(order_id, "ruling", form)
+    flash("Ruling recorded and the money moved accordingly.", "success")
+    if outcome.warning:
+        flash(outcome.warning, "warning")
+    return redirect(url_for("orders.staff_order", order_id=order.id))
+
+
+# --------------------------------------------------------------------------- audit log
+
+@bp.get("/audit")
+@staff_required
+def audit():
+    filters = console_service.AuditFilters.from_args(request.args)
+    page = console_service.audit_page(db.session, filters,
+                                      page=parse_page(request.args.get("page")))
+    actions, target_types = console_service.audit_choices(db.session)
+    return render_template("console/audit.html", page=page, filters=filters, actions=actions,
+                           target_types=target_types)

@@ -6,12 +6,11 @@ CLI and tests.
 
 from dataclasses import dataclass
 
-from flask import Blueprint, render_template
+from flask import Blueprint
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from catalog.models import PRODUCT_STATUSES, Product
-from marketplace.database import db
 from marketplace.models import ROLES, VERIFICATION_STATUSES, Organisation, User
 from marketplace.permissions import staff_required
 
@@ -72,4 +71,7 @@ def overview(session: Session, recent: int = RECENT_SIGNUPS) -> Overview:
 @bp.get("")
 @staff_required
 def console():
-    return render_template("staff/overview.html", overview=overview(db.session))
+    """The monitors' console dashboard (marketplace/console.py), with the overview figures."""
+    from marketplace.console import dashboard_page
+
+    return dashboard_page()

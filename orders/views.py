@@ -468,13 +468,13 @@ def provider_orders():
 
 # --------------------------------------------------------------------------- order page
 
-def _detail(order_id: int):
+def _detail(order_id: int, status: int = 200, **extra):
     order, role = _load_order(order_id)
     files = db.session.query(OrderFile).filter(OrderFile.order_id == order.id).order_by(
         OrderFile.id).all()
     redemption = vouchers.redemption_for(db.session, order.id)
-    return render_template(
-        "orders/detail.html", order=order, role=role,
+    context = dict(
+        order=order, role=role,
         actions=workflow.allowed_transitions(order, _user()),
         timeline=services.timeline(db.session, order.id),
         messages=services.messages(db.session, order.id),
@@ -493,7 +493,13 @@ def _detail(order_id: int):
         transfer_form=forms.TransferReceivedForm(prefix="transfer"),
         payment=order.live_payment,
         failed_payment=next((p for p in reversed(order.payments) if p.status == "failed"), None),
-    )
+    ) | extra
+    if role == "staff":  # monitors' console: SLA status and interventions (marketplace/console)
+        from marketplace.console import intervention_context
+
+        context |= intervention_context(order, extra.pop("console_bound", None))
+        context |= extra
+    return render_template("orders/detail.html", **context), status
 
 
 @bp.get("/orders/<int:order_id>")
@@ -514,6 +520,11 @@ def staff_order(order_id):
     if not has_role(current_user, "staff"):
         abort(403)
     return _detail(order_id)
+
+
+def staff_detail_page(order_id: int, status: int = 200, **extra):
+    """The staff order page with refused console forms re-shown (marketplace/console)."""
+    return _detail(order_id, status, **extra)
 
 
 # --------------------------------------------------------------------------- order actions

@@ -1,0 +1,63 @@
+// Monitors' console: charts drawn from the JSON data block the page carries
+// (<script type="application/json" id="console-chart-data">); no inline scripts.
+(function () {
+  "use strict";
+  const source = document.getElementById("console-chart-data");
+  if (!source || typeof Chart === "undefined") {
+    return;
+  }
+  const data = JSON.parse(source.textContent);
+  const brand = getComputedStyle(document.documentElement).getPropertyValue("--brand").trim() || "#0b5cad";
+  const palette = ["#0b5cad", "#f0ad4e", "#198754", "#dc3545", "#6f42c1", "#20c997", "#fd7e14",
+    "#0dcaf0", "#6c757d", "#d63384", "#343a40", "#adb5bd"];
+  const money = new Intl.NumberFormat(undefined, { style: "currency", currency: data.currency || "CNY", maximumFractionDigits: 0 });
+
+  const gmv = document.getElementById("chart-gmv");
+  if (gmv) {
+    new Chart(gmv, {
+      data: {
+        labels: data.labels,
+        datasets: [
+          { type: "bar", label: "GMV", data: data.gmv, backgroundColor: brand, yAxisID: "y", order: 2 },
+          { type: "line", label: "Orders placed", data: data.orders, borderColor: "#f0ad4e", backgroundColor: "#f0ad4e",
+            yAxisID: "y1", tension: 0.25, order: 1 },
+        ],
+      },
+      options: {
+        maintainAspectRatio: false,
+        interaction: { mode: "index", intersect: false },
+        scales: {
+          y: { beginAtZero: true, position: "left", ticks: { callback: (v) => money.format(v) } },
+          y1: { beginAtZero: true, position: "right", grid: { drawOnChartArea: false }, ticks: { precision: 0 } },
+        },
+        plugins: { tooltip: { callbacks: { label: (ctx) => ctx.dataset.yAxisID === "y" ? `GMV ${money.format(ctx.parsed.y)}` : `${ctx.parsed.y} orders` } } },
+      },
+    });
+  }
+
+  const doughnut = (id, series) => {
+    const canvas = document.getElementById(id);
+    if (!canvas || !series) {
+      return;
+    }
+    const labels = [];
+    const values = [];
+    series.labels.forEach((label, i) => {
+      if (series.values[i]) {
+        labels.push(label);
+        values.push(series.values[i]);
+      }
+    });
+    if (!values.length) {
+      canvas.closest(".console-chart").classList.add("d-none");
+      return;
+    }
+    new Chart(canvas, {
+      type: "doughnut",
+      data: { labels, datasets: [{ data: values, backgroundColor: palette }] },
+      options: { maintainAspectRatio: false, plugins: { legend: { position: "right" } } },
+    });
+  };
+  doughnut("chart-states", data.states);
+  doughnut("chart-categories", data.categories);
+})();
