@@ -55,8 +55,11 @@ SORTS = {
     "rating": "Top rated",
     "sales": "Best selling",
     "newest": "Newest",
+    "credibility": "Most credible",
 }
 RATING_OPTIONS = (4, 3, 2, 1)
+# Minimum institution credibility (providers/credibility.py LEVELS): score floor -> level.
+CREDIBILITY_OPTIONS = {90: "AAA", 80: "AA", 70: "A", 55: "B"}
 REGION_CODES = tuple(code for code, _en, _zh in reference.REGIONS)
 INSTITUTION_CODES = {code for code, _en, _zh in reference.INSTITUTION_TYPES}
 _DROP_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Mn", "Me", "So", "Sk"}
@@ -137,6 +140,7 @@ class SearchParams:
     price_max: int | None = None
     voucher: bool = False
     min_rating: int | None = None
+    min_credibility: int | None = None  # institution credibility score floor
     sort: str = "relevance"
     page: int = 1
 
@@ -156,6 +160,10 @@ class SearchParams:
             min_rating = int(args.get("rating") or 0) or None
         except (TypeError, ValueError):
             min_rating = None
+        try:
+            min_credibility = int(args.get("cred") or 0) or None
+        except (TypeError, ValueError):
+            min_credibility = None
         sort = args.get("sort") or ("relevance" if q else "newest")
         if sort not in SORTS or (sort == "relevance" and not q):
             sort = "relevance" if q else "newest"
@@ -172,6 +180,8 @@ class SearchParams:
             price_max=price_max,
             voucher=str(args.get("voucher", "")).lower() in {"1", "on", "true", "yes"},
             min_rating=min_rating if min_rating in RATING_OPTIONS else None,
+            min_credibility=(min_credibility if min_credibility in CREDIBILITY_OPTIONS
+                             else None),
             sort=sort,
             page=max(1, min(page, MAX_PAGE)),
         )
@@ -182,6 +192,7 @@ class SearchParams:
             "q": self.q or None, "category": self.category, "type": self.institution_type,
             "region": self.region, "price_min": self.price_min, "price_max": self.price_max,
             "voucher": "1" if self.voucher else None, "rating": self.min_rating,
+            "cred": self.min_credibility,
             "sort": self.sort if self.sort != ("relevance" if self.q else "newest") else None,
             "page": self.page if self.page > 1 else None,
         }
@@ -193,7 +204,7 @@ class SearchParams:
     @property
     def has_filters(self) -> bool:
         return bool(self.category or self.institution_type or self.region or self.voucher
-                    or self.min_rating or self.price_min is not None
+                    or self.min_rating or self.min_credibility or self.price_min is not None
                     or self.price_max is not None)
 
 
@@ -403,6 +414,9 @@ def _sort_keys(values, sort: str) -> list:
                                                 strict=True)]
     if sort == "sales":
         return [(-s, -p, -i) for s, p, i in zip(values("sales_count"), values("published_at"),
+                                                pid, strict=True)]
+    if sort == "credibility":
+        return [(-c, -s, -i) for c, s, i in zip(values("credibility"), values("sales_count"),
                                                 pid, strict=True)]
     return [(-p, -i) for p, i in zip(values("published_at"), pid, strict=True)]
 
@@ -769,6 +783,7 @@ class Facets:
     regions: list[FacetValue] = field(default_factory=list)
     voucher: int = 0
     ratings: list[FacetValue] = field(default_factory=list)
+    credibility: list[FacetValue] = field(default_factory=list)
 
 
 @dataclass
@@ -833,11 +848,16 @@ def run_index_search(searcher, snapshot: Snapshot, params: SearchParams, tree: C
         ratings = snapshot.values(searcher, "rating")
         threshold = params.min_rating
         filters["rating"] = lambda docs: {d for d in docs if ratings[d] >= threshold}
+    if params.min_credibility:
+        credibility = snapshot.values(searcher, "credibility")
+        floor = params.min_credibility
+        filters["credibility"] = lambda docs: {d for d in docs if credibility[d] >= floor}
 
     def narrowed(skip: str | None = None):
         docs = matched
         # Cheap, selective set filters first; predicate filters on what is left.
-        for name in ("category", "institution_type", "region", "voucher", "price", "rating"):
+        for name in ("category", "institution_type", "region", "voucher", "price", "rating",
+                     "credibility"):
             if name != skip and name in filters:
                 docs = filters[name](docs)
         return docs
@@ -940,6 +960,15 @@ def _facets(searcher, snapshot, tree, params, category_node, narrowed, filters,
         count = sum(n for floor, n in floors.items() if floor >= threshold)
         out.ratings.append(FacetValue(str(threshold), f"{threshold}★ & up", f"{threshold}星及以上",
                                       count, selected=threshold == params.min_rating))
+
+    credibility = snapshot.values(searcher, "credibility")
+    scores = Counter(credibility[d] for d in base("credibility"))
+    for floor, level in CREDIBILITY_OPTIONS.items():
+        count = sum(n for value, n in scores.items() if value >= floor)
+        out.credibility.append(FacetValue(
+            str(floor), level if level == "AAA" else f"{level} & up",
+            f"信用{level}" + ("" if level == "AAA" else "及以上"), count,
+            selected=floor == params.min_credibility))
     return out
 
 

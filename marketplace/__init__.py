@@ -80,6 +80,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     from marketplace import console
 
     app.register_blueprint(console.bp)  # monitors' console: progress, interventions, audit log
+    from providers import credibility_views
+
+    app.register_blueprint(credibility_views.bp)  # credibility: explanation, console page
     errors.register(app)
     from marketplace import serving
 

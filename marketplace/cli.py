@@ -56,6 +56,27 @@ def register_cli(app):
         db.session.commit()
         click.echo(summary)
 
+    @app.cli.command("recompute-credibility")
+    @click.option("--now", "now_text", default=None, metavar="ISO-TIME",
+                  help="Compute as of this UTC time (default: now).")
+    def recompute_credibility(now_text):
+        """Recompute the credibility score of every organisation (nightly; idempotent)."""
+        from datetime import UTC, datetime
+
+        from providers.credibility import recompute_all
+
+        now = None
+        if now_text:
+            try:
+                now = datetime.fromisoformat(now_text)
+            except ValueError as exc:
+                raise click.BadParameter("use an ISO time such as 2026-11-24T02:00",
+                                         param_hint="--now") from exc
+            now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+        report = recompute_all(db.session, now)
+        db.session.commit()
+        click.echo(str(report))
+
     from orders.cli import register_order_commands
 
     register_order_commands(app)  # run-order-timers, seed-demo-vouchers

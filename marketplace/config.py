@@ -53,6 +53,9 @@ def load_config() -> dict:
         "AUTO_COMPLETE_DAYS": _int("AUTO_COMPLETE_DAYS", 7),
         "QUOTE_REQUEST_DAYS": _int("QUOTE_REQUEST_DAYS", 14),
         "QUOTE_VALID_DAYS": _int("QUOTE_VALID_DAYS", 14),
+        # Credibility (providers/credibility.py): organisations scoring below this are listed
+        # as low-credibility alerts in the monitors' console.
+        "CREDIBILITY_ALERT_BELOW": _int("CREDIBILITY_ALERT_BELOW", 55),
         # Monitors' console (orders/sla.py): an open order due within this many days whose
         # progress is behind plan is "at risk".
         "SLA_WARNING_DAYS": _int("SLA_WARNING_DAYS", 3),

@@ -48,6 +48,11 @@ class Organisation(Base):
     suspended: Mapped[bool] = mapped_column(Boolean, default=False)
     suspended_reason: Mapped[str | None] = mapped_column(Text)
     watch: Mapped[bool] = mapped_column(Boolean, default=False)  # staff watch list
+    # Credibility (providers/credibility.py): current score 0-100 and level, None until the
+    # first computation; history in credibility_snapshot.
+    credibility_score: Mapped[int | None] = mapped_column(Integer, index=True)
+    credibility_level: Mapped[str | None] = mapped_column(String(4))
+    credibility_updated_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     members: Mapped[list["User"]] = relationship(back_populates="organisation")

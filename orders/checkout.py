@@ -134,6 +134,10 @@ def place_orders(session: Session, user: User, data: CheckoutInput,
                  now: datetime | None = None) -> CheckoutResult:
     """Create the orders of a checkout (caller commits, then pays the card orders)."""
     _require_buyer(user)
+    if user.organisation is not None and user.organisation.suspended:
+        from providers.credibility import suspended_buyer_message
+
+        raise CheckoutError(suspended_buyer_message(user.organisation), status=403)
     now = now or utcnow()
     if data.payment_method not in PAYMENT_METHODS:
         raise CheckoutError("Choose how to pay.")

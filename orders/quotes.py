@@ -58,6 +58,10 @@ def _visible(session: Session, product: Product) -> bool:
 def _require_buyer(user: User) -> None:
     if user.role != "enterprise" or user.organisation_id is None:
         raise QuoteError("Only enterprise accounts can request quotes or apply.", status=403)
+    if user.organisation is not None and user.organisation.suspended:
+        from providers.credibility import suspended_buyer_message
+
+        raise QuoteError(suspended_buyer_message(user.organisation), status=403)
 
 
 # --------------------------------------------------------------------------- requests
@@ -153,6 +157,8 @@ def decide(session: Session, user: User, quote: Quote, accept: bool,
     if quote.valid_until < now:
         raise QuoteError("This quote has expired. Ask the institution for a new one.",
                          status=409)
+    if accept:
+        _require_buyer(user)  # a suspended enterprise places no new orders
     taken = session.execute(update(Quote).where(Quote.id == quote.id, Quote.status == "sent")
                             .values(status="accepted" if accept else "declined", decided_at=now)
                             .execution_options(synchronize_session=False))

@@ -105,6 +105,9 @@ TRANSITIONS: dict[str, Transition] = {t.name: t for t in (
        stamp="closed_at"),
 )}
 
+# Transitions that change an input of the credibility score of buyer or provider.
+CREDIBILITY_TRANSITIONS = frozenset({"complete", "resolve", "cancel", "decline", "dispute"})
+
 # Who hears about each transition (besides the actor's own organisation).
 _NOTIFY = {
     "pay": ("buyer", "provider"), "accept": ("buyer",), "decline": ("buyer",),
@@ -209,6 +212,10 @@ def transition(session: Session, order: Order, name: str, actor: User | None, *,
     session.add(event)
     _notify(session, order, name, role, actor, note)
     session.flush()
+    if name in CREDIBILITY_TRANSITIONS:
+        from providers.credibility import refresh_for_order
+
+        refresh_for_order(session, order, now)  # both parties, in this transaction
     return event
 
 

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.database import Base, utcnow
@@ -56,5 +56,27 @@ class Invitation(Base):
     accepted_at: Mapped[datetime | None]
     accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     revoked_at: Mapped[datetime | None]
+
+    organisation: Mapped[Organisation] = relationship()
+
+
+class CredibilitySnapshot(Base):
+    """A credibility score of an organisation as it was computed (providers/credibility.py):
+    written at the first computation and whenever the score or level changes; the trend and
+    the history chart are drawn from these rows."""
+
+    __tablename__ = "credibility_snapshot"
+    __table_args__ = (
+        CheckConstraint("score >= 0 and score <= 100", name="score_range"),
+        Index("ix_credibility_snapshot_org_time", "organisation_id", "computed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"))
+    score: Mapped[int] = mapped_column(Integer)
+    level: Mapped[str] = mapped_column(String(4))
+    breakdown: Mapped[dict] = mapped_column(default=dict)  # the parts, as shown to people
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     organisation: Mapped[Organisation] = relationship()

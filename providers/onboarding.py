@@ -238,6 +238,7 @@ def submit_application(session: Session, user, org: Organisation) -> None:
             "This application has already been submitted or decided.",
             verification_status="pending", submitted_at=utcnow())
     audit.record(session, user, "institution.submit", org)
+    _refresh_credibility(session, org)
     for member in _staff(session):
         notifications.notify(session, member, "verification.submitted",
                              f"New institution application: {org.name}",
@@ -247,6 +248,13 @@ def submit_application(session: Session, user, org: Organisation) -> None:
         session, org, "verification.submitted", "Your application has been sent",
         "Platform staff will review your institution profile and documents, usually within "
         "two working days. We will notify you of their decision.", link=links.APPLICATION)
+
+
+def _refresh_credibility(session: Session, org: Organisation) -> None:
+    """Verification and suspension are part of the credibility score (providers/credibility)."""
+    from providers.credibility import refresh_organisation
+
+    refresh_organisation(session, org)
 
 
 def _staff(session: Session) -> list[User]:
@@ -262,6 +270,7 @@ def approve(session: Session, staff, org: Organisation, note: str | None = None)
             "Only a pending application can be approved.",
             verification_status="verified", verified_at=utcnow(), verification_note=None)
     audit.record(session, staff, "institution.approve", org, reason=(note or "").strip() or None)
+    _refresh_credibility(session, org)
     # Any listings it already has (e.g. re-verified after a change) become visible again.
     search_outbox.enqueue_provider(session, org.id, "provider_verified")
     notifications.notify_organisation(
@@ -277,6 +286,7 @@ def reject(session: Session, staff, org: Organisation, reason: str) -> None:
             "Only a pending application can be rejected.",
             verification_status="rejected", verification_note=reason)
     audit.record(session, staff, "institution.reject", org, reason=reason)
+    _refresh_credibility(session, org)
     notifications.notify_organisation(
         session, org, "verification.rejected", "Your institution application was not approved",
         f"Reason given by platform staff: {reason}\n\nYou can correct your application and "
@@ -290,6 +300,7 @@ def request_more_info(session: Session, staff, org: Organisation, reason: str) -
             "Only a pending application can be sent back for more documents.",
             verification_status="more_info", verification_note=reason)
     audit.record(session, staff, "institution.request_info", org, reason=reason)
+    _refresh_credibility(session, org)
     notifications.notify_organisation(
         session, org, "verification.more_info", "Platform staff need more documents",
         f"{reason}\n\nUpload the documents and submit your application again.",
@@ -305,6 +316,7 @@ def suspend(session: Session, staff, org: Organisation, reason: str) -> int:
     advance(session, org, "suspended", (False,), "This institution is already suspended.",
             suspended=True, suspended_reason=reason)
     audit.record(session, staff, "institution.suspend", org, reason=reason)
+    _refresh_credibility(session, org)
     queued = search_outbox.enqueue_provider(session, org.id, "provider_suspended")
     notifications.notify_organisation(
         session, org, "institution.suspended", f"{org.name} has been suspended",
@@ -318,6 +330,7 @@ def reinstate(session: Session, staff, org: Organisation, note: str | None = Non
     advance(session, org, "suspended", (True,), "This institution is not suspended.",
             suspended=False, suspended_reason=None)
     audit.record(session, staff, "institution.reinstate", org, reason=(note or "").strip() or None)
+    _refresh_credibility(session, org)
     queued = search_outbox.enqueue_provider(session, org.id, "provider_reinstated")
     notifications.notify_organisation(
         session, org, "institution.reinstated", f"{org.name} has been reinstated",
