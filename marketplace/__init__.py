@@ -77,6 +77,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     from orders.views import register as register_orders
 
     register_orders(app)  # cart, checkout, orders, quotes, vouchers, Stripe webhook
+    from orders import settlement_views
+
+    settlement_views.register(app)  # settlement batches, statements, exports, reconciliation
     from marketplace import console
 
     app.register_blueprint(console.bp)  # monitors' console: progress, interventions, audit log

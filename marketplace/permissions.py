@@ -158,3 +158,9 @@ def can_view_buyer_rating(user, order) -> bool:
     """An enterprise's ratings from institutions are not public: staff see them, and an
     institution sees them on that buyer's orders with it."""
     return order_role(user, order) in ("provider", "staff")
+
+
+def can_view_statement(user, statement) -> bool:
+    """A settlement statement: staff, and members of the institution it pays (read-only)."""
+    return has_role(user, "staff") or (has_role(user, "provider")
+                                       and is_member_of(user, statement.provider_org_id))

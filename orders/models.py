@@ -623,3 +623,86 @@ class Quote(Base):
     decided_at: Mapped[datetime | None]
 
     request: Mapped[QuoteRequest] = relationship(back_populates="quotes")
+
+
+# --------------------------------------------------------------------------- settlement
+
+class SettlementBatch(Base):
+    """The settlement of one period (a calendar month by default): the orders completed or
+    ruled on in it, one statement per provider. A later run for the same period adds a
+    supplementary batch (``sequence`` 2, 3...) holding only orders not yet in any batch."""
+
+    __tablename__ = "settlement_batch"
+    __table_args__ = (
+        UniqueConstraint("period_start", "period_end", "currency", "sequence",
+                         name="uq_settlement_batch_period"),
+        CheckConstraint("period_end >= period_start", name="period_order"),
+        CheckConstraint("sequence >= 1", name="sequence_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)  # inclusive
+    sequence: Mapped[int] = mapped_column(Integer, default=1)
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    order_count: Mapped[int] = mapped_column(Integer, default=0)
+    gross: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunds: Mapped[int] = mapped_column(BigInteger, default=0)
+    voucher: Mapped[int] = mapped_column(BigInteger, default=0)
+    fee: Mapped[int] = mapped_column(BigInteger, default=0)
+    net: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    created_by: Mapped[User | None] = relationship()
+    statements: Mapped[list["SettlementStatement"]] = relationship(
+        back_populates="batch", order_by="SettlementStatement.id")
+
+
+class SettlementStatement(Base):
+    """What the platform owes one provider for one batch, and whether it was paid."""
+
+    __tablename__ = "settlement_statement"
+    __table_args__ = (
+        UniqueConstraint("batch_id", "provider_org_id", name="uq_settlement_statement_provider"),
+        CheckConstraint("(paid_at IS NULL) = (payout_reference IS NULL)", name="paid_reference"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("settlement_batch.id"), index=True)
+    provider_org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    order_count: Mapped[int] = mapped_column(Integer, default=0)
+    gross: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunds: Mapped[int] = mapped_column(BigInteger, default=0)
+    voucher: Mapped[int] = mapped_column(BigInteger, default=0)
+    fee: Mapped[int] = mapped_column(BigInteger, default=0)
+    net: Mapped[int] = mapped_column(BigInteger, default=0)
+    payout_reference: Mapped[str | None] = mapped_column(String(64))
+    paid_at: Mapped[datetime | None]
+    paid_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+    batch: Mapped[SettlementBatch] = relationship(back_populates="statements")
+    provider: Mapped[Organisation] = relationship()
+    paid_by: Mapped[User | None] = relationship()
+    items: Mapped[list["SettlementItem"]] = relationship(
+        back_populates="statement", order_by="SettlementItem.id")
+
+
+class SettlementItem(Base):
+    """One order in a statement, with its figures read from the ledger. ``order_id`` is
+    UNIQUE: an order settles in exactly one batch."""
+
+    __tablename__ = "settlement_item"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("settlement_batch.id"), index=True)
+    statement_id: Mapped[int] = mapped_column(ForeignKey("settlement_statement.id"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("purchase_order.id"), unique=True)
+    gross: Mapped[int] = mapped_column(BigInteger)
+    refunds: Mapped[int] = mapped_column(BigInteger)
+    voucher: Mapped[int] = mapped_column(BigInteger)
+    fee: Mapped[int] = mapped_column(BigInteger)
+    net: Mapped[int] = mapped_column(BigInteger)
+
+    statement: Mapped[SettlementStatement] = relationship(back_populates="items")
+    order: Mapped[Order] = relationship()

@@ -63,6 +63,14 @@ def format_amount(amount: int, currency: str = "CNY", symbol: bool = True) -> st
     return f"{sign}{text}"
 
 
+def format_decimal(amount: int, currency: str = "CNY") -> str:
+    """Minor units as a plain decimal string for files (CSV): 123450 CNY -> "1234.50",
+    -5 -> "-0.05". No symbol, no thousands separator, always the currency's decimals."""
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        raise MoneyError("Amounts are integers in minor units")
+    return f"{to_decimal(amount, currency):.{exponent(currency)}f}"
+
+
 def format_compact(amount: int, currency: str = "CNY") -> str:
     """Short form for ranges on cards: 5,000,000.00 CNY -> "¥5M", 80,000 -> "¥80k"."""
     major = to_decimal(amount, currency)

@@ -111,6 +111,49 @@ class StripeGateway:
                           params={"payment_intent": intent_id, "amount": amount,
                                   "metadata": metadata})
 
+    # -- listings (reconciliation) --------------------------------------------------------
+
+    @property
+    def filters_by_date(self) -> bool:
+        """Stripe filters lists by ``created``; localstripe (a loopback API base) refuses the
+        parameter, so against it we page through everything and filter here."""
+        host = urlsplit(self.api_base).hostname if self.api_base else None
+        return host not in LOOPBACK_HOSTS
+
+    def _list(self, method, params: dict, created_from: int | None, created_to: int | None):
+        params = {"limit": 100, **params}
+        if self.filters_by_date and (created_from is not None or created_to is not None):
+            created = {}
+            if created_from is not None:
+                created["gte"] = created_from
+            if created_to is not None:
+                created["lt"] = created_to
+            params["created"] = created
+        while True:
+            page = self._call(method, params=params)
+            for item in page.get("data") or []:
+                made = int(item.get("created") or 0)
+                if created_from is not None and made < created_from:
+                    continue
+                if created_to is not None and made >= created_to:
+                    continue
+                yield item
+            if not page.get("has_more") or not page.get("data"):
+                return
+            params = {**params, "starting_after": page["data"][-1]["id"]}
+
+    def list_payment_intents(self, created_from: int | None = None,
+                             created_to: int | None = None):
+        """Every PaymentIntent created in [created_from, created_to) (Unix times), paged 100
+        at a time, with its latest charge."""
+        params = {} if not self.filters_by_date else {"expand": ["data.latest_charge"]}
+        return self._list(self._client().v1.payment_intents.list, params, created_from,
+                          created_to)
+
+    def list_refunds(self, created_from: int | None = None):
+        """Every refund created since ``created_from`` (Unix time), paged 100 at a time."""
+        return self._list(self._client().v1.refunds.list, {}, created_from, None)
+
     # -- test mode only ------------------------------------------------------------------
 
     def _require_test_mode(self) -> None:

@@ -1,0 +1,581 @@
+"""Settlement (DESIGN.md §4 "Benefit distribution"): batches per period, one statement per
+provider, payouts, and the CSV exports for providers and voucher funders.
+
+Rules:
+
+- **Which orders.** A batch covers a period (a calendar month by default, or any from/to
+  dates, both inclusive, UTC days). It takes every order *completed* (``completed_at``) or
+  *ruled on* (``resolved``, ``closed_at``) in the period, in the batch currency, that is not
+  in any batch yet and whose money is final in the ledger (nothing held at Stripe, nothing
+  left in escrow). Orders whose money is not final yet are reported as waiting and left for a
+  later run.
+- **Idempotent.** Running a period again creates nothing when nothing new is ready: it
+  returns the existing batch. When orders of the period became ready since (a capture that
+  had to be retried, say), the new run makes a *supplementary* batch (sequence 2, 3, ...)
+  holding only those orders. An order is never in two batches: ``settlement_item.order_id``
+  is UNIQUE in the database, so even two runs racing cannot both take an order.
+- **Figures come from the ledger** (``orders.ledger``), per order:
+
+  ========  ==================================================================
+  gross     value that came into escrow: card held + bank transfer + voucher
+  refunds   value that went back: holds released (uncaptured part), refunds of
+            cash, voucher value given back
+  voucher   voucher value kept (the funder reimburses it): voucher_receivable
+  fee       platform commission: credit balance of platform_fee_revenue
+  net       payable to the institution: provider_payable credits before payout
+  ========  ==================================================================
+
+  and ``gross - refunds == fee + net`` holds for every settled order.
+- **Paying.** Staff mark each provider statement paid with the bank-transfer reference of
+  the payout. That posts the ledger ``payout`` (Dr provider_payable, Cr platform_cash) for
+  each order, so every order's entries still sum to zero with nothing left payable, and moves
+  each order to ``settled`` through ``workflow.transition(..., "settle", ...)``. Orders stay
+  ``completed``/``resolved`` until their statement is paid: "settled" means the institution
+  has been paid. If an order's ledger changed after the batch was made (a staff refund on a
+  completed order), the statement refuses payment until its figures are refreshed.
+"""
+
+import csv
+import io
+import re
+from calendar import monthrange
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from marketplace.audit import record
+from marketplace.database import utcnow
+from marketplace.models import Organisation, User
+from marketplace.notifications import notify_organisation
+from orders import ledger, workflow
+from orders.models import (
+    LedgerEntry,
+    Order,
+    SettlementBatch,
+    SettlementItem,
+    SettlementStatement,
+    Voucher,
+    VoucherProgramme,
+    VoucherRedemption,
+)
+from orders.money import format_amount, format_decimal
+
+FIGURES = ("gross", "refunds", "voucher", "fee", "net")
+SETTLEABLE_STATUSES = ("completed", "resolved")
+REFERENCE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ./_-]{3,63}$")
+PERIOD_RE = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+class SettlementError(ValueError):
+    """A settlement action refused; ``status`` is the HTTP status views answer with."""
+
+    def __init__(self, message: str, status: int = 409):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+# --------------------------------------------------------------------------- periods
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date  # inclusive
+
+    @property
+    def label(self) -> str:
+        last = monthrange(self.start.year, self.start.month)[1]
+        if self.start.day == 1 and self.end == self.start.replace(day=last):
+            return f"{self.start:%Y-%m}"
+        return f"{self.start.isoformat()} – {self.end.isoformat()}"
+
+    @property
+    def slug(self) -> str:
+        return self.label.replace(" – ", "_to_")
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        """[start, end) as UTC datetimes."""
+        return (datetime.combine(self.start, time.min, UTC),
+                datetime.combine(self.end + timedelta(days=1), time.min, UTC))
+
+
+def month(text: str) -> Period:
+    """"2026-11" -> the calendar month."""
+    found = PERIOD_RE.match((text or "").strip())
+    if not found or not 1 <= int(found.group(2)) <= 12 or int(found.group(1)) < 2000:
+        raise SettlementError("Give the period as a month, e.g. 2026-11.", status=400)
+    year, number = int(found.group(1)), int(found.group(2))
+    return Period(date(year, number, 1), date(year, number, monthrange(year, number)[1]))
+
+
+def period_between(start: date | None, end: date | None) -> Period:
+    if start is None or end is None:
+        raise SettlementError("Give both the first and the last day of the period.", status=400)
+    if end < start:
+        raise SettlementError("The period ends before it starts.", status=400)
+    if (end - start).days > 366:
+        raise SettlementError("A settlement period is at most a year long.", status=400)
+    return Period(start, end)
+
+
+def previous_month(today: date) -> str:
+    first = today.replace(day=1) - timedelta(days=1)
+    return f"{first:%Y-%m}"
+
+
+# --------------------------------------------------------------------------- figures
+
+@dataclass
+class Figures:
+    gross: int = 0
+    refunds: int = 0
+    voucher: int = 0
+    fee: int = 0
+    net: int = 0
+    escrow: int = 0  # left in escrow (should be 0)
+    held: int = 0  # left held at Stripe (should be 0)
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in FIGURES}
+
+    def add(self, other: "Figures") -> None:
+        for name in FIGURES:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def problem(self, order: Order) -> str | None:
+        """Why this order's money is not final yet (None when it can be settled)."""
+        if self.held:
+            return "card money is still held at Stripe (capture or release pending)"
+        if self.escrow:
+            return "money is still in escrow (not yet recognised or returned)"
+        if self.gross != order.subtotal:
+            return "the ledger does not cover the order value"
+        if self.gross - self.refunds != self.fee + self.net:
+            return "the ledger figures do not add up"
+        return None
+
+
+def figures_from_entries(entries: list[LedgerEntry]) -> Figures:
+    """An order's settlement figures from its ledger entries (see the module docstring)."""
+    f = Figures()
+    for e in entries:
+        if e.account == "escrow":
+            f.escrow += e.amount
+            if e.kind in ("held", "transfer", "voucher"):
+                f.gross -= e.amount
+        if e.account == "buyer_funds_held":
+            f.held += e.amount
+        if ((e.kind == "release" and e.account == "buyer_funds_held")
+                or (e.kind == "refund" and e.account == "platform_cash")
+                or (e.kind == "voucher_return" and e.account == "voucher_receivable")):
+            f.refunds -= e.amount
+        if e.account == "voucher_receivable":
+            f.voucher += e.amount
+        if e.account == "platform_fee_revenue":
+            f.fee -= e.amount
+        if e.account == "provider_payable" and e.kind != "payout":
+            f.net -= e.amount
+    return f
+
+
+def figures_for(session: Session, order_ids: list[int]) -> dict[int, Figures]:
+    """Figures of many orders, one query per 500 orders."""
+    grouped: dict[int, list[LedgerEntry]] = defaultdict(list)
+    for start in range(0, len(order_ids), 500):
+        chunk = order_ids[start:start + 500]
+        for entry in session.scalars(select(LedgerEntry).where(LedgerEntry.order_id.in_(chunk))
+                                     .order_by(LedgerEntry.id)):
+            grouped[entry.order_id].append(entry)
+    return {order_id: figures_from_entries(grouped.get(order_id, [])) for order_id in order_ids}
+
+
+# --------------------------------------------------------------------------- running a period
+
+@dataclass
+class RunResult:
+    period: Period
+    batch: SettlementBatch | None  # the new batch, or the latest existing one
+    created: bool
+    waiting: list[tuple[Order, str]] = field(default_factory=list)  # not final yet, why
+
+    def summary(self) -> str:
+        waiting = f"; {len(self.waiting)} order(s) waiting for their money to be final" \
+            if self.waiting else ""
+        if self.batch is None:
+            return f"Settlement {self.period.label}: no orders to settle{waiting}."
+        b = self.batch
+        verb = "created" if self.created else "already settled, nothing new"
+        return (f"Settlement {self.period.label}: batch {batch_number(b)} {verb}: "
+                f"{b.order_count} orders, {len(b.statements)} statements, "
+                f"gross {format_amount(b.gross, b.currency)}, refunds "
+                f"{format_amount(b.refunds, b.currency)}, fee {format_amount(b.fee, b.currency)}, "
+                f"net payable {format_amount(b.net, b.currency)}{waiting}.")
+
+
+def batch_number(batch: SettlementBatch) -> str:
+    period = Period(batch.period_start, batch.period_end)
+    suffix = f"-{batch.sequence}" if batch.sequence > 1 else ""
+    return f"ST-{period.slug}{suffix}"
+
+
+def candidates(session: Session, period: Period, currency: str) -> list[Order]:
+    """Orders completed or ruled on in the period and not in any batch yet."""
+    start, end = period.bounds()
+    in_batch = select(SettlementItem.id).where(SettlementItem.order_id == Order.id).exists()
+    return list(session.scalars(
+        select(Order).where(
+            Order.currency == currency, ~in_batch,
+            or_(and_(Order.status == "completed", Order.completed_at >= start,
+                     Order.completed_at < end),
+                and_(Order.status == "resolved", Order.closed_at >= start,
+                     Order.closed_at < end)))
+        .order_by(Order.provider_org_id, Order.id)))
+
+
+def batches_for(session: Session, period: Period, currency: str) -> list[SettlementBatch]:
+    return list(session.scalars(select(SettlementBatch).where(
+        SettlementBatch.period_start == period.start, SettlementBatch.period_end == period.end,
+        SettlementBatch.currency == currency).order_by(SettlementBatch.sequence)))
+
+
+def run_period(session: Session, period: Period, actor: User | None, currency: str = "CNY"
+               ) -> RunResult:
+    """Create the batch of ``period`` (or a supplementary one for orders that became ready
+    since), or nothing. Caller commits; the whole batch is one transaction."""
+    existing = batches_for(session, period, currency)
+    ready: list[tuple[Order, Figures]] = []
+    waiting: list[tuple[Order, str]] = []
+    orders = candidates(session, period, currency)
+    figures = figures_for(session, [o.id for o in orders])
+    for order in orders:
+        problem = figures[order.id].problem(order)
+        if problem:
+            waiting.append((order, problem))
+        else:
+            ready.append((order, figures[order.id]))
+    if not ready:
+        return RunResult(period, existing[-1] if existing else None, False, waiting)
+
+    batch = SettlementBatch(period_start=period.start, period_end=period.end,
+                            sequence=(existing[-1].sequence + 1) if existing else 1,
+                            currency=currency, created_by_id=getattr(actor, "id", None),
+                            order_count=0, **{name: 0 for name in FIGURES})
+    try:
+        with session.begin_nested():
+            session.add(batch)
+            session.flush()
+            by_provider: dict[int, list[tuple[Order, Figures]]] = defaultdict(list)
+            for order, f in ready:
+                by_provider[order.provider_org_id].append((order, f))
+            batch_total = Figures()
+            for provider_id, rows in sorted(by_provider.items()):
+                statement = SettlementStatement(batch_id=batch.id, provider_org_id=provider_id,
+                                                order_count=len(rows))
+                session.add(statement)
+                session.flush()
+                total = Figures()
+                for order, f in rows:
+                    session.add(SettlementItem(batch_id=batch.id, statement_id=statement.id,
+                                               order_id=order.id, **f.as_dict()))
+                    total.add(f)
+                for name in FIGURES:
+                    setattr(statement, name, getattr(total, name))
+                batch_total.add(total)
+            for name in FIGURES:
+                setattr(batch, name, getattr(batch_total, name))
+            batch.order_count = len(ready)
+            session.flush()
+    except IntegrityError:
+        raise SettlementError("Another settlement run for this period finished a moment ago. "
+                              "Reload the page to see its batch.") from None
+    record(session, actor, "settlement.batch_created", batch, None,
+           period=period.label, sequence=batch.sequence, orders=batch.order_count,
+           net=batch.net, currency=currency)
+    session.flush()
+    session.refresh(batch)
+    return RunResult(period, batch, True, waiting)
+
+
+# --------------------------------------------------------------------------- reading
+
+@dataclass
+class Stale:
+    order: Order
+    stored: dict[str, int]
+    now: dict[str, int]
+
+
+def stale_items(session: Session, statement: SettlementStatement) -> list[Stale]:
+    """Orders of a statement whose ledger figures changed since the batch was made."""
+    items = statement.items
+    live = figures_for(session, [item.order_id for item in items])
+    found = []
+    for item in items:
+        stored = {name: getattr(item, name) for name in FIGURES}
+        now = live[item.order_id].as_dict()
+        if stored != now:
+            found.append(Stale(item.order, stored, now))
+    return found
+
+
+def refresh_statement(session: Session, statement: SettlementStatement, actor: User) -> int:
+    """Re-read an unpaid statement's figures from the ledger (after a late refund); returns
+    how many orders changed. Audited. Caller commits."""
+    if statement.paid_at is not None:
+        raise SettlementError("This statement is paid; its figures are final.")
+    stale = stale_items(session, statement)
+    if not stale:
+        return 0
+    by_order = {s.order.id: s.now for s in stale}
+    for item in statement.items:
+        if item.order_id in by_order:
+            for name, value in by_order[item.order_id].items():
+                setattr(item, name, value)
+    _retotal(statement)
+    _retotal(statement.batch)
+    record(session, actor, "settlement.statement_refreshed", statement, None,
+           orders=[s.order.number for s in stale],
+           changes={s.order.number: {"was": s.stored, "now": s.now} for s in stale})
+    session.flush()
+    return len(stale)
+
+
+def _retotal(holder) -> None:
+    children = holder.items if isinstance(holder, SettlementStatement) else holder.statements
+    for name in FIGURES:
+        setattr(holder, name, sum(getattr(child, name) for child in children))
+
+
+def batch_status(batch: SettlementBatch) -> str:
+    paid = sum(1 for s in batch.statements if s.paid_at is not None)
+    if paid == len(batch.statements):
+        return "paid"
+    return "partly_paid" if paid else "unpaid"
+
+
+STATUS_LABELS = {"paid": ("Paid", "success"), "partly_paid": ("Partly paid", "warning"),
+                 "unpaid": ("Unpaid", "secondary")}
+
+
+def list_batches(session: Session, page: int, page_size: int):
+    from catalog.services import paginate
+
+    stmt = select(SettlementBatch).order_by(SettlementBatch.period_start.desc(),
+                                            SettlementBatch.period_end.desc(),
+                                            SettlementBatch.sequence.desc())
+    return paginate(session, stmt, page, page_size)
+
+
+def unbatched_backlog(session: Session, before: date, currency: str) -> tuple[int, datetime | None]:
+    """Orders completed or ruled on before ``before`` that are in no batch yet (count, oldest)."""
+    limit = datetime.combine(before, time.min, UTC)
+    in_batch = select(SettlementItem.id).where(SettlementItem.order_id == Order.id).exists()
+    closed = func.coalesce(Order.completed_at, Order.closed_at)
+    row = session.execute(select(func.count(Order.id), func.min(closed)).where(
+        Order.currency == currency, Order.status.in_(SETTLEABLE_STATUSES), ~in_batch,
+        closed < limit)).one()
+    return int(row[0] or 0), row[1]
+
+
+def statements_of_provider(session: Session, provider_org_id: int, page: int, page_size: int):
+    from catalog.services import paginate
+
+    stmt = (select(SettlementStatement).join(SettlementBatch)
+            .where(SettlementStatement.provider_org_id == provider_org_id)
+            .order_by(SettlementBatch.period_start.desc(), SettlementBatch.sequence.desc()))
+    return paginate(session, stmt, page, page_size)
+
+
+# --------------------------------------------------------------------------- paying
+
+def clean_reference(raw: str | None) -> str:
+    reference = " ".join((raw or "").split())
+    if not reference:
+        raise SettlementError("Enter the bank transfer reference of the payout.", status=400)
+    if not REFERENCE_RE.match(reference):
+        raise SettlementError("A payout reference is 4–64 characters: letters, digits, spaces "
+                              "and . / _ - (as printed on the bank's transfer receipt).",
+                              status=400)
+    return reference
+
+
+def mark_paid(session: Session, statement: SettlementStatement, actor: User, reference: str,
+              now: datetime | None = None) -> SettlementStatement:
+    """Record the payout of one statement: the ledger ``payout`` of each order, each order
+    to ``settled``, audit and a notification to the provider. Caller commits; on any error
+    nothing is written."""
+    reference = clean_reference(reference)
+    if workflow.SYSTEM is not actor and getattr(actor, "role", None) not in ("staff", "admin"):
+        raise workflow.NotAllowed("Only platform staff mark statements paid.")
+    stale = stale_items(session, statement)
+    if stale:
+        numbers = ", ".join(s.order.number for s in stale)
+        raise SettlementError(f"The ledger of {numbers} changed after this batch was made (a "
+                              "refund, most likely). Refresh the statement's figures, check "
+                              "the new net payable, then mark it paid.")
+    now = now or utcnow()
+    session.flush()
+    claimed = session.execute(
+        update(SettlementStatement)
+        .where(SettlementStatement.id == statement.id, SettlementStatement.paid_at.is_(None))
+        .values(paid_at=now, payout_reference=reference, paid_by_id=actor.id)
+        .execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:
+        raise SettlementError("This statement was already marked paid.")
+    session.refresh(statement)
+    label = Period(statement.batch.period_start, statement.batch.period_end).label
+    for item in statement.items:
+        order = item.order
+        if order.status in SETTLEABLE_STATUSES:
+            workflow.transition(session, order, "settle", actor, now=now,
+                                note=f"Paid out in statement {label} ({reference}).")
+        ledger.payout(session, order)
+    record(session, actor, "settlement.statement_paid", statement, None,
+           reference=reference, net=statement.net, orders=statement.order_count,
+           provider=statement.provider.name, period=label)
+    currency = statement.batch.currency
+    notify_organisation(
+        session, statement.provider, "settlement_paid",
+        f"Your statement for {label} was paid",
+        f"{format_amount(statement.net, currency)} for {statement.order_count} order(s) was "
+        f"transferred to your account, reference {reference}.",
+        f"/provider/statements/{statement.id}")
+    session.flush()
+    return statement
+
+
+# --------------------------------------------------------------------------- CSV exports
+
+BOM = "\ufeff"  # so Excel reads the UTF-8 (Chinese names) correctly
+
+
+def _csv(rows: list[list]) -> str:
+    buffer = io.StringIO()
+    buffer.write(BOM)
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _when(order: Order) -> str:
+    moment = order.completed_at if order.status != "resolved" and order.completed_at \
+        else order.closed_at or order.completed_at
+    return moment.date().isoformat() if moment else ""
+
+
+STATEMENT_COLUMNS = ["Batch", "Period", "Institution", "Credit code", "Order number", "Status",
+                     "Completed or ruled", "Buyer", "Gross", "Refunds", "Voucher share",
+                     "Platform fee", "Net payable", "Currency", "Payout reference"]
+
+
+def _statement_rows(statement: SettlementStatement) -> list[list]:
+    batch = statement.batch
+    currency = batch.currency
+    period = Period(batch.period_start, batch.period_end).label
+    rows = []
+    for item in statement.items:
+        order = item.order
+        rows.append([batch_number(batch), period, statement.provider.name,
+                     statement.provider.credit_code or "", order.number,
+                     workflow.status_label(order.status), _when(order), order.buyer.name,
+                     *[format_decimal(getattr(item, name), currency) for name in FIGURES],
+                     currency, statement.payout_reference or ""])
+    return rows
+
+
+def _totals_row(label: str, holder, currency: str, width: int = len(STATEMENT_COLUMNS)) -> list:
+    row = [""] * width
+    row[0] = label
+    row[4] = f"{holder.order_count} orders"
+    for offset, name in enumerate(FIGURES):
+        row[8 + offset] = format_decimal(getattr(holder, name), currency)
+    row[13] = currency
+    return row
+
+
+def statement_csv(statement: SettlementStatement) -> str:
+    return _csv([STATEMENT_COLUMNS, *_statement_rows(statement),
+                 _totals_row("TOTAL", statement, statement.batch.currency)])
+
+
+def batch_csv(batch: SettlementBatch) -> str:
+    rows = [STATEMENT_COLUMNS]
+    for statement in batch.statements:
+        rows += _statement_rows(statement)
+    rows.append(_totals_row("TOTAL", batch, batch.currency))
+    return _csv(rows)
+
+
+def statement_filename(statement: SettlementStatement) -> str:
+    return f"statement-{batch_number(statement.batch)}-{statement.provider_org_id}.csv"
+
+
+def batch_filename(batch: SettlementBatch) -> str:
+    return f"settlement-{batch_number(batch)}.csv"
+
+
+VOUCHER_COLUMNS = ["Programme", "Funder", "Enterprise", "Credit code", "Voucher code",
+                   "Order number", "Completed or ruled", "Institution", "Order amount",
+                   "Voucher applied", "Voucher returned", "Voucher amount", "Currency"]
+
+
+@dataclass
+class VoucherReport:
+    programme: VoucherProgramme
+    period: Period
+    rows: list[tuple[VoucherRedemption, Order, Organisation]]
+    order_total: int
+    applied: int
+    returned: int
+    net: int
+
+
+def voucher_report(session: Session, programme: VoucherProgramme, period: Period
+                   ) -> VoucherReport:
+    """Voucher value the funder reimburses for ``period``: redemptions of orders completed
+    or ruled on in the period (open orders may still give the voucher back)."""
+    start, end = period.bounds()
+    closed = func.coalesce(Order.completed_at, Order.closed_at)
+    rows = session.execute(
+        select(VoucherRedemption, Order, Organisation)
+        .join(Voucher, Voucher.id == VoucherRedemption.voucher_id)
+        .join(Order, Order.id == VoucherRedemption.order_id)
+        .join(Organisation, Organisation.id == Order.buyer_org_id)
+        .where(Voucher.programme_id == programme.id,
+               Order.status.in_(("completed", "resolved", "settled")),
+               closed >= start, closed < end)
+        .order_by(closed, Order.id)).all()
+    rows = [tuple(row) for row in rows]
+    return VoucherReport(
+        programme, period, rows,
+        order_total=sum(order.subtotal for _r, order, _o in rows),
+        applied=sum(r.amount for r, _order, _o in rows),
+        returned=sum(r.returned for r, _order, _o in rows),
+        net=sum(r.net for r, _order, _o in rows))
+
+
+def voucher_csv(report: VoucherReport) -> str:
+    programme, currency = report.programme, report.programme.currency
+    rows: list[list] = [VOUCHER_COLUMNS]
+    for redemption, order, enterprise in report.rows:
+        rows.append([programme.name, programme.funder, enterprise.name,
+                     enterprise.credit_code or "", redemption.voucher.code, order.number,
+                     _when(order), order.provider.name,
+                     format_decimal(order.subtotal, currency),
+                     format_decimal(redemption.amount, currency),
+                     format_decimal(redemption.returned, currency),
+                     format_decimal(redemption.net, currency), currency])
+    rows.append(["TOTAL", "", "", "", "", f"{len(report.rows)} orders", "", "",
+                 format_decimal(report.order_total, currency),
+                 format_decimal(report.applied, currency),
+                 format_decimal(report.returned, currency),
+                 format_decimal(report.net, currency), currency])
+    return _csv(rows)
+
+
+def voucher_filename(report: VoucherReport) -> str:
+    return f"vouchers-programme-{report.programme.id}-{report.period.slug}.csv"
