@@ -418,3 +418,114 @@ def test_low_credibility_alerts(session):
     assert [a.score for a in alerts] == [30, 40]
     assert len(credibility.low_credibility_alerts(session, 1, now=NOW)) == 1
     assert credibility.low_credibility_alerts(session, 10, threshold=35, now=NOW)[0].score == 30
+
+
+# --------------------------------------------------------------------------- search
+
+@pytest.fixture
+def index_dir(app, tmp_path, monkeypatch):
+    path = tmp_path / "search-index"
+    monkeypatch.setitem(app.config, "SEARCH_INDEX_DIR", str(path))
+    return path
+
+
+def test_search_filters_and_sorts_by_credibility(session, client, index_dir):
+    from catalog.search_index import reindex_all
+    from catalog.search_query import SearchParams, search
+
+    trusted = factories.provider(session, name="Trusted Patent Agency",
+                                 credibility_score=92, credibility_level="AAA")
+    decent = factories.provider(session, name="Decent Patent Agency",
+                                credibility_score=72, credibility_level="A")
+    weak = factories.provider(session, name="Weak Patent Agency",
+                              credibility_score=40, credibility_level="C")
+    unscored = factories.provider(session, name="Brand New Patent Agency")
+    listings = {org.id: factories.product(session, org, title=f"Patent filing by {org.name}")
+                for org in (weak, unscored, decent, trusted)}
+    session.commit()
+    assert reindex_all(session, index_dir) == 4
+
+    page = search(session, index_dir, SearchParams(sort="credibility"), page_size=10)
+    assert [hit.product.id for hit in page.hits] == [
+        listings[trusted.id].id, listings[decent.id].id, listings[weak.id].id,
+        listings[unscored.id].id]
+    page = search(session, index_dir, SearchParams(q="patent", min_credibility=70,
+                                                   sort="credibility"), page_size=10)
+    assert [hit.product.id for hit in page.hits] == [listings[trusted.id].id,
+                                                    listings[decent.id].id]
+    counts = {value.value: value.count for value in page.facets.credibility}
+    assert counts == {"90": 1, "80": 1, "70": 2, "55": 2}
+
+    html = client.get("/search?q=patent&cred=80&sort=credibility").get_data(as_text=True)
+    assert "Trusted Patent Agency" in html and "Decent Patent Agency" not in html
+    assert 'data-level="AAA"' in html and "Credibility AA &amp; up" in html
+    assert 'data-facet="cred"' in html
+    assert "Most credible" in html
+    # An unknown floor is ignored rather than failing.
+    assert SearchParams.from_args({"cred": "63"}).min_credibility is None
+
+
+def test_a_score_change_reaches_the_search_index_through_the_outbox(session, index_dir):
+    from catalog.search_index import reindex_all
+    from catalog.search_query import SearchParams, search
+    from catalog.search_worker import drain_outbox
+
+    org = factories.provider(session)
+    listing = factories.product(session, org, title="Trademark registration")
+    session.commit()
+    reindex_all(session, index_dir)
+    assert search(session, index_dir, SearchParams(min_credibility=55)).total == 0
+    credibility.recompute(session, org, NOW)  # 69, B
+    session.commit()
+    drain_outbox(session, index_dir)
+    page = search(session, index_dir, SearchParams(min_credibility=55))
+    assert [hit.product.id for hit in page.hits] == [listing.id]
+
+
+# --------------------------------------------------------------------------- pages
+
+def test_badges_and_breakdown_on_public_pages(session, client):
+    org = factories.provider(session, name="Yuanhe Patent Agency")
+    product = factories.product(session, org, title="Invention patent filing")
+    session.commit()
+    credibility.recompute(session, org, NOW - 40 * DAY)
+    org.verification_status = "pending"  # pretend it changed later: a second snapshot
+    credibility.recompute(session, org, NOW - 5 * DAY)
+    org.verification_status = "verified"
+    credibility.recompute(session, org, NOW - DAY)
+    session.commit()
+
+    profile = client.get(f"/institutions/{org.id}").get_data(as_text=True)
+    assert 'data-testid="credibility-badge" data-level="B" data-score="69"' in profile
+    assert 'data-testid="credibility-breakdown"' in profile
+    assert "No completed orders with a due date yet" in profile
+    assert 'type="application/json" id="credibility-chart-' in profile
+    assert "js/credibility.js" in profile and "<script>" not in profile
+    product_page = client.get(f"/products/{product.id}").get_data(as_text=True)
+    assert 'data-level="B"' in product_page
+    assert f"/institutions/{org.id}#credibility" in product_page
+    category = client.get(f"/c/{product.category.slug}").get_data(as_text=True)
+    assert 'data-testid="credibility-badge" data-level="B"' in category
+    explained = client.get("/credibility")
+    assert explained.status_code == 200
+    assert "new verified institution starts at 69 (B)" in explained.get_data(as_text=True)
+
+
+def test_enterprise_sees_its_own_breakdown_and_providers_see_the_buyer_level(session, client):
+    p = osup.parties(session)
+    order = _order(session, p, "paid", paid_at=NOW - DAY, payment_due_at=NOW + DAY)
+    credibility.recompute_many(session, [p.buyer_org.id, p.provider_org.id], NOW)
+    session.commit()
+    level = p.buyer_org.credibility_level
+
+    osup.login(client, p.buyer)
+    account = client.get("/account").get_data(as_text=True)
+    assert "Your credibility" in account
+    assert "paid within the payment window" in account
+    osup.logout(client)
+
+    osup.login(client, p.provider)
+    listing = client.get("/provider/orders").get_data(as_text=True)
+    assert f'data-testid="credibility-badge" data-level="{level}"' in listing
+    detail = client.get(f"/provider/orders/{order.id}").get_data(as_text=True)
+    assert f'data-level="{level}"' in detail and "buyer credibility" in detail
