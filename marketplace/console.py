@@ -33,7 +33,7 @@ NAV_ITEMS = (
     ("settlement", "Settlement", "bi-cash-coin", ("settlement.batches",)),
     ("reconciliation", "Reconciliation", "bi-arrow-left-right", ("settlement.reconciliation",)),
     ("reviews", "Reviews", "bi-star-half",
-     ("reviews.staff_index", "reviews.staff_reviews", "reviews.moderation", "ratings.staff_index")),
+     ("reviews.staff_list",)),
     ("verification", "Verification", "bi-patch-check", ("review.verification_queue",)),
     ("moderation", "Moderation", "bi-shield-check", ("review.moderation_queue",)),
     ("vouchers", "Vouchers", "bi-ticket-perforated", ("orders_admin.voucher_programmes",)),
