@@ -77,3 +77,31 @@ def register_order_commands(app) -> None:
                 granted += 1
         session.commit()
         click.echo(f"Demo vouchers: {granted} granted under “{programme.name}”.")
+
+    @app.cli.command("run-settlement")
+    @click.option("--period", default=None,
+                  help="Month to settle, YYYY-MM (default: last month).")
+    @click.option("--from", "start", default=None, type=click.DateTime(["%Y-%m-%d"]),
+                  help="First day of a custom period (with --to), YYYY-MM-DD.")
+    @click.option("--to", "end", default=None, type=click.DateTime(["%Y-%m-%d"]),
+                  help="Last day of a custom period (inclusive), YYYY-MM-DD.")
+    def run_settlement(period, start, end):
+        """Make the settlement batch of a period: every order completed or ruled on in it and
+        not yet in a batch, one statement per institution. Re-running creates nothing new
+        (only a supplementary batch for orders whose money became final since)."""
+        from orders import settlement
+
+        try:
+            if start or end:
+                chosen = settlement.period_between(start and start.date(), end and end.date())
+            else:
+                chosen = settlement.month(period or settlement.previous_month(utcnow().date()))
+            result = settlement.run_period(db.session, chosen, None,
+                                           current_app.config.get("CURRENCY", "CNY"))
+        except settlement.SettlementError as exc:
+            db.session.rollback()
+            raise click.UsageError(exc.message) from exc
+        db.session.commit()
+        click.echo(result.summary())
+        for order, why in result.waiting:
+            click.echo(f"  waiting: {order.number}: {why}")

@@ -254,3 +254,16 @@ def test_an_empty_period_creates_nothing(session):
     assert result.batch is None and not result.created
     assert "no orders to settle" in result.summary()
     assert session.scalar(select(func.count(SettlementBatch.id))) == 0
+
+
+def test_run_settlement_command_prints_a_summary_and_is_idempotent(app, session, month):
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["run-settlement", "--period", month.period.label])
+    assert first.exit_code == 0, first.output
+    assert "6 orders, 2 statements" in first.output and "¥3,409.15" in first.output
+    assert f"waiting: {month.orders['X4'].number}" in first.output
+    again = runner.invoke(args=["run-settlement", "--period", month.period.label])
+    assert again.exit_code == 0 and "nothing new" in again.output
+    assert session.scalar(select(func.count(SettlementBatch.id))) == 1
+    bad = runner.invoke(args=["run-settlement", "--period", "2026-13"])
+    assert bad.exit_code != 0 and "2026-11" in bad.output

@@ -140,6 +140,7 @@ def test_providers_see_only_their_own_statements(client, session, month):
     a = next(s for s in batch.statements if s.provider_org_id == month.a.provider_org.id)
     b = next(s for s in batch.statements if s.provider_org_id == month.b.provider_org.id)
     osup.login(client, month.a.provider)
+    assert "/provider/statements" in client.get("/provider").get_data(as_text=True)
     listing = client.get("/provider/statements").get_data(as_text=True)
     assert f"/provider/statements/{a.id}" in listing
     assert f"/provider/statements/{b.id}" not in listing
