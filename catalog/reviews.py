@@ -259,6 +259,7 @@ def _publish(session: Session, reviews: list[Review], now: datetime) -> int:
         return 0
     for product_id in {r.product_id for r in published if r.side == "buyer" and r.product_id}:
         refresh_product_rating(session, product_id)
+    _refresh_credibility(session, {r.subject_org_id for r in published}, now)
     order = session.get(Order, published[0].order_id)
     for party in ("buyer", "provider"):
         organisation = order.buyer if party == "buyer" else order.provider
@@ -290,6 +291,13 @@ def publish_due_reviews(session: Session, now: datetime, blind_days: int | None 
         count += _publish(session, group, now)
     session.commit()
     return count
+
+
+def _refresh_credibility(session: Session, org_ids, now: datetime | None) -> None:
+    """Counted reviews are part of the credibility score (providers/credibility.py)."""
+    from providers.credibility import recompute_many
+
+    recompute_many(session, org_ids, now)
 
 
 # --------------------------------------------------------------------------- aggregates
@@ -438,6 +446,7 @@ def hide_review(session: Session, review: Review, staff: User, reason: str | Non
                  side=review.side)
     if review.side == "buyer" and review.product_id:
         refresh_product_rating(session, review.product_id)
+    _refresh_credibility(session, {review.subject_org_id}, now)
     order = session.get(Order, review.order_id)
     party = review.side
     notify_organisation(
@@ -462,6 +471,7 @@ def unhide_review(session: Session, review: Review, staff: User, reason: str | N
     session.flush()
     if review.side == "buyer" and review.product_id:
         refresh_product_rating(session, review.product_id)
+    _refresh_credibility(session, {review.subject_org_id}, now)
     session.commit()
     return review
 

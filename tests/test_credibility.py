@@ -529,3 +529,32 @@ def test_enterprise_sees_its_own_breakdown_and_providers_see_the_buyer_level(ses
     assert f'data-testid="credibility-badge" data-level="{level}"' in listing
     detail = client.get(f"/provider/orders/{order.id}").get_data(as_text=True)
     assert f'data-level="{level}"' in detail and "buyer credibility" in detail
+
+
+# --------------------------------------------------------------------------- reviews
+
+def test_published_and_hidden_reviews_move_the_score(session):
+    from catalog import reviews
+
+    p = osup.parties(session)
+    order = _order(session, p, "completed", completed_at=NOW - DAY, paid_at=NOW - 5 * DAY,
+                   accepted_at=NOW - 5 * DAY + HOUR, due_at=NOW, delivered_at=NOW - 2 * DAY)
+    credibility.recompute_many(session, [p.provider_org.id, p.buyer_org.id], NOW)
+    session.commit()
+    provider_start, buyer_start = (_score_of(session, p.provider_org),
+                                   _score_of(session, p.buyer_org))
+
+    poor = {"quality": "1", "timeliness": "1", "communication": "2", "value": "1"}
+    review = reviews.submit_review(session, order, p.buyer, poor, "Late and sloppy.",
+                                   now=NOW, blind_days=14)
+    assert _score_of(session, p.provider_org) == provider_start  # still blind: not counted
+    reviews.submit_review(session, order, p.provider,
+                          {"clarity": "5", "cooperation": "5", "payment": "5"}, now=NOW,
+                          blind_days=14)
+    assert _score_of(session, p.provider_org) < provider_start  # both published
+    assert _score_of(session, p.buyer_org) > buyer_start
+
+    reviews.hide_review(session, review, p.staff, "Abusive language.", now=NOW)
+    assert _score_of(session, p.provider_org) == provider_start  # hidden: not counted
+    reviews.unhide_review(session, review, p.staff, "Reviewed again.", now=NOW)
+    assert _score_of(session, p.provider_org) < provider_start
