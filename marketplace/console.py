@@ -19,7 +19,7 @@ from marketplace.database import db, utcnow
 from marketplace.permissions import staff_required
 from orders import services as order_services
 from orders import sla, workflow
-from orders.forms import RulingForm
+from orders.forms import RulingForm, choices
 
 bp = Blueprint("console", __name__, url_prefix="/staff")
 
@@ -65,26 +65,30 @@ def _console_nav():
 
 # --------------------------------------------------------------------------- forms
 
+ROWS = {"rows": 2}
+
+
 class NoteForm(FlaskForm):
-    reason = TextAreaField("Note (shown to both parties)", validators=[Optional()])
+    reason = TextAreaField("Note (shown to both parties)", validators=[Optional()],
+                           render_kw=ROWS)
 
 
 class ExtendForm(FlaskForm):
     new_deadline = DateTimeLocalField("New deadline (UTC)", format="%Y-%m-%dT%H:%M",
                                       validators=[Optional()])
-    reason = TextAreaField("Reason", validators=[Optional()])
+    reason = TextAreaField("Reason", validators=[Optional()], render_kw=ROWS)
 
 
 class NudgeForm(FlaskForm):
-    party = RadioField("Remind", choices=[("provider", "The institution"),
-                                          ("buyer", "The buyer")],
-                       default="provider", validators=[Optional()])
-    reason = TextAreaField("What should they do?", validators=[Optional()])
+    party = RadioField("Remind", choices=choices([("provider", "The institution"),
+                                                  ("buyer", "The buyer")]),
+                       default="provider", validators=[Optional()], validate_choice=False)
+    reason = TextAreaField("What should they do?", validators=[Optional()], render_kw=ROWS)
 
 
 class CancelForm(FlaskForm):
     reason = TextAreaField("Reason for cancelling (shown to both parties)",
-                           validators=[Optional()])
+                           validators=[Optional()], render_kw=ROWS)
 
 
 INTERVENTION_FORMS = {"note": NoteForm, "extend": ExtendForm, "nudge": NudgeForm,

@@ -452,7 +452,8 @@ def cancel_with_refund(session: Session, order: Order, staff: User, reason: str,
                        gw=None) -> order_services.Outcome:
     """Cancel through the workflow; the payments module then releases held card funds,
     refunds received money and gives voucher value back (the ledger reverses to zero).
-    Commits: the cancellation first, then each money step."""
+    ``orders.services.cancel`` writes the audit row with the transition. Commits: the
+    cancellation first, then each money step."""
     errors: dict[str, str] = {}
     reason = _reason(reason, errors)
     if not workflow.can(order, "cancel", staff):
@@ -460,15 +461,13 @@ def cancel_with_refund(session: Session, order: Order, staff: User, reason: str,
                       "cancel orders only before delivery.")
     if errors:
         raise InterventionError(errors)
-    audit.record(session, staff, "order.cancel", order, reason, number=order.number,
-                 from_status=order.status, amount_due=order.amount_due)
     return order_services.cancel(session, order, staff, reason, gw=gw)
 
 
 def rule(session: Session, order: Order, staff: User, ruling: str | None, refund: int | None,
          reason: str, gw=None) -> order_services.Outcome:
     """Rule on a dispute: full, partial (an amount above zero and below what was paid) or no
-    refund. The audit row is committed with the ruling."""
+    refund. ``orders.services.resolve`` writes the audit row, committed with the ruling."""
     errors: dict[str, str] = {}
     if order.status != "disputed":
         errors[""] = "This order is not in dispute."
@@ -486,9 +485,6 @@ def rule(session: Session, order: Order, staff: User, ruling: str | None, refund
     reason = _reason(reason, errors)
     if errors:
         raise InterventionError(errors)
-    amount = {"full": paid, "none": 0}.get(ruling, refund)
-    audit.record(session, staff, "order.resolve", order, reason, number=order.number,
-                 ruling=ruling, refund=amount)
     return order_services.resolve(session, order, staff, ruling, refund, reason, gw=gw)
 
 

@@ -27,6 +27,7 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from marketplace import audit
 from marketplace.database import utcnow
 from marketplace.models import User
 from marketplace.notifications import notify_organisation
@@ -340,6 +341,8 @@ def mark_transfer_received(session: Session, order: Order, staff: User, amount: 
                  received_by_id=staff.id, received_reference=reference.strip()[:64] or None):
         raise PaymentError("This transfer was already recorded.")
     ledger.transfer_received(session, order, amount)
+    audit.record(session, staff, "order.transfer_received", order, None, number=order.number,
+                 amount=amount, reference=reference.strip()[:64] or None)
     order_paid(session, order, staff, now=now)
     return payment
 
@@ -409,7 +412,10 @@ def staff_refund(session: Session, order: Order, staff: User, amount: int, reaso
     if payment is None:
         raise PaymentError("Nothing was captured on this order, so there is nothing to refund.",
                            status=400)
-    return refund_payment(session, payment, amount, staff, reason, gw)
+    refund = refund_payment(session, payment, amount, staff, reason, gw)
+    audit.record(session, staff, "order.refund", order, reason.strip(), number=order.number,
+                 amount=amount, payment_id=payment.id)
+    return refund
 
 
 # --------------------------------------------------------------------------- money follows state

@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from catalog.models import Product
+from marketplace import audit
 from marketplace.database import utcnow
 from marketplace.models import User
 from marketplace.notifications import notify_organisation
@@ -231,6 +232,8 @@ def resolve(session: Session, order: Order, staff: User, ruling: str, refund: in
         raise OrderError(f"A partial refund is more than zero and less than the order value "
                          f"({format_amount(order.subtotal, order.currency)}).")
     note = note.strip()
+    audit.record(session, staff, "order.resolve", order, note or None, number=order.number,
+                 ruling=ruling, refund=refund)
     summary = f"{RULINGS[ruling]}"
     if ruling == "partial":
         summary += f": {format_amount(refund, order.currency)} back to the buyer"
@@ -240,6 +243,10 @@ def resolve(session: Session, order: Order, staff: User, ruling: str, refund: in
 
 def cancel(session: Session, order: Order, actor: User | None, reason: str = "",
            now: datetime | None = None, gw: StripeGateway | None = None) -> Outcome:
+    if workflow.role_of(order, actor) == "staff":  # staff decisions are audited
+        audit.record(session, actor, "order.cancel", order, reason.strip() or None,
+                     number=order.number, from_status=order.status,
+                     amount_due=order.amount_due)
     return _fire(session, order, "cancel", actor, reason, now, gw=gw, money=True)
 
 

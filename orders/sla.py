@@ -85,13 +85,17 @@ def start(order: Order) -> datetime | None:
 
 
 def _span(delta: timedelta) -> str:
-    """'2 days', '5 hours', '12 minutes' (rounded down), for reasons."""
+    """'2 days', '1 day 23 hours', '5 hours 12 minutes', '1 second': at most two units,
+    rounded down, for reasons."""
     seconds = int(abs(delta.total_seconds()))
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            n = seconds // size
-            return f"{n} {unit}{'s' if n != 1 else ''}"
-    return f"{seconds} second{'s' if seconds != 1 else ''}"
+    parts: list[str] = []
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        n, seconds = divmod(seconds, size)
+        if n:
+            parts.append(f"{n} {unit}{'s' if n != 1 else ''}")
+        if parts and (len(parts) == 2 or not n or unit == "second"):
+            break  # the largest unit and the one right below it, if not zero
+    return " ".join(parts) or "0 seconds"
 
 
 def expected_percent(started: datetime | None, due: datetime, now: datetime) -> float:
@@ -115,17 +119,17 @@ def classify(order: Order, now: datetime, warning_days: int | None = None,
     done = (0 if order.status in ACCEPT_STATUSES else order.progress_percent) \
         if done is None else done
     expected = expected_percent(start(order), due, now)
-    figures = f"{done}% done, {int(expected)}% expected"
+    figures = f"{done}% done, {round(expected)}% expected"
     if order.status in ACCEPT_STATUSES:
         figures = "not yet accepted"
     if now > due:
         return SlaStatus("overdue", f"{what} {_span(now - due)} ago, {figures}", due, done,
-                         int(expected))
+                         round(expected))
     remaining = due - now
     when = f"{what} now" if not remaining else f"{what} in {_span(remaining)}"
     if remaining <= warning_window(warning_days) and done < expected:
-        return SlaStatus("at_risk", f"{when}, {figures}", due, done, int(expected))
-    return SlaStatus("on_track", f"{when}, {figures}", due, done, int(expected))
+        return SlaStatus("at_risk", f"{when}, {figures}", due, done, round(expected))
+    return SlaStatus("on_track", f"{when}, {figures}", due, done, round(expected))
 
 
 # --------------------------------------------------------------------------- SQL
