@@ -101,7 +101,7 @@ def write(order_id):
         dimensions=[(name, *reviews.DIMENSION_LABELS[name])
                     for name in reviews.SIDE_DIMENSIONS[side]],
         closes=reviews.blind_until(order, _blind_days()), order_url=_order_url(order, side),
-    ), (400 if errors else 200)
+    )
 
 
 @bp.post("/reviews/<int:review_id>/reply")
