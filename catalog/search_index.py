@@ -409,7 +409,7 @@ def indexed_ids(index_dir) -> list[int]:
 
 # --------------------------------------------------------------------------- rebuilding
 
-def reindex_all(session: Session, index_dir, batch: int = 1000) -> int:
+def reindex_all(session: Session, index_dir, batch: int = 1000, on_batch=None) -> int:
     """Rebuild the whole index from the database; returns the number of listings indexed.
 
     Reads through a session of its own on ``session``'s connection settings, so the caller's
@@ -417,6 +417,7 @@ def reindex_all(session: Session, index_dir, batch: int = 1000) -> int:
     until the new one commits (segments are swapped in one commit). Outbox rows already
     visible when we start are reflected in the rebuild and are deleted afterwards; rows that
     arrive meanwhile stay for the next drain.
+    ``on_batch(n)`` is told after each batch of ``n`` listings (marketplace.jobs progress).
     """
     ix = open_index(index_dir)
     with index_write_lock(index_dir), Session(bind=session.get_bind()) as reader:
@@ -433,6 +434,8 @@ def reindex_all(session: Session, index_dir, batch: int = 1000) -> int:
                     writer.add_document(**document_for(product))
                     count += 1
                 last_id = products[-1].id
+                if on_batch is not None:
+                    on_batch(len(products))
                 reader.expunge_all()  # bounded memory on big catalogues
             writer.commit(mergetype=writing.CLEAR)
         except BaseException:

@@ -200,27 +200,44 @@ def register(app) -> None:
                   help="Only rebuild a missing or empty index; otherwise apply the outbox.")
     def reindex_command(if_empty):
         """Rebuild the search index from the database."""
+        from sqlalchemy import func
+
+        from catalog.models import Product
+        from catalog.services import visible_products_condition
+        from marketplace import jobs
+
         index_dir = current_app.config["SEARCH_INDEX_DIR"]
-        if if_empty:
-            existing = len(indexed_ids(index_dir))
-            if existing:
-                result = drain_outbox(db.session, index_dir)
-                click.echo(f"The search index has {existing} listings; not rebuilt. {result}")
-                return
-        started = time.perf_counter()
-        count = reindex_all(db.session, index_dir)
-        click.echo(f"Indexed {count} listings in {time.perf_counter() - started:.1f}s.")
+
+        def body(job):
+            if if_empty:
+                existing = len(indexed_ids(index_dir))
+                if existing:
+                    result = drain_outbox(db.session, index_dir)
+                    return f"The search index has {existing} listings; not rebuilt. {result}"
+            total = db.session.scalar(select(func.count()).select_from(Product).where(
+                visible_products_condition()))
+            with job.bar(total, "indexing listings") as advance:
+                count = reindex_all(db.session, index_dir, on_batch=advance)
+            return f"Indexed {count} listings."
+
+        jobs.run("reindex", body)
 
     @app.cli.command("drain-outbox")
     @click.option("--loop", is_flag=True, help="Keep draining (a worker process).")
     @click.option("--interval", default=1.0, show_default=True, help="Seconds between polls.")
     def drain_command(loop, interval):
         """Apply pending listing changes to the search index."""
+        from marketplace import jobs
+
         index_dir = current_app.config["SEARCH_INDEX_DIR"]
-        while True:
-            result = drain_outbox(db.session, index_dir)
-            if result.rows or not loop:
-                click.echo(str(result))
-            if not loop:
-                return
-            time.sleep(interval)
+
+        def body(job):
+            while True:
+                result = drain_outbox(db.session, index_dir)
+                if not loop:
+                    return str(result)
+                if result.rows:
+                    click.echo(str(result))
+                time.sleep(interval)
+
+        jobs.run("drain-outbox", body)

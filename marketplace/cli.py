@@ -4,6 +4,7 @@ import click
 from flask import current_app
 from sqlalchemy import select
 
+from marketplace import jobs
 from marketplace.database import db
 
 
@@ -73,9 +74,12 @@ def register_cli(app):
                 raise click.BadParameter("use an ISO time such as 2026-11-24T02:00",
                                          param_hint="--now") from exc
             now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
-        report = recompute_all(db.session, now)
-        db.session.commit()
-        click.echo(str(report))
+        def body(job):
+            report = recompute_all(db.session, now)
+            db.session.commit()
+            return str(report)
+
+        jobs.run("recompute-credibility", body)
 
     from orders.cli import register_order_commands
 

@@ -24,6 +24,7 @@ Content-Security-Policy (every response, HTML or not):
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 from flask import current_app, jsonify, render_template, request
@@ -115,7 +116,7 @@ def _retry_after_seconds(exc: RateLimitExceeded) -> int | None:
     """Seconds until the breached window resets (the limiter's own clock)."""
     current = limiter.current_limit
     if current is not None and current.breached:
-        return max(1, int(current.reset_at - time.time()))
+        return max(1, math.ceil(current.window[0] - time.time()))
     try:
         return int(exc.limit.limit.get_expiry())
     except AttributeError:

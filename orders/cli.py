@@ -5,6 +5,7 @@ from datetime import datetime
 import click
 from flask import current_app
 
+from marketplace import jobs
 from marketplace.database import db, utcnow
 
 
@@ -27,12 +28,17 @@ def register_order_commands(app) -> None:
             except ValueError as exc:
                 raise click.BadParameter("use ISO 8601, e.g. 2026-12-01T09:00:00") from exc
             now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
-        report = timers.run(db.session, now, int(current_app.config.get("AUTO_COMPLETE_DAYS", 7)))
-        click.echo(report.summary())
-        for error in report.errors:
-            click.echo(f"  error: {error}", err=True)
-        if report.errors:
-            raise SystemExit(1)
+        days = int(current_app.config.get("AUTO_COMPLETE_DAYS", 7))
+
+        def body(job):
+            report = timers.run(db.session, now, days, progress=job.progress)
+            for error in report.errors:
+                click.echo(f"  error: {error}", err=True)
+            if report.errors:
+                job.fail()
+            return report.summary()
+
+        jobs.run("run-order-timers", body)
 
     @app.cli.command("seed-demo-vouchers")
     def seed_demo_vouchers():
@@ -91,17 +97,20 @@ def register_order_commands(app) -> None:
         (only a supplementary batch for orders whose money became final since)."""
         from orders import settlement
 
-        try:
-            if start or end:
-                chosen = settlement.period_between(start and start.date(), end and end.date())
-            else:
-                chosen = settlement.month(period or settlement.previous_month(utcnow().date()))
-            result = settlement.run_period(db.session, chosen, None,
-                                           current_app.config.get("CURRENCY", "CNY"))
-        except settlement.SettlementError as exc:
-            db.session.rollback()
-            raise click.UsageError(exc.message) from exc
-        db.session.commit()
-        click.echo(result.summary())
-        for order, why in result.waiting:
-            click.echo(f"  waiting: {order.number}: {why}")
+        def body(job):
+            try:
+                if start or end:
+                    chosen = settlement.period_between(start and start.date(), end and end.date())
+                else:
+                    chosen = settlement.month(period or settlement.previous_month(utcnow().date()))
+                result = settlement.run_period(db.session, chosen, None,
+                                               current_app.config.get("CURRENCY", "CNY"))
+            except settlement.SettlementError as exc:
+                db.session.rollback()
+                raise click.UsageError(exc.message) from exc
+            db.session.commit()
+            for order, why in result.waiting:
+                click.echo(f"  waiting: {order.number}: {why}")
+            return result.summary()
+
+        jobs.run("run-settlement", body)

@@ -53,11 +53,15 @@ class TimerReport:
 
 
 def run(session: Session, now: datetime, auto_complete_days: int = DEFAULT_AUTO_COMPLETE_DAYS,
-        gw: StripeGateway | None = None) -> TimerReport:
+        gw: StripeGateway | None = None, progress=None) -> TimerReport:
+    """``progress(items, label)`` wraps each batch (marketplace.jobs: a progress bar)."""
     report = TimerReport()
 
+    def tracked(items, label: str):
+        return progress(items, label) if progress is not None else items
+
     def each(stmt, action, bucket: list[str], label: str):
-        for order_id in session.scalars(stmt).all():
+        for order_id in tracked(session.scalars(stmt).all(), label):
             order = session.get(Order, order_id)
             try:
                 action(order)
@@ -92,7 +96,7 @@ def run(session: Session, now: datetime, auto_complete_days: int = DEFAULT_AUTO_
     report.expired_requests, report.expired_quotes = expired.requests, expired.quotes
     report.reviews_published = reviews.publish_due_reviews(session, now)
 
-    for order in _money_out_of_line(session):
+    for order in tracked(_money_out_of_line(session), "money repair"):
         try:
             if payments.sync_money(session, order, gw):
                 report.repaired.append(order.number)
