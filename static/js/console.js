@@ -7,6 +7,7 @@
     return;
   }
   const data = JSON.parse(source.textContent);
+  Chart.defaults.animation = false; // figures for monitors: draw at once, no motion
   const brand = getComputedStyle(document.documentElement).getPropertyValue("--brand").trim() || "#0b5cad";
   const palette = ["#0b5cad", "#f0ad4e", "#198754", "#dc3545", "#6f42c1", "#20c997", "#fd7e14",
     "#0dcaf0", "#6c757d", "#d63384", "#343a40", "#adb5bd"];
