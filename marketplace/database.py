@@ -54,6 +54,11 @@ def make_engine(url: str) -> Engine:
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
         kwargs["pool_pre_ping"] = True
+        if url.startswith("postgresql"):
+            # No JIT: the planner's cost of the console's correlated SLA sub-queries passes
+            # jit_above_cost, and compiling them took 1-6 s for queries that run in ~100 ms
+            # (EXPLAIN ANALYZE in bench/scale.py). Short OLTP queries never gain from JIT.
+            kwargs["connect_args"] = {"options": "-c jit=off"}
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
 
