@@ -81,6 +81,60 @@ def register_cli(app):
 
         jobs.run("recompute-credibility", body)
 
+    @app.cli.command("backup")
+    @click.option("--output", "output_dir", default=None, type=click.Path(file_okay=False),
+                  help="Folder for the backup file (default: BACKUP_DIR).")
+    def backup_command(output_dir):
+        """Back up the database: SQLite through the online backup API (safe while serving),
+        PostgreSQL through pg_dump --format=custom. Prints the file written."""
+        from marketplace import backup
+        from marketplace.database import utcnow
+
+        url = current_app.config["DATABASE_URL"]
+        target_dir = output_dir or current_app.config.get("BACKUP_DIR")
+
+        def body(job):
+            now = utcnow()
+            try:
+                if backup.is_sqlite(url):
+                    with job.bar(100, "copying pages") as advance:
+                        done = {"percent": 0}
+
+                        def progress(copied, total):
+                            percent = int(100 * copied / total) if total else 100
+                            advance(percent - done["percent"])
+                            done["percent"] = percent
+
+                        result = backup.backup_sqlite(url, target_dir, now, progress)
+                else:
+                    result = backup.backup_postgres(url, target_dir, now)
+            except backup.BackupError as exc:
+                raise click.ClickException(str(exc)) from exc
+            return f"wrote {result.path} ({result.size / 1024 / 1024:.1f} MB)"
+
+        jobs.run("backup", body)
+
+    @app.cli.command("restore")
+    @click.argument("backup_file", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--force", is_flag=True, help="Replace a database that is not empty.")
+    def restore_command(backup_file, force):
+        """Restore a backup made by `backup` into DATABASE_URL (an empty database unless
+        --force). Afterwards run `reindex` to rebuild the search index."""
+        from marketplace import backup
+
+        url = current_app.config["DATABASE_URL"]
+        try:
+            if backup.is_sqlite(url):
+                db.session.remove()
+                db.engine.dispose()
+                result = backup.restore_sqlite(backup_file, url, force=force)
+            else:
+                result = backup.restore_postgres(backup_file, url, db.engine, force=force)
+        except backup.BackupError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"Restored {backup_file} ({result.tables} tables). "
+                   "Now run `flask --app marketplace reindex` to rebuild the search index.")
+
     from orders.cli import register_order_commands
 
     register_order_commands(app)  # run-order-timers, seed-demo-vouchers
