@@ -209,7 +209,7 @@ def _intervene(order_id: int, name: str, action, success: str):
     flash(success, "success")
     if warning:
         flash(warning, "warning")
-    return redirect(url_for("orders.staff_order", order_id=order.id) + "#timeline")
+    return redirect(url_for("orders.staff_order", order_id=order.id))
 
 
 @bp.post("/orders/<int:order_id>/note")

@@ -421,8 +421,9 @@ def extend_deadline(session: Session, order: Order, staff: User, new_deadline: d
     note = f"The {what} moved from {before} to {after} UTC. {reason}"
     event = workflow.record_event(session, order, "deadline_extended", staff, note=note)
     audit.record(session, staff, "order.extend_deadline", order, reason, number=order.number,
-                 field=field_name, before=current.isoformat() if current else None,
-                 after=new_deadline.isoformat())
+                 field=field_name,
+                 before=current.isoformat(timespec="seconds") if current else None,
+                 after=new_deadline.isoformat(timespec="seconds"))
     _tell(session, order, ("buyer", "provider"), "order_deadline_extended",
           f"Order {order.number}: {what} extended to {after} UTC", reason)
     session.flush()

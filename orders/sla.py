@@ -55,16 +55,22 @@ class SlaStatus:
     expected: int | None = None  # percent expected by now (time elapsed), rounded down
 
     @property
+    def clocked(self) -> bool:
+        """False for open orders without a running deadline (awaiting payment, delivered,
+        in dispute, no due date): they count as on track but are shown as "No deadline"."""
+        return self.deadline is not None
+
+    @property
     def label(self) -> str:
-        return SLA_LABELS[self.code][0]
+        return SLA_LABELS[self.code][0] if self.clocked else "No deadline"
 
     @property
     def badge(self) -> str:
-        return SLA_LABELS[self.code][1]
+        return SLA_LABELS[self.code][1] if self.clocked else "secondary"
 
     @property
     def icon(self) -> str:
-        return SLA_LABELS[self.code][2]
+        return SLA_LABELS[self.code][2] if self.clocked else "bi-dash-circle"
 
 
 def warning_window(days: int | None = None) -> timedelta:

@@ -145,7 +145,7 @@ def test_extend_due_date(client, session, setup):
     event = session.scalar(select(OrderEvent).where(OrderEvent.name == "deadline_extended"))
     assert "Sample shipment held at customs" in event.note
     (row,) = audit_rows(session, "order.extend_deadline")
-    assert row.details["field"] == "due_at" and row.details["after"] == new.isoformat()
+    assert row.details["field"] == "due_at" and row.details["after"] == new.isoformat(timespec="seconds")
     assert len(notified(session, p.buyer)) == 1 and len(notified(session, p.provider)) == 1
     body = text(client.get(f"/staff/orders/{order.id}"))
     assert 'data-sla="on_track"' in body

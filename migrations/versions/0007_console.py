@@ -1,4 +1,15 @@
-"""monitors' console: interventions and staff notes (placeholder until filled in)
+"""monitors' console: no schema change (a documented no-op)
+
+The console needs no table or column of its own:
+
+- interventions are timeline rows (``order_event``: staff_note, deadline_extended,
+  staff_nudge, cancel, resolve) plus ``audit_log`` rows, written in the same transaction;
+- a deadline extension updates the existing ``purchase_order.due_at`` / ``accept_by``;
+- the SLA status (orders/sla.py) is computed from existing columns, never stored, so it
+  cannot go stale; its filters run on the (status, due_at) and (status, accept_by)
+  indexes that 0009_indexes adds.
+
+The revision stays in the chain so the history keeps a single head.
 
 Revision ID: 0007
 Revises: 0006
@@ -7,11 +18,6 @@ Create Date: 2026-11-23 23:20:00
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
-
-import marketplace.database  # noqa: F401
-
 revision: str = '0007'
 down_revision: str | Sequence[str] | None = '0006'
 branch_labels: str | Sequence[str] | None = None
@@ -19,8 +25,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    """Nothing to create: see the module docstring."""
 
 
 def downgrade() -> None:
-    pass
+    """Nothing to drop: see the module docstring."""
