@@ -244,9 +244,11 @@ def reset_password(token):
 @bp.get("/staff/lockouts")
 @staff_required
 def lockouts():
-    return render_template("accounts/lockouts.html",
-                           rows=service.lockout_list(db.session, utcnow()),
-                           form=ClearLockoutForm(), now=utcnow())
+    from catalog.services import parse_page
+
+    page = service.lockout_page(db.session, utcnow(), parse_page(request.args.get("page")))
+    return render_template("accounts/lockouts.html", page=page, rows=page.items,
+                           form=ClearLockoutForm())
 
 
 @bp.post("/staff/lockouts/<int:throttle_id>/clear")

@@ -294,16 +294,20 @@ def authenticate(session: Session, email: str, password: str, *, now: datetime |
     return user
 
 
-def lockout_list(session: Session, now: datetime, *, limit: int = 200) -> list[dict]:
-    """Addresses locked now or with failed logins since the last success, newest first, with
-    the account they belong to (None for an unknown address). For staff."""
-    rows = session.execute(
-        select(LoginThrottle, User).outerjoin(User, User.email == LoginThrottle.email)
-        .where(or_(LoginThrottle.locked_until > now, LoginThrottle.failures > 0))
-        .order_by(LoginThrottle.last_failure_at.desc(), LoginThrottle.id.desc()).limit(limit)).all()
-    return [{"throttle": throttle, "user": user,
-             "locked": throttle.locked_until is not None and throttle.locked_until > now}
-            for throttle, user in rows]
+def lockout_page(session: Session, now: datetime, page: int = 1, page_size: int = 50):
+    """Addresses locked now or with failed logins since the last success, latest failure
+    first, one page (catalog.services.Page) of dicts with the account each belongs to (None
+    for an unknown address). For staff."""
+    from catalog.services import paginate
+
+    stmt = (select(LoginThrottle, User).outerjoin(User, User.email == LoginThrottle.email)
+            .where(or_(LoginThrottle.locked_until > now, LoginThrottle.failures > 0))
+            .order_by(LoginThrottle.last_failure_at.desc(), LoginThrottle.id.desc()))
+    result = paginate(session, stmt, page, page_size, scalars=False)
+    result.items = [{"throttle": throttle, "user": user,
+                     "locked": throttle.locked_until is not None and throttle.locked_until > now}
+                    for throttle, user in result.items]
+    return result
 
 
 def clear_lockout(session: Session, actor: User, throttle_id: int, reason: str) -> LoginThrottle:

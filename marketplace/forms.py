@@ -185,4 +185,4 @@ class ClearLockoutForm(FlaskForm):
         "Reason", filters=[_strip],
         validators=[DataRequired("Say why the lockout is lifted (it goes into the audit log)."),
                     Length(max=500)],
-        render_kw={"placeholder": "e.g. owner called and confirmed their identity"})
+        render_kw={"placeholder": "Reason, for the audit log"})

@@ -191,3 +191,17 @@ def test_lockout_page_is_staff_only(app, client):
 def test_empty_lockout_list_says_so(app):
     staff = _staff_client(app)
     assert "No failed logins right now." in text(staff.get("/staff/lockouts"))
+
+
+def test_lockout_list_pages_through_many_addresses(app):
+    with app.app_context():
+        for n in range(53):
+            db.session.add(LoginThrottle(email=f"bot{n:02d}@spam.example", failures=1, lockouts=0,
+                                         last_failure_at=START.replace(minute=n)))
+        db.session.commit()
+    staff = _staff_client(app)
+    first = text(staff.get("/staff/lockouts"))
+    assert "Showing 1–50 of 53 addresses" in first
+    assert "bot52@spam.example" in first and "bot02@spam.example" not in first
+    second = text(staff.get("/staff/lockouts?page=2"))
+    assert "Showing 51–53 of 53 addresses" in second and "bot00@spam.example" in second
