@@ -336,18 +336,22 @@ def progress(session: Session, filters: ProgressFilters, now: datetime, *, page:
         order_by = [Order.subtotal.desc() if desc else Order.subtotal.asc()]
     else:
         order_by = [Order.created_at.desc() if desc else Order.created_at.asc()]
-    stmt = (select(Order, sla.done_expr().label("done")).where(*conditions)
-            .options(joinedload(Order.buyer), joinedload(Order.provider),
-                     joinedload(Order.category))
-            .order_by(*order_by, Order.id.desc() if desc else Order.id.asc()))
-    result = paginate(session, stmt, page, page_size, scalars=False)
-    rows = [ProgressRow(order, sla.classify(order, now, warning_days, done=int(done or 0)))
-            for order, done in result.items]
-    result.items = rows
+    # The tab counts double as the page total, so no separate COUNT over the list query.
     counts = {code: _count(session, *base, sla.sla_condition(code, now, warning_days))
               for code in ("overdue", "at_risk")}
     counts["all"] = _count(session, *base)
     counts["on_track"] = counts["all"] - counts["overdue"] - counts["at_risk"]
+    total = counts[filters.sla or "all"]
+    page_size = max(1, int(page_size))
+    page = max(1, min(page, max(1, -(-total // page_size))))
+    stmt = (select(Order, sla.done_expr().label("done")).where(*conditions)
+            .options(joinedload(Order.buyer), joinedload(Order.provider),
+                     joinedload(Order.category))
+            .order_by(*order_by, Order.id.desc() if desc else Order.id.asc())
+            .limit(page_size).offset((page - 1) * page_size))
+    rows = [ProgressRow(order, sla.classify(order, now, warning_days, done=int(done or 0)))
+            for order, done in session.execute(stmt).unique().all()]
+    result = Page(items=rows, total=total, page=page, page_size=page_size)
     named = {}
     for key, needle in (("provider", filters.provider), ("enterprise", filters.enterprise)):
         if needle.isdigit():
