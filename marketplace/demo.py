@@ -149,6 +149,10 @@ def load_demo_data(session: Session, seed: int = DEFAULT_SEED,
     # Hashing is deliberately slow (scrypt): hash once and share it among the demo accounts.
     password_hash = hash_password(DEMO_PASSWORD)
     _write(session, plan, categories, password_hash, say)
+    from providers.credibility import recompute_all
+
+    # Credibility badges from the start; every listing is already queued for the index.
+    say(str(recompute_all(session, REFERENCE_NOW, queue_listings=False)))
     elapsed = time.perf_counter() - started
     return _summary(plan, seed, elapsed)
 

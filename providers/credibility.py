@@ -55,10 +55,10 @@ newcomers start, and real orders move them from there.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, event, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from marketplace.database import utcnow
@@ -149,7 +149,9 @@ class CredibilityResult:
     def breakdown(self) -> dict:
         """JSON for the snapshot table and the pages."""
         return {"score": self.score, "level": self.level,
-                "parts": [asdict(part) for part in self.parts]}
+                "parts": [{"key": p.key, "label": p.label, "points": p.points,
+                           "max_points": p.max_points, "figure": p.figure,
+                           "explanation": p.explanation} for p in self.parts]}
 
 
 def _round1(value: float) -> float:
@@ -469,6 +471,28 @@ def gather(session: Session, now: datetime,
 
 # --------------------------------------------------------------------------- storing
 
+# Listings already queued for the search index in the current transaction (by any service):
+# one outbox row per listing and transaction is enough, because the writer reads the listing
+# and its institution after the commit. Rows of earlier transactions are not counted: the
+# writer may be applying them right now, before this transaction's change is visible.
+_QUEUED = "credibility.outbox_queued"
+
+
+@event.listens_for(Session, "before_flush")
+def _note_queued_listings(session, _flush_context, _instances) -> None:
+    from catalog.models import SearchOutbox
+
+    for obj in session.new:
+        if isinstance(obj, SearchOutbox):
+            session.info.setdefault(_QUEUED, set()).add(obj.product_id)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_queued_listings(session, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_QUEUED, None)
+
+
 @dataclass
 class RecomputeReport:
     organisations: int = 0
@@ -483,7 +507,8 @@ class RecomputeReport:
 
 
 def _store(session: Session, gathered: dict[int, tuple[OrgRow, CredibilityInputs]],
-           now: datetime) -> tuple[RecomputeReport, dict[int, CredibilityResult]]:
+           now: datetime, queue_listings: bool = True,
+           ) -> tuple[RecomputeReport, dict[int, CredibilityResult]]:
     from catalog import search_outbox
     from catalog.models import Product
     from providers.models import CredibilitySnapshot
@@ -502,16 +527,18 @@ def _store(session: Session, gathered: dict[int, tuple[OrgRow, CredibilityInputs
         snapshots.append({"organisation_id": org_id, "score": result.score,
                           "level": result.level, "breakdown": result.breakdown(),
                           "computed_at": now})
-        if row.kind == "provider":
+        if row.kind == "provider" and queue_listings:
             changed_providers.append(org_id)
     for batch in _chunks(updates, 1000):
         session.execute(update(Organisation), batch)
     for batch in _chunks(snapshots, 1000):
         session.execute(CredibilitySnapshot.__table__.insert(), batch)
     report.snapshots = len(snapshots)
+    queued = session.info.get(_QUEUED, set())
     for batch in _chunks(changed_providers):
-        product_ids = session.scalars(select(Product.id).where(
+        product_ids = [pid for pid in session.scalars(select(Product.id).where(
             Product.provider_id.in_(batch), Product.status == "published")).all()
+            if pid not in queued]
         report.listings_queued += search_outbox.enqueue_many(session, product_ids,
                                                              "credibility_changed")
     # Keep loaded Organisation objects in step with the bulk UPDATE.
@@ -542,11 +569,13 @@ def recompute(session: Session, org: Organisation, now: datetime | None = None
     return results[org.id]
 
 
-def recompute_all(session: Session, now: datetime | None = None) -> RecomputeReport:
+def recompute_all(session: Session, now: datetime | None = None, *,
+                  queue_listings: bool = True) -> RecomputeReport:
     """The nightly job: every organisation, in bulk. Idempotent: a second run with nothing
-    changed writes nothing. The caller commits."""
+    changed writes nothing. The caller commits. ``queue_listings=False`` only when every
+    listing is queued for the search index anyway (the demo loader)."""
     now = now or utcnow()
-    report, _ = _store(session, gather(session, now), now)
+    report, _ = _store(session, gather(session, now), now, queue_listings)
     return report
 
 

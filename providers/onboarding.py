@@ -270,9 +270,9 @@ def approve(session: Session, staff, org: Organisation, note: str | None = None)
             "Only a pending application can be approved.",
             verification_status="verified", verified_at=utcnow(), verification_note=None)
     audit.record(session, staff, "institution.approve", org, reason=(note or "").strip() or None)
-    _refresh_credibility(session, org)
     # Any listings it already has (e.g. re-verified after a change) become visible again.
     search_outbox.enqueue_provider(session, org.id, "provider_verified")
+    _refresh_credibility(session, org)  # after the outbox rows: no duplicates
     notifications.notify_organisation(
         session, org, "verification.approved", f"{org.name} is verified",
         "Platform staff have verified your institution. You can now submit listings for "
@@ -316,8 +316,8 @@ def suspend(session: Session, staff, org: Organisation, reason: str) -> int:
     advance(session, org, "suspended", (False,), "This institution is already suspended.",
             suspended=True, suspended_reason=reason)
     audit.record(session, staff, "institution.suspend", org, reason=reason)
-    _refresh_credibility(session, org)
     queued = search_outbox.enqueue_provider(session, org.id, "provider_suspended")
+    _refresh_credibility(session, org)  # after the outbox rows: no duplicates
     notifications.notify_organisation(
         session, org, "institution.suspended", f"{org.name} has been suspended",
         f"Your listings are hidden from the supermarket until platform staff reinstate your "
@@ -330,8 +330,8 @@ def reinstate(session: Session, staff, org: Organisation, note: str | None = Non
     advance(session, org, "suspended", (True,), "This institution is not suspended.",
             suspended=False, suspended_reason=None)
     audit.record(session, staff, "institution.reinstate", org, reason=(note or "").strip() or None)
-    _refresh_credibility(session, org)
     queued = search_outbox.enqueue_provider(session, org.id, "provider_reinstated")
+    _refresh_credibility(session, org)  # after the outbox rows: no duplicates
     notifications.notify_organisation(
         session, org, "institution.reinstated", f"{org.name} has been reinstated",
         "Your published listings are visible in the supermarket again.", link=links.DASHBOARD)

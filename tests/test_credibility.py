@@ -352,6 +352,16 @@ def test_a_changed_provider_score_queues_its_published_listings(session):
     assert session.scalar(select(func.count()).select_from(SearchOutbox)) == 1
     assert org.credibility_updated_at == NOW
 
+    # A listing another service queued in the same transaction is not queued twice.
+    from catalog import search_outbox
+
+    search_outbox.enqueue(session, shown.id, "listing_changed")
+    org.verification_status = "pending"
+    credibility.recompute(session, org, NOW + HOUR)
+    session.commit()
+    assert session.scalar(select(func.count()).select_from(SearchOutbox)) == 2
+    assert org.credibility_score == 59  # 69 with 5 instead of 15 verification points
+
 
 def test_recompute_all_is_idempotent(session):
     p = osup.parties(session)
