@@ -32,6 +32,7 @@ from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 log = logging.getLogger(__name__)
 
@@ -191,10 +192,20 @@ def _apply_route_limits(app) -> None:
         app.view_functions[endpoint] = decorator(view)
 
 
+def trust_proxies(app) -> None:
+    """Behind nginx or a load balancer every request comes from the proxy: with
+    TRUSTED_PROXIES=N take the client address (and scheme) from the X-Forwarded-For/-Proto
+    headers the N nearest proxies add, or one visitor's rate limit would be everyone's."""
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
+
+
 def init_app(app) -> None:
     """Call after every blueprint is registered (limits wrap the registered views)."""
     # Flask-Limiter is always initialised; RATELIMIT_ON decides per request (off in tests
     # unless a test turns it on, since every test client shares 127.0.0.1).
+    trust_proxies(app)
     app.config["RATELIMIT_ENABLED"] = True
     app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     limiter.init_app(app)

@@ -147,3 +147,18 @@ def test_limits_can_be_configured(app, client, limits_on, clock, monkeypatch):
     assert config["RATELIMIT_ON"] is False
     monkeypatch.delenv("RATELIMIT_ENABLED")
     assert load_config()["RATELIMIT_ON"] is None  # on, except in tests
+
+
+@pytest.mark.parametrize(("proxies", "seen"), [(0, "127.0.0.1"), (1, "203.0.113.7")])
+def test_behind_a_trusted_proxy_the_client_address_comes_from_x_forwarded_for(proxies, seen):
+    from flask import Flask
+    from flask_limiter.util import get_remote_address
+
+    from marketplace.security import trust_proxies
+
+    tiny = Flask(__name__)
+    tiny.config["TRUSTED_PROXIES"] = proxies
+    tiny.add_url_rule("/who", "who", lambda: get_remote_address())
+    trust_proxies(tiny)
+    response = tiny.test_client().get("/who", headers={"X-Forwarded-For": "203.0.113.7"})
+    assert response.get_data(as_text=True) == seen
