@@ -100,6 +100,9 @@ def load_config() -> dict:
         "RATELIMIT_PASSWORD_RESET": (os.environ.get("RATELIMIT_PASSWORD_RESET")
                                      or "5 per minute; 20 per hour"),
         "RATELIMIT_SEARCH": os.environ.get("RATELIMIT_SEARCH") or "120 per minute",
+        # Reverse proxies in front of the app whose X-Forwarded-For/-Proto to believe: the
+        # client address (rate limits, logs) is the one the nearest trusted proxy saw.
+        "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
         "LOGIN_LOCKOUT_THRESHOLD": _int("LOGIN_LOCKOUT_THRESHOLD", 5),
         "LOGIN_LOCKOUT_SECONDS": _int("LOGIN_LOCKOUT_SECONDS", 60),
         "LOGIN_LOCKOUT_MAX_SECONDS": _int("LOGIN_LOCKOUT_MAX_SECONDS", 3600),
