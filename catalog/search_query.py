@@ -26,6 +26,7 @@ the catalogue's visibility rule before showing it, and queues stale hits for re-
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import math
 import operator
@@ -1011,6 +1012,15 @@ def highlight_text(text: str, terms: set[str], whole: bool = True,
     """``text`` with matched words in <mark>, HTML-escaped; None if nothing matched."""
     if not text or not terms:
         return None
+    # Highlighting analyses the text again (jieba, stemming): about a millisecond per field,
+    # most of a results page's time. The result depends only on these arguments (listing text
+    # and query terms), so it is memoised per process and can never be stale.
+    return _highlight_cached(text, frozenset(terms), whole, maxchars)
+
+
+@functools.lru_cache(maxsize=10_000)
+def _highlight_cached(text: str, terms: frozenset[str], whole: bool,
+                      maxchars: int) -> Markup | None:
     fragmenter = WholeFragmenter(charlimit=None) if whole else ContextFragmenter(
         maxchars=maxchars, surround=60, charlimit=None)
     html = highlight(text, terms, ANALYZER, fragmenter, HtmlFormatter(**_FORMATTER_ARGS),

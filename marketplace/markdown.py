@@ -1,5 +1,7 @@
 """Markdown from providers rendered to HTML and sanitised with an allow-list (nh3)."""
 
+import functools
+
 import nh3
 from markdown_it import MarkdownIt
 from markupsafe import Markup
@@ -14,7 +16,14 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}}
 
 
 def render_markdown(text: str | None) -> Markup:
-    html = _md.render(text or "")
+    return _render(str(text or ""))
+
+
+# Parsing and sanitising a listing description costs ~20 ms; the result depends only on the
+# text, so it is memoised per process (an edited description is a new key, never stale).
+@functools.lru_cache(maxsize=4096)
+def _render(text: str) -> Markup:
+    html = _md.render(text)
     clean = nh3.clean(
         html,
         tags=ALLOWED_TAGS,

@@ -128,6 +128,9 @@ def register(app: Flask) -> None:
     app.config.setdefault("COMPRESS_ALGORITHM", ["br", "gzip"])
     app.config.setdefault("COMPRESS_ALGORITHM_STREAMING", ["br", "gzip"])
     compress.init_app(app)
+    from catalog import fragments
+
+    fragments.register(app)  # cached product cards
 
     if not log.handlers:
         log.addHandler(_request_log_handler())

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from catalog.services import Page, paginate
 from marketplace.models import Organisation
@@ -75,7 +75,10 @@ def list_orders(session: Session, filters: OrderFilters, role: str, *, page: int
                               Order.provider_org_id.in_(select(Organisation.id).where(
                                   Organisation.name.ilike(like)))))
     stmt = (select(Order).where(*conditions)
-            .options(joinedload(Order.buyer), joinedload(Order.provider))
+            .options(joinedload(Order.buyer), joinedload(Order.provider),
+                     # progress bars of accepted/in-progress orders (Order.progress_percent):
+                     # two queries per page instead of two per order
+                     selectinload(Order.progress_updates), selectinload(Order.milestones))
             .order_by(Order.created_at.desc(), Order.id.desc()))
     return paginate(session, stmt, page, page_size)
 

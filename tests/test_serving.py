@@ -231,3 +231,49 @@ def test_production_500_page_never_shows_the_exception(app, client, monkeypatch,
 
 def test_hello_route_only_when_benchmarking(client):
     assert client.get("/bench/hello").status_code == 404
+
+
+# --------------------------------------------------------------------------- cached fragments
+
+def test_cached_product_cards_never_show_stale_data(client, session):
+    """Cards are cached by every value they show: an edit shows on the next page view."""
+    listing = factories.product(session, title="Cached card listing", prices=(500000,))
+    session.commit()
+    first = client.get("/c/patent-application").get_data(as_text=True)
+    assert "Cached card listing" in first and "5,000" in first
+    assert client.get("/c/patent-application").get_data(as_text=True) == first  # from the cache
+
+    listing.price_from = 730000
+    listing.provider.name = "Renamed Patent Office"
+    session.commit()
+    second = client.get("/c/patent-application").get_data(as_text=True)
+    assert "7,300" in second and "5,000" not in second
+    assert "Renamed Patent Office" in second
+
+
+def test_cached_cards_keep_each_viewers_own_star(app, client):
+    # No app context is held open here: the test client would reuse it, and its ``g``,
+    # across clients, which a real server never does.
+    with app.app_context():
+        listing = factories.product(db.session, title="Starred listing")
+        buyer = factories.user(db.session, factories.enterprise(db.session))
+        other_buyer = factories.user(db.session, factories.enterprise(db.session))
+        db.session.commit()
+        listing_id = listing.id
+    visitor_html = client.get("/c/patent-application").get_data(as_text=True)
+    assert 'data-testid="favourite-login"' in visitor_html
+
+    from conftest import post_form
+
+    login(client, buyer)
+    post_form(client, "/favourites/toggle", {"product_id": listing_id})
+    member_html = client.get("/c/patent-application").get_data(as_text=True)
+    assert 'data-testid="favourite-login"' not in member_html
+    assert 'data-state="on"' in member_html
+    token = re.search(r'name="csrf_token" value="([^"]+)"', member_html).group(1)
+
+    other = app.test_client()
+    login(other, other_buyer)
+    other_html = other.get("/c/patent-application").get_data(as_text=True)
+    assert 'data-state="off"' in other_html and 'data-state="on"' not in other_html
+    assert token not in other_html, "one viewer's CSRF token must never reach another"

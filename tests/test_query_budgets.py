@@ -1,0 +1,265 @@
+"""Query budgets: every page sends a fixed number of SQL statements, however much is on it.
+
+One module-scoped run builds a small marketplace, counts the statements of every page, then
+grows it in bulk to a catalogue ten times the demo's (4,000 more listings from 400 more
+institutions) with ten times the orders, reviews, favourites, cart lines, moderation and
+verification queue entries, audit rows, timeline events and messages on the measured pages,
+and counts again. Each page must stay within its budget AND send exactly as many
+statements at both sizes: a page that loads something per listing, order or review (N+1)
+fails one or the other.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from dataclasses import dataclass
+from datetime import timedelta
+
+import factories
+import pytest
+from conftest import _wipe
+from order_support import order, parties
+from query_budget import count_queries
+from sqlalchemy import func, insert, select
+
+from catalog.categories import seed_categories
+from catalog.compare import SESSION_KEY as COMPARE_KEY
+from catalog.models import Category, Favourite, Package, Product, Review
+from catalog.search_index import document_for, forget_index, load_products, open_index
+from marketplace.audit import record
+from marketplace.credit_code import generate
+from marketplace.database import db, utcnow
+from marketplace.models import Organisation
+from orders import cart as carts
+from orders.models import OrderEvent, OrderMessage
+
+DEMO_LISTINGS = 400
+SEARCH = "/search?q=patent&region=suzhou&price_max=100000&sort=price_asc"
+
+# page name -> (who looks, path template, budget). Paths are filled from World. Each budget is
+# what the page sends today plus one: a new query on a page is a decision, made here.
+PAGES = {
+    # public
+    "home": (None, "/", 7),
+    "category": (None, "/c/patent-application", 8),
+    "product (packaged)": (None, "/products/{packaged}", 9),
+    "product (quote)": (None, "/products/{quote}", 9),
+    "product (financial)": (None, "/products/{financial}", 9),
+    "institution directory": (None, "/institutions", 5),
+    "institution profile": (None, "/institutions/{provider_org}", 14),
+    "institution reviews": (None, "/reviews/institutions/{provider_org}", 7),
+    "search with filters": (None, SEARCH, 5),
+    # enterprise buyer
+    "favourites": ("buyer", "/favourites", 10),
+    "compare": ("buyer", "/compare", 9),
+    "cart": ("buyer", "/cart", 10),
+    "checkout": ("buyer", "/checkout", 14),
+    "my orders": ("buyer", "/orders", 12),
+    "order detail (buyer)": ("buyer", "/orders/{order}", 20),
+    # provider portal
+    "portal dashboard": ("provider", "/provider", 13),
+    "portal listings": ("provider", "/provider/listings", 9),
+    "portal orders": ("provider", "/provider/orders", 10),
+    "portal order detail": ("provider", "/provider/orders/{order}", 19),
+    # staff and monitors' console
+    "staff console": ("admin", "/staff", 25),
+    "staff orders": ("admin", "/staff/orders", 11),
+    "staff order detail": ("admin", "/staff/orders/{order}", 21),
+    "progress": ("admin", "/staff/progress", 12),
+    "credibility console": ("admin", "/staff/credibility", 13),
+    "credibility detail": ("admin", "/staff/credibility/{provider_org}", 30),
+    "audit log": ("admin", "/staff/audit", 9),
+    "moderation queue": ("admin", "/staff/moderation", 11),
+    "verification queue": ("admin", "/staff/verification", 9),
+    "reviews (staff)": ("admin", "/staff/reviews", 8),
+    "settlement batches": ("admin", "/staff/settlement", 9),
+}
+
+
+@dataclass
+class World:
+    parties: object
+    admin: object
+    packaged: int
+    quote: int
+    financial: int
+    order: int
+    rng: random.Random
+
+    def ids(self) -> dict:
+        return {"packaged": self.packaged, "quote": self.quote, "financial": self.financial,
+                "order": self.order, "provider_org": self.parties.provider_org.id}
+
+
+# --------------------------------------------------------------------------- building
+
+def _more_of_everything(session, world: World, n: int) -> None:
+    """``n`` more of each thing the measured pages list (idempotent in shape, not in rows)."""
+    p = world.parties
+    provider_listings = [factories.product(session, p.provider_org, title=f"Patent filing {i}",
+                                           prices=(300000 + i,)) for i in range(n)]
+    for listing in provider_listings[: max(1, n // 2)]:
+        session.add(Favourite(user_id=p.buyer.id, product_id=listing.id,
+                              seen_price_from=listing.price_from))
+    for i in range(n):
+        completed = order(session, p, status="completed", product=provider_listings[i],
+                          completed_at=utcnow() - timedelta(days=30))
+        session.add(Review(order_id=completed.id, side="buyer", author_org_id=p.buyer_org.id,
+                           author_user_id=p.buyer.id, subject_org_id=p.provider_org.id,
+                           product_id=provider_listings[i].id, quality=5, timeliness=4,
+                           communication=5, value=4, score_x100=450, body=f"Good work {i}",
+                           published_at=utcnow() - timedelta(days=1)))
+        order(session, p, status=["paid", "accepted", "in_progress", "delivered"][i % 4],
+              product=provider_listings[i])
+        factories.product(session, p.provider_org, status="pending_review",
+                          title=f"Awaiting review {i}")
+        factories.provider(session, verified=False).verification_status = "pending"
+        record(session, world.admin, "note", p.provider_org, f"Checked {i}")
+    measured = session.get(type(completed), world.order)
+    for i in range(n):
+        session.add(OrderEvent(order_id=measured.id, name="note", actor_id=p.provider.id,
+                               actor_role="provider", note=f"Step {i}"))
+        session.add(OrderMessage(order_id=measured.id, author_id=p.buyer.id,
+                                 author_role="buyer", body=f"Question {i}"))
+    session.flush()
+    for listing in provider_listings[: max(1, n // 3)]:
+        carts.add(session, p.buyer, listing.packages[0].id, 1)
+    session.commit()
+    index_listings(session, [listing.id for listing in provider_listings])
+
+
+def bulk_catalogue(session, rng: random.Random, institutions: int, listings: int) -> None:
+    """Verified institutions and published packaged listings, inserted in bulk."""
+    categories = list(session.scalars(select(Category.id).where(Category.parent_id.is_not(None))))
+    now = utcnow()
+    codes: set[str] = set(session.scalars(select(Organisation.credit_code)))
+    org_rows = []
+    while len(org_rows) < institutions:
+        code = generate(rng)
+        if code in codes:
+            continue
+        codes.add(code)
+        org_rows.append({"kind": "provider", "name": f"Bulk Institution {len(org_rows)}",
+                         "credit_code": code, "region": "suzhou", "institution_type": "advisory",
+                         "regions_served": ["jiangsu"], "verification_status": "verified",
+                         "verified_at": now, "description": "Advisory services."})
+    org_ids = list(session.scalars(insert(Organisation).returning(
+        Organisation.id, sort_by_parameter_order=True), org_rows))
+    product_rows = [{
+        "provider_id": org_ids[i % len(org_ids)], "category_id": categories[i % len(categories)],
+        "title": f"Bulk service {i}", "summary": "A service for growing companies.",
+        "description": "Details.", "regions": ["jiangsu"], "tags": ["service"],
+        "pricing_mode": "packaged", "currency": "CNY", "price_from": 100000 + i,
+        "delivery_days": 10, "status": "published", "published_at": now - timedelta(minutes=i),
+    } for i in range(listings)]
+    for start in range(0, len(product_rows), 1000):
+        ids = list(session.scalars(insert(Product).returning(
+            Product.id, sort_by_parameter_order=True), product_rows[start:start + 1000]))
+        session.execute(insert(Package), [{
+            "product_id": product_id, "position": 0, "name": "Standard",
+            "price": 100000 + start + n, "delivery_days": 10, "deliverables": "Report"}
+            for n, product_id in enumerate(ids)])
+    session.commit()
+
+
+def index_listings(session, product_ids) -> None:
+    from flask import current_app
+
+    ix = open_index(current_app.config["SEARCH_INDEX_DIR"])
+    writer = ix.writer(timeout=30.0)
+    for product in load_products(session, product_ids):
+        writer.update_document(**document_for(product))
+    writer.commit()
+
+
+def build_world(session) -> World:
+    rng = random.Random(11)
+    p = parties(session)
+    admin = factories.user(session, role="admin")
+    packaged = factories.product(session, p.provider_org, title="Invention patent filing")
+    quote = factories.product(session, p.provider_org, mode="quote", title="Patent strategy")
+    financial = factories.product(session, p.provider_org, mode="financial",
+                                  category_slug="ip-pledge", title="IP pledge loan")
+    measured = order(session, p, status="in_progress", product=packaged)
+    session.commit()
+    world = World(p, admin, packaged.id, quote.id, financial.id, measured.id, rng)
+    index_listings(session, [packaged.id, quote.id, financial.id])
+    _more_of_everything(session, world, 2)
+    return world
+
+
+def reattach(session, world: World) -> None:
+    """The world's people and organisations, loaded again in ``session``."""
+    p = world.parties
+    for name in ("buyer_org", "buyer", "provider_org", "provider", "staff", "outsider"):
+        setattr(p, name, session.get(type(getattr(p, name)), getattr(p, name).id))
+    world.admin = session.get(type(world.admin), world.admin.id)
+
+
+def measure(app, world: World) -> dict[str, tuple[int, int, str]]:
+    """page -> (status, statement count, report) for every page in PAGES."""
+    from order_support import login
+
+    results = {}
+    clients = {}
+    for role, user in (("buyer", world.parties.buyer), ("provider", world.parties.provider),
+                       ("admin", world.admin)):
+        clients[role] = app.test_client()
+        login(clients[role], user)
+    clients[None] = app.test_client()
+    favourites_ids = [world.packaged, world.quote, world.financial]
+    with clients["buyer"].session_transaction() as browser_session:
+        browser_session[COMPARE_KEY] = favourites_ids
+    for name, (role, template, _budget) in PAGES.items():
+        client = clients[role]
+        path = template.format(**world.ids())
+        client.get(path)  # warm: first-request work (templates, index readers) is not per page
+        db.session.remove()
+        with count_queries() as counted:
+            response = client.get(path)
+        results[name] = (response.status_code, counted.count, counted.report())
+    return results
+
+
+@pytest.fixture(scope="module")
+def budgets(app):
+    """Statement counts of every page at the small size and at 10x the demo catalogue."""
+    _wipe(db.engine)
+    forget_index(app.config["SEARCH_INDEX_DIR"])
+    shutil.rmtree(app.config["SEARCH_INDEX_DIR"], ignore_errors=True)
+    # Requests must not run inside an app context of ours: Flask would reuse it, and with it
+    # ``g`` (the CSRF token and the logged-in user) across clients.
+    with app.app_context():
+        seed_categories(db.session)
+        db.session.commit()
+        world = build_world(db.session)
+    small = measure(app, world)
+    with app.app_context():
+        session = db.session
+        reattach(session, world)
+        # Ten times: the demo catalogue x10, and 10x the rows on every measured page.
+        bulk_catalogue(session, world.rng, institutions=400, listings=10 * DEMO_LISTINGS)
+        _more_of_everything(session, world, 18)
+        listings = session.scalar(select(func.count(Product.id)))
+    large = measure(app, world)
+    shutil.rmtree(app.config["SEARCH_INDEX_DIR"], ignore_errors=True)
+    forget_index(app.config["SEARCH_INDEX_DIR"])
+    return {"small": small, "large": large, "listings": listings}
+
+
+def test_the_large_catalogue_is_ten_times_the_demo(budgets):
+    assert budgets["listings"] >= 10 * DEMO_LISTINGS
+
+
+@pytest.mark.parametrize("page_name", list(PAGES))
+def test_page_stays_within_its_query_budget(budgets, page_name):
+    budget = PAGES[page_name][2]
+    small_status, small_count, small_report = budgets["small"][page_name]
+    large_status, large_count, large_report = budgets["large"][page_name]
+    assert small_status == 200, f"{page_name}: status {small_status}"
+    assert large_status == 200, f"{page_name}: status {large_status}"
+    assert large_count <= budget, f"{page_name}: over its budget of {budget}\n{large_report}"
+    assert large_count == small_count, (
+        f"{page_name}: {small_count} statements with a few rows, {large_count} with ten times as "
+        f"many (N+1)\nsmall:\n{small_report}\nlarge:\n{large_report}")
