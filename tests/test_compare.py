@@ -79,8 +79,8 @@ def test_the_table_shows_what_buyers_compare(client, products):
                  "Suzhou", "Wuxi", "Nationwide",  # regions
                  "10 days", "Eligible", "Not eligible"):
         assert text in html, text
-    # Credibility and ratings do not exist yet, and the page says so instead of inventing them.
-    assert html.count("Not yet rated") == 3
+    # Unscored institutions and unreviewed listings say so instead of inventing figures.
+    assert html.count("Scored after the institution") == 3
     assert html.count("No reviews yet") == 3
 
 
@@ -140,3 +140,22 @@ def test_remove_from_the_comparison_page(client, products):
     html = client.get("/compare").get_data(as_text=True)
     assert html.count('data-testid="compare-column"') == 1
     assert f'data-product-id="{products[1].id}"' in html
+
+
+def test_comparison_shows_each_institutions_credibility_and_each_listings_rating(
+        client, session, products):
+    bank, agency = products[0].provider, products[1].provider
+    bank.credibility_score, bank.credibility_level = 86, "AA"
+    products[1].rating_x100, products[1].rating_count = 425, 4
+    session.commit()
+    toggle(client, products[0].id)
+    toggle(client, products[1].id)
+
+    page = client.get("/compare").get_data(as_text=True)
+    credibility = page.split('data-testid="credibility"')[1:]
+    assert 'data-level="AA"' in credibility[0] and 'data-score="86"' in credibility[0]
+    assert agency.credibility_level is None
+    assert "Scored after the institution" in credibility[1]
+    ratings = page.split('data-testid="rating"')[1:]
+    assert "No reviews yet" in ratings[0]
+    assert "4.25" in ratings[1] and "(4 reviews)" in ratings[1]
