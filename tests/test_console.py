@@ -409,3 +409,22 @@ def test_every_staff_route_is_refused_to_non_staff(app, client, target_order, ro
         else:
             assert response.status_code == 403, (method, path, response.status_code)
     assert _snapshot(app) == before
+
+
+def test_dashboard_lists_low_credibility_alerts(app, client, session, staff):
+    from providers import credibility
+
+    threshold = credibility.alert_threshold()
+    weak = factories.provider(session, name="Shaky Advisory Co.")
+    weak.credibility_score, weak.credibility_level = threshold - 20, "C"
+    fine = factories.enterprise(session, name="Solid Materials Co., Ltd.")
+    fine.credibility_score, fine.credibility_level = threshold + 20, "AA"
+    session.commit()
+    support.login(client, staff)
+    body = text(client.get("/staff"))
+    rows = re.findall(r'data-testid="credibility-alert">(.*?)</tr>', body, re.S)
+    assert len(rows) == 1
+    assert "Shaky Advisory Co." in rows[0] and f">{threshold - 20}<" in rows[0]
+    assert f'href="/staff/credibility/{weak.id}"' in rows[0]
+    assert "Solid Materials" not in body.split('data-testid="low-credibility"')[1].split(
+        "</table>")[0]
