@@ -52,6 +52,10 @@ PAGES = {
     "search with filters": (None, SEARCH, 5),
     # enterprise buyer
     "favourites": ("buyer", "/favourites", 10),
+    "my account": ("buyer", "/account", 13),
+    "notifications": ("buyer", "/notifications", 10),
+    "my quote requests": ("buyer", "/quotes", 8),
+    "my vouchers": ("buyer", "/vouchers", 8),
     "compare": ("buyer", "/compare", 9),
     "cart": ("buyer", "/cart", 10),
     "checkout": ("buyer", "/checkout", 14),
@@ -62,18 +66,24 @@ PAGES = {
     "portal listings": ("provider", "/provider/listings", 9),
     "portal orders": ("provider", "/provider/orders", 10),
     "portal order detail": ("provider", "/provider/orders/{order}", 19),
+    "portal quote requests": ("provider", "/provider/quotes", 6),
+    "portal statements": ("provider", "/provider/statements", 8),
+    "team": ("provider", "/team", 8),
     # staff and monitors' console
     "staff console": ("admin", "/staff", 25),
     "staff orders": ("admin", "/staff/orders", 11),
     "staff order detail": ("admin", "/staff/orders/{order}", 21),
-    "progress": ("admin", "/staff/progress", 12),
+    "progress": ("admin", "/staff/progress", 11),
     "credibility console": ("admin", "/staff/credibility", 13),
-    "credibility detail": ("admin", "/staff/credibility/{provider_org}", 30),
+    "credibility detail": ("admin", "/staff/credibility/{provider_org}", 17),
     "audit log": ("admin", "/staff/audit", 9),
     "moderation queue": ("admin", "/staff/moderation", 11),
     "verification queue": ("admin", "/staff/verification", 9),
     "reviews (staff)": ("admin", "/staff/reviews", 8),
     "settlement batches": ("admin", "/staff/settlement", 9),
+    "voucher programmes": ("admin", "/staff/vouchers", 8),
+    "commissions": ("admin", "/staff/commissions", 10),
+    "lockouts": ("admin", "/staff/lockouts", 7),
 }
 
 
