@@ -10,7 +10,6 @@ import order_support as osup
 import pytest
 from conftest import post_form
 from sqlalchemy import create_engine, func, inspect, select, table, text
-from sqlalchemy.engine import make_url
 
 from marketplace import backup
 from marketplace.database import db, make_engine, utcnow
@@ -44,22 +43,19 @@ def serving_database(app, url, monkeypatch):
 
 @contextmanager
 def empty_database(database_url, tmp_path):
-    """A new, empty database of the same kind as the test database."""
+    """An empty database of the same kind as the test database: a new SQLite file, or on
+    PostgreSQL the test database itself with its schema dropped (the test role may not
+    create databases); the restore brings every table back, so later tests find the same
+    schema."""
     if not database_url.startswith("postgresql"):
         yield f"sqlite:///{tmp_path / 'restored' / 'supermarket.sqlite'}"
         return
-    url = make_url(database_url)
-    name = f"{url.database}_restore"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    yield database_url
 
 
 def some_of_everything(session) -> str:

@@ -11,6 +11,7 @@ import order_support as osup
 import pytest
 from conftest import _wipe
 from sqlalchemy import func, select
+from stripe_fixtures import localstripe  # noqa: F401
 
 from catalog import search_outbox
 from catalog.categories import seed_categories
@@ -19,7 +20,7 @@ from catalog.search_index import indexed_ids
 from catalog.search_worker import drain_outbox
 from marketplace import jobs
 from marketplace.config import ROOT
-from marketplace.database import db
+from marketplace.database import db, utcnow
 from marketplace.models import EmailMessage, Notification
 from orders import cart, checkout, ledger, timers
 from orders.models import Order, OrderEvent, Payment
@@ -272,3 +273,100 @@ def test_progress_bar_only_on_a_terminal(app, capsys, lock_dir):
     loud = jobs.Job("reindex", interactive=True)
     assert list(loud.progress(range(3), "listings")) == [0, 1, 2]
     assert "reindex: listings" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ settlement
+
+def settlement_state(session) -> list:
+    from orders.models import SettlementBatch, SettlementItem, SettlementStatement
+
+    session.expire_all()
+    batches = session.scalars(select(SettlementBatch).order_by(SettlementBatch.id)).all()
+    statements = sorted(
+        (s.order_count, *(getattr(s, f) for f in settlement_figures()))
+        for s in session.scalars(select(SettlementStatement)))
+    return [[(b.sequence, b.order_count) for b in batches], statements,
+            session.scalar(select(func.count()).select_from(SettlementItem))]
+
+
+def settlement_figures():
+    from orders.settlement import FIGURES
+
+    return FIGURES
+
+
+def test_settlement_killed_halfway_then_rerun_equals_one_clean_run(app, session, localstripe,  # noqa: F811
+                                                                   lock_dir, monkeypatch):
+    import settlement_support as ss
+
+    from orders import settlement
+
+    month = ss.build_month(session)
+    runner = app.test_cli_runner()
+    args = ["run-settlement", "--period", month.period.label]
+    # Die while writing the batch: statement lines of the first institution are added, the
+    # second institution's not yet.
+    kill_on_call(monkeypatch, settlement.Figures, "add", at=4)
+    with pytest.raises(Killed):
+        runner.invoke(args=args)
+    monkeypatch.undo()
+    session.rollback()  # what the database does when the process is gone
+    assert settlement_state(session) == [[], [], 0]  # the batch is one transaction: nothing
+    rerun = runner.invoke(args=args)
+    assert rerun.exit_code == 0, rerun.output
+    assert "run-settlement: " in rerun.output and "6 orders, 2 statements" in rerun.output
+    assert "nothing new" in runner.invoke(args=args).output
+    after_kill = settlement_state(session)
+
+    fresh_database(app)
+    ss.build_month(session)
+    assert runner.invoke(args=args).exit_code == 0
+    assert settlement_state(session) == after_kill
+
+
+# ------------------------------------------------------------------ credibility
+
+def credibility_scenario(session) -> None:
+    p = osup.parties(session)
+    for n in range(3):
+        factories.product(session, p.provider_org, title=f"Listing {n}")
+    factories.provider(session)
+    osup.order(session, p, status="completed", completed_at=utcnow() - timedelta(days=3))
+    session.commit()
+
+
+def credibility_state(session) -> list:
+    from marketplace.models import Organisation
+    from providers.models import CredibilitySnapshot
+
+    session.expire_all()
+    scores = sorted(session.execute(select(Organisation.kind, Organisation.credibility_score,
+                                           Organisation.credibility_level)).all())
+    return [[tuple(row) for row in scores],
+            session.scalar(select(func.count()).select_from(CredibilitySnapshot)),
+            session.scalar(select(func.count()).select_from(SearchOutbox))]
+
+
+def test_credibility_recompute_killed_halfway_then_rerun_equals_one_clean_run(
+        app, session, lock_dir, monkeypatch):
+    from providers import credibility
+
+    credibility_scenario(session)
+    runner = app.test_cli_runner()
+    args = ["recompute-credibility", "--now", "2026-11-20T02:00"]
+    kill_on_call(monkeypatch, credibility, "score", at=3)  # the third organisation
+    with pytest.raises(Killed):
+        runner.invoke(args=args)
+    monkeypatch.undo()
+    session.rollback()
+    rerun = runner.invoke(args=args)
+    assert rerun.exit_code == 0, rerun.output
+    assert rerun.output.startswith("recompute-credibility: ")
+    after_kill = credibility_state(session)
+    assert all(score is not None for _kind, score, _level in after_kill[0])
+    assert " 0 changed" in runner.invoke(args=args).output  # and again: nothing new
+
+    fresh_database(app)
+    credibility_scenario(session)
+    assert runner.invoke(args=args).exit_code == 0
+    assert credibility_state(session) == after_kill
