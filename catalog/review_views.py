@@ -298,5 +298,10 @@ def publish_reviews_command(now_text):
         from datetime import UTC
 
         now = now.replace(tzinfo=UTC)
-    count = reviews.publish_due_reviews(db.session, now, _blind_days())
-    click.echo(f"{count} reviews published (blind window of {_blind_days()} days over).")
+    from marketplace import jobs
+
+    def body(job):
+        count = reviews.publish_due_reviews(db.session, now, _blind_days())
+        return f"{count} reviews published (blind window of {_blind_days()} days over)."
+
+    jobs.run("publish-reviews", body)
