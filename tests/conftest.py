@@ -50,6 +50,7 @@ def app(database_url, tmp_path_factory):
         "SECRET_KEY": "test-secret-key-not-for-production",
         "SEARCH_INDEX_DIR": str(instance / "search-index"),
         "UPLOAD_DIR": str(instance / "uploads"),
+        "JOB_LOCK_DIR": str(instance / "locks"),
         "MAIL_BACKEND": "outbox",
     })
     return application
