@@ -25,6 +25,7 @@ CARD_FIELDS = (
     "id", "pricing_mode", "featured", "title", "summary", "price_from", "currency",
     "amount_min", "amount_max", "rate_min_bp", "rate_max_bp", "term_min_months",
     "term_max_months", "delivery_days", "voucher_eligible", "provider_id", "category_id",
+    "rating_x100", "rating_count",  # the rating beside the credibility badge
 )
 
 
