@@ -37,6 +37,7 @@ runs it at a small size on both databases and checks the data is consistent.
 from __future__ import annotations
 
 import argparse
+import bisect
 import contextlib
 import logging
 import math
@@ -67,7 +68,6 @@ from sqlalchemy.orm import Session  # noqa: E402
 from catalog.models import Category, Package, Product  # noqa: E402
 from marketplace.models import Organisation, User  # noqa: E402
 from orders.models import CommissionRate, Voucher, VoucherProgramme  # noqa: E402
-from orders.money import fee_split  # noqa: E402
 
 SEED = 20261123
 DAY = 86_400
@@ -191,6 +191,12 @@ _PLAN_TYPES = {"status": "VARCHAR(20)", "method": "VARCHAR(16)", "ruling": "VARC
                "pay_status": "VARCHAR(16)", "settle_month": "VARCHAR(7)"}
 
 
+_ROW_TEMPLATE = dict.fromkeys(PLAN_COLUMNS)
+_ROW_TEMPLATE.update(percent=0, a_held=0, a_transfer=0, a_voucher=0, a_capture=0, a_release=0,
+                     a_refund=0, a_vreturn=0, a_recognise=0, a_fee=0, a_payout=0,
+                     pay_status="pending")
+
+
 class Planner:
     """Decides every order in Python (deterministic from the seed), as plain tuples."""
 
@@ -205,6 +211,12 @@ class Planner:
         self.provider_users = provider_users
         self.vouchers = vouchers
         self.rates = rates
+        first = month_start(datetime.fromtimestamp(now - 800 * DAY, UTC))
+        self.month_starts, self.month_labels = [], []
+        while first.timestamp() <= now + 62 * DAY:
+            self.month_starts.append(int(first.timestamp()))
+            self.month_labels.append(f"{first:%Y-%m}")
+            first = month_start(first + timedelta(days=32))
 
     def _pick(self, items: list, power: float):
         # Popularity: a few listings and buyers get many orders, most get a few.
@@ -233,19 +245,14 @@ class Planner:
             voucher_id = None
         due_amount = subtotal - voucher
         method = "bank_transfer" if rng.random() < BANK_TRANSFER_SHARE else "card"
-        row = dict(status=status, method=method, buyer_org_id=buyer_org,
+        row = _ROW_TEMPLATE.copy()
+        row.update(status=status, method=method, buyer_org_id=buyer_org,
                    buyer_user_id=buyer_user, provider_org_id=provider_id,
                    provider_user_id=self.provider_users.get(provider_id),
                    product_id=product_id, package_id=package_id, category_id=category_id,
                    quantity=quantity, unit_price=price, subtotal=subtotal,
                    voucher_amount=voucher, voucher_id=voucher_id,
-                   commission_bp=self.rates.get(category_id, 500),
-                   created_s=None, paid_s=None, accepted_s=None, due_s=None, delivered_s=None,
-                   completed_s=None, disputed_s=None, closed_s=None, accept_by_s=None,
-                   payment_due_s=None, percent=0, ruling=None, ruling_refund=None,
-                   a_held=0, a_transfer=0, a_voucher=0, a_capture=0, a_release=0, a_refund=0,
-                   a_vreturn=0, a_recognise=0, a_fee=0, a_payout=0, pay_status="pending",
-                   settle_month=None)
+                   commission_bp=self.rates.get(category_id, 500))
 
         def before_accept(accepted: int) -> None:
             row["accepted_s"] = accepted
@@ -359,15 +366,16 @@ class Planner:
             row["pay_status"] = "captured"
         row["a_vreturn"] = voucher_back
         base = subtotal - refund
-        fee, net = fee_split(base, bp)
+        fee = _half_up(base, bp)  # orders.money.fee_split, in plain integers
+        net = base - fee
         row["a_recognise"] = base
         row["a_fee"] = fee
         if status == "settled":
             row["a_payout"] = net
-            completed = datetime.fromtimestamp(row["completed_s"], UTC)
-            row["settle_month"] = f"{completed:%Y-%m}"
-            following = month_start(completed + timedelta(days=32 - completed.day))
-            row["closed_s"] = int((following + timedelta(days=3, hours=10)).timestamp())
+            k = bisect.bisect_right(self.month_starts, row["completed_s"]) - 1
+            row["settle_month"] = self.month_labels[k]
+            # Paid out on the fourth of the following month.
+            row["closed_s"] = self.month_starts[k + 1] + 3 * DAY + 10 * HOUR
 
 
 # =========================================================================== generator
@@ -1282,18 +1290,47 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--database-url", default=None,
                         help="use this PostgreSQL database (its public schema is DROPPED and "
                              "recreated) instead of a throwaway cluster")
+    parser.add_argument("--admin-database-url", default=None,
+                        help="with --database-url: a superuser URL of the same database, used "
+                             "for the bulk load (foreign-key triggers off: faster)")
     parser.add_argument("--skip-generate", action="store_true",
                         help="with --database-url: keep the data already there (migrate only)")
+    parser.add_argument("--generate-only", action="store_true",
+                        help="with --database-url: generate, measure nothing (then re-measure "
+                             "with --skip-generate)")
     parser.add_argument("--explain", type=int, default=0, metavar="N",
                         help="print EXPLAIN ANALYZE of the N slowest statements of each page")
+    parser.add_argument("--only", default="credibility,settlement,pages",
+                        help="what to measure, comma-separated: credibility, settlement, pages")
+    parser.add_argument("--pages", default="",
+                        help="only the console pages whose label contains this text")
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
     if args.small:
         args.listings, args.enterprises, args.orders = (
             max(1, args.listings // 10), max(1, args.enterprises // 10), max(1, args.orders // 10))
-    if args.skip_generate and not args.database_url:
-        parser.error("--skip-generate needs --database-url")
+    if (args.skip_generate or args.generate_only) and not args.database_url:
+        parser.error("--skip-generate and --generate-only need --database-url")
     return args
+
+
+def forget_batches(url: str, period_start: date) -> None:
+    """Re-measuring on kept data: undo the measured period's batches, so the settlement run
+    starts from the same state as the first time."""
+    from marketplace.database import make_engine
+
+    engine = make_engine(url)
+    batches = "SELECT id FROM settlement_batch WHERE period_start = :start"
+    with engine.begin() as conn:
+        if _has_table(conn, "settlement_batch"):
+            for table in ("settlement_item", "settlement_statement"):
+                conn.execute(text(f"DELETE FROM {table} WHERE batch_id IN ({batches})"),
+                             {"start": period_start})
+            conn.execute(text(f"DELETE FROM audit_log WHERE target_type = 'settlement_batch' "
+                              f"AND target_id IN ({batches})"), {"start": period_start})
+            conn.execute(text("DELETE FROM settlement_batch WHERE period_start = :start"),
+                         {"start": period_start})
+    engine.dispose()
 
 
 def run(url: str, args: argparse.Namespace, say=say_default, admin_url: str | None = None
@@ -1316,7 +1353,11 @@ def run(url: str, args: argparse.Namespace, say=say_default, admin_url: str | No
         engine.dispose()
         figures.append(Figure(f"generate {args.orders:,} orders", "a few minutes",
                               f"{result['generation_seconds']:.0f} s", None))
+    if args.generate_only:
+        return figures
     period_start, _end = previous_month(now)
+    if args.skip_generate and "settlement" in args.only:
+        forget_batches(url, period_start)
 
     instance = Path(tempfile.mkdtemp(prefix="supermarket-scale-instance."))
     try:
@@ -1326,16 +1367,21 @@ def run(url: str, args: argparse.Namespace, say=say_default, admin_url: str | No
                           "SEARCH_DRAIN_IN_PROCESS": False, "RATELIMIT_ENABLED": False})
         logging.getLogger("marketplace.requests").setLevel(logging.WARNING)
         say("\nNightly jobs:")
-        figures.append(measure_credibility(app, now, say))
-        settlement, batch_id = measure_settlement(app, period_start, say)
-        figures.append(settlement)
+        wanted = {part.strip() for part in args.only.split(",")}
+        batch_id = None
+        if "credibility" in wanted:
+            figures.append(measure_credibility(app, now, say))
+        if "settlement" in wanted:
+            settlement, batch_id = measure_settlement(app, period_start, say)
+            figures.append(settlement)
         if batch_id is None:
             with app.app_context():
                 batch_id = db.session.scalar(text(
                     "SELECT id FROM settlement_batch ORDER BY order_count DESC LIMIT 1"))
         say(f"\nConsole pages ({args.requests} timed requests each, staff logged in):")
         with app.app_context():
-            pages = console_pages(db.session, batch_id)
+            pages = [page for page in console_pages(db.session, batch_id)
+                     if args.pages in page[0]] if "pages" in wanted else []
         figures += measure_pages(app, pages, args.requests, explain=args.explain, say=say)
     finally:
         shutil.rmtree(instance, ignore_errors=True)
@@ -1345,7 +1391,7 @@ def run(url: str, args: argparse.Namespace, say=say_default, admin_url: str | No
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.database_url:
-        figures = run(args.database_url, args)
+        figures = run(args.database_url, args, admin_url=args.admin_database_url)
     else:
         with throwaway_postgres() as (url, admin_url):
             figures = run(url, args, admin_url=admin_url)

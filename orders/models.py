@@ -123,6 +123,13 @@ class Order(Base):
                         name="amounts"),
         Index("ix_purchase_order_buyer_status", "buyer_org_id", "status"),
         Index("ix_purchase_order_provider_status", "provider_org_id", "status"),
+        # Scale indexes (migration 0009; bench/scale.py): SLA deadlines per state (console
+        # progress list and dashboard), settlement candidates per period, GMV by paid day.
+        Index("ix_purchase_order_status_due_at", "status", "due_at"),
+        Index("ix_purchase_order_status_accept_by", "status", "accept_by"),
+        Index("ix_purchase_order_status_completed_at", "status", "completed_at"),
+        Index("ix_purchase_order_status_closed_at", "status", "closed_at"),
+        Index("ix_purchase_order_paid_at", "paid_at", "currency", "subtotal"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
