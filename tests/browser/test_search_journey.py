@@ -131,7 +131,8 @@ def test_buyer_searches_filters_sorts_pages_collects_and_compares(live_server, p
     expect(page.get_by_test_id("compare-column")).to_have_count(2)
     for title in compared:
         expect(table).to_contain_text(title)
-    expect(table).to_contain_text("Not yet rated")
+    expect(table).to_contain_text("No reviews yet")
+    expect(table.get_by_test_id("credibility-badge")).to_have_count(2)
     screenshots(page, "compare")
 
     # --- The collected listing waits on the favourites page.
