@@ -141,7 +141,8 @@ def test_staff_monitor_orders_rule_and_settle(app, live_server, page, screenshot
     assert any(disputed_number in row for row in rows)
     assert rows[-1][0] == "TOTAL"
 
-    # Everything staff did is in the audit log.
+    # Everything staff did is in the audit log (under the console nav's "More").
+    page.get_by_test_id("console-nav-more").click()
     page.get_by_test_id("console-nav-audit").click()
     for action in ("order.extend_deadline", "order.resolve"):
         expect(page.locator(f'[data-testid="audit-row"][data-action="{action}"]')).to_have_count(1)
