@@ -550,9 +550,14 @@ SIMPLE_ACTIONS = {
 @bp.post("/orders/<int:order_id>/actions/<name>")
 @login_required
 def order_action(order_id, name):
-    order, _role = _load_order(order_id)
+    order, role = _load_order(order_id)
     if name not in SIMPLE_ACTIONS:
         abort(404)
+    if role == "staff" and name == "cancel":
+        # Staff cancel through the console intervention, which refunds what was paid and
+        # writes the audit row; the plain workflow button would do neither.
+        flash("Staff cancel an order with “Cancel with refund”, giving the reason.", "warning")
+        return redirect(order_url(order))
     message, action = SIMPLE_ACTIONS[name]
     note = (request.form.get("note") or "").strip()[:5000]
     try:
