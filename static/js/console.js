@@ -11,7 +11,8 @@
   const brand = getComputedStyle(document.documentElement).getPropertyValue("--brand").trim() || "#0b5cad";
   const palette = ["#0b5cad", "#f0ad4e", "#198754", "#dc3545", "#6f42c1", "#20c997", "#fd7e14",
     "#0dcaf0", "#6c757d", "#d63384", "#343a40", "#adb5bd"];
-  const money = new Intl.NumberFormat(undefined, { style: "currency", currency: data.currency || "CNY", maximumFractionDigits: 0 });
+  // zh-CN writes "¥1,000" like the rest of the site (not "CN¥"); whole yuan on the axis.
+  const money = new Intl.NumberFormat("zh-CN", { style: "currency", currency: data.currency || "CNY", maximumFractionDigits: 0 });
 
   const gmv = document.getElementById("chart-gmv");
   if (gmv) {
@@ -28,7 +29,7 @@
         maintainAspectRatio: false,
         interaction: { mode: "index", intersect: false },
         scales: {
-          y: { beginAtZero: true, position: "left", ticks: { callback: (v) => money.format(v) } },
+          y: { beginAtZero: true, position: "left", ticks: { precision: 0, callback: (v) => money.format(v) } },
           y1: { beginAtZero: true, position: "right", grid: { drawOnChartArea: false }, ticks: { precision: 0 } },
         },
         plugins: { tooltip: { callbacks: { label: (ctx) => ctx.dataset.yAxisID === "y" ? `GMV ${money.format(ctx.parsed.y)}` : `${ctx.parsed.y} orders` } } },
