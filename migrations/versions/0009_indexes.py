@@ -10,6 +10,9 @@ EXPLAIN ANALYZE of the query that needed it (see the commit messages):
   the orders completed or ruled on in its period (orders/settlement.py: candidates).
 - purchase_order (paid_at, currency, subtotal): the dashboard's GMV series sums the
   subtotal of orders paid in the last 30 days / 12 months from the index alone.
+- progress_update (order_id, percent) and milestone (order_id, status, share_bp): the
+  percent done of an order (orders/sla.py: done_expr), evaluated for every order inside the
+  SLA warning window, read from the index alone (index-only scans, no heap visits).
 
 Revision ID: 0009
 Revises: 0008
@@ -37,11 +40,42 @@ ORDER_INDEXES = {
 }
 
 
+DONE_INDEXES = {
+    "ix_progress_update_order_percent": ("progress_update", ["order_id", "percent"]),
+    "ix_milestone_order_status_share": ("milestone", ["order_id", "status", "share_bp"]),
+}
+
+
 def upgrade() -> None:
     for name, columns in ORDER_INDEXES.items():
         op.create_index(name, "purchase_order", columns, unique=False)
+    for name, (table, columns) in DONE_INDEXES.items():
+        op.create_index(name, table, columns, unique=False)
+    upgrade_catalog_version()
 
 
 def downgrade() -> None:
+    downgrade_catalog_version()
+    for name, (table, _columns) in reversed(DONE_INDEXES.items()):
+        op.drop_index(name, table_name=table)
     for name in reversed(ORDER_INDEXES):
         op.drop_index(name, table_name="purchase_order")
+
+
+# --------------------------------------------------------------------------- catalogue version
+# (added by the page-cache work, separate from the indexes above) catalog/page_cache.py: one
+# row whose counter is bumped in the same transaction as every change the public catalogue
+# pages show; cached pages and category counts are keyed by it.
+
+def upgrade_catalog_version() -> None:
+    table = op.create_table(
+        "catalog_version",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("version", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_catalog_version")),
+    )
+    op.bulk_insert(table, [{"id": 1, "version": 0}])
+
+
+def downgrade_catalog_version() -> None:
+    op.drop_table("catalog_version")
