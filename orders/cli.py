@@ -114,3 +114,42 @@ def register_order_commands(app) -> None:
             return result.summary()
 
         jobs.run("run-settlement", body)
+
+    @app.cli.command("load-demo-activity")
+    @click.option("--if-empty", is_flag=True, help="Do nothing when orders already exist.")
+    @click.option("--seed", default=None, type=int,
+                  help="Random seed (default: the demo activity's fixed seed).")
+    @click.option("--orders", "order_count", default=None, type=click.IntRange(30, 5000),
+                  help="About how many orders and quote requests to make (default 600).")
+    @click.option("--now", "now_text", default=None, metavar="ISO-TIME",
+                  help="Play the history up to this UTC time (default: the current hour).")
+    def load_demo_activity(if_empty, seed, order_count, now_text):
+        """Demo only: nine months of orders, quotes, payments, reviews and settlements among
+        the demo organisations, made through the real services (run after load-demo and
+        seed-demo-vouchers)."""
+        from datetime import UTC
+
+        from orders import demo_activity
+
+        now = None
+        if now_text:
+            try:
+                now = datetime.fromisoformat(now_text)
+            except ValueError as exc:
+                raise click.BadParameter("use ISO 8601, e.g. 2026-12-01T09:00:00") from exc
+            now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+        if if_empty and demo_activity.has_orders(db.session):
+            click.echo("Demo activity: orders already exist; nothing to do.")
+            return
+
+        def body(job):
+            try:
+                report = demo_activity.load_demo_activity(
+                    db.session, now=now, seed=seed or demo_activity.DEFAULT_SEED,
+                    orders=order_count or demo_activity.DEFAULT_ORDERS, echo=click.echo)
+            except demo_activity.ActivityError as exc:
+                db.session.rollback()
+                raise click.ClickException(str(exc)) from exc
+            return report.summary()
+
+        jobs.run("load-demo-activity", body)
