@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text
 from marketplace.database import db
 from orders import ledger
 from orders.models import LedgerEntry, Order, Payment, VoucherRedemption
+from orders.money import fee_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import scale  # noqa: E402
@@ -76,7 +77,7 @@ def test_ledger_matches_each_state(app, generated):
                   for status in scale.STATE_SHARES}
         for order in sample["completed"]:
             current = ledger.balances(session, order.id)
-            fee, net = scale.fee_split(order.subtotal, order.commission_bp)
+            fee, net = fee_split(order.subtotal, order.commission_bp)
             assert current["platform_fee_revenue"] == -fee
             assert current["provider_payable"] == -net
             assert current["escrow"] == 0 and current["buyer_funds_held"] == 0
