@@ -547,16 +547,25 @@ SIMPLE_ACTIONS = {
 }
 
 
+# Workflow steps staff take elsewhere, never with the plain order buttons: a cancel goes
+# through the console intervention (refund of what was paid, reason, audit row) and an order
+# settles when its settlement statement is paid (a hand-settled order would leave every
+# settlement batch, so the institution would never be paid through a statement).
+STAFF_DO_ELSEWHERE = {
+    "cancel": "Staff cancel an order with “Cancel with refund”, giving the reason.",
+    "settle": "Orders settle when their settlement statement is marked paid "
+              "(Settlement in the staff console).",
+}
+
+
 @bp.post("/orders/<int:order_id>/actions/<name>")
 @login_required
 def order_action(order_id, name):
     order, role = _load_order(order_id)
     if name not in SIMPLE_ACTIONS:
         abort(404)
-    if role == "staff" and name == "cancel":
-        # Staff cancel through the console intervention, which refunds what was paid and
-        # writes the audit row; the plain workflow button would do neither.
-        flash("Staff cancel an order with “Cancel with refund”, giving the reason.", "warning")
+    if role == "staff" and name in STAFF_DO_ELSEWHERE:
+        flash(STAFF_DO_ELSEWHERE[name], "warning")
         return redirect(order_url(order))
     message, action = SIMPLE_ACTIONS[name]
     note = (request.form.get("note") or "").strip()[:5000]

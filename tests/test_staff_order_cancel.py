@@ -1,5 +1,6 @@
 """The staff order page offers staff only the "Cancel with refund" intervention (reason,
-refund, audit row), not the plain workflow "Cancel order" button; buyers keep theirs."""
+refund, audit row), not the plain workflow "Cancel order" button (buyers keep theirs), and no
+"Mark settled" button: orders settle when their settlement statement is paid."""
 
 import order_support as support
 import pytest
@@ -53,3 +54,20 @@ def test_the_buyer_keeps_the_workflow_cancel(session, client, p):
     assert post_form(client, f"/orders/{order.id}/actions/cancel", {}).status_code == 302
     session.expire_all()
     assert session.get(Order, order.id).status == "cancelled"
+
+
+def test_staff_cannot_hand_settle_an_order_outside_settlement(session, client, p):
+    """A completed order settles when its statement is paid; a hand-settled order would drop
+    out of every settlement batch and the institution would never be paid."""
+    order = support.order(session, p, "completed")
+    session.commit()
+    support.login(client, p.staff)
+    html = client.get(f"/staff/orders/{order.id}").get_data(as_text=True)
+    assert 'data-testid="action-settle"' not in html
+    assert f'/orders/{order.id}/actions/settle' not in html
+    response = post_form(client, f"/orders/{order.id}/actions/settle", {},
+                         follow_redirects=True)
+    assert "Orders settle when their settlement statement is marked paid" in response.get_data(
+        as_text=True)
+    session.expire_all()
+    assert session.get(Order, order.id).status == "completed"
