@@ -280,3 +280,14 @@ class Review(Base):
 
     def __repr__(self) -> str:
         return f"<Review {self.id} order={self.order_id} {self.side} {self.score_x100}>"
+
+
+class CatalogVersion(Base):
+    """One row (id 1): a counter bumped in the same transaction as every change that the
+    public catalogue pages show (``catalog/page_cache.py``), which keys the whole-page cache
+    for visitors and the cached category counts by it."""
+
+    __tablename__ = "catalog_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -4,6 +4,10 @@ Every service that changes what the public can find (publish, edit approval, sus
 institution suspension or reinstatement) calls ``enqueue`` inside its own transaction, so the
 index update commits or rolls back together with the change. A single writer applies the rows
 to the index later and deletes them.
+
+Every enqueue also bumps the catalogue version (``catalog/page_cache.py``) in the same
+transaction, so cached public pages and category counts are replaced the moment the change
+commits, in every process.
 """
 
 from collections.abc import Iterable
@@ -11,16 +15,20 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from catalog import page_cache
 from catalog.models import Product, SearchOutbox
 
 
 def enqueue(session: Session, product_id: int, reason: str) -> None:
     session.add(SearchOutbox(product_id=product_id, reason=reason[:40]))
+    page_cache.bump(session)
 
 
 def enqueue_many(session: Session, product_ids: Iterable[int], reason: str) -> int:
     rows = [SearchOutbox(product_id=pid, reason=reason[:40]) for pid in product_ids]
     session.add_all(rows)
+    if rows:
+        page_cache.bump(session)
     return len(rows)
 
 

@@ -14,7 +14,8 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from catalog import compare, favourites
+from catalog import compare, favourites, page_cache
+from catalog.search_index import open_index
 from catalog.search_query import RATING_OPTIONS, SORTS, CategoryTree, SearchParams, search
 from marketplace.accounts import is_safe_next
 from marketplace.database import db
@@ -83,7 +84,14 @@ TEMPLATE_GLOBALS = {
 
 # --------------------------------------------------------------------------- search
 
+def _index_generation() -> int:
+    # Search pages come from the index, which the outbox drain updates after the change's
+    # commit: the generation is part of a cached search page's key.
+    return open_index(current_app.config["SEARCH_INDEX_DIR"]).latest_generation()
+
+
 @bp.get("/search")
+@page_cache.cached_for_visitors(extra_key=_index_generation)
 def search_page():
     tree = CategoryTree.load(db.session)
     params = SearchParams.from_args(request.args, tree)

@@ -3,7 +3,7 @@
 from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user
 
-from catalog import services
+from catalog import page_cache, services
 from marketplace.database import db
 from marketplace.permissions import can_view_product, has_role, is_member_of
 
@@ -14,7 +14,19 @@ def _page_size() -> int:
     return int(current_app.config.get("PAGE_SIZE") or 24)
 
 
+def category_counts() -> dict[int, int]:
+    """Visible listings per category, counted once per catalogue version per process."""
+    return page_cache.by_version("category_counts", lambda: services.category_counts(db.session))
+
+
+def _count_view(product_id: int) -> None:
+    # A cached product page is only ever a public one, shown to a visitor: count the view.
+    services.record_view(db.session, product_id)
+    db.session.commit()
+
+
 @bp.get("/c/<slug>")
+@page_cache.cached_for_visitors()
 def category(slug):
     selected = services.get_category(db.session, slug)
     if selected is None:
@@ -35,13 +47,14 @@ def category(slug):
         top=top,
         page=page,
         filters=filters,
-        counts=services.category_counts(db.session),
+        counts=category_counts(),
         sorts=services.SORTS,
         modes=services.MODE_LABELS,
     )
 
 
 @bp.get("/products/<int:product_id>")
+@page_cache.cached_for_visitors(on_hit=_count_view)
 def product(product_id):
     listing = services.get_product(db.session, product_id)
     if listing is None or not can_view_product(current_user, listing):

@@ -83,6 +83,9 @@ def load_config() -> dict:
         # /bench/hello route that bench/load.py compares every page with.
         "REQUEST_LOG": _bool("REQUEST_LOG", True),
         "BENCH_HELLO_ROUTE": _bool("BENCH_HELLO_ROUTE", False),
+        # Whole-page cache for visitors who are not logged in (catalog/page_cache.py): the
+        # most memory its rendered pages may take in each worker process; 0 turns it off.
+        "PAGE_CACHE_MAX_BYTES": _int("PAGE_CACHE_MAX_BYTES", 32 * 1024 * 1024),
         "SESSION_COOKIE_SECURE": https,
         "REMEMBER_COOKIE_SECURE": https,
         "SESSION_COOKIE_HTTPONLY": True,

@@ -2,8 +2,10 @@
 
 from flask import Blueprint, render_template
 
+from catalog import page_cache
 from catalog import services as catalog_services
 from catalog.categories import top_level_categories
+from catalog.views import category_counts
 from marketplace.database import db
 
 bp = Blueprint("main", __name__)
@@ -16,12 +18,13 @@ def _navigation():
 
 
 @bp.get("/")
+@page_cache.cached_for_visitors()
 def home():
     # The category grid reuses ``nav_categories`` from the context processor.
     return render_template(
         "main/home.html",
         figures=catalog_services.storefront_figures(db.session),
-        counts=catalog_services.category_counts(db.session),
+        counts=category_counts(),
         featured=catalog_services.featured_products(db.session, limit=8),
         newest=catalog_services.newest_products(db.session, limit=8),
     )

@@ -3,6 +3,7 @@
 from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user
 
+from catalog import page_cache
 from catalog import services as catalog_services
 from marketplace.database import db
 from marketplace.permissions import can_view_provider_profile
@@ -16,6 +17,7 @@ def _page_size() -> int:
 
 
 @bp.get("/institutions")
+@page_cache.cached_for_visitors()
 def directory():
     filters = services.DirectoryFilters.from_args(request.args)
     page = services.directory(
@@ -25,6 +27,7 @@ def directory():
 
 
 @bp.get("/institutions/<int:org_id>")
+@page_cache.cached_for_visitors()
 def profile(org_id):
     org = services.get_provider(db.session, org_id)
     if org is None or not can_view_provider_profile(current_user, org):
