@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from catalog import reviews
+from catalog.search_index import reindex_all
 from marketplace.database import db
 
 pytestmark = pytest.mark.browser
@@ -74,9 +75,12 @@ def _phone_shot(page, request, name):
 
 
 def test_console_and_ratings_screens_at_desktop_and_phone(app, live_server, page, screenshots,
-                                                          request):
+                                                          request, tmp_path, monkeypatch):
+    index_dir = tmp_path / "search-index"
+    monkeypatch.setitem(app.config, "SEARCH_INDEX_DIR", str(index_dir))
     with app.app_context():
         admin, listing_id, order_id = _world(db.session)
+        reindex_all(db.session, index_dir)
     base = live_server
     _login(page, base, admin)
 
@@ -117,14 +121,24 @@ def test_console_and_ratings_screens_at_desktop_and_phone(app, live_server, page
     expect(card.get_by_test_id("credibility-badge")).to_have_attribute(
         "data-level", re.compile(r"^(AAA|AA|A|B|C)$"))
     screenshots(page, "category-1280")
+    page.goto(f"{base}/search?q=patent")
+    hit = page.locator(f'[data-testid=search-hit][data-product-id="{listing_id}"]')
+    expect(hit.get_by_test_id("card-rating")).to_have_text(re.compile(r"4\.75\s*\(1"))
+    screenshots(page, "search-1280")
 
     page.set_viewport_size({"width": 390, "height": 844})
     for name, path in (("dashboard", "/staff"), ("verification", "/staff/verification"),
                        ("moderation", "/staff/moderation"), ("progress", "/staff/progress"),
                        ("credibility", "/staff/credibility"),
                        ("staff-order", f"/staff/orders/{order_id}"),
-                       ("category", "/c/patent-application"),
+                       ("category", "/c/patent-application"), ("search", "/search?q=patent"),
                        ("product", f"/products/{listing_id}")):
         page.goto(f"{base}{path}")
         assert _no_sideways_scroll(page), f"{name} scrolls sideways at 390px"
+        if name == "search":  # facets fold away: the first hit is on the first screen
+            expect(page.locator('[data-facet="category"]').first).to_be_hidden()
+            assert page.get_by_test_id("search-hit").first.bounding_box()["y"] < 844
+            _phone_shot(page, request, "search-folded")
+            page.get_by_test_id("facets-toggle").click()
+            expect(page.locator('[data-facet="category"]').first).to_be_visible()
         _phone_shot(page, request, name)
