@@ -120,7 +120,7 @@ def register_order_commands(app) -> None:
     @click.option("--seed", default=None, type=int,
                   help="Random seed (default: the demo activity's fixed seed).")
     @click.option("--orders", "order_count", default=None, type=click.IntRange(30, 5000),
-                  help="About how many orders and quote requests to make (default 600).")
+                  help="About how many orders and quote requests to make (default 300).")
     @click.option("--now", "now_text", default=None, metavar="ISO-TIME",
                   help="Play the history up to this UTC time (default: the current hour).")
     def load_demo_activity(if_empty, seed, order_count, now_text):

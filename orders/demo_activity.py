@@ -63,7 +63,7 @@ from orders.models import (
 from orders.money import apply_rate
 
 DEFAULT_SEED = 20261124
-DEFAULT_ORDERS = 600
+DEFAULT_ORDERS = 300
 HISTORY_DAYS = 270  # about nine months
 CURRENCY = "CNY"
 TIMER_HOUR = 2  # the order timers run every night at 02:00 UTC (cron)
@@ -105,12 +105,11 @@ PROVIDER_MESSAGES = [
     "The first draft is on schedule; we will share it for comments by Friday.",
     "We need the last three years' R&D expense ledger to continue.",
 ]
-PROGRESS_NOTES = [
-    "Kick-off meeting held; materials received and checked.",
-    "资料初审完成，正在起草报告。",
-    "Search and analysis done; drafting the report.",
-    "Draft shared with the client for comments.",
-    "Comments incorporated; final review by the senior consultant.",
+PROGRESS_NOTES = [  # by stage of the work: under 25%, 50%, 75%, then the rest
+    ["Kick-off meeting held; materials received and checked.", "项目启动会已召开，资料已收齐并完成初审。"],
+    ["Search and analysis under way; first findings shared by e-mail.", "检索与分析进行中，初步结论已邮件发送。"],
+    ["Draft shared with the client for comments.", "报告初稿已提交客户征求意见。"],
+    ["Comments incorporated; final review by the senior consultant.", "已根据意见修改，正在终审。"],
 ]
 DELIVERY_NOTES = [
     "Final report delivered as agreed, with the supporting documents.",
@@ -287,7 +286,9 @@ def _days(rng: random.Random, lo: float, hi: float) -> timedelta:
 
 
 def _office_hours(moment: datetime) -> datetime:
-    """Move a moment into 01:00-10:00 UTC (09:00-18:00 in Suzhou) of the same day."""
+    """Move a moment into 01:00-10:00 UTC (09:00-18:00 in Suzhou) of the same day, to the
+    minute."""
+    moment = moment.replace(second=0, microsecond=0)
     if 1 <= moment.hour < 10:
         return moment
     return moment.replace(hour=1 + (moment.hour % 9))
@@ -545,9 +546,7 @@ class _Sim:
         order_id = order.id
 
         def fresh() -> Order:
-            order = s.get(Order, order_id)  # committed steps expire it: reloaded on access
-            s.refresh(order)
-            return order
+            return s.get(Order, order_id)  # every step ends in a commit: reloaded on access
 
         if rng.random() < 0.3:
             t += _hours(rng, 0.5, 6)
@@ -606,7 +605,7 @@ class _Sim:
         open_work = plan.fate in ("in_progress", "overdue", "at_risk")
         deliver_at = accepted_at + work * plan.late
         checkpoints = sorted(rng.sample([0.15, 0.3, 0.45, 0.6, 0.75, 0.9], rng.randint(1, 3)))
-        if open_work:
+        if open_work and checkpoints[0] > 0.2:
             checkpoints = [0.1, *checkpoints]
         if plan.fate == "at_risk":
             checkpoints = [0.2]
@@ -625,7 +624,8 @@ class _Sim:
                               if m.position <= milestone.position) // 100
                 if milestone.status != "done" and reached <= percent:
                     services.complete_milestone(s, order, provider, milestone.id)
-            services.post_progress(s, order, provider, percent, self.pick(PROGRESS_NOTES))
+            services.post_progress(s, order, provider, percent,
+                                   self.pick(PROGRESS_NOTES[min(3, percent // 25)]))
             self.commit()
         if open_work:
             return
@@ -814,7 +814,11 @@ def load_demo_activity(session: Session, *, now: datetime | None = None,
                        echo: Callable[[str], object] | None = None) -> ActivityReport:
     """Play nine months of trade up to ``now`` (default: the current hour). Commits as it
     goes, one service action at a time, as the site would. Refuses when orders exist."""
-    import time_machine
+    try:
+        import time_machine
+    except ImportError as exc:  # a production install without the test extra
+        raise ActivityError("The demo activity needs time-machine (pip install -e '.[test]', "
+                            "as scripts/serve does).") from exc
 
     say = echo or (lambda _message: None)
     started = time.perf_counter()
