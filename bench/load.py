@@ -4,6 +4,7 @@ Run by hand, not as a test (it takes about two minutes with the default 10 s per
 
     .venv/bin/python bench/load.py                       # demo data in a temporary SQLite
     .venv/bin/python bench/load.py --duration 5s         # quicker
+    .venv/bin/python bench/load.py --gunicorn-threads 2  # gthread workers, 2 threads each
     .venv/bin/python bench/load.py --listings 100000     # a 100k-listing catalogue
     .venv/bin/python bench/load.py --database-url postgresql+psycopg://...  # an empty database
 
@@ -18,7 +19,9 @@ wsgi:app`` with 2 workers on 127.0.0.1 and a free port, logs in the demo enterpr
     category, product, search with filters, and for the logged-in buyer: my orders, cart.
 
 It prints requests/s, p50 and p99 latency, the count of answers other than 200 (a lost
-session would show as redirects) plus socket errors, and each page's throughput as a ratio to hello, with the goals of issue 7: product
+session would show as redirects) plus socket errors, the ``X-Page-Cache`` answer just before
+the run (``hit``: served from the visitors' page cache), and each page's throughput as a ratio
+to hello, with the goals of issue 7: product
 and category at least 0.25 of hello, search with filters at least 0.10, no errors. Rate
 limits are turned off for the run (``RATELIMIT_ENABLED=0``): wrk is one client on one address.
 Everything it starts listens on 127.0.0.1 and is stopped at the end; the temporary directory
@@ -72,6 +75,7 @@ class Result:
     p99_ms: float
     errors: int
     requests: int
+    cache: str = ""  # X-Page-Cache of a request just before the run (hit, miss, bypass)
 
 
 # --------------------------------------------------------------------------- set-up
@@ -269,20 +273,23 @@ def run_wrk(wrk: str, name: str, base: str, path: str, cookie: str | None,
     if match := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
                           output):
         errors += sum(int(x) for x in match.groups())
-    return Result(name, path, rps, p50, p99, errors, requests_done)
+    return Result(name, path, rps, p50, p99, errors, requests_done,
+                  check.headers.get("X-Page-Cache", ""))
 
 
-def print_table(results: list[Result], listings: int, duration: str, workers: int) -> None:
+def print_table(results: list[Result], listings: int, duration: str, workers: int,
+                threads: int = 1) -> None:
     hello = results[0].rps
-    print(f"\n{listings} listings, gunicorn {workers} workers, wrk {duration} per page\n")
-    print("| page | requests/s | p50 ms | p99 ms | errors | ratio to hello | goal |")
-    print("|---|---:|---:|---:|---:|---:|---|")
+    print(f"\n{listings} listings, gunicorn {workers} workers x {threads} threads, "
+          f"wrk {duration} per page\n")
+    print("| page | requests/s | p50 ms | p99 ms | errors | ratio to hello | page cache | goal |")
+    print("|---|---:|---:|---:|---:|---:|---|---|")
     for result in results:
         ratio = result.rps / hello if hello else 0
         goal = GOALS.get(result.name)
         verdict = "" if goal is None else (f"≥ {goal:.2f} " + ("met" if ratio >= goal else "MISSED"))
         print(f"| {result.name} | {result.rps:.0f} | {result.p50_ms:.1f} | {result.p99_ms:.1f} "
-              f"| {result.errors} | {ratio:.2f} | {verdict} |")
+              f"| {result.errors} | {ratio:.2f} | {result.cache} | {verdict} |")
     errors = sum(result.errors for result in results)
     print(f"\nerror responses: {errors} ({'goal met' if errors == 0 else 'goal MISSED'})")
 
@@ -293,6 +300,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--gunicorn-threads", type=int,
+                        default=int(os.environ.get("GUNICORN_THREADS") or 1),
+                        help="threads per gunicorn worker (GUNICORN_THREADS; default 1)")
     parser.add_argument("--listings", type=int, default=0,
                         help="grow the catalogue to this many listings (e.g. 100000)")
     parser.add_argument("--database-url", default=None,
@@ -316,6 +326,7 @@ def main() -> None:
         "RATELIMIT_ENABLED": "0",
         "SEARCH_DRAIN_IN_PROCESS": "0",
         "WEB_CONCURRENCY": str(args.workers),
+        "GUNICORN_THREADS": str(args.gunicorn_threads),
         "BIND": f"127.0.0.1:{port}",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
@@ -351,7 +362,8 @@ def main() -> None:
         db.engine.dispose()
         print("==> Building the search index")
         flask(env, "reindex")
-        print(f"==> Starting gunicorn ({args.workers} workers) on {base}")
+        print(f"==> Starting gunicorn ({args.workers} workers x {args.gunicorn_threads} "
+              f"threads) on {base}")
         server = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
             env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
@@ -373,7 +385,7 @@ def main() -> None:
             print(f"    {name:<20} {result.rps:8.0f} req/s  p50 {result.p50_ms:7.1f} ms  "
                   f"p99 {result.p99_ms:7.1f} ms  errors {result.errors}")
             results.append(result)
-        print_table(results, listings, args.duration, args.workers)
+        print_table(results, listings, args.duration, args.workers, args.gunicorn_threads)
     finally:
         if server is not None:
             server.terminate()

@@ -12,6 +12,10 @@ its new version become visible together, in every process:
   Counters no public page shows (``view_count``, ``favourite_count``) do not bump it, so a
   product page view does not empty every cache.
 
+The increment itself runs as part of the commit (the flag is set by the changes, the UPDATE
+is issued by ``before_commit``), so it commits or rolls back with them and holds the row lock
+only for the commit. A rolled-back change leaves at worst one needless increment.
+
 A request reads the version once (one single-row SELECT) *before* it reads anything else, so
 whatever it renders is at least as new as the version it files the page under. When the row is
 missing (a wiped database) nothing is cached, and the next bump starts the counter at a random
@@ -55,6 +59,7 @@ from providers.models import CredibilitySnapshot
 VERSION_ROW = 1
 CSRF_PLACEHOLDER = "\x00csrf-token-placeholder\x00"
 CACHE_HEADER = "X-Page-Cache"
+CHANGED = "catalogue_changed"  # session.info flag: this transaction changed the catalogue
 NO_STORE = "private, no-store"
 
 # Outbox rows bump explicitly when queued (search_outbox.enqueue); the drain deleting them
@@ -77,7 +82,15 @@ def read_version(session: Session) -> int | None:
 
 
 def bump(session: Session) -> None:
-    """Mark the catalogue changed, inside the caller's transaction."""
+    """Mark the catalogue changed: the version goes up when this transaction commits.
+
+    The UPDATE runs in the commit itself (``before_commit``), so the row is locked only for
+    the moment of the commit, not for the whole of a long transaction that changed a listing
+    early on (PostgreSQL would make every other catalogue change wait for it)."""
+    session.info[CHANGED] = True
+
+
+def _increment(session: Session) -> None:
     connection = session.connection()
     result = connection.execute(
         update(_version_table).where(_version_table.c.id == VERSION_ROW)
@@ -87,6 +100,14 @@ def bump(session: Session) -> None:
         # process that cached pages of the old rows never meets the same number again.
         connection.execute(_version_table.insert().values(
             id=VERSION_ROW, version=secrets.randbits(52)))
+
+
+@event.listens_for(Session, "before_commit")
+def _increment_on_commit(session):
+    if session.new or session.dirty or session.deleted:
+        session.flush()  # commit flushes after this hook; changes must be seen first
+    if session.info.pop(CHANGED, False):
+        _increment(session)
 
 
 def request_version() -> int | None:
