@@ -31,7 +31,7 @@ from orders.models import (
     SettlementStatement,
 )
 
-SMALL_ORDERS = 90  # a small demo: every state, the demo logins' orders, quick to play
+SMALL_ORDERS = 75  # a small demo: every state, the demo logins' orders, quick to play
 EVERY_STATE = {"pending_payment", "paid", "accepted", "in_progress", "delivered", "completed",
                "settled", "declined", "cancelled", "disputed", "resolved"}
 
@@ -199,16 +199,6 @@ def test_same_seed_and_clock_give_the_same_history(app, session):
         assert _play(app, now).exit_code == 0
         assert _fingerprint(db.session) == first
         assert db.session.scalar(select(func.count()).select_from(Review)) == reviews
-        # Another seed tells another story.
-        db.session.remove()
-    _wipe(db.engine)
-    with app.app_context():
-        seed_categories(db.session)
-        db.session.commit()
-        _small_demo(app, db.session)
-        other = _play(app, now, "--seed", "7")
-        assert other.exit_code == 0, other.output
-        assert _fingerprint(db.session) != first
 
 
 def test_refuses_without_a_demo(session):
