@@ -6,13 +6,13 @@ Views are thin: they parse input, call ``marketplace.console_service`` and rende
 
 from datetime import UTC
 
+import click
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import DateTimeLocalField, RadioField, TextAreaField
 from wtforms.validators import Optional
 
-from catalog.categories import top_level_categories
 from catalog.services import parse_page
 from marketplace import console_service
 from marketplace.database import db, utcnow
@@ -21,7 +21,19 @@ from orders import services as order_services
 from orders import sla, workflow
 from orders.forms import RulingForm, choices
 
-bp = Blueprint("console", __name__, url_prefix="/staff")
+bp = Blueprint("console", __name__, url_prefix="/staff", cli_group=None)
+
+
+@bp.cli.command("rebuild-console-figures")
+def rebuild_console_figures():
+    """Recompute the dashboard's daily roll-up and per-state counters from the orders (after
+    a bulk load that bypassed the app; idempotent, one transaction)."""
+    from orders import figures
+
+    report = figures.rebuild(db.session)
+    db.session.commit()
+    click.echo(f"Rebuilt the console figures: {report['days']:,} day rows, "
+               f"{report['orders']:,} orders counted.")
 
 # (key, label, icon, endpoint candidates). A link shows only when its endpoint is registered,
 # so pages other areas add later appear by themselves and missing ones never break the nav.
@@ -180,10 +192,10 @@ def progress():
     filters = console_service.ProgressFilters.from_args(request.args)
     result = console_service.progress(
         db.session, filters, utcnow(), page=parse_page(request.args.get("page")),
-        page_size=int(current_app.config.get("PAGE_SIZE") or 24), warning_days=_warning_days())
+        page_size=int(current_app.config.get("PAGE_SIZE") or 24), warning_days=_warning_days(),
+        after=request.args.get("after"), before=request.args.get("before"))
     return render_template("console/progress.html", result=result, filters=filters,
                            sorts=console_service.SORTS,
-                           categories=top_level_categories(db.session),
                            states=console_service.OPEN_STATUSES, sla_labels=sla.SLA_LABELS,
                            status_label=workflow.status_label, status_badge=workflow.status_badge)
 

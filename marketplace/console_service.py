@@ -12,7 +12,7 @@ because the money step talks to Stripe after the state change is safely recorded
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import String, and_, case, func, or_, select
+from sqlalchemy import String, and_, case, cast, func, literal_column, null, or_, select, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.sql.expression import FunctionElement
@@ -22,8 +22,8 @@ from catalog.services import Page, paginate
 from marketplace import audit
 from marketplace.models import AuditLog, Organisation, User
 from marketplace.notifications import notify_organisation
+from orders import figures, sla, workflow
 from orders import services as order_services
-from orders import sla, workflow
 from orders.models import ORDER_STATUSES, Order
 from orders.money import format_amount
 
@@ -134,48 +134,44 @@ def _buckets(period: str, now: datetime) -> tuple[list[str], datetime, str]:
 
 
 def time_series(session: Session, period: str, now: datetime, currency: str) -> Series:
+    """Orders placed and GMV paid per day / month, from the daily roll-up (orders/figures.py:
+    a few hundred rows, whatever the number of orders)."""
     labels, first, unit = _buckets(period, now)
-    key = month_key if unit == "month" else day_key
-    paid_key = key(Order.paid_at)
-    gmv = dict(session.execute(
-        select(paid_key, func.sum(Order.subtotal))
-        .where(Order.paid_at >= first, Order.paid_at <= now, Order.currency == currency)
-        .group_by(paid_key)).all())
-    created_key = key(Order.created_at)
-    placed = dict(session.execute(
-        select(created_key, func.count(Order.id))
-        .where(Order.created_at >= first, Order.created_at <= now)
-        .group_by(created_key)).all())
-    return Series(labels=labels, gmv=[int(gmv.get(k) or 0) for k in labels],
-                  orders=[int(placed.get(k) or 0) for k in labels])
+    placed, gmv = figures.daily(session, first.date(), now.astimezone(UTC).date(), currency)
+    width = 7 if unit == "month" else 10
+    placed_by: dict[str, int] = {}
+    gmv_by: dict[str, int] = {}
+    for day, count in placed.items():
+        key = day.isoformat()[:width]
+        placed_by[key] = placed_by.get(key, 0) + count
+    for day, amount in gmv.items():
+        key = day.isoformat()[:width]
+        gmv_by[key] = gmv_by.get(key, 0) + amount
+    return Series(labels=labels, gmv=[gmv_by.get(k, 0) for k in labels],
+                  orders=[placed_by.get(k, 0) for k in labels])
 
 
 def orders_by_state(session: Session) -> dict[str, int]:
-    rows = dict(session.execute(select(Order.status, func.count(Order.id))
-                                .group_by(Order.status)).all())
+    """Orders per status, from the counters orders/figures.py keeps."""
+    rows = figures.state_counts(session)
     return {status: rows.get(status, 0) for status in ORDER_STATUSES}
 
 
 def orders_by_category(session: Session, currency: str) -> list[CategoryFigure]:
-    """Orders and GMV (paid orders) per top-level category, largest first."""
-    paid = and_(Order.paid_at.is_not(None), Order.currency == currency)
-    rows = session.execute(
-        select(Order.category_id, func.count(Order.id),
-               func.sum(case((paid, Order.subtotal), else_=0)))
-        .group_by(Order.category_id)).all()
+    """Orders and GMV (paid orders) per top-level category, largest first (daily roll-up)."""
     categories = {c.id: c for c in session.scalars(select(Category))}
     totals: dict[int | None, list[int]] = {}
-    for category_id, count, gmv in rows:
+    for category_id, (count, gmv) in figures.by_category(session, currency).items():
         category = categories.get(category_id)
         while category is not None and category.parent_id is not None:
             category = categories.get(category.parent_id)
         key = category.id if category else None
         bucket = totals.setdefault(key, [0, 0])
         bucket[0] += count
-        bucket[1] += int(gmv or 0)
-    figures = [CategoryFigure(categories.get(k) if k else None, v[0], v[1])
-               for k, v in totals.items()]
-    return sorted(figures, key=lambda f: (-f.orders, f.category.position if f.category else 999))
+        bucket[1] += gmv
+    found = [CategoryFigure(categories.get(k) if k else None, v[0], v[1])
+             for k, v in totals.items() if v[0] or v[1]]
+    return sorted(found, key=lambda f: (-f.orders, f.category.position if f.category else 999))
 
 
 def dashboard(session: Session, now: datetime, *, period: str = "30d", currency: str = "CNY",
@@ -191,12 +187,13 @@ def dashboard(session: Session, now: datetime, *, period: str = "30d", currency:
                        .where(Product.status == "pending_review")) or 0) + (
         session.scalar(select(func.count(ProductRevision.id))
                        .where(ProductRevision.status == "pending")) or 0)
+    by_state = orders_by_state(session)
     return Dashboard(
         period=period, currency=currency,
         series=time_series(session, period, now, currency),
-        by_state=orders_by_state(session),
+        by_state=by_state,
         by_category=orders_by_category(session, currency),
-        open_disputes=_count(session, Order.status == "disputed"),
+        open_disputes=by_state.get("disputed", 0),
         disputes=list(session.scalars(
             select(Order).where(Order.status == "disputed")
             .options(joinedload(Order.buyer), joinedload(Order.provider))
@@ -295,6 +292,8 @@ class ProgressPage:
     sla_counts: dict[str, int] = field(default_factory=dict)  # with the other filters applied
     provider: Organisation | None = None  # named when filtered by id
     enterprise: Organisation | None = None
+    next_cursor: str | None = None  # ?after= of the next page, None on the last
+    prev_cursor: str | None = None  # ?before= of the previous page, None on the first
 
 
 def _party_condition(column, kind: str, needle: str):
@@ -309,61 +308,216 @@ def _category_ids(session: Session, category_id: int) -> list[int]:
     return [category_id, *children]
 
 
+# Keyset pagination. Every row of the list has a sort key (group, no value, value, id): the
+# group is the SLA rank (0 overdue, 1 at risk, 2 the rest) for the SLA sort and 0 otherwise,
+# "no value" puts orders without a deadline last, the value is the deadline, subtotal or
+# placed time. The list is read as a merge of per-state "streams", each one index range
+# ((status, due_at), (status, accept_by), (status, subtotal), (status, created_at)) read in
+# order with LIMIT, starting after the cursor: page 1 and page 5,000 cost the same.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    group: int
+    no_value: int
+    value: int  # deadline / placed time in microseconds since 1970, or the subtotal
+    id: int
+
+    def encode(self) -> str:
+        return f"{self.group}~{self.no_value}~{self.value}~{self.id}"
+
+    @classmethod
+    def decode(cls, raw: str | None) -> "Cursor | None":
+        parts = (raw or "").split("~")
+        try:
+            group, no_value, value, order_id = (int(part) for part in parts)
+        except ValueError:
+            return None
+        if group not in (0, 1, 2) or no_value not in (0, 1):
+            return None
+        return cls(group, no_value, value, order_id)
+
+
+def _as_micros(value) -> int:
+    if isinstance(value, datetime):
+        return (value.astimezone(UTC) - EPOCH) // timedelta(microseconds=1)
+    return int(value or 0)
+
+
+def _from_micros(column, micros: int):
+    if column.key == "subtotal":
+        return micros
+    return EPOCH + timedelta(microseconds=micros)
+
+
+@dataclass
+class _Stream:
+    group: int
+    no_value: int
+    status: str
+    column: object  # the value column, None in the "no value" part
+    where: list
+
+
+def _streams(filters: ProgressFilters, now: datetime, warning_days: int | None) -> list[_Stream]:
+    statuses = [filters.state] if filters.state else list(OPEN_STATUSES)
+    edge = now + sla.warning_window(warning_days)
+    streams = []
+    for status in statuses:
+        clocked = status in sla.CLOCKED_STATUSES
+        deadline = getattr(Order, sla.DEADLINE_COLUMN.get(status, "due_at"))
+        if filters.sla in ("overdue", "at_risk") and not clocked:
+            continue
+        if filters.sort in ("sla", "due"):
+            column = deadline
+        else:
+            column = Order.subtotal if filters.sort == "amount" else Order.created_at
+        where = [Order.status == status]
+        if filters.sort == "sla" and clocked:
+            behind = sla.behind_plan(now)
+            parts = {0: [deadline < now], 1: [deadline >= now, deadline <= edge, behind],
+                     2: [deadline >= now, ~and_(deadline <= edge, behind)]}
+            wanted = {"overdue": (0,), "at_risk": (1,), "on_track": (2,)}.get(
+                filters.sla, (0, 1, 2))
+            streams += [_Stream(rank, 0, status, column, where + parts[rank])
+                        for rank in wanted]
+            if 2 in wanted:
+                streams.append(_Stream(2, 1, status, None, [*where, deadline.is_(None)]))
+            continue
+        if filters.sla:
+            where.append(sla.sla_condition(filters.sla, now, warning_days))
+        group = 2 if filters.sort == "sla" else 0
+        if column is deadline:
+            streams.append(_Stream(group, 0, status, column, [*where, column.is_not(None)]))
+            streams.append(_Stream(group, 1, status, None, [*where, column.is_(None)]))
+        else:
+            streams.append(_Stream(group, 0, status, column, where))
+    return streams
+
+
+def _sign(value: int, sign: int) -> int:
+    return value * sign
+
+
+def _read_streams(session: Session, streams: list[_Stream], conditions: list,
+                  cursor: Cursor | None, descending: bool, backwards: bool,
+                  limit: int) -> list[tuple[Cursor, int]]:
+    """Up to ``limit`` (key, order id) after ``cursor`` in list order (before it, nearest
+    first, when ``backwards``), one UNION ALL of index-ordered reads with LIMIT."""
+    sign = (-1 if descending else 1) * (-1 if backwards else 1)
+    null_sign = -1 if backwards else 1
+    parts = []
+    for stream in streams:
+        where = [*stream.where, *conditions]
+        column = stream.column
+        if cursor is not None:
+            mine = (_sign(stream.group, sign), _sign(stream.no_value, null_sign))
+            theirs = (_sign(cursor.group, sign), _sign(cursor.no_value, null_sign))
+            if mine < theirs:
+                continue
+            if mine == theirs:
+                after = Order.id > cursor.id if sign > 0 else Order.id < cursor.id
+                if column is None:
+                    where.append(after)
+                else:
+                    value = _from_micros(column, cursor.value)
+                    where += ([column >= value, or_(column > value, after)] if sign > 0 else
+                              [column <= value, or_(column < value, after)])
+        value_column = column if column is not None else cast(null(), Order.due_at.type)
+        order_by = ([] if column is None else [column.asc() if sign > 0 else column.desc()])
+        order_by.append(Order.id.asc() if sign > 0 else Order.id.desc())
+        parts.append(select(literal_column(str(int(stream.group))).label("g"),
+                            literal_column(str(int(stream.no_value))).label("n"),
+                            value_column.label("v"), Order.id.label("id"))
+                     .where(*where).order_by(*order_by).limit(limit).subquery())
+    if not parts:
+        return []
+    union = union_all(*[select(part) for part in parts])
+    keyed = []
+    for g, n, v, order_id in session.execute(union):
+        keyed.append(Cursor(int(g), int(n), _as_micros(v) if v is not None else 0, order_id))
+
+    def rank(key: Cursor):
+        return (key.group * sign, key.no_value * null_sign, key.value * sign, key.id * sign)
+
+    keyed.sort(key=rank)
+    return [(key, key.id) for key in keyed[:limit]]
+
+
 def progress(session: Session, filters: ProgressFilters, now: datetime, *, page: int = 1,
-             page_size: int = 25, warning_days: int | None = None) -> ProgressPage:
-    """Every open order with its SLA status, filtered, sorted and paginated in the database."""
+             page_size: int = 25, warning_days: int | None = None, after: str | None = None,
+             before: str | None = None) -> ProgressPage:
+    """Every open order with its SLA status, filtered, sorted and paginated in the database.
+
+    ``after`` / ``before`` are the cursors of the next / previous page (``Cursor.encode``);
+    ``page`` is only the page number shown (carried by the links)."""
     base = [Order.status.in_(OPEN_STATUSES)]
+    filtered = []
+    if filters.provider:
+        filtered.append(_party_condition(Order.provider_org_id, "provider", filters.provider))
+    if filters.enterprise:
+        filtered.append(_party_condition(Order.buyer_org_id, "enterprise", filters.enterprise))
+    if filters.category:
+        filtered.append(Order.category_id.in_(_category_ids(session, filters.category)))
     if filters.state:
         base.append(Order.status == filters.state)
-    if filters.provider:
-        base.append(_party_condition(Order.provider_org_id, "provider", filters.provider))
-    if filters.enterprise:
-        base.append(_party_condition(Order.buyer_org_id, "enterprise", filters.enterprise))
-    if filters.category:
-        base.append(Order.category_id.in_(_category_ids(session, filters.category)))
-    conditions = list(base)
-    if filters.sla:
-        conditions.append(sla.sla_condition(filters.sla, now, warning_days))
-
-    rank = sla.sla_case(now, warning_days)
-    desc = filters.direction == "desc"
-    deadline = sla.deadline_expr()
-    if filters.sort == "sla":
-        order_by = [rank.desc() if desc else rank.asc(), deadline.asc().nulls_last()]
-    elif filters.sort == "due":
-        order_by = [deadline.desc().nulls_last() if desc else deadline.asc().nulls_last()]
-    elif filters.sort == "amount":
-        order_by = [Order.subtotal.desc() if desc else Order.subtotal.asc()]
+    base += filtered
+    # Tab counts (they double as the total): the SLA ones read a (status, deadline) range;
+    # "all" is the maintained per-state counters unless an institution, enterprise or
+    # category filter applies ((provider|buyer|category, status) indexes then).
+    overdue = sla.sla_condition("overdue", now, warning_days)
+    at_risk = sla.sla_condition("at_risk", now, warning_days)
+    late, risky = session.execute(
+        select(func.count(case((overdue, 1))), func.count(case((at_risk, 1))))
+        .where(*base, or_(overdue, at_risk))).one()
+    counts = {"overdue": int(late or 0), "at_risk": int(risky or 0)}
+    if filtered:
+        counts["all"] = _count(session, *base)
     else:
-        order_by = [Order.created_at.desc() if desc else Order.created_at.asc()]
-    # The tab counts double as the page total, so no separate COUNT over the list query.
-    counts = {code: _count(session, *base, sla.sla_condition(code, now, warning_days))
-              for code in ("overdue", "at_risk")}
-    counts["all"] = _count(session, *base)
-    counts["on_track"] = counts["all"] - counts["overdue"] - counts["at_risk"]
+        states = figures.state_counts(session)
+        counts["all"] = sum(states.get(s, 0) for s in
+                            ([filters.state] if filters.state else OPEN_STATUSES))
+    counts["on_track"] = max(0, counts["all"] - counts["overdue"] - counts["at_risk"])
     total = counts[filters.sla or "all"]
     page_size = max(1, int(page_size))
+
+    cursor_after, cursor_before = Cursor.decode(after), Cursor.decode(before)
+    backwards = cursor_before is not None and cursor_after is None
+    cursor = cursor_before if backwards else cursor_after
+    if cursor is None:
+        page = 1
     page = max(1, min(page, max(1, -(-total // page_size))))
-    # Sort and cut the bare order rows, then load the page's parties (selectinload) and its
-    # percent done (one query). With joinedload and "done" in the select list, PostgreSQL
-    # hash-joined the parties and ran the progress sub-plans for every open order (and every
-    # skipped row of a deep page) before keeping 24: 2.6 s for page 1 and 16 s for page 4583
-    # of 220k open orders (bench/scale.py, EXPLAIN ANALYZE in the commit message).
-    stmt = (select(Order).where(*conditions)
-            .options(selectinload(Order.buyer), selectinload(Order.provider),
-                     selectinload(Order.category))
-            .order_by(*order_by, Order.id.desc() if desc else Order.id.asc())
-            .limit(page_size).offset((page - 1) * page_size))
-    orders = list(session.scalars(stmt))
-    done = _done_for(session, [order.id for order in orders])
-    rows = [ProgressRow(order, sla.classify(order, now, warning_days, done=done.get(order.id, 0)))
-            for order in orders]
+    streams = _streams(filters, now, warning_days)
+    found = _read_streams(session, streams, filtered, cursor, filters.direction == "desc",
+                          backwards, page_size + 1)
+    more = len(found) > page_size  # another page beyond this one, in the reading direction
+    found = found[:page_size]
+    if backwards:
+        found.reverse()
+    ids = [order_id for _key, order_id in found]
+    # The page's orders with their percent done (index-only sub-plans for 24 rows), then
+    # their parties and categories (selectinload).
+    loaded = {o.id: (o, int(d or 0)) for o, d in session.execute(
+        select(Order, sla.done_expr()).where(Order.id.in_(ids))
+        .options(selectinload(Order.buyer), selectinload(Order.provider),
+                 selectinload(Order.category)))} if ids else {}
+    rows = [ProgressRow(loaded[i][0], sla.classify(loaded[i][0], now, warning_days,
+                                                   done=loaded[i][1]))
+            for i in ids if i in loaded]
+    if backwards and not more:
+        page = 1
     result = Page(items=rows, total=total, page=page, page_size=page_size)
+    has_next = more if not backwards else bool(found)
+    has_prev = (cursor is not None) and (more if backwards else True) and page > 1
     named = {}
     for key, needle in (("provider", filters.provider), ("enterprise", filters.enterprise)):
         if needle.isdigit():
             named[key] = session.get(Organisation, int(needle))
-    return ProgressPage(page=result, rows=rows, sla_counts=counts, **named)
+    return ProgressPage(page=result, rows=rows, sla_counts=counts,
+                        next_cursor=found[-1][0].encode() if found and has_next else None,
+                        prev_cursor=found[0][0].encode() if found and has_prev else None,
+                        **named)
 
 
 # --------------------------------------------------------------------------- interventions

@@ -130,6 +130,11 @@ class Order(Base):
         Index("ix_purchase_order_status_completed_at", "status", "completed_at"),
         Index("ix_purchase_order_status_closed_at", "status", "closed_at"),
         Index("ix_purchase_order_paid_at", "paid_at", "currency", "subtotal"),
+        # Console progress list (migration 0009): per-state ordered reads for the amount and
+        # placed sorts, index-only open-order counts per category.
+        Index("ix_purchase_order_status_subtotal", "status", "subtotal"),
+        Index("ix_purchase_order_status_created_at", "status", "created_at"),
+        Index("ix_purchase_order_category_status", "category_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -719,3 +724,29 @@ class SettlementItem(Base):
 
     statement: Mapped[SettlementStatement] = relationship(back_populates="items")
     order: Mapped[Order] = relationship()
+
+
+# --------------------------------------------------------------------------- console figures
+
+class OrderDayFigure(Base):
+    """Daily roll-up of orders for the monitors' dashboard (orders/figures.py keeps it in the
+    same transaction as every order change it reflects): per UTC day, order category (0: none)
+    and currency, the orders placed that day, the orders paid that day and their value."""
+
+    __tablename__ = "order_day_figure"
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    category_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0: no category
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    orders_created: Mapped[int] = mapped_column(BigInteger, default=0)
+    orders_paid: Mapped[int] = mapped_column(BigInteger, default=0)
+    gmv: Mapped[int] = mapped_column(BigInteger, default=0)  # subtotals paid, minor units
+
+
+class OrderStateCount(Base):
+    """Orders per status, kept by orders/figures.py with every insert and status change."""
+
+    __tablename__ = "order_state_count"
+
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    orders: Mapped[int] = mapped_column(BigInteger, default=0)

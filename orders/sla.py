@@ -223,6 +223,11 @@ def _behind_plan_bool(now: datetime):
     )
 
 
+def behind_plan(now: datetime):
+    """Progress behind plan at ``now`` (for orders inside the warning window)."""
+    return _behind_plan_bool(now)
+
+
 def sla_case(now: datetime, warning_days: int | None = None):
     """CASE expression giving 0 (overdue), 1 (at risk) or 2 (on track): sorts worst first."""
     window = warning_window(warning_days)

@@ -27,6 +27,7 @@ from marketplace.database import utcnow
 from marketplace.models import User
 from marketplace.notifications import notify, notify_organisation
 from marketplace.permissions import order_role
+from orders import figures  # noqa: F401 (keeps the dashboard figures with every change)
 from orders.models import Order, OrderEvent
 
 ROLES = ("buyer", "provider", "staff", "system")

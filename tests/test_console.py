@@ -258,11 +258,15 @@ def test_progress_paginates(app, client, session, open_orders, staff):
     try:
         support.login(client, staff)
         first = text(client.get("/staff/progress"))
-        second = text(client.get("/staff/progress?page=2"))
+        assert 'rel="next"' in first
+        # "Next" carries a cursor (keyset pagination), not an OFFSET page number.
+        following = re.search(r'href="([^"]+)" rel="next"', first).group(1)
+        assert "after=" in following
+        second = text(client.get(following))
         assert len(numbers(first)) == 3 and len(numbers(second)) == 1
         assert "Showing 1–3 of 4 open orders" in first
+        assert "Showing 4–4 of 4 open orders" in second
         assert set(numbers(first)).isdisjoint(numbers(second))
-        assert 'rel="next"' in first
     finally:
         app.config["PAGE_SIZE"] = 24
 
