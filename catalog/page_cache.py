@@ -26,8 +26,8 @@ directory and profile, search) serves the rendered HTML from a per-process LRU (
 ``PAGE_CACHE_MAX_BYTES``) when the visitor is not logged in, the session holds no flash
 messages and no comparison picks, and the request is not an htmx partial. The key is the
 database, host, script root, full path with query string, the catalogue version and (search)
-the search index generation. The CSRF token is replaced by a placeholder before storing and the
-visitor's own token is put back on every hit. Logged-in viewers, carts and checkout are never
+the search index generation. The page is stored split at its CSRF token and joined with the visitor's own
+token on every hit. Logged-in viewers, carts and checkout are never
 served from it. Responses of these views carry ``Cache-Control: private, no-store`` (each page
 holds the visitor's CSRF token; no shared cache may keep it).
 """
@@ -57,7 +57,6 @@ from marketplace.models import Organisation
 from providers.models import CredibilitySnapshot
 
 VERSION_ROW = 1
-CSRF_PLACEHOLDER = "\x00csrf-token-placeholder\x00"
 CACHE_HEADER = "X-Page-Cache"
 CHANGED = "catalogue_changed"  # session.info flag: this transaction changed the catalogue
 NO_STORE = "private, no-store"
@@ -75,10 +74,13 @@ _version_table = CatalogVersion.__table__
 
 # --------------------------------------------------------------------------- version
 
+_VERSION_QUERY = select(_version_table.c.version).where(_version_table.c.id == VERSION_ROW)
+
+
 def read_version(session: Session) -> int | None:
-    """The current catalogue version, None when the row is missing (nothing is cached)."""
-    return session.execute(
-        select(CatalogVersion.version).where(CatalogVersion.id == VERSION_ROW)).scalar()
+    """The current catalogue version, None when the row is missing (nothing is cached).
+    A Core statement on the session's connection: a third of the cost of an ORM select."""
+    return session.connection().execute(_VERSION_QUERY).scalar()
 
 
 def bump(session: Session) -> None:
@@ -182,23 +184,24 @@ def by_version(name: str, compute: Callable[[], object]):
 # --------------------------------------------------------------------------- page cache
 
 class PageCache:
-    """Rendered pages by key, least recently used dropped beyond ``max_bytes``."""
+    """Rendered pages by key, least recently used dropped beyond ``max_bytes``. A page is kept
+    as its UTF-8 bytes split where the CSRF token was, ready to be joined with another."""
 
     def __init__(self):
-        self._entries: OrderedDict[tuple, str] = OrderedDict()
+        self._entries: OrderedDict[tuple, list[bytes]] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
         self.version: int | None = None
 
-    def get(self, key: tuple) -> str | None:
+    def get(self, key: tuple) -> list[bytes] | None:
         with self._lock:
             body = self._entries.get(key)
             if body is not None:
                 self._entries.move_to_end(key)
             return body
 
-    def put(self, key: tuple, body: str, version: int, max_bytes: int) -> None:
-        size = len(body)
+    def put(self, key: tuple, body: list[bytes], version: int, max_bytes: int) -> None:
+        size = _size(body)
         if size > max_bytes:
             return
         with self._lock:
@@ -209,12 +212,12 @@ class PageCache:
                 self.version = version
             old = self._entries.pop(key, None)
             if old is not None:
-                self._size -= len(old)
+                self._size -= _size(old)
             self._entries[key] = body
             self._size += size
             while self._size > max_bytes:
                 _key, dropped = self._entries.popitem(last=False)
-                self._size -= len(dropped)
+                self._size -= _size(dropped)
 
     def clear(self) -> None:
         with self._lock:
@@ -227,6 +230,10 @@ class PageCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _size(parts: list[bytes]) -> int:
+    return sum(len(part) for part in parts)
 
 
 class _Caches:
@@ -278,19 +285,17 @@ def _store(key: tuple, response) -> str:
             or response.direct_passthrough or current_user.is_authenticated
             or not _session_is_plain()):
         return "bypass"
-    body = response.get_data(as_text=True)
+    body = response.get_data()
     token = g.get(_csrf_field())
-    if token:
-        body = body.replace(token, CSRF_PLACEHOLDER)
-    pages().put(key, body, key[4], int(current_app.config["PAGE_CACHE_MAX_BYTES"]))
+    parts = body.split(token.encode()) if token else [body]
+    pages().put(key, parts, key[4], int(current_app.config["PAGE_CACHE_MAX_BYTES"]))
     return "miss"
 
 
-def _hit(body: str):
+def _hit(parts: list[bytes]):
     from flask_wtf.csrf import generate_csrf
 
-    if CSRF_PLACEHOLDER in body:
-        body = body.replace(CSRF_PLACEHOLDER, generate_csrf())
+    body = generate_csrf().encode().join(parts) if len(parts) > 1 else parts[0]
     response = current_app.response_class(body, mimetype="text/html")
     response.headers[CACHE_HEADER] = "hit"
     return response
