@@ -191,6 +191,23 @@ def test_a_new_review_and_a_credibility_change_show_at_once(session, client, p, 
         assert f'data-level="{level}"' in text(get(client, path)), path
 
 
+def test_a_profile_edit_and_a_category_edit_show_at_once(session, client, p, listing):
+    profile, category_page = f"/institutions/{p.provider_org.id}", "/c/patent-application"
+    twice(client, profile)
+    twice(client, category_page)
+    edited = onboarding.InstitutionProfile.of(p.provider_org)
+    edited.description = "Now also **utility models** and design patents."
+    onboarding.update_profile(session, p.provider, p.provider_org, edited)
+    session.commit()
+    assert "utility models" in text(get(client, profile))
+
+    category = factories.category(session)  # an admin renames a category
+    category.name = "Patent filing (invention and utility)"
+    session.commit()
+    assert "Patent filing (invention and utility)" in text(get(client, category_page))
+    assert "Patent filing (invention and utility)" in text(get(client, f"/products/{listing.id}"))
+
+
 def test_a_sale_reorders_the_best_selling_sort_at_once(session, client, p, listing):
     other = factories.product(session, p.provider_org, title="Soon the best seller")
     session.commit()
