@@ -34,14 +34,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from catalog import reviews
 from catalog.models import Package, Product, Review
 from catalog.services import visible_products_condition
 from marketplace.demo import BUYER_EMAIL, PROVIDER_EMAIL, STAFF_EMAIL
-from marketplace.models import Organisation, User
+from marketplace.models import Notification, Organisation, User
 from orders import (
     cart,
     checkout,
@@ -875,12 +875,16 @@ def _grant_history_vouchers(sim: _Sim, plans: list[_Plan], start: datetime) -> N
 
 
 def _finish(session: Session, now: datetime) -> None:
-    """Publish reviews whose blind window passed, score everyone, rate every listing and
+    """Publish reviews whose blind window passed, mark older notifications read, score everyone, rate every listing and
     queue the listings for the search index (ratings and credibility are indexed)."""
     from catalog import search_outbox
     from providers.credibility import recompute_all
 
     reviews.publish_due_reviews(session, now)
+    # People read their notifications: only the last few days' are still unread.
+    session.execute(update(Notification).where(
+        Notification.read_at.is_(None), Notification.created_at < now - timedelta(days=3))
+        .values(read_at=Notification.created_at).execution_options(synchronize_session=False))
     for product_id in session.scalars(select(Review.product_id).where(
             Review.side == "buyer", Review.product_id.is_not(None)).distinct()):
         reviews.refresh_product_rating(session, product_id)

@@ -21,7 +21,7 @@ from marketplace.demo import (
     STAFF_EMAIL,
     load_demo_data,
 )
-from marketplace.models import User
+from marketplace.models import Notification, User
 from orders import demo_activity
 from orders.models import (
     LedgerEntry,
@@ -148,6 +148,10 @@ def _check_history(session, now: datetime) -> dict:
     assert session.scalar(select(func.count()).where(Review.published_at.is_not(None))) > 20
     assert session.scalar(select(func.count()).where(Review.reply.is_not(None))) > 0
     assert session.scalar(select(func.count()).where(Product.rating_count > 0)) > 5
+    # Old notifications were read; the last days' are waiting.
+    unread = session.scalars(select(Notification.created_at)
+                             .where(Notification.read_at.is_(None))).all()
+    assert unread and min(unread) >= now - timedelta(days=3)
 
     # The demo buyer's enterprise: about ten orders in many states, one completed order
     # waiting for its review.
