@@ -1133,6 +1133,18 @@ def console_pages(session: Session, batch_id: int | None) -> list[tuple[str, str
     open_count = session.scalar(select(func.count()).select_from(Order)
                                 .where(Order.status.in_(open_states))) or 0
     deep = max(2, open_count // 24 // 2)
+    # Keyset pagination: a deep page is the page after a cursor in the middle of the list
+    # (an on-track order of the SLA sort, whose deadline is beyond the warning window).
+    from datetime import UTC as _UTC
+
+    from marketplace.console_service import Cursor, _as_micros
+    later = datetime.now(_UTC) + timedelta(days=3, hours=1)
+    beyond = session.scalar(select(func.count()).select_from(Order).where(
+        Order.status == "in_progress", Order.due_at > later)) or 0
+    middle = session.execute(
+        select(Order.id, Order.due_at).where(Order.status == "in_progress", Order.due_at > later)
+        .order_by(Order.due_at, Order.id).offset(beyond // 2).limit(1)).first()
+    deep_cursor = Cursor(2, 0, _as_micros(middle[1]), middle[0]).encode() if middle else ""
     pages = [
         ("dashboard (30 days)", "/staff"),
         ("dashboard (12 months)", "/staff?period=12m"),
@@ -1148,7 +1160,12 @@ def console_pages(session: Session, batch_id: int | None) -> list[tuple[str, str
         ("progress: sort due date", "/staff/progress?sort=due"),
         ("progress: category+state+sort", f"/staff/progress?category={top}&state=in_progress"
                                           "&sort=created"),
-        (f"progress: deep page {deep}", f"/staff/progress?page={deep}"),
+        (f"progress: deep page {deep} (cursor)", f"/staff/progress?page={deep}"
+                                                   f"&after={deep_cursor}"),
+        (f"progress: deep page {deep} (cursor, back)", f"/staff/progress?page={deep}"
+                                                         f"&before={deep_cursor}"),
+        ("progress: deep page, sort amount (cursor)",
+         f"/staff/progress?sort=amount&dir=desc&page={deep}&after=0~0~500000~0"),
         ("settlement: batch list", "/staff/settlement"),
     ]
     if batch_id:

@@ -12,9 +12,9 @@ because the money step talks to Stripe after the state change is safely recorded
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import String, and_, case, cast, func, literal_column, null, or_, select, union_all
+from sqlalchemy import String, and_, cast, func, literal_column, null, or_, select, union_all
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.sql.expression import FunctionElement
 
 from catalog.models import Category, Product, ProductRevision
@@ -177,10 +177,14 @@ def orders_by_category(session: Session, currency: str) -> list[CategoryFigure]:
 def dashboard(session: Session, now: datetime, *, period: str = "30d", currency: str = "CNY",
               warning_days: int | None = None) -> Dashboard:
     period = period if period in PERIODS else "30d"
-    overdue_rows = session.scalars(
-        select(Order).where(sla.sla_condition("overdue", now, warning_days))
-        .options(joinedload(Order.buyer), joinedload(Order.provider))
-        .order_by(sla.deadline_expr().asc(), Order.id).limit(TOP_LIST)).all()
+    # The ten longest overdue: per-state (status, deadline) index reads with LIMIT, merged.
+    overdue_ids = [order_id for _key, order_id in _read_streams(
+        session, _streams(ProgressFilters(sla="overdue", sort="due"), now, warning_days), [],
+        None, False, False, TOP_LIST)]
+    loaded = {o.id: o for o in session.scalars(
+        select(Order).where(Order.id.in_(overdue_ids))
+        .options(joinedload(Order.buyer), joinedload(Order.provider)))} if overdue_ids else {}
+    overdue_rows = [loaded[i] for i in overdue_ids if i in loaded]
     done = _done_for(session, [o.id for o in overdue_rows])
     pending_moderations = (
         session.scalar(select(func.count(Product.id))
@@ -198,8 +202,8 @@ def dashboard(session: Session, now: datetime, *, period: str = "30d", currency:
             select(Order).where(Order.status == "disputed")
             .options(joinedload(Order.buyer), joinedload(Order.provider))
             .order_by(Order.updated_at.asc(), Order.id).limit(TOP_LIST))),
-        overdue=_count(session, sla.sla_condition("overdue", now, warning_days)),
-        at_risk=_count(session, sla.sla_condition("at_risk", now, warning_days)),
+        overdue=overdue_count(session, now),
+        at_risk=at_risk_count(session, now, warning_days),
         overdue_orders=[(o, sla.classify(o, now, warning_days, done=done.get(o.id)))
                         for o in overdue_rows],
         pending_verifications=session.scalar(
@@ -221,6 +225,52 @@ def low_credibility_alerts(session: Session, limit: int = TOP_LIST) -> list | No
     if alerts is None:
         return None
     return list(alerts(session, limit))
+
+
+AT_RISK_CAP = 1000
+
+
+class Count(int):
+    """A count shown as is, or as "1,000+" (``capped``: at least this many) or "≤ 5,000"
+    (``at_most``) when counting exactly would cost more than the page may."""
+
+    capped: bool = False
+    at_most: bool = False
+
+    def __new__(cls, value: int, *, capped: bool = False, at_most: bool = False):
+        made = super().__new__(cls, value)
+        made.capped, made.at_most = capped, at_most
+        return made
+
+    @property
+    def exact(self) -> bool:
+        return not (self.capped or self.at_most)
+
+    def __str__(self) -> str:
+        if self.capped:
+            return f"{int(self):,}+"
+        if self.at_most:
+            return f"≤ {int(self):,}"
+        return str(int(self))
+
+
+def overdue_count(session: Session, now: datetime, *where) -> Count:
+    """Overdue orders: one (status, deadline) index range count per clocked state."""
+    parts = [select(func.count(Order.id)).where(
+        *where, Order.status == status,
+        getattr(Order, column).is_not(None), getattr(Order, column) < now).scalar_subquery()
+        for status, column in sla.DEADLINE_COLUMN.items()]
+    return Count(int(session.scalar(select(sum(parts[1:], parts[0]))) or 0))
+
+
+def at_risk_count(session: Session, now: datetime, warning_days: int | None, *where,
+                  cap: int = AT_RISK_CAP) -> Count:
+    """Orders at risk, counted up to ``cap``: each one inside the warning window costs its
+    percent-done sub-plans, and a busy day has tens of thousands of orders due within it."""
+    found = select(Order.id).where(*where, sla.sla_condition("at_risk", now, warning_days)) \
+        .limit(cap + 1).subquery()
+    value = session.scalar(select(func.count()).select_from(found)) or 0
+    return Count(min(value, cap), capped=value > cap)
 
 
 def _count(session: Session, *where) -> int:
@@ -358,6 +408,10 @@ class _Stream:
     status: str
     column: object  # the value column, None in the "no value" part
     where: list
+    null_column: object = None  # the deadline column of the "no value" part
+    # On track inside the warning window: every row of the window is tested for progress,
+    # so it is read only when the rows before it do not fill the page (see _read_streams).
+    window: tuple | None = None  # (first, last) deadline of the window
 
 
 def _streams(filters: ProgressFilters, now: datetime, warning_days: int | None) -> list[_Stream]:
@@ -376,72 +430,95 @@ def _streams(filters: ProgressFilters, now: datetime, warning_days: int | None) 
         where = [Order.status == status]
         if filters.sort == "sla" and clocked:
             behind = sla.behind_plan(now)
-            parts = {0: [deadline < now], 1: [deadline >= now, deadline <= edge, behind],
-                     2: [deadline >= now, ~and_(deadline <= edge, behind)]}
             wanted = {"overdue": (0,), "at_risk": (1,), "on_track": (2,)}.get(
                 filters.sla, (0, 1, 2))
-            streams += [_Stream(rank, 0, status, column, where + parts[rank])
-                        for rank in wanted]
+            if 0 in wanted:
+                streams.append(_Stream(0, 0, status, column, [*where, deadline < now]))
+            if 1 in wanted:
+                streams.append(_Stream(1, 0, status, column,
+                                       [*where, deadline >= now, deadline <= edge, behind]))
             if 2 in wanted:
-                streams.append(_Stream(2, 1, status, None, [*where, deadline.is_(None)]))
+                streams.append(_Stream(2, 0, status, column,
+                                       [*where, deadline >= now, deadline <= edge, ~behind],
+                                       window=(now, edge)))
+                streams.append(_Stream(2, 0, status, column, [*where, deadline > edge]))
+                streams.append(_Stream(2, 1, status, None, [*where, deadline.is_(None)],
+                                       deadline))
             continue
         if filters.sla:
             where.append(sla.sla_condition(filters.sla, now, warning_days))
         group = 2 if filters.sort == "sla" else 0
         if column is deadline:
             streams.append(_Stream(group, 0, status, column, [*where, column.is_not(None)]))
-            streams.append(_Stream(group, 1, status, None, [*where, column.is_(None)]))
+            streams.append(_Stream(group, 1, status, None, [*where, column.is_(None)], column))
         else:
             streams.append(_Stream(group, 0, status, column, where))
     return streams
 
 
-def _sign(value: int, sign: int) -> int:
-    return value * sign
+def _stream_query(stream: _Stream, conditions: list, cursor: Cursor | None, sign: int,
+                  null_sign: int, limit: int):
+    """One stream's index-ordered read after the cursor, or None when it is all before it."""
+    where = [*stream.where, *conditions]
+    column = stream.column
+    if cursor is not None:
+        mine = (stream.group * sign, stream.no_value * null_sign)
+        theirs = (cursor.group * sign, cursor.no_value * null_sign)
+        if mine < theirs:
+            return None
+        if mine == theirs:
+            after = Order.id > cursor.id if sign > 0 else Order.id < cursor.id
+            if column is None:
+                where.append(after)
+            else:
+                value = _from_micros(column, cursor.value)
+                where += ([column >= value, or_(column > value, after)] if sign > 0 else
+                          [column <= value, or_(column < value, after)])
+    value_column = column if column is not None else cast(null(), Order.due_at.type)
+    # The "no value" part is ordered by its (NULL) column too, so the plan is the
+    # (status, column) index range of the NULLs, not a primary-key walk over all orders.
+    ordered = column if column is not None else stream.null_column
+    order_by = [ordered.asc() if sign > 0 else ordered.desc(),
+                Order.id.asc() if sign > 0 else Order.id.desc()]
+    return (select(literal_column(str(int(stream.group))).label("g"),
+                   literal_column(str(int(stream.no_value))).label("n"),
+                   value_column.label("v"), Order.id.label("id"))
+            .where(*where).order_by(*order_by).limit(limit).subquery())
 
 
 def _read_streams(session: Session, streams: list[_Stream], conditions: list,
                   cursor: Cursor | None, descending: bool, backwards: bool,
                   limit: int) -> list[tuple[Cursor, int]]:
     """Up to ``limit`` (key, order id) after ``cursor`` in list order (before it, nearest
-    first, when ``backwards``), one UNION ALL of index-ordered reads with LIMIT."""
+    first, when ``backwards``): one UNION ALL of index-ordered reads with LIMIT, and a second
+    one for the on-track-in-window streams only if the first rows do not fill the page."""
     sign = (-1 if descending else 1) * (-1 if backwards else 1)
     null_sign = -1 if backwards else 1
-    parts = []
-    for stream in streams:
-        where = [*stream.where, *conditions]
-        column = stream.column
-        if cursor is not None:
-            mine = (_sign(stream.group, sign), _sign(stream.no_value, null_sign))
-            theirs = (_sign(cursor.group, sign), _sign(cursor.no_value, null_sign))
-            if mine < theirs:
-                continue
-            if mine == theirs:
-                after = Order.id > cursor.id if sign > 0 else Order.id < cursor.id
-                if column is None:
-                    where.append(after)
-                else:
-                    value = _from_micros(column, cursor.value)
-                    where += ([column >= value, or_(column > value, after)] if sign > 0 else
-                              [column <= value, or_(column < value, after)])
-        value_column = column if column is not None else cast(null(), Order.due_at.type)
-        order_by = ([] if column is None else [column.asc() if sign > 0 else column.desc()])
-        order_by.append(Order.id.asc() if sign > 0 else Order.id.desc())
-        parts.append(select(literal_column(str(int(stream.group))).label("g"),
-                            literal_column(str(int(stream.no_value))).label("n"),
-                            value_column.label("v"), Order.id.label("id"))
-                     .where(*where).order_by(*order_by).limit(limit).subquery())
-    if not parts:
-        return []
-    union = union_all(*[select(part) for part in parts])
-    keyed = []
-    for g, n, v, order_id in session.execute(union):
-        keyed.append(Cursor(int(g), int(n), _as_micros(v) if v is not None else 0, order_id))
 
     def rank(key: Cursor):
         return (key.group * sign, key.no_value * null_sign, key.value * sign, key.id * sign)
 
+    def run(chosen: list[_Stream]) -> list[Cursor]:
+        parts = [part for part in (_stream_query(stream, conditions, cursor, sign, null_sign,
+                                                 limit) for stream in chosen)
+                 if part is not None]
+        if not parts:
+            return []
+        union = union_all(*[select(part) for part in parts])
+        return [Cursor(int(g), int(n), _as_micros(v) if v is not None else 0, order_id)
+                for g, n, v, order_id in session.execute(union)]
+
+    keyed = run([stream for stream in streams if stream.window is None])
     keyed.sort(key=rank)
+    deferred = [stream for stream in streams if stream.window is not None]
+    if deferred:
+        # Deferred rows start at the window's first deadline (its last one when reading
+        # backwards or descending); rows ranked before that come before all of them.
+        first, last = deferred[0].window
+        bound = rank(Cursor(deferred[0].group, 0, _as_micros(first if sign > 0 else last),
+                            -1 if sign > 0 else 10**18))
+        if sum(1 for key in keyed if rank(key) < bound) < limit:
+            keyed = sorted(keyed + run(deferred), key=rank)
     return [(key, key.id) for key in keyed[:limit]]
 
 
@@ -466,19 +543,17 @@ def progress(session: Session, filters: ProgressFilters, now: datetime, *, page:
     # Tab counts (they double as the total): the SLA ones read a (status, deadline) range;
     # "all" is the maintained per-state counters unless an institution, enterprise or
     # category filter applies ((provider|buyer|category, status) indexes then).
-    overdue = sla.sla_condition("overdue", now, warning_days)
-    at_risk = sla.sla_condition("at_risk", now, warning_days)
-    late, risky = session.execute(
-        select(func.count(case((overdue, 1))), func.count(case((at_risk, 1))))
-        .where(*base, or_(overdue, at_risk))).one()
-    counts = {"overdue": int(late or 0), "at_risk": int(risky or 0)}
+    counts = {"overdue": overdue_count(session, now, *base),
+              "at_risk": at_risk_count(session, now, warning_days, *base)}
     if filtered:
         counts["all"] = _count(session, *base)
     else:
         states = figures.state_counts(session)
         counts["all"] = sum(states.get(s, 0) for s in
                             ([filters.state] if filters.state else OPEN_STATUSES))
-    counts["on_track"] = max(0, counts["all"] - counts["overdue"] - counts["at_risk"])
+    counts["all"] = Count(counts["all"])
+    counts["on_track"] = Count(max(0, counts["all"] - counts["overdue"] - counts["at_risk"]),
+                               at_most=counts["at_risk"].capped)
     total = counts[filters.sla or "all"]
     page_size = max(1, int(page_size))
 
@@ -496,12 +571,12 @@ def progress(session: Session, filters: ProgressFilters, now: datetime, *, page:
     if backwards:
         found.reverse()
     ids = [order_id for _key, order_id in found]
-    # The page's orders with their percent done (index-only sub-plans for 24 rows), then
-    # their parties and categories (selectinload).
+    # The page's orders with their percent done (index-only sub-plans for 24 rows), parties
+    # and category: one query by primary key.
     loaded = {o.id: (o, int(d or 0)) for o, d in session.execute(
         select(Order, sla.done_expr()).where(Order.id.in_(ids))
-        .options(selectinload(Order.buyer), selectinload(Order.provider),
-                 selectinload(Order.category)))} if ids else {}
+        .options(joinedload(Order.buyer), joinedload(Order.provider),
+                 joinedload(Order.category)))} if ids else {}
     rows = [ProgressRow(loaded[i][0], sla.classify(loaded[i][0], now, warning_days,
                                                    done=loaded[i][1]))
             for i in ids if i in loaded]
