@@ -322,9 +322,15 @@ def test_a_logged_in_member_never_gets_the_visitors_page(session, client, p, lis
 
 def test_cart_and_checkout_are_never_cached(session, client, p, listing):
     support.login(client, p.buyer)
+    fresh_request()
+    assert post_form(client, "/cart/add", {"package_id": listing.packages[0].id,
+                                           "quantity": "1"}).status_code == 302
     for path in ("/cart", "/checkout"):
+        fresh_request()
         response = client.get(path)
+        assert response.status_code == 200, path
         assert "X-Page-Cache" not in response.headers, path
+        assert "Cached patent drafting" in text(response), path
 
 
 # --------------------------------------------------------------------------- several workers
