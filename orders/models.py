@@ -135,6 +135,7 @@ class Order(Base):
         Index("ix_purchase_order_status_subtotal", "status", "subtotal"),
         Index("ix_purchase_order_status_created_at", "status", "created_at"),
         Index("ix_purchase_order_category_status", "category_id", "status"),
+        Index("ix_purchase_order_status_updated_at", "status", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

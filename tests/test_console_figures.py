@@ -272,3 +272,23 @@ def test_progress_pager_links(app, client, session, tied_orders):
 
 def numbers(body: str) -> list[str]:
     return re.findall(r'data-testid="progress-row" data-order="([^"]+)"', body)
+
+
+def test_settlement_backlog_counts_up_to_its_cap(app, session, monkeypatch):
+    from orders import settlement
+
+    p = support.parties(session)
+    now = utcnow()
+    month_start = now.date().replace(day=1)
+    before = now - timedelta(days=now.day + 3)
+    made = [support.order(session, p, "completed", completed_at=before - timedelta(days=n))
+            for n in range(3)]
+    support.order(session, p, "completed", completed_at=now)  # this month: not yet due
+    session.commit()
+    count, oldest = settlement.unbatched_backlog(session, month_start, "CNY")
+    assert count == 3 and str(count) == "3"
+    assert oldest == made[2].completed_at
+    monkeypatch.setattr(settlement, "BACKLOG_CAP", 2)
+    count, oldest = settlement.unbatched_backlog(session, month_start, "CNY")
+    assert count == 2 and str(count) == "2+"
+    assert oldest == made[2].completed_at
