@@ -292,3 +292,21 @@ def test_settlement_backlog_counts_up_to_its_cap(app, session, monkeypatch):
     count, oldest = settlement.unbatched_backlog(session, month_start, "CNY")
     assert count == 2 and str(count) == "2+"
     assert oldest == made[2].completed_at
+
+
+def test_scale_generator_leaves_the_figures_equal_to_its_orders(app, session):
+    """bench/scale.py writes orders with raw SQL and then rebuilds the figures."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    import scale
+
+    from marketplace.database import db
+
+    scale.generate(db.engine, scale.Sizes(listings=200, enterprises=20, orders=300),
+                   say=lambda _message: None)
+    session.expire_all()
+    days, states = maintained(session)
+    assert sum(states.values()) == 300
+    assert (days, states) == from_scratch(session)
