@@ -264,9 +264,10 @@ def overdue_count(session: Session, now: datetime, *where) -> Count:
 
 
 def at_risk_count(session: Session, now: datetime, warning_days: int | None, *where,
-                  cap: int = AT_RISK_CAP) -> Count:
+                  cap: int | None = None) -> Count:
     """Orders at risk, counted up to ``cap``: each one inside the warning window costs its
     percent-done sub-plans, and a busy day has tens of thousands of orders due within it."""
+    cap = AT_RISK_CAP if cap is None else cap
     found = select(Order.id).where(*where, sla.sla_condition("at_risk", now, warning_days)) \
         .limit(cap + 1).subquery()
     value = session.scalar(select(func.count()).select_from(found)) or 0

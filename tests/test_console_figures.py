@@ -310,3 +310,24 @@ def test_scale_generator_leaves_the_figures_equal_to_its_orders(app, session):
     days, states = maintained(session)
     assert sum(states.values()) == 300
     assert (days, states) == from_scratch(session)
+
+
+def test_at_risk_count_stops_at_its_cap(app, client, session, tied_orders, monkeypatch):
+    from marketplace import console_service
+
+    orders, now = tied_orders
+    exact = console_service.at_risk_count(session, now, None)
+    assert exact.exact and int(exact) == sum(
+        1 for order in orders if sla.classify(order, now).code == "at_risk") > 2
+    monkeypatch.setattr(console_service, "AT_RISK_CAP", 2)
+    capped = console_service.at_risk_count(session, now, None)
+    assert int(capped) == 2 and str(capped) == "2+"
+    staff = factories.user(session, role="staff")
+    session.commit()
+    support.login(client, staff)
+    body = unescape(client.get("/staff/progress").get_data(as_text=True))
+    assert re.search(r'data-testid="sla-count-at_risk">2\+<', body)
+    on_track = len(orders) - int(console_service.overdue_count(session, now)) - 2
+    assert f'data-testid="sla-count-on_track">≤ {on_track}<' in body
+    body = unescape(client.get("/staff").get_data(as_text=True))
+    assert re.search(r'data-testid="figure-at-risk">2\+<', body)
