@@ -104,6 +104,19 @@ def _increment(session: Session) -> None:
             id=VERSION_ROW, version=secrets.randbits(52)))
 
 
+def start_new_era(session: Session) -> int:
+    """Jump the version to a fresh random number, e.g. after a restore put an older counter
+    back: running processes may hold pages filed under that older number, and a plain
+    increment could meet it again. Commits."""
+    version = secrets.randbits(52)
+    result = session.execute(update(_version_table).where(_version_table.c.id == VERSION_ROW)
+                             .values(version=version))
+    if result.rowcount == 0:
+        session.execute(_version_table.insert().values(id=VERSION_ROW, version=version))
+    session.commit()
+    return version
+
+
 @event.listens_for(Session, "before_commit")
 def _increment_on_commit(session):
     if session.new or session.dirty or session.deleted:

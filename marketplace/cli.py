@@ -132,6 +132,12 @@ def register_cli(app):
                 result = backup.restore_postgres(backup_file, url, db.engine, force=force)
         except backup.BackupError as exc:
             raise click.ClickException(str(exc)) from exc
+        from catalog import page_cache
+
+        # Workers still running keep pages filed under catalogue versions; the restored
+        # counter may be one of them, so it jumps to a number no process has seen.
+        db.session.remove()
+        page_cache.start_new_era(db.session)
         click.echo(f"Restored {backup_file} ({result.tables} tables). "
                    "Now run `flask --app marketplace reindex` to rebuild the search index.")
 

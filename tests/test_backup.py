@@ -11,6 +11,7 @@ import pytest
 from conftest import post_form
 from sqlalchemy import create_engine, func, inspect, select, table, text
 
+from catalog import page_cache
 from marketplace import backup
 from marketplace.database import db, make_engine, utcnow
 
@@ -71,6 +72,7 @@ def test_backup_then_restore_into_an_empty_database(app, session, database_url, 
                                                     monkeypatch):
     email = some_of_everything(session)
     before = row_counts(db.engine)
+    version_at_backup = page_cache.read_version(session)
     assert before["user_account"] >= 4 and before["purchase_order"] >= 1 and before["product"] >= 2
     runner = app.test_cli_runner()
 
@@ -86,6 +88,9 @@ def test_backup_then_restore_into_an_empty_database(app, session, database_url, 
         assert restored.exit_code == 0, restored.output
         assert "Now run `flask --app marketplace reindex`" in restored.output
         assert row_counts(db.engine) == before
+        # Pages cached by running workers under the backed-up version are never served again.
+        with app.app_context():
+            assert page_cache.read_version(db.session) not in (None, version_at_backup)
         client = app.test_client()
         response = post_form(client, "/login", {"email": email, "password": factories.PASSWORD})
         assert response.status_code == 302
