@@ -14,6 +14,11 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
+
+# Assertions wait for the page up to 15 s instead of Playwright's 5 s: CI runs the suite on a
+# small shared machine where a form post with an upload can take longer than 5 s to answer.
+expect.set_options(timeout=15_000)
 
 # Tests and helpers everywhere import helpers with `from conftest import post_form`. Once this
 # file is loaded, the name "conftest" means this module (pytest imports every conftest.py as
