@@ -129,10 +129,9 @@ class LoginForm(FlaskForm):
     remember = BooleanField("Keep me logged in on this device")
 
 
-class ChangePasswordForm(FlaskForm):
-    current_password = PasswordField(
-        "Current password", validators=[InputRequired("Enter your current password.")],
-        render_kw={"autocomplete": "current-password"})
+class NewPasswordForm(FlaskForm):
+    """A new password typed twice and checked against the password rules (reset by email)."""
+
     new_password = PasswordField(
         "New password", validators=[InputRequired("Choose a new password.")],
         description="At least 10 characters, with letters and digits.",
@@ -150,6 +149,14 @@ class ChangePasswordForm(FlaskForm):
     def validate_new_password(self, field):
         if field.data:
             field.errors.extend(password_problems(field.data, self._email))
+
+
+class ChangePasswordForm(NewPasswordForm):
+    """Changing the password from "my account" also asks for the current one."""
+
+    current_password = PasswordField(
+        "Current password", validators=[InputRequired("Enter your current password.")],
+        render_kw={"autocomplete": "current-password"})
 
 
 class ForgotPasswordForm(FlaskForm):
@@ -160,24 +167,12 @@ class ForgotPasswordForm(FlaskForm):
         render_kw={"autocomplete": "email", "autofocus": True})
 
 
-class ResetPasswordForm(FlaskForm):
-    new_password = PasswordField(
-        "New password", validators=[InputRequired("Choose a new password.")],
-        description="At least 10 characters, with letters and digits.",
-        render_kw={"autocomplete": "new-password", "autofocus": True})
-    confirm = PasswordField(
-        "Confirm new password",
-        validators=[InputRequired("Type the new password again."),
-                    EqualTo("new_password", "The two passwords do not match.")],
-        render_kw={"autocomplete": "new-password"})
+class ResetPasswordForm(NewPasswordForm):
+    """The form behind a password-reset link: the new password field takes the focus."""
 
-    def __init__(self, *args, email: str = "", **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._email = email
-
-    def validate_new_password(self, field):
-        if field.data:
-            field.errors.extend(password_problems(field.data, self._email))
+        self.new_password.render_kw = {**self.new_password.render_kw, "autofocus": True}
 
 
 class ClearLockoutForm(FlaskForm):
