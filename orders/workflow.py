@@ -38,7 +38,7 @@ STATUS_LABELS = {
     "paid": ("Paid · awaiting acceptance", "已支付", "info"),
     "accepted": ("Accepted", "已接单", "primary"),
     "in_progress": ("In progress", "服务中", "primary"),
-    "delivered": ("Delivered · awaiting your review", "已交付", "info"),
+    "delivered": ("Delivered · awaiting acceptance", "已交付", "info"),
     "completed": ("Completed", "已完成", "success"),
     "settled": ("Settled", "已结算", "success"),
     "declined": ("Declined", "已拒单", "secondary"),
