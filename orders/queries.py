@@ -16,7 +16,7 @@ GROUPS = {
     "completed": ("completed", "settled"),
     "closed": ("declined", "cancelled", "resolved"),
 }
-TODO = {
+NEEDS_ACTION = {  # per role: the states in which an order waits on that side
     "buyer": ("pending_payment", "delivered"),
     "provider": ("paid", "accepted", "in_progress"),
     "staff": ("disputed",),
@@ -58,7 +58,7 @@ def list_orders(session: Session, filters: OrderFilters, role: str, *, page: int
                 page_size: int, buyer_org_id: int | None = None,
                 provider_org_id: int | None = None) -> Page:
     conditions = _scope(buyer_org_id=buyer_org_id, provider_org_id=provider_org_id)
-    statuses = TODO.get(role, ()) if filters.group == "todo" else GROUPS[filters.group]
+    statuses = NEEDS_ACTION.get(role, ()) if filters.group == "todo" else GROUPS[filters.group]
     conditions.append(Order.status.in_(statuses))
     if filters.status:
         conditions.append(Order.status == filters.status)
@@ -90,7 +90,7 @@ def group_counts(session: Session, role: str, *, buyer_org_id: int | None = None
         .where(*_scope(buyer_org_id=buyer_org_id, provider_org_id=provider_org_id))
         .group_by(Order.status)).all())
     counts = {name: sum(rows.get(s, 0) for s in statuses) for name, statuses in GROUPS.items()}
-    counts["todo"] = sum(rows.get(s, 0) for s in TODO.get(role, ()))
+    counts["todo"] = sum(rows.get(s, 0) for s in NEEDS_ACTION.get(role, ()))
     return counts
 
 
