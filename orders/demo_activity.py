@@ -346,7 +346,7 @@ def _before_order(plan: _Plan) -> timedelta:
 
 def _make_plan(rng: random.Random, cast: _Cast, index: int, fate: str, now: datetime,
                start: datetime, *, buyer: _Who | None = None, provider_user: _Who | None = None,
-               mode: str | None = None) -> _Plan | None:
+               mode: str | None = None, recent: bool = False) -> _Plan | None:
     if fate in ("quote_open", "quote_declined"):
         mode = "quote"
     elif fate.startswith("resolved") or fate == "disputed":
@@ -383,6 +383,8 @@ def _make_plan(rng: random.Random, cast: _Cast, index: int, fate: str, now: date
         ago = {"delivered": (0.2, 4), "disputed": (2.5, 6),
                "awaiting_review": (5, 9)}[fate]
         accepted_at = now - work * plan.late - _days(rng, *ago)
+    elif recent:  # closed, but delivered only 9-14 days ago: the story ends in the last days
+        accepted_at = now - work * plan.late - _days(rng, 9, 14)
     else:  # closed: anywhere in the history, finished well before now
         latest = now - _before_accept(plan) - work * 1.4 - timedelta(days=14)
         if latest <= start:
@@ -445,6 +447,9 @@ def _plans(rng: random.Random, cast: _Cast, count: int, now: datetime,
                 add(fate, provider_user=cast.demo_provider)
     for fate in _fates(rng, max(0, count - len(plans))):
         add(fate)
+    # A dispute ruled on in the last days, whatever the clock: older rulings are settled by
+    # the time the history reaches ``now``, and the console should show a "resolved" order.
+    add(rng.choice(["resolved_full", "resolved_partial", "resolved_none"]), recent=True)
     return plans
 
 
@@ -560,14 +565,15 @@ class _Sim:
             yield t
             services.cancel(s, fresh(), buyer, self.pick(CANCEL_REASONS), now=t)
             return
-        t += plan.gaps["pay"]
-        yield t
-        order = fresh()
-        if order.status == "pending_payment":
-            payment = order.live_payment
-            payments.mark_transfer_received(s, order, self.staff, payment.amount,
-                                            f"BOC {payments.bank_reference(order)}")
-            self.commit()
+        if fresh().status == "pending_payment":  # a fee-free application is paid already
+            t += plan.gaps["pay"]
+            yield t
+            order = fresh()
+            if order.status == "pending_payment":
+                payment = order.live_payment
+                payments.mark_transfer_received(s, order, self.staff, payment.amount,
+                                                f"BOC {payments.bank_reference(order)}")
+                self.commit()
         if plan.fate == "paid" or plan.fate == "declined_auto":
             return  # awaiting the institution (declined by the timer after 72 hours)
         if plan.fate == "cancelled_buyer":
@@ -575,7 +581,8 @@ class _Sim:
             yield t
             services.cancel(s, fresh(), buyer, self.pick(CANCEL_REASONS), now=t)
             return
-        t += plan.gaps["accept"]
+        # The institution answers before the nightly timer would decline the order for it.
+        t = min(t + plan.gaps["accept"], fresh().accept_by - timedelta(hours=1))
         yield t
         if plan.fate == "declined":
             services.decline(s, fresh(), provider, self.pick(DECLINE_REASONS), now=t)

@@ -170,7 +170,7 @@ def _check_history(session, now: datetime) -> dict:
     waiting = _numbers(session, provider_org_id=provider_org, status="paid")
     assert waiting
     overdue = session.scalars(select(Order.number).where(
-        Order.status.in_(("accepted", "in_progress")), Order.due_at < utcnow())).all()
+        Order.status.in_(("accepted", "in_progress")), Order.due_at < now)).all()
     assert overdue
     return {
         "buyer": session.scalars(select(Order.number).where(Order.buyer_org_id == buyer_org)
@@ -178,6 +178,21 @@ def _check_history(session, now: datetime) -> dict:
         "provider": waiting, "overdue": overdue,
         "count": session.scalar(select(func.count()).select_from(Order)),
     }
+
+
+# Clocks at which the history once came out wrong: an order the nightly timer had
+# declined before its institution accepted it (02:00), no "resolved" order left because
+# every ruling had been settled (05:00 on the 5th), and the first hour of a month.
+@pytest.mark.parametrize("now", [datetime(2026, 11, 24, 2, tzinfo=UTC),
+                                 datetime(2026, 12, 5, 5, tzinfo=UTC),
+                                 datetime(2027, 1, 1, 0, tzinfo=UTC)], ids=str)
+def test_every_clock_gives_a_whole_history(app, now):
+    with app.app_context():
+        _small_demo(app, db.session)
+    result = _play(app, now)
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        _check_history(db.session, now)
 
 
 def _fingerprint(session) -> list[tuple]:
