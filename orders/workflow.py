@@ -109,12 +109,14 @@ TRANSITIONS: dict[str, Transition] = {t.name: t for t in (
 # Transitions that change an input of the credibility score of buyer or provider.
 CREDIBILITY_TRANSITIONS = frozenset({"complete", "resolve", "cancel", "decline", "dispute"})
 
-# Who hears about each transition (besides the actor's own organisation).
+# Who hears about each transition (besides the actor's own organisation). Nobody hears
+# about "settle" order by order: the institution gets one notice per paid statement
+# (orders.settlement.mark_paid), not one per order in it.
 _NOTIFY = {
     "pay": ("buyer", "provider"), "accept": ("buyer",), "decline": ("buyer",),
     "start": ("buyer",), "deliver": ("buyer",), "request_revision": ("provider",),
     "complete": ("buyer", "provider"), "dispute": ("provider", "staff"),
-    "resolve": ("buyer", "provider"), "cancel": ("buyer", "provider"), "settle": ("provider",),
+    "resolve": ("buyer", "provider"), "cancel": ("buyer", "provider"),
 }
 
 

@@ -137,6 +137,10 @@ def test_marking_paid_posts_payouts_settles_orders_and_zeroes_every_ledger(sessi
         Notification.user_id == month.a.provider.id, Notification.kind == "settlement_paid"))
     assert month.period.label in note.title and "BOC 2026-11 / 0001" in note.body
     assert "¥1,979.99" in note.body
+    # One notice per paid statement, not one more per order settled in it.
+    assert session.scalar(select(func.count()).where(
+        Notification.user_id == month.a.provider.id,
+        Notification.created_at >= a.paid_at)) == 1
 
 
 def test_paying_twice_or_without_a_valid_reference_is_refused(session, month):
