@@ -89,6 +89,17 @@ def entries(session: Session, order_id: int) -> list[LedgerEntry]:
         select(LedgerEntry).where(LedgerEntry.order_id == order_id).order_by(LedgerEntry.id)))
 
 
+def entries_by_order(session: Session, order_ids: list[int]) -> dict[int, list[LedgerEntry]]:
+    """The entries of many orders (a settlement statement's), one query per 500 orders."""
+    found: dict[int, list[LedgerEntry]] = {order_id: [] for order_id in order_ids}
+    for start in range(0, len(order_ids), 500):
+        for entry in session.scalars(
+                select(LedgerEntry).where(LedgerEntry.order_id.in_(order_ids[start:start + 500]))
+                .order_by(LedgerEntry.id)):
+            found[entry.order_id].append(entry)
+    return found
+
+
 def recognised(session: Session, order: Order) -> bool:
     return any(entry.kind == "recognise" for entry in entries(session, order.id))
 

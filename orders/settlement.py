@@ -45,7 +45,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from marketplace.audit import record
 from marketplace.database import utcnow
@@ -369,9 +369,10 @@ STATUS_LABELS = {"paid": ("Paid", "success"), "partly_paid": ("Partly paid", "wa
 def list_batches(session: Session, page: int, page_size: int):
     from catalog.services import paginate
 
-    stmt = select(SettlementBatch).order_by(SettlementBatch.period_start.desc(),
-                                            SettlementBatch.period_end.desc(),
-                                            SettlementBatch.sequence.desc())
+    stmt = (select(SettlementBatch)
+            .options(selectinload(SettlementBatch.statements))  # each row's paid status
+            .order_by(SettlementBatch.period_start.desc(), SettlementBatch.period_end.desc(),
+                      SettlementBatch.sequence.desc()))
     return paginate(session, stmt, page, page_size)
 
 
@@ -418,6 +419,7 @@ def statements_of_provider(session: Session, provider_org_id: int, page: int, pa
     from catalog.services import paginate
 
     stmt = (select(SettlementStatement).join(SettlementBatch)
+            .options(joinedload(SettlementStatement.batch))  # each row's period and number
             .where(SettlementStatement.provider_org_id == provider_org_id)
             .order_by(SettlementBatch.period_start.desc(), SettlementBatch.sequence.desc()))
     return paginate(session, stmt, page, page_size)

@@ -18,6 +18,7 @@ from flask import (
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
 from wtforms import DateField, RadioField, StringField
 from wtforms.validators import Length, Optional
 
@@ -26,7 +27,7 @@ from marketplace.database import db, utcnow
 from marketplace.permissions import can_view_statement, provider_required, staff_required
 from orders import ledger, settlement
 from orders import reconciliation as recon
-from orders.models import SettlementBatch, SettlementStatement, VoucherProgramme
+from orders.models import SettlementBatch, SettlementItem, SettlementStatement, VoucherProgramme
 from orders.settlement import SettlementError
 
 bp = Blueprint("settlement", __name__)
@@ -72,14 +73,18 @@ def _csv_response(text: str, filename: str) -> Response:
 
 
 def _batch(batch_id: int) -> SettlementBatch:
-    batch = db.session.get(SettlementBatch, batch_id)
+    batch = db.session.get(SettlementBatch, batch_id, options=[
+        selectinload(SettlementBatch.statements).joinedload(SettlementStatement.provider)])
     if batch is None:
         abort(404)
     return batch
 
 
 def _statement(statement_id: int) -> SettlementStatement:
-    statement = db.session.get(SettlementStatement, statement_id)
+    # The page lists every order of the statement: load them with it, not one by one.
+    statement = db.session.get(SettlementStatement, statement_id, options=[
+        joinedload(SettlementStatement.batch), joinedload(SettlementStatement.provider),
+        selectinload(SettlementStatement.items).joinedload(SettlementItem.order)])
     if statement is None or not can_view_statement(current_user, statement):
         abort(404)  # never reveal that another institution's statement exists
     return statement
@@ -165,7 +170,7 @@ def batch_csv(batch_id):
 def _statement_page(statement: SettlementStatement, form: PayForm, status: int = 200,
                     side: str = "staff"):
     items = statement.items
-    entries = {item.order_id: ledger.entries(db.session, item.order_id) for item in items}
+    entries = ledger.entries_by_order(db.session, [item.order_id for item in items])
     stale = settlement.stale_items(db.session, statement) if statement.paid_at is None else []
     b = statement.batch
     return render_template(

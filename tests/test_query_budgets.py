@@ -3,7 +3,8 @@
 One module-scoped run builds a small marketplace, counts the statements of every page, then
 grows it in bulk to a catalogue ten times the demo's (4,000 more listings from 400 more
 institutions) with ten times the orders, reviews, favourites, cart lines, moderation and
-verification queue entries, audit rows, timeline events and messages on the measured pages,
+verification queue entries, audit rows, timeline events, messages and settled orders (eleven
+statements in a batch instead of two, twenty orders in a statement instead of two) on the measured pages,
 and counts again. Each page must stay within its budget AND send exactly as many
 statements at both sizes: a page that loads something per listing, order or review (N+1)
 fails one or the other.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import random
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import factories
@@ -32,7 +33,8 @@ from marketplace.credit_code import generate
 from marketplace.database import db, utcnow
 from marketplace.models import Organisation
 from orders import cart as carts
-from orders.models import OrderEvent, OrderMessage
+from orders import payments, services, settlement
+from orders.models import Order, OrderEvent, OrderMessage, SettlementStatement
 
 DEMO_LISTINGS = 400
 SEARCH = "/search?q=patent&region=suzhou&price_max=100000&sort=price_asc"
@@ -81,6 +83,11 @@ PAGES = {
     "verification queue": ("admin", "/staff/verification", 9),
     "reviews (staff)": ("admin", "/staff/reviews", 8),
     "settlement batches": ("admin", "/staff/settlement", 9),
+    "settlement batch": ("admin", "/staff/settlement/{batch}", 7),
+    "settlement statement": ("admin", "/staff/settlement/statements/{statement}", 10),
+    "portal statement": ("provider", "/provider/statements/{statement}", 10),
+    "moderation detail": ("admin", "/staff/moderation/{pending_listing}", 12),
+    "verification detail": ("admin", "/staff/verification/{provider_org}", 11),
     "voucher programmes": ("admin", "/staff/vouchers", 8),
     "commissions": ("admin", "/staff/commissions", 10),
     "lockouts": ("admin", "/staff/lockouts", 7),
@@ -95,11 +102,16 @@ class World:
     quote: int
     financial: int
     order: int
+    pending_listing: int
     rng: random.Random
+    batch: int = 0  # the latest settlement batch and the institution's statement in it
+    statement: int = 0
 
     def ids(self) -> dict:
         return {"packaged": self.packaged, "quote": self.quote, "financial": self.financial,
-                "order": self.order, "provider_org": self.parties.provider_org.id}
+                "order": self.order, "provider_org": self.parties.provider_org.id,
+                "pending_listing": self.pending_listing, "batch": self.batch,
+                "statement": self.statement}
 
 
 # --------------------------------------------------------------------------- building
@@ -137,6 +149,42 @@ def _more_of_everything(session, world: World, n: int) -> None:
         carts.add(session, p.buyer, listing.packages[0].id, 1)
     session.commit()
     index_listings(session, [listing.id for listing in provider_listings])
+
+
+def _completed_and_paid(session, p, provider_org, provider) -> Order:
+    """A completed order with the money a real one has (transfer in, captured), so that
+    settlement takes it."""
+    listing = factories.product(session, provider_org, prices=(250000,))
+    placed = order(session, replace(p, provider_org=provider_org, provider=provider),
+                   price=250000, product=listing)
+    payment = payments.begin_bank_transfer(session, placed)
+    payments.mark_transfer_received(session, placed, p.staff, payment.amount, "TRX")
+    session.commit()
+    services.accept(session, placed, provider)
+    services.deliver(session, placed, provider, "Report delivered")
+    services.complete(session, placed, p.buyer)
+    session.commit()
+    return placed
+
+
+def settle_new_orders(session, world: World, ours: int, other_institutions: int) -> None:
+    """``ours`` more settleable orders of the world's institution and one each of
+    ``other_institutions`` new ones, then a settlement run: the batch and our statement
+    in it are the ones the settlement pages show."""
+    p = world.parties
+    made = [_completed_and_paid(session, p, p.provider_org, p.provider) for _ in range(ours)]
+    for _ in range(other_institutions):
+        org = factories.provider(session)
+        made.append(_completed_and_paid(session, p, org, factories.user(session, org)))
+    session.refresh(made[-1])
+    result = settlement.run_period(session, settlement.month(f"{made[-1].completed_at:%Y-%m}"),
+                                   world.admin)
+    session.commit()
+    assert result.created and result.batch.order_count == len(made), result.waiting
+    world.batch = result.batch.id
+    world.statement = session.scalar(select(SettlementStatement.id).where(
+        SettlementStatement.batch_id == result.batch.id,
+        SettlementStatement.provider_org_id == p.provider_org.id))
 
 
 def bulk_catalogue(session, rng: random.Random, institutions: int, listings: int) -> None:
@@ -192,8 +240,10 @@ def build_world(session) -> World:
     financial = factories.product(session, p.provider_org, mode="financial",
                                   category_slug="ip-pledge", title="IP pledge loan")
     measured = order(session, p, status="in_progress", product=packaged)
+    pending = factories.product(session, p.provider_org, status="pending_review",
+                                title="Utility model filing, revised")
     session.commit()
-    world = World(p, admin, packaged.id, quote.id, financial.id, measured.id, rng)
+    world = World(p, admin, packaged.id, quote.id, financial.id, measured.id, pending.id, rng)
     index_listings(session, [packaged.id, quote.id, financial.id])
     _more_of_everything(session, world, 2)
     return world
@@ -244,6 +294,7 @@ def budgets(app):
         seed_categories(db.session)
         db.session.commit()
         world = build_world(db.session)
+        settle_new_orders(db.session, world, ours=2, other_institutions=1)
     small = measure(app, world)
     with app.app_context():
         session = db.session
@@ -251,6 +302,7 @@ def budgets(app):
         # Ten times: the demo catalogue x10, and 10x the rows on every measured page.
         bulk_catalogue(session, world.rng, institutions=400, listings=10 * DEMO_LISTINGS)
         _more_of_everything(session, world, 18)
+        settle_new_orders(session, world, ours=20, other_institutions=10)
         listings = session.scalar(select(func.count(Product.id)))
     large = measure(app, world)
     shutil.rmtree(app.config["SEARCH_INDEX_DIR"], ignore_errors=True)
