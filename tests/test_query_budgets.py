@@ -3,11 +3,11 @@
 One module-scoped run builds a small marketplace, counts the statements of every page, then
 grows it in bulk to a catalogue ten times the demo's (4,000 more listings from 400 more
 institutions) with ten times the orders, reviews, favourites, cart lines, moderation and
-verification queue entries, audit rows, timeline events, messages and settled orders (eleven
-statements in a batch instead of two, twenty orders in a statement instead of two) on the measured pages,
-and counts again. Each page must stay within its budget AND send exactly as many
-statements at both sizes: a page that loads something per listing, order or review (N+1)
-fails one or the other.
+verification queue entries, audit rows, timeline events and messages on the measured pages
+(and eleven statements in a settlement batch instead of two, twenty orders in a statement
+instead of two), and counts again. Each page must stay within its budget AND send exactly as
+many statements at both sizes: a page that loads something per listing, order or review
+(N+1) fails one or the other.
 """
 
 from __future__ import annotations
