@@ -1,9 +1,18 @@
 """Quote requests (buyer and institution sides) and applications for financial products."""
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 
-from catalog.services import get_product
+from catalog.services import get_product, parse_page
 from marketplace.database import db, utcnow
 from marketplace.permissions import can_view_quote_request, role_required
 from orders import files as order_files
@@ -17,6 +26,10 @@ bp = Blueprint("quotes", __name__)
 
 def _user():
     return current_user._get_current_object()
+
+
+def _page_size() -> int:
+    return int(current_app.config.get("PAGE_SIZE") or 24)
 
 
 def _product_or_404(product_id: int, mode: str):
@@ -63,8 +76,9 @@ def request_quote(product_id):
 @role_required("enterprise")
 def buyer_requests():
     return render_template("orders/quote_requests.html", side="buyer",
-                           requests=quotes.requests_for(db.session,
-                                                        buyer_org_id=current_user.organisation_id),
+                           page=quotes.requests_for(
+                               db.session, page=parse_page(request.args.get("page")),
+                               page_size=_page_size(), buyer_org_id=current_user.organisation_id),
                            statuses=quotes.REQUEST_STATUS)
 
 
@@ -72,8 +86,10 @@ def buyer_requests():
 @role_required("provider")
 def provider_requests():
     return render_template("orders/quote_requests.html", side="provider",
-                           requests=quotes.requests_for(
-                               db.session, provider_org_id=current_user.organisation_id),
+                           page=quotes.requests_for(
+                               db.session, page=parse_page(request.args.get("page")),
+                               page_size=_page_size(),
+                               provider_org_id=current_user.organisation_id),
                            statuses=quotes.REQUEST_STATUS)
 
 

@@ -266,16 +266,21 @@ def load_request(session: Session, request_id: int) -> QuoteRequest | None:
         selectinload(QuoteRequest.files)))
 
 
-def requests_for(session: Session, *, buyer_org_id: int | None = None,
-                 provider_org_id: int | None = None) -> list[QuoteRequest]:
+def requests_for(session: Session, *, page: int = 1, page_size: int = 24,
+                 buyer_org_id: int | None = None, provider_org_id: int | None = None):
+    """One page of an enterprise's or an institution's quote requests, newest first, with
+    what each row shows (service, both organisations) loaded with it."""
+    from catalog.services import paginate
+
     stmt = select(QuoteRequest).options(joinedload(QuoteRequest.product),
                                         joinedload(QuoteRequest.buyer),
-                                        selectinload(QuoteRequest.quotes))
+                                        joinedload(QuoteRequest.provider))
     if buyer_org_id is not None:
         stmt = stmt.where(QuoteRequest.buyer_org_id == buyer_org_id)
     if provider_org_id is not None:
         stmt = stmt.where(QuoteRequest.provider_org_id == provider_org_id)
-    return list(session.scalars(stmt.order_by(QuoteRequest.created_at.desc())).unique())
+    return paginate(session, stmt.order_by(QuoteRequest.created_at.desc(),
+                                           QuoteRequest.id.desc()), page, page_size)
 
 
 def current_quote(request: QuoteRequest) -> Quote | None:

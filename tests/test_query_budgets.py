@@ -33,7 +33,7 @@ from marketplace.credit_code import generate
 from marketplace.database import db, utcnow
 from marketplace.models import Organisation
 from orders import cart as carts
-from orders import payments, services, settlement
+from orders import payments, quotes, services, settlement
 from orders.models import Order, OrderEvent, OrderMessage, SettlementStatement
 
 DEMO_LISTINGS = 400
@@ -56,7 +56,8 @@ PAGES = {
     "favourites": ("buyer", "/favourites", 10),
     "my account": ("buyer", "/account", 13),
     "notifications": ("buyer", "/notifications", 10),
-    "my quote requests": ("buyer", "/quotes", 8),
+    "my quote requests": ("buyer", "/quotes", 9),
+    "quote detail (buyer)": ("buyer", "/quotes/{quote_request}", 10),
     "my vouchers": ("buyer", "/vouchers", 8),
     "compare": ("buyer", "/compare", 9),
     "cart": ("buyer", "/cart", 10),
@@ -68,7 +69,8 @@ PAGES = {
     "portal listings": ("provider", "/provider/listings", 9),
     "portal orders": ("provider", "/provider/orders", 10),
     "portal order detail": ("provider", "/provider/orders/{order}", 19),
-    "portal quote requests": ("provider", "/provider/quotes", 6),
+    "portal quote requests": ("provider", "/provider/quotes", 7),
+    "portal quote detail": ("provider", "/provider/quotes/{quote_request}", 8),
     "portal statements": ("provider", "/provider/statements", 8),
     "team": ("provider", "/team", 8),
     # staff and monitors' console
@@ -103,6 +105,7 @@ class World:
     financial: int
     order: int
     pending_listing: int
+    quote_request: int
     rng: random.Random
     batch: int = 0  # the latest settlement batch and the institution's statement in it
     statement: int = 0
@@ -110,7 +113,8 @@ class World:
     def ids(self) -> dict:
         return {"packaged": self.packaged, "quote": self.quote, "financial": self.financial,
                 "order": self.order, "provider_org": self.parties.provider_org.id,
-                "pending_listing": self.pending_listing, "batch": self.batch,
+                "pending_listing": self.pending_listing, "quote_request": self.quote_request,
+                "batch": self.batch,
                 "statement": self.statement}
 
 
@@ -138,6 +142,17 @@ def _more_of_everything(session, world: World, n: int) -> None:
                           title=f"Awaiting review {i}")
         factories.provider(session, verified=False).verification_status = "pending"
         record(session, world.admin, "note", p.provider_org, f"Checked {i}")
+    # Quote requests: ours to other institutions, and other enterprises' to us.
+    our_quote_listing = session.get(Product, world.quote)
+    for i in range(n):
+        institution = factories.provider(session)
+        listing = factories.product(session, institution, mode="quote", title=f"Strategy {i}")
+        quotes.request_quote(session, p.buyer, listing, f"Need {i}", budget=None,
+                             deadline=utcnow().date() + timedelta(days=60))
+        enterprise = factories.enterprise(session)
+        quotes.request_quote(session, factories.user(session, enterprise), our_quote_listing,
+                             f"Their need {i}", budget=None,
+                             deadline=utcnow().date() + timedelta(days=60))
     measured = session.get(type(completed), world.order)
     for i in range(n):
         session.add(OrderEvent(order_id=measured.id, name="note", actor_id=p.provider.id,
@@ -242,8 +257,19 @@ def build_world(session) -> World:
     measured = order(session, p, status="in_progress", product=packaged)
     pending = factories.product(session, p.provider_org, status="pending_review",
                                 title="Utility model filing, revised")
+    today = utcnow().date()
+    asked = quotes.request_quote(session, p.buyer, quote, "A patent strategy for our sensors.",
+                                 budget=None, deadline=today + timedelta(days=60))
+    quotes.send_quote(session, p.provider, asked, 3_000_000, today + timedelta(days=45),
+                      "Includes one revision round.", [
+                          {"title": "Landscape search", "share_bp": 4000,
+                           "due_date": (today + timedelta(days=15)).isoformat()},
+                          {"title": "Strategy report", "share_bp": 6000,
+                           "due_date": (today + timedelta(days=45)).isoformat()}],
+                      valid_days=14)
     session.commit()
-    world = World(p, admin, packaged.id, quote.id, financial.id, measured.id, pending.id, rng)
+    world = World(p, admin, packaged.id, quote.id, financial.id, measured.id, pending.id,
+                  asked.id, rng)
     index_listings(session, [packaged.id, quote.id, financial.id])
     _more_of_everything(session, world, 2)
     return world

@@ -176,3 +176,27 @@ def test_an_application_with_a_fee_is_paid_then_declined_releasing_the_fee(
     session.refresh(payment)
     assert order.status == "declined" and payment.status == "released"
     assert localstripe.intent(payment.stripe_payment_intent_id)["status"] == "canceled"
+
+
+def test_quote_request_lists_are_paged_newest_first(client, session, parties, app,
+                                                   monkeypatch):
+    """A busy institution and a busy buyer see their requests a page at a time."""
+    p = parties
+    monkeypatch.setitem(app.config, "PAGE_SIZE", 5)
+    for n in range(7):
+        listing = factories.product(session, p.provider_org, mode="quote",
+                                    title=f"Patent landscape no. {n}")
+        quotes.request_quote(session, p.buyer, listing, f"Need number {n}", budget=None,
+                             deadline=date.today() + timedelta(days=60),
+                             now=utcnow() - timedelta(hours=10 - n))
+    session.commit()
+    for user, path in ((p.buyer, "/quotes"), (p.provider, "/provider/quotes")):
+        osup.login(client, user)
+        first = client.get(path).get_data(as_text=True)
+        assert first.count('data-testid="quote-request-row"') == 5
+        assert "Showing 1–5 of 7 quote requests" in first
+        assert "Patent landscape no. 6" in first and "Patent landscape no. 1" not in first
+        second = client.get(f"{path}?page=2").get_data(as_text=True)
+        assert second.count('data-testid="quote-request-row"') == 2
+        assert "Patent landscape no. 1" in second and "Patent landscape no. 0" in second
+        osup.logout(client)
