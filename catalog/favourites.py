@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from catalog.models import Favourite, Product
+from catalog.services import Page
 from marketplace.models import Notification, Organisation, User
 from marketplace.notifications import notify
 from orders.money import format_amount
@@ -136,31 +137,31 @@ class FavouriteProduct:
 
 @dataclass
 class FavouriteList:
-    products: list[FavouriteProduct]
-    providers: list[tuple[Favourite, Organisation, bool]]
+    products: Page  # of FavouriteProduct
+    providers: Page  # of (Favourite, Organisation, listed)
 
 
-def list_favourites(session: Session, user: User) -> FavouriteList:
-    """The favourites page: newest first, withdrawn ones kept and marked unavailable."""
+def list_favourites(session: Session, user: User, *, product_page: int = 1,
+                    provider_page: int = 1, page_size: int = 24) -> FavouriteList:
+    """The favourites page: services and institutions, each newest first and paged on its
+    own; withdrawn ones kept and marked unavailable."""
     from catalog.search_index import visible_ids
+    from catalog.services import paginate
 
-    favourites = list(session.scalars(
-        select(Favourite)
-        .where(Favourite.user_id == user.id)
-        .options(joinedload(Favourite.product).joinedload(Product.provider),
-                 joinedload(Favourite.product).joinedload(Product.category),
-                 joinedload(Favourite.provider))
-        .order_by(Favourite.created_at.desc(), Favourite.id.desc())
-    ).unique())
-    product_favs = [f for f in favourites if f.product is not None]
-    public = visible_ids(session, [f.product_id for f in product_favs])
-    products = [
+    newest = (Favourite.created_at.desc(), Favourite.id.desc())
+    mine = select(Favourite).where(Favourite.user_id == user.id)
+    products = paginate(session, mine.where(Favourite.product_id.is_not(None)).options(
+        joinedload(Favourite.product).joinedload(Product.provider),
+        joinedload(Favourite.product).joinedload(Product.category)).order_by(*newest),
+        product_page, page_size)
+    public = visible_ids(session, [f.product_id for f in products.items])
+    products.items = [
         FavouriteProduct(f, f.product, f.product_id in public,
                          f.product_id in public and f.product.price_from != f.seen_price_from)
-        for f in product_favs
-    ]
-    providers = [(f, f.provider, f.provider.is_listed) for f in favourites
-                 if f.provider is not None]
+        for f in products.items]
+    providers = paginate(session, mine.where(Favourite.provider_id.is_not(None)).options(
+        joinedload(Favourite.provider)).order_by(*newest), provider_page, page_size)
+    providers.items = [(f, f.provider, f.provider.is_listed) for f in providers.items]
     return FavouriteList(products=products, providers=providers)
 
 

@@ -17,6 +17,7 @@ from flask_login import current_user, login_required
 from catalog import compare, favourites, page_cache
 from catalog.search_index import open_index
 from catalog.search_query import RATING_OPTIONS, SORTS, CategoryTree, SearchParams, search
+from catalog.services import parse_page
 from marketplace.accounts import is_safe_next
 from marketplace.database import db
 from marketplace.permissions import role_required
@@ -116,7 +117,10 @@ def search_page():
 @bp.get("/favourites")
 @role_required("enterprise")
 def favourites_page():
-    listing = favourites.list_favourites(db.session, current_user)
+    page_size = int(current_app.config.get("PAGE_SIZE") or 24)
+    listing = favourites.list_favourites(
+        db.session, current_user, product_page=parse_page(request.args.get("page")),
+        provider_page=parse_page(request.args.get("institutions_page")), page_size=page_size)
     return render_template("favourites/index.html", favourites=listing)
 
 

@@ -6,7 +6,12 @@ import pytest
 from conftest import csrf_token, post_form
 from sqlalchemy import select
 
-from catalog.favourites import favourite_ids, notify_favourite_changes, toggle_product
+from catalog.favourites import (
+    favourite_ids,
+    notify_favourite_changes,
+    toggle_product,
+    toggle_provider,
+)
 from catalog.models import Favourite, Product
 from catalog.search_index import reindex_all
 from catalog.search_worker import drain_outbox
@@ -152,6 +157,33 @@ def test_favourites_page_lists_listings_and_institutions(client, session, shop):
     assert client.post("/logout", data={"csrf_token": csrf_token(client)}).status_code == 302
     login(client, other_buyer.email)
     assert "PCT filing" not in client.get("/favourites").get_data(as_text=True)
+
+
+def test_favourites_page_pages_services_and_institutions_separately(client, session, shop, app,
+                                                                     monkeypatch):
+    buyer, org = shop["buyer"], shop["org"]
+    monkeypatch.setitem(app.config, "PAGE_SIZE", 3)
+    for n in range(4):
+        listing = factories.product(session, org, title=f"Utility model filing no. {n}")
+        toggle_product(session, buyer, listing.id)
+        session.commit()  # one favourite after the other: newest first is well defined
+    for n in range(5):
+        institution = factories.provider(session, name=f"Lakeside Evaluation Centre {n}")
+        toggle_provider(session, buyer, institution.id)
+        session.commit()
+    login(client, buyer.email)
+    first = client.get("/favourites").get_data(as_text=True)
+    assert first.count('data-testid="favourite-product"') == 3
+    assert "Showing 1–3 of 4 services" in first and "Showing 1–3 of 5 institutions" in first
+    assert "filing no. 3" in first and "filing no. 0" not in first
+    assert "Centre 4" in first and "Centre 1" not in first
+    # The second page of institutions keeps the services on their first page.
+    html = client.get("/favourites?institutions_page=2").get_data(as_text=True)
+    assert "Showing 1–3 of 4 services" in html and "Showing 4–5 of 5 institutions" in html
+    assert "Centre 1" in html and "Centre 0" in html and "Centre 4" not in html
+    assert 'href="/favourites?institutions_page=2&amp;page=2"' in html
+    html = client.get("/favourites?page=2&institutions_page=2").get_data(as_text=True)
+    assert html.count('data-testid="favourite-product"') == 1 and "filing no. 0" in html
 
 
 def test_price_change_and_withdrawal_notes_through_the_outbox(client, session, shop, index_dir):

@@ -53,7 +53,7 @@ PAGES = {
     "institution reviews": (None, "/reviews/institutions/{provider_org}", 7),
     "search with filters": (None, SEARCH, 5),
     # enterprise buyer
-    "favourites": ("buyer", "/favourites", 10),
+    "favourites": ("buyer", "/favourites", 13),
     "my account": ("buyer", "/account", 13),
     "notifications": ("buyer", "/notifications", 10),
     "my quote requests": ("buyer", "/quotes", 9),
