@@ -1,5 +1,6 @@
-"""Shared fixtures: a migrated database (SQLite by default, PostgreSQL when DATABASE_URL
-points at one), a Flask app and client, and helpers for forms with CSRF tokens.
+"""Shared fixtures: a migrated database (SQLite by default, PostgreSQL when
+TEST_DATABASE_URL points at one), a Flask app and client, and helpers for forms with CSRF
+tokens.
 
 Every test starts from empty tables plus the seeded category tree.
 """
@@ -10,7 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from catalog.categories import seed_categories
 from marketplace import create_app
@@ -31,9 +32,23 @@ def _reset_schema(url: str) -> None:
         engine.dispose()
 
 
+def _test_database_url() -> str | None:
+    """TEST_DATABASE_URL, never DATABASE_URL: the suite drops the schema of the database it
+    is given, so an exported production DATABASE_URL must not reach it by accident. The
+    database name must end in ``_test`` for the same reason."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url and not url.startswith("sqlite"):
+        name = make_url(url).database or ""
+        if not name.endswith("_test"):
+            raise pytest.UsageError(
+                f"TEST_DATABASE_URL names the database {name!r}; the tests drop its schema, "
+                "so they only run against a database whose name ends in _test.")
+    return url
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
-    url = os.environ.get("DATABASE_URL")
+    url = _test_database_url()
     if not url:
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
     _reset_schema(url)

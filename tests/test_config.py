@@ -125,3 +125,20 @@ def test_every_setting_is_documented_in_the_readme():
     documented = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \|", readme, flags=re.MULTILINE))
     assert {"DATABASE_URL", "SECRET_KEY", "HTTPS"} <= variables
     assert sorted(variables - documented) == [], "add these to the README's configuration table"
+
+
+def test_the_suite_never_takes_the_production_database_url(monkeypatch):
+    """The suite drops the schema it runs on: an exported DATABASE_URL must not reach it, and
+    a TEST_DATABASE_URL naming a database that is not a _test one is refused."""
+    from conftest import _test_database_url
+
+    monkeypatch.delenv("TEST_DATABASE_URL", raising=False)
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://shop:pw@db.internal/shop")
+    assert _test_database_url() is None  # a temporary SQLite file, not the shop's database
+
+    monkeypatch.setenv("TEST_DATABASE_URL", "postgresql+psycopg://shop:pw@db.internal/shop")
+    with pytest.raises(pytest.UsageError, match="ends in _test"):
+        _test_database_url()
+
+    monkeypatch.setenv("TEST_DATABASE_URL", "postgresql+psycopg://shop:pw@127.0.0.1/shop_test")
+    assert _test_database_url().endswith("/shop_test")
