@@ -124,14 +124,14 @@ def commissions():
                 category_id = int(request.form.get("category_id", ""))
                 if db.session.get(Category, category_id) is None:
                     abort(404)
-                commission.set_category_rate(db.session, category_id, rate)
+                commission.set_category_rate(db.session, category_id, rate, actor=_user())
             elif kind == "provider":
                 provider_id = int(request.form.get("provider_id", ""))
                 provider = db.session.get(Organisation, provider_id)
                 if provider is None or provider.kind != "provider":
                     abort(404)
                 commission.set_provider_rate(db.session, provider_id, rate,
-                                             request.form.get("note", ""))
+                                             request.form.get("note", ""), actor=_user())
             else:
                 abort(400)
             db.session.commit()

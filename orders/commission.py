@@ -9,6 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.models import Category
+from marketplace.audit import record as audit_record
+from marketplace.models import Organisation
 from orders.models import CommissionRate, ProviderCommission
 
 DEFAULT_RATE_BP = 500
@@ -48,33 +50,48 @@ def _check(rate_bp: int) -> int:
     return rate_bp
 
 
-def set_category_rate(session: Session, category_id: int, rate_bp: int | None) -> None:
-    """Set (or with None, remove) a category's rate."""
+def _percent(rate_bp: int | None) -> str | None:
+    return None if rate_bp is None else f"{rate_bp / 100:g}%"
+
+
+def set_category_rate(session: Session, category_id: int, rate_bp: int | None,
+                      actor=None) -> None:
+    """Set (or with None, remove) a category's rate; a change is written to the audit log,
+    since it re-prices every order placed afterwards."""
     row = session.scalar(select(CommissionRate).where(CommissionRate.category_id == category_id))
+    before = row.rate_bp if row is not None else None
     if rate_bp is None:
         if row is not None:
             session.delete(row)
-        return
-    if row is None:
+    elif row is None:
         session.add(CommissionRate(category_id=category_id, rate_bp=_check(rate_bp)))
     else:
         row.rate_bp = _check(rate_bp)
+    if before != rate_bp:
+        audit_record(session, actor, "commission.set_category", session.get(Category, category_id),
+                     before=_percent(before), after=_percent(rate_bp))
 
 
 def set_provider_rate(session: Session, provider_org_id: int, rate_bp: int | None,
-                      note: str = "") -> None:
+                      note: str = "", actor=None) -> None:
+    """Set (or with None, remove) a provider's contract rate, audited like a category rate."""
     row = session.scalar(select(ProviderCommission)
                          .where(ProviderCommission.provider_org_id == provider_org_id))
+    before = row.rate_bp if row is not None else None
+    note = note.strip()[:200]
     if rate_bp is None:
         if row is not None:
             session.delete(row)
-        return
-    if row is None:
+    elif row is None:
         session.add(ProviderCommission(provider_org_id=provider_org_id, rate_bp=_check(rate_bp),
-                                       note=note.strip()[:200]))
+                                       note=note))
     else:
         row.rate_bp = _check(rate_bp)
-        row.note = note.strip()[:200]
+        row.note = note
+    if before != rate_bp:
+        audit_record(session, actor, "commission.set_provider",
+                     session.get(Organisation, provider_org_id), reason=note or None,
+                     before=_percent(before), after=_percent(rate_bp))
 
 
 def category_rates(session: Session) -> dict[int, int]:

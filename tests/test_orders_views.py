@@ -11,6 +11,7 @@ from conftest import csrf_token, post_form
 from sqlalchemy import func, select
 
 from marketplace.database import db
+from marketplace.models import AuditLog
 from orders import cart, checkout, ledger
 from orders.models import Order, OrderEvent, OrderFile, OrderMessage
 
@@ -287,6 +288,17 @@ def test_admin_sets_commission_rates_that_checkout_snapshots(client, session):
     post_form(client, "/staff/commissions", {"kind": "category", "rate": "250",
                                              "category_id": product.category_id})
     assert "Not saved" in page(client, "/staff/commissions")
+    # Each change that was saved is in the audit log with who, before and after; the refused
+    # 250% left no entry.
+    log = page(client, "/staff/audit?action=commission.set_category")
+    assert "commission.set_category" in log and "8.5%" in log and "250%" not in log
+    entries = session.scalars(select(AuditLog).where(AuditLog.action.like("commission.%"))
+                              .order_by(AuditLog.id)).all()
+    assert [(e.action, e.actor_id, e.details) for e in entries] == [
+        ("commission.set_category", admin.id, {"before": None, "after": "8.5%"}),
+        ("commission.set_provider", admin.id, {"before": None, "after": "3%"}),
+    ]
+    assert entries[1].target_id == p.provider_org.id and entries[1].reason == "Partner"
     osup.logout(client)
     osup.login(client, p.staff)
     assert client.get("/staff/commissions").status_code == 403
