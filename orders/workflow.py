@@ -106,8 +106,12 @@ TRANSITIONS: dict[str, Transition] = {t.name: t for t in (
        stamp="closed_at"),
 )}
 
-# Transitions that change an input of the credibility score of buyer or provider.
-CREDIBILITY_TRANSITIONS = frozenset({"complete", "resolve", "cancel", "decline", "dispute"})
+# Transitions that change an input of the credibility score of buyer or provider: paying
+# (the buyer's on-time payment, the provider's paid orders), accepting (the provider's
+# response time and accepted orders) and every ending. The score's badge is stored, its
+# breakdown computed live, so missing one here would show two different scores.
+CREDIBILITY_TRANSITIONS = frozenset({"pay", "accept", "complete", "resolve", "cancel",
+                                     "decline", "dispute"})
 
 # Who hears about each transition (besides the actor's own organisation). Nobody hears
 # about "settle" order by order: the institution gets one notice per paid statement

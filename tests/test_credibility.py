@@ -269,6 +269,24 @@ def _score_of(session, org) -> int:
     return org.credibility_score
 
 
+def test_the_stored_score_follows_acceptance_so_badge_and_breakdown_agree(session):
+    """Accepting changes the provider's response time; the badge (the stored score) must move
+    with it, not wait for the nightly recompute while the breakdown already shows the new
+    figure."""
+    p = osup.parties(session)
+    slow = [_order(session, p, "paid", paid_at=NOW - 71 * HOUR) for _ in range(2)]
+    credibility.recompute(session, p.provider_org, NOW)
+    session.commit()
+    before = _score_of(session, p.provider_org)
+
+    for order in slow:
+        workflow.transition(session, order, "accept", p.provider, now=NOW)
+    session.commit()
+    stored = _score_of(session, p.provider_org)
+    assert stored < before
+    assert stored == credibility.current(session, p.provider_org, NOW).score
+
+
 def test_a_late_completion_lowers_and_an_on_time_one_raises_the_provider_score(session):
     p = osup.parties(session)
     late = _order(session, p, "delivered", paid_at=NOW - 10 * DAY,
