@@ -800,6 +800,8 @@ def levels_of(session: Session, org_ids) -> dict[int, tuple[int | None, str | No
 ACTION_LABELS = {
     "credibility.watch": "Put on watch",
     "credibility.unwatch": "Removed from watch",
+    "enterprise.verify": "Enterprise verified",
+    "enterprise.unverify": "Enterprise verification withdrawn",
     "enterprise.suspend": "Enterprise suspended",
     "enterprise.reinstate": "Enterprise reinstated",
     "institution.suspend": "Institution suspended",
@@ -896,6 +898,44 @@ def reinstate(session: Session, staff, org: Organisation, reason: str) -> None:
         notifications.notify_organisation(
             session, org, "enterprise.reinstated", f"{org.name} has been reinstated",
             f"Your enterprise can place orders again. Note from platform staff: {reason}",
+            link="/account")
+    recompute(session, org)
+
+
+def set_enterprise_verified(session: Session, staff, org: Organisation, verified: bool,
+                            reason: str) -> None:
+    """Staff verify an enterprise (its registration checked against the business register,
+    beyond the credit code's check digit) or withdraw that, with a reason. Institutions are
+    verified through their application (providers.onboarding), never here."""
+    from marketplace import audit, notifications
+    from providers.errors import RuleError
+    from providers.state import advance
+
+    _require_staff(staff)
+    if org.kind != "enterprise":
+        raise RuleError("Institutions are verified through their application, in the "
+                        "verification queue.")
+    reason = _require_reason(reason)
+    if verified:
+        advance(session, org, "verification_status",
+                ("unverified", "pending", "more_info", "rejected"),
+                f"{org.name} is already verified.", verification_status="verified",
+                verified_at=utcnow())
+        audit.record(session, staff, "enterprise.verify", org, reason=reason,
+                     score=org.credibility_score)
+        notifications.notify_organisation(
+            session, org, "enterprise.verified", f"{org.name} is verified",
+            "Platform staff verified your enterprise's registration; it now counts in full "
+            f"towards your credibility score. Note: {reason}", link="/account")
+    else:
+        advance(session, org, "verification_status", ("verified",),
+                f"{org.name} is not verified.", verification_status="unverified",
+                verified_at=None)
+        audit.record(session, staff, "enterprise.unverify", org, reason=reason,
+                     score=org.credibility_score)
+        notifications.notify_organisation(
+            session, org, "enterprise.unverified", f"{org.name} is no longer verified",
+            f"Platform staff withdrew the verification of your enterprise. Reason: {reason}",
             link="/account")
     recompute(session, org)
 

@@ -120,10 +120,13 @@ ACTIONS = {
     "unwatch": ("{name} is no longer on watch.", "success"),
     "suspend": ("{name} is suspended.", "warning"),
     "reinstate": ("{name} is reinstated.", "success"),
+    "verify": ("{name} is verified.", "success"),
+    "unverify": ("{name} is no longer verified.", "info"),
 }
 
 
-@bp.post("/staff/credibility/<int:org_id>/<any(watch, unwatch, suspend, reinstate):action>")
+@bp.post("/staff/credibility/<int:org_id>/"
+         "<any(watch, unwatch, suspend, reinstate, verify, unverify):action>")
 @staff_required
 def console_action(org_id, action):
     org = _organisation(org_id)
@@ -134,6 +137,9 @@ def console_action(org_id, action):
     try:
         if action in ("watch", "unwatch"):
             credibility.set_watch(db.session, staff, org, action == "watch", form.reason.data)
+        elif action in ("verify", "unverify"):
+            credibility.set_enterprise_verified(db.session, staff, org, action == "verify",
+                                                form.reason.data)
         elif action == "suspend":
             credibility.suspend(db.session, staff, org, form.reason.data)
         else:

@@ -1,6 +1,6 @@
 """The credibility page of the monitors' console (/staff/credibility): staff only; lists by
 score with trend, filters, pagination and low-score alerts; per-organisation detail; watch,
-suspend and reinstate with a required reason, recorded in the audit log and told to the
+suspend, reinstate and (enterprises) verify with a required reason, recorded in the audit log and told to the
 organisation. A suspended enterprise cannot place orders."""
 
 from datetime import timedelta
@@ -19,7 +19,7 @@ from orders.models import Order
 from providers import credibility
 from providers.models import CredibilitySnapshot
 
-ACTIONS = ("watch", "unwatch", "suspend", "reinstate")
+ACTIONS = ("watch", "unwatch", "suspend", "reinstate", "verify", "unverify")
 
 
 @pytest.fixture
@@ -186,6 +186,49 @@ def test_watch_needs_a_reason_and_is_audited_and_told(client, session, world):
     assert not session.get(Organisation, org.id).watch
     assert session.scalar(select(func.count()).select_from(AuditLog).where(
         AuditLog.action == "credibility.unwatch", AuditLog.reason == "Three quiet months.")) == 1
+
+
+def test_staff_verify_an_enterprise_which_raises_its_score_and_can_be_withdrawn(
+        client, session, world):
+    org = world["buyer_org"]
+    org.verification_status = "unverified"  # as every sign-up starts
+    credibility.recompute(session, org)
+    session.commit()
+    score_before = org.credibility_score
+    osup.login(client, world["staff"])
+    page = client.get(f"/staff/credibility/{org.id}").get_data(as_text=True)
+    assert 'data-testid="action-verify"' in page
+
+    refused = post_form(client, f"/staff/credibility/{org.id}/verify", {"reason": ""})
+    assert refused.status_code == 422 and "Give a reason" in refused.get_data(as_text=True)
+    done = post_form(client, f"/staff/credibility/{org.id}/verify",
+                     {"reason": "Checked in the national enterprise credit register."})
+    assert done.status_code == 302
+    session.expire_all()
+    org = session.get(Organisation, org.id)
+    assert org.verification_status == "verified" and org.verified_at is not None
+    assert org.credibility_score == score_before + 5  # 15 verified, 10 for the credit code
+    entry = session.scalars(select(AuditLog).where(AuditLog.action == "enterprise.verify")).one()
+    assert (entry.actor_id, entry.target_id) == (world["staff"].id, org.id)
+    assert session.scalars(select(Notification).where(
+        Notification.user_id == world["buyer"].id,
+        Notification.kind == "enterprise.verified")).one()
+    page = client.get(f"/staff/credibility/{org.id}").get_data(as_text=True)
+    assert "Enterprise verified" in page and 'data-testid="action-unverify"' in page
+
+    again = post_form(client, f"/staff/credibility/{org.id}/verify", {"reason": "Again."})
+    assert again.status_code == 409 and "already verified" in again.get_data(as_text=True)
+    institution = post_form(client, f"/staff/credibility/{world['provider_org'].id}/verify",
+                            {"reason": "Looks fine."})
+    assert institution.status_code == 409
+    assert "verification queue" in institution.get_data(as_text=True)
+
+    withdrawn = post_form(client, f"/staff/credibility/{org.id}/unverify",
+                          {"reason": "The business licence was revoked."})
+    assert withdrawn.status_code == 302
+    session.expire_all()
+    org = session.get(Organisation, org.id)
+    assert org.verification_status == "unverified" and org.credibility_score == score_before
 
 
 def _place(session, user, product):
