@@ -323,6 +323,7 @@ def main() -> None:
         "UPLOAD_DIR": str(work / "uploads"),
         "SECRET_KEY": secrets.token_hex(32),
         "BENCH_HELLO_ROUTE": "1",
+        "HTTPS": "0",  # plain HTTP on loopback
         "RATELIMIT_ENABLED": "0",
         "SEARCH_DRAIN_IN_PROCESS": "0",
         "WEB_CONCURRENCY": str(args.workers),

@@ -142,3 +142,27 @@ def test_the_suite_never_takes_the_production_database_url(monkeypatch):
 
     monkeypatch.setenv("TEST_DATABASE_URL", "postgresql+psycopg://shop:pw@127.0.0.1/shop_test")
     assert _test_database_url().endswith("/shop_test")
+
+
+@pytest.mark.parametrize("https, starts", [(None, False), ("", False), ("0", True), ("1", True)])
+def test_the_production_entry_point_wants_https_said_explicitly(tmp_path, https, starts):
+    """wsgi.py refuses to start until HTTPS is set one way or the other: a forgotten setting
+    would otherwise serve session cookies without Secure and no HSTS."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("HTTPS", "DATABASE_URL")}
+    env.update(SECRET_KEY="k" * 64, INSTANCE_DIR=str(tmp_path),
+               DATABASE_URL=f"sqlite:///{tmp_path / 'wsgi.sqlite'}",
+               SEARCH_INDEX_DIR=str(tmp_path / "index"), UPLOAD_DIR=str(tmp_path / "uploads"))
+    if https is not None:
+        env["HTTPS"] = https
+    probe = "import wsgi; print(wsgi.app.config['SESSION_COOKIE_SECURE'])"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    if starts:
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().splitlines()[-1] == str(https == "1")
+    else:
+        assert done.returncode != 0 and "Set HTTPS=1" in done.stderr
