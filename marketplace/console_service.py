@@ -737,6 +737,7 @@ class AuditFilters:
     actor: str = ""  # id, name or email
     action: str = ""
     target_type: str = ""
+    target: str = ""  # a target id, an order number, or part of an institution/listing name
     date_from: date | None = None
     date_to: date | None = None
     q: str = ""  # free text in the reason
@@ -759,13 +760,27 @@ class AuditFilters:
         return cls(actor=(args.get("actor") or "").strip()[:100],
                    action=(args.get("action") or "").strip()[:64],
                    target_type=(args.get("target_type") or "").strip()[:32],
+                   target=(args.get("target") or "").strip()[:100],
                    date_from=dates["from"], date_to=dates["to"],
                    q=(args.get("q") or "").strip()[:200], errors=errors)
 
     @property
     def active(self) -> bool:
-        return bool(self.actor or self.action or self.target_type or self.date_from
-                    or self.date_to or self.q)
+        return bool(self.actor or self.action or self.target_type or self.target
+                    or self.date_from or self.date_to or self.q)
+
+
+def _audit_target_condition(target: str):
+    """Entries about one thing: its id, an order's number, or part of an organisation's
+    name or a listing's title (what a monitor has in hand when asked "what happened to…")."""
+    if target.isdigit():
+        return AuditLog.target_id == int(target)
+    like = f"%{target}%"
+    return or_(*(
+        and_(AuditLog.target_type == model.__tablename__,
+             AuditLog.target_id.in_(select(model.id).where(column.ilike(like))))
+        for model, column in ((Order, Order.number), (Organisation, Organisation.name),
+                              (Product, Product.title))))
 
 
 def audit_page(session: Session, filters: AuditFilters, *, page: int = 1,
@@ -782,6 +797,8 @@ def audit_page(session: Session, filters: AuditFilters, *, page: int = 1,
         conditions.append(AuditLog.action == filters.action)
     if filters.target_type:
         conditions.append(AuditLog.target_type == filters.target_type)
+    if filters.target:
+        conditions.append(_audit_target_condition(filters.target))
     if filters.date_from and "from" not in filters.errors:
         conditions.append(AuditLog.created_at >= datetime.combine(
             filters.date_from, datetime.min.time(), tzinfo=UTC))

@@ -303,6 +303,12 @@ def test_audit_log_search_and_filters(client, session, staff):
     assert actions("action=order.nudge") == ["order.nudge"]
     assert sorted(actions("target_type=purchase_order")) == ["order.note", "order.nudge"]
     assert actions("q=ill+this") == ["order.note"]
+    # "What happened to this order / institution?": by order number, name or id.
+    assert sorted(actions(f"target={order.number}")) == ["order.note", "order.nudge"]
+    assert actions(f"target={p.provider_org.name[:8]}") == ["listing.approve"]
+    assert sorted(actions(f"target={order.id}&target_type=purchase_order")) == [
+        "order.note", "order.nudge"]
+    assert actions("target=NO-SUCH-ORDER") == []
     today = utcnow().date()
     assert sorted(actions(f"from={today.isoformat()}")) == ["listing.approve", "order.nudge"]
     assert actions(f"to={(today - timedelta(days=5)).isoformat()}") == ["order.note"]
