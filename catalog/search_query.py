@@ -249,7 +249,7 @@ class TextQuery:
 # local number) and drops deleted documents.
 
 _BM25_K1, _BM25_B = 1.2, 0.75  # Whoosh's BM25F defaults
-TITLE_WEIGHT = 1.0  # title-only BM25 added on top of the whole-listing score
+TITLE_WEIGHT = 1.5  # title-only BM25 added on top of the whole-listing score
 _KEYWORD_VALUE_FIELDS = ("cat_top", "cat_sub", "institution_type")
 
 

@@ -566,18 +566,32 @@ def _plan_listing(rng: random.Random, top: str, slug: str, sub, institution: _In
         row["regions"] = _ordered_regions(keep)
     else:
         row["regions"] = list(served)
-    row["summary"] = _summary_text(lang, pitches, title_en)
+    row["summary"] = _summary_text(lang, sub, pitches, included, title_en)
     row["description"] = _description(lang, sub, pitches, included, mode, terms, row,
                                       institution, top=top)
     return listing
 
 
-def _summary_text(lang: str, pitches, title_en: str) -> str:
+def _summary_text(lang: str, sub, pitches, included, title_en: str) -> str:
+    """A card's summary: one of the sub-category's pitches, two of this listing's own
+    deliverables and who it is for, so neighbouring cards do not read alike. Chinese
+    listings add the pitch in English. The choices come from a stream seeded by the title,
+    so the demo's main random stream (and everything planned after it) does not move."""
+    pick = random.Random(f"summary:{title_en}")
+    pitch_en, pitch_zh = pick.choice(pitches)
+    (first_en, first_zh), (second_en, second_zh) = pick.sample(included, 2)
+    audience_en, audience_zh = pick.choice(sub.audience)
     if lang == "en":
-        text = " ".join(en for en, _zh in pitches)
+        text = (f"{pitch_en} Includes {_lower_first(first_en)} and {_lower_first(second_en)}; "
+                f"for {_lower_first(audience_en)}.")
     else:
-        text = "".join(zh for _en, zh in pitches) + f" {title_en}."
+        text = f"{pitch_zh}服务包括{first_zh}、{second_zh}，适用于{audience_zh}。 {pitch_en}"
     return text[:500]
+
+
+def _lower_first(text: str) -> str:
+    """"Marked-up contract" -> "marked-up contract"; "CNAS report" and "GB tests" stay."""
+    return text if text[1:2].isupper() else text[0].lower() + text[1:]
 
 
 def _a(label: str) -> str:

@@ -115,6 +115,17 @@ def _check_full_load(session) -> tuple[list[int], int]:
                                             "suspended", "archived"}
     titles = [p.title for p in products]
     assert len(titles) == len(set(titles))
+    # Neighbouring cards must not read alike: summaries differ within every sub-category,
+    # and a Chinese listing's summary carries an English sentence, not its title again.
+    by_category: dict[int, list[str]] = {}
+    for p in products:
+        by_category.setdefault(p.category_id, []).append(p.summary)
+    for summaries in by_category.values():
+        assert len(set(summaries)) >= 0.8 * len(summaries)
+    for p in products:
+        if " · " in p.title:
+            assert not p.summary.rstrip(".").endswith(p.title.split(" · ", 1)[1])
+            assert re.search(r"[\u4e00-\u9fff]", p.summary) and re.search(r"[a-z]{4} ", p.summary)
     assert sum(p.featured for p in products) == 12
     assert 0.3 <= sum(p.voucher_eligible for p in products) / len(products) <= 0.5
     assert sum(bool(re.search(r"[\u4e00-\u9fff]", t)) for t in titles) > len(titles) * 0.35
