@@ -70,7 +70,18 @@ def load_config() -> dict:
         "SEARCH_DRAIN_IN_PROCESS": (_bool("SEARCH_DRAIN_IN_PROCESS", True)
                                     if os.environ.get("SEARCH_DRAIN_IN_PROCESS") else None),
         "UPLOAD_DIR": os.environ.get("UPLOAD_DIR", str(INSTANCE_DIR / "uploads")),
-        "MAIL_BACKEND": os.environ.get("MAIL_BACKEND", "outbox"),
+        # Email (marketplace/mail.py): how `send-mail` delivers the outbox table. `outbox`
+        # sends nothing (development, tests), `console` prints to stdout (local
+        # development), `smtp` sends through the SMTP_* server. Checked at start-up.
+        "MAIL_BACKEND": (os.environ.get("MAIL_BACKEND") or "outbox").strip().lower(),
+        "MAIL_FROM": (os.environ.get("MAIL_FROM")
+                      or "Innovation Service Supermarket <no-reply@localhost>"),
+        "SMTP_HOST": os.environ.get("SMTP_HOST") or "localhost",
+        "SMTP_PORT": _int("SMTP_PORT", 25),
+        "SMTP_STARTTLS": _bool("SMTP_STARTTLS", False),
+        "SMTP_USERNAME": os.environ.get("SMTP_USERNAME", ""),
+        "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD", ""),
+        "SMTP_TIMEOUT": _int("SMTP_TIMEOUT", 10),
         # The site's public address (scheme, host, port): emails carry absolute links on it,
         # never on the Host header of the request that caused them.
         "SITE_URL": os.environ.get("SITE_URL") or DEFAULT_SITE_URL,
