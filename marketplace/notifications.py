@@ -1,8 +1,10 @@
 """Notifications: an in-app notice per user plus an email in the outbox table.
 
-Emails are only queued here (same transaction as the decision that caused them); the
-`send-mail` command delivers queued emails when MAIL_BACKEND=smtp. With the default
-MAIL_BACKEND=outbox they stay in the table, where development and tests read them.
+Emails are only queued here, as ``EmailMessage`` rows in the same transaction as the
+decision that caused them, with absolute links on SITE_URL (``absolute_url``). The
+``flask send-mail`` command (``marketplace/mail.py``) delivers them through MAIL_BACKEND:
+``smtp`` sends them, ``console`` prints them, and with the default ``outbox`` they stay in
+the table, where tests read them and developers see them with ``flask outbox``.
 """
 
 from sqlalchemy import func, select
