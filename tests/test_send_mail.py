@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 
@@ -253,24 +254,31 @@ def test_loop_worker_sends_what_is_queued_while_it_runs(app, database_url, smtp_
     worker = subprocess.Popen(  # noqa: S603 - our own command
         [sys.executable, "-m", "flask", "--app", "marketplace", "send-mail", "--loop",
          "--interval", "0.2"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        stderr=subprocess.DEVNULL, text=True)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(worker.stdout), daemon=True)
+    reader.start()
+    sent_line = "send-mail: 1 sent, 0 failed, 0 waiting (smtp)."
     try:
         with app.app_context():
             queue_email(db.session, "queued@example.cn", "While running", "Body")
             db.session.commit()
         deadline = time.monotonic() + 60
-        while not smtp_server.inbox.to("queued@example.cn") and time.monotonic() < deadline:
-            assert worker.poll() is None, worker.communicate()
+        while sent_line not in "".join(lines) and time.monotonic() < deadline:
+            assert worker.poll() is None, "".join(lines)
             time.sleep(0.1)
         assert smtp_server.inbox.to("queued@example.cn")
+        assert sent_line in "".join(lines)
         cron = send_mail(app)
         assert cron.exit_code == 0
         assert "send-mail: another run is in progress" in cron.output
     finally:
         worker.terminate()
-        output, _errors = worker.communicate(timeout=30)
-    assert "send-mail: 1 sent, 0 failed, 0 waiting (smtp)." in output
+        worker.wait(timeout=30)
+        reader.join(timeout=30)
     assert len(smtp_server.inbox.received) == 1
+    [row] = all_rows(app)
+    assert row.sent_at is not None
 
 
 # ------------------------------------------------------------------ flask outbox
