@@ -109,6 +109,10 @@ def check_settings(config) -> None:
             f"SMTP_USERNAME is set but SMTP_STARTTLS is off: the password would cross the "
             f"network to {settings.host} unencrypted. Set SMTP_STARTTLS=1.")
     sender_address(config.get("MAIL_FROM", ""))
+    if urlsplit(config["SITE_URL"]).hostname in LOOPBACK_HOSTS:
+        log.warning("MAIL_BACKEND=smtp but SITE_URL=%s names this machine: links in the "
+                    "emails will not open for their recipients. Set SITE_URL to the site's "
+                    "public address.", config["SITE_URL"])
 
 
 def smtp_settings(config) -> SmtpSettings:

@@ -109,6 +109,15 @@ def test_unusable_settings_are_refused_with_the_reason(change, message):
     assert "s3cret-pass" not in str(refused.value)
 
 
+def test_smtp_with_a_site_url_on_this_machine_is_warned_about(caplog):
+    check_settings({**VALID, "SITE_URL": "http://127.0.0.1:5000"})
+    assert "links in the emails will not open for their recipients" in caplog.text
+    caplog.clear()
+    check_settings({**VALID, "MAIL_BACKEND": "console", "SITE_URL": "http://127.0.0.1:5000"})
+    check_settings(VALID)
+    assert caplog.text == ""
+
+
 def test_a_bad_site_url_is_refused_for_every_backend():
     with pytest.raises(MailSettingsError):
         check_settings({"MAIL_BACKEND": "outbox", "SITE_URL": "127.0.0.1:5000"})

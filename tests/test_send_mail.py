@@ -241,14 +241,12 @@ def test_outbox_backend_sends_nothing_and_says_so(app, decisions):
     assert all(row.sent_at is None for row in all_rows(app))
 
 
-def test_loop_worker_sends_what_is_queued_while_it_runs(app, database_url, smtp_server,
-                                                        tmp_path):
-    """`send-mail --loop` as its own process, the way production runs it; a cron run
-    meanwhile finds the job lock held and does nothing."""
+def start_worker(app, database_url, tmp_path, **settings):
+    """`flask send-mail --loop` as its own process, the way production runs it; returns the
+    process and the list its output lines are collected into."""
     env = {**os.environ, "DATABASE_URL": database_url, "INSTANCE_DIR": str(tmp_path),
-           "JOB_LOCK_DIR": app.config["JOB_LOCK_DIR"], "MAIL_BACKEND": "smtp",
-           "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_server.port),
-           "MAIL_FROM": SENDER, "SITE_URL": "https://supermarket.example.cn"}
+           "JOB_LOCK_DIR": app.config["JOB_LOCK_DIR"],
+           "SITE_URL": "https://supermarket.example.cn", **settings}
     for name in ("SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_STARTTLS"):
         env.pop(name, None)
     worker = subprocess.Popen(  # noqa: S603 - our own command
@@ -258,27 +256,63 @@ def test_loop_worker_sends_what_is_queued_while_it_runs(app, database_url, smtp_
     lines = []
     reader = threading.Thread(target=lambda: lines.extend(worker.stdout), daemon=True)
     reader.start()
-    sent_line = "send-mail: 1 sent, 0 failed, 0 waiting (smtp)."
+    return worker, lines, reader
+
+
+def wait_for(worker, lines, text, seconds=60):
+    deadline = time.monotonic() + seconds
+    while text not in "".join(lines) and time.monotonic() < deadline:
+        assert worker.poll() is None, "".join(lines)
+        time.sleep(0.1)
+    assert text in "".join(lines)
+
+
+def stop(worker, reader):
+    worker.terminate()
+    worker.wait(timeout=30)
+    reader.join(timeout=30)
+
+
+def test_loop_worker_sends_what_is_queued_while_it_runs(app, database_url, smtp_server,
+                                                        tmp_path):
+    """A cron run meanwhile finds the job lock held and does nothing."""
+    worker, lines, reader = start_worker(
+        app, database_url, tmp_path, MAIL_BACKEND="smtp", SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(smtp_server.port), MAIL_FROM=SENDER)
     try:
         with app.app_context():
             queue_email(db.session, "queued@example.cn", "While running", "Body")
             db.session.commit()
-        deadline = time.monotonic() + 60
-        while sent_line not in "".join(lines) and time.monotonic() < deadline:
-            assert worker.poll() is None, "".join(lines)
-            time.sleep(0.1)
+        wait_for(worker, lines, "send-mail: 1 sent, 0 failed, 0 waiting (smtp).")
         assert smtp_server.inbox.to("queued@example.cn")
-        assert sent_line in "".join(lines)
         cron = send_mail(app)
         assert cron.exit_code == 0
         assert "send-mail: another run is in progress" in cron.output
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
-        reader.join(timeout=30)
+        stop(worker, reader)
     assert len(smtp_server.inbox.received) == 1
     [row] = all_rows(app)
     assert row.sent_at is not None
+
+
+def test_loop_worker_with_the_outbox_backend_says_so_once_and_idles(app, database_url,
+                                                                   tmp_path):
+    """scripts/serve-production starts the worker whatever MAIL_BACKEND is: with the outbox
+    it must neither exit (that would stop the site) nor poll the table."""
+    with app.app_context():
+        queue_email(db.session, "kept@example.cn", "Kept", "Body")
+        db.session.commit()
+    worker, lines, reader = start_worker(app, database_url, tmp_path, MAIL_BACKEND="outbox")
+    try:
+        wait_for(worker, lines, "send-mail: MAIL_BACKEND=outbox keeps email in the outbox; "
+                                "nothing sent (1 unsent).")
+        time.sleep(1)  # five polling intervals
+        assert worker.poll() is None
+        assert len(lines) == 1
+    finally:
+        stop(worker, reader)
+    [row] = all_rows(app)
+    assert row.sent_at is None
 
 
 # ------------------------------------------------------------------ flask outbox
