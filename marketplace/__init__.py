@@ -42,6 +42,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(load_config())
     if overrides:
         app.config.update(overrides)
+    from marketplace.mail import check_settings
+
+    check_settings(app.config)  # an unknown MAIL_BACKEND or a bad SITE_URL stops start-up
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     # Import every model module so relationships resolve and metadata is complete.

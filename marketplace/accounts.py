@@ -18,6 +18,7 @@ from marketplace.forms import (
     ProviderSignupForm,
     ResetPasswordForm,
 )
+from marketplace.notifications import absolute_url
 from marketplace.permissions import staff_required
 
 bp = Blueprint("accounts", __name__)
@@ -202,7 +203,9 @@ def forgot_password():
     if form.validate_on_submit():
         service.request_password_reset(
             db.session, form.email.data, current_app.config["SECRET_KEY"],
-            lambda token: url_for("accounts.reset_password", token=token, _external=True),
+            # SITE_URL, never the request's Host header: a client could set that to its own
+            # server and receive the owner's token when the owner clicks the link.
+            lambda token: absolute_url(url_for("accounts.reset_password", token=token)),
             _reset_max_age())
         db.session.commit()
         # The same answer whether or not the address has an account.

@@ -141,6 +141,83 @@ def register_cli(app):
         click.echo(f"Restored {backup_file} ({result.tables} tables). "
                    "Now run `flask --app marketplace reindex` to rebuild the search index.")
 
+    @app.cli.command("send-mail")
+    @click.option("--loop", is_flag=True, help="Keep sending as emails are queued (a worker).")
+    @click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(min=0.1),
+                  help="Seconds between polls with --loop.")
+    @click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1),
+                  help="Most emails sent per round.")
+    def send_mail_command(loop, interval, limit):
+        """Deliver queued emails through MAIL_BACKEND (oldest first; failures stay queued and
+        are retried next run). Safe from cron and beside a --loop worker (one lock)."""
+        import time
+
+        from marketplace import mail
+
+        backend = mail.backend_from_config(current_app.config)
+
+        def body(job):
+            while True:
+                report = mail.deliver_pending(db.session, backend, limit)
+                if loop and not backend.delivers:
+                    # MAIL_BACKEND=outbox never sends: say so once, then idle without
+                    # counting an ever-growing table every few seconds.
+                    click.echo(f"send-mail: {report}")
+                    while True:
+                        time.sleep(3600)
+                if not loop:
+                    if report.failed:
+                        job.fail()  # cron mails the summary; the rows wait for the next run
+                    return str(report)
+                if report.attempted:
+                    click.echo(f"send-mail: {report}")
+                if report.sent < limit:  # a full round may have more right behind it
+                    time.sleep(interval)
+
+        jobs.run("send-mail", body)
+
+    @app.cli.command("outbox")
+    @click.option("--to", "to_address", default=None, metavar="EMAIL",
+                  help="Only emails to this address.")
+    @click.option("--limit", default=10, show_default=True, type=click.IntRange(min=1),
+                  help="How many of the newest emails to show.")
+    @click.option("--unsent", is_flag=True, help="Only emails not sent yet.")
+    def outbox_command(to_address, limit, unsent):
+        """Print the newest emails in the outbox, bodies included (development: read the
+        reset and invitation links the site sent). There is deliberately no web page."""
+        from sqlalchemy import func
+
+        from marketplace.models import EmailMessage
+
+        conditions = []
+        if to_address:
+            conditions.append(func.lower(EmailMessage.to_address) == to_address.strip().lower())
+        if unsent:
+            conditions.append(EmailMessage.sent_at.is_(None))
+        total = db.session.scalar(
+            select(func.count()).select_from(EmailMessage).where(*conditions))
+        rows = db.session.scalars(
+            select(EmailMessage).where(*conditions)
+            .order_by(EmailMessage.created_at.desc(), EmailMessage.id.desc()).limit(limit)).all()
+        if not rows:
+            click.echo("No emails" + (f" to {to_address}" if to_address else "")
+                       + (" waiting to be sent" if unsent else "") + ".")
+            return
+        rule = "=" * 72
+        for row in rows:
+            if row.sent_at is not None:
+                state = f"sent {row.sent_at:%Y-%m-%d %H:%M:%S} UTC"
+            elif row.error:
+                state = f"not sent; last error: {row.error}"
+            else:
+                state = "not sent yet"
+            click.echo(f"{rule}\n#{row.id}  To: {row.to_address}\nSubject: {row.subject}\n"
+                       f"Created: {row.created_at:%Y-%m-%d %H:%M:%S} UTC · {state}\n\n"
+                       f"{row.body}")
+        click.echo(f"{rule}\nShowing the newest {len(rows)} of {total} emails"
+                   + (f" to {to_address}" if to_address else "")
+                   + (" not sent yet" if unsent else "") + ".")
+
     from orders.cli import register_order_commands
 
     register_order_commands(app)  # run-order-timers, seed-demo-vouchers

@@ -10,6 +10,8 @@ INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", ROOT / "instance"))
 # (orders/files.py MAX_FILES); the request size limit is derived from it.
 UPLOAD_FILES_PER_REQUEST = 5
 UPLOAD_MARGIN_BYTES = 1024 * 1024
+# Where people reach the site (`flask run`'s address by default); links in emails start here.
+DEFAULT_SITE_URL = "http://127.0.0.1:5000"
 
 
 def _bool(name: str, default: bool) -> bool:
@@ -68,7 +70,21 @@ def load_config() -> dict:
         "SEARCH_DRAIN_IN_PROCESS": (_bool("SEARCH_DRAIN_IN_PROCESS", True)
                                     if os.environ.get("SEARCH_DRAIN_IN_PROCESS") else None),
         "UPLOAD_DIR": os.environ.get("UPLOAD_DIR", str(INSTANCE_DIR / "uploads")),
-        "MAIL_BACKEND": os.environ.get("MAIL_BACKEND", "outbox"),
+        # Email (marketplace/mail.py): how `send-mail` delivers the outbox table. `outbox`
+        # sends nothing (development, tests), `console` prints to stdout (local
+        # development), `smtp` sends through the SMTP_* server. Checked at start-up.
+        "MAIL_BACKEND": (os.environ.get("MAIL_BACKEND") or "outbox").strip().lower(),
+        "MAIL_FROM": (os.environ.get("MAIL_FROM")
+                      or "Innovation Service Supermarket <no-reply@localhost>"),
+        "SMTP_HOST": os.environ.get("SMTP_HOST") or "localhost",
+        "SMTP_PORT": _int("SMTP_PORT", 25),
+        "SMTP_STARTTLS": _bool("SMTP_STARTTLS", False),
+        "SMTP_USERNAME": os.environ.get("SMTP_USERNAME", ""),
+        "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD", ""),
+        "SMTP_TIMEOUT": _int("SMTP_TIMEOUT", 10),
+        # The site's public address (scheme, host, port): emails carry absolute links on it,
+        # never on the Host header of the request that caused them.
+        "SITE_URL": os.environ.get("SITE_URL") or DEFAULT_SITE_URL,
         "PAGE_SIZE": _int("PAGE_SIZE", 24),
         # Largest request body (Flask's MAX_CONTENT_LENGTH, refused with a 413 page before the
         # body is read): by default the biggest upload form, five order files of

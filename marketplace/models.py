@@ -152,7 +152,9 @@ class Notification(Base):
 
 
 class EmailMessage(Base):
-    """Outgoing email. With MAIL_BACKEND=outbox (development, tests) it is only stored here."""
+    """Outgoing email, queued with the decision that caused it and delivered by
+    ``flask send-mail`` (marketplace/mail.py): ``sent_at`` once delivered, ``error`` the last
+    failure while it waits for a retry. With MAIL_BACKEND=outbox it is only stored here."""
 
     __tablename__ = "email_message"
 

@@ -1,14 +1,38 @@
 """Notifications: an in-app notice per user plus an email in the outbox table.
 
-Emails are only queued here (same transaction as the decision that caused them); the
-`send-mail` command delivers queued emails when MAIL_BACKEND=smtp. With the default
-MAIL_BACKEND=outbox they stay in the table, where development and tests read them.
+Emails are only queued here, as ``EmailMessage`` rows in the same transaction as the
+decision that caused them, with absolute links on SITE_URL (``absolute_url``). The
+``flask send-mail`` command (``marketplace/mail.py``) delivers them through MAIL_BACKEND:
+``smtp`` sends them, ``console`` prints them, and with the default ``outbox`` they stay in
+the table, where tests read them and developers see them with ``flask outbox``.
 """
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from marketplace.config import DEFAULT_SITE_URL
 from marketplace.models import EmailMessage, Notification, Organisation, User
+
+
+def site_url() -> str:
+    """SITE_URL without a trailing slash: where people reach the site from a mail client."""
+    try:
+        from flask import current_app
+
+        url = current_app.config.get("SITE_URL") or DEFAULT_SITE_URL
+    except RuntimeError:  # outside an application context
+        url = DEFAULT_SITE_URL
+    return url.rstrip("/")
+
+
+def absolute_url(link: str) -> str:
+    """A site path ("/provider/institution", "/orders/7#rating") as a link a mail client can
+    open: SITE_URL in front. In-app notices keep the path (the notification centre only
+    follows links within the site); emails always carry this form. Absolute http(s) links
+    are returned unchanged."""
+    if link.startswith(("http://", "https://")):
+        return link
+    return site_url() + "/" + link.lstrip("/")
 
 
 def notify(session: Session, user: User, kind: str, title: str, body: str = "",
@@ -16,7 +40,7 @@ def notify(session: Session, user: User, kind: str, title: str, body: str = "",
     notice = Notification(user_id=user.id, kind=kind, title=title, body=body, link=link)
     session.add(notice)
     if email and user.active:
-        text = body + (f"\n\n{link}" if link else "")
+        text = body + (f"\n\n{absolute_url(link)}" if link else "")
         session.add(EmailMessage(to_address=user.email, subject=title, body=text))
     return notice
 

@@ -33,7 +33,7 @@ from marketplace.permissions import (
     is_institution_owner,
     provider_required,
 )
-from providers import forms, links, listings, onboarding, team, uploads
+from providers import forms, listings, onboarding, team, uploads
 from providers.errors import PermissionDenied, RuleError
 from providers.models import DOCUMENT_KINDS, Invitation, QualificationDocument
 
@@ -517,10 +517,8 @@ def team_invite():
     form = forms.InviteForm()
     if not form.validate_on_submit():
         return _team_page(org, form, status=422)
-    base = request.host_url.rstrip("/")
     try:
-        created = team.invite(db.session, _user(), org, form.email.data,
-                              join_url_template=base + "{path}")
+        created = team.invite(db.session, _user(), org, form.email.data)
     except RuleError as exc:
         db.session.rollback()
         form.email.errors = [*form.email.errors, exc.message]
@@ -529,7 +527,7 @@ def team_invite():
     flash(f"Invitation emailed to {created.invitation.email}.", "success")
     # The code is shown once, on this response only; it is not stored anywhere readable.
     return _team_page(org, new_code={"email": created.invitation.email, "code": created.code,
-                                     "link": base + links.join(created.code)})
+                                     "link": created.link})
 
 
 @bp.post("/team/invitations/<int:invitation_id>/revoke")

@@ -67,12 +67,12 @@ def invitations(session: Session, org: Organisation) -> list[Invitation]:
 class NewInvitation:
     invitation: Invitation
     code: str  # shown once to the owner; never stored
+    link: str  # the absolute join link emailed (SITE_URL), also shown once to the owner
 
 
-def invite(session: Session, owner, org: Organisation, email: str,
-           join_url_template: str = "{path}") -> NewInvitation:
-    """Invite ``email``; emails the join link. ``join_url_template`` turns the site path into
-    an absolute link (e.g. "https://host{path}"), so this function needs no request."""
+def invite(session: Session, owner, org: Organisation, email: str) -> NewInvitation:
+    """Invite ``email``; emails the join link, absolute on SITE_URL (never on the Host header
+    of the owner's request, which a client can set to anything)."""
     _require_owner(owner, org)
     try:
         email = validate_email(email or "", check_deliverability=False).normalized.lower()
@@ -96,7 +96,7 @@ def invite(session: Session, owner, org: Organisation, email: str,
     session.add(invitation)
     session.flush()
     audit.record(session, owner, "team.invite", org, invitation_id=invitation.id, email=email)
-    link = join_url_template.format(path=links.join(code))
+    link = notifications.absolute_url(links.join(code))
     body = (f"{owner.full_name} invites you to join {org.name} on the Innovation Service "
             f"Supermarket (创新服务超市), to manage its listings and orders.\n\n"
             f"Open this link to accept within {INVITATION_DAYS} days:\n{link}\n\n"
@@ -107,7 +107,7 @@ def invite(session: Session, owner, org: Organisation, email: str,
         notifications.notify(session, existing, "team.invited", f"Invitation to join {org.name}",
                              "Open the invitation to accept it.", link=links.join(code),
                              email=False)
-    return NewInvitation(invitation, code)
+    return NewInvitation(invitation, code, link)
 
 
 def revoke(session: Session, owner, invitation: Invitation) -> None:

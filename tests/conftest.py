@@ -67,6 +67,8 @@ def app(database_url, tmp_path_factory):
         "UPLOAD_DIR": str(instance / "uploads"),
         "JOB_LOCK_DIR": str(instance / "locks"),
         "MAIL_BACKEND": "outbox",
+        # Not the test client's "localhost": emails must carry SITE_URL, not the Host header.
+        "SITE_URL": "https://supermarket.example.cn",
     })
     return application
 

@@ -9,7 +9,7 @@ from marketplace.config import INSTANCE_DIR, ROOT, load_config
 CONFIG_VARIABLES = (
     "SECRET_KEY", "DATABASE_URL", "CURRENCY", "HTTPS", "STRIPE_SECRET_KEY",
     "STRIPE_PUBLISHABLE_KEY", "STRIPE_API_BASE", "STRIPE_WEBHOOK_SECRET", "SEARCH_INDEX_DIR",
-    "UPLOAD_DIR", "MAIL_BACKEND", "PAGE_SIZE", "MAX_UPLOAD_BYTES",
+    "UPLOAD_DIR", "MAIL_BACKEND", "PAGE_SIZE", "MAX_UPLOAD_BYTES", "SITE_URL",
 )
 
 
@@ -32,6 +32,7 @@ def test_defaults_suit_a_local_demo(env):
     assert config["MAX_CONTENT_LENGTH"] == 26 * 1024 * 1024
     assert config["SESSION_COOKIE_SECURE"] is False
     assert config["PREFERRED_URL_SCHEME"] == "http"
+    assert config["SITE_URL"] == "http://127.0.0.1:5000"
 
 
 def test_settings_are_read_from_the_environment(env):

@@ -207,7 +207,7 @@ def test_nudge_reaches_only_the_chosen_party_by_notification_and_email(client, s
     assert notified(session, p.buyer) == []
     mail = session.scalars(select(EmailMessage).where(EmailMessage.to_address == p.provider.email)).all()
     assert len(mail) == 1 and "Post a progress update today" in mail[0].body
-    assert f"/provider/orders/{order.id}" in mail[0].body
+    assert f"https://supermarket.example.cn/provider/orders/{order.id}" in mail[0].body
     (row,) = audit_rows(session, "order.nudge")
     assert row.details["party"] == "provider"
 

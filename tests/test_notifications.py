@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from marketplace.database import db, utcnow
 from marketplace.models import EmailMessage, Notification
-from marketplace.notifications import notify
+from marketplace.notifications import absolute_url, notify
 
 
 @pytest.fixture
@@ -150,6 +150,8 @@ def test_staff_decision_notifies_every_member_in_app_and_by_email(app, client):
             mail = db.session.scalar(select(EmailMessage).where(
                 EmailMessage.to_address == user.email))
             assert mail.subject == "Platform staff need more documents" and "CMA" in mail.body
+            # The email's link opens from a mail client; the in-app notice keeps the path.
+            assert mail.body.endswith("\n\nhttps://supermarket.example.cn/provider/institution")
     ps.login(client, owner)
     page = client.get("/notifications").get_data(as_text=True)
     assert "Platform staff need more documents" in page
@@ -164,3 +166,19 @@ def test_notify_skips_email_for_inactive_users(app, session):
     assert session.scalar(select(EmailMessage).where(
         EmailMessage.to_address == inactive.email)) is None
     assert session.scalar(select(Notification).where(Notification.user_id == inactive.id))
+
+
+def test_email_links_are_absolute_on_site_url(app, session, monkeypatch):
+    org = factories.provider(session)
+    user = factories.user(session, org)
+    notify(session, user, "t", "Order 7 was delivered", "Have a look.", link="/orders/7#rating")
+    session.flush()
+    mail = session.scalar(select(EmailMessage).where(EmailMessage.to_address == user.email))
+    assert mail.body == "Have a look.\n\nhttps://supermarket.example.cn/orders/7#rating"
+    notice = session.scalar(select(Notification).where(Notification.user_id == user.id))
+    assert notice.link == "/orders/7#rating"
+
+    monkeypatch.setitem(app.config, "SITE_URL", "https://shop.example.org/")
+    assert absolute_url("/provider") == "https://shop.example.org/provider"
+    assert absolute_url("provider") == "https://shop.example.org/provider"
+    assert absolute_url("https://elsewhere.example/x") == "https://elsewhere.example/x"

@@ -260,14 +260,15 @@ def test_invitation_by_link_creates_an_account_that_joins(app, client, instituti
     org_id, owner = institution
     ps.login(client, owner)
     code, body = _invite(client, "new.member@lab.example.cn")
-    assert f"/team/join/{code}" in body
+    link = f"https://supermarket.example.cn/team/join/{code}"  # SITE_URL, not the Host header
+    assert f'data-testid="invite-link">{link}<' in body
     with app.app_context():
         invitation = db.session.scalar(select(Invitation))
         assert invitation.code_hash == team.hash_code(code) and code not in invitation.code_hash
         assert invitation.expires_at - invitation.created_at == timedelta(days=7)
         email = db.session.scalar(select(EmailMessage).where(
             EmailMessage.to_address == "new.member@lab.example.cn"))
-        assert f"/team/join/{code}" in email.body and "Wuxi Testing Lab" in email.subject
+        assert f"\n{link}\n" in email.body and "Wuxi Testing Lab" in email.subject
     # The code is shown once only.
     assert code not in client.get("/team").get_data(as_text=True)
 

@@ -44,7 +44,8 @@ def ask_for_link(client, email) -> str | None:
 
 def reset_path(app, email) -> str:
     body = emails_to(app, email)[-1].body
-    match = re.search(r"http://localhost(/password/reset/\S+)", body)
+    # SITE_URL (tests/conftest.py), not the test client's "localhost" Host header.
+    match = re.search(r"https://supermarket\.example\.cn(/password/reset/\S+)", body)
     assert match, body
     return match.group(1)
 
@@ -87,6 +88,19 @@ def test_link_is_emailed_and_works_once_and_signs_in(app, client, member):
     assert "not valid or has already been used" in text(second)
     assert choose(again, path, "Another-one-2027").status_code == 400
     assert log_in(app.test_client(), member, "Another-one-2027").status_code == 200  # refused
+
+
+def test_link_is_on_site_url_whatever_host_the_request_names(app, client, member):
+    """A forged Host header must not put the reset token on someone else's server."""
+    forged = {"Host": "attacker.example.net"}
+    form = client.get("/password/forgot", headers=forged).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form).group(1)
+    response = client.post("/password/forgot", data={"csrf_token": token, "email": member},
+                           headers=forged)
+    assert response.status_code == 302
+    [email] = emails_to(app, member)
+    assert "attacker.example.net" not in email.body
+    assert re.search(r"^https://supermarket\.example\.cn/password/reset/\S+$", email.body, re.M)
 
 
 def test_unknown_address_gets_the_same_answer_and_no_email(app, client, member):
