@@ -354,3 +354,41 @@ def test_reindex_and_drain_commands(app, session, index_dir, institution):
     assert result.exit_code == 0, result.output
     assert "has 1 listings; not rebuilt" in result.output
     assert pending_rows(session) == 0
+
+
+def _complete_an_order(session, p, listing) -> None:
+    from order_support import order
+
+    from orders import payments, services
+
+    placed = order(session, p, price=listing.price_from, product=listing)
+    payment = payments.begin_bank_transfer(session, placed)
+    payments.mark_transfer_received(session, placed, p.staff, payment.amount, "TRX")
+    session.commit()
+    services.accept(session, placed, p.provider)
+    services.deliver(session, placed, p.provider, "Report delivered")
+    services.complete(session, placed, p.buyer)
+
+
+def test_completed_orders_reach_the_best_selling_sort(session, index_dir, monkeypatch):
+    from order_support import parties
+
+    # An established institution whose credibility score does not move with one more sale
+    # (a moved score queues its listings anyway, which would hide a missing sales row).
+    monkeypatch.setattr("providers.credibility.refresh_for_order", lambda *args: None)
+    p = parties(session)
+    leader = factories.product(session, p.provider_org, title="Patent landscape 专利导航",
+                               sales_count=1)
+    challenger = factories.product(session, p.provider_org, title="Patent landscape lite 专利导航",
+                                   sales_count=0)
+    session.commit()
+    reindex_all(session, index_dir)
+    assert found(session, index_dir, "landscape", sort="sales") == [leader.id, challenger.id]
+
+    _complete_an_order(session, p, challenger)
+    _complete_an_order(session, p, challenger)
+    assert session.scalars(select(SearchOutbox.reason)).all() == ["sold", "sold"]
+    with Session(bind=db.engine) as worker:  # the drain runs in a session of its own
+        drain_outbox(worker, index_dir)
+    assert found(session, index_dir, "landscape", sort="sales") == [challenger.id, leader.id]
+
