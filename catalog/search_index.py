@@ -316,13 +316,18 @@ def document_for(product: Product) -> dict:
 
 
 def load_products(session: Session, product_ids=None) -> list[Product]:
-    """Listings with what their documents need, in one query (all visible ones if no ids)."""
+    """Listings with what their documents need, in one query (all visible ones if no ids).
+
+    Always the database's current rows: sessions here do not expire on commit, and a
+    long-lived one (``drain-outbox --loop``) would otherwise hand back the listing as it
+    first loaded it, and index that.
+    """
     from catalog.services import visible_products_condition
 
     stmt = select(Product).options(
         joinedload(Product.provider),
         joinedload(Product.category).joinedload(Category.parent),
-    )
+    ).execution_options(populate_existing=True)
     if product_ids is None:
         stmt = stmt.where(visible_products_condition()).order_by(Product.id)
     else:

@@ -392,3 +392,20 @@ def test_completed_orders_reach_the_best_selling_sort(session, index_dir, monkey
         drain_outbox(worker, index_dir)
     assert found(session, index_dir, "landscape", sort="sales") == [challenger.id, leader.id]
 
+
+def test_a_long_running_drain_session_indexes_the_current_row(session, index_dir, institution):
+    # ``drain-outbox --loop`` keeps one session (expire_on_commit=False) across drains: a
+    # listing it loaded once must still be read afresh when it changes again.
+    org, _member = institution
+    listing = factories.product(session, org, title="Patent annuity management 专利年费管理")
+    session.commit()
+    search_outbox.enqueue(session, listing.id, "published")
+    session.commit()
+    drain_outbox(session, index_dir)  # loads the listing into this session
+    with Session(bind=db.engine) as web:  # a change committed by another process
+        web.get(type(listing), listing.id).title = "Patent renewal management 专利续费管理"
+        search_outbox.enqueue(web, listing.id, "revision_approved")
+        web.commit()
+    drain_outbox(session, index_dir)
+    assert found(session, index_dir, "renewal") == [listing.id]
+    assert found(session, index_dir, "annuity") == []
