@@ -1,9 +1,10 @@
 """Favourites ("collect"): enterprise members star listings and institutions.
 
 Notes to the collector when a starred listing's price changes or it is withdrawn come from
-``notify_favourite_changes``. It is called from ONE place, the search-outbox drain
-(``catalog.search_worker``), because every change the public can notice (publish, edit
-approval, suspension, archiving, institution suspension) already goes through the outbox.
+``notify_favourite_changes``. It is called where outbox rows are consumed: the search-outbox
+drain (``catalog.search_worker``) and a full rebuild, which deletes the rows it covered
+(``catalog.search_index.reindex_all``), because every change the public can notice (publish,
+edit approval, suspension, archiving, institution suspension) already goes through the outbox.
 It compares each favourite with what its user last saw (``Favourite.seen_price_from`` and the
 user's latest favourite notice for that listing), so calling it again for the same state,
 from the drain or from a listing service, never sends a second note.

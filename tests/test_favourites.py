@@ -236,6 +236,30 @@ def test_institution_suspension_notifies_collectors_once(session, shop, index_di
     assert len(notices(session, buyer, "favourite_withdrawn")) == 1
 
 
+def test_a_rebuild_sends_the_notes_of_the_rows_it_absorbs(session, shop, index_dir):
+    # reindex rebuilds from the database and deletes the outbox rows it has covered; the
+    # favourite notes those rows would have triggered in a drain must not vanish with them.
+    buyer, listing = shop["buyer"], shop["listing"]
+    staff = factories.user(session, role="staff")
+    toggle_product(session, buyer, listing.id)
+    session.commit()
+    reindex_all(session, index_dir)
+
+    listings.suspend_listing(session, staff, listing, "Documents under review")
+    session.commit()
+    reindex_all(session, index_dir)
+    drain_outbox(session, index_dir)
+    assert len(notices(session, buyer, "favourite_withdrawn")) == 1
+
+    listings.reinstate_listing(session, staff, listing)
+    session.commit()
+    reindex_all(session, index_dir)
+    reindex_all(session, index_dir)  # nothing left to say
+    drain_outbox(session, index_dir)
+    assert len(notices(session, buyer, "favourite_available")) == 1
+    assert len(notices(session, buyer)) == 2
+
+
 def test_counts_stay_in_step_for_many_collectors(session, shop):
     listing = shop["listing"]
     buyers = [factories.user(session, factories.enterprise(session)) for _ in range(5)]
