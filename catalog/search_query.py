@@ -444,12 +444,19 @@ class Snapshot:
         self._live: frozenset | None = None
         self.segment_ids: list[str] = []
         # Listings of this generation that searches found hidden in the database since (the
-        # index lags it): left out of every later search until the drain writes a new one.
+        # index lags it), as listing ids and as document numbers: left out of every later
+        # search until the drain writes a new generation.
         self.stale_pids: frozenset = frozenset()
+        self.stale_docs: frozenset = frozenset()
 
-    def remember_stale(self, pids) -> None:
+    def remember_stale(self, searcher, pids) -> None:
+        new = frozenset(pids) - self.stale_pids
+        if not new:
+            return
+        docs = frozenset(d for d, pid in enumerate(self.values(searcher, "pid")) if pid in new)
         with self._lock:
-            self.stale_pids = self.stale_pids | frozenset(pids)
+            self.stale_pids = self.stale_pids | new
+            self.stale_docs = self.stale_docs | docs
 
     @staticmethod
     def leaves(searcher):
@@ -817,11 +824,12 @@ def _category_filter(tree: CategoryTree, slug: str | None):
 
 def run_index_search(searcher, snapshot: Snapshot, params: SearchParams, tree: CategoryTree,
                      page_size: int = 24, facets: bool = True,
-                     exclude_pids: frozenset = frozenset()) -> IndexResult:
+                     exclude_docs: frozenset = frozenset()) -> IndexResult:
     """Match, filter, count, sort and page inside the index (no database access).
 
-    ``exclude_pids``: listings the database no longer shows (stale documents); they are left
-    out before anything is counted, so totals, facets and pages agree with the cards.
+    ``exclude_docs``: documents of listings the database no longer shows (stale, see
+    ``Snapshot.stale_docs``); they are left out before anything is counted, so totals, facets
+    and pages agree with the cards.
     """
     text_query = TextQuery.parse(params.q) if params.q else None
     matched_all = True
@@ -834,9 +842,8 @@ def run_index_search(searcher, snapshot: Snapshot, params: SearchParams, tree: C
         if not matched and len(text_query.atoms) > 1:
             matched = snapshot.matching(searcher, text_query, require_all=False)
             matched_all = False
-    if exclude_pids and matched:
-        pid_values = snapshot.values(searcher, "pid")
-        matched = frozenset(d for d in matched if pid_values[d] not in exclude_pids)
+    if exclude_docs and matched:
+        matched = matched - exclude_docs
 
     # Each active filter, by facet dimension, as a function narrowing a set of documents.
     filters = {}
@@ -1155,19 +1162,17 @@ def search(session: Session, index_dir, params: SearchParams, page_size: int = 2
 
     tree = tree or CategoryTree.load(session)
     with borrow_searcher(index_dir) as (searcher, snapshot):
-        known = snapshot.stale_pids
         result = run_index_search(searcher, snapshot, params, tree, page_size=page_size,
-                                  exclude_pids=known)
+                                  exclude_docs=snapshot.stale_docs)
         products = _load_visible(session, result.pids)
         stale = [pid for pid in result.pids if pid not in products]
         if stale:
             pid_values = snapshot.values(searcher, "pid")
             hidden = _hidden_among(session, {pid_values[d] for d in result.matched})
             hidden |= frozenset(stale)
-            snapshot.remember_stale(hidden)
-            hidden |= known
+            snapshot.remember_stale(searcher, hidden)
             result = run_index_search(searcher, snapshot, params, tree, page_size=page_size,
-                                      exclude_pids=hidden)
+                                      exclude_docs=snapshot.stale_docs)
             missing = [pid for pid in result.pids if pid not in products]
             products.update(_load_visible(session, missing))
         suggestion = None
