@@ -1,8 +1,9 @@
 """The search outbox: the only way listing changes reach the search index.
 
-Every service that changes what the public can find (publish, edit approval, suspend, archive,
-institution suspension or reinstatement) calls ``enqueue`` inside its own transaction, so the
-index update commits or rolls back together with the change. A single writer applies the rows
+Every service that changes what the public can find or sort by (publish, edit approval,
+suspend, archive, institution suspension or reinstatement, a completed order's sales count, a
+rating, a credibility change) calls ``enqueue`` inside its own transaction, so the index update
+commits or rolls back together with the change. A single writer applies the rows
 to the index later and deletes them.
 
 Every enqueue also bumps the catalogue version (``catalog/page_cache.py``) in the same
