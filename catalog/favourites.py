@@ -1,9 +1,13 @@
 """Favourites ("collect"): enterprise members star listings and institutions.
 
+Collectors of an institution are told when it is suspended or reinstated
+(``notify_provider_collectors``, called by ``providers.onboarding`` in the same transaction).
+
 Notes to the collector when a starred listing's price changes or it is withdrawn come from
-``notify_favourite_changes``. It is called from ONE place, the search-outbox drain
-(``catalog.search_worker``), because every change the public can notice (publish, edit
-approval, suspension, archiving, institution suspension) already goes through the outbox.
+``notify_favourite_changes``. It is called where outbox rows are consumed: the search-outbox
+drain (``catalog.search_worker``) and a full rebuild, which deletes the rows it covered
+(``catalog.search_index.reindex_all``), because every change the public can notice (publish,
+edit approval, suspension, archiving, institution suspension) already goes through the outbox.
 It compares each favourite with what its user last saw (``Favourite.seen_price_from`` and the
 user's latest favourite notice for that listing), so calling it again for the same state,
 from the drain or from a listing service, never sends a second note.
@@ -214,6 +218,43 @@ def notify_favourite_changes(session: Session, product: Product,
                    f"Was {_price_text(product, favourite.seen_price_from)}, now "
                    f"{_price_text(product, product.price_from)}.", link=link, email=False)
             favourite.seen_price_from = product.price_from
+            sent += 1
+    return sent
+
+
+def provider_link(provider_id: int) -> str:
+    return f"/institutions/{provider_id}"
+
+
+def notify_provider_collectors(session: Session, org: Organisation) -> int:
+    """Tell the members who starred institution ``org`` that it was suspended (or is listed
+    again after a suspension they were told of); returns notes sent.
+
+    Called by the suspension and reinstatement services in their own transaction. Like the
+    listing notes it compares with the user's latest note for the institution, so calling it
+    twice for the same state says nothing.
+    """
+    user_ids = list(session.scalars(
+        select(Favourite.user_id).where(Favourite.provider_id == org.id)))
+    if not user_ids:
+        return 0
+    listed = _listed_provider(session, org.id) is not None
+    link = provider_link(org.id)
+    last_kind = _last_notice_kinds(session, user_ids, link)
+    sent = 0
+    for user in session.scalars(select(User).where(User.id.in_(user_ids))):
+        previous = last_kind.get(user.id)
+        if not listed and previous != "favourite_withdrawn":
+            notify(session, user, "favourite_withdrawn",
+                   f"An institution you collected has been suspended: {org.name}"[:200],
+                   "Its listings are hidden from the supermarket until the platform "
+                   "reinstates it. It stays in your favourites in case it comes back.",
+                   link=link, email=False)
+            sent += 1
+        elif listed and previous == "favourite_withdrawn":
+            notify(session, user, "favourite_available",
+                   f"An institution you collected is back: {org.name}"[:200],
+                   link=link, email=False)
             sent += 1
     return sent
 

@@ -316,13 +316,18 @@ def document_for(product: Product) -> dict:
 
 
 def load_products(session: Session, product_ids=None) -> list[Product]:
-    """Listings with what their documents need, in one query (all visible ones if no ids)."""
+    """Listings with what their documents need, in one query (all visible ones if no ids).
+
+    Always the database's current rows: sessions here do not expire on commit, and a
+    long-lived one (``drain-outbox --loop``) would otherwise hand back the listing as it
+    first loaded it, and index that.
+    """
     from catalog.services import visible_products_condition
 
     stmt = select(Product).options(
         joinedload(Product.provider),
         joinedload(Product.category).joinedload(Category.parent),
-    )
+    ).execution_options(populate_existing=True)
     if product_ids is None:
         stmt = stmt.where(visible_products_condition()).order_by(Product.id)
     else:
@@ -415,13 +420,15 @@ def reindex_all(session: Session, index_dir, batch: int = 1000, on_batch=None) -
     Reads through a session of its own on ``session``'s connection settings, so the caller's
     objects stay attached (commit your own changes first). Readers keep seeing the old index
     until the new one commits (segments are swapped in one commit). Outbox rows already
-    visible when we start are reflected in the rebuild and are deleted afterwards; rows that
-    arrive meanwhile stay for the next drain.
+    visible when we start are reflected in the rebuild and are deleted afterwards, in the same
+    transaction as the favourite notes a drain would have sent for them (a listing suspended,
+    then a rebuild: its collectors are still told); rows that arrive meanwhile stay for the
+    next drain.
     ``on_batch(n)`` is told after each batch of ``n`` listings (marketplace.jobs progress).
     """
     ix = open_index(index_dir)
     with index_write_lock(index_dir), Session(bind=session.get_bind()) as reader:
-        seen_rows = list(reader.scalars(select(SearchOutbox.id)))
+        seen_rows = list(reader.execute(select(SearchOutbox.id, SearchOutbox.product_id)))
         writer = ix.writer(limitmb=256)
         count = 0
         try:
@@ -441,12 +448,25 @@ def reindex_all(session: Session, index_dir, batch: int = 1000, on_batch=None) -
         except BaseException:
             writer.cancel()
             raise
-        for start in range(0, len(seen_rows), 500):
-            chunk = seen_rows[start:start + 500]
-            reader.execute(delete(SearchOutbox).where(SearchOutbox.id.in_(chunk)))
-        reader.commit()
+        _absorb_rows(reader, seen_rows)
     log.info("search index rebuilt: %d listings in %s", count, index_dir)
     return count
+
+
+def _absorb_rows(session: Session, rows: list, chunk: int = 500) -> int:
+    """After a rebuild: send the favourite notes of the outbox rows it covered (as the drain
+    would, see catalog.search_worker) and delete the rows, one transaction per chunk."""
+    from catalog.favourites import notify_favourite_changes
+
+    notices = 0
+    for start in range(0, len(rows), chunk):
+        part = rows[start:start + chunk]
+        for product in load_products(session, sorted({product_id for _id, product_id in part})):
+            notices += notify_favourite_changes(session, product)
+        session.execute(delete(SearchOutbox).where(SearchOutbox.id.in_([r[0] for r in part])))
+        session.commit()
+        session.expunge_all()
+    return notices
 
 
 def _visible_batch(session: Session, after_id: int, limit: int) -> list[Product]:

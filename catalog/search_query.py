@@ -443,6 +443,20 @@ class Snapshot:
         self._values: dict[str, list] = {}
         self._live: frozenset | None = None
         self.segment_ids: list[str] = []
+        # Listings of this generation that searches found hidden in the database since (the
+        # index lags it), as listing ids and as document numbers: left out of every later
+        # search until the drain writes a new generation.
+        self.stale_pids: frozenset = frozenset()
+        self.stale_docs: frozenset = frozenset()
+
+    def remember_stale(self, searcher, pids) -> None:
+        new = frozenset(pids) - self.stale_pids
+        if not new:
+            return
+        docs = frozenset(d for d, pid in enumerate(self.values(searcher, "pid")) if pid in new)
+        with self._lock:
+            self.stale_pids = self.stale_pids | new
+            self.stale_docs = self.stale_docs | docs
 
     @staticmethod
     def leaves(searcher):
@@ -796,6 +810,7 @@ class IndexResult:
     facets: Facets | None
     matched_all: bool = True
     text_query: TextQuery | None = None
+    matched: frozenset = frozenset()  # documents the words matched, before any filter
 
 
 def _category_filter(tree: CategoryTree, slug: str | None):
@@ -808,8 +823,14 @@ def _category_filter(tree: CategoryTree, slug: str | None):
 
 
 def run_index_search(searcher, snapshot: Snapshot, params: SearchParams, tree: CategoryTree,
-                     page_size: int = 24, facets: bool = True) -> IndexResult:
-    """Match, filter, count, sort and page inside the index (no database access)."""
+                     page_size: int = 24, facets: bool = True,
+                     exclude_docs: frozenset = frozenset()) -> IndexResult:
+    """Match, filter, count, sort and page inside the index (no database access).
+
+    ``exclude_docs``: documents of listings the database no longer shows (stale, see
+    ``Snapshot.stale_docs``); they are left out before anything is counted, so totals, facets
+    and pages agree with the cards.
+    """
     text_query = TextQuery.parse(params.q) if params.q else None
     matched_all = True
     if text_query is None:
@@ -821,6 +842,8 @@ def run_index_search(searcher, snapshot: Snapshot, params: SearchParams, tree: C
         if not matched and len(text_query.atoms) > 1:
             matched = snapshot.matching(searcher, text_query, require_all=False)
             matched_all = False
+    if exclude_docs and matched:
+        matched = matched - exclude_docs
 
     # Each active filter, by facet dimension, as a function narrowing a set of documents.
     filters = {}
@@ -888,7 +911,8 @@ def run_index_search(searcher, snapshot: Snapshot, params: SearchParams, tree: C
         facet_data = _facets(searcher, snapshot, tree, params, category_node, narrowed, filters,
                              results)
     return IndexResult(total=total, page=page, page_size=page_size, pids=pids,
-                       facets=facet_data, matched_all=matched_all, text_query=text_query)
+                       facets=facet_data, matched_all=matched_all, text_query=text_query,
+                       matched=matched)
 
 
 def _facets(searcher, snapshot, tree, params, category_node, narrowed, filters,
@@ -1091,36 +1115,77 @@ def _snippet(product: Product, terms: set[str]) -> Markup:
     return escape(summary)
 
 
+# Above this many matched listings, hidden ones are found by reading every visible listing id
+# (one query) instead of asking about the matched ids in chunks.
+_RECOUNT_IN_CHUNKS = 5000
+
+
+def _hidden_among(session: Session, pids: set[int]) -> frozenset:
+    """Which of ``pids`` (listings in the index) the database no longer shows."""
+    from catalog.search_index import visible_ids
+    from catalog.services import visible_products_condition
+
+    if len(pids) <= _RECOUNT_IN_CHUNKS:
+        ordered = sorted(pids)
+        visible: set[int] = set()
+        for start in range(0, len(ordered), 500):
+            visible |= visible_ids(session, ordered[start:start + 500])
+    else:
+        visible = set(session.scalars(select(Product.id).where(visible_products_condition())))
+    return frozenset(pids - visible)
+
+
+def _load_visible(session: Session, pids: list[int]) -> dict[int, Product]:
+    from catalog.services import visible_products_condition
+
+    if not pids:
+        return {}
+    return {p.id: p for p in session.scalars(
+        select(Product)
+        .where(Product.id.in_(pids), visible_products_condition())
+        .options(joinedload(Product.provider), joinedload(Product.category))
+    ).unique()}
+
+
 def search(session: Session, index_dir, params: SearchParams, page_size: int = 24,
            tree: CategoryTree | None = None) -> SearchPage:
-    """One results page: index search, then every hit re-checked against the database."""
-    from catalog.search_outbox import enqueue
-    from catalog.services import visible_products_condition
+    """One results page: index search, then every hit re-checked against the database.
+
+    When the index lags the database and a hit on this page is no longer visible, every
+    listing the words matched is checked against the database and the search runs again
+    without the hidden ones, so the total, the facet counts and the pages (what page 2 holds)
+    agree with the cards shown. The hidden listings are remembered for this index generation
+    (per process), so later searches leave them out from the start, whatever page they ask
+    for, and queued for re-indexing once.
+    """
+    from catalog.search_outbox import enqueue_repair
 
     tree = tree or CategoryTree.load(session)
     with borrow_searcher(index_dir) as (searcher, snapshot):
-        result = run_index_search(searcher, snapshot, params, tree, page_size=page_size)
+        result = run_index_search(searcher, snapshot, params, tree, page_size=page_size,
+                                  exclude_docs=snapshot.stale_docs)
+        products = _load_visible(session, result.pids)
+        stale = [pid for pid in result.pids if pid not in products]
+        if stale:
+            pid_values = snapshot.values(searcher, "pid")
+            hidden = _hidden_among(session, {pid_values[d] for d in result.matched})
+            hidden |= frozenset(stale)
+            snapshot.remember_stale(searcher, hidden)
+            result = run_index_search(searcher, snapshot, params, tree, page_size=page_size,
+                                      exclude_docs=snapshot.stale_docs)
+            missing = [pid for pid in result.pids if pid not in products]
+            products.update(_load_visible(session, missing))
         suggestion = None
         if params.q and (result.total == 0 or not result.matched_all):
             suggestion = suggest_correction(searcher, result.text_query, params.q)
-    products = {}
-    if result.pids:
-        products = {p.id: p for p in session.scalars(
-            select(Product)
-            .where(Product.id.in_(result.pids), visible_products_condition())
-            .options(joinedload(Product.provider), joinedload(Product.category))
-        ).unique()}
-        stale = [pid for pid in result.pids if pid not in products]
-        if stale:
-            # The index is behind the database: hide these now and let the drain fix them.
-            for pid in stale:
-                enqueue(session, pid, "stale search hit")
-            session.commit()
+    # Hidden now; the drain fixes the index (queued once while a row is pending).
+    if stale and enqueue_repair(session, hidden, "stale search hit"):
+        session.commit()
     terms = result.text_query.terms if result.text_query else set()
     hits = []
     for pid in result.pids:
         product = products.get(pid)
-        if product is None:
+        if product is None:  # hidden in the moment since (a race): never shown
             continue
         hits.append(SearchHit(
             product=product,

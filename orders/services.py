@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from catalog import search_outbox
 from catalog.models import Product
 from marketplace import audit
 from marketplace.database import utcnow
@@ -209,6 +210,7 @@ def complete(session: Session, order: Order, actor: User | None, note: str = "",
                         .values(sales_count=Product.sales_count + 1,
                                 updated_at=Product.updated_at)
                         .execution_options(synchronize_session=False))
+        search_outbox.enqueue(session, order.product_id, "sold")  # "best selling" sort
         session.commit()
     return outcome
 

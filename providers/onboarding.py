@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from catalog import search_outbox
+from catalog import favourites, search_outbox
 from marketplace import audit, notifications, reference
 from marketplace import credit_code as credit_codes
 from marketplace.database import utcnow
@@ -318,6 +318,7 @@ def suspend(session: Session, staff, org: Organisation, reason: str) -> int:
     audit.record(session, staff, "institution.suspend", org, reason=reason)
     queued = search_outbox.enqueue_provider(session, org.id, "provider_suspended")
     _refresh_credibility(session, org)  # after the outbox rows: no duplicates
+    favourites.notify_provider_collectors(session, org)
     notifications.notify_organisation(
         session, org, "institution.suspended", f"{org.name} has been suspended",
         f"Your listings are hidden from the supermarket until platform staff reinstate your "
@@ -332,6 +333,7 @@ def reinstate(session: Session, staff, org: Organisation, note: str | None = Non
     audit.record(session, staff, "institution.reinstate", org, reason=(note or "").strip() or None)
     queued = search_outbox.enqueue_provider(session, org.id, "provider_reinstated")
     _refresh_credibility(session, org)  # after the outbox rows: no duplicates
+    favourites.notify_provider_collectors(session, org)
     notifications.notify_organisation(
         session, org, "institution.reinstated", f"{org.name} has been reinstated",
         "Your published listings are visible in the supermarket again.", link=links.DASHBOARD)

@@ -4,6 +4,8 @@ a collected listing changes price or is withdrawn."""
 import factories
 import pytest
 from conftest import csrf_token, post_form
+from flask import g
+from query_budget import count_queries
 from sqlalchemy import select
 
 from catalog.favourites import (
@@ -234,6 +236,102 @@ def test_institution_suspension_notifies_collectors_once(session, shop, index_di
     drain_outbox(session, index_dir)
     drain_outbox(session, index_dir)
     assert len(notices(session, buyer, "favourite_withdrawn")) == 1
+
+
+def test_a_rebuild_sends_the_notes_of_the_rows_it_absorbs(session, shop, index_dir):
+    # reindex rebuilds from the database and deletes the outbox rows it has covered; the
+    # favourite notes those rows would have triggered in a drain must not vanish with them.
+    buyer, listing = shop["buyer"], shop["listing"]
+    staff = factories.user(session, role="staff")
+    toggle_product(session, buyer, listing.id)
+    session.commit()
+    reindex_all(session, index_dir)
+
+    listings.suspend_listing(session, staff, listing, "Documents under review")
+    session.commit()
+    reindex_all(session, index_dir)
+    drain_outbox(session, index_dir)
+    assert len(notices(session, buyer, "favourite_withdrawn")) == 1
+
+    listings.reinstate_listing(session, staff, listing)
+    session.commit()
+    reindex_all(session, index_dir)
+    reindex_all(session, index_dir)  # nothing left to say
+    drain_outbox(session, index_dir)
+    assert len(notices(session, buyer, "favourite_available")) == 1
+    assert len(notices(session, buyer)) == 2
+
+
+def _directory_cards(html) -> dict[int, str]:
+    cards = {}
+    for chunk in html.split('data-testid="institution-card" data-org-id="')[1:]:
+        org_id, _, rest = chunk.partition('"')
+        cards[int(org_id)] = rest
+    return cards
+
+
+def test_institution_directory_cards_carry_the_star(client, session, shop):
+    org, buyer = shop["org"], shop["buyer"]
+    other = factories.provider(session, name="Lakeside Valuation 湖畔评估")
+    factories.product(session, other, title="Patent valuation 专利评估")
+    session.commit()
+    cards = _directory_cards(client.get("/institutions").get_data(as_text=True))
+    assert set(cards) == {org.id, other.id}
+    assert all('data-testid="favourite-login"' in card for card in cards.values())
+
+    login(client, buyer.email)
+    post_form(client, "/favourites/toggle", {"provider_id": org.id})
+    assert favourite_ids(session, buyer).providers == {org.id}
+    # The test's app context outlives each request; a real one starts with an empty ``g``.
+    for name in ("favourite_ids", "_login_user"):
+        g.pop(name, None)
+    with count_queries() as few:
+        html = client.get("/institutions").get_data(as_text=True)
+    cards = _directory_cards(html)
+    assert f'name="provider_id" value="{org.id}"' in cards[org.id]
+    assert 'data-testid="favourite-button" data-state="on"' in cards[org.id]
+    assert 'data-testid="favourite-button" data-state="off"' in cards[other.id]
+
+    # One look-up of the viewer's stars per page, however many cards it holds.
+    for n in range(6):
+        more = factories.provider(session, name=f"Extra institution {n}")
+        factories.product(session, more)
+    session.commit()
+    for name in ("favourite_ids", "_login_user"):
+        g.pop(name, None)
+    with count_queries() as many:
+        html = client.get("/institutions").get_data(as_text=True)
+    assert len(_directory_cards(html)) == 8
+    assert many.count == few.count, many.report()
+
+
+def test_collectors_of_an_institution_hear_of_its_suspension(session, shop):
+    from providers import onboarding
+
+    buyer, org = shop["buyer"], shop["org"]
+    bystander = factories.user(session, factories.enterprise(session))
+    staff = factories.user(session, role="staff")
+    toggle_provider(session, buyer, org.id)
+    session.commit()
+
+    # The note belongs to the suspension's transaction: rolled back together.
+    onboarding.suspend(session, staff, org, "Licence withdrawn by the regulator")
+    session.rollback()
+    assert notices(session, buyer) == []
+
+    onboarding.suspend(session, staff, org, "Licence withdrawn by the regulator")
+    session.commit()
+    [note] = notices(session, buyer, "favourite_withdrawn")
+    assert org.name in note.title
+    assert note.link == f"/institutions/{org.id}"
+    assert notices(session, bystander) == []
+
+    onboarding.reinstate(session, staff, org)
+    session.commit()
+    [note] = notices(session, buyer, "favourite_available")
+    assert note.link == f"/institutions/{org.id}"
+    assert len(notices(session, buyer)) == 2
+    assert notices(session, bystander) == []
 
 
 def test_counts_stay_in_step_for_many_collectors(session, shop):

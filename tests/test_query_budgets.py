@@ -54,6 +54,7 @@ PAGES = {
     "search with filters": (None, SEARCH, 5),
     # enterprise buyer
     "favourites": ("buyer", "/favourites", 13),
+    "institution directory (buyer)": ("buyer", "/institutions", 10),  # stars: one look-up
     "my account": ("buyer", "/account", 13),
     "notifications": ("buyer", "/notifications", 10),
     "my quote requests": ("buyer", "/quotes", 9),

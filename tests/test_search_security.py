@@ -132,9 +132,24 @@ def test_hidden_listings_never_show(session, client, index_dir):
         assert f"Zirconia {word}" not in html
 
 
+def _counts(facets) -> dict:
+    return {
+        "categories": {f.value: f.count for f in facets.categories if f.count},
+        "types": {f.value: f.count for f in facets.institution_types if f.count},
+        "regions": {f.value: f.count for f in facets.regions if f.count},
+        "ratings": {f.value: f.count for f in facets.ratings if f.count},
+        "credibility": {f.value: f.count for f in facets.credibility if f.count},
+        "voucher": facets.voucher,
+    }
+
+
 def test_a_stale_index_never_leaks_a_listing_hidden_since(session, index_dir, client):
     org = factories.provider(session)
     listing = factories.product(session, org, title="Vibration table hire 振动台租用")
+    lab = factories.provider(session, institution_type="testing_lab",
+                             regions_served=["wuxi"])
+    other = factories.product(session, lab, title="Vibration testing 振动试验",
+                              category_slug="testing", regions=["wuxi"], voucher_eligible=True)
     session.commit()
     reindex_all(session, index_dir)
     # Hidden behind the outbox's back (e.g. an outage between commit and drain).
@@ -142,7 +157,55 @@ def test_a_stale_index_never_leaks_a_listing_hidden_since(session, index_dir, cl
     session.commit()
     html = client.get("/search", query_string={"q": "vibration"}).get_data(as_text=True)
     assert "Vibration table hire" not in html
+    assert html.count('data-testid="search-hit"') == 1
+    # The count above the cards and the facet counts agree with the cards shown.
+    assert "1 service\n" in html
+
+    # That search met the stale hit; later ones leave it out from the start, so a page that
+    # does not hold it is counted right too.
+    page = search(session, index_dir, SearchParams(q="vibration"), page_size=1)
+    assert [hit.product.id for hit in page.hits] == [other.id]
+    assert (page.total, page.pages) == (1, 1)
+    counts = _counts(page.facets)
+    assert counts["categories"] == {"inspection": 1}
+    assert counts["types"] == {"testing_lab": 1}
+    assert set(counts["regions"]) == {"wuxi"}
+    assert counts["voucher"] == 1
+    # A filter on another facet is counted the same way.
+    filtered = search(session, index_dir, SearchParams(q="vibration", region="wuxi"))
+    assert filtered.total == 1
+    assert _counts(filtered.facets)["types"] == {"testing_lab": 1}
+
+    # The only match hidden: nothing shown, nothing counted.
+    session.execute(update(Product).where(Product.id == other.id).values(status="suspended"))
+    session.commit()
+    html = client.get("/search", query_string={"q": "vibration"}).get_data(as_text=True)
     assert 'data-testid="search-hit"' not in html
+    assert "0 services" in html
+    page = search(session, index_dir, SearchParams(q="vibration"))
+    assert (page.total, page.hits) == (0, [])
+    assert _counts(page.facets) == {"categories": {}, "types": {}, "regions": {},
+                                    "ratings": {}, "credibility": {}, "voucher": 0}
+
+
+def test_stale_hits_on_a_later_page_do_not_shift_or_miscount_pages(session, index_dir):
+    org = factories.provider(session)
+    for n in range(5):
+        factories.product(session, org, title=f"Torque calibration {n} 扭矩校准",
+                          category_slug="calibration")
+    session.commit()
+    reindex_all(session, index_dir)
+    ordered = [hit.product.id for hit in search(
+        session, index_dir, SearchParams(q="torque"), page_size=10).hits]
+    hidden = ordered[2]
+    session.execute(update(Product).where(Product.id == hidden).values(status="archived"))
+    session.commit()
+
+    second = search(session, index_dir, SearchParams(q="torque", page=2), page_size=2)
+    assert (second.total, second.pages) == (4, 2)
+    # The page holds the next two visible listings, not one card and a gap.
+    assert [hit.product.id for hit in second.hits] == ordered[3:5]
+    assert _counts(second.facets)["categories"] == {"inspection": 4}
 
 
 def test_listing_text_is_escaped_in_highlighted_snippets(session, index_dir, client):

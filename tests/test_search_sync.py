@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from catalog import search_outbox
+from catalog import page_cache, search_outbox
 from catalog.models import SearchOutbox
 from catalog.search_index import indexed_ids, open_index, reindex_all
 from catalog.search_query import SearchParams, search
@@ -314,8 +314,15 @@ def test_stale_hits_are_hidden_and_queued_for_repair(session, index_dir, institu
     # A change that forgot the outbox (or whose row is still in flight).
     listing.status = "suspended"
     session.commit()
+    version = page_cache.read_version(session)
     assert found(session, index_dir, "freedom") == []
     assert pending_rows(session) == 1
+    # While the drain is down, every search meets the same stale hit: it is queued once,
+    # and a repair (no database change) does not empty every worker's page cache.
+    for _ in range(3):
+        assert found(session, index_dir, "freedom") == []
+    assert pending_rows(session) == 1
+    assert page_cache.read_version(session) == version
     drain_outbox(session, index_dir)
     assert indexed_ids(index_dir) == []
 
@@ -347,3 +354,58 @@ def test_reindex_and_drain_commands(app, session, index_dir, institution):
     assert result.exit_code == 0, result.output
     assert "has 1 listings; not rebuilt" in result.output
     assert pending_rows(session) == 0
+
+
+def _complete_an_order(session, p, listing) -> None:
+    from order_support import order
+
+    from orders import payments, services
+
+    placed = order(session, p, price=listing.price_from, product=listing)
+    payment = payments.begin_bank_transfer(session, placed)
+    payments.mark_transfer_received(session, placed, p.staff, payment.amount, "TRX")
+    session.commit()
+    services.accept(session, placed, p.provider)
+    services.deliver(session, placed, p.provider, "Report delivered")
+    services.complete(session, placed, p.buyer)
+
+
+def test_completed_orders_reach_the_best_selling_sort(session, index_dir, monkeypatch):
+    from order_support import parties
+
+    # An established institution whose credibility score does not move with one more sale
+    # (a moved score queues its listings anyway, which would hide a missing sales row).
+    monkeypatch.setattr("providers.credibility.refresh_for_order", lambda *args: None)
+    p = parties(session)
+    leader = factories.product(session, p.provider_org, title="Patent landscape 专利导航",
+                               sales_count=1)
+    challenger = factories.product(session, p.provider_org, title="Patent landscape lite 专利导航",
+                                   sales_count=0)
+    session.commit()
+    reindex_all(session, index_dir)
+    assert found(session, index_dir, "landscape", sort="sales") == [leader.id, challenger.id]
+
+    _complete_an_order(session, p, challenger)
+    _complete_an_order(session, p, challenger)
+    assert session.scalars(select(SearchOutbox.reason)).all() == ["sold", "sold"]
+    with Session(bind=db.engine) as worker:  # the drain runs in a session of its own
+        drain_outbox(worker, index_dir)
+    assert found(session, index_dir, "landscape", sort="sales") == [challenger.id, leader.id]
+
+
+def test_a_long_running_drain_session_indexes_the_current_row(session, index_dir, institution):
+    # ``drain-outbox --loop`` keeps one session (expire_on_commit=False) across drains: a
+    # listing it loaded once must still be read afresh when it changes again.
+    org, _member = institution
+    listing = factories.product(session, org, title="Patent annuity management 专利年费管理")
+    session.commit()
+    search_outbox.enqueue(session, listing.id, "published")
+    session.commit()
+    drain_outbox(session, index_dir)  # loads the listing into this session
+    with Session(bind=db.engine) as web:  # a change committed by another process
+        web.get(type(listing), listing.id).title = "Patent renewal management 专利续费管理"
+        search_outbox.enqueue(web, listing.id, "revision_approved")
+        web.commit()
+    drain_outbox(session, index_dir)
+    assert found(session, index_dir, "renewal") == [listing.id]
+    assert found(session, index_dir, "annuity") == []
