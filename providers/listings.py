@@ -569,7 +569,8 @@ def approve(session: Session, staff, product: Product, note: str | None = None) 
         title, body = (f"Change approved: {product.title}",
                        "Platform staff approved your change; the public page shows it now.")
     session.flush()
-    notifications.notify_organisation(session, org, "moderation.approved", title, body,
+    notifications.notify_organisation(session, org, "moderation.approved", title,
+                                      body + notifications.staff_note(note),
                                       link=links.product_page(product.id))
     return item
 

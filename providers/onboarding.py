@@ -269,14 +269,16 @@ def approve(session: Session, staff, org: Organisation, note: str | None = None)
     advance(session, org, "verification_status", ("pending",),
             "Only a pending application can be approved.",
             verification_status="verified", verified_at=utcnow(), verification_note=None)
-    audit.record(session, staff, "institution.approve", org, reason=(note or "").strip() or None)
+    note = (note or "").strip()[:2000] or None
+    audit.record(session, staff, "institution.approve", org, reason=note)
     # Any listings it already has (e.g. re-verified after a change) become visible again.
     search_outbox.enqueue_provider(session, org.id, "provider_verified")
     _refresh_credibility(session, org)  # after the outbox rows: no duplicates
     notifications.notify_organisation(
         session, org, "verification.approved", f"{org.name} is verified",
         "Platform staff have verified your institution. You can now submit listings for "
-        "review and publish them in the supermarket.", link=links.DASHBOARD)
+        "review and publish them in the supermarket." + notifications.staff_note(note),
+        link=links.DASHBOARD)
 
 
 def reject(session: Session, staff, org: Organisation, reason: str) -> None:

@@ -267,3 +267,29 @@ def test_withdrawn_submission_leaves_the_queue(app, client, setup):
     ps.login(staff_client, staff)
     assert "TRL assessment" not in staff_client.get("/staff/moderation").get_data(as_text=True)
     assert post_form(staff_client, f"/staff/moderation/{draft_id}/approve", {}).status_code == 409
+
+
+def test_approval_note_reaches_the_institution_escaped(app, client, setup):
+    _org_id, owner, staff, draft_id, _live_id = setup
+    staff_client = app.test_client()
+    ps.login(staff_client, staff)
+    note = "Next time cite the <b>TRL</b> scale & its standard."
+    assert post_form(staff_client, f"/staff/moderation/{draft_id}/approve",
+                     {"reason": note}).status_code == 302
+    with app.app_context():
+        bodies = db.session.scalars(select(Notification.body).where(
+            Notification.user_id == owner.id, Notification.kind == "moderation.approved")).all()
+    assert len(bodies) == 1 and note in bodies[0]
+    ps.login(client, owner)
+    page = client.get("/notifications").get_data(as_text=True)
+    assert "Next time cite the &lt;b&gt;TRL&lt;/b&gt; scale &amp; its standard." in page
+    assert "<b>TRL</b>" not in page
+
+
+def test_approval_without_a_note_says_nothing_extra(app, setup):
+    _org_id, owner, staff, draft_id, _live_id = setup
+    with app.app_context():
+        listings.approve(db.session, staff, db.session.get(Product, draft_id), "  ")
+        body = db.session.scalar(select(Notification.body).where(
+            Notification.user_id == owner.id, Notification.kind == "moderation.approved"))
+    assert body == "Platform staff approved your listing; it is now visible in the supermarket."

@@ -397,3 +397,25 @@ def test_only_owners_invite_and_duplicates_are_refused(app, client, institution)
     assert "already a member" in existing.get_data(as_text=True)
     with app.app_context():
         assert ps.count(db.session, Invitation) == 1
+
+
+def test_approval_note_reaches_the_institution_escaped(app, client, people):
+    org_id, owner, staff = people
+    with app.app_context():
+        db.session.get(Organisation, org_id).verification_status = "pending"
+        db.session.commit()
+    staff_client = app.test_client()
+    ps.login(staff_client, staff)
+    note = "Licence checked; please add your <i>patent agency</i> licence when renewed."
+    assert post_form(staff_client, f"/staff/verification/{org_id}/approve",
+                     {"reason": note}).status_code == 302
+    with app.app_context():
+        notice = db.session.scalar(select(Notification).where(
+            Notification.user_id == owner.id, Notification.kind == "verification.approved"))
+        email = db.session.scalar(select(EmailMessage).where(
+            EmailMessage.to_address == owner.email, EmailMessage.subject.like("%verified%")))
+        assert note in notice.body and note in email.body
+    ps.login(client, owner)
+    page = client.get("/notifications").get_data(as_text=True)
+    assert "please add your &lt;i&gt;patent agency&lt;/i&gt; licence" in page
+    assert "<i>patent agency</i>" not in page
