@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from catalog import search_outbox
+from catalog.services import Page, paginate
 from marketplace import audit, notifications, reference
 from marketplace import credit_code as credit_codes
 from marketplace.database import utcnow
@@ -373,15 +374,18 @@ def queue_counts(session: Session) -> dict[str, int]:
     return counts
 
 
-def queue(session: Session, status: str = "pending") -> list[Organisation]:
-    """Institutions in one verification state, the longest-waiting first."""
+def queue(session: Session, status: str = "pending", *, page: int = 1,
+          page_size: int = 24) -> Page:
+    """One page of the institutions in one verification state, the longest-waiting first
+    (the suspended list by name)."""
     stmt = select(Organisation).where(Organisation.kind == "provider")
     if status == "suspended":
-        stmt = stmt.where(Organisation.suspended.is_(True)).order_by(Organisation.name)
+        stmt = stmt.where(Organisation.suspended.is_(True)).order_by(Organisation.name,
+                                                                     Organisation.id)
     else:
         stmt = stmt.where(Organisation.verification_status == status).order_by(
             Organisation.submitted_at.asc().nulls_last(), Organisation.created_at, Organisation.id)
-    return list(session.scalars(stmt))
+    return paginate(session, stmt, page, page_size)
 
 
 def document_counts(session: Session, org_ids: list[int]) -> dict[int, int]:
