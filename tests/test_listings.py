@@ -292,6 +292,15 @@ def test_listing_pages_list_by_status_with_counts(app, client, member):
     # No orders yet: the orders card says so instead of a placeholder for a missing feature.
     assert "Orders arrive here with the buying feature" not in dashboard
     assert 'data-testid="orders-empty"' in dashboard
+    with app.app_context():  # an order not paid yet waits on the buyer, not on the institution
+        org = db.session.get(Organisation, org_id)
+        buyer_org = factories.enterprise(db.session)
+        osup.order(db.session, osup.Parties(
+            buyer_org=buyer_org, buyer=factories.user(db.session, buyer_org), provider_org=org,
+            provider=owner, staff=None, outsider=None), status="pending_payment")
+        db.session.commit()
+    dashboard = client.get("/provider").get_data(as_text=True)
+    assert 'data-testid="orders-empty"' in dashboard and "All orders (1)" in dashboard
     assert 'href="/provider/orders"' in dashboard and 'href="/provider/quotes"' in dashboard
 
 
