@@ -45,6 +45,15 @@ def notify(session: Session, user: User, kind: str, title: str, body: str = "",
     return notice
 
 
+def staff_note(note: str | None) -> str:
+    """A staff member's note as a paragraph to append to a notification body ("" if none).
+
+    Bodies are plain text: the notification page escapes them (and keeps line breaks) and
+    the email is text/plain, so the note is added as written, never marked safe."""
+    note = (note or "").strip()
+    return f"\n\nNote from platform staff: {note}" if note else ""
+
+
 def notify_organisation(session: Session, organisation: Organisation, kind: str, title: str,
                         body: str = "", link: str | None = None) -> int:
     """Notify every active member of an organisation; returns how many were notified."""

@@ -4,12 +4,21 @@ Every route is staff-only; every decision goes through providers.onboarding / li
 record who decided, when and why, notify the institution and queue search updates.
 """
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
 
 from catalog.models import Category, Product
+from catalog.services import parse_page
 from marketplace.database import db
 from marketplace.errors import render_error
 from marketplace.models import Organisation, User
@@ -37,6 +46,10 @@ def _staff() -> User:
     return current_user._get_current_object()
 
 
+def _page_size() -> int:
+    return int(current_app.config.get("PAGE_SIZE") or 24)
+
+
 def _institution(org_id: int) -> Organisation:
     org = db.session.get(Organisation, org_id)
     if org is None or org.kind != "provider":
@@ -52,11 +65,12 @@ def verification_queue():
     status = request.args.get("status", "pending")
     if status not in onboarding.QUEUES:
         status = "pending"
-    orgs = onboarding.queue(db.session, status)
+    page = onboarding.queue(db.session, status, page=parse_page(request.args.get("page")),
+                            page_size=_page_size())
     return render_template(
-        "review/verification_queue.html", orgs=orgs, status=status, queues=onboarding.QUEUES,
-        counts=onboarding.queue_counts(db.session),
-        document_counts=onboarding.document_counts(db.session, [o.id for o in orgs]))
+        "review/verification_queue.html", page=page, orgs=page.items, status=status,
+        queues=onboarding.QUEUES, counts=onboarding.queue_counts(db.session),
+        document_counts=onboarding.document_counts(db.session, [o.id for o in page.items]))
 
 
 def _verification_page(org, form=None, status=200):
@@ -120,10 +134,10 @@ def verification_decide(org_id, decision):
 @bp.get("/moderation")
 @staff_required
 def moderation_queue():
-    items = listings.moderation_queue(db.session)
-    suspended = db.session.scalars(
-        select(Product).where(Product.status == "suspended")
-        .options(selectinload(Product.provider)).order_by(Product.updated_at.desc())).all()
+    items = listings.moderation_queue(db.session, page=parse_page(request.args.get("page")),
+                                      page_size=_page_size())
+    suspended = listings.suspended_listings(
+        db.session, page=parse_page(request.args.get("suspended_page")), page_size=_page_size())
     return render_template("review/moderation_queue.html", items=items, suspended=suspended,
                            modes=listings.MODE_LABELS)
 

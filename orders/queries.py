@@ -83,15 +83,26 @@ def list_orders(session: Session, filters: OrderFilters, role: str, *, page: int
     return paginate(session, stmt, page, page_size)
 
 
-def group_counts(session: Session, role: str, *, buyer_org_id: int | None = None,
-                 provider_org_id: int | None = None) -> dict[str, int]:
-    rows = dict(session.execute(
+def status_counts(session: Session, *, buyer_org_id: int | None = None,
+                  provider_org_id: int | None = None) -> dict[str, int]:
+    """Orders per status (only statuses that occur), in one query."""
+    return dict(session.execute(
         select(Order.status, func.count(Order.id))
         .where(*_scope(buyer_org_id=buyer_org_id, provider_org_id=provider_org_id))
         .group_by(Order.status)).all())
+
+
+def groups_from(rows: dict[str, int], role: str) -> dict[str, int]:
+    """The tab counts (GROUPS plus "todo" for ``role``) from per-status counts."""
     counts = {name: sum(rows.get(s, 0) for s in statuses) for name, statuses in GROUPS.items()}
     counts["todo"] = sum(rows.get(s, 0) for s in NEEDS_ACTION.get(role, ()))
     return counts
+
+
+def group_counts(session: Session, role: str, *, buyer_org_id: int | None = None,
+                 provider_org_id: int | None = None) -> dict[str, int]:
+    return groups_from(status_counts(session, buyer_org_id=buyer_org_id,
+                                     provider_org_id=provider_org_id), role)
 
 
 def awaiting_transfer_count(session: Session) -> int:

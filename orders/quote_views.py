@@ -85,12 +85,16 @@ def buyer_requests():
 @bp.get("/provider/quotes")
 @role_required("provider")
 def provider_requests():
+    if current_user.organisation_id is None:
+        abort(403)  # no institution: without this filter every institution's requests show
+    status = request.args.get("status")
+    status = status if status in quotes.REQUEST_STATUS else None
     return render_template("orders/quote_requests.html", side="provider",
                            page=quotes.requests_for(
                                db.session, page=parse_page(request.args.get("page")),
                                page_size=_page_size(),
-                               provider_org_id=current_user.organisation_id),
-                           statuses=quotes.REQUEST_STATUS)
+                               provider_org_id=current_user.organisation_id, status=status),
+                           statuses=quotes.REQUEST_STATUS, status=status)
 
 
 def _load_request(request_id: int):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from catalog.models import Product
@@ -267,9 +267,11 @@ def load_request(session: Session, request_id: int) -> QuoteRequest | None:
 
 
 def requests_for(session: Session, *, page: int = 1, page_size: int = 24,
-                 buyer_org_id: int | None = None, provider_org_id: int | None = None):
+                 buyer_org_id: int | None = None, provider_org_id: int | None = None,
+                 status: str | None = None):
     """One page of an enterprise's or an institution's quote requests, newest first, with
-    what each row shows (service, both organisations) loaded with it."""
+    what each row shows (service, both organisations) loaded with it; only those in
+    ``status`` when given (one of REQUEST_STATUS)."""
     from catalog.services import paginate
 
     stmt = select(QuoteRequest).options(joinedload(QuoteRequest.product),
@@ -279,8 +281,16 @@ def requests_for(session: Session, *, page: int = 1, page_size: int = 24,
         stmt = stmt.where(QuoteRequest.buyer_org_id == buyer_org_id)
     if provider_org_id is not None:
         stmt = stmt.where(QuoteRequest.provider_org_id == provider_org_id)
+    if status in REQUEST_STATUS:
+        stmt = stmt.where(QuoteRequest.status == status)
     return paginate(session, stmt.order_by(QuoteRequest.created_at.desc(),
                                            QuoteRequest.id.desc()), page, page_size)
+
+
+def unanswered_count(session: Session, provider_org_id: int) -> int:
+    """Quote requests to an institution still waiting for its quote."""
+    return session.scalar(select(func.count(QuoteRequest.id)).where(
+        QuoteRequest.provider_org_id == provider_org_id, QuoteRequest.status == "open")) or 0
 
 
 def current_quote(request: QuoteRequest) -> Quote | None:

@@ -24,11 +24,12 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import func, literal, null, select, union_all
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from catalog import search_outbox
 from catalog.models import PRICING_MODES, Category, Package, Product, ProductRevision
+from catalog.services import Page, paginate
 from marketplace import audit, notifications, reference
 from marketplace.database import utcnow
 from marketplace.models import AuditLog, Organisation, User
@@ -509,17 +510,39 @@ class ModerationItem:
         return read_product(self.product) if self.revision else None
 
 
-def moderation_queue(session: Session) -> list[ModerationItem]:
-    """New listings waiting for review and pending changes, the longest-waiting first."""
-    options = (selectinload(Product.provider), selectinload(Product.category),
-               selectinload(Product.packages))
-    new = [ModerationItem(p, None) for p in session.scalars(
-        select(Product).where(Product.status == "pending_review").options(*options))]
-    revisions = session.scalars(
-        select(ProductRevision).where(ProductRevision.status == "pending")
-        .options(selectinload(ProductRevision.product).options(*options)))
-    items = new + [ModerationItem(r.product, r) for r in revisions]
-    return sorted(items, key=lambda item: (item.submitted_at, item.product.id))
+def moderation_queue(session: Session, *, page: int = 1, page_size: int = 24) -> Page:
+    """One page of what waits for review, new listings and changes to published ones
+    together, the longest-waiting first. Items are ModerationItems, loaded with what the
+    queue shows, in a fixed number of queries."""
+    waiting = union_all(
+        select(literal("new").label("kind"), Product.id.label("product_id"),
+               null().label("revision_id"), Product.updated_at.label("submitted_at"))
+        .where(Product.status == "pending_review"),
+        select(literal("change"), ProductRevision.product_id, ProductRevision.id,
+               func.coalesce(ProductRevision.submitted_at, ProductRevision.created_at))
+        .where(ProductRevision.status == "pending"),
+    ).subquery()
+    rows = paginate(session, select(waiting.c.product_id, waiting.c.revision_id)
+                    .order_by(waiting.c.submitted_at, waiting.c.product_id, waiting.c.kind),
+                    page, page_size, scalars=False)
+    products = {p.id: p for p in session.scalars(
+        select(Product).where(Product.id.in_({row.product_id for row in rows.items}))
+        .options(joinedload(Product.provider), joinedload(Product.category),
+                 selectinload(Product.packages)))} if rows.items else {}
+    revision_ids = {row.revision_id for row in rows.items if row.revision_id is not None}
+    revisions = {r.id: r for r in session.scalars(
+        select(ProductRevision).where(ProductRevision.id.in_(revision_ids)))} if revision_ids \
+        else {}
+    rows.items = [ModerationItem(products[row.product_id], revisions.get(row.revision_id))
+                  for row in rows.items]
+    return rows
+
+
+def suspended_listings(session: Session, *, page: int = 1, page_size: int = 24) -> Page:
+    """One page of the listings staff have suspended, the latest first."""
+    return paginate(session, select(Product).where(Product.status == "suspended")
+                    .options(joinedload(Product.provider))
+                    .order_by(Product.updated_at.desc(), Product.id.desc()), page, page_size)
 
 
 def pending_item(session: Session, product: Product) -> ModerationItem | None:
@@ -569,7 +592,8 @@ def approve(session: Session, staff, product: Product, note: str | None = None) 
         title, body = (f"Change approved: {product.title}",
                        "Platform staff approved your change; the public page shows it now.")
     session.flush()
-    notifications.notify_organisation(session, org, "moderation.approved", title, body,
+    notifications.notify_organisation(session, org, "moderation.approved", title,
+                                      body + notifications.staff_note(note),
                                       link=links.product_page(product.id))
     return item
 

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from catalog import favourites, search_outbox
+from catalog.services import Page, paginate
 from marketplace import audit, notifications, reference
 from marketplace import credit_code as credit_codes
 from marketplace.database import utcnow
@@ -269,14 +270,16 @@ def approve(session: Session, staff, org: Organisation, note: str | None = None)
     advance(session, org, "verification_status", ("pending",),
             "Only a pending application can be approved.",
             verification_status="verified", verified_at=utcnow(), verification_note=None)
-    audit.record(session, staff, "institution.approve", org, reason=(note or "").strip() or None)
+    note = (note or "").strip()[:2000] or None
+    audit.record(session, staff, "institution.approve", org, reason=note)
     # Any listings it already has (e.g. re-verified after a change) become visible again.
     search_outbox.enqueue_provider(session, org.id, "provider_verified")
     _refresh_credibility(session, org)  # after the outbox rows: no duplicates
     notifications.notify_organisation(
         session, org, "verification.approved", f"{org.name} is verified",
         "Platform staff have verified your institution. You can now submit listings for "
-        "review and publish them in the supermarket.", link=links.DASHBOARD)
+        "review and publish them in the supermarket." + notifications.staff_note(note),
+        link=links.DASHBOARD)
 
 
 def reject(session: Session, staff, org: Organisation, reason: str) -> None:
@@ -373,15 +376,18 @@ def queue_counts(session: Session) -> dict[str, int]:
     return counts
 
 
-def queue(session: Session, status: str = "pending") -> list[Organisation]:
-    """Institutions in one verification state, the longest-waiting first."""
+def queue(session: Session, status: str = "pending", *, page: int = 1,
+          page_size: int = 24) -> Page:
+    """One page of the institutions in one verification state, the longest-waiting first
+    (the suspended list by name)."""
     stmt = select(Organisation).where(Organisation.kind == "provider")
     if status == "suspended":
-        stmt = stmt.where(Organisation.suspended.is_(True)).order_by(Organisation.name)
+        stmt = stmt.where(Organisation.suspended.is_(True)).order_by(Organisation.name,
+                                                                     Organisation.id)
     else:
         stmt = stmt.where(Organisation.verification_status == status).order_by(
             Organisation.submitted_at.asc().nulls_last(), Organisation.created_at, Organisation.id)
-    return list(session.scalars(stmt))
+    return paginate(session, stmt, page, page_size)
 
 
 def document_counts(session: Session, org_ids: list[int]) -> dict[int, int]:

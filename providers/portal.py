@@ -33,6 +33,8 @@ from marketplace.permissions import (
     is_institution_owner,
     provider_required,
 )
+from orders import queries as order_queries
+from orders import quotes
 from providers import forms, listings, onboarding, team, uploads
 from providers.errors import PermissionDenied, RuleError
 from providers.models import DOCUMENT_KINDS, Invitation, QualificationDocument
@@ -127,10 +129,13 @@ def dashboard():
     if org is None:
         return render_template("portal/no_institution.html", form=forms.JoinCodeForm())
     data = listings.dashboard(db.session, org)
+    order_counts = order_queries.status_counts(db.session, provider_org_id=org.id)
     return render_template(
         "portal/dashboard.html", org=org, board=data, statuses=listings.STATUS_LABELS,
+        order_counts=order_counts,
+        order_groups=order_queries.groups_from(order_counts, "provider"),
+        open_quotes=quotes.unanswered_count(db.session, org.id),
         checklist=onboarding.checklist(db.session, org),
-        document_count=len(onboarding.documents(db.session, org)),
         history=onboarding.history(db.session, org, decisions_only=True)[:3],
         action_labels=onboarding.ACTION_LABELS,
         members=team.members(db.session, org))

@@ -2,7 +2,10 @@
 amounts and rates, tags and categories, live Markdown preview, drafts, changes to published
 listings, withdraw, archive, restore and duplicate."""
 
+import re
+
 import factories
+import order_support as osup
 import provider_support as ps
 import pytest
 from conftest import csrf_token, post_form
@@ -11,6 +14,7 @@ from sqlalchemy import select
 from catalog.models import Category, Package, Product, ProductRevision
 from marketplace.database import db
 from marketplace.models import Organisation
+from orders import quotes
 from providers import listings
 
 
@@ -284,8 +288,96 @@ def test_listing_pages_list_by_status_with_counts(app, client, member):
     assert "Live listing" not in drafts and "Draft listing" in drafts
     dashboard = client.get("/provider").get_data(as_text=True)
     assert "Prices must include VAT." in dashboard  # a rejection to fix
-    assert "42" in dashboard and "Orders arrive here with the buying feature" in dashboard
-    assert f"/provider/listings/{published_id}/edit" in dashboard
+    assert "42" in dashboard and f"/provider/listings/{published_id}/edit" in dashboard
+    # No orders yet: the orders card says so instead of a placeholder for a missing feature.
+    assert "Orders arrive here with the buying feature" not in dashboard
+    assert 'data-testid="orders-empty"' in dashboard
+    with app.app_context():  # an order not paid yet waits on the buyer, not on the institution
+        org = db.session.get(Organisation, org_id)
+        buyer_org = factories.enterprise(db.session)
+        osup.order(db.session, osup.Parties(
+            buyer_org=buyer_org, buyer=factories.user(db.session, buyer_org), provider_org=org,
+            provider=owner, staff=None, outsider=None), status="pending_payment")
+        db.session.commit()
+    dashboard = client.get("/provider").get_data(as_text=True)
+    assert 'data-testid="orders-empty"' in dashboard and "All orders (1)" in dashboard
+    assert 'href="/provider/orders"' in dashboard and 'href="/provider/quotes"' in dashboard
+
+
+def _orders_card(page: str) -> str:
+    start = page.index('data-testid="orders-card"')
+    return page[start:page.index("</div>\n      </div>", start)]
+
+
+def _card_count(card: str, key: str) -> tuple[int, str]:
+    """(count, link) of one row of the dashboard's orders card."""
+    row = re.search(rf'data-testid="orders-{key}">\s*<a [^>]*href="([^"]+)".*?'
+                    r'data-testid="count">([\d,]+)<', card, re.S)
+    assert row, f"no {key} row in the orders card"
+    return int(row.group(2).replace(",", "")), row.group(1).replace("&amp;", "&")
+
+
+def test_dashboard_orders_card_counts_what_waits_on_the_institution(app, client, member):
+    org_id, owner = member
+    with app.app_context():
+        org = db.session.get(Organisation, org_id)
+        buyer_org = factories.enterprise(db.session)
+        p = osup.Parties(buyer_org=buyer_org, buyer=factories.user(db.session, buyer_org),
+                         provider_org=org, provider=owner, staff=None, outsider=None)
+        for status, n in (("paid", 3), ("accepted", 1), ("in_progress", 2), ("delivered", 1),
+                          ("disputed", 1), ("completed", 4), ("pending_payment", 1)):
+            for _ in range(n):
+                osup.order(db.session, p, status=status)
+        quoted = factories.product(db.session, org, mode="quote", title="FTO analysis",
+                                   category_slug="ip-strategy")
+        for _ in range(2):
+            quotes.request_quote(db.session, p.buyer, quoted, "Freedom to operate in the EU",
+                                 None, None)
+        answered = quotes.request_quote(db.session, p.buyer, quoted, "And in the US", None, None)
+        answered.status = "quoted"
+        # Another institution's orders and requests are not counted.
+        other = osup.parties(db.session)
+        osup.order(db.session, other, status="paid")
+        quotes.request_quote(db.session, other.buyer, factories.product(
+            db.session, other.provider_org, mode="quote", category_slug="ip-strategy"),
+            "Not yours", None, None)
+        db.session.commit()
+    ps.login(client, owner)
+    card = _orders_card(client.get("/provider").get_data(as_text=True))
+    assert "Orders arrive here" not in card and 'data-testid="orders-empty"' not in card
+    assert _card_count(card, "paid") == (3, "/provider/orders?status=paid")
+    assert _card_count(card, "accepted") == (1, "/provider/orders?status=accepted")
+    assert _card_count(card, "in_progress") == (2, "/provider/orders?status=in_progress")
+    assert _card_count(card, "delivered") == (1, "/provider/orders?status=delivered")
+    assert _card_count(card, "disputed") == (1, "/provider/orders?status=disputed")
+    assert _card_count(card, "open_quotes") == (2, "/provider/quotes?status=open")
+    assert "All orders (13)" in card and "Orders needing action (6)" in card
+    # Every link opens the list the count promised.
+    paid = client.get("/provider/orders?status=paid").get_data(as_text=True)
+    assert paid.count('data-testid="order-row"') == 3
+    open_requests = client.get("/provider/quotes?status=open").get_data(as_text=True)
+    assert open_requests.count('data-testid="quote-request-row"') == 2
+    assert "Not yours" not in open_requests and 'data-testid="quote-filter"' in open_requests
+    everything = client.get("/provider/quotes").get_data(as_text=True)
+    assert everything.count('data-testid="quote-request-row"') == 3
+    nav = client.get("/provider").get_data(as_text=True)
+    nav = nav[nav.index('data-testid="portal-nav"'):]
+    assert 'href="/provider/orders"' in nav[:nav.index("</ul>")]
+    assert 'href="/provider/quotes"' in nav[:nav.index("</ul>")]
+
+
+def test_provider_without_an_institution_sees_no_quote_requests(app, client, member):
+    org_id, owner = member
+    with app.app_context():
+        org = db.session.get(Organisation, org_id)
+        buyer_org = factories.enterprise(db.session)
+        quotes.request_quote(db.session, factories.user(db.session, buyer_org), factories.product(
+            db.session, org, mode="quote", category_slug="ip-strategy"), "Secret need", None, None)
+        former = factories.user(db.session, None, role="provider")  # e.g. left the institution
+        db.session.commit()
+    ps.login(client, former)
+    response = client.get("/provider/quotes")
+    assert response.status_code == 403 and "Secret need" not in response.get_data(as_text=True)
 
 
 def test_snapshot_round_trip_updates_packages_in_place(app, session):

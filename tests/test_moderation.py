@@ -3,6 +3,8 @@ published, edited, suspended and reinstated listing — every change leaving its
 notification and search-outbox row."""
 
 import io
+import re
+from datetime import timedelta
 
 import factories
 import provider_support as ps
@@ -12,7 +14,7 @@ from provider_support import clean_uploads  # noqa: F401  (autouse)
 from sqlalchemy import select
 
 from catalog.models import Category, Product, ProductRevision
-from marketplace.database import db
+from marketplace.database import db, utcnow
 from marketplace.models import AuditLog, Notification, Organisation
 from providers import listings
 
@@ -267,3 +269,86 @@ def test_withdrawn_submission_leaves_the_queue(app, client, setup):
     ps.login(staff_client, staff)
     assert "TRL assessment" not in staff_client.get("/staff/moderation").get_data(as_text=True)
     assert post_form(staff_client, f"/staff/moderation/{draft_id}/approve", {}).status_code == 409
+
+
+def test_approval_note_reaches_the_institution_escaped(app, client, setup):
+    _org_id, owner, staff, draft_id, _live_id = setup
+    staff_client = app.test_client()
+    ps.login(staff_client, staff)
+    note = "Next time cite the <b>TRL</b> scale & its standard."
+    assert post_form(staff_client, f"/staff/moderation/{draft_id}/approve",
+                     {"reason": note}).status_code == 302
+    with app.app_context():
+        bodies = db.session.scalars(select(Notification.body).where(
+            Notification.user_id == owner.id, Notification.kind == "moderation.approved")).all()
+    assert len(bodies) == 1 and note in bodies[0]
+    ps.login(client, owner)
+    page = client.get("/notifications").get_data(as_text=True)
+    assert "Next time cite the &lt;b&gt;TRL&lt;/b&gt; scale &amp; its standard." in page
+    assert "<b>TRL</b>" not in page
+
+
+def test_approval_without_a_note_says_nothing_extra(app, setup):
+    _org_id, owner, staff, draft_id, _live_id = setup
+    with app.app_context():
+        listings.approve(db.session, staff, db.session.get(Product, draft_id), "  ")
+        body = db.session.scalar(select(Notification.body).where(
+            Notification.user_id == owner.id, Notification.kind == "moderation.approved"))
+    assert body == "Platform staff approved your listing; it is now visible in the supermarket."
+
+
+def _titles(page: str, testid: str) -> list[str]:
+    return re.findall(rf'data-testid="{testid}"[^>]*>\s*(?:<td>)?(?:<div>)?<a [^>]*>([^<]+)</a>',
+                      page)
+
+
+def test_moderation_queue_and_suspended_list_are_paged(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "PAGE_SIZE", 2)
+    base = utcnow() - timedelta(days=10)
+    with app.app_context():
+        org = factories.provider(db.session, name="Wuxi Testing Lab")
+        staff = factories.user(db.session, None, role="staff")
+        # Five waiting, new listings and changes interleaved by when they were sent.
+        for hours in (1, 3, 5):
+            new = factories.product(db.session, org, title=f"Waiting {hours}",
+                                    status="pending_review")
+            new.updated_at = base + timedelta(hours=hours)
+        for hours in (2, 4):
+            live = factories.product(db.session, org, title=f"Live {hours}")
+            data = listings.read_product(live)
+            data.title = f"Waiting {hours}"
+            db.session.add(ProductRevision(product_id=live.id, status="pending",
+                                           data=data.to_dict(),
+                                           submitted_at=base + timedelta(hours=hours)))
+        for days in (1, 2, 3):
+            gone = factories.product(db.session, org, title=f"Suspended {days}",
+                                     status="suspended")
+            gone.updated_at = base + timedelta(days=days)
+        db.session.commit()
+    ps.login(client, staff)
+
+    def queue(query=""):
+        page = client.get(f"/staff/moderation{query}")
+        assert page.status_code == 200
+        return page.get_data(as_text=True)
+
+    first = queue()
+    assert _titles(first, "moderation-row") == ["Waiting 1", "Waiting 2"]
+    assert re.search(r'data-testid="waiting-heading">Waiting for review <span[^>]*>5<', first)
+    assert re.search(r'data-testid="suspended-heading">Suspended listings <span[^>]*>3<', first)
+    assert "Showing 1–2 of 5 waiting" in first
+    assert _titles(first, "suspended-row") == ["Suspended 3", "Suspended 2"]
+    assert _titles(queue("?page=2"), "moderation-row") == ["Waiting 3", "Waiting 4"]
+    last = queue("?page=3")
+    assert _titles(last, "moderation-row") == ["Waiting 5"]
+    assert 'data-testid="moderation-row" data-kind="new"' in last
+    beyond = queue("?page=99")  # past the end: the last page
+    assert _titles(beyond, "moderation-row") == ["Waiting 5"]
+    assert "Showing 5–5 of 5 waiting" in beyond
+    assert 'data-kind="change"' in queue("?page=2")
+    # The suspended list pages on its own parameter and leaves the queue where it was.
+    second = queue("?page=2&suspended_page=2")
+    assert _titles(second, "suspended-row") == ["Suspended 1"]
+    assert _titles(second, "moderation-row") == ["Waiting 3", "Waiting 4"]
+    assert "page=2&amp;suspended_page=1" in second or "suspended_page=1&amp;page=2" in second
+    assert _titles(queue("?suspended_page=99"), "suspended-row") == ["Suspended 1"]

@@ -398,3 +398,64 @@ def test_only_owners_invite_and_duplicates_are_refused(app, client, institution)
     assert "already a member" in existing.get_data(as_text=True)
     with app.app_context():
         assert ps.count(db.session, Invitation) == 1
+
+
+def test_approval_note_reaches_the_institution_escaped(app, client, people):
+    org_id, owner, staff = people
+    with app.app_context():
+        db.session.get(Organisation, org_id).verification_status = "pending"
+        db.session.commit()
+    staff_client = app.test_client()
+    ps.login(staff_client, staff)
+    note = "Licence checked; please add your <i>patent agency</i> licence when renewed."
+    assert post_form(staff_client, f"/staff/verification/{org_id}/approve",
+                     {"reason": note}).status_code == 302
+    with app.app_context():
+        notice = db.session.scalar(select(Notification).where(
+            Notification.user_id == owner.id, Notification.kind == "verification.approved"))
+        email = db.session.scalar(select(EmailMessage).where(
+            EmailMessage.to_address == owner.email, EmailMessage.subject.like("%verified%")))
+        assert note in notice.body and note in email.body
+    ps.login(client, owner)
+    page = client.get("/notifications").get_data(as_text=True)
+    assert "please add your &lt;i&gt;patent agency&lt;/i&gt; licence" in page
+    assert "<i>patent agency</i>" not in page
+
+
+def _queue_names(page: str) -> list[str]:
+    return re.findall(r'data-testid="queue-row">\s*<td><a [^>]*>([^<]+)</a>', page)
+
+
+def test_verification_queue_and_suspended_list_are_paged(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "PAGE_SIZE", 2)
+    base = utcnow() - timedelta(days=5)
+    with app.app_context():
+        # Submitted in the opposite order of their ids: the queue goes by waiting time.
+        for n in range(5):
+            org, _owner = ps.applicant(db.session, name=f"Applicant {n}")
+            org.verification_status = "pending"
+            org.submitted_at = base + timedelta(hours=10 - n)
+        for name in ("Suspended C", "Suspended A", "Suspended B"):
+            factories.provider(db.session, name=name, suspended=True)
+        staff = factories.user(db.session, None, role="staff")
+        db.session.commit()
+    ps.login(client, staff)
+
+    def queue(query=""):
+        page = client.get(f"/staff/verification{query}")
+        assert page.status_code == 200
+        return page.get_data(as_text=True)
+
+    first = queue()
+    assert _queue_names(first) == ["Applicant 4", "Applicant 3"]
+    assert re.search(r'data-testid="queue-heading">Waiting for review <span[^>]*>5<', first)
+    assert "Showing 1–2 of 5 institutions" in first and "?page=2" in first
+    assert _queue_names(queue("?page=2")) == ["Applicant 2", "Applicant 1"]
+    assert _queue_names(queue("?page=3")) == ["Applicant 0"]
+    beyond = queue("?page=99")  # past the end: the last page
+    assert _queue_names(beyond) == ["Applicant 0"] and "Showing 5–5 of 5" in beyond
+    suspended = queue("?status=suspended")
+    assert _queue_names(suspended) == ["Suspended A", "Suspended B"]
+    assert re.search(r'data-testid="queue-heading">Suspended <span[^>]*>3<', suspended)
+    assert _queue_names(queue("?status=suspended&page=2")) == ["Suspended C"]
+    assert _queue_names(queue("?status=suspended&page=99")) == ["Suspended C"]
