@@ -107,11 +107,42 @@ def detect_type(data: bytes) -> str | None:
     return None
 
 
+_PDF_NAME = re.compile(rb"/([^\x00\t\n\f\r /<>\[\]()%{}]+)")
+_PDF_NAME_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
+_PDF_STREAM = re.compile(rb"stream\r?\n")
+_PDF_ACTIVE_NAMES = {b"JavaScript", b"JS", b"Launch", b"EmbeddedFile", b"RichMedia"}
+_PDF_INFLATED_MAX = 32 * 1024 * 1024  # all streams together; more is refused as a bomb
+
+
+def _pdf_names(data: bytes):
+    """Every /Name in the file, with #xx escapes decoded (/J#61vaScript is /JavaScript), in
+    the plain text and inside Flate-compressed streams (object streams hide dictionaries)."""
+    budget = _PDF_INFLATED_MAX
+    chunks = [data]
+    for match in _PDF_STREAM.finditer(data):
+        end = data.find(b"endstream", match.end())
+        if end < 0:
+            break
+        inflater = zlib.decompressobj()
+        try:
+            inflated = inflater.decompress(data[match.end():end], budget + 1)
+        except zlib.error:
+            continue  # not Flate (an image, say): its names, if any, are in the plain text
+        budget -= len(inflated)
+        if budget < 0:
+            raise UploadError("This PDF unpacks to far more data than a document needs. "
+                              "Please upload a plain scan or a printed-to-PDF copy.")
+        chunks.append(inflated)
+    for chunk in chunks:
+        for name in _PDF_NAME.finditer(chunk):
+            yield _PDF_NAME_ESCAPE.sub(lambda h: bytes([int(h.group(1), 16)]), name.group(1))
+
+
 def _check_pdf(data: bytes) -> None:
     if b"%%EOF" not in data[-2048:]:
         raise UploadError("This PDF looks damaged or incomplete (it has no end-of-file marker). "
                           "Please export it again and re-upload.")
-    if re.search(rb"/(JavaScript|JS|Launch|EmbeddedFile)\b", data):
+    if any(name in _PDF_ACTIVE_NAMES for name in _pdf_names(data)):
         raise UploadError("PDFs that contain scripts, launch actions or embedded files are not "
                           "accepted. Please upload a plain scan or a printed-to-PDF copy.")
 

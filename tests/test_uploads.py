@@ -4,6 +4,7 @@ names outside static/, served only to the institution and staff."""
 import hashlib
 import io
 import re
+import zlib
 from pathlib import Path
 
 import factories
@@ -73,6 +74,14 @@ ABUSE = [
                                                        b"/Type /Catalog /OpenAction << /S "
                                                        b"/JavaScript /JS (app.alert(1)) >>"),
                  "contain scripts", id="pdf-with-javascript"),
+    pytest.param("licence.pdf", ps.pdf_bytes().replace(b"/Type /Catalog",
+                                                       b"/Type /Catalog /OpenAction << /S "
+                                                       b"/J#61vaScript /J#53 (app.alert(1)) >>"),
+                 "contain scripts", id="pdf-with-escaped-javascript-name"),
+    pytest.param("licence.pdf", ps.pdf_bytes().replace(
+        b"trailer", b"3 0 obj << /Type /ObjStm /Filter /FlateDecode >>\nstream\n"
+        + zlib.compress(b"<< /S /Launch /F (cmd.exe) >>") + b"\nendstream endobj\ntrailer"),
+                 "contain scripts", id="pdf-with-launch-in-compressed-object-stream"),
     pytest.param("licence.png", ps.png_bytes()[:20] + b"\x00" * 40, "damaged", id="broken-png"),
 ]
 
