@@ -183,13 +183,19 @@ def figures_from_entries(entries: list[LedgerEntry]) -> Figures:
     return f
 
 
-def figures_for(session: Session, order_ids: list[int]) -> dict[int, Figures]:
-    """Figures of many orders, one query per 500 orders."""
+def _no_progress(items, label):
+    return items
+
+
+def figures_for(session: Session, order_ids: list[int], progress=_no_progress
+                ) -> dict[int, Figures]:
+    """Figures of many orders, one query per 500 orders. ``progress(items, label)`` wraps
+    the chunks (marketplace.jobs: a progress bar)."""
     # Plain rows of the four columns the figures need, not LedgerEntry objects: a month
     # at scale is ~66k orders and ~330k entries (bench/scale.py), and building ORM
     # objects for them was a large share of the batch's time.
     grouped: dict[int, list] = defaultdict(list)
-    for start in range(0, len(order_ids), 500):
+    for start in progress(range(0, len(order_ids), 500), "reading the ledger"):
         chunk = order_ids[start:start + 500]
         for entry in session.execute(
                 select(LedgerEntry.order_id, LedgerEntry.kind, LedgerEntry.account,
@@ -248,15 +254,17 @@ def batches_for(session: Session, period: Period, currency: str) -> list[Settlem
         SettlementBatch.currency == currency).order_by(SettlementBatch.sequence)))
 
 
-def run_period(session: Session, period: Period, actor: User | None, currency: str = "CNY"
-               ) -> RunResult:
+def run_period(session: Session, period: Period, actor: User | None, currency: str = "CNY",
+               progress=_no_progress) -> RunResult:
     """Create the batch of ``period`` (or a supplementary one for orders that became ready
-    since), or nothing. Caller commits; the whole batch is one transaction."""
+    since), or nothing. Caller commits; the whole batch is one transaction.
+    ``progress(items, label)`` wraps the ledger reads and the statements (``job.progress``
+    of marketplace.jobs: a progress bar on a terminal)."""
     existing = batches_for(session, period, currency)
     ready: list[tuple[Order, Figures]] = []
     waiting: list[tuple[Order, str]] = []
     orders = candidates(session, period, currency)
-    figures = figures_for(session, [o.id for o in orders])
+    figures = figures_for(session, [o.id for o in orders], progress)
     for order in orders:
         problem = figures[order.id].problem(order)
         if problem:
@@ -278,7 +286,7 @@ def run_period(session: Session, period: Period, actor: User | None, currency: s
             for order, f in ready:
                 by_provider[order.provider_org_id].append((order, f))
             batch_total = Figures()
-            for provider_id, rows in sorted(by_provider.items()):
+            for provider_id, rows in progress(sorted(by_provider.items()), "statements"):
                 statement = SettlementStatement(batch_id=batch.id, provider_org_id=provider_id,
                                                 order_count=len(rows))
                 session.add(statement)
