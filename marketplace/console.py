@@ -6,7 +6,6 @@ Views are thin: they parse input, call ``marketplace.console_service`` and rende
 
 from datetime import UTC
 
-import click
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -28,12 +27,16 @@ bp = Blueprint("console", __name__, url_prefix="/staff", cli_group=None)
 def rebuild_console_figures():
     """Recompute the dashboard's daily roll-up and per-state counters from the orders (after
     a bulk load that bypassed the app; idempotent, one transaction)."""
+    from marketplace import jobs
     from orders import figures
 
-    report = figures.rebuild(db.session)
-    db.session.commit()
-    click.echo(f"Rebuilt the console figures: {report['days']:,} day rows, "
-               f"{report['orders']:,} orders counted.")
+    def body(job):
+        report = figures.rebuild(db.session)
+        db.session.commit()
+        return (f"Rebuilt the console figures: {report['days']:,} day rows, "
+                f"{report['orders']:,} orders counted.")
+
+    jobs.run("rebuild-console-figures", body)
 
 # (key, label, icon, endpoint candidates). A link shows only when its endpoint is registered,
 # so pages other areas add later appear by themselves and missing ones never break the nav.

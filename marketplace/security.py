@@ -34,6 +34,8 @@ from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from marketplace.serving import loggable_path
+
 log = logging.getLogger(__name__)
 
 HSTS_MAX_AGE = 365 * 24 * 3600
@@ -129,7 +131,7 @@ def _too_many_requests(exc: RateLimitExceeded):
     wait = _human_wait(seconds)
     message = (f"Too many attempts from your network. Please wait {wait} and try again."
                if wait else "Too many requests. Please wait a moment and try again.")
-    log.warning("rate limit hit: %s %s from %s (%s)", request.method, request.path,
+    log.warning("rate limit hit: %s %s from %s (%s)", request.method, loggable_path(),
                 get_remote_address(), exc.description)
     if wants_json():
         response = jsonify(error="too_many_requests", message=message, retry_after=seconds)

@@ -12,6 +12,10 @@ marketplace's business; it only decorates requests and responses.
   the request's log line.
 - One JSON line per request on the ``marketplace.requests`` logger: time, method, path,
   status, duration in ms, user id (when the page loaded the user), request id, remote address.
+  The path is ``loggable_path()``: a URL variable that is a credential (a password-reset
+  token, a team invitation code: any rule variable named in ``SECRET_URL_VARIABLES``) is
+  logged as its name (``/password/reset/<token>``), also on a 404/405 near such a route and
+  in the error and rate-limit logs. Query strings are never logged.
 - ``url_for('static', filename=...)`` gets ``?v=<content hash>``. A request whose ``v`` is the
   file's current hash is cached for a year (``immutable``): a changed file gets a new URL.
   Other static requests (no or an old hash, e.g. fonts referenced from inside a CSS file) get
@@ -29,6 +33,7 @@ import os
 import re
 import sys
 import time
+import types
 import uuid
 from datetime import UTC, datetime
 
@@ -47,6 +52,10 @@ SHORT_LIVED = "public, max-age=3600"
 
 compress = Compress()
 log = logging.getLogger(REQUEST_LOGGER)
+
+# URL rule variables that are credentials: whoever reads the log must not be able to use them.
+SECRET_URL_VARIABLES = frozenset({"token", "code", "secret", "key", "signature"})
+_VARIABLE = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")
 
 
 # --------------------------------------------------------------------------- static digests
@@ -121,6 +130,60 @@ def _user_id() -> int | None:
     return getattr(user, "id", None)
 
 
+# --------------------------------------------------------------------------- secrets in paths
+
+def _secret_patterns(url_map) -> list[tuple[re.Pattern, list[str]]]:
+    """For each rule with a secret variable: a regex matching the start of such paths up to
+    the last secret (with or without whatever follows), and the names of its groups."""
+    patterns = []
+    for rule in url_map.iter_rules():
+        if not rule.arguments & SECRET_URL_VARIABLES:
+            continue
+        source = rule.rule
+        last_secret = max(found.end() for found in _VARIABLE.finditer(source)
+                          if found.group(1) in SECRET_URL_VARIABLES)
+        regex, names, position = "", [], 0
+        for found in _VARIABLE.finditer(source[:last_secret]):
+            regex += re.escape(source[position:found.start()])
+            if found.group(1) in SECRET_URL_VARIABLES:
+                regex += "([^/]+)"
+                names.append(found.group(1))
+            else:
+                regex += "[^/]+"
+            position = found.end()
+        patterns.append((re.compile(regex), names))
+    return patterns
+
+
+def redact_path(app: Flask, path: str) -> str:
+    """``path`` with every credential a URL rule carries replaced by its variable name."""
+    patterns = app.extensions.get("secret_url_patterns")
+    if patterns is None:
+        patterns = app.extensions["secret_url_patterns"] = _secret_patterns(app.url_map)
+    for pattern, names in patterns:
+        found = pattern.match(path)
+        if found is None:
+            continue
+        redacted, position = "", 0
+        for group, name in enumerate(names, start=1):
+            redacted += path[position:found.start(group)] + f"<{name}>"
+            position = found.end(group)
+        return redacted + path[position:]
+    return path
+
+
+def loggable_path() -> str:
+    """The current request's path, safe to write to a log (see ``redact_path``)."""
+    from flask import current_app
+
+    return redact_path(current_app, request.path)
+
+
+def _log_exception(app: Flask, exc_info) -> None:
+    """Flask's "Exception on <path> [<method>]" error log line, with the path redacted."""
+    app.logger.error(f"Exception on {loggable_path()} [{request.method}]", exc_info=exc_info)
+
+
 def register(app: Flask) -> None:
     app.config.setdefault("COMPRESS_MIMETYPES", [
         "text/html", "text/css", "text/plain", "text/javascript", "application/javascript",
@@ -134,6 +197,7 @@ def register(app: Flask) -> None:
 
     fragments.register(app)  # cached product cards
 
+    app.log_exception = types.MethodType(_log_exception, app)  # redacts the path
     if not log.handlers:
         log.addHandler(_request_log_handler())
         log.setLevel(logging.INFO)
@@ -171,7 +235,7 @@ def register(app: Flask) -> None:
             log.info(json.dumps({
                 "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
                 "method": request.method,
-                "path": request.path,
+                "path": loggable_path(),
                 "status": response.status_code,
                 "duration_ms": None if duration is None else round(duration, 2),
                 "user_id": _user_id(),

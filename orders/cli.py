@@ -104,7 +104,8 @@ def register_order_commands(app) -> None:
                 else:
                     chosen = settlement.month(period or settlement.previous_month(utcnow().date()))
                 result = settlement.run_period(db.session, chosen, None,
-                                               current_app.config.get("CURRENCY", "CNY"))
+                                               current_app.config.get("CURRENCY", "CNY"),
+                                               progress=job.progress)
             except settlement.SettlementError as exc:
                 db.session.rollback()
                 raise click.UsageError(exc.message) from exc

@@ -40,12 +40,13 @@ import io
 import re
 from calendar import monthrange
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, aliased, joinedload, object_session, selectinload
 
 from marketplace.audit import record
 from marketplace.database import utcnow
@@ -182,13 +183,19 @@ def figures_from_entries(entries: list[LedgerEntry]) -> Figures:
     return f
 
 
-def figures_for(session: Session, order_ids: list[int]) -> dict[int, Figures]:
-    """Figures of many orders, one query per 500 orders."""
+def _no_progress(items, label):
+    return items
+
+
+def figures_for(session: Session, order_ids: list[int], progress=_no_progress
+                ) -> dict[int, Figures]:
+    """Figures of many orders, one query per 500 orders. ``progress(items, label)`` wraps
+    the chunks (marketplace.jobs: a progress bar)."""
     # Plain rows of the four columns the figures need, not LedgerEntry objects: a month
     # at scale is ~66k orders and ~330k entries (bench/scale.py), and building ORM
     # objects for them was a large share of the batch's time.
     grouped: dict[int, list] = defaultdict(list)
-    for start in range(0, len(order_ids), 500):
+    for start in progress(range(0, len(order_ids), 500), "reading the ledger"):
         chunk = order_ids[start:start + 500]
         for entry in session.execute(
                 select(LedgerEntry.order_id, LedgerEntry.kind, LedgerEntry.account,
@@ -247,15 +254,17 @@ def batches_for(session: Session, period: Period, currency: str) -> list[Settlem
         SettlementBatch.currency == currency).order_by(SettlementBatch.sequence)))
 
 
-def run_period(session: Session, period: Period, actor: User | None, currency: str = "CNY"
-               ) -> RunResult:
+def run_period(session: Session, period: Period, actor: User | None, currency: str = "CNY",
+               progress=_no_progress) -> RunResult:
     """Create the batch of ``period`` (or a supplementary one for orders that became ready
-    since), or nothing. Caller commits; the whole batch is one transaction."""
+    since), or nothing. Caller commits; the whole batch is one transaction.
+    ``progress(items, label)`` wraps the ledger reads and the statements (``job.progress``
+    of marketplace.jobs: a progress bar on a terminal)."""
     existing = batches_for(session, period, currency)
     ready: list[tuple[Order, Figures]] = []
     waiting: list[tuple[Order, str]] = []
     orders = candidates(session, period, currency)
-    figures = figures_for(session, [o.id for o in orders])
+    figures = figures_for(session, [o.id for o in orders], progress)
     for order in orders:
         problem = figures[order.id].problem(order)
         if problem:
@@ -277,7 +286,7 @@ def run_period(session: Session, period: Period, actor: User | None, currency: s
             for order, f in ready:
                 by_provider[order.provider_org_id].append((order, f))
             batch_total = Figures()
-            for provider_id, rows in sorted(by_provider.items()):
+            for provider_id, rows in progress(sorted(by_provider.items()), "statements"):
                 statement = SettlementStatement(batch_id=batch.id, provider_org_id=provider_id,
                                                 order_count=len(rows))
                 session.add(statement)
@@ -484,22 +493,40 @@ def mark_paid(session: Session, statement: SettlementStatement, actor: User, ref
 
 
 # --------------------------------------------------------------------------- CSV exports
+#
+# Exports are generators of CSV text in chunks: the views stream them, so a month batch
+# (~66k orders at scale, bench/scale.py) is never built in memory, and its rows come from
+# one joined select (items, orders, buyers, institutions) read CSV_CHUNK rows at a time,
+# not from the ORM objects one order (and one buyer) at a time.
 
 BOM = "\ufeff"  # so Excel reads the UTF-8 (Chinese names) correctly
+CSV_CHUNK = 1000
 
 
-def _csv(rows: list[list]) -> str:
+def _csv_text(rows) -> str:
     buffer = io.StringIO()
-    buffer.write(BOM)
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerows(rows)
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
     return buffer.getvalue()
 
 
-def _when(order: Order) -> str:
-    moment = order.completed_at if order.status != "resolved" and order.completed_at \
-        else order.closed_at or order.completed_at
+def _csv(rows: list[list]) -> str:
+    return BOM + _csv_text(rows)
+
+
+def _chunks(result) -> Iterator[list]:
+    """The rows of ``result`` (a streamed select), CSV_CHUNK at a time."""
+    while chunk := result.fetchmany(CSV_CHUNK):
+        yield chunk
+
+
+def _closed_on(status: str, completed_at: datetime | None, closed_at: datetime | None) -> str:
+    moment = completed_at if status != "resolved" and completed_at \
+        else closed_at or completed_at
     return moment.date().isoformat() if moment else ""
+
+
+def _when(order: Order) -> str:
+    return _closed_on(order.status, order.completed_at, order.closed_at)
 
 
 STATEMENT_COLUMNS = ["Batch", "Period", "Institution", "Credit code", "Order number", "Status",
@@ -507,19 +534,33 @@ STATEMENT_COLUMNS = ["Batch", "Period", "Institution", "Credit code", "Order num
                      "Platform fee", "Net payable", "Currency", "Payout reference"]
 
 
-def _statement_rows(statement: SettlementStatement) -> list[list]:
-    batch = statement.batch
+def _statement_rows(session: Session, batch: SettlementBatch, *where) -> Iterator[str]:
+    """CSV text of the statement rows of ``batch`` (narrowed by ``where``), in chunks: one
+    streamed query for all of them, statement by statement, order by order."""
+    buyer, provider = aliased(Organisation), aliased(Organisation)
     currency = batch.currency
-    period = Period(batch.period_start, batch.period_end).label
-    rows = []
-    for item in statement.items:
-        order = item.order
-        rows.append([batch_number(batch), period, statement.provider.name,
-                     statement.provider.credit_code or "", order.number,
-                     workflow.status_label(order.status), _when(order), order.buyer.name,
-                     *[format_decimal(getattr(item, name), currency) for name in FIGURES],
-                     currency, statement.payout_reference or ""])
-    return rows
+    number, period = batch_number(batch), Period(batch.period_start, batch.period_end).label
+    result = session.execute(
+        select(provider.name, provider.credit_code, Order.number, Order.status,
+               Order.completed_at, Order.closed_at, buyer.name,
+               *[getattr(SettlementItem, name) for name in FIGURES],
+               SettlementStatement.payout_reference)
+        .select_from(SettlementItem)
+        .join(SettlementStatement, SettlementStatement.id == SettlementItem.statement_id)
+        .join(provider, provider.id == SettlementStatement.provider_org_id)
+        .join(Order, Order.id == SettlementItem.order_id)
+        .join(buyer, buyer.id == Order.buyer_org_id)
+        .where(SettlementItem.batch_id == batch.id, *where)
+        .order_by(SettlementStatement.id, SettlementItem.id)
+        .execution_options(yield_per=CSV_CHUNK))
+    for chunk in _chunks(result):
+        yield _csv_text(
+            [number, period, name, credit_code or "", order_number,
+             workflow.status_label(status), _closed_on(status, completed_at, closed_at),
+             buyer_name, *[format_decimal(value, currency) for value in figures],
+             currency, reference or ""]
+            for (name, credit_code, order_number, status, completed_at, closed_at, buyer_name,
+                 *figures, reference) in chunk)
 
 
 def _totals_row(label: str, holder, currency: str, width: int = len(STATEMENT_COLUMNS)) -> list:
@@ -532,17 +573,25 @@ def _totals_row(label: str, holder, currency: str, width: int = len(STATEMENT_CO
     return row
 
 
+def iter_statement_csv(session: Session, statement: SettlementStatement) -> Iterator[str]:
+    batch = statement.batch
+    yield BOM + _csv_text([STATEMENT_COLUMNS])
+    yield from _statement_rows(session, batch, SettlementItem.statement_id == statement.id)
+    yield _csv_text([_totals_row("TOTAL", statement, batch.currency)])
+
+
+def iter_batch_csv(session: Session, batch: SettlementBatch) -> Iterator[str]:
+    yield BOM + _csv_text([STATEMENT_COLUMNS])
+    yield from _statement_rows(session, batch)
+    yield _csv_text([_totals_row("TOTAL", batch, batch.currency)])
+
+
 def statement_csv(statement: SettlementStatement) -> str:
-    return _csv([STATEMENT_COLUMNS, *_statement_rows(statement),
-                 _totals_row("TOTAL", statement, statement.batch.currency)])
+    return "".join(iter_statement_csv(object_session(statement), statement))
 
 
 def batch_csv(batch: SettlementBatch) -> str:
-    rows = [STATEMENT_COLUMNS]
-    for statement in batch.statements:
-        rows += _statement_rows(statement)
-    rows.append(_totals_row("TOTAL", batch, batch.currency))
-    return _csv(rows)
+    return "".join(iter_batch_csv(object_session(batch), batch))
 
 
 def statement_filename(statement: SettlementStatement) -> str:
@@ -558,58 +607,98 @@ VOUCHER_COLUMNS = ["Programme", "Funder", "Enterprise", "Credit code", "Voucher 
                    "Voucher applied", "Voucher returned", "Voucher amount", "Currency"]
 
 
+VOUCHER_PAGE_SIZE = 50
+
+
 @dataclass
 class VoucherReport:
     programme: VoucherProgramme
     period: Period
-    rows: list[tuple[VoucherRedemption, Order, Organisation]]
+    page: object  # catalog.services.Page of (redemption, order, enterprise) rows
+    count: int
     order_total: int
     applied: int
     returned: int
     net: int
 
+    @property
+    def rows(self) -> list[tuple[VoucherRedemption, Order, Organisation]]:
+        """The rows of the page asked for."""
+        return self.page.items
 
-def voucher_report(session: Session, programme: VoucherProgramme, period: Period
-                   ) -> VoucherReport:
-    """Voucher value the funder reimburses for ``period``: redemptions of orders completed
-    or ruled on in the period (open orders may still give the voucher back)."""
+
+def _redemptions_of(programme: VoucherProgramme, period: Period, *columns):
+    """``select(*columns)`` over the redemptions of ``programme`` whose orders were
+    completed or ruled on in ``period`` (joined: redemption, voucher, order, buyer)."""
     start, end = period.bounds()
     closed = func.coalesce(Order.completed_at, Order.closed_at)
-    rows = session.execute(
-        select(VoucherRedemption, Order, Organisation)
-        .join(Voucher, Voucher.id == VoucherRedemption.voucher_id)
-        .join(Order, Order.id == VoucherRedemption.order_id)
-        .join(Organisation, Organisation.id == Order.buyer_org_id)
-        .where(Voucher.programme_id == programme.id,
-               Order.status.in_(("completed", "resolved", "settled")),
-               closed >= start, closed < end)
-        .order_by(closed, Order.id)).all()
-    rows = [tuple(row) for row in rows]
-    return VoucherReport(
-        programme, period, rows,
-        order_total=sum(order.subtotal for _r, order, _o in rows),
-        applied=sum(r.amount for r, _order, _o in rows),
-        returned=sum(r.returned for r, _order, _o in rows),
-        net=sum(r.net for r, _order, _o in rows))
+    return (select(*columns)
+            .select_from(VoucherRedemption)
+            .join(Voucher, Voucher.id == VoucherRedemption.voucher_id)
+            .join(Order, Order.id == VoucherRedemption.order_id)
+            .join(Organisation, Organisation.id == Order.buyer_org_id)
+            .where(Voucher.programme_id == programme.id,
+                   Order.status.in_(("completed", "resolved", "settled")),
+                   closed >= start, closed < end))
+
+
+def _redemption_order(stmt):
+    return stmt.order_by(func.coalesce(Order.completed_at, Order.closed_at), Order.id)
+
+
+def voucher_report(session: Session, programme: VoucherProgramme, period: Period,
+                   page: int = 1, page_size: int = VOUCHER_PAGE_SIZE) -> VoucherReport:
+    """Voucher value the funder reimburses for ``period``: redemptions of orders completed
+    or ruled on in the period (open orders may still give the voucher back). The totals
+    cover the whole period (one aggregate query); the rows are one page of it (none with
+    ``page_size=0``)."""
+    from catalog.services import Page, paginate
+
+    count, order_total, applied, returned = session.execute(_redemptions_of(
+        programme, period, func.count(), func.coalesce(func.sum(Order.subtotal), 0),
+        func.coalesce(func.sum(VoucherRedemption.amount), 0),
+        func.coalesce(func.sum(VoucherRedemption.returned), 0))).one()
+    if page_size:
+        rows = paginate(session, _redemption_order(_redemptions_of(
+            programme, period, VoucherRedemption, Order, Organisation)), page, page_size,
+            scalars=False)
+        rows.items = [tuple(row) for row in rows.items]
+    else:  # the totals only (the CSV reads its rows itself)
+        rows = Page(items=[], total=int(count), page=1, page_size=1)
+    return VoucherReport(programme, period, rows, count=int(count),
+                         order_total=int(order_total), applied=int(applied),
+                         returned=int(returned), net=int(applied) - int(returned))
+
+
+def iter_voucher_csv(session: Session, report: VoucherReport) -> Iterator[str]:
+    """The whole period's redemptions as CSV text in chunks, from one streamed query."""
+    programme, currency = report.programme, report.programme.currency
+    provider = aliased(Organisation)
+    yield BOM + _csv_text([VOUCHER_COLUMNS])
+    result = session.execute(_redemption_order(_redemptions_of(
+        programme, report.period, Organisation.name, Organisation.credit_code, Voucher.code,
+        Order.number, Order.status, Order.completed_at, Order.closed_at, provider.name,
+        Order.subtotal, VoucherRedemption.amount, VoucherRedemption.returned)
+        .join(provider, provider.id == Order.provider_org_id))
+        .execution_options(yield_per=CSV_CHUNK))
+    for chunk in _chunks(result):
+        yield _csv_text(
+            [programme.name, programme.funder, enterprise, credit_code or "", code, number,
+             _closed_on(status, completed_at, closed_at), institution,
+             format_decimal(subtotal, currency), format_decimal(amount, currency),
+             format_decimal(returned, currency), format_decimal(amount - returned, currency),
+             currency]
+            for (enterprise, credit_code, code, number, status, completed_at, closed_at,
+                 institution, subtotal, amount, returned) in chunk)
+    yield _csv_text([["TOTAL", "", "", "", "", f"{report.count} orders", "", "",
+                      format_decimal(report.order_total, currency),
+                      format_decimal(report.applied, currency),
+                      format_decimal(report.returned, currency),
+                      format_decimal(report.net, currency), currency]])
 
 
 def voucher_csv(report: VoucherReport) -> str:
-    programme, currency = report.programme, report.programme.currency
-    rows: list[list] = [VOUCHER_COLUMNS]
-    for redemption, order, enterprise in report.rows:
-        rows.append([programme.name, programme.funder, enterprise.name,
-                     enterprise.credit_code or "", redemption.voucher.code, order.number,
-                     _when(order), order.provider.name,
-                     format_decimal(order.subtotal, currency),
-                     format_decimal(redemption.amount, currency),
-                     format_decimal(redemption.returned, currency),
-                     format_decimal(redemption.net, currency), currency])
-    rows.append(["TOTAL", "", "", "", "", f"{len(report.rows)} orders", "", "",
-                 format_decimal(report.order_total, currency),
-                 format_decimal(report.applied, currency),
-                 format_decimal(report.returned, currency),
-                 format_decimal(report.net, currency), currency])
-    return _csv(rows)
+    return "".join(iter_voucher_csv(object_session(report.programme), report))
 
 
 def voucher_filename(report: VoucherReport) -> str:

@@ -13,6 +13,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    stream_with_context,
     url_for,
 )
 from flask_login import current_user
@@ -27,7 +28,13 @@ from marketplace.database import db, utcnow
 from marketplace.permissions import can_view_statement, provider_required, staff_required
 from orders import ledger, settlement
 from orders import reconciliation as recon
-from orders.models import SettlementBatch, SettlementItem, SettlementStatement, VoucherProgramme
+from orders.models import (
+    Order,
+    SettlementBatch,
+    SettlementItem,
+    SettlementStatement,
+    VoucherProgramme,
+)
 from orders.settlement import SettlementError
 
 bp = Blueprint("settlement", __name__)
@@ -63,8 +70,10 @@ class RefreshForm(FlaskForm):
     pass
 
 
-def _csv_response(text: str, filename: str) -> Response:
-    response = Response(text.encode("utf-8"), mimetype="text/csv")
+def _csv_response(chunks, filename: str) -> Response:
+    """A CSV download streamed as ``chunks`` (text) are produced: a month's batch is tens of
+    thousands of rows, never held in memory whole, and the first bytes leave at once."""
+    response = Response(stream_with_context(chunks), mimetype="text/csv")
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -84,7 +93,8 @@ def _statement(statement_id: int) -> SettlementStatement:
     # The page lists every order of the statement: load them with it, not one by one.
     statement = db.session.get(SettlementStatement, statement_id, options=[
         joinedload(SettlementStatement.batch), joinedload(SettlementStatement.provider),
-        selectinload(SettlementStatement.items).joinedload(SettlementItem.order)])
+        selectinload(SettlementStatement.items).joinedload(SettlementItem.order)
+        .joinedload(Order.buyer)])
     if statement is None or not can_view_statement(current_user, statement):
         abort(404)  # never reveal that another institution's statement exists
     return statement
@@ -162,7 +172,7 @@ def batch(batch_id):
 @staff_required
 def batch_csv(batch_id):
     b = _batch(batch_id)
-    return _csv_response(settlement.batch_csv(b), settlement.batch_filename(b))
+    return _csv_response(settlement.iter_batch_csv(db.session, b), settlement.batch_filename(b))
 
 
 # --------------------------------------------------------------------------- statements
@@ -232,7 +242,8 @@ def refresh(statement_id):
 @staff_required
 def statement_csv(statement_id):
     s = _statement(statement_id)
-    return _csv_response(settlement.statement_csv(s), settlement.statement_filename(s))
+    return _csv_response(settlement.iter_statement_csv(db.session, s),
+                         settlement.statement_filename(s))
 
 
 # --------------------------------------------------------------------------- voucher report
@@ -251,9 +262,13 @@ def vouchers():
     except SettlementError as exc:
         flash(exc.message, "danger")
         return redirect(url_for("settlement.batches"))
-    report = settlement.voucher_report(db.session, programme, period)
     if request.args.get("format") == "csv":
-        return _csv_response(settlement.voucher_csv(report), settlement.voucher_filename(report))
+        report = settlement.voucher_report(db.session, programme, period, page_size=0)
+        return _csv_response(settlement.iter_voucher_csv(db.session, report),
+                             settlement.voucher_filename(report))
+    report = settlement.voucher_report(db.session, programme, period,
+                                       parse_page(request.args.get("page")),
+                                       settlement.VOUCHER_PAGE_SIZE)
     return render_template("settlement/vouchers.html", report=report)
 
 
@@ -304,7 +319,8 @@ def provider_statement(statement_id):
 @provider_required
 def provider_statement_csv(statement_id):
     s = _statement(statement_id)
-    return _csv_response(settlement.statement_csv(s), settlement.statement_filename(s))
+    return _csv_response(settlement.iter_statement_csv(db.session, s),
+                         settlement.statement_filename(s))
 
 
 def register(app) -> None:

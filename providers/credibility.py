@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, case, event, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from marketplace.database import utcnow
 from marketplace.models import Organisation
@@ -780,7 +780,9 @@ def recent_orders(session: Session, org: Organisation, limit: int = 10) -> list:
     from orders.models import Order
 
     column = Order.provider_org_id if org.kind == "provider" else Order.buyer_org_id
+    other = Order.buyer if org.kind == "provider" else Order.provider  # each row shows it
     return list(session.scalars(select(Order).where(column == org.id)
+                                .options(joinedload(other))
                                 .order_by(Order.created_at.desc(), Order.id.desc())
                                 .limit(limit)).all())
 

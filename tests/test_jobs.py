@@ -370,3 +370,22 @@ def test_credibility_recompute_killed_halfway_then_rerun_equals_one_clean_run(
     credibility_scenario(session)
     assert runner.invoke(args=args).exit_code == 0
     assert credibility_state(session) == after_kill
+
+
+# ------------------------------------------------------------------ console figures
+
+def test_rebuild_console_figures_runs_as_a_job(app, session, lock_dir):
+    osup.order(session, osup.parties(session), status="paid")
+    session.commit()
+    runner = app.test_cli_runner()
+    with jobs.job_lock("rebuild-console-figures", db.engine, lock_dir) as held:
+        assert held
+        result = runner.invoke(args=["rebuild-console-figures"])
+        assert result.exit_code == 0, result.output
+        assert "rebuild-console-figures: another run is in progress" in result.output
+    result = runner.invoke(args=["rebuild-console-figures"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("rebuild-console-figures: Rebuilt the console figures: ")
+    assert "1 orders counted" in lines[0] and lines[0].endswith("s)")

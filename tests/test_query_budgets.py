@@ -5,7 +5,12 @@ grows it in bulk to a catalogue ten times the demo's (4,000 more listings from 4
 institutions) with ten times the orders, reviews, favourites, cart lines, moderation and
 verification queue entries, audit rows, timeline events and messages on the measured pages
 (and eleven statements in a settlement batch instead of two, twenty orders in a statement
-instead of two), and counts again. Each page must stay within its budget AND send exactly as
+instead of two, each settled order paid partly with an innovation voucher), and counts again.
+The growth comes from many different enterprises and institutions, not the one buyer and
+one institution the pages are measured for: each settled order has a buyer of its own, the
+reviews of the measured listing come from different enterprises, and the buyer's new
+orders are with different institutions, so a page that loads something per buyer or per
+institution shows too. Each page must stay within its budget AND send exactly as
 many statements at both sizes: a page that loads something per listing, order or review
 (N+1) fails one or the other.
 """
@@ -33,8 +38,14 @@ from marketplace.credit_code import generate
 from marketplace.database import db, utcnow
 from marketplace.models import Organisation
 from orders import cart as carts
-from orders import payments, quotes, services, settlement
-from orders.models import Order, OrderEvent, OrderMessage, SettlementStatement
+from orders import payments, quotes, services, settlement, vouchers
+from orders.models import (
+    Order,
+    OrderEvent,
+    OrderMessage,
+    SettlementStatement,
+    VoucherProgramme,
+)
 
 DEMO_LISTINGS = 400
 SEARCH = "/search?q=patent&region=suzhou&price_max=100000&sort=price_asc"
@@ -82,15 +93,26 @@ PAGES = {
     "staff order detail": ("admin", "/staff/orders/{order}", 21),
     "progress": ("admin", "/staff/progress", 11),
     "credibility console": ("admin", "/staff/credibility", 13),
-    "credibility detail": ("admin", "/staff/credibility/{provider_org}", 17),
+    "credibility detail": ("admin", "/staff/credibility/{provider_org}", 16),
     "audit log": ("admin", "/staff/audit", 9),
     "moderation queue": ("admin", "/staff/moderation", 11),
     "verification queue": ("admin", "/staff/verification", 9),
     "reviews (staff)": ("admin", "/staff/reviews", 8),
     "settlement batches": ("admin", "/staff/settlement", 9),
     "settlement batch": ("admin", "/staff/settlement/{batch}", 7),
-    "settlement statement": ("admin", "/staff/settlement/statements/{statement}", 10),
-    "portal statement": ("provider", "/provider/statements/{statement}", 10),
+    "settlement statement": ("admin", "/staff/settlement/statements/{statement}", 9),
+    "portal statement": ("provider", "/provider/statements/{statement}", 9),
+    "settlement batch CSV": ("admin", "/staff/settlement/{batch}/export.csv", 5),
+    "settlement statement CSV": ("admin",
+                                 "/staff/settlement/statements/{statement}/export.csv", 5),
+    "portal statement CSV": ("provider", "/provider/statements/{statement}/export.csv", 5),
+    "voucher report": ("admin", "/staff/settlement/vouchers?programme={programme}&month={month}",
+                       9),
+    "voucher report CSV": (
+        "admin", "/staff/settlement/vouchers?programme={programme}&month={month}&format=csv",
+        5),
+    "voucher programme": ("admin", "/staff/vouchers/{programme}", 10),
+    "product reviews": (None, "/reviews/products/{packaged}", 8),
     "moderation detail": ("admin", "/staff/moderation/{pending_listing}", 12),
     "verification detail": ("admin", "/staff/verification/{provider_org}", 11),
     "voucher programmes": ("admin", "/staff/vouchers", 8),
@@ -112,13 +134,15 @@ class World:
     rng: random.Random
     batch: int = 0  # the latest settlement batch and the institution's statement in it
     statement: int = 0
+    programme: int = 0  # the voucher programme of the settled orders, and their month
+    month: str = ""
 
     def ids(self) -> dict:
         return {"packaged": self.packaged, "quote": self.quote, "financial": self.financial,
                 "order": self.order, "provider_org": self.parties.provider_org.id,
                 "pending_listing": self.pending_listing, "quote_request": self.quote_request,
-                "batch": self.batch,
-                "statement": self.statement}
+                "batch": self.batch, "statement": self.statement,
+                "programme": self.programme, "month": self.month}
 
 
 # --------------------------------------------------------------------------- building
@@ -131,6 +155,23 @@ def _more_of_everything(session, world: World, n: int) -> None:
     for listing in provider_listings[: max(1, n // 2)]:
         session.add(Favourite(user_id=p.buyer.id, product_id=listing.id,
                               seen_price_from=listing.price_from))
+    measured_listing = session.get(Product, world.packaged)
+    for i in range(n):
+        # Reviews of the measured listing, each by an enterprise of its own.
+        buyer_org = factories.enterprise(session)
+        other = replace(p, buyer_org=buyer_org, buyer=factories.user(session, buyer_org))
+        bought = order(session, other, status="completed", product=measured_listing,
+                       completed_at=utcnow() - timedelta(days=30))
+        session.add(Review(order_id=bought.id, side="buyer", author_org_id=buyer_org.id,
+                           author_user_id=other.buyer.id, subject_org_id=p.provider_org.id,
+                           product_id=measured_listing.id, quality=4, timeliness=4,
+                           communication=5, value=4, score_x100=425, body=f"Solid work {i}",
+                           published_at=utcnow() - timedelta(days=2)))
+        # Our buyer's orders with institutions of their own.
+        institution = factories.provider(session)
+        order(session, replace(p, provider_org=institution,
+                               provider=factories.user(session, institution)),
+              status="paid", product=factories.product(session, institution))
     for i in range(n):
         completed = order(session, p, status="completed", product=provider_listings[i],
                           completed_at=utcnow() - timedelta(days=30))
@@ -169,12 +210,16 @@ def _more_of_everything(session, world: World, n: int) -> None:
     index_listings(session, [listing.id for listing in provider_listings])
 
 
-def _completed_and_paid(session, p, provider_org, provider) -> Order:
-    """A completed order with the money a real one has (transfer in, captured), so that
-    settlement takes it."""
-    listing = factories.product(session, provider_org, prices=(250000,))
-    placed = order(session, replace(p, provider_org=provider_org, provider=provider),
-                   price=250000, product=listing)
+def _completed_and_paid(session, p, provider_org, provider, programme) -> Order:
+    """A completed order with the money a real one has (part voucher, the rest by transfer,
+    captured), bought by an enterprise of its own, so that settlement takes it."""
+    buyer_org = factories.enterprise(session)
+    p = replace(p, provider_org=provider_org, provider=provider, buyer_org=buyer_org,
+                buyer=factories.user(session, buyer_org))
+    voucher = vouchers.grant(session, p.staff, programme, buyer_org, 100_000)
+    listing = factories.product(session, provider_org, prices=(250000,), voucher_eligible=True)
+    placed = order(session, p, price=250000, product=listing)
+    vouchers.apply_to_order(session, voucher, placed)
     payment = payments.begin_bank_transfer(session, placed)
     payments.mark_transfer_received(session, placed, p.staff, payment.amount, "TRX")
     session.commit()
@@ -185,16 +230,34 @@ def _completed_and_paid(session, p, provider_org, provider) -> Order:
     return placed
 
 
+def voucher_programme(session, world: World):
+    """The programme that pays part of every settled order (made once)."""
+    if world.programme:
+        return session.get(VoucherProgramme, world.programme)
+    today = utcnow().date()
+    programme = vouchers.create_programme(session, world.admin, vouchers.ProgrammeInput(
+        name="Innovation vouchers 创新券", funder="Science bureau", budget=100_000_000,
+        valid_from=today - timedelta(days=40), valid_until=today + timedelta(days=300),
+        max_share_bp=3000, eligible_category_ids=[]))
+    session.commit()
+    world.programme = programme.id
+    return programme
+
+
 def settle_new_orders(session, world: World, ours: int, other_institutions: int) -> None:
     """``ours`` more settleable orders of the world's institution and one each of
     ``other_institutions`` new ones, then a settlement run: the batch and our statement
     in it are the ones the settlement pages show."""
     p = world.parties
-    made = [_completed_and_paid(session, p, p.provider_org, p.provider) for _ in range(ours)]
+    programme = voucher_programme(session, world)
+    made = [_completed_and_paid(session, p, p.provider_org, p.provider, programme)
+            for _ in range(ours)]
     for _ in range(other_institutions):
         org = factories.provider(session)
-        made.append(_completed_and_paid(session, p, org, factories.user(session, org)))
+        made.append(_completed_and_paid(session, p, org, factories.user(session, org),
+                                        programme))
     session.refresh(made[-1])
+    world.month = f"{made[-1].completed_at:%Y-%m}"
     result = settlement.run_period(session, settlement.month(f"{made[-1].completed_at:%Y-%m}"),
                                    world.admin)
     session.commit()
@@ -307,6 +370,7 @@ def measure(app, world: World) -> dict[str, tuple[int, int, str]]:
         db.session.remove()
         with count_queries() as counted:
             response = client.get(path)
+            response.get_data()  # a streamed response (CSV) runs its queries as it is read
         results[name] = (response.status_code, counted.count, counted.report())
     return results
 

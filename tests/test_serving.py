@@ -277,3 +277,81 @@ def test_cached_cards_keep_each_viewers_own_star(app, client):
     other_html = other.get("/c/patent-application").get_data(as_text=True)
     assert 'data-state="off"' in other_html and 'data-state="on"' not in other_html
     assert token not in other_html, "one viewer's CSRF token must never reach another"
+
+
+# --------------------------------------------------------------------------- secrets in logs
+
+SECRET = "s3cr3t-Reset-Token.abc_DEF"
+
+
+@pytest.fixture
+def every_log(app):
+    """Every record on any logger during the test, formatted, tracebacks included."""
+    records: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            records.append(logging.Formatter().format(record))
+
+    handler = Collect(level=logging.DEBUG)
+    loggers = [logging.getLogger(), logging.getLogger(REQUEST_LOGGER), app.logger,
+               logging.getLogger("marketplace.security"), logging.getLogger("marketplace.errors")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    yield records
+    for logger in loggers:
+        logger.removeHandler(handler)
+
+
+def test_a_reset_link_request_logs_the_route_not_the_token(client, request_log, every_log):
+    client.get(f"/password/reset/{SECRET}")
+    client.post(f"/password/reset/{SECRET}", data={"new_password": "x"})
+    assert [line["path"] for line in request_log] == ["/password/reset/<token>"] * 2
+    assert not any(SECRET in record for record in every_log)
+
+
+def test_team_invitation_codes_and_near_misses_are_redacted_too(client, request_log, every_log):
+    client.get(f"/team/join/{SECRET}")
+    client.post(f"/team/join/{SECRET}/signup", data={})
+    client.get(f"/password/reset/{SECRET}/")  # no such route (404): still a secret
+    client.put(f"/password/reset/{SECRET}")  # 405
+    paths = [line["path"] for line in request_log]
+    assert paths[:2] == ["/team/join/<code>", "/team/join/<code>/signup"]
+    assert [line["status"] for line in request_log[2:]] == [404, 405]
+    assert all(path.startswith("/password/reset/<token>") for path in paths[2:]), paths
+    assert not any(SECRET in record for record in every_log)
+    client.get("/products/12345")  # other paths are logged as they are
+    assert request_log[-1]["path"] == "/products/12345"
+
+
+def test_an_error_on_a_secret_route_logs_no_token(app, client, monkeypatch, request_log,
+                                                  every_log):
+    def broken_view(token):
+        raise RuntimeError("broken")
+
+    monkeypatch.setitem(app.config, "TESTING", False)
+    monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
+    monkeypatch.setitem(app.config, "SEARCH_DRAIN_IN_PROCESS", False)
+    monkeypatch.setitem(app.view_functions, "accounts.reset_password", broken_view)
+    assert client.get(f"/password/reset/{SECRET}").status_code == 500
+    assert request_log[-1]["path"] == "/password/reset/<token>"
+    assert any("/password/reset/<token>" in record for record in every_log)  # it was logged
+    assert not any(SECRET in record for record in every_log)
+
+
+def test_a_rate_limited_reset_post_logs_no_token(app, client, monkeypatch, every_log):
+    from conftest import csrf_token
+
+    from marketplace.security import limiter
+
+    monkeypatch.setitem(app.config, "RATELIMIT_ON", True)
+    limiter.reset()
+    token = csrf_token(client, "/password/forgot")
+    try:
+        statuses = [client.post(f"/password/reset/{SECRET}",
+                                data={"csrf_token": token}).status_code for _ in range(30)]
+    finally:
+        limiter.reset()
+    assert statuses[-1] == 429
+    assert any("rate limit hit" in record for record in every_log)
+    assert not any(SECRET in record for record in every_log)

@@ -271,3 +271,18 @@ def test_run_settlement_command_prints_a_summary_and_is_idempotent(app, session,
     assert session.scalar(select(func.count(SettlementBatch.id))) == 1
     bad = runner.invoke(args=["run-settlement", "--period", "2026-13"])
     assert bad.exit_code != 0 and "2026-11" in bad.output
+
+
+def test_a_run_reports_its_progress(session, month):
+    """run-settlement passes job.progress: a bar over the ledger reads and the statements."""
+    seen = []
+
+    def progress(items, label):
+        items = list(items)
+        seen.append((label, len(items)))
+        return items
+
+    result = settlement.run_period(session, month.period, month.a.staff, "CNY",
+                                   progress=progress)
+    assert result.created and result.batch.order_count == 6
+    assert seen == [("reading the ledger", 1), ("statements", 2)]

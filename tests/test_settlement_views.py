@@ -165,3 +165,45 @@ def test_empty_provider_statements_page(client, session):
     osup.login(client, p.provider)
     page = client.get("/provider/statements")
     assert page.status_code == 200 and "No statements yet" in page.get_data(as_text=True)
+
+
+def test_csv_exports_are_streamed_in_chunks(client, session, month, monkeypatch):
+    batch = _batch(session, month)
+    monkeypatch.setattr(settlement, "CSV_CHUNK", 2)
+    chunks = list(settlement.iter_batch_csv(session, batch))
+    assert len(chunks) == 1 + 3 + 1  # header, six orders two at a time, totals
+    assert "".join(chunks) == settlement.batch_csv(batch)
+    osup.login(client, month.a.staff)
+    for path in (f"/staff/settlement/{batch.id}/export.csv",
+                 f"/staff/settlement/statements/{batch.statements[0].id}/export.csv",
+                 f"/staff/settlement/vouchers?programme={month.programmes['P2'].id}"
+                 f"&month={month.period.label}&format=csv"):
+        response = client.get(path)
+        assert response.status_code == 200 and response.is_streamed, path
+        assert response.get_data(as_text=True).startswith("\ufeff")
+
+
+def test_voucher_report_is_paged_on_screen_but_whole_in_the_csv(client, session, month,
+                                                                 monkeypatch):
+    from orders import services
+    from orders.models import Voucher
+
+    p1 = month.programmes["P1"]
+    voucher = session.scalar(select(Voucher).where(Voucher.programme_id == p1.id))
+    more = ss._paid(session, month.a, 50000, voucher=voucher)
+    services.complete(session, more, month.a.buyer)
+    session.commit()
+    monkeypatch.setattr(settlement, "VOUCHER_PAGE_SIZE", 1)
+    osup.login(client, month.a.staff)
+    path = f"/staff/settlement/vouchers?programme={p1.id}&month={month.period.label}"
+    first, second = (client.get(path).get_data(as_text=True),
+                     client.get(path + "&page=2").get_data(as_text=True))
+    numbers = (month.orders["A2"].number, more.number)
+    assert first.count('data-testid="redemption-row"') == 1 == second.count(
+        'data-testid="redemption-row"')
+    assert {n for n in numbers if n in first} != {n for n in numbers if n in second}
+    assert "Total · 2 orders" in first and "Total · 2 orders" in second  # the whole period
+    assert 'aria-label="Pagination"' in first
+    rows = list(csv.reader(io.StringIO(client.get(path + "&format=csv").get_data(
+        as_text=True)[1:])))
+    assert [row[5] for row in rows[1:-1]] == list(numbers) and rows[-1][5] == "2 orders"
