@@ -11,6 +11,7 @@ from html import unescape
 import factories
 import order_support as support
 import pytest
+import time_machine
 from sqlalchemy import delete, select
 
 from marketplace.console_service import ProgressFilters, dashboard, progress
@@ -251,6 +252,10 @@ def test_progress_pager_links(app, client, session, tied_orders):
     staff = factories.user(session, role="staff")
     session.commit()
     app.config["PAGE_SIZE"] = 10
+    # The clock stands still: two orders "just started" turn at risk a moment later (0% done,
+    # more than 0% expected), which would legitimately reorder the list between requests.
+    clock = time_machine.travel(now, tick=False)
+    clock.start()
     try:
         support.login(client, staff)
         first = unescape(client.get("/staff/progress").get_data(as_text=True))
@@ -267,6 +272,7 @@ def test_progress_pager_links(app, client, session, tied_orders):
         assert numbers(unescape(client.get("/staff/progress?after=nonsense&page=7")
                                 .get_data(as_text=True))) == numbers(first)
     finally:
+        clock.stop()
         app.config["PAGE_SIZE"] = 24
 
 
