@@ -47,14 +47,19 @@ limiter = Limiter(key_func=get_remote_address, strategy="fixed-window", headers_
 # sending it counts. Limits are per client address (see README, "Security").
 RATE_LIMITED_ENDPOINTS = {
     "accounts.login": ("RATELIMIT_LOGIN", ["POST"]),
+    # Changing the password checks the current one: a stolen session must not make it a
+    # password-guessing oracle, so it draws on the login budget.
+    "accounts.change_password": ("RATELIMIT_LOGIN", ["POST"]),
     "accounts.signup_enterprise": ("RATELIMIT_SIGNUP", ["POST"]),
     "accounts.signup_provider": ("RATELIMIT_SIGNUP", ["POST"]),
     "accounts.forgot_password": ("RATELIMIT_PASSWORD_RESET", ["POST"]),
     "accounts.reset_password": ("RATELIMIT_PASSWORD_RESET", ["POST"]),
     "search.search_page": ("RATELIMIT_SEARCH", ["GET"]),
 }
-# Endpoints that share one budget: signing up as an enterprise or as an institution.
-SHARED_SCOPES = {"RATELIMIT_SIGNUP": "signup", "RATELIMIT_PASSWORD_RESET": "password-reset"}
+# Endpoints that share one budget: signing up as an enterprise or as an institution; logging
+# in and changing the password (both check a password).
+SHARED_SCOPES = {"RATELIMIT_SIGNUP": "signup", "RATELIMIT_PASSWORD_RESET": "password-reset",
+                 "RATELIMIT_LOGIN": "login"}
 
 
 def real_stripe_configured(config) -> bool:

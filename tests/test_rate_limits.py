@@ -162,3 +162,25 @@ def test_behind_a_trusted_proxy_the_client_address_comes_from_x_forwarded_for(pr
     trust_proxies(tiny)
     response = tiny.test_client().get("/who", headers={"X-Forwarded-For": "203.0.113.7"})
     assert response.get_data(as_text=True) == seen
+
+
+def test_password_changes_draw_on_the_login_budget(app, client, session, limits_on, clock):
+    """Changing the password checks the current one; with a stolen session it must not be
+    an unlimited way to guess it."""
+    import factories
+    import order_support
+
+    user = factories.user(session)
+    session.commit()
+    order_support.login(client, user)  # one of the ten login-budget posts this minute
+    token = csrf_token(client, "/account")
+    guess = {"csrf_token": token, "current_password": "wrong-guess-1",
+             "new_password": "Another-pass-2026", "confirm": "Another-pass-2026"}
+    for n in range(9):
+        response = client.post("/account/password", data=guess)
+        assert response.status_code == 200, n
+        assert "current password" in text(response).lower()
+    blocked = client.post("/account/password", data=guess)
+    assert blocked.status_code == 429 and "Slow down" in text(blocked)
+    clock.shift(61)
+    assert client.post("/account/password", data=guess).status_code == 200
