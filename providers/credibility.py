@@ -703,6 +703,8 @@ def low_credibility_alerts(session: Session, limit: int = 10, *,
 CONSOLE_SORTS = {
     "score_asc": "Lowest score first",
     "score_desc": "Highest score first",
+    "trend_asc": "Biggest fall in 30 days first",
+    "trend_desc": "Biggest rise in 30 days first",
     "name": "Name",
 }
 
@@ -742,7 +744,20 @@ class ConsoleFilters:
         return {key: value for key, value in values.items() if value not in (None, "")}
 
 
-def console_statement(filters: ConsoleFilters, threshold: int):
+def _trend_expr(now: datetime, days: int = TREND_DAYS):
+    """The 30-day change of ``trends`` as a column, for sorting the whole list by it: the
+    stored score minus the latest snapshot by the cutoff, or the first one when younger."""
+    from providers.models import CredibilitySnapshot as S  # noqa: N814
+
+    cutoff = now - timedelta(days=days)
+    then = (select(S.score).where(S.organisation_id == Organisation.id, S.computed_at <= cutoff)
+            .order_by(S.computed_at.desc(), S.id.desc()).limit(1).scalar_subquery())
+    first = (select(S.score).where(S.organisation_id == Organisation.id)
+             .order_by(S.computed_at, S.id.desc()).limit(1).scalar_subquery())
+    return Organisation.credibility_score - func.coalesce(then, first)
+
+
+def console_statement(filters: ConsoleFilters, threshold: int, now: datetime | None = None):
     stmt = select(Organisation)
     if filters.kind:
         stmt = stmt.where(Organisation.kind == filters.kind)
@@ -761,6 +776,11 @@ def console_statement(filters: ConsoleFilters, threshold: int):
     unscored = case((Organisation.credibility_score.is_(None), 1), else_=0)
     if filters.sort == "score_desc":
         order = (unscored, Organisation.credibility_score.desc(), Organisation.name)
+    elif filters.sort in ("trend_asc", "trend_desc"):
+        trend = _trend_expr(now or utcnow())
+        untrended = case((trend.is_(None), 1), else_=0)
+        order = (untrended, trend if filters.sort == "trend_asc" else trend.desc(),
+                 Organisation.credibility_score, Organisation.name)
     elif filters.sort == "name":
         order = (Organisation.name,)
     else:

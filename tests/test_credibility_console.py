@@ -135,6 +135,35 @@ def test_list_by_score_with_trend_filters_and_alerts(client, session, world, app
     assert 'data-testid="no-alerts"' in first  # 41 is not below 35; 30 is suspended
 
 
+def test_the_whole_list_sorts_by_the_30_day_trend(client, session, world):
+    """Monitors look for the biggest fallers across every page, not within one."""
+    now = utcnow()
+    falling = factories.provider(session, name="Falling Lab", credibility_score=41,
+                                 credibility_level="C")
+    rising = factories.enterprise(session, name="Rising Co., Ltd.", credibility_score=80,
+                                  credibility_level="AA")
+    for org, then in ((falling, 60), (rising, 70)):
+        session.add(CredibilitySnapshot(organisation_id=org.id, score=then, level="B",
+                                        breakdown={}, computed_at=now - timedelta(days=40)))
+    factories.enterprise(session, name="Never Scored Co., Ltd.")  # no trend: last
+    session.commit()
+    osup.login(client, world["staff"])
+
+    def names(query):
+        html = client.get("/staff/credibility?" + query).get_data(as_text=True)
+        return [row.split("</a>")[0].rsplit(">", 1)[1]
+                for row in html.split('data-testid="credibility-row"')[1:]]
+
+    steady = sorted([world["buyer_org"].name, world["provider_org"].name])
+    falls = names("sort=trend_asc")
+    assert falls[0] == "Falling Lab" and falls[-2:] == ["Rising Co., Ltd.",
+                                                        "Never Scored Co., Ltd."]
+    assert sorted(falls[1:3]) == steady
+    rises = names("sort=trend_desc")
+    assert rises[0] == "Rising Co., Ltd." and rises[-2:] == ["Falling Lab",
+                                                            "Never Scored Co., Ltd."]
+
+
 def test_detail_shows_breakdown_chart_and_recent_orders(client, session, world):
     p = osup.Parties(world["buyer_org"], world["buyer"], world["provider_org"],
                      world["provider"], world["staff"], world["buyer"])
