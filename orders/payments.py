@@ -30,9 +30,9 @@ from sqlalchemy.orm import Session
 from marketplace import audit
 from marketplace.database import utcnow
 from marketplace.models import User
-from marketplace.notifications import notify_organisation
+from marketplace.notifications import notify, notify_organisation
 from orders import ledger, vouchers, workflow
-from orders.models import Order, Payment, Refund
+from orders.models import Order, OrderEvent, Payment, Refund
 from orders.money import format_amount
 from orders.stripe_gateway import CardDeclined, GatewayError, StripeGateway, intent_summary
 
@@ -48,6 +48,11 @@ class PaymentError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+class HoldLapsed(PaymentError):
+    """The order's card hold was released at Stripe before it was captured: the order went
+    back to awaiting payment (already committed) and cannot complete."""
 
 
 @dataclass(frozen=True)
@@ -109,9 +114,28 @@ def order_paid(session: Session, order: Order, actor: User | None = workflow.SYS
     except workflow.WrongState:
         session.refresh(order)
         return False
-    if order.voucher_amount:
-        ledger.voucher_applied(session, order, order.voucher_amount)
+    # Paid again after a lapsed card hold: the voucher share is on the ledger already.
+    missing = order.voucher_amount - ledger.balances(session, order.id)["voucher_receivable"]
+    if missing > 0:
+        ledger.voucher_applied(session, order, missing)
     return True
+
+
+def _hold_lapsed(session: Session, order: Order, now: datetime) -> None:
+    """The card hold of an order not yet completed was released at Stripe (real Stripe
+    cancels an uncaptured PaymentIntent after about seven days): nothing is held for the
+    work any more, so the order goes back to awaiting payment with a fresh payment window.
+    Buyer, institution and staff are told (the ``lapse`` transition notifies them)."""
+    days = _setting("PAYMENT_WINDOW_DAYS", 3)
+    try:
+        workflow.transition(
+            session, order, "lapse", workflow.SYSTEM, now=now,
+            note="The card hold expired or was released at the bank before the work was "
+                 "accepted. The buyer must pay again; nothing was charged.",
+            changes={"payment_due_at": now + timedelta(days=days), "accept_by": None,
+                     "paid_at": None})
+    except workflow.WrongState:
+        session.refresh(order)
 
 
 # --------------------------------------------------------------------------- card payments
@@ -230,6 +254,28 @@ def refresh_from_stripe(session: Session, payment: Payment,
     return payment
 
 
+def confirm_hold(session: Session, order: Order, gw: StripeGateway | None = None) -> None:
+    """Before the buyer's acceptance captures the money: is the card hold still there?
+    If Stripe released it, the order goes back to awaiting payment (committed) and
+    ``HoldLapsed`` is raised. If Stripe cannot be reached the capture will find out
+    (``sync_money`` then posts no revenue for money not received)."""
+    gw = gw or gateway()
+    lapsed = False
+    for payment in list(order.payments):
+        if payment.method != "card" or payment.status != "held":
+            continue
+        try:
+            intent = gw.retrieve_intent(payment.stripe_payment_intent_id)
+        except GatewayError:
+            continue
+        lapsed |= apply_intent(session, payment, intent) == "released"
+    if lapsed:
+        session.commit()
+        raise HoldLapsed("The card hold on this order was released by the bank before the "
+                         "work was accepted, so nothing can be captured. The buyer must pay "
+                         "again before the order can be completed.")
+
+
 def _fail(session: Session, payment: Payment, code: str | None, message: str | None) -> None:
     message = message or "The payment did not go through."
     if _move(session, payment, ("pending", "requires_action"), "failed",
@@ -281,9 +327,8 @@ def apply_intent(session: Session, payment: Payment, intent: dict) -> str:
         if _move(session, payment, ("held",), "released"):
             ledger.released(session, payment.order, payment.amount_authorised)
             order = payment.order
-            if order.status in workflow.OPEN_STATUSES and order.status != "pending_payment":
-                workflow.record_event(session, order, "hold_released", workflow.SYSTEM,
-                                      note="The card hold was cancelled at Stripe.")
+            if order.status in workflow.LAPSABLE_STATUSES:
+                _hold_lapsed(session, order, now)
             outcome = "released"
         elif _move(session, payment, ("pending", "requires_action"), "canceled"):
             outcome = "canceled"
@@ -475,7 +520,13 @@ def sync_money(session: Session, order: Order, gw: StripeGateway | None = None) 
                 done.append("voucher_returned")
     session.refresh(order)
     holds_left = any(p.status in ("held", "pending", "requires_action") for p in order.payments)
-    if recognise and not holds_left and ledger.balances(session, order.id)["escrow"] < 0:
+    received = sum(p.amount_captured for p in order.payments if p.status == "captured")
+    if recognise and not holds_left and received < keep_cash:
+        # The hold was released before it could be captured (the order completed while
+        # Stripe was unreachable): no revenue for money never received, staff are told.
+        if _payment_missing(session, order, keep_cash - received):
+            done.append("payment_missing")
+    elif recognise and not holds_left and ledger.balances(session, order.id)["escrow"] < 0:
         ledger.recognise(session, order)
         done.append("recognised")
     if order.status == "settled" and ledger.balances(session, order.id)["provider_payable"] < 0:
@@ -483,6 +534,23 @@ def sync_money(session: Session, order: Order, gw: StripeGateway | None = None) 
         done.append("paid_out")
     session.flush()
     return done
+
+
+def _payment_missing(session: Session, order: Order, missing: int) -> bool:
+    """Tell staff once that a closed order's money was never received. True if told now."""
+    if session.scalar(select(OrderEvent.id).where(OrderEvent.order_id == order.id,
+                                                  OrderEvent.name == "payment_missing")):
+        return False
+    note = (f"{format_amount(missing, order.currency)} of this order was never captured: the "
+            "card hold was released before the capture. Nothing is recognised or paid out "
+            "until staff settle it with the buyer.")
+    workflow.record_event(session, order, "payment_missing", workflow.SYSTEM, note=note)
+    staff = session.scalars(select(User).where(User.role.in_(("staff", "admin")),
+                                               User.active.is_(True))).all()
+    for user in staff:
+        notify(session, user, "order_payment_missing",
+               f"Order {order.number}: payment missing", note, workflow.order_link(order, "staff"))
+    return True
 
 
 def _sync_card(session: Session, payment: Payment, keep_cash: int,

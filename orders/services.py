@@ -203,6 +203,11 @@ def request_revision(session: Session, order: Order, actor: User, note: str) -> 
 
 def complete(session: Session, order: Order, actor: User | None, note: str = "",
              now: datetime | None = None, gw: StripeGateway | None = None) -> Outcome:
+    """Accept the delivery: capture the held money and recognise it. Stripe is asked first
+    whether the hold is still there; if it was released the order goes back to awaiting
+    payment and ``payments.HoldLapsed`` is raised instead."""
+    workflow.check(order, "complete", actor, note)
+    payments.confirm_hold(session, order, gw)
     outcome = _fire(session, order, "complete", actor, note, now, gw=gw, money=True)
     if order.product_id:
         session.execute(update(Product).where(Product.id == order.product_id)

@@ -571,7 +571,7 @@ def order_action(order_id, name):
     note = (request.form.get("note") or "").strip()[:5000]
     try:
         outcome = action(order, _user(), note)
-    except workflow.NoteRequired as exc:
+    except (workflow.NoteRequired, payments.HoldLapsed) as exc:
         db.session.rollback()
         flash(exc.message, "danger")
         return redirect(order_url(order))

@@ -5,17 +5,26 @@ reconciling a payment whose browser never came back)."""
 
 import json
 import time
+from datetime import timedelta
 
 import factories
 import pytest
 import requests
 from conftest import post_form
 from sqlalchemy import func, select
-from stripe_fixtures import event_payload, localstripe, signed_headers  # noqa: F401
+from stripe_fixtures import (  # noqa: F401
+    SECRET_KEY,
+    event_payload,
+    free_port,
+    localstripe,
+    signed_headers,
+)
 
-from marketplace.database import db
-from orders import cart, checkout, ledger, payments, services
+from marketplace.database import db, utcnow
+from marketplace.models import Notification
+from orders import cart, checkout, ledger, payments, services, timers, workflow
 from orders.models import Order, Payment, StripeWebhookEvent
+from orders.stripe_gateway import StripeGateway
 
 OK_CARD = payments.TestCard("4242424242424242", 12, 2030, "123")
 DECLINED_CARD = payments.TestCard("4000000000000341", 12, 2030, "123")
@@ -299,3 +308,107 @@ def test_checkout_by_card_over_http_holds_the_money(client, session, localstripe
     assert localstripe.intent(intent_id)["status"] == "requires_capture"
     assert json.loads(requests.get(f"{localstripe.url}/v1/payment_intents", timeout=5,
                                    auth=("sk_test_x", "")).text)["data"]
+
+
+# --------------------------------------------------------------------------- expired holds
+
+def _notified(session, user, kind):
+    return session.scalar(select(func.count(Notification.id)).where(
+        Notification.user_id == user.id, Notification.kind == kind))
+
+
+def test_a_hold_cancelled_at_stripe_puts_the_order_back_to_awaiting_payment(client, session,
+                                                                           bought):
+    """Real Stripe cancels an uncaptured PaymentIntent after about seven days. When the
+    webhook says so, the order needs paying again: it can no longer be delivered or
+    completed on money that is gone, and the buyer can pay again."""
+    order, stripe = bought["order"], bought["stripe"]
+    payment = pay(session, order, OK_CARD)
+    services.accept(session, order, bought["provider"])
+    assert order.status == "accepted"
+    cancelled = stripe.client.payment_intents.cancel(payment.stripe_payment_intent_id).to_dict()
+    assert cancelled["status"] == "canceled"
+
+    response = _post_event(client, "evt_hold_expired_1", "payment_intent.canceled", cancelled)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    session.expire_all()
+    order = session.get(Order, order.id)
+    payment = session.get(Payment, payment.id)
+    assert payment.status == "released" and order.status == "pending_payment"
+    assert order.payment_due_at is not None and order.live_payment is None
+    assert all(value == 0 for value in ledger.balances(session, order.id).values())
+    assert _notified(session, bought["buyer"], "order_lapse") == 1
+    assert _notified(session, bought["staff"], "order_lapse") == 1
+    with pytest.raises(workflow.WrongState):
+        services.deliver(session, order, bought["provider"], "Done anyway")
+    session.rollback()
+
+    again = pay(session, order, OK_CARD)
+    assert again.id != payment.id and again.status == "held" and order.status == "paid"
+    services.accept(session, order, bought["provider"])
+    services.deliver(session, order, bought["provider"], "Done")
+    session.commit()
+    outcome = services.complete(session, order, bought["buyer"])
+    assert outcome.warning is None and order.status == "completed"
+    balances = ledger.balances(session, order.id)
+    assert balances["platform_cash"] == 500000 and balances["escrow"] == 0
+    assert -(balances["provider_payable"] + balances["platform_fee_revenue"]) == 500000
+
+
+def test_completing_an_order_whose_hold_was_cancelled_is_refused(session, bought):
+    """No webhook arrived (or not yet): accepting the delivery looks at Stripe first, and an
+    order whose hold is gone goes back to awaiting payment instead of completing."""
+    order, stripe = bought["order"], bought["stripe"]
+    payment = pay(session, order, OK_CARD)
+    services.accept(session, order, bought["provider"])
+    services.deliver(session, order, bought["provider"], "Done")
+    session.commit()
+    stripe.client.payment_intents.cancel(payment.stripe_payment_intent_id)
+
+    with pytest.raises(payments.PaymentError, match="(?i)pay again"):
+        services.complete(session, order, bought["buyer"])
+    session.expire_all()
+    order = session.get(Order, order.id)
+    assert order.status == "pending_payment"
+    assert session.get(Payment, payment.id).status == "released"
+    balances = ledger.balances(session, order.id)
+    assert all(value == 0 for value in balances.values()), balances
+    assert not ledger.recognised(session, order)
+
+
+def test_the_timer_job_finds_a_hold_cancelled_at_stripe(session, bought):
+    order, stripe = bought["order"], bought["stripe"]
+    payment = pay(session, order, OK_CARD)
+    services.accept(session, order, bought["provider"])
+    stripe.client.payment_intents.cancel(payment.stripe_payment_intent_id)
+    timers.run(session, utcnow() + timedelta(days=7))
+    session.expire_all()
+    assert session.get(Order, order.id).status == "pending_payment"
+    assert session.get(Payment, payment.id).status == "released"
+
+
+def test_nothing_is_recognised_when_the_capture_finds_the_hold_gone(session, bought):
+    """Stripe did not answer when the buyer accepted the delivery, so the order completed
+    and the capture was left to the timer job; by then the hold had been cancelled. No
+    revenue is posted for money never received, and staff are told."""
+    order, stripe = bought["order"], bought["stripe"]
+    payment = pay(session, order, OK_CARD)
+    services.accept(session, order, bought["provider"])
+    services.deliver(session, order, bought["provider"], "Done")
+    session.commit()
+    unreachable = StripeGateway(SECRET_KEY, f"http://127.0.0.1:{free_port()}", test_mode=True)
+    outcome = services.complete(session, order, bought["buyer"], gw=unreachable)
+    assert order.status == "completed" and outcome.warning
+    stripe.client.payment_intents.cancel(payment.stripe_payment_intent_id)
+
+    timers.run(session, utcnow() + timedelta(minutes=5))
+    session.expire_all()
+    order = session.get(Order, order.id)
+    assert session.get(Payment, payment.id).status == "released"
+    assert not ledger.recognised(session, order)
+    balances = ledger.balances(session, order.id)
+    assert balances["platform_fee_revenue"] == 0 and balances["provider_payable"] == 0
+    assert sum(balances.values()) == 0
+    assert _notified(session, bought["staff"], "order_payment_missing") == 1
+    timers.run(session, utcnow() + timedelta(minutes=10))  # told once, not every run
+    assert _notified(session, bought["staff"], "order_payment_missing") == 1
