@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace import audit
 from marketplace.database import utcnow
@@ -140,12 +141,32 @@ def _hold_lapsed(session: Session, order: Order, now: datetime) -> None:
 
 # --------------------------------------------------------------------------- card payments
 
+def _claim(session: Session, order: Order) -> None:
+    """Serialise payment starts on the order: a conditional UPDATE of the order row (status
+    and version must still be what we read) bumps its version. On PostgreSQL the row stays
+    locked until this transaction ends, so a concurrent start waits, then matches no row;
+    on SQLite the UPDATE takes the database write lock. The loser changes nothing."""
+    session.flush()
+    result = session.execute(
+        update(Order).where(Order.id == order.id, Order.status == "pending_payment",
+                            Order.version == order.version)
+        .values(version=Order.version + 1)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        raise PaymentError("Another payment attempt for this order started a moment ago. "
+                           "Reload the order page to see where it stands.")
+    set_committed_value(order, "version", order.version + 1)
+
+
 def begin_card_payment(session: Session, order: Order) -> Payment:
-    """A new card payment attempt for an order awaiting payment (caller commits)."""
+    """A new card payment attempt for an order awaiting payment (caller commits).
+    An unfinished earlier attempt is abandoned; if Stripe says it was authorised meanwhile
+    it is applied instead (committed) and PaymentError says the order is paid."""
     if order.status != "pending_payment":
         raise PaymentError("This order is not awaiting payment.")
     if order.amount_due <= 0:
         raise PaymentError("Nothing is left to pay on this order.")
+    _claim(session, order)
     live = order.live_payment
     if live is not None:
         if live.status in ("held", "captured"):
@@ -161,23 +182,32 @@ def begin_card_payment(session: Session, order: Order) -> Payment:
 
 
 def _abandon(session: Session, payment: Payment) -> None:
-    """Give up an unfinished attempt (a retry replaces it)."""
+    """Give up an unfinished attempt (a retry, or a reload of the Stripe.js page, replaces
+    it). Stripe is asked first and an intent that is already authorised is never cancelled:
+    it is applied (the order is paid; committed here, since PaymentError makes callers roll
+    back) and PaymentError raised. If Stripe cannot be reached, GatewayError propagates and
+    nothing changes, so the buyer can retry."""
     if payment.method == "card" and payment.stripe_payment_intent_id:
-        try:
-            gateway().cancel_intent(payment.stripe_payment_intent_id)
-        except GatewayError:
-            intent = _retrieve_quietly(payment)
-            if intent is not None and intent.get("status") in ("requires_capture", "succeeded"):
-                apply_intent(session, payment, intent)
-                raise PaymentError("This order was paid a moment ago.") from None
+        gw = gateway()
+        intent = gw.retrieve_intent(payment.stripe_payment_intent_id)
+        if intent.get("status") not in ("requires_capture", "succeeded", "canceled"):
+            try:
+                intent = gw.cancel_intent(payment.stripe_payment_intent_id)
+            except GatewayError:
+                intent = gw.retrieve_intent(payment.stripe_payment_intent_id)
+        if intent.get("status") in ("requires_capture", "succeeded"):
+            apply_intent(session, payment, intent, gw)
+            session.commit()
+            raise PaymentError("This order was paid a moment ago.")
+        apply_intent(session, payment, intent, gw)
     _move(session, payment, ("pending", "requires_action"), "canceled")
 
 
-def _retrieve_quietly(payment: Payment) -> dict | None:
-    try:
-        return gateway().retrieve_intent(payment.stripe_payment_intent_id)
-    except GatewayError:
-        return None
+def _still_pending(session: Session, payment: Payment) -> None:
+    session.refresh(payment)
+    if payment.status != "pending":
+        raise PaymentError("This payment attempt was replaced by a newer one (a second click "
+                           "or another tab); nothing was charged by this one.")
 
 
 def pay_with_test_card(session: Session, payment: Payment, card: TestCard,
@@ -187,6 +217,7 @@ def pay_with_test_card(session: Session, payment: Payment, card: TestCard,
     result. Declines leave the order awaiting payment with the reason recorded."""
     gw = gw or gateway()
     order = payment.order
+    _still_pending(session, payment)
     try:
         method = gw.create_test_card_payment_method(card.number, card.exp_month, card.exp_year,
                                                     card.cvc)
@@ -208,7 +239,7 @@ def pay_with_test_card(session: Session, payment: Payment, card: TestCard,
         intent = gw.confirm_intent(intent["id"])
     except CardDeclined:
         intent = gw.retrieve_intent(intent["id"])
-    apply_intent(session, payment, intent)
+    apply_intent(session, payment, intent, gw)
     session.commit()
     return payment
 
@@ -219,6 +250,7 @@ def create_browser_intent(session: Session, payment: Payment,
     browser (card details never reach us). Commits. Returns the client secret."""
     gw = gw or gateway()
     order = payment.order
+    _still_pending(session, payment)
     intent = gw.create_intent(
         amount=payment.amount, currency=payment.currency, payment_method=None,
         metadata={"payment_id": str(payment.id), "order_id": str(order.id),
@@ -240,7 +272,7 @@ def authenticate_test_payment(session: Session, payment: Payment, success: bool,
                                              payment.stripe_client_secret or "", success)
     except GatewayError:
         intent = gw.retrieve_intent(payment.stripe_payment_intent_id)
-    apply_intent(session, payment, intent)
+    apply_intent(session, payment, intent, gw)
     session.commit()
     return payment
 
@@ -250,7 +282,7 @@ def refresh_from_stripe(session: Session, payment: Payment,
     """Ask Stripe for the intent's state and apply it (browser return, timer job)."""
     gw = gw or gateway()
     if payment.stripe_payment_intent_id:
-        apply_intent(session, payment, gw.retrieve_intent(payment.stripe_payment_intent_id))
+        apply_intent(session, payment, gw.retrieve_intent(payment.stripe_payment_intent_id), gw)
     return payment
 
 
@@ -268,7 +300,7 @@ def confirm_hold(session: Session, order: Order, gw: StripeGateway | None = None
             intent = gw.retrieve_intent(payment.stripe_payment_intent_id)
         except GatewayError:
             continue
-        lapsed |= apply_intent(session, payment, intent) == "released"
+        lapsed |= apply_intent(session, payment, intent, gw) == "released"
     if lapsed:
         session.commit()
         raise HoldLapsed("The card hold on this order was released by the bank before the "
@@ -289,9 +321,15 @@ def _fail(session: Session, payment: Payment, code: str | None, message: str | N
                             workflow.order_link(order, "buyer"))
 
 
-def apply_intent(session: Session, payment: Payment, intent: dict) -> str:
+def apply_intent(session: Session, payment: Payment, intent: dict,
+                 gw: StripeGateway | None = None) -> str:
     """Bring our records in line with a PaymentIntent's state. Idempotent; returns what
-    changed ("held", "captured", "failed", "released", ... or "unchanged")."""
+    changed ("held", "captured", "failed", "released", "stray_hold_cancelled", ... or
+    "unchanged").
+
+    A hold that arrives for an attempt we already gave up (cancelled, failed or released:
+    two overlapping pay clicks, a reload) is cancelled at Stripe, so the buyer's money is
+    never held for a payment row nobody will capture."""
     facts = intent_summary(intent)
     if payment.stripe_payment_intent_id is None and facts["id"]:
         payment.stripe_payment_intent_id = facts["id"]
@@ -307,7 +345,16 @@ def apply_intent(session: Session, payment: Payment, intent: dict) -> str:
         before = payment.status
         _fail(session, payment, facts["error_code"], facts["error_message"])
         outcome = "failed" if payment.status == "failed" and before != "failed" else outcome
+    elif status == "requires_capture" and payment.status in ("canceled", "failed", "released"):
+        (gw or gateway()).cancel_intent(facts["id"])
+        workflow.record_event(session, payment.order, "stray_hold_cancelled", workflow.SYSTEM,
+                              note="A card authorisation arrived for a payment attempt that "
+                                   "had been replaced; it was cancelled at Stripe.")
+        outcome = "stray_hold_cancelled"
     elif status in ("requires_capture", "succeeded"):
+        if status == "succeeded" and payment.status in ("canceled", "failed", "released"):
+            log.error("payment %s: PaymentIntent %s captured for an abandoned attempt; "
+                      "refund it by hand", payment.id, facts["id"])
         if _move(session, payment, ("pending", "requires_action"), "held",
                  amount_authorised=payment.amount, authorised_at=now,
                  failure_code=None, failure_message=None):
@@ -356,6 +403,8 @@ def begin_bank_transfer(session: Session, order: Order) -> Payment:
             return live
         if live.status in ("held", "captured"):
             raise PaymentError("This order is already paid.")
+    _claim(session, order)
+    if live is not None:
         _abandon(session, live)
     order.payment_method = "bank_transfer"
     if not order.bank_reference:
@@ -560,10 +609,10 @@ def _sync_card(session: Session, payment: Payment, keep_cash: int,
     if payment.status in ("pending", "requires_action"):
         if intent_id:
             try:
-                apply_intent(session, payment, gw.cancel_intent(intent_id))
+                apply_intent(session, payment, gw.cancel_intent(intent_id), gw)
             except GatewayError:
                 # Perhaps it was authorised meanwhile: look, apply, and go on from there.
-                apply_intent(session, payment, gw.retrieve_intent(intent_id))
+                apply_intent(session, payment, gw.retrieve_intent(intent_id), gw)
         if payment.status in ("pending", "requires_action"):
             _move(session, payment, ("pending", "requires_action"), "canceled")
         session.commit()
@@ -572,13 +621,13 @@ def _sync_card(session: Session, payment: Payment, keep_cash: int,
     if payment.status == "held":
         if keep_cash <= 0:
             intent = _or_current(gw, intent_id, gw.cancel_intent, intent_id)
-            apply_intent(session, payment, intent)
+            apply_intent(session, payment, intent, gw)
             session.commit()
             return ["hold_released"]
         amount = min(keep_cash, payment.amount_authorised)
         intent = _or_current(gw, intent_id, gw.capture_intent, intent_id,
                              None if amount == payment.amount_authorised else amount)
-        apply_intent(session, payment, intent)
+        apply_intent(session, payment, intent, gw)
         session.commit()
         return ["captured"]
     if payment.status == "captured":

@@ -412,3 +412,95 @@ def test_nothing_is_recognised_when_the_capture_finds_the_hold_gone(session, bou
     assert _notified(session, bought["staff"], "order_payment_missing") == 1
     timers.run(session, utcnow() + timedelta(minutes=10))  # told once, not every run
     assert _notified(session, bought["staff"], "order_payment_missing") == 1
+
+
+# --------------------------------------------------------------------------- overlapping clicks
+
+def test_two_overlapping_pay_clicks_leave_no_second_hold(session, bought):
+    """Request A begins, request B begins (replacing A's attempt), then A pays: A's money
+    must not stay held at Stripe for a payment row we consider cancelled."""
+    order, stripe = bought["order"], bought["stripe"]
+    first = payments.begin_card_payment(session, order)  # request A
+    session.commit()
+    second = payments.begin_card_payment(session, order)  # request B
+    session.commit()
+    try:
+        payments.pay_with_test_card(session, first, OK_CARD)  # A goes on
+    except payments.PaymentError:
+        session.rollback()
+    payments.pay_with_test_card(session, second, OK_CARD)  # B goes on
+    session.expire_all()
+    assert session.get(Payment, second.id).status == "held"
+    assert session.get(Order, order.id).status == "paid"
+    intents = session.scalars(select(Payment.stripe_payment_intent_id).where(
+        Payment.order_id == order.id, Payment.stripe_payment_intent_id.is_not(None))).all()
+    held = [i for i in intents if stripe.intent(i)["status"] == "requires_capture"]
+    assert held == [session.get(Payment, second.id).stripe_payment_intent_id]
+    assert ledger.balances(session, order.id)["buyer_funds_held"] == 500000
+
+
+def test_a_hold_arriving_for_a_replaced_attempt_is_cancelled_at_stripe(client, session, bought):
+    """The in-flight request A confirmed its card after B replaced A's attempt: the webhook
+    for A's hold cancels it at Stripe instead of leaving the buyer's money held forever."""
+    order, stripe = bought["order"], bought["stripe"]
+    first = payments.begin_card_payment(session, order)
+    session.commit()
+    payments.begin_card_payment(session, order)
+    session.commit()
+    assert session.get(Payment, first.id).status == "canceled"
+    method = stripe.client.payment_methods.create(params={"type": "card", "card": {
+        "number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}})
+    intent = stripe.client.payment_intents.create(params={
+        "amount": first.amount, "currency": "cny", "capture_method": "manual",
+        "payment_method": method.id,
+        "metadata": {"payment_id": str(first.id), "order_id": str(order.id)}})
+    confirmed = stripe.client.payment_intents.confirm(intent.id).to_dict()
+    assert confirmed["status"] == "requires_capture"
+    response = _post_event(client, "evt_orphan_hold_1",
+                           "payment_intent.amount_capturable_updated", confirmed)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert stripe.intent(intent.id)["status"] == "canceled"
+    session.expire_all()
+    assert session.get(Order, order.id).status == "pending_payment"
+    assert ledger.balances(session, order.id)["buyer_funds_held"] == 0
+
+
+def test_reloading_the_stripe_page_never_cancels_an_authorised_payment(session, bought):
+    """GET /checkout/<token>/pay begins a new attempt on every load. If Stripe.js already
+    authorised the previous attempt, the reload applies that hold instead of cancelling it."""
+    order, stripe = bought["order"], bought["stripe"]
+    payment = payments.begin_card_payment(session, order)
+    session.commit()
+    payments.create_browser_intent(session, payment)
+    method = stripe.client.payment_methods.create(params={"type": "card", "card": {
+        "number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}})
+    stripe.client.payment_intents.update(payment.stripe_payment_intent_id,
+                                         params={"payment_method": method.id})
+    stripe.client.payment_intents.confirm(payment.stripe_payment_intent_id)  # Stripe.js
+
+    with pytest.raises(payments.PaymentError, match="paid a moment ago"):
+        payments.begin_card_payment(session, order)  # the reload
+    session.rollback()
+    assert stripe.intent(payment.stripe_payment_intent_id)["status"] == "requires_capture"
+    session.expire_all()
+    assert session.get(Payment, payment.id).status == "held"
+    assert session.get(Order, order.id).status == "paid"
+
+
+def test_begin_card_payment_is_serialised_on_the_order(session, bought):
+    """Two requests that read the order at the same moment: the second to write loses
+    (the conditional UPDATE of the order row, a row lock on PostgreSQL)."""
+    from sqlalchemy.orm import Session as OrmSession
+
+    order = bought["order"]
+    with OrmSession(db.engine) as other:
+        stale = other.get(Order, order.id)
+        assert stale.status == "pending_payment"
+        payments.begin_card_payment(session, order)
+        session.commit()
+        with pytest.raises(payments.PaymentError, match="(?i)another payment"):
+            payments.begin_card_payment(other, stale)
+        other.rollback()
+    session.expire_all()
+    assert session.scalar(select(func.count(Payment.id))
+                          .where(Payment.order_id == order.id)) == 1
