@@ -34,7 +34,7 @@ from marketplace.models import User
 from marketplace.notifications import notify, notify_organisation
 from orders import ledger, vouchers, workflow
 from orders.models import Order, OrderEvent, Payment, Refund
-from orders.money import format_amount
+from orders.money import format_amount, refund_split
 from orders.stripe_gateway import CardDeclined, GatewayError, StripeGateway, intent_summary
 
 log = logging.getLogger(__name__)
@@ -492,9 +492,28 @@ def refund_payment(session: Session, payment: Payment, amount: int, actor: User 
     return refund
 
 
+@dataclass
+class StaffRefund:
+    """What a staff refund gave back: ``cash`` to the buyer (``refund`` is its row, None when
+    the voucher took all of it) and ``voucher`` value to the innovation voucher."""
+
+    cash: int
+    voucher: int
+    refund: Refund | None
+
+    @property
+    def total(self) -> int:
+        return self.cash + self.voucher
+
+
 def staff_refund(session: Session, order: Order, staff: User, amount: int, reason: str,
-                 gw: StripeGateway | None = None) -> Refund:
-    """A refund after capture, decided by staff on a completed or resolved order."""
+                 gw: StripeGateway | None = None) -> StaffRefund:
+    """A refund after capture, decided by staff on a completed or resolved order.
+
+    ``amount`` is order value given back. It is split between the buyer's cash and the
+    innovation voucher in proportion to the voucher's share of the price
+    (orders.money.refund_split, on the totals given back so far), so the voucher never pays
+    more than its share of what the order keeps. Caller commits."""
     if workflow.role_of(order, staff) != "staff":
         raise workflow.NotAllowed("Only platform staff can issue refunds.")
     if order.status not in ("completed", "resolved"):
@@ -502,14 +521,39 @@ def staff_refund(session: Session, order: Order, staff: User, amount: int, reaso
                                   "orders; open orders are cancelled or ruled on instead.")
     if not reason.strip():
         raise PaymentError("Give the reason for the refund.", status=400)
-    payment = next((p for p in reversed(order.payments) if p.status == "captured"), None)
-    if payment is None:
+    if amount <= 0:
+        raise PaymentError("Enter an amount to refund.", status=400)
+    session.refresh(order)
+    captured = [p for p in order.payments if p.status == "captured"]
+    redemption = vouchers.redemption_for(session, order.id)
+    cash_kept = sum(p.refundable for p in captured)
+    voucher_kept = redemption.net if redemption is not None else 0
+    if cash_kept + voucher_kept <= 0:
         raise PaymentError("Nothing was captured on this order, so there is nothing to refund.",
                            status=400)
-    refund = refund_payment(session, payment, amount, staff, reason, gw)
+    if amount > cash_kept + voucher_kept:
+        raise PaymentError(
+            f"Refused: at most {format_amount(cash_kept + voucher_kept, order.currency)} of "
+            "this order can still be refunded (refunds never exceed what was paid).",
+            status=400)
+    back_after = order.subtotal - (cash_kept + voucher_kept) + amount
+    _cash_total, voucher_total = refund_split(min(back_after, order.subtotal), order.subtotal,
+                                              order.voucher_amount)
+    voucher_part = min(amount, max(0, voucher_kept - (order.voucher_amount - voucher_total)))
+    cash_part = min(amount - voucher_part, cash_kept)
+    voucher_part = amount - cash_part  # <= voucher_kept, since amount <= everything kept
+    refund = None
+    payment = None
+    if cash_part:
+        payment = next(p for p in reversed(captured) if p.refundable >= cash_part)
+        refund = refund_payment(session, payment, cash_part, staff, reason, gw)
+    if voucher_part:
+        _give_back_voucher(session, order, redemption, voucher_part, staff)
     audit.record(session, staff, "order.refund", order, reason.strip(), number=order.number,
-                 amount=amount, payment_id=payment.id)
-    return refund
+                 amount=amount, cash=cash_part, voucher=voucher_part,
+                 payment_id=getattr(payment, "id", None))
+    session.flush()
+    return StaffRefund(cash=cash_part, voucher=voucher_part, refund=refund)
 
 
 # --------------------------------------------------------------------------- money follows state
@@ -522,8 +566,8 @@ def targets(order: Order) -> tuple[int, int, bool] | None:
         return order.amount_due, order.voucher_amount, True
     if order.status == "resolved":
         back = min(order.ruling_refund or 0, order.subtotal)
-        cash_back = min(back, order.amount_due)
-        return order.amount_due - cash_back, order.voucher_amount - (back - cash_back), True
+        cash_back, voucher_back = refund_split(back, order.subtotal, order.voucher_amount)
+        return order.amount_due - cash_back, order.voucher_amount - voucher_back, True
     return None
 
 
@@ -557,16 +601,9 @@ def sync_money(session: Session, order: Order, gw: StripeGateway | None = None) 
     redemption = vouchers.redemption_for(session, order.id)
     if redemption is not None:
         excess = redemption.net - keep_voucher
-        if excess > 0:
-            given = vouchers.give_back(session, redemption, excess)
-            receivable = ledger.balances(session, order.id)["voucher_receivable"]
-            if min(given, receivable) > 0:
-                ledger.voucher_returned(session, order, min(given, receivable))
-            if given:
-                workflow.record_event(session, order, "voucher_returned", workflow.SYSTEM,
-                                      note=f"{format_amount(given, order.currency)} returned "
-                                           "to the innovation voucher.")
-                done.append("voucher_returned")
+        if excess > 0 and _give_back_voucher(session, order, redemption, excess,
+                                             workflow.SYSTEM):
+            done.append("voucher_returned")
     session.refresh(order)
     holds_left = any(p.status in ("held", "pending", "requires_action") for p in order.payments)
     received = sum(p.amount_captured for p in order.payments if p.status == "captured")
@@ -600,6 +637,21 @@ def _payment_missing(session: Session, order: Order, missing: int) -> bool:
         notify(session, user, "order_payment_missing",
                f"Order {order.number}: payment missing", note, workflow.order_link(order, "staff"))
     return True
+
+
+def _give_back_voucher(session: Session, order: Order, redemption, amount: int,
+                       actor: User | None) -> int:
+    """Return up to ``amount`` to the order's voucher (and its programme's budget) and post
+    the reversal; returns what was given back."""
+    given = vouchers.give_back(session, redemption, amount)
+    receivable = ledger.balances(session, order.id)["voucher_receivable"]
+    if min(given, receivable) > 0:
+        ledger.voucher_returned(session, order, min(given, receivable))
+    if given:
+        workflow.record_event(session, order, "voucher_returned", actor,
+                              note=f"{format_amount(given, order.currency)} returned to the "
+                                   "innovation voucher.")
+    return given
 
 
 def _sync_card(session: Session, payment: Payment, keep_cash: int,

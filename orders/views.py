@@ -794,7 +794,12 @@ def refund(order_id):
         return redirect(order_url(order))
     from orders.money import format_amount
 
-    flash(f"Refunded {format_amount(done.amount, order.currency)}.", "success")
+    message = f"Refunded {format_amount(done.total, order.currency)}"
+    if done.voucher:
+        message += (f": {format_amount(done.cash, order.currency)} to the buyer and "
+                    f"{format_amount(done.voucher, order.currency)} to the innovation voucher "
+                    "(in proportion to the voucher's share of the price)")
+    flash(message + ".", "success")
     return redirect(order_url(order))
 
 

@@ -141,9 +141,10 @@ def _complete(session, bought, card=OK_CARD):
 def test_partial_then_full_refund_after_capture_and_never_more(session, bought):
     order, payment = _complete(session, bought)
     fee_before = -ledger.balances(session, order.id)["platform_fee_revenue"]
-    refund = payments.staff_refund(session, order, bought["staff"], 120000, "Late delivery")
+    done = payments.staff_refund(session, order, bought["staff"], 120000, "Late delivery")
     session.commit()
-    assert refund.stripe_refund_id and payment.amount_refunded == 120000
+    assert done.cash == 120000 and done.voucher == 0
+    assert done.refund.stripe_refund_id and payment.amount_refunded == 120000
     charge = bought["stripe"].intent(payment.stripe_payment_intent_id)["latest_charge"]
     assert charge["amount_refunded"] == 120000
 
