@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -444,11 +445,14 @@ def mark_transfer_received(session: Session, order: Order, staff: User, amount: 
 # --------------------------------------------------------------------------- refunds
 
 def refund_payment(session: Session, payment: Payment, amount: int, actor: User | None,
-                   reason: str, gw: StripeGateway | None = None) -> Refund:
+                   reason: str, gw: StripeGateway | None = None,
+                   form_token: str | None = None) -> Refund:
     """Refund part of what was captured. Never more than captured minus refunded: the
     reservation is a conditional UPDATE (and a CHECK constraint), so a second refund
-    racing this one cannot pass it. Card refunds go through the Refunds API; bank
-    transfers are recorded for staff to pay back. Caller commits."""
+    racing this one cannot pass it. The refund row (with the form's one-time token, UNIQUE)
+    is written before Stripe is asked, so a double-submitted form fails here, not after a
+    second refund at Stripe. Card refunds go through the Refunds API; bank transfers are
+    recorded for staff to pay back. Caller commits."""
     if amount <= 0:
         raise PaymentError("Enter an amount to refund.", status=400)
     session.flush()
@@ -466,7 +470,10 @@ def refund_payment(session: Session, payment: Payment, amount: int, actor: User 
             status=400)
     order = payment.order
     refund = Refund(payment_id=payment.id, order_id=order.id, amount=amount,
-                    reason=reason.strip(), created_by_id=getattr(actor, "id", None))
+                    reason=reason.strip(), created_by_id=getattr(actor, "id", None),
+                    form_token=form_token,
+                    status="succeeded" if payment.method == "card" else "pending_transfer")
+    _add_refund(session, refund)
     if payment.method == "card":
         gw = gw or gateway()
         try:
@@ -476,10 +483,6 @@ def refund_payment(session: Session, payment: Payment, amount: int, actor: User 
             session.rollback()
             raise
         refund.stripe_refund_id = result.get("id")
-        refund.status = "succeeded"
-    else:
-        refund.status = "pending_transfer"
-    session.add(refund)
     ledger.refunded(session, order, amount)
     workflow.record_event(session, order, "refund", actor,
                           note=f"Refunded {format_amount(amount, order.currency)}"
@@ -494,26 +497,45 @@ def refund_payment(session: Session, payment: Payment, amount: int, actor: User 
 
 @dataclass
 class StaffRefund:
-    """What a staff refund gave back: ``cash`` to the buyer (``refund`` is its row, None when
-    the voucher took all of it) and ``voucher`` value to the innovation voucher."""
+    """What a staff refund gave back: ``cash`` to the buyer and ``voucher`` value to the
+    innovation voucher, both recorded on one ``refund`` row."""
 
     cash: int
     voucher: int
-    refund: Refund | None
+    refund: Refund
 
     @property
     def total(self) -> int:
         return self.cash + self.voucher
 
 
+ALREADY_REFUNDED = ("This refund form was already submitted (a double click?): the refund "
+                    "was issued once and nothing more was refunded. Reload the order to see "
+                    "it; to refund more, fill in the form again.")
+
+
+def _add_refund(session: Session, refund: Refund) -> None:
+    """Insert a refund row now; a form token already used is refused (UNIQUE index)."""
+    session.add(refund)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise PaymentError(ALREADY_REFUNDED) from None
+
+
 def staff_refund(session: Session, order: Order, staff: User, amount: int, reason: str,
-                 gw: StripeGateway | None = None) -> StaffRefund:
+                 gw: StripeGateway | None = None, form_token: str | None = None
+                 ) -> StaffRefund:
     """A refund after capture, decided by staff on a completed or resolved order.
 
     ``amount`` is order value given back. It is split between the buyer's cash and the
     innovation voucher in proportion to the voucher's share of the price
     (orders.money.refund_split, on the totals given back so far), so the voucher never pays
-    more than its share of what the order keeps. Caller commits."""
+    more than its share of what the order keeps.
+
+    ``form_token`` is the refund form's one-time token: a second submission of the same
+    form raises PaymentError and refunds nothing. Caller commits."""
     if workflow.role_of(order, staff) != "staff":
         raise workflow.NotAllowed("Only platform staff can issue refunds.")
     if order.status not in ("completed", "resolved"):
@@ -523,6 +545,8 @@ def staff_refund(session: Session, order: Order, staff: User, amount: int, reaso
         raise PaymentError("Give the reason for the refund.", status=400)
     if amount <= 0:
         raise PaymentError("Enter an amount to refund.", status=400)
+    if form_token and session.scalar(select(Refund.id).where(Refund.form_token == form_token)):
+        raise PaymentError(ALREADY_REFUNDED)
     session.refresh(order)
     captured = [p for p in order.payments if p.status == "captured"]
     redemption = vouchers.redemption_for(session, order.id)
@@ -542,11 +566,16 @@ def staff_refund(session: Session, order: Order, staff: User, amount: int, reaso
     voucher_part = min(amount, max(0, voucher_kept - (order.voucher_amount - voucher_total)))
     cash_part = min(amount - voucher_part, cash_kept)
     voucher_part = amount - cash_part  # <= voucher_kept, since amount <= everything kept
-    refund = None
     payment = None
     if cash_part:
         payment = next(p for p in reversed(captured) if p.refundable >= cash_part)
-        refund = refund_payment(session, payment, cash_part, staff, reason, gw)
+        refund = refund_payment(session, payment, cash_part, staff, reason, gw, form_token)
+        refund.voucher_amount = voucher_part
+    else:  # the voucher takes all of it: one row all the same (and the form's token)
+        refund = Refund(payment_id=None, order_id=order.id, amount=0,
+                        voucher_amount=voucher_part, reason=reason.strip(),
+                        created_by_id=staff.id, form_token=form_token, status="succeeded")
+        _add_refund(session, refund)
     if voucher_part:
         _give_back_voucher(session, order, redemption, voucher_part, staff)
     audit.record(session, staff, "order.refund", order, reason.strip(), number=order.number,

@@ -780,7 +780,7 @@ def refund(order_id):
         return redirect(order_url(order))
     try:
         done = payments.staff_refund(db.session, order, _user(), form.amount.amount,
-                                     form.reason.data)
+                                     form.reason.data, form_token=form.token.data)
         db.session.commit()
     except payments.PaymentError as exc:
         db.session.rollback()

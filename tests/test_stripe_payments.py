@@ -505,3 +505,52 @@ def test_begin_card_payment_is_serialised_on_the_order(session, bought):
     session.expire_all()
     assert session.scalar(select(func.count(Payment.id))
                           .where(Payment.order_id == order.id)) == 1
+
+
+# --------------------------------------------------------------------------- refund form
+
+def test_a_double_submitted_refund_form_refunds_once(client, session, bought):
+    """The refund form carries a one-time token; the second post of the same form (a double
+    click) is answered with a clear message and refunds nothing more."""
+    import re
+    from html import unescape
+
+    import order_support as osup
+
+    from orders.models import Refund
+
+    order, payment = _complete(session, bought)
+    osup.login(client, bought["staff"])
+    page = client.get(f"/staff/orders/{order.id}").get_data(as_text=True)
+    token = re.search(r'name="refund-token"[^>]*value="([^"]+)"', page)
+    token = token or re.search(r'value="([^"]+)"[^>]*name="refund-token"', page)
+    assert token, "the refund form carries a one-time token"
+    data = {"refund-amount": "100.00", "refund-reason": "Late by two days",
+            "refund-token": token.group(1)}
+    first = post_form(client, f"/orders/{order.id}/refund", data)
+    second = post_form(client, f"/orders/{order.id}/refund", data)  # the double click
+    assert first.status_code == second.status_code == 302
+    shown = unescape(client.get(second.headers["Location"]).get_data(as_text=True))
+    assert "already" in shown and "nothing more was refunded" in shown.lower()
+    session.expire_all()
+    assert session.get(Payment, payment.id).amount_refunded == 10000
+    assert session.scalar(select(func.count(Refund.id))) == 1
+    charge = bought["stripe"].intent(payment.stripe_payment_intent_id)["latest_charge"]
+    assert charge["amount_refunded"] == 10000
+    # Two posts at the very same moment both pass that check: the UNIQUE index stops the
+    # second refund row (written before Stripe is called) even without our code.
+    from sqlalchemy.exc import IntegrityError
+    session.add(Refund(payment_id=payment.id, order_id=order.id, amount=1, reason="Twin",
+                       form_token=token.group(1)))
+    with pytest.raises(IntegrityError):
+        session.flush()
+    session.rollback()
+
+    # A fresh form (a new token) refunds again, as a second decision should.
+    page = client.get(f"/staff/orders/{order.id}").get_data(as_text=True)
+    fresh = re.search(r'name="refund-token"[^>]*value="([^"]+)"', page) or re.search(
+        r'value="([^"]+)"[^>]*name="refund-token"', page)
+    assert fresh.group(1) != token.group(1)
+    post_form(client, f"/orders/{order.id}/refund", {**data, "refund-token": fresh.group(1)})
+    session.expire_all()
+    assert session.get(Payment, payment.id).amount_refunded == 20000

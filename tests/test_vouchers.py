@@ -288,3 +288,39 @@ def test_a_staff_refund_after_completion_gives_back_cash_and_voucher_in_proporti
     assert voucher.balance == 1_000_000 and scheme.remaining == 1_000_000
     balances = ledger.balances(session, order.id)
     assert all(value == 0 for value in balances.values()), balances
+
+
+def test_a_staff_refund_on_an_order_paid_entirely_by_voucher_gives_the_voucher_back(session):
+    from orders.models import Refund
+
+    p = osup.parties(session)
+    scheme = programme(session, p.staff, budget=400_000, share=10_000)
+    voucher = vouchers.grant(session, p.staff, scheme, p.buyer_org, 400_000)
+    product = factories.product(session, p.provider_org, prices=(300_000,),
+                                voucher_eligible=True)
+    cart.add(session, p.buyer, product.packages[0].id)
+    order = checkout.place_orders(session, p.buyer, checkout.CheckoutInput(
+        token=checkout.new_token(), payment_method="card",
+        voucher_id=voucher.id)).checkout.orders[0]
+    session.commit()
+    assert order.amount_due == 0 and order.status == "paid"
+    services.accept(session, order, p.provider)
+    services.deliver(session, order, p.provider, "Done")
+    session.commit()
+    services.complete(session, order, p.buyer)
+    done = payments.staff_refund(session, order, p.staff, 100_000, "A third was late",
+                                 form_token="tok-voucher-only")
+    session.commit()
+    assert (done.cash, done.voucher) == (0, 100_000)
+    row = session.scalar(select(Refund))
+    assert row.payment_id is None and row.amount == 0 and row.voucher_amount == 100_000
+    session.refresh(voucher)
+    assert voucher.balance == 400_000 - 200_000
+    balances = ledger.balances(session, order.id)
+    assert sum(balances.values()) == 0 and balances["voucher_receivable"] == 200_000
+    with pytest.raises(payments.PaymentError, match="already submitted"):
+        payments.staff_refund(session, order, p.staff, 100_000, "A third was late",
+                              form_token="tok-voucher-only")
+    session.rollback()
+    session.refresh(voucher)
+    assert voucher.balance == 200_000
