@@ -324,3 +324,28 @@ def test_a_staff_refund_on_an_order_paid_entirely_by_voucher_gives_the_voucher_b
     session.rollback()
     session.refresh(voucher)
     assert voucher.balance == 200_000
+
+
+def test_paying_again_after_a_released_hold_books_the_voucher_share_once(session,
+                                                                        half_voucher_order):
+    p, order, voucher, scheme = half_voucher_order
+    held = order.payments[-1]
+    payments.gateway().cancel_intent(held.stripe_payment_intent_id)  # Stripe's 7-day expiry
+    payments.refresh_from_stripe(session, held)
+    session.commit()
+    assert order.status == "pending_payment" and held.status == "released"
+    balances = ledger.balances(session, order.id)
+    assert balances["buyer_funds_held"] == 0 and balances["voucher_receivable"] == 200_000
+    again = payments.begin_card_payment(session, order)
+    session.commit()
+    payments.pay_with_test_card(session, again, OK_CARD)
+    assert order.status == "paid" and again.amount == 200_000
+    assert ledger.balances(session, order.id)["voucher_receivable"] == 200_000
+    services.accept(session, order, p.provider)
+    services.deliver(session, order, p.provider, "Report delivered")
+    session.commit()
+    services.complete(session, order, p.buyer)
+    balances = ledger.balances(session, order.id)
+    assert sum(balances.values()) == 0 and balances["escrow"] == 0
+    assert balances["platform_cash"] == 200_000 and balances["voucher_receivable"] == 200_000
+    assert -(balances["provider_payable"] + balances["platform_fee_revenue"]) == 400_000
