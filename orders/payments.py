@@ -292,11 +292,11 @@ def confirm_hold(session: Session, order: Order, gw: StripeGateway | None = None
     If Stripe released it, the order goes back to awaiting payment (committed) and
     ``HoldLapsed`` is raised. If Stripe cannot be reached the capture will find out
     (``sync_money`` then posts no revenue for money not received)."""
-    gw = gw or gateway()
     lapsed = False
     for payment in list(order.payments):
         if payment.method != "card" or payment.status != "held":
             continue
+        gw = gw or gateway()
         try:
             intent = gw.retrieve_intent(payment.stripe_payment_intent_id)
         except GatewayError:
