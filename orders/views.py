@@ -759,7 +759,7 @@ def resolve(order_id):
     try:
         outcome = services.resolve(db.session, order, _user(), form.ruling.data,
                                    form.refund.amount, form.note.data)
-    except services.OrderError as exc:
+    except (services.OrderError, payments.HoldLapsed) as exc:
         db.session.rollback()
         flash(exc.message, "danger")
         return redirect(order_url(order))
