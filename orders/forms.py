@@ -1,5 +1,6 @@
 """Forms of the buying pages (Flask-WTF; CSRF stays on everywhere)."""
 
+import secrets
 from datetime import date
 
 from flask_wtf import FlaskForm
@@ -123,10 +124,19 @@ class RulingForm(FlaskForm):
                          validators=[DataRequired("Explain the ruling."), Length(max=5000)])
 
 
+def one_time_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
 class RefundForm(FlaskForm):
     amount = AmountField("Amount to refund", validators=[DataRequired("Enter an amount.")])
     reason = TextAreaField("Reason", validators=[DataRequired("Give the reason."),
                                                  Length(max=2000)])
+    # A fresh token every time the form is shown; a refund stores it (UNIQUE), so the same
+    # form posted twice (a double click) refunds once.
+    token = HiddenField(default=one_time_token,
+                        validators=[DataRequired("Reload the page and fill in the refund "
+                                                 "form again."), Length(max=64)])
 
 
 class TransferReceivedForm(FlaskForm):

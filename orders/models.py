@@ -423,24 +423,33 @@ class Payment(Base):
 
 
 class Refund(Base):
+    """Money given back on an order: ``amount`` to the buyer's card or bank account (through
+    ``payment``) and ``voucher_amount`` to the innovation voucher. A staff refund is one row
+    even when the voucher takes all of it (no cash, no payment). ``form_token`` is the
+    one-time token of the refund form: UNIQUE, so a double-submitted form refunds once."""
+
     __tablename__ = "refund"
     __table_args__ = (
-        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("amount >= 0 and voucher_amount >= 0 and amount + voucher_amount > 0",
+                        name="amounts_positive"),
         CheckConstraint("status in ('succeeded', 'pending_transfer')", name="status"),
+        Index("uq_refund_form_token", "form_token", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    payment_id: Mapped[int] = mapped_column(ForeignKey("payment.id"), index=True)
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payment.id"), index=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("purchase_order.id"), index=True)
     amount: Mapped[int] = mapped_column(BigInteger)
+    voucher_amount: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # Card refunds go through Stripe; bank-transfer refunds are paid out by staff.
     status: Mapped[str] = mapped_column(String(20), default="succeeded")
     stripe_refund_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     reason: Mapped[str] = mapped_column(Text, default="")
+    form_token: Mapped[str | None] = mapped_column(String(64))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    payment: Mapped[Payment] = relationship(back_populates="refunds")
+    payment: Mapped[Payment | None] = relationship(back_populates="refunds")
 
 
 class StripeWebhookEvent(Base):

@@ -124,6 +124,24 @@ def voucher_cover(price: int, max_share_bp: int, *limits: int) -> int:
     return max(0, min(cap, price, *limits)) if limits else max(0, min(cap, price))
 
 
+def refund_split(back: int, subtotal: int, voucher: int) -> tuple[int, int]:
+    """(cash part, voucher part) of ``back``, the value of an order given back in total, in
+    proportion to the voucher's share of the price (``voucher`` of ``subtotal``).
+
+    Remainder rule: the voucher's part is rounded UP to the minor unit and the cash part is
+    the rest, so the parts add up to ``back`` exactly and the voucher never pays more than
+    its share of what is kept: (voucher - v) * subtotal <= (subtotal - back) * voucher.
+    Pass cumulative totals (everything given back so far plus this refund) so successive
+    partial refunds keep the proportion too.
+    """
+    if back < 0 or subtotal < 0 or voucher < 0 or voucher > subtotal or back > subtotal:
+        raise MoneyError("0 <= back <= subtotal and 0 <= voucher <= subtotal")
+    if subtotal == 0:
+        return 0, 0
+    voucher_part = -(-back * voucher // subtotal)  # ceiling, in integers
+    return back - voucher_part, voucher_part
+
+
 def fee_split(base: int, rate_bp: int) -> tuple[int, int]:
     """(platform fee, provider's net) of an amount at a commission rate; they add up."""
     fee = apply_rate(base, rate_bp)

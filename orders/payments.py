@@ -25,15 +25,17 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace import audit
 from marketplace.database import utcnow
 from marketplace.models import User
-from marketplace.notifications import notify_organisation
+from marketplace.notifications import notify, notify_organisation
 from orders import ledger, vouchers, workflow
-from orders.models import Order, Payment, Refund
-from orders.money import format_amount
+from orders.models import Order, OrderEvent, Payment, Refund
+from orders.money import format_amount, refund_split
 from orders.stripe_gateway import CardDeclined, GatewayError, StripeGateway, intent_summary
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,11 @@ class PaymentError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+class HoldLapsed(PaymentError):
+    """The order's card hold was released at Stripe before it was captured: the order went
+    back to awaiting payment (already committed) and cannot complete."""
 
 
 @dataclass(frozen=True)
@@ -109,19 +116,58 @@ def order_paid(session: Session, order: Order, actor: User | None = workflow.SYS
     except workflow.WrongState:
         session.refresh(order)
         return False
-    if order.voucher_amount:
-        ledger.voucher_applied(session, order, order.voucher_amount)
+    # Paid again after a lapsed card hold: the voucher share is on the ledger already.
+    missing = order.voucher_amount - ledger.balances(session, order.id)["voucher_receivable"]
+    if missing > 0:
+        ledger.voucher_applied(session, order, missing)
     return True
+
+
+def _hold_lapsed(session: Session, order: Order, now: datetime) -> None:
+    """The card hold of an order not yet completed was released at Stripe (real Stripe
+    cancels an uncaptured PaymentIntent after about seven days): nothing is held for the
+    work any more, so the order goes back to awaiting payment with a fresh payment window.
+    Buyer, institution and staff are told (the ``lapse`` transition notifies them)."""
+    days = _setting("PAYMENT_WINDOW_DAYS", 3)
+    try:
+        workflow.transition(
+            session, order, "lapse", workflow.SYSTEM, now=now,
+            note="The card hold expired or was released at the bank before the work was "
+                 "accepted. The buyer must pay again; nothing was charged.",
+            changes={"payment_due_at": now + timedelta(days=days), "accept_by": None,
+                     "paid_at": None})
+    except workflow.WrongState:
+        session.refresh(order)
 
 
 # --------------------------------------------------------------------------- card payments
 
+def _claim(session: Session, order: Order) -> None:
+    """Serialise payment starts on the order: a conditional UPDATE of the order row (status
+    and version must still be what we read) bumps its version. On PostgreSQL the row stays
+    locked until this transaction ends, so a concurrent start waits, then matches no row;
+    on SQLite the UPDATE takes the database write lock. The loser changes nothing."""
+    session.flush()
+    result = session.execute(
+        update(Order).where(Order.id == order.id, Order.status == "pending_payment",
+                            Order.version == order.version)
+        .values(version=Order.version + 1)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        raise PaymentError("Another payment attempt for this order started a moment ago. "
+                           "Reload the order page to see where it stands.")
+    set_committed_value(order, "version", order.version + 1)
+
+
 def begin_card_payment(session: Session, order: Order) -> Payment:
-    """A new card payment attempt for an order awaiting payment (caller commits)."""
+    """A new card payment attempt for an order awaiting payment (caller commits).
+    An unfinished earlier attempt is abandoned; if Stripe says it was authorised meanwhile
+    it is applied instead (committed) and PaymentError says the order is paid."""
     if order.status != "pending_payment":
         raise PaymentError("This order is not awaiting payment.")
     if order.amount_due <= 0:
         raise PaymentError("Nothing is left to pay on this order.")
+    _claim(session, order)
     live = order.live_payment
     if live is not None:
         if live.status in ("held", "captured"):
@@ -137,23 +183,32 @@ def begin_card_payment(session: Session, order: Order) -> Payment:
 
 
 def _abandon(session: Session, payment: Payment) -> None:
-    """Give up an unfinished attempt (a retry replaces it)."""
+    """Give up an unfinished attempt (a retry, or a reload of the Stripe.js page, replaces
+    it). Stripe is asked first and an intent that is already authorised is never cancelled:
+    it is applied (the order is paid; committed here, since PaymentError makes callers roll
+    back) and PaymentError raised. If Stripe cannot be reached, GatewayError propagates and
+    nothing changes, so the buyer can retry."""
     if payment.method == "card" and payment.stripe_payment_intent_id:
-        try:
-            gateway().cancel_intent(payment.stripe_payment_intent_id)
-        except GatewayError:
-            intent = _retrieve_quietly(payment)
-            if intent is not None and intent.get("status") in ("requires_capture", "succeeded"):
-                apply_intent(session, payment, intent)
-                raise PaymentError("This order was paid a moment ago.") from None
+        gw = gateway()
+        intent = gw.retrieve_intent(payment.stripe_payment_intent_id)
+        if intent.get("status") not in ("requires_capture", "succeeded", "canceled"):
+            try:
+                intent = gw.cancel_intent(payment.stripe_payment_intent_id)
+            except GatewayError:
+                intent = gw.retrieve_intent(payment.stripe_payment_intent_id)
+        if intent.get("status") in ("requires_capture", "succeeded"):
+            apply_intent(session, payment, intent, gw)
+            session.commit()
+            raise PaymentError("This order was paid a moment ago.")
+        apply_intent(session, payment, intent, gw)
     _move(session, payment, ("pending", "requires_action"), "canceled")
 
 
-def _retrieve_quietly(payment: Payment) -> dict | None:
-    try:
-        return gateway().retrieve_intent(payment.stripe_payment_intent_id)
-    except GatewayError:
-        return None
+def _still_pending(session: Session, payment: Payment) -> None:
+    session.refresh(payment)
+    if payment.status != "pending":
+        raise PaymentError("This payment attempt was replaced by a newer one (a second click "
+                           "or another tab); nothing was charged by this one.")
 
 
 def pay_with_test_card(session: Session, payment: Payment, card: TestCard,
@@ -163,6 +218,7 @@ def pay_with_test_card(session: Session, payment: Payment, card: TestCard,
     result. Declines leave the order awaiting payment with the reason recorded."""
     gw = gw or gateway()
     order = payment.order
+    _still_pending(session, payment)
     try:
         method = gw.create_test_card_payment_method(card.number, card.exp_month, card.exp_year,
                                                     card.cvc)
@@ -184,7 +240,7 @@ def pay_with_test_card(session: Session, payment: Payment, card: TestCard,
         intent = gw.confirm_intent(intent["id"])
     except CardDeclined:
         intent = gw.retrieve_intent(intent["id"])
-    apply_intent(session, payment, intent)
+    apply_intent(session, payment, intent, gw)
     session.commit()
     return payment
 
@@ -195,6 +251,7 @@ def create_browser_intent(session: Session, payment: Payment,
     browser (card details never reach us). Commits. Returns the client secret."""
     gw = gw or gateway()
     order = payment.order
+    _still_pending(session, payment)
     intent = gw.create_intent(
         amount=payment.amount, currency=payment.currency, payment_method=None,
         metadata={"payment_id": str(payment.id), "order_id": str(order.id),
@@ -216,7 +273,7 @@ def authenticate_test_payment(session: Session, payment: Payment, success: bool,
                                              payment.stripe_client_secret or "", success)
     except GatewayError:
         intent = gw.retrieve_intent(payment.stripe_payment_intent_id)
-    apply_intent(session, payment, intent)
+    apply_intent(session, payment, intent, gw)
     session.commit()
     return payment
 
@@ -226,8 +283,30 @@ def refresh_from_stripe(session: Session, payment: Payment,
     """Ask Stripe for the intent's state and apply it (browser return, timer job)."""
     gw = gw or gateway()
     if payment.stripe_payment_intent_id:
-        apply_intent(session, payment, gw.retrieve_intent(payment.stripe_payment_intent_id))
+        apply_intent(session, payment, gw.retrieve_intent(payment.stripe_payment_intent_id), gw)
     return payment
+
+
+def confirm_hold(session: Session, order: Order, gw: StripeGateway | None = None) -> None:
+    """Before the buyer's acceptance captures the money: is the card hold still there?
+    If Stripe released it, the order goes back to awaiting payment (committed) and
+    ``HoldLapsed`` is raised. If Stripe cannot be reached the capture will find out
+    (``sync_money`` then posts no revenue for money not received)."""
+    lapsed = False
+    for payment in list(order.payments):
+        if payment.method != "card" or payment.status != "held":
+            continue
+        gw = gw or gateway()
+        try:
+            intent = gw.retrieve_intent(payment.stripe_payment_intent_id)
+        except GatewayError:
+            continue
+        lapsed |= apply_intent(session, payment, intent, gw) == "released"
+    if lapsed:
+        session.commit()
+        raise HoldLapsed("The card hold on this order was released by the bank before the "
+                         "work was accepted, so nothing can be captured. The buyer must pay "
+                         "again before the order can be completed.")
 
 
 def _fail(session: Session, payment: Payment, code: str | None, message: str | None) -> None:
@@ -243,9 +322,15 @@ def _fail(session: Session, payment: Payment, code: str | None, message: str | N
                             workflow.order_link(order, "buyer"))
 
 
-def apply_intent(session: Session, payment: Payment, intent: dict) -> str:
+def apply_intent(session: Session, payment: Payment, intent: dict,
+                 gw: StripeGateway | None = None) -> str:
     """Bring our records in line with a PaymentIntent's state. Idempotent; returns what
-    changed ("held", "captured", "failed", "released", ... or "unchanged")."""
+    changed ("held", "captured", "failed", "released", "stray_hold_cancelled", ... or
+    "unchanged").
+
+    A hold that arrives for an attempt we already gave up (cancelled, failed or released:
+    two overlapping pay clicks, a reload) is cancelled at Stripe, so the buyer's money is
+    never held for a payment row nobody will capture."""
     facts = intent_summary(intent)
     if payment.stripe_payment_intent_id is None and facts["id"]:
         payment.stripe_payment_intent_id = facts["id"]
@@ -261,7 +346,16 @@ def apply_intent(session: Session, payment: Payment, intent: dict) -> str:
         before = payment.status
         _fail(session, payment, facts["error_code"], facts["error_message"])
         outcome = "failed" if payment.status == "failed" and before != "failed" else outcome
+    elif status == "requires_capture" and payment.status in ("canceled", "failed", "released"):
+        (gw or gateway()).cancel_intent(facts["id"])
+        workflow.record_event(session, payment.order, "stray_hold_cancelled", workflow.SYSTEM,
+                              note="A card authorisation arrived for a payment attempt that "
+                                   "had been replaced; it was cancelled at Stripe.")
+        outcome = "stray_hold_cancelled"
     elif status in ("requires_capture", "succeeded"):
+        if status == "succeeded" and payment.status in ("canceled", "failed", "released"):
+            log.error("payment %s: PaymentIntent %s captured for an abandoned attempt; "
+                      "refund it by hand", payment.id, facts["id"])
         if _move(session, payment, ("pending", "requires_action"), "held",
                  amount_authorised=payment.amount, authorised_at=now,
                  failure_code=None, failure_message=None):
@@ -281,9 +375,8 @@ def apply_intent(session: Session, payment: Payment, intent: dict) -> str:
         if _move(session, payment, ("held",), "released"):
             ledger.released(session, payment.order, payment.amount_authorised)
             order = payment.order
-            if order.status in workflow.OPEN_STATUSES and order.status != "pending_payment":
-                workflow.record_event(session, order, "hold_released", workflow.SYSTEM,
-                                      note="The card hold was cancelled at Stripe.")
+            if order.status in workflow.LAPSABLE_STATUSES:
+                _hold_lapsed(session, order, now)
             outcome = "released"
         elif _move(session, payment, ("pending", "requires_action"), "canceled"):
             outcome = "canceled"
@@ -311,6 +404,8 @@ def begin_bank_transfer(session: Session, order: Order) -> Payment:
             return live
         if live.status in ("held", "captured"):
             raise PaymentError("This order is already paid.")
+    _claim(session, order)
+    if live is not None:
         _abandon(session, live)
     order.payment_method = "bank_transfer"
     if not order.bank_reference:
@@ -350,11 +445,14 @@ def mark_transfer_received(session: Session, order: Order, staff: User, amount: 
 # --------------------------------------------------------------------------- refunds
 
 def refund_payment(session: Session, payment: Payment, amount: int, actor: User | None,
-                   reason: str, gw: StripeGateway | None = None) -> Refund:
+                   reason: str, gw: StripeGateway | None = None,
+                   form_token: str | None = None) -> Refund:
     """Refund part of what was captured. Never more than captured minus refunded: the
     reservation is a conditional UPDATE (and a CHECK constraint), so a second refund
-    racing this one cannot pass it. Card refunds go through the Refunds API; bank
-    transfers are recorded for staff to pay back. Caller commits."""
+    racing this one cannot pass it. The refund row (with the form's one-time token, UNIQUE)
+    is written before Stripe is asked, so a double-submitted form fails here, not after a
+    second refund at Stripe. Card refunds go through the Refunds API; bank transfers are
+    recorded for staff to pay back. Caller commits."""
     if amount <= 0:
         raise PaymentError("Enter an amount to refund.", status=400)
     session.flush()
@@ -372,7 +470,10 @@ def refund_payment(session: Session, payment: Payment, amount: int, actor: User 
             status=400)
     order = payment.order
     refund = Refund(payment_id=payment.id, order_id=order.id, amount=amount,
-                    reason=reason.strip(), created_by_id=getattr(actor, "id", None))
+                    reason=reason.strip(), created_by_id=getattr(actor, "id", None),
+                    form_token=form_token,
+                    status="succeeded" if payment.method == "card" else "pending_transfer")
+    _add_refund(session, refund)
     if payment.method == "card":
         gw = gw or gateway()
         try:
@@ -382,10 +483,6 @@ def refund_payment(session: Session, payment: Payment, amount: int, actor: User 
             session.rollback()
             raise
         refund.stripe_refund_id = result.get("id")
-        refund.status = "succeeded"
-    else:
-        refund.status = "pending_transfer"
-    session.add(refund)
     ledger.refunded(session, order, amount)
     workflow.record_event(session, order, "refund", actor,
                           note=f"Refunded {format_amount(amount, order.currency)}"
@@ -398,9 +495,47 @@ def refund_payment(session: Session, payment: Payment, amount: int, actor: User 
     return refund
 
 
+@dataclass
+class StaffRefund:
+    """What a staff refund gave back: ``cash`` to the buyer and ``voucher`` value to the
+    innovation voucher, both recorded on one ``refund`` row."""
+
+    cash: int
+    voucher: int
+    refund: Refund
+
+    @property
+    def total(self) -> int:
+        return self.cash + self.voucher
+
+
+ALREADY_REFUNDED = ("This refund form was already submitted (a double click?): the refund "
+                    "was issued once and nothing more was refunded. Reload the order to see "
+                    "it; to refund more, fill in the form again.")
+
+
+def _add_refund(session: Session, refund: Refund) -> None:
+    """Insert a refund row now; a form token already used is refused (UNIQUE index)."""
+    session.add(refund)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise PaymentError(ALREADY_REFUNDED) from None
+
+
 def staff_refund(session: Session, order: Order, staff: User, amount: int, reason: str,
-                 gw: StripeGateway | None = None) -> Refund:
-    """A refund after capture, decided by staff on a completed or resolved order."""
+                 gw: StripeGateway | None = None, form_token: str | None = None
+                 ) -> StaffRefund:
+    """A refund after capture, decided by staff on a completed or resolved order.
+
+    ``amount`` is order value given back. It is split between the buyer's cash and the
+    innovation voucher in proportion to the voucher's share of the price
+    (orders.money.refund_split, on the totals given back so far), so the voucher never pays
+    more than its share of what the order keeps.
+
+    ``form_token`` is the refund form's one-time token: a second submission of the same
+    form raises PaymentError and refunds nothing. Caller commits."""
     if workflow.role_of(order, staff) != "staff":
         raise workflow.NotAllowed("Only platform staff can issue refunds.")
     if order.status not in ("completed", "resolved"):
@@ -408,14 +543,46 @@ def staff_refund(session: Session, order: Order, staff: User, amount: int, reaso
                                   "orders; open orders are cancelled or ruled on instead.")
     if not reason.strip():
         raise PaymentError("Give the reason for the refund.", status=400)
-    payment = next((p for p in reversed(order.payments) if p.status == "captured"), None)
-    if payment is None:
+    if amount <= 0:
+        raise PaymentError("Enter an amount to refund.", status=400)
+    if form_token and session.scalar(select(Refund.id).where(Refund.form_token == form_token)):
+        raise PaymentError(ALREADY_REFUNDED)
+    session.refresh(order)
+    captured = [p for p in order.payments if p.status == "captured"]
+    redemption = vouchers.redemption_for(session, order.id)
+    cash_kept = sum(p.refundable for p in captured)
+    voucher_kept = redemption.net if redemption is not None else 0
+    if cash_kept + voucher_kept <= 0:
         raise PaymentError("Nothing was captured on this order, so there is nothing to refund.",
                            status=400)
-    refund = refund_payment(session, payment, amount, staff, reason, gw)
+    if amount > cash_kept + voucher_kept:
+        raise PaymentError(
+            f"Refused: at most {format_amount(cash_kept + voucher_kept, order.currency)} of "
+            "this order can still be refunded (refunds never exceed what was paid).",
+            status=400)
+    back_after = order.subtotal - (cash_kept + voucher_kept) + amount
+    _cash_total, voucher_total = refund_split(min(back_after, order.subtotal), order.subtotal,
+                                              order.voucher_amount)
+    voucher_part = min(amount, max(0, voucher_kept - (order.voucher_amount - voucher_total)))
+    cash_part = min(amount - voucher_part, cash_kept)
+    voucher_part = amount - cash_part  # <= voucher_kept, since amount <= everything kept
+    payment = None
+    if cash_part:
+        payment = next(p for p in reversed(captured) if p.refundable >= cash_part)
+        refund = refund_payment(session, payment, cash_part, staff, reason, gw, form_token)
+        refund.voucher_amount = voucher_part
+    else:  # the voucher takes all of it: one row all the same (and the form's token)
+        refund = Refund(payment_id=None, order_id=order.id, amount=0,
+                        voucher_amount=voucher_part, reason=reason.strip(),
+                        created_by_id=staff.id, form_token=form_token, status="succeeded")
+        _add_refund(session, refund)
+    if voucher_part:
+        _give_back_voucher(session, order, redemption, voucher_part, staff)
     audit.record(session, staff, "order.refund", order, reason.strip(), number=order.number,
-                 amount=amount, payment_id=payment.id)
-    return refund
+                 amount=amount, cash=cash_part, voucher=voucher_part,
+                 payment_id=getattr(payment, "id", None))
+    session.flush()
+    return StaffRefund(cash=cash_part, voucher=voucher_part, refund=refund)
 
 
 # --------------------------------------------------------------------------- money follows state
@@ -428,8 +595,8 @@ def targets(order: Order) -> tuple[int, int, bool] | None:
         return order.amount_due, order.voucher_amount, True
     if order.status == "resolved":
         back = min(order.ruling_refund or 0, order.subtotal)
-        cash_back = min(back, order.amount_due)
-        return order.amount_due - cash_back, order.voucher_amount - (back - cash_back), True
+        cash_back, voucher_back = refund_split(back, order.subtotal, order.voucher_amount)
+        return order.amount_due - cash_back, order.voucher_amount - voucher_back, True
     return None
 
 
@@ -463,19 +630,18 @@ def sync_money(session: Session, order: Order, gw: StripeGateway | None = None) 
     redemption = vouchers.redemption_for(session, order.id)
     if redemption is not None:
         excess = redemption.net - keep_voucher
-        if excess > 0:
-            given = vouchers.give_back(session, redemption, excess)
-            receivable = ledger.balances(session, order.id)["voucher_receivable"]
-            if min(given, receivable) > 0:
-                ledger.voucher_returned(session, order, min(given, receivable))
-            if given:
-                workflow.record_event(session, order, "voucher_returned", workflow.SYSTEM,
-                                      note=f"{format_amount(given, order.currency)} returned "
-                                           "to the innovation voucher.")
-                done.append("voucher_returned")
+        if excess > 0 and _give_back_voucher(session, order, redemption, excess,
+                                             workflow.SYSTEM):
+            done.append("voucher_returned")
     session.refresh(order)
     holds_left = any(p.status in ("held", "pending", "requires_action") for p in order.payments)
-    if recognise and not holds_left and ledger.balances(session, order.id)["escrow"] < 0:
+    received = sum(p.amount_captured for p in order.payments if p.status == "captured")
+    if recognise and not holds_left and received < keep_cash:
+        # The hold was released before it could be captured (the order completed while
+        # Stripe was unreachable): no revenue for money never received, staff are told.
+        if _payment_missing(session, order, keep_cash - received):
+            done.append("payment_missing")
+    elif recognise and not holds_left and ledger.balances(session, order.id)["escrow"] < 0:
         ledger.recognise(session, order)
         done.append("recognised")
     if order.status == "settled" and ledger.balances(session, order.id)["provider_payable"] < 0:
@@ -485,6 +651,38 @@ def sync_money(session: Session, order: Order, gw: StripeGateway | None = None) 
     return done
 
 
+def _payment_missing(session: Session, order: Order, missing: int) -> bool:
+    """Tell staff once that a closed order's money was never received. True if told now."""
+    if session.scalar(select(OrderEvent.id).where(OrderEvent.order_id == order.id,
+                                                  OrderEvent.name == "payment_missing")):
+        return False
+    note = (f"{format_amount(missing, order.currency)} of this order was never captured: the "
+            "card hold was released before the capture. Nothing is recognised or paid out "
+            "until staff settle it with the buyer.")
+    workflow.record_event(session, order, "payment_missing", workflow.SYSTEM, note=note)
+    staff = session.scalars(select(User).where(User.role.in_(("staff", "admin")),
+                                               User.active.is_(True))).all()
+    for user in staff:
+        notify(session, user, "order_payment_missing",
+               f"Order {order.number}: payment missing", note, workflow.order_link(order, "staff"))
+    return True
+
+
+def _give_back_voucher(session: Session, order: Order, redemption, amount: int,
+                       actor: User | None) -> int:
+    """Return up to ``amount`` to the order's voucher (and its programme's budget) and post
+    the reversal; returns what was given back."""
+    given = vouchers.give_back(session, redemption, amount)
+    receivable = ledger.balances(session, order.id)["voucher_receivable"]
+    if min(given, receivable) > 0:
+        ledger.voucher_returned(session, order, min(given, receivable))
+    if given:
+        workflow.record_event(session, order, "voucher_returned", actor,
+                              note=f"{format_amount(given, order.currency)} returned to the "
+                                   "innovation voucher.")
+    return given
+
+
 def _sync_card(session: Session, payment: Payment, keep_cash: int,
                gw: StripeGateway | None) -> list[str]:
     gw = gw or gateway()
@@ -492,10 +690,10 @@ def _sync_card(session: Session, payment: Payment, keep_cash: int,
     if payment.status in ("pending", "requires_action"):
         if intent_id:
             try:
-                apply_intent(session, payment, gw.cancel_intent(intent_id))
+                apply_intent(session, payment, gw.cancel_intent(intent_id), gw)
             except GatewayError:
                 # Perhaps it was authorised meanwhile: look, apply, and go on from there.
-                apply_intent(session, payment, gw.retrieve_intent(intent_id))
+                apply_intent(session, payment, gw.retrieve_intent(intent_id), gw)
         if payment.status in ("pending", "requires_action"):
             _move(session, payment, ("pending", "requires_action"), "canceled")
         session.commit()
@@ -504,13 +702,13 @@ def _sync_card(session: Session, payment: Payment, keep_cash: int,
     if payment.status == "held":
         if keep_cash <= 0:
             intent = _or_current(gw, intent_id, gw.cancel_intent, intent_id)
-            apply_intent(session, payment, intent)
+            apply_intent(session, payment, intent, gw)
             session.commit()
             return ["hold_released"]
         amount = min(keep_cash, payment.amount_authorised)
         intent = _or_current(gw, intent_id, gw.capture_intent, intent_id,
                              None if amount == payment.amount_authorised else amount)
-        apply_intent(session, payment, intent)
+        apply_intent(session, payment, intent, gw)
         session.commit()
         return ["captured"]
     if payment.status == "captured":

@@ -204,6 +204,11 @@ def request_revision(session: Session, order: Order, actor: User, note: str) -> 
 
 def complete(session: Session, order: Order, actor: User | None, note: str = "",
              now: datetime | None = None, gw: StripeGateway | None = None) -> Outcome:
+    """Accept the delivery: capture the held money and recognise it. Stripe is asked first
+    whether the hold is still there; if it was released the order goes back to awaiting
+    payment and ``payments.HoldLapsed`` is raised instead."""
+    workflow.check(order, "complete", actor, note)
+    payments.confirm_hold(session, order, gw)
     outcome = _fire(session, order, "complete", actor, note, now, gw=gw, money=True)
     if order.product_id:
         session.execute(update(Product).where(Product.id == order.product_id)
@@ -223,7 +228,9 @@ def dispute(session: Session, order: Order, actor: User, reason: str) -> Outcome
 
 def resolve(session: Session, order: Order, staff: User, ruling: str, refund: int | None,
             note: str, gw: StripeGateway | None = None) -> Outcome:
-    """Staff ruling: full refund, partial refund (an amount), or no refund."""
+    """Staff ruling: full refund, partial refund (an amount), or no refund. Like
+    ``complete`` it first asks Stripe whether the card hold is still there
+    (``payments.HoldLapsed`` if not: the order is back to awaiting payment)."""
     if ruling not in RULINGS:
         raise OrderError("Choose a ruling.")
     if ruling == "full":
@@ -234,6 +241,8 @@ def resolve(session: Session, order: Order, staff: User, ruling: str, refund: in
         raise OrderError(f"A partial refund is more than zero and less than the order value "
                          f"({format_amount(order.subtotal, order.currency)}).")
     note = note.strip()
+    workflow.check(order, "resolve", staff, f"{RULINGS[ruling]}. {note}")
+    payments.confirm_hold(session, order, gw)  # no ruling on money that is gone
     audit.record(session, staff, "order.resolve", order, note or None, number=order.number,
                  ruling=ruling, refund=refund)
     summary = f"{RULINGS[ruling]}"

@@ -8,6 +8,9 @@
   given back);
 - quote requests and quotes expire;
 - reviews whose double-blind window has passed are published (catalog.reviews);
+- card holds of open orders older than HOLD_CHECK_AFTER_DAYS are looked up at Stripe (real
+  Stripe releases an uncaptured hold after about seven days): a released one puts its order
+  back to awaiting payment, in case the webhook never arrived;
 - closed orders whose money is not yet where their state says (Stripe was unreachable, a
   process died) are brought in line again.
 
@@ -30,6 +33,7 @@ from orders.stripe_gateway import StripeGateway
 log = logging.getLogger(__name__)
 
 DEFAULT_AUTO_COMPLETE_DAYS = 7
+HOLD_CHECK_AFTER_DAYS = 6
 
 
 @dataclass
@@ -38,6 +42,7 @@ class TimerReport:
     completed: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
+    lapsed: list[str] = field(default_factory=list)
     expired_requests: int = 0
     expired_quotes: int = 0
     reviews_published: int = 0
@@ -47,6 +52,7 @@ class TimerReport:
         return (f"{len(self.declined)} declined (not accepted in time), "
                 f"{len(self.completed)} completed automatically, "
                 f"{len(self.cancelled)} cancelled (unpaid), {len(self.repaired)} money repaired, "
+                f"{len(self.lapsed)} card holds found released, "
                 f"{self.expired_requests} quote requests and {self.expired_quotes} quotes "
                 f"expired, {self.reviews_published} reviews published (blind window over), "
                 f"{len(self.errors)} errors")
@@ -66,8 +72,8 @@ def run(session: Session, now: datetime, auto_complete_days: int = DEFAULT_AUTO_
             try:
                 action(order)
                 bucket.append(order.number)
-            except workflow.WorkflowError:
-                session.rollback()  # someone acted on it meanwhile: fine
+            except (workflow.WorkflowError, payments.HoldLapsed):
+                session.rollback()  # someone acted on it meanwhile, or it needs paying again
             except Exception as exc:  # noqa: BLE001 - keep going, report it
                 session.rollback()
                 log.exception("%s failed for order %s", label, order_id)
@@ -96,6 +102,18 @@ def run(session: Session, now: datetime, auto_complete_days: int = DEFAULT_AUTO_
     report.expired_requests, report.expired_quotes = expired.requests, expired.quotes
     report.reviews_published = reviews.publish_due_reviews(session, now)
 
+    for payment_id in tracked(_old_holds(session, now), "hold check"):
+        payment = session.get(Payment, payment_id)
+        try:
+            payments.refresh_from_stripe(session, payment, gw)
+            session.commit()
+            if payment.status == "released":
+                report.lapsed.append(payment.order.number)
+        except Exception as exc:  # noqa: BLE001
+            session.rollback()
+            log.exception("hold check failed for payment %s", payment_id)
+            report.errors.append(f"hold check {payment.order.number}: {exc}")
+
     for order in tracked(_money_out_of_line(session), "money repair"):
         try:
             if payments.sync_money(session, order, gw):
@@ -119,6 +137,16 @@ def _cancel_unpaid(session: Session, order: Order, now: datetime, gw) -> None:
             return
     services.cancel(session, order, workflow.SYSTEM,
                     "Not paid in time; the order was cancelled.", now=now, gw=gw)
+
+
+def _old_holds(session: Session, now: datetime) -> list[int]:
+    """Card holds of open orders authorised long enough ago that Stripe may release them."""
+    return list(session.scalars(
+        select(Payment.id).join(Order).where(
+            Order.status.in_(workflow.LAPSABLE_STATUSES), Payment.method == "card",
+            Payment.status == "held",
+            Payment.authorised_at < now - timedelta(days=HOLD_CHECK_AFTER_DAYS))
+        .order_by(Payment.id)).all())
 
 
 def _money_out_of_line(session: Session) -> list[Order]:

@@ -571,7 +571,7 @@ def order_action(order_id, name):
     note = (request.form.get("note") or "").strip()[:5000]
     try:
         outcome = action(order, _user(), note)
-    except workflow.NoteRequired as exc:
+    except (workflow.NoteRequired, payments.HoldLapsed) as exc:
         db.session.rollback()
         flash(exc.message, "danger")
         return redirect(order_url(order))
@@ -759,7 +759,7 @@ def resolve(order_id):
     try:
         outcome = services.resolve(db.session, order, _user(), form.ruling.data,
                                    form.refund.amount, form.note.data)
-    except services.OrderError as exc:
+    except (services.OrderError, payments.HoldLapsed) as exc:
         db.session.rollback()
         flash(exc.message, "danger")
         return redirect(order_url(order))
@@ -780,7 +780,7 @@ def refund(order_id):
         return redirect(order_url(order))
     try:
         done = payments.staff_refund(db.session, order, _user(), form.amount.amount,
-                                     form.reason.data)
+                                     form.reason.data, form_token=form.token.data)
         db.session.commit()
     except payments.PaymentError as exc:
         db.session.rollback()
@@ -794,7 +794,12 @@ def refund(order_id):
         return redirect(order_url(order))
     from orders.money import format_amount
 
-    flash(f"Refunded {format_amount(done.amount, order.currency)}.", "success")
+    message = f"Refunded {format_amount(done.total, order.currency)}"
+    if done.voucher:
+        message += (f": {format_amount(done.cash, order.currency)} to the buyer and "
+                    f"{format_amount(done.voucher, order.currency)} to the innovation voucher "
+                    "(in proportion to the voucher's share of the price)")
+    flash(message + ".", "success")
     return redirect(order_url(order))
 
 

@@ -55,7 +55,7 @@ def handle_event(session: Session, event: dict, gw: StripeGateway | None = None)
         return "ignored: unknown payment"
     gw = gw or payments.gateway()
     intent = gw.retrieve_intent(obj["id"])
-    outcome = payments.apply_intent(session, payment, intent)
+    outcome = payments.apply_intent(session, payment, intent, gw)
     record.outcome = f"payment {payment.id}: {outcome}"
     session.commit()
     if outcome in ("held", "captured") and payment.order.status in ("cancelled", "declined"):

@@ -4,6 +4,8 @@ status through ``transition()`` and nowhere else.
     pending_payment → paid (funds held) → accepted → in_progress → delivered → completed → settled
     side exits: declined (provider refuses, money released), cancelled (rules per state),
                 disputed → resolved (staff ruling: full, partial or no refund)
+    back to pending_payment (system only, "lapse"): the card hold of a paid but not yet
+                completed order was released at Stripe, so the buyer must pay again
 
 Each transition names, per role, the states it may be fired from. A role that may never fire
 a transition gets ``NotAllowed`` (HTTP 403); a role that may, but not from the order's current
@@ -49,6 +51,9 @@ STATUS_LABELS = {
 OPEN_STATUSES = ("pending_payment", "paid", "accepted", "in_progress", "delivered", "disputed")
 CLOSED_STATUSES = ("completed", "settled", "declined", "cancelled", "resolved")
 TERMINAL_STATUSES = ("settled", "declined", "cancelled")
+# Open states whose money is held on the card (captured only when the buyer accepts the work):
+# the states a card hold released at Stripe can catch an order in.
+LAPSABLE_STATUSES = ("paid", "accepted", "in_progress", "delivered", "disputed")
 
 
 def status_label(status: str) -> str:
@@ -101,6 +106,11 @@ TRANSITIONS: dict[str, Transition] = {t.name: t for t in (
         "staff": ["pending_payment", "paid", "accepted", "in_progress"],
         "system": ["pending_payment"]},
        note_required=["staff"], stamp="closed_at"),
+    # Real Stripe cancels a card hold that is not captured within about seven days: the
+    # order is not paid any more, so it goes back to awaiting payment (orders.payments).
+    _t("lapse", "Payment lapsed", "pending_payment",
+       "found the card hold released by the bank; the order must be paid again",
+       {"system": list(LAPSABLE_STATUSES)}),
     _t("settle", "Mark settled", "settled", "settled the order with the institution",
        {"staff": ["completed", "resolved"], "system": ["completed", "resolved"]},
        stamp="closed_at"),
@@ -121,6 +131,7 @@ _NOTIFY = {
     "start": ("buyer",), "deliver": ("buyer",), "request_revision": ("provider",),
     "complete": ("buyer", "provider"), "dispute": ("provider", "staff"),
     "resolve": ("buyer", "provider"), "cancel": ("buyer", "provider"),
+    "lapse": ("buyer", "provider", "staff"),
 }
 
 

@@ -8,28 +8,31 @@ Provider A, contract rate 10% (1000 bp)
   A1  ¥1,000.00 bank transfer, completed
         gross 100000, refunds 0, voucher 0, fee 10000, net 90000
   A2  ¥800.00, voucher programme P1 (30%): voucher 24000, transfer 56000; completed, then a
-      staff refund of ¥100.01 after completion. Kept 80000 - 10001 = 69999; fee on it
-      6999.9 -> 7000 (the fee goes back 8000 - 7000 = 1000, the institution bears 9001)
-        gross 80000, refunds 10001, voucher 24000, fee 7000, net 72000 - 9001 = 62999
+      staff refund of ¥100.01 after completion, split in proportion to the voucher's share
+      (voucher part rounded up): voucher ceil(10001 * 30%) = ceil(3000.3) = 3001, cash 7000.
+      Kept 80000 - 10001 = 69999; fee on it 6999.9 -> 7000 (the fee goes back
+      8000 - 7000 = 1000, the institution bears 9001)
+        gross 80000, refunds 10001, voucher 20999, fee 7000, net 72000 - 9001 = 62999
   A3  ¥500.00 bank transfer, disputed, ruling "no refund"
         gross 50000, refunds 0, voucher 0, fee 5000, net 45000
-  A total: gross 230000, refunds 10001, voucher 24000, fee 22000, net 197999
+  A total: gross 230000, refunds 10001, voucher 20999, fee 22000, net 197999
            (230000 - 10001 = 219999 = 22000 + 197999)
 
 Provider B, contract rate 12.5% (1250 bp)
   B1  ¥333.33, voucher programme P2 (50%): 33333 * 50% = 16666.5 -> 16666, transfer 16667;
-      disputed, partial ruling ¥200.00 back: all the cash (16667) and 3333 of the voucher.
-      Kept 33333 - 20000 = 13333 (all voucher); fee 1666.625 -> 1667, net 11666
-        gross 33333, refunds 20000, voucher 13333, fee 1667, net 11666
+      disputed, partial ruling ¥200.00 back, split in proportion: voucher
+      ceil(20000 * 16666 / 33333) = ceil(9999.69...) = 10000, cash 10000. Kept
+      33333 - 20000 = 13333 (cash 6667, voucher 6666); fee 1666.625 -> 1667, net 11666
+        gross 33333, refunds 20000, voucher 6666, fee 1667, net 11666
   B2  ¥1,200.00 bank transfer, disputed, ruling "full refund"
         gross 120000, refunds 120000, voucher 0, fee 0, net 0
   B3  ¥2,000.00 card (localstripe), disputed, partial ruling ¥500.00: 150000 captured,
       50000 of the hold released; fee 18750, net 131250
         gross 200000, refunds 50000, voucher 0, fee 18750, net 131250
-  B total: gross 353333, refunds 190000, voucher 13333, fee 20417, net 142916
+  B total: gross 353333, refunds 190000, voucher 6666, fee 20417, net 142916
            (353333 - 190000 = 163333 = 20417 + 142916)
 
-Batch: 6 orders, gross 583333, refunds 200001, voucher 37333, fee 42417, net 340915.
+Batch: 6 orders, gross 583333, refunds 200001, voucher 27665, fee 42417, net 340915.
 
 Not in the batch: X1 completed last month, X2 still in progress, X3 cancelled, and X4
 completed this month but with its money still in escrow (waiting).
@@ -47,14 +50,14 @@ from orders import commission, ledger, payments, services, settlement, vouchers
 from orders.models import Order
 
 EXPECTED = {
-    "A": {"gross": 230000, "refunds": 10001, "voucher": 24000, "fee": 22000, "net": 197999},
-    "B": {"gross": 353333, "refunds": 190000, "voucher": 13333, "fee": 20417, "net": 142916},
-    "batch": {"gross": 583333, "refunds": 200001, "voucher": 37333, "fee": 42417,
+    "A": {"gross": 230000, "refunds": 10001, "voucher": 20999, "fee": 22000, "net": 197999},
+    "B": {"gross": 353333, "refunds": 190000, "voucher": 6666, "fee": 20417, "net": 142916},
+    "batch": {"gross": 583333, "refunds": 200001, "voucher": 27665, "fee": 42417,
               "net": 340915},
     "A1": {"gross": 100000, "refunds": 0, "voucher": 0, "fee": 10000, "net": 90000},
-    "A2": {"gross": 80000, "refunds": 10001, "voucher": 24000, "fee": 7000, "net": 62999},
+    "A2": {"gross": 80000, "refunds": 10001, "voucher": 20999, "fee": 7000, "net": 62999},
     "A3": {"gross": 50000, "refunds": 0, "voucher": 0, "fee": 5000, "net": 45000},
-    "B1": {"gross": 33333, "refunds": 20000, "voucher": 13333, "fee": 1667, "net": 11666},
+    "B1": {"gross": 33333, "refunds": 20000, "voucher": 6666, "fee": 1667, "net": 11666},
     "B2": {"gross": 120000, "refunds": 120000, "voucher": 0, "fee": 0, "net": 0},
     "B3": {"gross": 200000, "refunds": 50000, "voucher": 0, "fee": 18750, "net": 131250},
 }

@@ -27,11 +27,12 @@ EXPECTED = {
                "staff": {"pending_payment", "paid", "accepted", "in_progress"},
                "system": {"pending_payment"}},
     "settle": {"staff": {"completed", "resolved"}, "system": {"completed", "resolved"}},
+    "lapse": {"system": {"paid", "accepted", "in_progress", "delivered", "disputed"}},
 }
 TARGET = {"pay": "paid", "accept": "accepted", "decline": "declined", "start": "in_progress",
           "deliver": "delivered", "request_revision": "in_progress", "complete": "completed",
           "dispute": "disputed", "resolve": "resolved", "cancel": "cancelled",
-          "settle": "settled"}
+          "settle": "settled", "lapse": "pending_payment"}
 ROLES = ("buyer", "provider", "staff", "system", "outsider")
 
 

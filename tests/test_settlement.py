@@ -197,12 +197,12 @@ def test_statement_and_batch_csv_columns_and_totals(session, month):
     col = {name: rows[0].index(name) for name in rows[0]}
     b1 = next(r for r in body if r[col["Order number"]] == month.orders["B1"].number)
     assert [b1[col[c]] for c in ("Gross", "Refunds", "Voucher share", "Platform fee",
-                                 "Net payable")] == ["333.33", "200.00", "133.33", "16.67",
+                                 "Net payable")] == ["333.33", "200.00", "66.66", "16.67",
                                                      "116.66"]
     assert b1[col["Institution"]] == month.b.provider_org.name
     assert total[0] == "TOTAL"
     assert [total[col[c]] for c in ("Gross", "Refunds", "Voucher share", "Platform fee",
-                                    "Net payable")] == ["3533.33", "1900.00", "133.33", "204.17",
+                                    "Net payable")] == ["3533.33", "1900.00", "66.66", "204.17",
                                                         "1429.16"]
     # The totals row is the sum of the lines.
     from decimal import Decimal
@@ -219,9 +219,9 @@ def test_voucher_redemptions_per_programme_for_the_funder(session, month):
     _run(session, month)
     p1 = settlement.voucher_report(session, month.programmes["P1"], month.period)
     assert [o.number for _r, o, _e in p1.rows] == [month.orders["A2"].number]
-    assert (p1.order_total, p1.applied, p1.returned, p1.net) == (80000, 24000, 0, 24000)
+    assert (p1.order_total, p1.applied, p1.returned, p1.net) == (80000, 24000, 3001, 20999)
     p2 = settlement.voucher_report(session, month.programmes["P2"], month.period)
-    assert (p2.order_total, p2.applied, p2.returned, p2.net) == (33333, 16666, 3333, 13333)
+    assert (p2.order_total, p2.applied, p2.returned, p2.net) == (33333, 16666, 10000, 6666)
     rows = _parse(settlement.voucher_csv(p2))
     assert rows[0] == settlement.VOUCHER_COLUMNS
     col = {name: rows[0].index(name) for name in rows[0]}
@@ -231,8 +231,8 @@ def test_voucher_redemptions_per_programme_for_the_funder(session, month):
     assert line[col["Order number"]] == month.orders["B1"].number
     assert (line[col["Order amount"]], line[col["Voucher applied"]],
             line[col["Voucher returned"]], line[col["Voucher amount"]]) == (
-        "333.33", "166.66", "33.33", "133.33")
-    assert rows[-1][0] == "TOTAL" and rows[-1][col["Voucher amount"]] == "133.33"
+        "333.33", "166.66", "100.00", "66.66")
+    assert rows[-1][0] == "TOTAL" and rows[-1][col["Voucher amount"]] == "66.66"
     # Another month has nothing to reimburse.
     empty = settlement.voucher_report(session, month.programmes["P1"],
                                       settlement.month("2001-01"))

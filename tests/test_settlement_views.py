@@ -98,7 +98,7 @@ def test_voucher_report_page_and_csv(client, session, month):
     download = client.get(f"/staff/settlement/vouchers?programme={p2.id}"
                           f"&month={month.period.label}&format=csv")
     assert download.status_code == 200 and "attachment" in download.headers["Content-Disposition"]
-    assert "133.33" in download.data.decode("utf-8")
+    assert "66.66" in download.data.decode("utf-8")  # B1: the voucher share it kept
     assert client.get("/staff/settlement/vouchers?programme=999999&month=2026-01"
                       ).status_code == 404
 

@@ -5,17 +5,26 @@ reconciling a payment whose browser never came back)."""
 
 import json
 import time
+from datetime import timedelta
 
 import factories
 import pytest
 import requests
 from conftest import post_form
 from sqlalchemy import func, select
-from stripe_fixtures import event_payload, localstripe, signed_headers  # noqa: F401
+from stripe_fixtures import (  # noqa: F401
+    SECRET_KEY,
+    event_payload,
+    free_port,
+    localstripe,
+    signed_headers,
+)
 
-from marketplace.database import db
-from orders import cart, checkout, ledger, payments, services
+from marketplace.database import db, utcnow
+from marketplace.models import Notification
+from orders import cart, checkout, ledger, payments, services, timers, workflow
 from orders.models import Order, Payment, StripeWebhookEvent
+from orders.stripe_gateway import StripeGateway
 
 OK_CARD = payments.TestCard("4242424242424242", 12, 2030, "123")
 DECLINED_CARD = payments.TestCard("4000000000000341", 12, 2030, "123")
@@ -132,9 +141,10 @@ def _complete(session, bought, card=OK_CARD):
 def test_partial_then_full_refund_after_capture_and_never_more(session, bought):
     order, payment = _complete(session, bought)
     fee_before = -ledger.balances(session, order.id)["platform_fee_revenue"]
-    refund = payments.staff_refund(session, order, bought["staff"], 120000, "Late delivery")
+    done = payments.staff_refund(session, order, bought["staff"], 120000, "Late delivery")
     session.commit()
-    assert refund.stripe_refund_id and payment.amount_refunded == 120000
+    assert done.cash == 120000 and done.voucher == 0
+    assert done.refund.stripe_refund_id and payment.amount_refunded == 120000
     charge = bought["stripe"].intent(payment.stripe_payment_intent_id)["latest_charge"]
     assert charge["amount_refunded"] == 120000
 
@@ -299,3 +309,248 @@ def test_checkout_by_card_over_http_holds_the_money(client, session, localstripe
     assert localstripe.intent(intent_id)["status"] == "requires_capture"
     assert json.loads(requests.get(f"{localstripe.url}/v1/payment_intents", timeout=5,
                                    auth=("sk_test_x", "")).text)["data"]
+
+
+# --------------------------------------------------------------------------- expired holds
+
+def _notified(session, user, kind):
+    return session.scalar(select(func.count(Notification.id)).where(
+        Notification.user_id == user.id, Notification.kind == kind))
+
+
+def test_a_hold_cancelled_at_stripe_puts_the_order_back_to_awaiting_payment(client, session,
+                                                                           bought):
+    """Real Stripe cancels an uncaptured PaymentIntent after about seven days. When the
+    webhook says so, the order needs paying again: it can no longer be delivered or
+    completed on money that is gone, and the buyer can pay again."""
+    order, stripe = bought["order"], bought["stripe"]
+    payment = pay(session, order, OK_CARD)
+    services.accept(session, order, bought["provider"])
+    assert order.status == "accepted"
+    cancelled = stripe.client.payment_intents.cancel(payment.stripe_payment_intent_id).to_dict()
+    assert cancelled["status"] == "canceled"
+
+    response = _post_event(client, "evt_hold_expired_1", "payment_intent.canceled", cancelled)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    session.expire_all()
+    order = session.get(Order, order.id)
+    payment = session.get(Payment, payment.id)
+    assert payment.status == "released" and order.status == "pending_payment"
+    assert order.payment_due_at is not None and order.live_payment is None
+    assert all(value == 0 for value in ledger.balances(session, order.id).values())
+    assert _notified(session, bought["buyer"], "order_lapse") == 1
+    assert _notified(session, bought["staff"], "order_lapse") == 1
+    with pytest.raises(workflow.WrongState):
+        services.deliver(session, order, bought["provider"], "Done anyway")
+    session.rollback()
+
+    again = pay(session, order, OK_CARD)
+    assert again.id != payment.id and again.status == "held" and order.status == "paid"
+    services.accept(session, order, bought["provider"])
+    services.deliver(session, order, bought["provider"], "Done")
+    session.commit()
+    outcome = services.complete(session, order, bought["buyer"])
+    assert outcome.warning is None and order.status == "completed"
+    balances = ledger.balances(session, order.id)
+    assert balances["platform_cash"] == 500000 and balances["escrow"] == 0
+    assert -(balances["provider_payable"] + balances["platform_fee_revenue"]) == 500000
+
+
+def test_completing_an_order_whose_hold_was_cancelled_is_refused(session, bought):
+    """No webhook arrived (or not yet): accepting the delivery looks at Stripe first, and an
+    order whose hold is gone goes back to awaiting payment instead of completing."""
+    order, stripe = bought["order"], bought["stripe"]
+    payment = pay(session, order, OK_CARD)
+    services.accept(session, order, bought["provider"])
+    services.deliver(session, order, bought["provider"], "Done")
+    session.commit()
+    stripe.client.payment_intents.cancel(payment.stripe_payment_intent_id)
+
+    with pytest.raises(payments.PaymentError, match="(?i)pay again"):
+        services.complete(session, order, bought["buyer"])
+    session.expire_all()
+    order = session.get(Order, order.id)
+    assert order.status == "pending_payment"
+    assert session.get(Payment, payment.id).status == "released"
+    balances = ledger.balances(session, order.id)
+    assert all(value == 0 for value in balances.values()), balances
+    assert not ledger.recognised(session, order)
+
+
+def test_the_timer_job_finds_a_hold_cancelled_at_stripe(session, bought):
+    order, stripe = bought["order"], bought["stripe"]
+    payment = pay(session, order, OK_CARD)
+    services.accept(session, order, bought["provider"])
+    stripe.client.payment_intents.cancel(payment.stripe_payment_intent_id)
+    timers.run(session, utcnow() + timedelta(days=7))
+    session.expire_all()
+    assert session.get(Order, order.id).status == "pending_payment"
+    assert session.get(Payment, payment.id).status == "released"
+
+
+def test_nothing_is_recognised_when_the_capture_finds_the_hold_gone(session, bought):
+    """Stripe did not answer when the buyer accepted the delivery, so the order completed
+    and the capture was left to the timer job; by then the hold had been cancelled. No
+    revenue is posted for money never received, and staff are told."""
+    order, stripe = bought["order"], bought["stripe"]
+    payment = pay(session, order, OK_CARD)
+    services.accept(session, order, bought["provider"])
+    services.deliver(session, order, bought["provider"], "Done")
+    session.commit()
+    unreachable = StripeGateway(SECRET_KEY, f"http://127.0.0.1:{free_port()}", test_mode=True)
+    outcome = services.complete(session, order, bought["buyer"], gw=unreachable)
+    assert order.status == "completed" and outcome.warning
+    stripe.client.payment_intents.cancel(payment.stripe_payment_intent_id)
+
+    timers.run(session, utcnow() + timedelta(minutes=5))
+    session.expire_all()
+    order = session.get(Order, order.id)
+    assert session.get(Payment, payment.id).status == "released"
+    assert not ledger.recognised(session, order)
+    balances = ledger.balances(session, order.id)
+    assert balances["platform_fee_revenue"] == 0 and balances["provider_payable"] == 0
+    assert sum(balances.values()) == 0
+    assert _notified(session, bought["staff"], "order_payment_missing") == 1
+    timers.run(session, utcnow() + timedelta(minutes=10))  # told once, not every run
+    assert _notified(session, bought["staff"], "order_payment_missing") == 1
+
+
+# --------------------------------------------------------------------------- overlapping clicks
+
+def test_two_overlapping_pay_clicks_leave_no_second_hold(session, bought):
+    """Request A begins, request B begins (replacing A's attempt), then A pays: A's money
+    must not stay held at Stripe for a payment row we consider cancelled."""
+    order, stripe = bought["order"], bought["stripe"]
+    first = payments.begin_card_payment(session, order)  # request A
+    session.commit()
+    second = payments.begin_card_payment(session, order)  # request B
+    session.commit()
+    try:
+        payments.pay_with_test_card(session, first, OK_CARD)  # A goes on
+    except payments.PaymentError:
+        session.rollback()
+    payments.pay_with_test_card(session, second, OK_CARD)  # B goes on
+    session.expire_all()
+    assert session.get(Payment, second.id).status == "held"
+    assert session.get(Order, order.id).status == "paid"
+    intents = session.scalars(select(Payment.stripe_payment_intent_id).where(
+        Payment.order_id == order.id, Payment.stripe_payment_intent_id.is_not(None))).all()
+    held = [i for i in intents if stripe.intent(i)["status"] == "requires_capture"]
+    assert held == [session.get(Payment, second.id).stripe_payment_intent_id]
+    assert ledger.balances(session, order.id)["buyer_funds_held"] == 500000
+
+
+def test_a_hold_arriving_for_a_replaced_attempt_is_cancelled_at_stripe(client, session, bought):
+    """The in-flight request A confirmed its card after B replaced A's attempt: the webhook
+    for A's hold cancels it at Stripe instead of leaving the buyer's money held forever."""
+    order, stripe = bought["order"], bought["stripe"]
+    first = payments.begin_card_payment(session, order)
+    session.commit()
+    payments.begin_card_payment(session, order)
+    session.commit()
+    assert session.get(Payment, first.id).status == "canceled"
+    method = stripe.client.payment_methods.create(params={"type": "card", "card": {
+        "number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}})
+    intent = stripe.client.payment_intents.create(params={
+        "amount": first.amount, "currency": "cny", "capture_method": "manual",
+        "payment_method": method.id,
+        "metadata": {"payment_id": str(first.id), "order_id": str(order.id)}})
+    confirmed = stripe.client.payment_intents.confirm(intent.id).to_dict()
+    assert confirmed["status"] == "requires_capture"
+    response = _post_event(client, "evt_orphan_hold_1",
+                           "payment_intent.amount_capturable_updated", confirmed)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert stripe.intent(intent.id)["status"] == "canceled"
+    session.expire_all()
+    assert session.get(Order, order.id).status == "pending_payment"
+    assert ledger.balances(session, order.id)["buyer_funds_held"] == 0
+
+
+def test_reloading_the_stripe_page_never_cancels_an_authorised_payment(session, bought):
+    """GET /checkout/<token>/pay begins a new attempt on every load. If Stripe.js already
+    authorised the previous attempt, the reload applies that hold instead of cancelling it."""
+    order, stripe = bought["order"], bought["stripe"]
+    payment = payments.begin_card_payment(session, order)
+    session.commit()
+    payments.create_browser_intent(session, payment)
+    method = stripe.client.payment_methods.create(params={"type": "card", "card": {
+        "number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}})
+    stripe.client.payment_intents.update(payment.stripe_payment_intent_id,
+                                         params={"payment_method": method.id})
+    stripe.client.payment_intents.confirm(payment.stripe_payment_intent_id)  # Stripe.js
+
+    with pytest.raises(payments.PaymentError, match="paid a moment ago"):
+        payments.begin_card_payment(session, order)  # the reload
+    session.rollback()
+    assert stripe.intent(payment.stripe_payment_intent_id)["status"] == "requires_capture"
+    session.expire_all()
+    assert session.get(Payment, payment.id).status == "held"
+    assert session.get(Order, order.id).status == "paid"
+
+
+def test_begin_card_payment_is_serialised_on_the_order(session, bought):
+    """Two requests that read the order at the same moment: the second to write loses
+    (the conditional UPDATE of the order row, a row lock on PostgreSQL)."""
+    from sqlalchemy.orm import Session as OrmSession
+
+    order = bought["order"]
+    with OrmSession(db.engine) as other:
+        stale = other.get(Order, order.id)
+        assert stale.status == "pending_payment"
+        payments.begin_card_payment(session, order)
+        session.commit()
+        with pytest.raises(payments.PaymentError, match="(?i)another payment"):
+            payments.begin_card_payment(other, stale)
+        other.rollback()
+    session.expire_all()
+    assert session.scalar(select(func.count(Payment.id))
+                          .where(Payment.order_id == order.id)) == 1
+
+
+# --------------------------------------------------------------------------- refund form
+
+def test_a_double_submitted_refund_form_refunds_once(client, session, bought):
+    """The refund form carries a one-time token; the second post of the same form (a double
+    click) is answered with a clear message and refunds nothing more."""
+    import re
+    from html import unescape
+
+    import order_support as osup
+
+    from orders.models import Refund
+
+    order, payment = _complete(session, bought)
+    osup.login(client, bought["staff"])
+    page = client.get(f"/staff/orders/{order.id}").get_data(as_text=True)
+    token = re.search(r'name="refund-token"[^>]*value="([^"]+)"', page)
+    token = token or re.search(r'value="([^"]+)"[^>]*name="refund-token"', page)
+    assert token, "the refund form carries a one-time token"
+    data = {"refund-amount": "100.00", "refund-reason": "Late by two days",
+            "refund-token": token.group(1)}
+    first = post_form(client, f"/orders/{order.id}/refund", data)
+    second = post_form(client, f"/orders/{order.id}/refund", data)  # the double click
+    assert first.status_code == second.status_code == 302
+    shown = unescape(client.get(second.headers["Location"]).get_data(as_text=True))
+    assert "already" in shown and "nothing more was refunded" in shown.lower()
+    session.expire_all()
+    assert session.get(Payment, payment.id).amount_refunded == 10000
+    assert session.scalar(select(func.count(Refund.id))) == 1
+    charge = bought["stripe"].intent(payment.stripe_payment_intent_id)["latest_charge"]
+    assert charge["amount_refunded"] == 10000
+    # Two posts at the very same moment both pass that check: the UNIQUE index stops the
+    # second refund row (written before Stripe is called) even without our code.
+    from sqlalchemy.exc import IntegrityError
+    session.add(Refund(payment_id=payment.id, order_id=order.id, amount=1, reason="Twin",
+                       form_token=token.group(1)))
+    with pytest.raises(IntegrityError):
+        session.flush()
+    session.rollback()
+
+    # A fresh form (a new token) refunds again, as a second decision should.
+    page = client.get(f"/staff/orders/{order.id}").get_data(as_text=True)
+    fresh = re.search(r'name="refund-token"[^>]*value="([^"]+)"', page) or re.search(
+        r'value="([^"]+)"[^>]*name="refund-token"', page)
+    assert fresh.group(1) != token.group(1)
+    post_form(client, f"/orders/{order.id}/refund", {**data, "refund-token": fresh.group(1)})
+    session.expire_all()
+    assert session.get(Payment, payment.id).amount_refunded == 20000

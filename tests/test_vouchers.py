@@ -9,10 +9,11 @@ import order_support as osup
 import pytest
 from conftest import post_form
 from sqlalchemy import func, select
+from stripe_fixtures import localstripe  # noqa: F401
 
 from marketplace.database import db
 from marketplace.models import Notification, User
-from orders import cart, checkout, payments, services, vouchers
+from orders import cart, checkout, ledger, payments, services, vouchers
 from orders.models import Order, Voucher, VoucherProgramme, VoucherRedemption
 
 
@@ -208,3 +209,143 @@ def test_programmes_are_validated(session, field, value, message):
     data[field] = today + timedelta(days=value) if field == "valid_until" else value
     with pytest.raises(vouchers.VoucherError, match=message):
         vouchers.create_programme(session, staff, vouchers.ProgrammeInput(**data))
+
+
+OK_CARD = payments.TestCard("4242424242424242", 12, 2030, "123")
+
+
+@pytest.fixture
+def half_voucher_order(session, localstripe):  # noqa: F811 - pytest fixture
+    """A 4,000.00 order, half paid by an innovation voucher (2,000.00) and half by card
+    (held at localstripe), delivered."""
+    p = osup.parties(session)
+    scheme = programme(session, p.staff, budget=1_000_000, share=5000)
+    voucher = vouchers.grant(session, p.staff, scheme, p.buyer_org, 1_000_000)
+    product = factories.product(session, p.provider_org, prices=(400_000,),
+                                voucher_eligible=True)
+    cart.add(session, p.buyer, product.packages[0].id)
+    order = checkout.place_orders(session, p.buyer, checkout.CheckoutInput(
+        token=checkout.new_token(), payment_method="card",
+        voucher_id=voucher.id)).checkout.orders[0]
+    session.commit()
+    assert order.voucher_amount == 200_000 and order.amount_due == 200_000
+    payment = payments.begin_card_payment(session, order)
+    session.commit()
+    payments.pay_with_test_card(session, payment, OK_CARD)
+    services.accept(session, order, p.provider)
+    services.deliver(session, order, p.provider, "Report delivered")
+    session.commit()
+    return p, order, voucher, scheme
+
+
+def _voucher_kept(session, order):
+    return vouchers.redemption_for(session, order.id).net
+
+
+def test_a_partial_ruling_gives_back_cash_and_voucher_in_proportion(session,
+                                                                    half_voucher_order):
+    """4,000 order, voucher 2,000 (50%), 3,000 back: the 1,000 kept is paid half by the
+    buyer and half by the voucher, not all by the voucher."""
+    p, order, voucher, scheme = half_voucher_order
+    services.dispute(session, order, p.buyer, "Three quarters missing")
+    services.resolve(session, order, p.staff, "partial", 300_000, "A quarter delivered")
+    session.refresh(voucher)
+    payment = order.payments[-1]
+    assert order.status == "resolved" and payment.status == "captured"
+    assert payment.amount_captured == 50_000
+    assert _voucher_kept(session, order) == 50_000
+    assert voucher.balance == 1_000_000 - 50_000
+    balances = ledger.balances(session, order.id)
+    assert sum(balances.values()) == 0 and balances["escrow"] == 0
+    assert balances["voucher_receivable"] == 50_000 and balances["platform_cash"] == 50_000
+    assert -(balances["provider_payable"] + balances["platform_fee_revenue"]) == 100_000
+
+
+def test_a_staff_refund_after_completion_gives_back_cash_and_voucher_in_proportion(
+        session, half_voucher_order):
+    p, order, voucher, scheme = half_voucher_order
+    services.complete(session, order, p.buyer)
+    payment = order.payments[-1]
+    assert payment.amount_captured == 200_000
+    done = payments.staff_refund(session, order, p.staff, 300_000, "Three quarters missing")
+    session.commit()
+    assert done.cash == 150_000 and done.voucher == 150_000
+    session.refresh(payment)
+    session.refresh(voucher)
+    assert payment.amount_refunded == 150_000 and _voucher_kept(session, order) == 50_000
+    assert voucher.balance == 1_000_000 - 50_000
+    balances = ledger.balances(session, order.id)
+    assert sum(balances.values()) == 0 and balances["voucher_receivable"] == 50_000
+    assert -(balances["provider_payable"] + balances["platform_fee_revenue"]) == 100_000
+
+    with pytest.raises(payments.PaymentError, match="at most ¥1,000.00"):
+        payments.staff_refund(session, order, p.staff, 100_001, "Too much")
+    session.rollback()
+    payments.staff_refund(session, order, p.staff, 100_000, "The rest")
+    session.commit()
+    session.refresh(voucher)
+    session.refresh(scheme)
+    assert voucher.balance == 1_000_000 and scheme.remaining == 1_000_000
+    balances = ledger.balances(session, order.id)
+    assert all(value == 0 for value in balances.values()), balances
+
+
+def test_a_staff_refund_on_an_order_paid_entirely_by_voucher_gives_the_voucher_back(session):
+    from orders.models import Refund
+
+    p = osup.parties(session)
+    scheme = programme(session, p.staff, budget=400_000, share=10_000)
+    voucher = vouchers.grant(session, p.staff, scheme, p.buyer_org, 400_000)
+    product = factories.product(session, p.provider_org, prices=(300_000,),
+                                voucher_eligible=True)
+    cart.add(session, p.buyer, product.packages[0].id)
+    order = checkout.place_orders(session, p.buyer, checkout.CheckoutInput(
+        token=checkout.new_token(), payment_method="card",
+        voucher_id=voucher.id)).checkout.orders[0]
+    session.commit()
+    assert order.amount_due == 0 and order.status == "paid"
+    services.accept(session, order, p.provider)
+    services.deliver(session, order, p.provider, "Done")
+    session.commit()
+    services.complete(session, order, p.buyer)
+    done = payments.staff_refund(session, order, p.staff, 100_000, "A third was late",
+                                 form_token="tok-voucher-only")
+    session.commit()
+    assert (done.cash, done.voucher) == (0, 100_000)
+    row = session.scalar(select(Refund))
+    assert row.payment_id is None and row.amount == 0 and row.voucher_amount == 100_000
+    session.refresh(voucher)
+    assert voucher.balance == 400_000 - 200_000
+    balances = ledger.balances(session, order.id)
+    assert sum(balances.values()) == 0 and balances["voucher_receivable"] == 200_000
+    with pytest.raises(payments.PaymentError, match="already submitted"):
+        payments.staff_refund(session, order, p.staff, 100_000, "A third was late",
+                              form_token="tok-voucher-only")
+    session.rollback()
+    session.refresh(voucher)
+    assert voucher.balance == 200_000
+
+
+def test_paying_again_after_a_released_hold_books_the_voucher_share_once(session,
+                                                                        half_voucher_order):
+    p, order, voucher, scheme = half_voucher_order
+    held = order.payments[-1]
+    payments.gateway().cancel_intent(held.stripe_payment_intent_id)  # Stripe's 7-day expiry
+    payments.refresh_from_stripe(session, held)
+    session.commit()
+    assert order.status == "pending_payment" and held.status == "released"
+    balances = ledger.balances(session, order.id)
+    assert balances["buyer_funds_held"] == 0 and balances["voucher_receivable"] == 200_000
+    again = payments.begin_card_payment(session, order)
+    session.commit()
+    payments.pay_with_test_card(session, again, OK_CARD)
+    assert order.status == "paid" and again.amount == 200_000
+    assert ledger.balances(session, order.id)["voucher_receivable"] == 200_000
+    services.accept(session, order, p.provider)
+    services.deliver(session, order, p.provider, "Report delivered")
+    session.commit()
+    services.complete(session, order, p.buyer)
+    balances = ledger.balances(session, order.id)
+    assert sum(balances.values()) == 0 and balances["escrow"] == 0
+    assert balances["platform_cash"] == 200_000 and balances["voucher_receivable"] == 200_000
+    assert -(balances["provider_payable"] + balances["platform_fee_revenue"]) == 400_000
