@@ -7,6 +7,12 @@ context the test opens itself with ``browser.new_context()``. Application answer
 range (a 403 page, a form refused with 422, an htmx 409) are part of what tests check, so
 Chromium's "Failed to load resource" line for them is not an error here, except for static
 files and the favicon.
+
+Every context runs with ``prefers-reduced-motion: reduce``, which turns off Bootstrap's
+collapse and fade transitions: a step that opens a collapsed form and fills it then never
+races the animation on a slow machine. When a browser test fails, the address and the alert
+messages of every page it still has open are printed with the failure, and a screenshot of
+each is saved under test-artifacts/<test name>/, so a CI log says what the page showed.
 """
 
 import importlib.util
@@ -44,13 +50,30 @@ class ConsoleWatch:
     def __init__(self):
         self.problems: list[str] = []
         self._watched: set[int] = set()
+        self._pages: list = []
 
     def page(self, page) -> None:
         if id(page) in self._watched:
             return
         self._watched.add(id(page))
+        self._pages.append(page)
         page.on("console", lambda message: self._console(page, message))
         page.on("pageerror", lambda error: self.problems.append(f"uncaught error on {page.url}: {error}"))
+
+    def describe_pages(self, test_name: str) -> None:
+        """Print what each open page shows and save a screenshot of it (after a failure)."""
+        folder = _top.ARTIFACTS / test_name
+        folder.mkdir(parents=True, exist_ok=True)
+        for number, page in enumerate(self._pages, start=1):
+            if page.is_closed():
+                continue
+            try:
+                alerts = page.locator(".alert, .invalid-feedback").all_inner_texts()
+                path = folder / f"failure-page-{number}.png"
+                page.screenshot(path=str(path), full_page=True)
+                print(f"page {number} at {page.url}: alerts {alerts!r}; screenshot {path}")
+            except Exception as exc:  # a page that died with the failure still gets a line
+                print(f"page {number} at {page.url}: not described ({exc})")
 
     def context(self, context) -> None:
         for page in context.pages:
@@ -71,6 +94,20 @@ class ConsoleWatch:
         self.problems.append(f"console error on {page.url}: {text}")
 
 
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    """The ``context`` and ``page`` fixtures get reduced motion too."""
+    return {**browser_context_args, "reduced_motion": "reduce"}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.rep_call = report
+    return report
+
+
 @pytest.fixture(autouse=True)
 def no_console_errors(request, monkeypatch):
     watch = ConsoleWatch()
@@ -80,6 +117,7 @@ def no_console_errors(request, monkeypatch):
         original = browser.new_context
 
         def new_context(*args, **kwargs):
+            kwargs.setdefault("reduced_motion", "reduce")
             context = original(*args, **kwargs)
             watch.context(context)
             return context
@@ -88,4 +126,7 @@ def no_console_errors(request, monkeypatch):
     if "context" in names or "page" in names:
         watch.context(request.getfixturevalue("context"))
     yield watch
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        watch.describe_pages(request.node.name)
     assert not watch.problems, "the browser reported:\n" + "\n".join(watch.problems)

@@ -145,8 +145,13 @@ def test_enterprise_buys_from_two_institutions_with_card_and_voucher(
     expect(desk.get_by_test_id("progress-percent")).to_have_text("40%")
     screenshots(desk, "provider-milestone")
     desk.get_by_test_id("deliver-open").click()
+    expect(desk.locator("#deliver-form")).to_have_class(re.compile(r"\bshow\b"))
     desk.get_by_label("Delivery note").fill("Both applications filed; receipts attached.")
-    desk.get_by_test_id("deliver-submit").click()
+    expect(desk.get_by_label("Delivery note")).to_have_value(
+        "Both applications filed; receipts attached.")
+    with desk.expect_navigation():
+        desk.get_by_test_id("deliver-submit").click()
+    expect(desk.get_by_text("Delivered. The buyer has been asked")).to_be_visible()
     expect(desk.get_by_test_id("order-status")).to_contain_text("Delivered")
     screenshots(desk, "provider-delivered")
     logout(desk)
@@ -155,6 +160,7 @@ def test_enterprise_buys_from_two_institutions_with_card_and_voucher(
     login(desk, live_server, "lab@kunshan.example")
     open_order(desk, live_server, "EMC testing")
     desk.get_by_test_id("action-decline-open").click()
+    expect(desk.locator("#action-decline")).to_have_class(re.compile(r"\bshow\b"))
     desk.get_by_test_id("note-decline").fill("Our EMC chamber is booked until March.")
     screenshots(desk, "lab-declining")
     desk.get_by_test_id("action-decline").click()
