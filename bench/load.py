@@ -206,13 +206,17 @@ def pick_pages(session) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- running
 
-def wait_healthy(base: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
+def wait_healthy(base: str, process: subprocess.Popen, log_path: Path,
+                 timeout: float = 60.0) -> None:
     import requests
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            sys.exit("gunicorn exited while starting; see its log above")
+            # The log lives in the work dir, which is removed on exit: show its end now.
+            tail = log_path.read_text(errors="replace").splitlines()[-40:]
+            print("\n".join(tail), file=sys.stderr)
+            sys.exit("gunicorn exited while starting; the end of its log is above")
         try:
             if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
                 return
@@ -369,7 +373,7 @@ def main() -> None:
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
             env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
             stderr=open(work / "gunicorn.log", "w"))  # noqa: SIM115 - closed with the process
-        wait_healthy(base, server)
+        wait_healthy(base, server, work / "gunicorn.log")
         cookie = log_in(base, BUYER_EMAIL, DEMO_PASSWORD, package_id)
         script = work / "count.lua"
         script.write_text(WRK_SCRIPT)
