@@ -148,8 +148,9 @@ def register_cli(app):
     @click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1),
                   help="Most emails sent per round.")
     def send_mail_command(loop, interval, limit):
-        """Deliver queued emails through MAIL_BACKEND (oldest first; failures stay queued and
-        are retried next run). Safe from cron and beside a --loop worker (one lock)."""
+        """Deliver queued emails through MAIL_BACKEND (oldest first; a temporary refusal is
+        retried with back-off, a permanent one is given up; see `flask outbox`). Safe from
+        cron and beside a --loop worker (one lock)."""
         import time
 
         from marketplace import mail
@@ -207,6 +208,13 @@ def register_cli(app):
         for row in rows:
             if row.sent_at is not None:
                 state = f"sent {row.sent_at:%Y-%m-%d %H:%M:%S} UTC"
+            elif row.gave_up_at is not None:
+                state = (f"given up {row.gave_up_at:%Y-%m-%d %H:%M:%S} UTC after "
+                         f"{row.attempts} {'try' if row.attempts == 1 else 'tries'}; "
+                         f"last error: {row.error}")
+            elif row.retry_after is not None:
+                state = (f"not sent; next try after {row.retry_after:%Y-%m-%d %H:%M:%S} UTC; "
+                         f"last error: {row.error}")
             elif row.error:
                 state = f"not sent; last error: {row.error}"
             else:

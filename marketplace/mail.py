@@ -15,10 +15,21 @@ the backend named by ``MAIL_BACKEND``:
 Delivery is at least once: a row is committed as sent right after the server accepted it,
 one commit per message, so a run killed half-way sends nothing it already sent again (only
 a crash between the server's "250 OK" and that commit re-sends that one message; its
-Message-ID is the same both times). A failure records ``error`` on the row and leaves it
-unsent for the next run; rows never tried go before rows that failed, so a message the
-server keeps refusing never holds up new mail. Settings are checked when the app starts
-(``check_settings``); the SMTP password is never logged or shown.
+Message-ID is the same both times). A failure records ``error`` on the row. What happens
+next depends on whose failure it is:
+
+- the server is down, unreachable, refuses our login or our sender: nothing goes this run,
+  and the row is not blamed (no attempt counted); the next run tries again;
+- the server refuses this message for now (a 4xx reply: mailbox busy, greylisting): the row
+  counts an attempt and waits ``retry_delay(attempts)`` (5 minutes, doubling, at most 6
+  hours) before its next try; after ``MAX_ATTEMPTS`` it is given up;
+- the server refuses this message for good (a 5xx reply: no such user, message rejected) or
+  the message cannot be built: it is given up at once (``gave_up_at``).
+
+A given-up row is never tried again, so a bad address costs one refusal, not one per run
+forever, and a cron run fails (exit 1) once for it. Rows never tried go before rows that
+failed, so a message the server keeps refusing never holds up new mail. Settings are
+checked when the app starts (``check_settings``); the SMTP password is never logged or shown.
 """
 
 from __future__ import annotations
@@ -30,7 +41,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage as MimeMessage
 from email.utils import format_datetime, parseaddr
 from urllib.parse import urlsplit
@@ -46,6 +57,9 @@ log = logging.getLogger(__name__)
 BACKENDS = ("outbox", "console", "smtp")
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 ERROR_MAX_CHARS = 1000
+MAX_ATTEMPTS = 10  # temporary refusals of one message: waits of 5 min, 10, 20 … 6 h, 6 h: ~23 h
+FIRST_RETRY = timedelta(minutes=5)
+LONGEST_RETRY = timedelta(hours=6)
 
 
 class MailSettingsError(ValueError):
@@ -54,11 +68,28 @@ class MailSettingsError(ValueError):
 
 class DeliveryError(Exception):
     """One message could not be delivered. ``stop`` when the server itself is unusable
-    (down, refusing us, misconfigured): the rest of the batch waits for the next run."""
+    (down, refusing us, misconfigured): the rest of the batch waits for the next run and
+    the message is not blamed. ``permanent`` when this message will never go through (a 5xx
+    refusal of it, or it cannot be built): it is given up."""
 
-    def __init__(self, message: str, *, stop: bool):
+    def __init__(self, message: str, *, stop: bool, permanent: bool = False):
         super().__init__(message)
         self.stop = stop
+        self.permanent = permanent and not stop
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long a message waits after its ``attempts``-th temporary refusal."""
+    return min(FIRST_RETRY * 2 ** (max(attempts, 1) - 1), LONGEST_RETRY)
+
+
+def _permanent_reply(exc: smtplib.SMTPException) -> bool:
+    """A 5xx reply about this message; 4xx (try later) and anything else are temporary."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _reply in exc.recipients.values()]
+        return bool(codes) and all(500 <= code < 600 for code in codes)
+    code = getattr(exc, "smtp_code", None)
+    return isinstance(code, int) and 500 <= code < 600
 
 
 # ------------------------------------------------------------------ settings
@@ -247,7 +278,7 @@ class SmtpBackend:
             try:
                 message = build_message(row, self.mail_from)
             except (ValueError, TypeError) as exc:  # a header the email package refuses
-                raise DeliveryError(describe(exc), stop=False) from exc
+                raise DeliveryError(describe(exc), stop=False, permanent=True) from exc
             if state["client"] is None:
                 try:
                     state["client"] = self._connect()
@@ -258,14 +289,21 @@ class SmtpBackend:
             try:
                 state["client"].send_message(message, from_addr=self.envelope_from,
                                              to_addrs=[row.to_address])
-            except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused,
-                    smtplib.SMTPDataError, smtplib.SMTPNotSupportedError) as exc:
+            except smtplib.SMTPSenderRefused as exc:
+                # Our MAIL_FROM is refused: no message will go through, and none is to blame.
+                raise DeliveryError(describe(exc, self.settings), stop=True) from exc
+            except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError) as exc:
                 # The server answered about this message and smtplib has reset the
                 # transaction: the next message may go through, unless it is closing (421).
                 closing = getattr(exc, "smtp_code", None) == 421
                 if closing:
                     _drop(state)
-                raise DeliveryError(describe(exc), stop=closing) from exc
+                raise DeliveryError(describe(exc), stop=closing,
+                                    permanent=_permanent_reply(exc)) from exc
+            except smtplib.SMTPNotSupportedError as exc:
+                # This message needs an extension the server lacks (SMTPUTF8 for a
+                # non-ASCII address): it will never go through this server.
+                raise DeliveryError(describe(exc), stop=False, permanent=True) from exc
             except (smtplib.SMTPException, OSError) as exc:  # disconnected, timed out
                 _drop(state)
                 raise DeliveryError(describe(exc, self.settings), stop=True) from exc
@@ -336,7 +374,8 @@ class DeliveryReport:
     backend: str
     sent: int = 0
     failed: int = 0
-    waiting: int = 0  # unsent rows left after this run
+    given_up: int = 0  # of the failed: refused for good, or too many tries
+    waiting: int = 0  # rows left to send after this run (due now or later)
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -347,23 +386,47 @@ class DeliveryReport:
         if self.backend == "outbox":
             return (f"MAIL_BACKEND=outbox keeps email in the outbox; nothing sent "
                     f"({self.waiting} unsent).")
-        text = f"{self.sent} sent, {self.failed} failed, {self.waiting} waiting ({self.backend})"
+        text = f"{self.sent} sent, {self.failed} failed"
+        if self.given_up:
+            text += f" ({self.given_up} given up)"
+        text += f", {self.waiting} waiting ({self.backend})"
         if self.errors:
             text += f"; last error: {self.errors[-1]}"
         return text + "."
 
 
-def pending_query(limit: int):
-    """Unsent rows, those never tried first, each group oldest first."""
-    return (select(EmailMessage).where(EmailMessage.sent_at.is_(None))
+def to_send_condition():
+    """Rows not sent and not given up (the partial index ``ix_email_message_pending``)."""
+    return EmailMessage.sent_at.is_(None) & EmailMessage.gave_up_at.is_(None)
+
+
+def pending_query(limit: int, now: datetime):
+    """Rows due now, those never tried first, each group oldest first."""
+    return (select(EmailMessage)
+            .where(to_send_condition(),
+                   EmailMessage.retry_after.is_(None) | (EmailMessage.retry_after <= now))
             .order_by(case((EmailMessage.error.is_(None), 0), else_=1),
                       EmailMessage.created_at, EmailMessage.id)
             .limit(limit))
 
 
 def count_unsent(session: Session) -> int:
+    """Rows still to be sent, due now or after a back-off (given-up rows are not counted)."""
     return session.scalar(select(func.count()).select_from(EmailMessage)
-                          .where(EmailMessage.sent_at.is_(None)))
+                          .where(to_send_condition()))
+
+
+def record_failure(row: EmailMessage, exc: DeliveryError, now: datetime) -> bool:
+    """Note a failed try on the row; True when the row is now given up."""
+    row.error = f"{now:%Y-%m-%d %H:%M:%S} UTC: {exc}"[:ERROR_MAX_CHARS]
+    if exc.stop:
+        return False  # the server's fault, not this message's: tried again next run
+    row.attempts += 1
+    if exc.permanent or row.attempts >= MAX_ATTEMPTS:
+        row.gave_up_at, row.retry_after = now, None
+        return True
+    row.retry_after = now + retry_delay(row.attempts)
+    return False
 
 
 def deliver_pending(session: Session, backend, limit: int = 100) -> DeliveryReport:
@@ -372,12 +435,14 @@ def deliver_pending(session: Session, backend, limit: int = 100) -> DeliveryRepo
     if not backend.delivers:
         report.waiting = count_unsent(session)
         return report
-    ids = session.scalars(pending_query(limit).with_only_columns(EmailMessage.id)).all()
+    ids = session.scalars(
+        pending_query(limit, utcnow()).with_only_columns(EmailMessage.id)).all()
     session.rollback()
     with backend.connection() as send:
         for row_id in ids:
             row = session.get(EmailMessage, row_id)
-            outgoing = Outgoing.of(row) if row is not None and row.sent_at is None else None
+            outgoing = (Outgoing.of(row) if row is not None and row.sent_at is None
+                        and row.gave_up_at is None else None)
             session.rollback()  # no transaction open while the mail server answers
             if outgoing is None:
                 continue
@@ -385,17 +450,19 @@ def deliver_pending(session: Session, backend, limit: int = 100) -> DeliveryRepo
                 send(outgoing)
             except DeliveryError as exc:
                 row = session.get(EmailMessage, row_id)
-                row.error = f"{utcnow():%Y-%m-%d %H:%M:%S} UTC: {exc}"[:ERROR_MAX_CHARS]
+                given_up = record_failure(row, exc, utcnow())
                 session.commit()
                 report.failed += 1
+                report.given_up += given_up
                 report.errors.append(str(exc))
-                log.warning("email %s to %s not sent: %s", row_id, outgoing.to_address, exc)
+                log.warning("email %s to %s not sent%s: %s", row_id, outgoing.to_address,
+                            " (given up)" if given_up else "", exc)
                 if exc.stop:
                     break
                 continue
             row = session.get(EmailMessage, row_id)
             row.sent_at = utcnow()
-            row.error = None
+            row.error = row.retry_after = None
             session.commit()  # one commit per message: a crash after it never re-sends it
             report.sent += 1
             log.info("email %s to %s sent (%s)", row_id, outgoing.to_address, backend.name)

@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.database import Base, utcnow
@@ -154,9 +154,18 @@ class Notification(Base):
 class EmailMessage(Base):
     """Outgoing email, queued with the decision that caused it and delivered by
     ``flask send-mail`` (marketplace/mail.py): ``sent_at`` once delivered, ``error`` the last
-    failure while it waits for a retry. With MAIL_BACKEND=outbox it is only stored here."""
+    failure. A failure of this message (not of the server) counts in ``attempts`` and puts
+    the next try off to ``retry_after``; a permanent refusal, or too many failures, sets
+    ``gave_up_at`` and it is never tried again. With MAIL_BACKEND=outbox it is only stored
+    here."""
 
     __tablename__ = "email_message"
+    __table_args__ = (
+        # What send-mail reads every few seconds: the few rows still to be sent.
+        Index("ix_email_message_pending", "created_at", "id",
+              sqlite_where=text("sent_at IS NULL AND gave_up_at IS NULL"),
+              postgresql_where=text("sent_at IS NULL AND gave_up_at IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     to_address: Mapped[str] = mapped_column(String(254), index=True)
@@ -165,6 +174,9 @@ class EmailMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    retry_after: Mapped[datetime | None]
+    gave_up_at: Mapped[datetime | None]
 
 
 class LoginThrottle(Base):

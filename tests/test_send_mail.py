@@ -22,6 +22,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from conftest import post_form
 from sqlalchemy import select
 
+from marketplace import mail
 from marketplace.config import ROOT
 from marketplace.database import db, utcnow
 from marketplace.models import EmailMessage
@@ -38,14 +39,28 @@ def free_port() -> int:
 
 
 class Inbox:
-    """An aiosmtpd handler that keeps what it accepts and refuses addresses at bounce.example."""
+    """An aiosmtpd handler that keeps what it accepts, refuses addresses at bounce.example for
+    good (550) and at busy.example for now (451), and counts every recipient it was offered.
+    ``refuse_sender`` makes it refuse our MAIL FROM."""
 
     def __init__(self):
         self.received = []
+        self.offered = []
+        self.refuse_sender = False
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.refuse_sender:
+            return "553 5.7.1 Sender address rejected: not owned by user"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        self.offered.append(address)
         if address.endswith("@bounce.example"):
             return "550 5.1.1 No such user here"
+        if address.endswith("@busy.example"):
+            return "451 4.2.1 Mailbox busy, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -155,6 +170,8 @@ def test_server_down_records_the_error_keeps_the_rows_and_a_later_run_sends(app,
     assert first.sent_at is None and "ConnectionRefusedError" in first.error
     assert f"127.0.0.1:{smtp_port}" in first.error
     assert second.sent_at is None and second.error is None  # not tried: the server is down
+    # The server's failure is not the message's: no attempt counted, no back-off.
+    assert first.attempts == 0 and first.retry_after is None and first.gave_up_at is None
 
     server = SmtpServer(smtp_port).start()
     try:
@@ -167,7 +184,8 @@ def test_server_down_records_the_error_keeps_the_rows_and_a_later_run_sends(app,
     assert all(row.sent_at is not None and row.error is None for row in all_rows(app))
 
 
-def test_a_refused_recipient_waits_without_holding_up_new_mail(app, smtp_server):
+def test_a_recipient_refused_for_good_is_given_up_at_once_and_holds_up_nothing(app,
+                                                                             smtp_server):
     with app.app_context():
         old = utcnow() - timedelta(hours=2)
         for address in ("gone@bounce.example", "first@example.cn"):
@@ -175,19 +193,95 @@ def test_a_refused_recipient_waits_without_holding_up_new_mail(app, smtp_server)
             old += timedelta(minutes=1)
         db.session.commit()
     result = send_mail(app)
-    assert result.exit_code == 1
-    assert "1 sent, 1 failed, 1 waiting" in result.output
+    assert result.exit_code == 1  # cron reports it, once
+    assert "1 sent, 1 failed (1 given up), 0 waiting" in result.output
     assert "recipient refused (gone@bounce.example: 550 5.1.1 No such user here)" in result.output
     bounced, delivered = all_rows(app)
     assert bounced.sent_at is None and "550 5.1.1" in bounced.error
+    assert bounced.gave_up_at is not None and bounced.attempts == 1
     assert delivered.sent_at is not None
 
-    # A newer email goes before the one that keeps failing, even one at a time.
+    # The next runs leave it alone: the server is not asked about that address again, and
+    # cron stays quiet.
+    again = send_mail(app)
+    assert again.exit_code == 0, again.output
+    assert again.output.startswith("send-mail: 0 sent, 0 failed, 0 waiting (smtp).")
+    assert smtp_server.inbox.offered.count("gone@bounce.example") == 1
+
     with app.app_context():
         queue_email(db.session, "newer@example.cn", "Later", "Body")
         db.session.commit()
-    assert "1 sent, 0 failed, 1 waiting" in send_mail(app, "--limit", "1").output
+    assert "1 sent, 0 failed, 0 waiting" in send_mail(app, "--limit", "1").output
     assert smtp_server.inbox.to("newer@example.cn")
+
+    shown = app.test_cli_runner().invoke(args=["outbox", "--to", "gone@bounce.example"]).output
+    assert "given up " in shown and "after 1 try; last error: " in shown
+    assert "550 5.1.1 No such user here" in shown
+
+
+def test_a_temporary_refusal_backs_off_then_is_given_up_after_the_last_try(app, smtp_server):
+    with app.app_context():
+        queue_email(db.session, "someone@busy.example", "Hello", "Body")
+        db.session.commit()
+    first = send_mail(app)
+    assert first.exit_code == 1
+    assert "0 sent, 1 failed, 1 waiting" in first.output and "451 4.2.1" in first.output
+    [row] = all_rows(app)
+    assert row.attempts == 1 and row.gave_up_at is None
+    assert abs(row.retry_after - utcnow() - timedelta(minutes=5)) < timedelta(seconds=30)
+    shown = app.test_cli_runner().invoke(args=["outbox"]).output
+    assert f"next try after {row.retry_after:%Y-%m-%d %H:%M:%S} UTC" in shown
+
+    # Before its time it is not offered again, and it still counts as waiting.
+    early = send_mail(app)
+    assert early.exit_code == 0
+    assert early.output.startswith("send-mail: 0 sent, 0 failed, 1 waiting (smtp).")
+    assert smtp_server.inbox.offered == ["someone@busy.example"]
+
+    # Each later refusal doubles the wait (up to six hours); the tenth gives up.
+    waits = []
+    for _ in range(mail.MAX_ATTEMPTS - 1):
+        with app.app_context():
+            due = db.session.get(EmailMessage, row.id)
+            waits.append(round((due.retry_after - utcnow()).total_seconds() / 60))
+            due.retry_after = utcnow() - timedelta(seconds=1)
+            db.session.commit()
+        send_mail(app)
+    assert waits == [5, 10, 20, 40, 80, 160, 320, 360, 360]
+    [row] = all_rows(app)
+    assert row.attempts == mail.MAX_ATTEMPTS and row.gave_up_at is not None
+    assert row.retry_after is None and row.sent_at is None
+    assert len(smtp_server.inbox.offered) == mail.MAX_ATTEMPTS
+    assert send_mail(app).output.startswith("send-mail: 0 sent, 0 failed, 0 waiting (smtp).")
+
+
+def test_a_temporary_refusal_is_sent_on_a_later_try(app, smtp_server):
+    with app.app_context():
+        queue_email(db.session, "someone@busy.example", "Hello", "Body")
+        db.session.commit()
+    send_mail(app)
+    with app.app_context():
+        row = db.session.scalars(select(EmailMessage)).one()
+        row.to_address = "someone@example.cn"  # the mailbox has room again
+        row.retry_after = utcnow() - timedelta(seconds=1)
+        db.session.commit()
+    result = send_mail(app)
+    assert result.exit_code == 0 and "1 sent, 0 failed, 0 waiting" in result.output
+    [row] = all_rows(app)
+    assert row.sent_at is not None and row.error is None and row.retry_after is None
+
+
+def test_a_refused_sender_stops_the_run_and_blames_no_message(app, smtp_server, decisions):
+    smtp_server.inbox.refuse_sender = True
+    result = send_mail(app)
+    assert result.exit_code == 1
+    assert "0 sent, 1 failed, 2 waiting" in result.output and "553 5.7.1" in result.output
+    first, second = all_rows(app)
+    assert first.attempts == 0 and first.gave_up_at is None and first.retry_after is None
+    assert second.error is None  # not tried: the server refuses every message of ours
+
+    smtp_server.inbox.refuse_sender = False  # the operator fixes MAIL_FROM
+    assert send_mail(app).output.startswith("send-mail: 2 sent, 0 failed, 0 waiting (smtp).")
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
