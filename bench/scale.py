@@ -918,6 +918,13 @@ def _insert_settlements(conn: Connection, d: Dialect, staff_id: int | None) -> N
         JOIN settlement_statement s ON s.batch_id = b.batch_id
             AND s.provider_org_id = p.provider_org_id
         WHERE p.status = 'settled' ORDER BY p.id"""))
+    # As run_period does: the orders a batch holds carry the batch's time (migration 0012).
+    conn.execute(text("""
+        UPDATE purchase_order SET batched_at = (
+            SELECT settlement_batch.created_at FROM settlement_item
+            JOIN settlement_batch ON settlement_batch.id = settlement_item.batch_id
+            WHERE settlement_item.order_id = purchase_order.id)
+        WHERE id IN (SELECT order_id FROM settlement_item)"""))
     conn.execute(text("DROP TABLE scale_batch"))
 
 

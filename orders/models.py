@@ -136,6 +136,15 @@ class Order(Base):
         Index("ix_purchase_order_status_created_at", "status", "created_at"),
         Index("ix_purchase_order_category_status", "category_id", "status"),
         Index("ix_purchase_order_status_updated_at", "status", "updated_at"),
+        # The settlement backlog (migration 0012): orders completed or ruled on and in no
+        # batch yet. Only those rows are indexed, so the staff batch list reads the backlog
+        # and not every order a batch already holds.
+        Index("ix_purchase_order_unbatched_completed", "completed_at",
+              sqlite_where=text("status = 'completed' AND batched_at IS NULL"),
+              postgresql_where=text("status = 'completed' AND batched_at IS NULL")),
+        Index("ix_purchase_order_unbatched_resolved", "closed_at",
+              sqlite_where=text("status = 'resolved' AND batched_at IS NULL"),
+              postgresql_where=text("status = 'resolved' AND batched_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -167,6 +176,9 @@ class Order(Base):
     delivered_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]  # declined, cancelled, resolved or settled
+    # When a settlement batch took the order: set in the same transaction as its
+    # settlement_item row (orders.settlement.run_period), never cleared.
+    batched_at: Mapped[datetime | None]
     decline_reason: Mapped[str | None] = mapped_column(Text)
     # Staff dispute ruling: how much of the order value goes back to the buyer.
     ruling: Mapped[str | None] = mapped_column(String(16))

@@ -146,6 +146,10 @@ def test_settled_orders_sit_in_paid_settlement_batches(app, generated):
         assert session.scalar(text(
             "SELECT count(*) FROM settlement_item i JOIN purchase_order o ON o.id = i.order_id "
             "WHERE o.status <> 'settled'")) == 0
+        # Exactly the orders in a batch carry batched_at, as run_period leaves them.
+        assert session.scalar(text(
+            "SELECT count(*) FROM purchase_order o LEFT JOIN settlement_item i "
+            "ON i.order_id = o.id WHERE (i.id IS NULL) <> (o.batched_at IS NULL)")) == 0
 
 
 def test_reviews_only_on_completed_orders_and_ratings_match(app, generated):

@@ -4,6 +4,7 @@ report for funders. The fixture and its hand computation are in settlement_suppo
 
 import csv
 import io
+from datetime import timedelta
 
 import factories
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from stripe_fixtures import localstripe  # noqa: F401
 
+from marketplace.database import utcnow
 from marketplace.models import AuditLog, Notification
 from orders import ledger, payments, settlement
 from orders.models import LedgerEntry, SettlementBatch, SettlementItem, SettlementStatement
@@ -80,6 +82,31 @@ def test_orders_ready_later_go_into_a_supplementary_batch_never_twice(session, m
     per_order = session.execute(select(SettlementItem.order_id, func.count())
                                 .group_by(SettlementItem.order_id)).all()
     assert all(count == 1 for _order, count in per_order) and len(per_order) == 7
+
+
+def test_a_batch_marks_its_orders_and_the_backlog_keeps_only_those_still_waiting(session,
+                                                                                 month):
+    tomorrow = utcnow().date() + timedelta(days=1)
+    before, _oldest = settlement.unbatched_backlog(session, tomorrow, "CNY")
+    touched = {key: month.orders[key].updated_at for key in month.orders}
+    batch = _run(session, month).batch
+    session.expire_all()
+    batched = {item.order.number for s in batch.statements for item in s.items}
+    for key, order in month.orders.items():
+        if order.number in batched:
+            assert order.batched_at == batch.created_at, key
+            assert order.updated_at == touched[key], key  # joining a batch is no activity
+        else:
+            assert order.batched_at is None, key
+    after, _oldest = settlement.unbatched_backlog(session, tomorrow, "CNY")
+    assert before - after == 6 and after >= 1  # X4 waits for its money to be final
+
+    ledger.recognise(session, month.orders["X4"])
+    session.commit()
+    _run(session, month)
+    session.expire_all()
+    assert month.orders["X4"].batched_at is not None
+    assert settlement.unbatched_backlog(session, tomorrow, "CNY")[0] == after - 1
 
 
 def test_the_database_refuses_an_order_in_two_batches(session, month):
