@@ -49,13 +49,11 @@ RESOURCE_FAILURE = re.compile(r"^Failed to load resource: the server responded w
 class ConsoleWatch:
     def __init__(self):
         self.problems: list[str] = []
-        self._watched: set[int] = set()
         self._pages: list = []
 
     def page(self, page) -> None:
-        if id(page) in self._watched:
+        if any(seen is page for seen in self._pages):
             return
-        self._watched.add(id(page))
         self._pages.append(page)
         page.on("console", lambda message: self._console(page, message))
         page.on("pageerror", lambda error: self.problems.append(f"uncaught error on {page.url}: {error}"))
