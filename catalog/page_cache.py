@@ -4,7 +4,7 @@
 same transaction as every change that a public catalogue page shows, so a committed change and
 its new version become visible together, in every process:
 
-- explicitly by ``catalog/search_outbox.py`` (every listing change that reaches search);
+- explicitly by ``catalog/search/outbox.py`` (every listing change that reaches search);
 - by two session events, for everything else: a flush that inserts, deletes or changes a
   listing, package, category, organisation (profile, verification, suspension, credibility),
   review or credibility snapshot, and an ORM ``update()``/``delete()``/``insert()`` statement

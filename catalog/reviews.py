@@ -26,8 +26,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from catalog import search_outbox
 from catalog.models import BUYER_DIMENSIONS, PROVIDER_DIMENSIONS, Product, Review
+from catalog.search import outbox as search_outbox
 from marketplace import audit
 from marketplace.database import utcnow
 from marketplace.models import Organisation, User

@@ -48,6 +48,15 @@ def visible_products_condition() -> ColumnElement[bool]:
     return and_(Product.status == "published", Product.provider_id.in_(listed_ids))
 
 
+def visible_ids(session: Session, product_ids) -> set[int]:
+    """Which of ``product_ids`` the public may see right now (the catalogue's one rule)."""
+    ids = list(product_ids)
+    if not ids:
+        return set()
+    return set(session.scalars(
+        select(Product.id).where(Product.id.in_(ids), visible_products_condition())))
+
+
 def card_options():
     """Loader options for product cards: provider and category in the same query."""
     return (joinedload(Product.provider), joinedload(Product.category))

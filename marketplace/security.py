@@ -28,20 +28,18 @@ import math
 import time
 
 from flask import current_app, jsonify, render_template, request
-from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from marketplace.extensions import limiter
 from marketplace.serving import loggable_path
 
 log = logging.getLogger(__name__)
 
 HSTS_MAX_AGE = 365 * 24 * 3600
 STRIPE_PLACEHOLDER_KEY = "sk_test_localstripe"
-
-limiter = Limiter(key_func=get_remote_address, strategy="fixed-window", headers_enabled=True)
 
 # Endpoint -> (config key of its limit, HTTP methods it applies to). A GET of a form is free;
 # sending it counts. Limits are per client address (see README, "Security").

@@ -884,7 +884,7 @@ def _grant_history_vouchers(sim: _Sim, plans: list[_Plan], start: datetime) -> N
 def _finish(session: Session, now: datetime) -> None:
     """Publish reviews whose blind window passed, mark older notifications read, score everyone, rate every listing and
     queue the listings for the search index (ratings and credibility are indexed)."""
-    from catalog import search_outbox
+    from catalog.search import outbox as search_outbox
     from providers.credibility import recompute_all
 
     reviews.publish_due_reviews(session, now)

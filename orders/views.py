@@ -23,8 +23,8 @@ from flask import (
 from flask_login import current_user, login_required
 
 from catalog.services import parse_page
-from marketplace import csrf
 from marketplace.database import db, utcnow
+from marketplace.extensions import csrf
 from marketplace.permissions import can_view_order, has_role, order_role, role_required
 from orders import cart as carts
 from orders import checkout as checkouts

@@ -27,8 +27,8 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import func, literal, null, select, union_all
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from catalog import search_outbox
 from catalog.models import PRICING_MODES, Category, Package, Product, ProductRevision
+from catalog.search import outbox as search_outbox
 from catalog.services import Page, paginate
 from marketplace import audit, notifications, reference
 from marketplace.database import utcnow

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from catalog import favourites, search_outbox
+from catalog import favourites
+from catalog.search import outbox as search_outbox
 from catalog.services import Page, paginate
 from marketplace import audit, notifications, reference
 from marketplace import credit_code as credit_codes

@@ -371,7 +371,7 @@ def test_a_changed_provider_score_queues_its_published_listings(session):
     assert org.credibility_updated_at == NOW
 
     # A listing another service queued in the same transaction is not queued twice.
-    from catalog import search_outbox
+    from catalog.search import outbox as search_outbox
 
     search_outbox.enqueue(session, shown.id, "listing_changed")
     org.verification_status = "pending"
@@ -458,8 +458,8 @@ def index_dir(app, tmp_path, monkeypatch):
 
 
 def test_search_filters_and_sorts_by_credibility(session, client, index_dir):
-    from catalog.search_index import reindex_all
-    from catalog.search_query import SearchParams, search
+    from catalog.search.index import reindex_all
+    from catalog.search.query import SearchParams, search
 
     trusted = factories.provider(session, name="Trusted Patent Agency",
                                  credibility_score=92, credibility_level="AAA")
@@ -494,9 +494,9 @@ def test_search_filters_and_sorts_by_credibility(session, client, index_dir):
 
 
 def test_a_score_change_reaches_the_search_index_through_the_outbox(session, index_dir):
-    from catalog.search_index import reindex_all
-    from catalog.search_query import SearchParams, search
-    from catalog.search_worker import drain_outbox
+    from catalog.search.index import reindex_all
+    from catalog.search.query import SearchParams, search
+    from catalog.search.worker import drain_outbox
 
     org = factories.provider(session)
     listing = factories.product(session, org, title="Trademark registration")

@@ -15,8 +15,8 @@ from catalog.favourites import (
     toggle_provider,
 )
 from catalog.models import Favourite, Product
-from catalog.search_index import reindex_all
-from catalog.search_worker import drain_outbox
+from catalog.search.index import reindex_all
+from catalog.search.worker import drain_outbox
 from marketplace.models import Notification
 from providers import listings
 

@@ -13,11 +13,11 @@ from conftest import _wipe
 from sqlalchemy import func, select
 from stripe_fixtures import localstripe  # noqa: F401
 
-from catalog import search_outbox
 from catalog.categories import seed_categories
 from catalog.models import Favourite, SearchOutbox
-from catalog.search_index import indexed_ids
-from catalog.search_worker import drain_outbox
+from catalog.search import outbox as search_outbox
+from catalog.search.index import indexed_ids
+from catalog.search.worker import drain_outbox
 from marketplace import jobs
 from marketplace.config import ROOT
 from marketplace.database import db, utcnow

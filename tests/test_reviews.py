@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 
 from catalog import reviews
 from catalog.models import Product, Review, SearchOutbox
-from catalog.search_index import reindex_all
-from catalog.search_query import SearchParams, search
-from catalog.search_worker import drain_outbox
+from catalog.search.index import reindex_all
+from catalog.search.query import SearchParams, search
+from catalog.search.worker import drain_outbox
 from marketplace.models import AuditLog
 from orders import timers
 

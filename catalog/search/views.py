@@ -15,8 +15,8 @@ from flask import (
 from flask_login import current_user, login_required
 
 from catalog import compare, favourites, page_cache
-from catalog.search_index import open_index
-from catalog.search_query import RATING_OPTIONS, SORTS, CategoryTree, SearchParams, search
+from catalog.search.index import open_index
+from catalog.search.query import RATING_OPTIONS, SORTS, CategoryTree, SearchParams, search
 from catalog.services import parse_page
 from marketplace.accounts import is_safe_next
 from marketplace.database import db
@@ -215,7 +215,7 @@ def clear_compare():
 
 def register(app) -> None:
     """Blueprint, CLI commands and the in-process outbox drain."""
-    from catalog.search_worker import register as register_worker
+    from catalog.search.worker import register as register_worker
 
     app.register_blueprint(bp)
     app.jinja_env.globals.update(TEMPLATE_GLOBALS)

@@ -1,7 +1,7 @@
 """The single writer that applies the search outbox to the Whoosh index.
 
 Services write ``SearchOutbox`` rows in the same transaction as each listing change
-(``catalog.search_outbox``). ``drain_outbox`` applies them:
+(``catalog.search.outbox``). ``drain_outbox`` applies them:
 
 1. take the writer lock (an OS file lock next to the index, so only one process writes);
 2. read a batch of rows in id order and re-read those listings from the database;
@@ -27,19 +27,22 @@ from dataclasses import dataclass
 
 import click
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from catalog.models import SearchOutbox
-from catalog.search_index import (
+from catalog.favourites import notify_favourite_changes
+from catalog.models import Product, SearchOutbox
+from catalog.search.index import (
     document_for,
     index_write_lock,
     indexed_ids,
     load_products,
     open_index,
     reindex_all,
-    visible_ids,
 )
+from catalog.services import visible_ids, visible_products_condition
+from marketplace import jobs
+from marketplace.database import db
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +98,6 @@ def drain_outbox(session: Session, index_dir, *, batch_size: int = 200,
 
     Give it a session of its own: it commits after each batch.
     """
-    from catalog.favourites import notify_favourite_changes
-
     result = DrainResult()
     ix = open_index(index_dir)  # before the lock: creating a missing index takes it too
     with index_write_lock(index_dir, blocking=blocking) as held:
@@ -187,8 +188,6 @@ def in_process_drain_enabled(app) -> bool:
 
 def register(app) -> None:
     """CLI commands and the after-request drain hook."""
-    from marketplace.database import db
-
     @app.after_request
     def _kick_search_drain(response):
         if in_process_drain_enabled(app) and db.engine is not None:
@@ -200,12 +199,6 @@ def register(app) -> None:
                   help="Only rebuild a missing or empty index; otherwise apply the outbox.")
     def reindex_command(if_empty):
         """Rebuild the search index from the database."""
-        from sqlalchemy import func
-
-        from catalog.models import Product
-        from catalog.services import visible_products_condition
-        from marketplace import jobs
-
         index_dir = current_app.config["SEARCH_INDEX_DIR"]
 
         def body(job):
@@ -227,8 +220,6 @@ def register(app) -> None:
     @click.option("--interval", default=1.0, show_default=True, help="Seconds between polls.")
     def drain_command(loop, interval):
         """Apply pending listing changes to the search index."""
-        from marketplace import jobs
-
         index_dir = current_app.config["SEARCH_INDEX_DIR"]
 
         def body(job):
