@@ -5,9 +5,7 @@ Thin views: the rules are in ``catalog.reviews``, the permission decisions in
 ``marketplace.permissions``.
 """
 
-from datetime import datetime
 
-import click
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -284,24 +282,3 @@ def unhide(review_id):
     else:
         flash("Review shown again; it counts in the averages.", "success")
     return redirect(_back())
-
-
-# --------------------------------------------------------------------------- command
-
-@bp.cli.command("publish-reviews")
-@click.option("--now", "now_text", default=None,
-              help="Act as if it were this UTC time (ISO 8601), e.g. to replay a run.")
-def publish_reviews_command(now_text):
-    """Publish reviews whose double-blind window is over (also run by run-order-timers)."""
-    now = datetime.fromisoformat(now_text) if now_text else utcnow()
-    if now.tzinfo is None:
-        from datetime import UTC
-
-        now = now.replace(tzinfo=UTC)
-    from marketplace import jobs
-
-    def body(job):
-        count = reviews.publish_due_reviews(db.session, now, _blind_days())
-        return f"{count} reviews published (blind window of {_blind_days()} days over)."
-
-    jobs.run("publish-reviews", body)

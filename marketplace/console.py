@@ -23,21 +23,6 @@ from orders.forms import RulingForm, choices
 bp = Blueprint("console", __name__, url_prefix="/staff", cli_group=None)
 
 
-@bp.cli.command("rebuild-console-figures")
-def rebuild_console_figures():
-    """Recompute the dashboard's daily roll-up and per-state counters from the orders (after
-    a bulk load that bypassed the app; idempotent, one transaction)."""
-    from marketplace import jobs
-    from orders import figures
-
-    def body(job):
-        report = figures.rebuild(db.session)
-        db.session.commit()
-        return (f"Rebuilt the console figures: {report['days']:,} day rows, "
-                f"{report['orders']:,} orders counted.")
-
-    jobs.run("rebuild-console-figures", body)
-
 # (key, label, icon, endpoint candidates). A link shows only when its endpoint is registered,
 # so pages other areas add later appear by themselves and missing ones never break the nav.
 NAV_ITEMS = (

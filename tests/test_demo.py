@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session, aliased
 
 from catalog.categories import CATEGORY_TREE, seed_categories
 from catalog.models import Category, Package, Product, SearchOutbox
-from marketplace import demo_content
 from marketplace.credit_code import is_valid
 from marketplace.database import db, make_engine
-from marketplace.demo import (
+from marketplace.demo import content as demo_content
+from marketplace.demo.catalogue import (
     ADMIN_EMAIL,
     BUYER_EMAIL,
     DEMO_PASSWORD,

@@ -12,7 +12,7 @@ from catalog.search.index import reindex_all
 from catalog.search.pool import forget_index
 from catalog.search.query import SearchParams, search
 from marketplace.database import make_engine
-from marketplace.demo import DEFAULT_SEED, load_demo_data
+from marketplace.demo.catalogue import DEFAULT_SEED, load_demo_data
 from marketplace.migrate import upgrade
 
 PCT = "PCT国际专利申请 · PCT international patent application"

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, joinedload
 from whoosh import index as whoosh_index
 from whoosh import writing
 
-from catalog.favourites import notify_favourite_changes
+from catalog import favourites
 from catalog.models import Category, Product, SearchOutbox
 from catalog.search.schema import (
     FIELD_WEIGHTS,
@@ -243,7 +243,7 @@ def _absorb_rows(session: Session, rows: list, chunk: int = 500) -> int:
     for start in range(0, len(rows), chunk):
         part = rows[start:start + chunk]
         for product in load_products(session, sorted({product_id for _id, product_id in part})):
-            notices += notify_favourite_changes(session, product)
+            notices += favourites.notify_favourite_changes(session, product)
         session.execute(delete(SearchOutbox).where(SearchOutbox.id.in_([r[0] for r in part])))
         session.commit()
         session.expunge_all()

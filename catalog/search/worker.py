@@ -25,23 +25,18 @@ import threading
 import time
 from dataclasses import dataclass
 
-import click
-from flask import current_app
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from catalog.favourites import notify_favourite_changes
-from catalog.models import Product, SearchOutbox
+from catalog import favourites
+from catalog.models import SearchOutbox
 from catalog.search.index import (
     document_for,
     index_write_lock,
-    indexed_ids,
     load_products,
     open_index,
-    reindex_all,
 )
-from catalog.services import visible_ids, visible_products_condition
-from marketplace import jobs
+from catalog.services import visible_ids
 from marketplace.database import db
 
 log = logging.getLogger(__name__)
@@ -113,7 +108,7 @@ def drain_outbox(session: Session, index_dir, *, batch_size: int = 200,
                 break
             updated, deleted, products = apply_rows(session, ix, rows)
             for product in products:
-                result.notices += notify_favourite_changes(session, product)
+                result.notices += favourites.notify_favourite_changes(session, product)
             session.execute(delete(SearchOutbox).where(
                 SearchOutbox.id.in_([row.id for row in rows])))
             session.commit()
@@ -186,49 +181,7 @@ def in_process_drain_enabled(app) -> bool:
     return bool(setting)
 
 
-def register(app) -> None:
-    """CLI commands and the after-request drain hook."""
-    @app.after_request
-    def _kick_search_drain(response):
-        if in_process_drain_enabled(app) and db.engine is not None:
-            _drainer.kick(db.engine, app.config["SEARCH_INDEX_DIR"])
-        return response
-
-    @app.cli.command("reindex")
-    @click.option("--if-empty", is_flag=True,
-                  help="Only rebuild a missing or empty index; otherwise apply the outbox.")
-    def reindex_command(if_empty):
-        """Rebuild the search index from the database."""
-        index_dir = current_app.config["SEARCH_INDEX_DIR"]
-
-        def body(job):
-            if if_empty:
-                existing = len(indexed_ids(index_dir))
-                if existing:
-                    result = drain_outbox(db.session, index_dir)
-                    return f"The search index has {existing} listings; not rebuilt. {result}"
-            total = db.session.scalar(select(func.count()).select_from(Product).where(
-                visible_products_condition()))
-            with job.bar(total, "indexing listings") as advance:
-                count = reindex_all(db.session, index_dir, on_batch=advance)
-            return f"Indexed {count} listings."
-
-        jobs.run("reindex", body)
-
-    @app.cli.command("drain-outbox")
-    @click.option("--loop", is_flag=True, help="Keep draining (a worker process).")
-    @click.option("--interval", default=1.0, show_default=True, help="Seconds between polls.")
-    def drain_command(loop, interval):
-        """Apply pending listing changes to the search index."""
-        index_dir = current_app.config["SEARCH_INDEX_DIR"]
-
-        def body(job):
-            while True:
-                result = drain_outbox(db.session, index_dir)
-                if not loop:
-                    return str(result)
-                if result.rows:
-                    click.echo(str(result))
-                time.sleep(interval)
-
-        jobs.run("drain-outbox", body)
+def kick_background_drain(app) -> None:
+    """After a request: wake the in-process drainer (when SEARCH_DRAIN_IN_PROCESS is on)."""
+    if in_process_drain_enabled(app) and db.engine is not None:
+        _drainer.kick(db.engine, app.config["SEARCH_INDEX_DIR"])
