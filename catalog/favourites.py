@@ -22,15 +22,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from catalog.models import Favourite, Product
-from catalog.services import (
-    Page,
-    listed_providers_condition,
-    paginate,
-    visible_ids,
-    visible_products_condition,
-)
+from catalog.services import listed_providers_condition, visible_ids, visible_products_condition
 from marketplace.models import Notification, Organisation, User
 from marketplace.notifications import notify
+from marketplace.paging import Page, paginate
 from orders.money import format_amount
 
 NOTICE_KINDS = ("favourite_price", "favourite_withdrawn", "favourite_available")

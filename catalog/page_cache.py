@@ -45,6 +45,7 @@ from flask_login import current_user
 from sqlalchemy import event, inspect, select, update
 from sqlalchemy.orm import Session
 
+from catalog.compare import SESSION_KEY
 from catalog.models import (
     CatalogVersion,
     Category,
@@ -270,8 +271,6 @@ def pages() -> PageCache:
 def _session_is_plain() -> bool:
     """No flash messages waiting and no comparison picks: nothing of this visitor's own
     (besides the CSRF token) is on the page."""
-    from catalog.compare import SESSION_KEY
-
     return not session.get("_flashes") and not session.get(SESSION_KEY)
 
 

@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from catalog import reviews
 from catalog.models import Product, Review
-from catalog.services import paginate, parse_page
 from marketplace.database import db, utcnow
 from marketplace.errors import render_error
 from marketplace.models import Organisation
+from marketplace.paging import paginate, parse_page
 from marketplace.permissions import (
     can_reply_to_review,
     can_view_buyer_rating,

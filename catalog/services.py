@@ -5,7 +5,7 @@ commands and tests share the same rules. The visibility rule of DESIGN.md §3 li
 ``visible_products_condition`` and nowhere else.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import String, and_, cast, false, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -14,6 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from catalog.models import PRICING_MODES, Category, Product
 from marketplace import reference
 from marketplace.models import Organisation
+from marketplace.paging import Page, paginate, parse_page  # noqa: F401 (also imported from here)
 
 SORTS = {
     "newest": "Newest first",
@@ -60,62 +61,6 @@ def visible_ids(session: Session, product_ids) -> set[int]:
 def card_options():
     """Loader options for product cards: provider and category in the same query."""
     return (joinedload(Product.provider), joinedload(Product.category))
-
-
-# --------------------------------------------------------------------------- pagination
-
-@dataclass
-class Page:
-    """One page of results; ``page`` is already clamped to 1..pages."""
-
-    items: list
-    total: int
-    page: int
-    page_size: int
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.page_size))
-
-    @property
-    def first_index(self) -> int:
-        return 0 if self.total == 0 else (self.page - 1) * self.page_size + 1
-
-    @property
-    def last_index(self) -> int:
-        return min(self.total, self.page * self.page_size)
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-
-def parse_page(raw) -> int:
-    """A page number from the query string; anything unusable means page 1."""
-    try:
-        page = int(str(raw).strip())
-    except (TypeError, ValueError):
-        return 1
-    return max(1, min(page, 1_000_000))
-
-
-def paginate(session: Session, stmt, page: int, page_size: int, *, scalars: bool = True) -> Page:
-    """Run ``stmt`` for one page. Pages past the end show the last page."""
-    page_size = max(1, int(page_size))
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    pages = max(1, -(-total // page_size))
-    page = max(1, min(page, pages))
-    limited = stmt.limit(page_size).offset((page - 1) * page_size)
-    if scalars:
-        items = list(session.scalars(limited).unique())
-    else:
-        items = list(session.execute(limited).all())
-    return Page(items=items, total=total, page=page, page_size=page_size)
 
 
 # --------------------------------------------------------------------------- home page

@@ -12,13 +12,14 @@ from flask_wtf import FlaskForm
 from wtforms import DateTimeLocalField, RadioField, TextAreaField
 from wtforms.validators import Optional
 
-from catalog.services import parse_page
 from marketplace import console_service
 from marketplace.database import db, utcnow
-from marketplace.permissions import staff_required
+from marketplace.paging import parse_page
+from marketplace.permissions import has_role, staff_required
 from orders import services as order_services
 from orders import sla, workflow
 from orders.forms import RulingForm, choices
+from orders.views import staff_detail_page
 
 bp = Blueprint("console", __name__, url_prefix="/staff", cli_group=None)
 
@@ -45,8 +46,6 @@ ADMIN_ONLY = {"commissions"}
 
 def nav_items(user) -> list[tuple[str, str, str, str]]:
     """(key, label, icon, endpoint) for every console page that exists and ``user`` may open."""
-    from marketplace.permissions import has_role
-
     items = []
     for key, label, icon, candidates in NAV_ITEMS:
         if key in ADMIN_ONLY and not has_role(user, "admin"):
@@ -132,8 +131,6 @@ def _apply_errors(form, errors: dict[str, str]) -> None:
 
 def _rerender(order_id: int, name: str, form):
     """The staff order page again, with the refused form and its messages (HTTP 400)."""
-    from orders.views import staff_detail_page
-
     db.session.rollback()
     if name == "ruling":
         return staff_detail_page(order_id, status=400, ruling_form=form, console_open=name)
@@ -165,10 +162,9 @@ def dashboard_page():
                        "values": [f.orders for f in data.by_category]},
         "currency": data.currency,
     }
-    from marketplace.staff import overview
-
     return render_template("console/dashboard.html", data=data, chart=chart,
-                           periods=console_service.PERIODS, overview=overview(db.session),
+                           periods=console_service.PERIODS,
+                           overview=console_service.overview(db.session),
                            status_label=workflow.status_label)
 
 

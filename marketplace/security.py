@@ -35,6 +35,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from marketplace.extensions import limiter
 from marketplace.serving import loggable_path
+from orders.stripe_gateway import test_card_entry_allowed
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,6 @@ SHARED_SCOPES = {"RATELIMIT_SIGNUP": "signup", "RATELIMIT_PASSWORD_RESET": "pass
 
 def real_stripe_configured(config) -> bool:
     """Whether checkout uses Stripe.js Elements (real keys), so the CSP must allow Stripe."""
-    from orders.stripe_gateway import test_card_entry_allowed
-
     key = (config.get("STRIPE_SECRET_KEY") or "").strip()
     if not key or key == STRIPE_PLACEHOLDER_KEY:
         return False

@@ -19,13 +19,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from catalog.models import Product
-from catalog.services import visible_products_condition
+from catalog.services import paginate, visible_products_condition
 from marketplace.database import utcnow
 from marketplace.models import User
 from marketplace.notifications import notify_organisation
 from orders import checkout, commission, payments, workflow
 from orders.models import Milestone, Order, OrderLine, Quote, QuoteRequest
-from orders.money import format_amount
+from orders.money import MoneyError, format_amount, parse_share
 
 DEFAULT_REQUEST_DAYS = 14
 DEFAULT_VALID_DAYS = 14
@@ -122,8 +122,6 @@ def send_quote(session: Session, user: User, request: QuoteRequest, price: int, 
 
 def parse_milestones(text: str) -> list[dict]:
     """"title | share % | YYYY-MM-DD" per line → [{"title", "share_bp", "due_date"}]."""
-    from orders.money import MoneyError, parse_share
-
     result = []
     for number, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
@@ -272,8 +270,6 @@ def requests_for(session: Session, *, page: int = 1, page_size: int = 24,
     """One page of an enterprise's or an institution's quote requests, newest first, with
     what each row shows (service, both organisations) loaded with it; only those in
     ``status`` when given (one of REQUEST_STATUS)."""
-    from catalog.services import paginate
-
     stmt = select(QuoteRequest).options(joinedload(QuoteRequest.product),
                                         joinedload(QuoteRequest.buyer),
                                         joinedload(QuoteRequest.provider))

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from catalog.services import Page
 from orders.models import Payment
+from orders.money import format_amount
 from orders.settlement import Period
 from orders.stripe_gateway import GatewayError, StripeGateway
 
@@ -141,8 +142,6 @@ def _stripe_facts(intent: dict, refunds_by_intent: dict[str, list[dict]],
 
 
 def _money(amount: int, currency: str) -> str:
-    from orders.money import format_amount
-
     return format_amount(amount, currency)
 
 

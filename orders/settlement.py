@@ -49,6 +49,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, joinedload, object_session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from catalog.services import Page, paginate
 from marketplace.audit import record
 from marketplace.database import utcnow
 from marketplace.models import Organisation, User
@@ -390,8 +391,6 @@ STATUS_LABELS = {"paid": ("Paid", "success"), "partly_paid": ("Partly paid", "wa
 
 
 def list_batches(session: Session, page: int, page_size: int):
-    from catalog.services import paginate
-
     stmt = (select(SettlementBatch)
             .options(selectinload(SettlementBatch.statements))  # each row's paid status
             .order_by(SettlementBatch.period_start.desc(), SettlementBatch.period_end.desc(),
@@ -438,8 +437,6 @@ def unbatched_backlog(session: Session, before: date, currency: str) -> tuple[in
 
 
 def statements_of_provider(session: Session, provider_org_id: int, page: int, page_size: int):
-    from catalog.services import paginate
-
     stmt = (select(SettlementStatement).join(SettlementBatch)
             .options(joinedload(SettlementStatement.batch))  # each row's period and number
             .where(SettlementStatement.provider_org_id == provider_org_id)
@@ -665,8 +662,6 @@ def voucher_report(session: Session, programme: VoucherProgramme, period: Period
     or ruled on in the period (open orders may still give the voucher back). The totals
     cover the whole period (one aggregate query); the rows are one page of it (none with
     ``page_size=0``)."""
-    from catalog.services import Page, paginate
-
     count, order_total, applied, returned = session.execute(_redemptions_of(
         programme, period, func.count(), func.coalesce(func.sum(Order.subtotal), 0),
         func.coalesce(func.sum(VoucherRedemption.amount), 0),

@@ -18,9 +18,9 @@ from catalog import compare, favourites, page_cache
 from catalog.search.index import open_index
 from catalog.search.query import RATING_OPTIONS, SORTS, CategoryTree, SearchParams, search
 from catalog.search.worker import kick_background_drain
-from catalog.services import parse_page
-from marketplace.accounts import is_safe_next
 from marketplace.database import db
+from marketplace.navigation import is_safe_next
+from marketplace.paging import parse_page
 from marketplace.permissions import role_required
 
 bp = Blueprint("search", __name__)
