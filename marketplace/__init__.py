@@ -98,6 +98,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     from marketplace import security
 
     security.init_app(app)  # CSP and security headers, rate limits, 413/429 answers
+    from marketplace import events
+
+    events.load_subscribers()  # who reacts to domain events (marketplace/events.py)
     from marketplace.cli import register_cli
 
     register_cli(app)

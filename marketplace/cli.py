@@ -81,6 +81,39 @@ def register_cli(app):
 
         jobs.run("recompute-credibility", body)
 
+    @app.cli.command("refresh-credibility")
+    @click.option("--loop", is_flag=True, help="Keep draining as organisations are marked.")
+    @click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(min=0.1),
+                  help="Seconds between polls with --loop.")
+    @click.option("--batch", default=200, show_default=True, type=click.IntRange(min=1),
+                  help="Organisations recomputed per transaction.")
+    def refresh_credibility(loop, interval, batch):
+        """Recompute the organisations that order transitions marked (credibility_dirty),
+        after their commit, off the users' requests. Idempotent; the jobs loop runs it."""
+        import time
+
+        from providers.credibility import RecomputeReport, drain_dirty
+
+        def body(job):
+            while True:
+                total = RecomputeReport()
+                while True:
+                    report = drain_dirty(db.session, limit=batch)
+                    db.session.commit()
+                    total.organisations += report.organisations
+                    total.changed += report.changed
+                    total.snapshots += report.snapshots
+                    total.listings_queued += report.listings_queued
+                    if report.organisations < batch:
+                        break
+                if not loop:
+                    return str(total)
+                if total.organisations:
+                    click.echo(f"refresh-credibility: {total}")
+                time.sleep(interval)
+
+        jobs.run("refresh-credibility", body)
+
     @app.cli.command("backup")
     @click.option("--output", "output_dir", default=None, type=click.Path(file_okay=False),
                   help="Folder for the backup file (default: BACKUP_DIR).")

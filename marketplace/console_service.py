@@ -22,12 +22,12 @@ from catalog.services import Page, paginate
 from marketplace import audit
 from marketplace.models import AuditLog, Organisation, User
 from marketplace.notifications import notify_organisation
-from orders import figures, sla, workflow
+from orders import figures, sla, states, workflow
 from orders import services as order_services
 from orders.models import ORDER_STATUSES, Order
 from orders.money import format_amount
 
-OPEN_STATUSES = workflow.OPEN_STATUSES
+OPEN_STATUSES = states.OPEN
 TOP_LIST = 10
 
 
