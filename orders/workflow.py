@@ -35,10 +35,7 @@ from marketplace.database import utcnow
 from marketplace.events import OrderTransitioned
 from marketplace.models import User
 from marketplace.permissions import order_role
-from orders import (
-    figures,  # noqa: F401 (keeps the dashboard figures with every change)
-    states,
-)
+from orders import figures, states  # noqa: F401 (figures keeps the dashboard figures with every change)
 from orders.models import Order, OrderEvent
 
 ROLES = ("buyer", "provider", "staff", "system")
@@ -63,48 +60,64 @@ class Transition:
     summary: str  # timeline text: "<actor> accepted the order"
     note_required: frozenset[str] = field(default_factory=frozenset)  # roles that must explain
     stamp: str | None = None  # order column set to the time of the transition
+    # How the order page shows it: the question of its note box ("" = a plain button), the
+    # button's style and the timeline entry.
+    prompt: str = ""
+    style: str = "btn-outline-primary"
+    done: str = ""
 
 
-def _t(name, label, to, summary, allowed, note_required=(), stamp=None) -> Transition:
+def _t(name, label, to, summary, allowed, note_required=(), stamp=None, *, prompt="",
+       style="btn-outline-primary", done="") -> Transition:
     return Transition(name=name, label=label, to=to, summary=summary,
-                      allowed={role: frozenset(states) for role, states in allowed.items()},
-                      note_required=frozenset(note_required), stamp=stamp)
+                      allowed={role: frozenset(sources) for role, sources in allowed.items()},
+                      note_required=frozenset(note_required), stamp=stamp, prompt=prompt,
+                      style=style, done=done or label)
 
 
 TRANSITIONS: dict[str, Transition] = {t.name: t for t in (
     _t("pay", "Mark as paid", "paid", "payment received; funds are held",
-       {"system": ["pending_payment"], "staff": ["pending_payment"]}, stamp="paid_at"),
+       {"system": ["pending_payment"], "staff": ["pending_payment"]}, stamp="paid_at",
+       done="Paid — funds held"),
     _t("accept", "Accept order", "accepted", "accepted the order",
-       {"provider": ["paid"]}, stamp="accepted_at"),
+       {"provider": ["paid"]}, stamp="accepted_at", style="btn-success", done="Accepted"),
     _t("decline", "Decline order", "declined", "declined the order; the money is released",
        {"provider": ["paid"], "system": ["paid"]}, note_required=["provider"],
-       stamp="closed_at"),
+       stamp="closed_at", prompt="Why do you decline? The buyer sees this.",
+       style="btn-outline-danger", done="Declined"),
     _t("start", "Start work", "in_progress", "started work",
-       {"provider": ["accepted"]}),
+       {"provider": ["accepted"]}, style="btn-primary", done="Work started"),
     _t("deliver", "Deliver", "delivered", "delivered the work",
-       {"provider": ["accepted", "in_progress"]}, stamp="delivered_at"),
+       {"provider": ["accepted", "in_progress"]}, stamp="delivered_at", done="Delivered"),
     _t("request_revision", "Ask for a revision", "in_progress", "asked for a revision",
-       {"buyer": ["delivered"]}, note_required=["buyer"]),
+       {"buyer": ["delivered"]}, note_required=["buyer"], prompt="What should be changed?",
+       style="btn-outline-secondary", done="Revision requested"),
     _t("complete", "Accept delivery", "completed", "accepted the delivery; the order is complete",
-       {"buyer": ["delivered"], "system": ["delivered"]}, stamp="completed_at"),
+       {"buyer": ["delivered"], "system": ["delivered"]}, stamp="completed_at",
+       style="btn-success", done="Completed"),
     _t("dispute", "Open a dispute", "disputed", "opened a dispute",
-       {"buyer": ["accepted", "in_progress", "delivered"]}, note_required=["buyer"]),
+       {"buyer": ["accepted", "in_progress", "delivered"]}, note_required=["buyer"],
+       prompt="What went wrong? Platform staff will review the order, its messages and files.",
+       style="btn-outline-danger", done="Dispute opened"),
     _t("resolve", "Rule on the dispute", "resolved", "ruled on the dispute",
-       {"staff": ["disputed"]}, note_required=["staff"], stamp="closed_at"),
+       {"staff": ["disputed"]}, note_required=["staff"], stamp="closed_at",
+       done="Dispute resolved"),
     _t("cancel", "Cancel order", "cancelled", "cancelled the order",
        {"buyer": ["pending_payment", "paid"],
         "staff": ["pending_payment", "paid", "accepted", "in_progress"],
         "system": ["pending_payment"]},
-       note_required=["staff"], stamp="closed_at"),
+       note_required=["staff"], stamp="closed_at", prompt="Reason for cancelling",
+       style="btn-outline-danger", done="Cancelled"),
     # Real Stripe cancels a card hold that is not captured within about seven days: the
     # order is not paid any more, so it goes back to awaiting payment (orders.payments).
     _t("lapse", "Payment lapsed", "pending_payment",
        "found the card hold released by the bank; the order must be paid again",
-       {"system": list(LAPSABLE_STATUSES)}),
+       {"system": list(LAPSABLE_STATUSES)}, done="Card hold released — awaiting payment again"),
     _t("settle", "Mark settled", "settled", "settled the order with the institution",
        {"staff": ["completed", "resolved"], "system": ["completed", "resolved"]},
-       stamp="closed_at"),
+       stamp="closed_at", done="Settled"),
 )}
+
 
 class WorkflowError(Exception):
     """A refused transition; ``status`` is the HTTP status a view answers with."""
@@ -167,6 +180,7 @@ def page_actions(order: Order, actor: User | None, role: str | None,
         "show_progress": order.status in states.WORK_BEGUN or bool(order.milestones),
         "can_rule": "resolve" in names,
         "can_refund_after_capture": role == "staff" and order.status in states.SETTLEABLE,
+        "transition_done": {t.name: t.done for t in TRANSITIONS.values()},  # timeline entries
     }
 
 
