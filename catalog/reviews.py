@@ -33,10 +33,11 @@ from marketplace.database import utcnow
 from marketplace.models import Organisation, User
 from marketplace.notifications import notify_organisation
 from marketplace.permissions import can_moderate_reviews, can_reply_to_review, review_side
+from orders import states
 from orders.models import Order
 
 DEFAULT_BLIND_DAYS = 14
-REVIEWABLE_STATUSES = ("completed", "settled", "resolved")
+REVIEWABLE_STATUSES = states.REVIEWABLE
 MAX_BODY = 4000
 MAX_REPLY = 2000
 MAX_REASON = 1000

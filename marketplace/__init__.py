@@ -27,6 +27,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         accounts,
         console,
         errors,
+        events,
         notification_views,
         review,
         security,
@@ -83,6 +84,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     serving.register(app)  # /healthz, request ids and logs, static fingerprints, gzip
     templating.register(app)
     security.init_app(app)  # CSP and security headers, rate limits, 413/429 answers
+    events.load_subscribers()  # who reacts to domain events (marketplace/events.py)
 
     for group in (marketplace.cli.cli, catalog.cli.cli, providers.cli.cli, orders.cli.cli,
                   marketplace.demo.cli.cli):

@@ -17,7 +17,7 @@ from marketplace.database import db, utcnow
 from marketplace.paging import parse_page
 from marketplace.permissions import has_role, staff_required
 from orders import services as order_services
-from orders import sla, workflow
+from orders import sla, states, workflow
 from orders.forms import RulingForm, choices
 from orders.views import staff_detail_page
 
@@ -100,7 +100,10 @@ def intervention_context(order, bound: dict | None = None) -> dict:
     forms.update(bound or {})
     now = utcnow()
     return {"console_forms": forms, "console_sla": sla.classify(order, now, _warning_days()),
-            "console_deadline_field": sla.deadline_field(order)}
+            "console_deadline_field": sla.deadline_field(order),
+            # which interventions apply, decided here (the templates only render them)
+            "console_is_open": states.is_open(order.status),
+            "console_can_cancel": workflow.can(order, "cancel", _staff())}
 
 
 # --------------------------------------------------------------------------- helpers

@@ -22,13 +22,13 @@ from marketplace import audit
 from marketplace.models import ROLES, VERIFICATION_STATUSES, AuditLog, Organisation, User
 from marketplace.notifications import notify_organisation
 from marketplace.paging import Page, paginate
-from orders import figures, sla, workflow
+from orders import figures, sla, states, workflow
 from orders import services as order_services
 from orders.models import ORDER_STATUSES, Order
 from orders.money import format_amount
 from providers import credibility
 
-OPEN_STATUSES = workflow.OPEN_STATUSES
+OPEN_STATUSES = states.OPEN
 TOP_LIST = 10
 
 

@@ -37,3 +37,6 @@ def register(app):
     )
     app.jinja_env.globals["url_with"] = _url_with
     app.jinja_env.globals["reference"] = reference
+    from orders import states
+
+    app.jinja_env.globals["order_states"] = states  # the one table of order statuses

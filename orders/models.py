@@ -30,11 +30,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from catalog.models import Category, Package, Product
 from marketplace.database import Base, utcnow
 from marketplace.models import Organisation, User
+from orders import states
 
-ORDER_STATUSES = (
-    "pending_payment", "paid", "accepted", "in_progress", "delivered", "completed", "settled",
-    "declined", "cancelled", "disputed", "resolved",
-)
+ORDER_STATUSES = states.VALUES  # the one table of statuses: orders/states.py
 ORDER_KINDS = ("package", "quote", "application")
 PAYMENT_METHODS = ("card", "bank_transfer", "voucher")
 # pending: created, waiting for the card confirmation or the bank transfer;
@@ -150,7 +148,7 @@ class Order(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
     kind: Mapped[str] = mapped_column(String(16), default="package")
-    status: Mapped[str] = mapped_column(String(20), default="pending_payment", index=True)
+    status: Mapped[str] = mapped_column(String(20), default=states.INITIAL, index=True)
     # Bumped by every transition; transitions are conditional on it (no lost updates).
     version: Mapped[int] = mapped_column(Integer, default=1)
     checkout_id: Mapped[int | None] = mapped_column(ForeignKey("checkout.id"), index=True)

@@ -54,7 +54,7 @@ from marketplace.audit import record
 from marketplace.database import utcnow
 from marketplace.models import Organisation, User
 from marketplace.notifications import notify_organisation
-from orders import ledger, workflow
+from orders import ledger, states, workflow
 from orders.models import (
     LedgerEntry,
     Order,
@@ -68,7 +68,7 @@ from orders.models import (
 from orders.money import format_amount, format_decimal
 
 FIGURES = ("gross", "refunds", "voucher", "fee", "net")
-SETTLEABLE_STATUSES = ("completed", "resolved")
+SETTLEABLE_STATUSES = states.SETTLEABLE
 REFERENCE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ./_-]{3,63}$")
 PERIOD_RE = re.compile(r"^(\d{4})-(\d{2})$")
 

@@ -26,7 +26,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from catalog import reviews
-from orders import payments, quotes, services, workflow
+from orders import payments, quotes, services, states, workflow
 from orders.models import LedgerEntry, Order, Payment
 from orders.stripe_gateway import StripeGateway
 
@@ -152,7 +152,7 @@ def _old_holds(session: Session, now: datetime) -> list[int]:
 def _money_out_of_line(session: Session) -> list[Order]:
     """Closed orders whose money is not settled in our records: an attempt or hold still
     open, escrow or held funds left on the ledger, or a settled order not paid out."""
-    closed = ("completed", "settled", "declined", "cancelled", "resolved")
+    closed = states.CLOSED
     stuck = set(session.scalars(
         select(Payment.order_id).join(Order).where(
             Order.status.in_(closed),

@@ -475,7 +475,9 @@ def _detail(order_id: int, status: int = 200, **extra):
     redemption = vouchers.redemption_for(db.session, order.id)
     context = dict(
         order=order, role=role,
-        actions=workflow.allowed_transitions(order, _user()),
+        # buttons and form flags, once: the template renders them (orders.workflow)
+        **workflow.page_actions(order, _user(), role,
+                                set(STAFF_DO_ELSEWHERE) if role == "staff" else set()),
         timeline=services.timeline(db.session, order.id),
         messages=services.messages(db.session, order.id),
         requirement_files=[f for f in files if f.purpose == "requirements"],

@@ -83,3 +83,11 @@ def pdf_bytes(text: str = "Report") -> bytes:
     return (f"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
             f"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n% {text}\n"
             "trailer << /Root 1 0 R >>\n%%EOF\n").encode()
+
+
+def drain_credibility(session, now=None):
+    """Run the after-commit credibility job now, as the jobs loop would after the commit:
+    order transitions only mark both parties in credibility_dirty (marketplace/events.py)."""
+    from providers.credibility import drain_dirty
+
+    return drain_dirty(session, now, limit=10**6)

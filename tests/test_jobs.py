@@ -354,7 +354,7 @@ def test_credibility_recompute_killed_halfway_then_rerun_equals_one_clean_run(
     credibility_scenario(session)
     runner = app.test_cli_runner()
     args = ["recompute-credibility", "--now", "2026-11-20T02:00"]
-    kill_on_call(monkeypatch, credibility, "score", at=3)  # the third organisation
+    kill_on_call(monkeypatch, credibility.store, "score", at=3)  # the third organisation
     with pytest.raises(Killed):
         runner.invoke(args=args)
     monkeypatch.undo()
