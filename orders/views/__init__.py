@@ -1,0 +1,59 @@
+"""Buying pages, one module per audience, all on ONE blueprint named "orders" so every
+endpoint keeps its name (`orders.order_detail`, `orders.checkout`, ...):
+
+- buyer.py: cart, checkout, paying an order, my orders, my vouchers;
+- provider.py: orders received, delivery, milestones, progress;
+- order_page.py: the order page every party sees, its workflow buttons, messages and files;
+- staff.py: staff's order page, rulings, refunds, transfers received;
+- webhooks.py: the Stripe webhook;
+- common.py: the helpers they share.
+
+Views are thin: parse the input, call a service, commit, redirect. Refusals from the state
+machine answer 403 (wrong role) or 409 (wrong state) with the reason, and change nothing.
+"""
+
+from decimal import Decimal
+
+from flask import Blueprint
+from flask_login import current_user
+
+from marketplace.database import db
+from orders import cart as carts
+from orders import workflow
+
+bp = Blueprint("orders", __name__)
+
+# The submodules attach their routes to `bp`; imported after it exists.
+from orders.views import buyer, order_page, provider, staff, webhooks  # noqa: E402, F401
+from orders.views.common import order_url  # noqa: E402, F401  (templates, quote_views)
+from orders.views.order_page import file_response  # noqa: E402, F401  (quote_views)
+from orders.views.staff import staff_detail_page  # noqa: E402, F401  (marketplace/console)
+
+# --------------------------------------------------------------------------- registration
+
+def share_text(basis_points: int | None) -> str:
+    """Basis points as a short percentage: 1250 -> "12.5%", 4000 -> "40%"."""
+    text = f"{Decimal(basis_points or 0) / 100:f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text + "%"
+
+
+def register(app) -> None:
+    """Blueprints, template helpers and CLI commands of the buying area."""
+    from orders import admin_views, quote_views
+
+    app.register_blueprint(bp)
+    app.register_blueprint(quote_views.bp)
+    app.register_blueprint(admin_views.bp)
+
+    def cart_count() -> int:
+        user = current_user
+        if not getattr(user, "is_authenticated", False) or user.role != "enterprise":
+            return 0
+        return carts.line_count(db.session, user)
+
+    # Globals rather than a context processor: imported macros see them too.
+    app.jinja_env.globals.update(cart_count=cart_count, order_status_label=workflow.status_label,
+                                 order_status_badge=workflow.status_badge, order_url=order_url)
+    app.jinja_env.filters["share"] = share_text
