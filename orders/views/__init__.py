@@ -19,7 +19,7 @@ from flask_login import current_user
 
 from marketplace.database import db
 from orders import cart as carts
-from orders import workflow
+from orders import payments, workflow
 
 bp = Blueprint("orders", __name__)
 
@@ -55,5 +55,7 @@ def register(app) -> None:
 
     # Globals rather than a context processor: imported macros see them too.
     app.jinja_env.globals.update(cart_count=cart_count, order_status_label=workflow.status_label,
-                                 order_status_badge=workflow.status_badge, order_url=order_url)
+                                 order_status_badge=workflow.status_badge, order_url=order_url,
+                                 payment_method=payments.get, payment_methods=payments.all_methods,
+                                 payment_method_label=payments.label)
     app.jinja_env.filters["share"] = share_text

@@ -124,9 +124,9 @@ def checkout():
     return render_template(
         "checkout/checkout.html", plan=plan, cart=cart_view, token=checkouts.new_token(),
         vouchers=vouchers.usable_vouchers(db.session, user.organisation_id, today),
-        voucher_id=voucher_id, methods=checkouts.PAYMENT_METHODS,
+        voucher_id=voucher_id, methods=payments.selectable(),
         card_form=forms.TestCardForm(), test_mode=_test_mode(),
-        method=request.args.get("method") or "card")
+        method=request.args.get("method") or payments.selectable()[0].name)
 
 
 @bp.post("/checkout")
@@ -134,11 +134,12 @@ def checkout():
 def checkout_submit():
     user = _user()
     method = request.form.get("payment_method", "")
+    chosen = _chosen_method(method)
     card_form = forms.TestCardForm()
-    if method == "card" and _test_mode() and not card_form.validate():
+    if chosen is not None and chosen.collects_card and _test_mode() and not card_form.validate():
         flash("Card details: " + _form_errors(card_form), "danger")
         return redirect(url_for("orders.checkout", voucher=request.form.get("voucher_id"),
-                                method="card"))
+                                method=method))
     requirements = {}
     for key, value in request.form.items():
         if key.startswith("requirements-"):
@@ -181,7 +182,7 @@ def checkout_submit():
     if result.replayed:
         flash("This checkout was already submitted; here are its orders.", "info")
         return redirect(url_for("orders.checkout_result", token=token))
-    if method == "card":
+    if chosen.collects_card:
         card_orders = [o for o in result.checkout.orders
                        if o.status == "pending_payment" and o.amount_due > 0]
         if not _test_mode():
@@ -190,6 +191,11 @@ def checkout_submit():
         for order in card_orders:
             _pay_by_test_card(order, card)
     return redirect(url_for("orders.checkout_result", token=token))
+
+
+def _chosen_method(name: str) -> payments.PaymentMethod | None:
+    """The payment method a buyer chose, if it is one they may choose."""
+    return next((m for m in payments.selectable() if m.name == name), None)
 
 
 def _pay_by_test_card(order: Order, card) -> None:
@@ -221,9 +227,10 @@ def checkout_result(token):
     if request.args.get("return"):  # back from Stripe.js
         for order in found.orders:
             live = order.live_payment
-            if live is not None and live.method == "card" and live.status != "held":
+            if live is not None and payments.get(live.method).asks_provider \
+                    and live.status != "held":
                 try:
-                    payments.refresh_from_stripe(db.session, live)
+                    payments.get(live.method).confirm(db.session, live)
                     db.session.commit()
                 except GatewayError:
                     db.session.rollback()
@@ -273,9 +280,13 @@ def pay(order_id):
         if order.product and vouchers.product_eligible(v.programme, order.product)]
     card_form = forms.TestCardForm()
     if request.method == "POST":
-        method = request.form.get("payment_method", "card")
+        chosen = _chosen_method(request.form.get("payment_method")
+                                or payments.selectable()[0].name)
         voucher_id = _voucher_arg(request.form.get("voucher_id"))
-        if method == "card" and _test_mode() and not card_form.validate():
+        if chosen is None:
+            flash("Choose how to pay.", "danger")
+            return redirect(url_for("orders.pay", order_id=order.id))
+        if chosen.collects_card and _test_mode() and not card_form.validate():
             flash("Card details: " + _form_errors(card_form), "danger")
             return redirect(url_for("orders.pay", order_id=order.id))
         try:
@@ -283,19 +294,13 @@ def pay(order_id):
                 voucher = next((v for v in usable if v.id == voucher_id), None)
                 if voucher is None:
                     raise payments.PaymentError("That voucher cannot be used on this order.", 400)
-                vouchers.apply_to_order(db.session, voucher, order)
-                if order.amount_due == 0:
-                    order.payment_method = "voucher"
-                    payments.order_paid(db.session, order)
+                payments.voucher.apply(db.session, voucher, order)
             if order.status == "pending_payment":
-                if method == "bank_transfer":
-                    payments.begin_bank_transfer(db.session, order)
-                    db.session.commit()
-                    flash("Transfer the amount due with the payment reference shown below.",
-                          "info")
-                    return redirect(order_url(order))
-                payment = payments.begin_card_payment(db.session, order)
+                payment = chosen.begin(db.session, order)
                 db.session.commit()
+                if not chosen.collects_card:
+                    flash(chosen.begun_message, "info")
+                    return redirect(order_url(order))
                 if not _test_mode():
                     payments.create_browser_intent(db.session, payment)
                     return redirect(url_for("orders.authenticate", order_id=order.id))
@@ -317,7 +322,7 @@ def pay(order_id):
     last_failure = next((p for p in reversed(order.payments) if p.status == "failed"), None)
     return render_template("checkout/pay.html", order=order, card_form=card_form,
                            test_mode=_test_mode(), vouchers=usable, redemption=redemption,
-                           last_failure=last_failure, methods=checkouts.PAYMENT_METHODS)
+                           last_failure=last_failure, methods=payments.selectable())
 
 
 def _flash_payment_result(order: Order) -> None:
@@ -339,7 +344,8 @@ def authenticate(order_id):
     if role != "buyer":
         abort(403)
     payment = order.live_payment
-    if payment is None or payment.method != "card" or payment.status not in (
+    if payment is None or not payments.get(payment.method).collects_card \
+            or payment.status not in (
             "requires_action", "pending"):
         flash("This order has no card payment waiting for confirmation.", "info")
         return redirect(order_url(order))
@@ -371,9 +377,9 @@ def payment_return(order_id):
     if role != "buyer":
         abort(403)
     payment = order.live_payment
-    if payment is not None and payment.method == "card":
+    if payment is not None and payments.get(payment.method).asks_provider:
         try:
-            payments.refresh_from_stripe(db.session, payment)
+            payments.get(payment.method).confirm(db.session, payment)
             db.session.commit()
         except GatewayError:
             db.session.rollback()
