@@ -24,7 +24,6 @@ from marketplace.models import User
 from orders import cart as carts
 from orders import commission, payments, vouchers, workflow
 from orders.models import CartLine, Checkout, Order, OrderLine, Voucher
-from orders.money import voucher_cover
 
 DEFAULT_PAYMENT_WINDOW_DAYS = 3
 
@@ -88,6 +87,7 @@ def usable_voucher(session: Session, user: User, voucher_id: int | None,
     voucher = session.get(Voucher, voucher_id)
     if voucher is None or voucher.organisation_id != user.organisation_id:
         raise CheckoutError("That voucher does not belong to your enterprise.", status=403)
+    vouchers.read_current(session, voucher)
     if not vouchers.is_valid_on(voucher, today):
         raise CheckoutError("That voucher is used up, expired or its programme has closed.")
     return voucher
@@ -103,8 +103,7 @@ def plan(session: Session, cart_view: carts.CartView, voucher: Voucher | None) -
             eligible = sum(line.package.price * line.quantity for line in item.group.lines
                            if line.id not in item.group.problems
                            and vouchers.product_eligible(voucher.programme, line.product))
-            cover = voucher_cover(eligible, voucher.programme.max_share_bp,
-                                           balance, remaining)
+            cover = vouchers.allowance(voucher, eligible, balance, remaining)
             item.voucher = cover
             balance -= cover
             remaining -= cover
