@@ -14,14 +14,32 @@ machine answer 403 (wrong role) or 409 (wrong state) with the reason, and change
 
 from decimal import Decimal
 
-from flask import Blueprint
+from flask import Blueprint, flash, redirect
 from flask_login import current_user
 
 from marketplace.database import db
+from marketplace.errors import render_error
 from orders import cart as carts
 from orders import payments, workflow
+from orders.views.common import Refused, refusal_status
 
 bp = Blueprint("orders", __name__)
+
+
+@bp.errorhandler(workflow.WorkflowError)
+def _workflow_refusal(exc):
+    """The state machine said no: nothing changes, 403/409 with the reason."""
+    db.session.rollback()
+    status = refusal_status(exc)
+    return render_error(status, exc.message if status in (400, 409) else None)
+
+
+@bp.errorhandler(Refused)
+def _refused(exc):
+    """A refusal the user can correct: nothing changes, say why, go back."""
+    db.session.rollback()
+    flash(exc.message, exc.category)
+    return redirect(exc.url)
 
 # The submodules attach their routes to `bp`; imported after it exists.
 from orders.views import buyer, order_page, provider, staff, webhooks  # noqa: E402, F401

@@ -23,12 +23,14 @@ from orders.models import Checkout, Order
 from orders.stripe_gateway import GatewayError
 from orders.views import bp
 from orders.views.common import (
+    Refused,
     _bank_details,
     _form_errors,
     _load_order,
     _page_size,
     _test_mode,
     _user,
+    back_on_refusal,
     enterprise_required,
     order_url,
 )
@@ -289,33 +291,30 @@ def pay(order_id):
         if chosen.collects_card and _test_mode() and not card_form.validate():
             flash("Card details: " + _form_errors(card_form), "danger")
             return redirect(url_for("orders.pay", order_id=order.id))
+        back = url_for("orders.pay", order_id=order.id)
         try:
-            if voucher_id and not redemption:
-                voucher = next((v for v in usable if v.id == voucher_id), None)
-                if voucher is None:
-                    raise payments.PaymentError("That voucher cannot be used on this order.", 400)
-                payments.voucher.apply(db.session, voucher, order)
-            if order.status == "pending_payment":
-                payment = chosen.begin(db.session, order)
-                db.session.commit()
-                if not chosen.collects_card:
-                    flash(chosen.begun_message, "info")
-                    return redirect(order_url(order))
-                if not _test_mode():
-                    payments.create_browser_intent(db.session, payment)
-                    return redirect(url_for("orders.authenticate", order_id=order.id))
-                payments.pay_with_test_card(db.session, payment, card_form.card())
-            else:
-                db.session.commit()
-        except (payments.PaymentError, vouchers.VoucherError) as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-            return redirect(url_for("orders.pay", order_id=order.id))
+            with back_on_refusal(back, payments.PaymentError, vouchers.VoucherError):
+                if voucher_id and not redemption:
+                    voucher = next((v for v in usable if v.id == voucher_id), None)
+                    if voucher is None:
+                        raise payments.PaymentError("That voucher cannot be used on this order.",
+                                                    400)
+                    payments.voucher.apply(db.session, voucher, order)
+                if order.status == "pending_payment":
+                    payment = chosen.begin(db.session, order)
+                    db.session.commit()
+                    if not chosen.collects_card:
+                        flash(chosen.begun_message, "info")
+                        return redirect(order_url(order))
+                    if not _test_mode():
+                        payments.create_browser_intent(db.session, payment)
+                        return redirect(url_for("orders.authenticate", order_id=order.id))
+                    payments.pay_with_test_card(db.session, payment, card_form.card())
+                else:
+                    db.session.commit()
         except GatewayError as exc:
-            db.session.rollback()
-            flash(f"The payment service did not answer ({exc.message}). Nothing was charged; "
-                  "please try again.", "danger")
-            return redirect(url_for("orders.pay", order_id=order.id))
+            raise Refused(f"The payment service did not answer ({exc.message}). Nothing was "
+                          "charged; please try again.", back) from exc
         db.session.refresh(order)
         _flash_payment_result(order)
         return redirect(order_url(order))

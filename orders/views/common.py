@@ -1,5 +1,15 @@
-"""Helpers every audience's order views share: the viewer, the order they may see, refusals."""
+"""Helpers every audience's order views share: the viewer, the order they may see, refusals.
 
+Refusals have one handler each (registered on the blueprint in orders/views/__init__.py), so
+views do not repeat try/except/rollback/flash:
+
+- a state-machine refusal (workflow.WorkflowError) propagates out of the view and answers
+  403 (wrong role) or 409 (wrong state) with the reason, after a rollback;
+- a refusal the user can correct (a service's error with a ``message``) is turned by
+  ``back_on_refusal(url, ...)`` into ``Refused``: rolled back, flashed, and back to ``url``.
+"""
+
+from contextlib import contextmanager
 
 from flask import (
     abort,
@@ -47,9 +57,28 @@ def order_url(order: Order, role: str | None = None) -> str:
     return url_for("orders.order_detail", order_id=order.id)
 
 
-def _refuse(exc) -> None:
-    db.session.rollback()
-    abort(exc.status if exc.status in (403, 404, 409) else 400, exc.message)
+class Refused(Exception):
+    """A refusal the user can correct: rolled back, its message flashed, back to ``url``."""
+
+    def __init__(self, message: str, url: str, category: str = "danger"):
+        super().__init__(message)
+        self.message = message
+        self.url = url
+        self.category = category
+
+
+@contextmanager
+def back_on_refusal(url: str, *kinds: type[Exception], category: str = "danger"):
+    """Inside the block, an exception of ``kinds`` becomes ``Refused`` (flash, back to
+    ``url``). Commit inside the block so a failing commit is rolled back too."""
+    try:
+        yield
+    except kinds as exc:
+        raise Refused(getattr(exc, "message", str(exc)), url, category) from exc
+
+
+def refusal_status(exc) -> int:
+    return exc.status if exc.status in (403, 404, 409) else 400
 
 
 def _flash_outcome(outcome: services.Outcome, message: str) -> None:

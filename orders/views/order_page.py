@@ -24,8 +24,8 @@ from orders.views.common import (
     _flash_outcome,
     _load_order,
     _post_form,
-    _refuse,
     _user,
+    back_on_refusal,
     order_url,
 )
 from providers import uploads
@@ -123,14 +123,8 @@ def order_action(order_id, name):
         return redirect(order_url(order))
     message, action = SIMPLE_ACTIONS[name]
     note = (request.form.get("note") or "").strip()[:5000]
-    try:
+    with back_on_refusal(order_url(order), workflow.NoteRequired, payments.HoldLapsed):
         outcome = action(order, _user(), note)
-    except (workflow.NoteRequired, payments.HoldLapsed) as exc:
-        db.session.rollback()
-        flash(exc.message, "danger")
-        return redirect(order_url(order))
-    except workflow.WorkflowError as exc:
-        _refuse(exc)
     _flash_outcome(outcome, message)
     return redirect(order_url(order))
 
@@ -145,19 +139,17 @@ def message(order_id):
     upload_dir = current_app.config["UPLOAD_DIR"]
     pending = None
     try:
-        pending = order_files.check_uploads(form.files.data or [])
-        posted = services.post_message(db.session, order, _user(), form.body.data)
-        pending.save(db.session, upload_dir, purpose="message", user=_user(),
-                     order_id=order.id, message_id=posted.id)
-        db.session.commit()
-    except (uploads.UploadError, services.OrderError) as exc:
-        db.session.rollback()
-        flash(exc.message, "danger")
-        return redirect(order_url(order) + "#messages")
-    except workflow.WorkflowError as exc:
+        with back_on_refusal(order_url(order) + "#messages", uploads.UploadError,
+                             services.OrderError):
+            pending = order_files.check_uploads(form.files.data or [])
+            posted = services.post_message(db.session, order, _user(), form.body.data)
+            pending.save(db.session, upload_dir, purpose="message", user=_user(),
+                         order_id=order.id, message_id=posted.id)
+            db.session.commit()
+    except workflow.WorkflowError:
         if pending:
             pending.discard(upload_dir)
-        _refuse(exc)
+        raise
     flash("Message sent.", "success")
     return redirect(order_url(order) + "#messages")
 

@@ -23,8 +23,8 @@ from orders.views.common import (
     _load_order,
     _page_size,
     _post_form,
-    _refuse,
     _user,
+    back_on_refusal,
     order_url,
 )
 from providers import uploads
@@ -51,33 +51,17 @@ def provider_orders():
 @login_required
 def deliver(order_id):
     order, _role = _load_order(order_id)
-    try:
-        workflow.check(order, "deliver", _user())
-    except workflow.WorkflowError as exc:
-        _refuse(exc)
+    workflow.check(order, "deliver", _user())
     form = _post_form(forms.DeliverForm, "deliver")
     if form is None:
         return redirect(order_url(order))
     upload_dir = current_app.config["UPLOAD_DIR"]
-    try:
+    with back_on_refusal(order_url(order), uploads.UploadError, services.OrderError):
         pending = order_files.check_uploads(form.files.data or [])
         _outcome, delivery = services.deliver(db.session, order, _user(), form.note.data)
         pending.save(db.session, upload_dir, purpose="delivery", user=_user(),
                      order_id=order.id, progress_update_id=delivery.id)
         db.session.commit()
-    except uploads.UploadError as exc:
-        db.session.rollback()
-        flash(exc.message, "danger")
-        return redirect(order_url(order))
-    except services.OrderError as exc:
-        db.session.rollback()
-        flash(exc.message, "danger")
-        return redirect(order_url(order))
-    except workflow.WorkflowError as exc:
-        _refuse(exc)
-    except Exception:
-        db.session.rollback()
-        raise
     flash("Delivered. The buyer has been asked to review the work.", "success")
     return redirect(order_url(order))
 
@@ -89,15 +73,9 @@ def add_milestone(order_id):
     form = _post_form(forms.MilestoneForm, "milestone")
     if form is None:
         return redirect(order_url(order))
-    try:
+    with back_on_refusal(order_url(order), services.OrderError):
         services.add_milestone(db.session, order, _user(), form.title.data, form.share.share,
                                form.due_date.data)
-    except services.OrderError as exc:
-        db.session.rollback()
-        flash(exc.message, "danger")
-        return redirect(order_url(order))
-    except workflow.WorkflowError as exc:
-        _refuse(exc)
     db.session.commit()
     flash("Milestone added.", "success")
     return redirect(order_url(order))
@@ -112,8 +90,6 @@ def milestone_done(order_id, milestone_id):
     except services.OrderError as exc:
         db.session.rollback()
         abort(exc.status, exc.message)
-    except workflow.WorkflowError as exc:
-        _refuse(exc)
     db.session.commit()
     flash("Milestone marked as reached.", "success")
     return redirect(order_url(order))
@@ -129,19 +105,16 @@ def progress(order_id):
     upload_dir = current_app.config["UPLOAD_DIR"]
     pending = None
     try:
-        pending = order_files.check_uploads(form.files.data or [])
-        update_ = services.post_progress(db.session, order, _user(), form.percent.data,
-                                         form.note.data)
-        pending.save(db.session, upload_dir, purpose="progress", user=_user(),
-                     order_id=order.id, progress_update_id=update_.id)
-        db.session.commit()
-    except (uploads.UploadError, services.OrderError) as exc:
-        db.session.rollback()
-        flash(exc.message, "danger")
-        return redirect(order_url(order))
-    except workflow.WorkflowError as exc:
+        with back_on_refusal(order_url(order), uploads.UploadError, services.OrderError):
+            pending = order_files.check_uploads(form.files.data or [])
+            update_ = services.post_progress(db.session, order, _user(), form.percent.data,
+                                             form.note.data)
+            pending.save(db.session, upload_dir, purpose="progress", user=_user(),
+                         order_id=order.id, progress_update_id=update_.id)
+            db.session.commit()
+    except workflow.WorkflowError:
         if pending:
             pending.discard(upload_dir)
-        _refuse(exc)
+        raise
     flash("Progress posted.", "success")
     return redirect(order_url(order))

@@ -15,11 +15,12 @@ from orders import forms, payments, services, workflow
 from orders.stripe_gateway import GatewayError
 from orders.views import bp
 from orders.views.common import (
+    Refused,
     _flash_outcome,
     _load_order,
     _post_form,
-    _refuse,
     _user,
+    back_on_refusal,
     order_url,
 )
 from orders.views.order_page import _detail
@@ -46,22 +47,13 @@ def staff_detail_page(order_id: int, status: int = 200, **extra):
 @login_required
 def resolve(order_id):
     order, _role = _load_order(order_id)
-    try:
-        workflow.check(order, "resolve", _user(), note="-")
-    except workflow.WorkflowError as exc:
-        _refuse(exc)
+    workflow.check(order, "resolve", _user(), note="-")
     form = _post_form(forms.RulingForm, "ruling")
     if form is None:
         return redirect(order_url(order))
-    try:
+    with back_on_refusal(order_url(order), services.OrderError, payments.HoldLapsed):
         outcome = services.resolve(db.session, order, _user(), form.ruling.data,
                                    form.refund.amount, form.note.data)
-    except (services.OrderError, payments.HoldLapsed) as exc:
-        db.session.rollback()
-        flash(exc.message, "danger")
-        return redirect(order_url(order))
-    except workflow.WorkflowError as exc:
-        _refuse(exc)
     _flash_outcome(outcome, "Ruling recorded and the money moved accordingly.")
     return redirect(order_url(order))
 
@@ -76,19 +68,12 @@ def refund(order_id):
     if form is None:
         return redirect(order_url(order))
     try:
-        done = payments.staff_refund(db.session, order, _user(), form.amount.amount,
-                                     form.reason.data, form_token=form.token.data)
-        db.session.commit()
-    except payments.PaymentError as exc:
-        db.session.rollback()
-        flash(exc.message, "danger")
-        return redirect(order_url(order))
-    except workflow.WorkflowError as exc:
-        _refuse(exc)
+        with back_on_refusal(order_url(order), payments.PaymentError):
+            done = payments.staff_refund(db.session, order, _user(), form.amount.amount,
+                                         form.reason.data, form_token=form.token.data)
+            db.session.commit()
     except GatewayError as exc:
-        db.session.rollback()
-        flash(f"Stripe refused the refund: {exc.message}", "danger")
-        return redirect(order_url(order))
+        raise Refused(f"Stripe refused the refund: {exc.message}", order_url(order)) from exc
     from orders.money import format_amount
 
     message = f"Refunded {format_amount(done.total, order.currency)}"
@@ -104,22 +89,13 @@ def refund(order_id):
 @login_required
 def transfer_received(order_id):
     order, _role = _load_order(order_id)
-    try:
-        workflow.check(order, "pay", _user())
-    except workflow.WorkflowError as exc:
-        _refuse(exc)
+    workflow.check(order, "pay", _user())
     form = _post_form(forms.TransferReceivedForm, "transfer")
     if form is None:
         return redirect(order_url(order))
-    try:
+    with back_on_refusal(order_url(order), payments.PaymentError):
         payments.mark_transfer_received(db.session, order, _user(), form.amount.amount,
                                         form.reference.data or "")
         db.session.commit()
-    except payments.PaymentError as exc:
-        db.session.rollback()
-        flash(exc.message, "danger")
-        return redirect(order_url(order))
-    except workflow.WorkflowError as exc:
-        _refuse(exc)
     flash("Transfer recorded: the order is paid and the institution has been told.", "success")
     return redirect(order_url(order))
