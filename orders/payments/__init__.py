@@ -13,9 +13,12 @@ through one registry.
   refunds, staff refunds, and ``sync_money`` (money follows the order's state).
 
 Adding a method (Alipay through Stripe, say): a new module here with a ``PaymentMethod``
-subclass decorated with ``@register`` and imported below, its partial under
-templates/checkout/methods/, and its name in orders.models.PAYMENT_METHODS with a migration
-for the CHECK constraints (the database's list of accepted values).
+subclass decorated with ``@register`` (every module of the package is imported below), its
+partial under templates/checkout/methods/, and its name in orders.models.PAYMENT_METHODS
+with a migration for the CHECK constraints (the database's list of accepted values). A
+method whose buyer approves on the provider's page implements ``redirect_after_begin`` and
+``confirm``; the pay page, the return page, refunds, money following the order's state, the
+timers, reconciliation and the webhook then reach it through the registry.
 
 Transactions: services flush, the view (or CLI command, or job) commits. The documented
 exception is Stripe: a function that calls Stripe commits before the call (the payment row
@@ -25,6 +28,9 @@ and after it (Stripe's answer is applied at once); such functions say so in thei
 authorised intent turns up, core.confirm_hold when a hold lapsed, core.sync_money). A view
 that called one must therefore not assume it can roll the whole request back.
 """
+
+import importlib
+import pkgutil
 
 from orders.models import PAYMENT_METHODS
 from orders.payments import bank_transfer, card, voucher
@@ -65,6 +71,12 @@ from orders.payments.core import (
     sync_money,
     targets,
 )
+
+# Every other module of this package is a payment method too: importing it registers it, so
+# a new method is a new file here, not an edit of this one.
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name not in ("base", "core"):
+        importlib.import_module(f"{__name__}.{_module.name}")
 
 # The database accepts the names in orders.models.PAYMENT_METHODS (CHECK constraints); a
 # method registered here without a migration would fail at the first INSERT, so say it now.

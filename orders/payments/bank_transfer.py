@@ -89,6 +89,9 @@ class BankTransfer(PaymentMethod):
                 amount: int = 0, reference: str = "", **kwargs) -> Payment:
         return mark_transfer_received(session, payment.order, staff, amount, reference)
 
+    def cancel(self, session: Session, payment: Payment) -> None:
+        _move(session, payment, ("pending", "requires_action"), "canceled")
+
     def follow_order(self, session: Session, payment: Payment, keep_cash: int,
                      gw=None) -> list[str]:
         if payment.status == "pending" and _move(session, payment, ("pending",), "canceled"):

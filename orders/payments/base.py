@@ -50,11 +50,17 @@ class PaymentMethod:
     def confirm(self, session: Session, payment: Payment, **kwargs) -> Payment:
         raise NotImplementedError
 
+    def redirect_after_begin(self, session: Session, payment: Payment,
+                             return_url: str) -> str | None:
+        """For a method whose buyer approves on the provider's own page (Alipay or WeChat Pay
+        through Stripe, say): start it there and return that page's address; the buyer comes
+        back to ``return_url`` (orders.payment_return, which calls ``confirm``). None: no
+        such page (the view then says ``begun_message``). Commits if it calls the provider."""
+        return None
+
     def cancel(self, session: Session, payment: Payment) -> None:
         """Give up an unfinished attempt (a retry or another method replaces it)."""
-        from orders.payments.core import _move
-
-        _move(session, payment, ("pending", "requires_action"), "canceled")
+        raise NotImplementedError
 
     def refund(self, session: Session, payment: Payment, amount: int, refund, gw=None) -> None:
         """Send ``amount`` back through the provider; the caller reserved and recorded it."""

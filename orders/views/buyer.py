@@ -304,6 +304,11 @@ def pay(order_id):
                     payment = chosen.begin(db.session, order)
                     db.session.commit()
                     if not chosen.collects_card:
+                        away = chosen.redirect_after_begin(
+                            db.session, payment,
+                            url_for("orders.payment_return", order_id=order.id, _external=True))
+                        if away:
+                            return redirect(away)
                         flash(chosen.begun_message, "info")
                         return redirect(order_url(order))
                     if not _test_mode():
