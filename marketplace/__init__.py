@@ -38,7 +38,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     )
     from marketplace.extensions import csrf, db, login_manager
     from marketplace.mail import check_settings
-    from orders import settlement_views
+    from orders import admin_views, quote_views, settlement_views
     from orders import views as order_views
     from providers import credibility_views, portal
     from providers import views as provider_views
@@ -73,12 +73,11 @@ def create_app(overrides: dict | None = None) -> Flask:
         settlement_views.bp,       # settlement batches, statements, exports, reconciliation
         console.bp,                # monitors' console: progress, interventions, audit log
         credibility_views.bp,      # credibility: explanation, console page
+        order_views.bp,            # cart, checkout, orders (buyer, institution, staff), webhook
+        quote_views.bp,            # quote requests, quotes, financial applications
+        admin_views.bp,            # staff: orders, voucher programmes, commission rates
     ):
         app.register_blueprint(blueprint)
-    # Cart, checkout, orders, quotes, vouchers, Stripe webhook and their template helpers.
-    # TODO(merge): orders/views.py is being split into orders/views/ (helper "payments");
-    # once it exposes its blueprints, list them above and drop this call.
-    order_views.register(app)
 
     errors.register(app)
     serving.register(app)  # /healthz, request ids and logs, static fingerprints, gzip

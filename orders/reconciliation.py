@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from catalog.services import Page
+from orders import payments as payment_methods
 from orders.models import Payment
 from orders.money import format_amount
 from orders.settlement import Period
@@ -179,7 +180,8 @@ def reconcile(session: Session, period: Period, gw: StripeGateway,
     start, end = period.bounds()
     report = Report(period, currency)
     payments = list(session.scalars(
-        select(Payment).where(Payment.method == "card", Payment.created_at >= start,
+        select(Payment).where(Payment.method.in_(payment_methods.names(reconcile_with_stripe=True)),
+                              Payment.created_at >= start,
                               Payment.created_at < end)
         .options(selectinload(Payment.refunds), selectinload(Payment.order))
         .order_by(Payment.id)))

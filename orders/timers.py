@@ -105,7 +105,7 @@ def run(session: Session, now: datetime, auto_complete_days: int = DEFAULT_AUTO_
     for payment_id in tracked(_old_holds(session, now), "hold check"):
         payment = session.get(Payment, payment_id)
         try:
-            payments.refresh_from_stripe(session, payment, gw)
+            payments.get(payment.method).confirm(session, payment, gw=gw)
             session.commit()
             if payment.status == "released":
                 report.lapsed.append(payment.order.number)
@@ -129,8 +129,8 @@ def run(session: Session, now: datetime, auto_complete_days: int = DEFAULT_AUTO_
 def _cancel_unpaid(session: Session, order: Order, now: datetime, gw) -> None:
     # A card authorised a moment ago (webhook not yet in) must not be cancelled blindly.
     live = order.live_payment
-    if live is not None and live.method == "card" and live.stripe_payment_intent_id:
-        payments.refresh_from_stripe(session, live, gw)
+    if live is not None and payments.get(live.method).asks_provider:
+        payments.get(live.method).confirm(session, live, gw=gw)
         session.commit()
         session.refresh(order)
         if order.status != "pending_payment":
@@ -143,7 +143,7 @@ def _old_holds(session: Session, now: datetime) -> list[int]:
     """Card holds of open orders authorised long enough ago that Stripe may release them."""
     return list(session.scalars(
         select(Payment.id).join(Order).where(
-            Order.status.in_(workflow.LAPSABLE_STATUSES), Payment.method == "card",
+            Order.status.in_(workflow.LAPSABLE_STATUSES), Payment.method.in_(payments.names(holds_money=True)),
             Payment.status == "held",
             Payment.authorised_at < now - timedelta(days=HOLD_CHECK_AFTER_DAYS))
         .order_by(Payment.id)).all())

@@ -67,8 +67,8 @@ class RecomputeReport:
 def _store(session: Session, gathered: dict[int, tuple[OrgRow, CredibilityInputs]],
            now: datetime, queue_listings: bool = True,
            ) -> tuple[RecomputeReport, dict[int, CredibilityResult]]:
-    from catalog.search import outbox as search_outbox
     from catalog.models import Product
+    from catalog.search import outbox as search_outbox
     from providers.models import CredibilitySnapshot
 
     report = RecomputeReport(organisations=len(gathered))
