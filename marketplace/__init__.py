@@ -55,6 +55,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     db.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
+    from marketplace import i18n
+
+    i18n.init_app(app)  # Flask-Babel: language, Beijing time, money formats
 
     from catalog import views as catalog_views
     from marketplace import accounts, errors, staff, templating, views
