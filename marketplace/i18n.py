@@ -28,7 +28,7 @@ from babel import Locale
 from babel.dates import format_date as babel_format_date
 from babel.dates import format_datetime as babel_format_datetime
 from babel.numbers import format_decimal as babel_format_decimal
-from flask import current_app, has_request_context, request
+from flask import current_app, has_app_context, has_request_context, request
 from flask_babel import Babel, get_locale
 from flask_login import current_user
 
@@ -90,7 +90,7 @@ def default_locale() -> str:
 
 
 def select_timezone() -> str:
-    return current_app.config.get("PLATFORM_TIMEZONE") or "Asia/Shanghai"
+    return current_app.config.get("PLATFORM_TIMEZONE") or DEFAULT_TIMEZONE
 
 
 def current_locale() -> str:
@@ -111,9 +111,15 @@ def is_chinese(locale: str | None = None) -> bool:
 
 # --------------------------------------------------------------------------- time
 
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
 def platform_zone(app=None) -> ZoneInfo:
+    """The platform's zone: ``PLATFORM_TIMEZONE`` of the app (Asia/Shanghai outside one)."""
+    if app is None and not has_app_context():
+        return ZoneInfo(DEFAULT_TIMEZONE)
     config = (app or current_app).config
-    return ZoneInfo(config.get("PLATFORM_TIMEZONE") or "Asia/Shanghai")
+    return ZoneInfo(config.get("PLATFORM_TIMEZONE") or DEFAULT_TIMEZONE)
 
 
 def to_local(moment: datetime, zone: ZoneInfo | None = None) -> datetime:
