@@ -34,7 +34,8 @@ WRAPPED = re.compile(re.escape(OPEN) + r".*?" + re.escape(CLOSE), re.S)
 WORD = re.compile(r"[^\W\d_]{2,}", re.U)  # two or more letters (Latin or CJK)
 MONTHS = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct",
           "Nov", "Dec", "AM", "PM"}
-VISIBLE_ATTRIBUTES = ("title", "placeholder", "aria-label", "alt")
+VISIBLE_ATTRIBUTES = ("title", "placeholder", "aria-label", "alt", "data-confirm",
+                      "data-busy-text", "data-copied")
 SKIP_TAGS = {"script", "style", "template"}
 VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
              "source", "track", "wbr"}
