@@ -54,6 +54,7 @@ from catalog.models import (
     Review,
 )
 from marketplace.database import db
+from marketplace.i18n import current_locale
 from marketplace.models import Organisation
 from providers.models import CredibilitySnapshot
 
@@ -285,7 +286,7 @@ def _visitor_key(extra: Callable[[], object] | None) -> tuple | None:
     if version is None:
         return None
     return (request.endpoint, request.host, request.script_root, request.full_path, version,
-            extra() if extra else None)
+            extra() if extra else None, current_locale())
 
 
 def _csrf_field() -> str:

@@ -28,6 +28,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         console,
         errors,
         events,
+        i18n,
         notification_views,
         review,
         security,
@@ -58,6 +59,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     db.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
+    i18n.init_app(app)  # Flask-Babel: language, Beijing time, money formats
 
     for blueprint in (
         views.bp,                  # home, about

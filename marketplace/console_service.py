@@ -19,6 +19,7 @@ from sqlalchemy.sql.expression import FunctionElement
 
 from catalog.models import PRODUCT_STATUSES, Category, Product, ProductRevision
 from marketplace import audit
+from marketplace.i18n import local_today
 from marketplace.models import ROLES, VERIFICATION_STATUSES, AuditLog, Organisation, User
 from marketplace.notifications import notify_organisation
 from marketplace.paging import Page, paginate
@@ -118,8 +119,9 @@ class Dashboard:
         return sum(self.by_state.get(s, 0) for s in OPEN_STATUSES)
 
 
-def _buckets(period: str, now: datetime) -> tuple[list[str], datetime, str]:
-    today = now.astimezone(UTC).date()
+def _buckets(period: str, now: datetime) -> tuple[list[str], date, str]:
+    """The labels of the last 30 local days or 12 local months, and the first day."""
+    today = local_today(now)
     if period == "12m":
         months = []
         year, month = today.year, today.month
@@ -127,18 +129,16 @@ def _buckets(period: str, now: datetime) -> tuple[list[str], datetime, str]:
             months.append(f"{year:04d}-{month:02d}")
             year, month = (year, month - 1) if month > 1 else (year - 1, 12)
         months.reverse()
-        first = datetime(int(months[0][:4]), int(months[0][5:]), 1, tzinfo=UTC)
-        return months, first, "month"
+        return months, date(int(months[0][:4]), int(months[0][5:]), 1), "month"
     days = [(today - timedelta(days=n)).isoformat() for n in range(29, -1, -1)]
-    first = datetime.combine(date.fromisoformat(days[0]), datetime.min.time(), tzinfo=UTC)
-    return days, first, "day"
+    return days, date.fromisoformat(days[0]), "day"
 
 
 def time_series(session: Session, period: str, now: datetime, currency: str) -> Series:
     """Orders placed and GMV paid per day / month, from the daily roll-up (orders/figures.py:
     a few hundred rows, whatever the number of orders)."""
     labels, first, unit = _buckets(period, now)
-    placed, gmv = figures.daily(session, first.date(), now.astimezone(UTC).date(), currency)
+    placed, gmv = figures.daily(session, first, local_today(now), currency)
     width = 7 if unit == "month" else 10
     placed_by: dict[str, int] = {}
     gmv_by: dict[str, int] = {}

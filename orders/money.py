@@ -22,19 +22,27 @@ def exponent(currency: str) -> int:
 
 
 def parse_amount(text: str | int | Decimal, currency: str) -> int:
-    """Parse a major-unit amount such as "1,234.50" into minor units (123450).
+    """Parse a major-unit amount such as "1,234.50" or "12万" into minor units (123450,
+    12000000).
 
     Refuses negatives, non-numbers and more decimals than the currency has.
     """
     if isinstance(text, bool):
         raise MoneyError("Enter an amount")
-    raw = str(text).strip().replace(",", "").replace("¥", "").replace("$", "")
+    raw = str(text).strip().replace(",", "").replace("，", "").replace("¥", "").replace("$", "")
+    raw = raw.removesuffix("元").strip()
     if not raw:
         raise MoneyError("Enter an amount")
+    # Chinese counts large amounts in 万 (10,000) and 亿 (100,000,000): "12万", "1.5亿元".
+    multiplier = 1
+    for unit, factor in (("万", 10_000), ("亿", 100_000_000)):
+        if raw.endswith(unit):
+            raw, multiplier = raw[: -len(unit)].strip(), factor
+            break
     try:
-        value = Decimal(raw)
+        value = Decimal(raw) * multiplier
     except InvalidOperation:
-        raise MoneyError(f"{text!r} is not an amount") from None
+        raise MoneyError(f"{text!r} is not an amount (write e.g. 1,200.50 or 12万)") from None
     if not value.is_finite():
         raise MoneyError(f"{text!r} is not an amount")
     if value < 0:

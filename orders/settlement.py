@@ -52,6 +52,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from catalog.services import Page, paginate
 from marketplace.audit import record
 from marketplace.database import utcnow
+from marketplace.i18n import local_day_bounds
 from marketplace.models import Organisation, User
 from marketplace.notifications import notify_organisation
 from orders import ledger, states, workflow
@@ -101,9 +102,9 @@ class Period:
         return self.label.replace(" – ", "_to_")
 
     def bounds(self) -> tuple[datetime, datetime]:
-        """[start, end) as UTC datetimes."""
-        return (datetime.combine(self.start, time.min, UTC),
-                datetime.combine(self.end + timedelta(days=1), time.min, UTC))
+        """[start, end) as UTC instants of the platform's local calendar: December in
+        Suzhou starts at 16:00 UTC on 30 November."""
+        return local_day_bounds(self.start)[0], local_day_bounds(self.end)[1]
 
 
 def month(text: str) -> Period:
@@ -126,6 +127,7 @@ def period_between(start: date | None, end: date | None) -> Period:
 
 
 def previous_month(today: date) -> str:
+    """The month before ``today`` (a local calendar date: ``i18n.local_today()``)."""
     first = today.replace(day=1) - timedelta(days=1)
     return f"{first:%Y-%m}"
 
