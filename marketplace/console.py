@@ -19,7 +19,7 @@ from marketplace.permissions import has_role, staff_required
 from orders import services as order_services
 from orders import sla, states, workflow
 from orders.forms import RulingForm, choices
-from orders.views import staff_detail_page
+from orders.views import order_page, staff_detail_page
 
 bp = Blueprint("console", __name__, url_prefix="/staff", cli_group=None)
 
@@ -94,6 +94,7 @@ INTERVENTION_FORMS = {"note": NoteForm, "extend": ExtendForm, "nudge": NudgeForm
                       "cancel": CancelForm}
 
 
+@order_page.STAFF_PANELS.append
 def intervention_context(order, bound: dict | None = None) -> dict:
     """Forms and SLA status for the staff order page (blank forms unless one is bound)."""
     forms = {name: cls(prefix=name, formdata=None) for name, cls in INTERVENTION_FORMS.items()}

@@ -56,6 +56,15 @@ class OrderTransitioned:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class OrganisationStandingChanged:
+    """An organisation's verification or suspension changed (providers.onboarding): both are
+    inputs of its credibility score."""
+
+    organisation_id: int
+    change: str  # "submitted", "approved", "rejected", "more_info", "suspended", "reinstated"
+
+
 def _add(table: dict[type, list[Handler]], event_type: type, handler: Handler) -> None:
     handlers = table.setdefault(event_type, [])
     key = (handler.__module__, handler.__qualname__)

@@ -4,6 +4,7 @@ Modules import extensions from here, never from the app factory, so importing a 
 imports the factory.
 """
 
+from flask_babel import Babel, lazy_gettext
 from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -13,15 +14,16 @@ from flask_wtf.csrf import CSRFProtect
 from marketplace.database import db
 from marketplace.models import User
 
-__all__ = ["compress", "csrf", "db", "limiter", "login_manager"]
+__all__ = ["babel", "compress", "csrf", "db", "limiter", "login_manager"]
 
 csrf = CSRFProtect()
+babel = Babel()  # languages and time zone: bound in marketplace.i18n
 compress = Compress()  # configured and bound in marketplace.serving
 limiter = Limiter(key_func=get_remote_address, strategy="fixed-window", headers_enabled=True)
 
 login_manager = LoginManager()
 login_manager.login_view = "accounts.login"
-login_manager.login_message = "Please log in to continue."
+login_manager.login_message = lazy_gettext("Please log in to continue.")
 login_manager.login_message_category = "info"
 login_manager.session_protection = "strong"
 

@@ -21,16 +21,16 @@ and ``local_month_bounds`` turn a local calendar date into the UTC instants to q
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date as babel_format_date
 from babel.dates import format_datetime as babel_format_datetime
-from babel.numbers import format_decimal as babel_format_decimal
 from flask import current_app, has_app_context, has_request_context, request
-from flask_babel import Babel, get_locale
+from flask_babel import get_locale
 from flask_login import current_user
+
+from marketplace.extensions import babel
 
 DEFAULT_LOCALE = "zh_Hans_CN"
 # Languages people can choose, in the order the switch shows them, with their own names.
@@ -41,9 +41,6 @@ COOKIE_MAX_AGE = 365 * 24 * 3600
 # Date patterns per language: "2026年12月7日 14:05" and "7 Dec 2026, 14:05".
 _DATETIME_PATTERNS = {"zh": "y年M月d日 HH:mm", "en": "d MMM y, HH:mm"}
 _DATE_PATTERNS = {"zh": "y年M月d日", "en": "d MMM y"}
-
-babel = Babel()
-
 
 # --------------------------------------------------------------------------- choosing
 
@@ -186,47 +183,6 @@ def _formatting_locale(locale: str) -> Locale:
         return Locale.parse("en")
 
 
-# --------------------------------------------------------------------------- money
-
-_WAN = Decimal(10_000)
-_YI = Decimal(100_000_000)
-
-
-def format_money_compact(amount: int, currency: str = "CNY", locale: str | None = None) -> str:
-    """Short form for ranges and large round amounts.
-
-    Chinese counts in 万 and 亿: 5,000,000.00 CNY is "500万元", 120,000,000 "1.2亿元"; English
-    keeps k and M ("¥5M"). Amounts that are not round enough stay exact ("¥1,234.50").
-    """
-    from orders.money import format_amount, format_compact, to_decimal
-
-    locale = locale or current_locale()
-    if not (is_chinese(locale) and currency.upper() == "CNY"):
-        return format_compact(amount, currency)
-    major = to_decimal(amount, currency)
-    for unit, suffix in ((_YI, "亿元"), (_WAN, "万元")):
-        if major >= unit:
-            value = major / unit
-            if value == value.quantize(Decimal("0.01")):
-                text = babel_format_decimal(value, format="#,##0.##", locale="zh_Hans_CN")
-                return f"{text}{suffix}"
-    return format_amount(amount, currency)
-
-
-def format_money_range(low: int | None, high: int | None, currency: str = "CNY",
-                       locale: str | None = None) -> str:
-    """"50万–300万元" in Chinese (the unit said once), "¥500k–¥3M" in English."""
-    if low is None and high is None:
-        return "—"
-    if low is None or high is None:
-        return format_money_compact(low if high is None else high, currency, locale)
-    first = format_money_compact(low, currency, locale)
-    second = format_money_compact(high, currency, locale)
-    if first.endswith(("万元", "亿元")) and second.endswith(("万元", "亿元")):
-        return f"{first[:-1]}–{second}"  # "元" once, at the end
-    return f"{first}–{second}"
-
-
 # --------------------------------------------------------------------------- content
 
 def has_cjk(text: str | None) -> bool:
@@ -272,6 +228,3 @@ def init_app(app) -> None:
     env.globals["LANGUAGES"] = LANGUAGES
     env.globals["local_text"] = local_text
     env.filters["local_name"] = local_name
-    env.filters["money_compact"] = lambda amount, currency="CNY": (
-        "—" if amount is None else format_money_compact(amount, currency))
-    env.filters["money_range"] = format_money_range

@@ -163,15 +163,28 @@ def test_local_calendar_days_and_months_start_at_beijing_midnight(app):
     (5_000_000_00, "en", "¥5M"),
     (80_000_00, "en", "¥80k"),
 ])
-def test_compact_amounts_count_in_wan_in_chinese(app, amount, locale, expected):
-    with app.test_request_context():
-        assert i18n.format_money_compact(amount, "CNY", locale) == expected
+def test_compact_amounts_count_in_wan_in_chinese(amount, locale, expected):
+    from orders.money import format_compact
+
+    assert format_compact(amount, "CNY", chinese=i18n.is_chinese(locale)) == expected
 
 
-def test_money_ranges_say_the_unit_once(app):
-    with app.test_request_context():
-        assert i18n.format_money_range(50_000_000, 300_000_000, "CNY", "zh_Hans_CN") == "50万–300万元"
-        assert i18n.format_money_range(50_000_000, 300_000_000, "CNY", "en") == "¥500k–¥3M"
+def test_money_ranges_say_the_unit_once():
+    from orders.money import format_range
+
+    assert format_range(50_000_000, 300_000_000, "CNY", chinese=True) == "50万–300万元"
+    assert format_range(50_000_000, 300_000_000, "CNY", chinese=False) == "¥500k–¥3M"
+
+
+def test_financial_card_shows_wan_in_chinese_and_k_m_in_english(app, chinese_default):
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        from flask import render_template_string
+
+        assert render_template_string("{{ 5000000|money_range(30000000) }}") == "5万–30万元"
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        from flask import render_template_string
+
+        assert render_template_string("{{ 5000000|money_range(30000000) }}") == "¥50k–¥300k"
 
 
 # --------------------------------------------------------------------------- catalogue

@@ -137,8 +137,9 @@ def database_strings(session) -> list[str]:
 
 
 def load_demo(app):
-    from marketplace.demo import load_demo_data
     from orders.demo_activity import load_demo_activity
+
+    from marketplace.demo import load_demo_data
 
     with app.app_context():
         load_demo_data(db.session, enterprises=120)

@@ -2,6 +2,7 @@
 messages and files."""
 
 import logging
+from collections.abc import Callable
 
 from flask import (
     abort,
@@ -17,7 +18,7 @@ from flask_login import login_required
 from marketplace.database import db
 from orders import files as order_files
 from orders import forms, ledger, payments, services, vouchers, workflow
-from orders.models import OrderFile
+from orders.models import Order, OrderFile
 from orders.views import bp
 from orders.views.common import (
     _bank_details,
@@ -64,11 +65,18 @@ def _detail(order_id: int, status: int = 200, **extra):
         failed_payment=next((p for p in reversed(order.payments) if p.status == "failed"), None),
     ) | extra
     if role == "staff":  # monitors' console: SLA status and interventions (marketplace/console)
-        from marketplace.console import intervention_context
-
-        context |= intervention_context(order, extra.pop("console_bound", None))
+        bound = extra.pop("console_bound", None)
+        for panel in STAFF_PANELS:
+            context |= panel(order, bound)
         context |= extra
     return render_template("orders/detail.html", **context), status
+
+
+# What the staff order page shows besides the order: the console adds its SLA status and
+# intervention forms here when it is imported (marketplace/console.py), so the buying area
+# shows the panels without importing the app shell above it. Each panel takes the order and
+# the forms a refused intervention re-shows, and returns template context.
+STAFF_PANELS: list[Callable[[Order, dict | None], dict]] = []
 
 
 @bp.get("/orders/<int:order_id>")
