@@ -44,7 +44,7 @@ STRIPE_PLACEHOLDER_KEY = "sk_test_localstripe"
 limiter = Limiter(key_func=get_remote_address, strategy="fixed-window", headers_enabled=True)
 
 # Endpoint -> (config key of its limit, HTTP methods it applies to). A GET of a form is free;
-# sending it counts. Limits are per client address (see README, "Security").
+# sending it counts. Limits are per client address (see docs/security.md).
 RATE_LIMITED_ENDPOINTS = {
     "accounts.login": ("RATELIMIT_LOGIN", ["POST"]),
     # Changing the password checks the current one: a stolen session must not make it a
