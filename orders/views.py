@@ -23,7 +23,7 @@ from flask import (
 from flask_login import current_user, login_required
 
 from catalog.services import parse_page
-from marketplace import csrf
+from marketplace import csrf, permissions
 from marketplace.database import db, utcnow
 from marketplace.permissions import can_view_order, has_role, order_role, role_required
 from orders import cart as carts
@@ -883,7 +883,7 @@ def register(app) -> None:
 
     def cart_count() -> int:
         user = current_user
-        if not getattr(user, "is_authenticated", False) or user.role != "enterprise":
+        if not permissions.is_buyer_account(user):
             return 0
         return carts.line_count(db.session, user)
 

@@ -21,10 +21,11 @@ after the transition is recorded.
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from marketplace import permissions
 from marketplace.database import utcnow
 from marketplace.models import User
 from marketplace.notifications import notify, notify_organisation
@@ -267,8 +268,7 @@ def _notify(session: Session, order: Order, name: str, role: str, actor, note: s
         if party == role:
             continue
         if party == "staff":
-            staff = session.scalars(select(User).where(User.role.in_(("staff", "admin")),
-                                                       User.active.is_(True))).all()
+            staff = session.scalars(permissions.staff_users()).all()
             for user in staff:
                 notify(session, user, f"order_{name}", title, body, order_link(order, "staff"))
             continue

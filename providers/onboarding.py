@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from catalog import favourites, search_outbox
 from catalog.services import Page, paginate
-from marketplace import audit, notifications, reference
+from marketplace import audit, notifications, permissions, reference
 from marketplace import credit_code as credit_codes
 from marketplace.database import utcnow
 from marketplace.models import AuditLog, Organisation, User
@@ -259,8 +259,7 @@ def _refresh_credibility(session: Session, org: Organisation) -> None:
 
 
 def _staff(session: Session) -> list[User]:
-    return list(session.scalars(select(User).where(User.role.in_(("staff", "admin")),
-                                                   User.active.is_(True))))
+    return list(session.scalars(permissions.staff_users()))
 
 
 # --------------------------------------------------------------------------- staff decisions

@@ -208,8 +208,9 @@ def test_route_permissions(app, world, method, path, data, persona, expected):
     elif expected == REFUSED:
         assert response.status_code == 409
     else:
-        assert response.status_code in (200, 302, 409, 422), response.status_code
-        assert response.status_code != 409 or method == "POST"
+        # Allowed means the action went through: a page, or a redirect that is not the login.
+        assert response.status_code in (200, 302), (response.status_code,
+                                                    response.get_data(as_text=True)[-1500:])
         if response.status_code == 302:
             assert "/login" not in response.headers["Location"]
     if before is not None:
