@@ -71,6 +71,7 @@ def publish_reviews_command(now_text):
 
     def body(job):
         count = reviews.publish_due_reviews(db.session, now, reviews.blind_days_setting())
+        db.session.commit()
         return f"{count} reviews published (blind window of {reviews.blind_days_setting()} days over)."
 
     jobs.run("publish-reviews", body)

@@ -22,7 +22,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from catalog.models import Favourite, Product
-from catalog.services import listed_providers_condition, visible_ids, visible_products_condition
+from catalog.services import (
+    listed_providers_condition,
+    visible_ids,
+    visible_products_condition,
+)
+from marketplace import permissions
 from marketplace.models import Notification, Organisation, User
 from marketplace.notifications import notify
 from marketplace.paging import Page, paginate
@@ -37,7 +42,7 @@ class FavouriteError(Exception):
 
 def can_collect(user) -> bool:
     """Only enterprise members collect (DESIGN.md §2)."""
-    return bool(getattr(user, "is_authenticated", False) and user.role == "enterprise")
+    return permissions.is_buyer_account(user)
 
 
 def product_link(product_id: int) -> str:
@@ -159,7 +164,8 @@ def list_favourites(session: Session, user: User, *, product_page: int = 1,
         for f in products.items]
     providers = paginate(session, mine.where(Favourite.provider_id.is_not(None)).options(
         joinedload(Favourite.provider)).order_by(*newest), provider_page, page_size)
-    providers.items = [(f, f.provider, f.provider.is_listed) for f in providers.items]
+    providers.items = [(f, f.provider, permissions.is_listed_provider(f.provider))
+                       for f in providers.items]
     return FavouriteList(products=products, providers=providers)
 
 

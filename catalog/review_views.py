@@ -22,6 +22,7 @@ from marketplace.permissions import (
     can_view_order_review,
     can_view_product,
     can_view_provider_profile,
+    is_public_review,
     order_role,
     review_side,
     staff_required,
@@ -58,6 +59,13 @@ def _load_order(order_id: int) -> Order:
     return order
 
 
+@bp.errorhandler(reviews.ReviewError)
+def _refused(exc: reviews.ReviewError):
+    """A rule said no (not a party, window closed, rated already...): nothing is kept."""
+    db.session.rollback()
+    return render_error(exc.status, exc.message)
+
+
 # --------------------------------------------------------------------------- writing
 
 @bp.route("/orders/<int:order_id>/review", methods=["GET", "POST"])
@@ -66,12 +74,8 @@ def write(order_id):
     order = _load_order(order_id)
     side = review_side(current_user, order)
     now = utcnow()
-    try:
-        if request.method == "GET" or side is None:
-            reviews.check_can_review(db.session, order, _user(), now, _blind_days())
-    except reviews.ReviewError as exc:
-        db.session.rollback()
-        return render_error(exc.status, exc.message)
+    if request.method == "GET" or side is None:
+        reviews.check_can_review(db.session, order, _user(), now, _blind_days())
     errors: dict[str, str] = {}
     if request.method == "POST":
         scores = {name: request.form.get(name) for name in reviews.SIDE_DIMENSIONS[side]}
@@ -82,10 +86,8 @@ def write(order_id):
         except reviews.ReviewInvalid as exc:
             db.session.rollback()
             errors = exc.errors
-        except reviews.ReviewError as exc:
-            db.session.rollback()
-            return render_error(exc.status, exc.message)
         else:
+            db.session.commit()
             if review.published_at is not None:
                 flash("Thank you. Both reviews are in, so both are now published.", "success")
             else:
@@ -114,10 +116,8 @@ def reply(review_id):
     except reviews.ReviewInvalid as exc:
         db.session.rollback()
         flash(" ".join(exc.errors.values()), "danger")
-    except reviews.ReviewError as exc:
-        db.session.rollback()
-        return render_error(exc.status, exc.message)
     else:
+        db.session.commit()
         flash("Your reply is published under the review.", "success")
     return redirect(_order_url(order, order_role(current_user, order)) + "#rating")
 
@@ -201,8 +201,7 @@ def order_rating_panel(order: Order) -> dict:
         "other_waiting": bool(other and both.of(other) and both.of(other).published_at is None),
         "mine": both.of(side) if side else None,
         "can_reply": bool(shown["buyer"] and can_reply_to_review(current_user, shown["buyer"])
-                          and shown["buyer"].published_at and shown["buyer"].reply is None
-                          and shown["buyer"].hidden_at is None),
+                          and is_public_review(shown["buyer"]) and shown["buyer"].reply is None),
         "buyer_rating": buyer_rating,
         "labels": reviews.DIMENSION_LABELS,
         "dimensions": [(name, *reviews.DIMENSION_LABELS[name])
@@ -266,6 +265,7 @@ def hide(review_id):
         db.session.rollback()
         flash(exc.message, "warning")
     else:
+        db.session.commit()
         flash("Review hidden. It no longer counts and is not shown publicly.", "success")
     return redirect(_back())
 
@@ -280,5 +280,6 @@ def unhide(review_id):
         db.session.rollback()
         flash(exc.message, "warning")
     else:
+        db.session.commit()
         flash("Review shown again; it counts in the averages.", "success")
     return redirect(_back())

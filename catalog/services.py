@@ -2,17 +2,18 @@
 
 Every function takes a SQLAlchemy session and returns plain results, so web pages, CLI
 commands and tests share the same rules. The visibility rule of DESIGN.md §3 lives in
-``visible_products_condition`` and nowhere else.
+marketplace.permissions (``is_public_listing`` / ``public_listings_filter``);
+``visible_products_condition`` is its catalogue-side name.
 """
 
 from dataclasses import dataclass
 
-from sqlalchemy import String, and_, cast, false, func, or_, select, update
+from sqlalchemy import String, cast, false, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
 from catalog.models import PRICING_MODES, Category, Product
-from marketplace import reference
+from marketplace import permissions, reference
 from marketplace.models import Organisation
 from marketplace.paging import Page, paginate, parse_page  # noqa: F401 (also imported from here)
 
@@ -31,22 +32,13 @@ INSTITUTION_TYPE_CODES = {code for code, _en, _zh in reference.INSTITUTION_TYPES
 # --------------------------------------------------------------------------- visibility
 
 def listed_providers_condition() -> ColumnElement[bool]:
-    """Institutions whose published listings the public may see."""
-    return and_(
-        Organisation.kind == "provider",
-        Organisation.verification_status == "verified",
-        Organisation.suspended.is_(False),
-    )
+    """Institutions whose published listings the public may see (marketplace.permissions)."""
+    return permissions.listed_providers_filter()
 
 
 def visible_products_condition() -> ColumnElement[bool]:
-    """THE public visibility rule: published listings of verified, non-suspended institutions.
-
-    The provider check is an uncorrelated ``IN (subquery)`` so the condition means the same
-    thing wherever it is embedded, including inside queries over ``organisation``.
-    """
-    listed_ids = select(Organisation.id).where(listed_providers_condition()).correlate(None)
-    return and_(Product.status == "published", Product.provider_id.in_(listed_ids))
+    """THE public visibility rule in SQL, from marketplace.permissions (its one home)."""
+    return permissions.public_listings_filter(Product)
 
 
 def visible_ids(session: Session, product_ids) -> set[int]:

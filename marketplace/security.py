@@ -43,7 +43,7 @@ HSTS_MAX_AGE = 365 * 24 * 3600
 STRIPE_PLACEHOLDER_KEY = "sk_test_localstripe"
 
 # Endpoint -> (config key of its limit, HTTP methods it applies to). A GET of a form is free;
-# sending it counts. Limits are per client address (see README, "Security").
+# sending it counts. Limits are per client address (see docs/security.md).
 RATE_LIMITED_ENDPOINTS = {
     "accounts.login": ("RATELIMIT_LOGIN", ["POST"]),
     # Changing the password checks the current one: a stolen session must not make it a

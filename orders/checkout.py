@@ -19,6 +19,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from marketplace import permissions
 from marketplace.database import utcnow
 from marketplace.models import User
 from orders import cart as carts
@@ -76,7 +77,7 @@ class Plan:
 
 
 def _require_buyer(user: User) -> None:
-    if user.role != "enterprise" or user.organisation_id is None:
+    if not permissions.is_buyer_account(user):
         raise CheckoutError("Only enterprise accounts can buy services.", status=403)
 
 

@@ -2,12 +2,10 @@
 ``OrderTransitioned`` (marketplace/events.py), so a notice commits or rolls back with the
 transition that caused it."""
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from marketplace import events
+from marketplace import events, permissions
 from marketplace.events import OrderTransitioned
-from marketplace.models import User
 from marketplace.notifications import notify, notify_organisation
 from orders import states
 from orders.models import Order
@@ -40,8 +38,7 @@ def notify_parties(session: Session, event: OrderTransitioned) -> None:
         body += f"\n\nNote: {event.note}"
     for party in parties:
         if party == "staff":
-            staff = session.scalars(select(User).where(User.role.in_(("staff", "admin")),
-                                                       User.active.is_(True))).all()
+            staff = session.scalars(permissions.staff_users()).all()
             for user in staff:
                 notify(session, user, f"order_{event.name}", title, body,
                        order_link(order, "staff"))

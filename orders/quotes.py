@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from catalog.models import Product
 from catalog.services import paginate, visible_products_condition
+from marketplace import permissions
 from marketplace.database import utcnow
 from marketplace.models import User
 from marketplace.notifications import notify_organisation
@@ -56,7 +57,7 @@ def _visible(session: Session, product: Product) -> bool:
 
 
 def _require_buyer(user: User) -> None:
-    if user.role != "enterprise" or user.organisation_id is None:
+    if not permissions.is_buyer_account(user):
         raise QuoteError("Only enterprise accounts can request quotes or apply.", status=403)
     if user.organisation is not None and user.organisation.suspended:
         from providers.credibility import suspended_buyer_message

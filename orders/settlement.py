@@ -50,6 +50,7 @@ from sqlalchemy.orm import Session, aliased, joinedload, object_session, selecti
 from sqlalchemy.orm.attributes import set_committed_value
 
 from catalog.services import Page, paginate
+from marketplace import permissions
 from marketplace.audit import record
 from marketplace.database import utcnow
 from marketplace.i18n import local_day_bounds
@@ -465,7 +466,7 @@ def mark_paid(session: Session, statement: SettlementStatement, actor: User, ref
     to ``settled``, audit and a notification to the provider. Caller commits; on any error
     nothing is written."""
     reference = clean_reference(reference)
-    if workflow.SYSTEM is not actor and getattr(actor, "role", None) not in ("staff", "admin"):
+    if workflow.SYSTEM is not actor and not permissions.is_staff(actor):
         raise workflow.NotAllowed("Only platform staff mark statements paid.")
     stale = stale_items(session, statement)
     if stale:

@@ -101,6 +101,7 @@ def run(session: Session, now: datetime, auto_complete_days: int = DEFAULT_AUTO_
     session.commit()
     report.expired_requests, report.expired_quotes = expired.requests, expired.quotes
     report.reviews_published = reviews.publish_due_reviews(session, now)
+    session.commit()
 
     for payment_id in tracked(_old_holds(session, now), "hold check"):
         payment = session.get(Payment, payment_id)

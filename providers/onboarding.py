@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from catalog import favourites
 from catalog.search import outbox as search_outbox
 from catalog.services import Page, paginate
-from marketplace import audit, events, notifications, reference
+from marketplace import audit, events, notifications, permissions, reference
 from marketplace import credit_code as credit_codes
 from marketplace.database import utcnow
 from marketplace.events import OrganisationStandingChanged
@@ -261,8 +261,7 @@ def _standing_changed(session: Session, org: Organisation, change: str) -> None:
 
 
 def _staff(session: Session) -> list[User]:
-    return list(session.scalars(select(User).where(User.role.in_(("staff", "admin")),
-                                                   User.active.is_(True))))
+    return list(session.scalars(permissions.staff_users()))
 
 
 # --------------------------------------------------------------------------- staff decisions

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 import factories
+from helpers import login, logout, pdf_bytes  # noqa: F401  (shared helpers, re-exported)
 from sqlalchemy import update
 
 from marketplace.models import Organisation, User
@@ -63,26 +64,6 @@ def set_status(session, target: Order, status: str) -> None:
                     .execution_options(synchronize_session=False))
     session.flush()
     session.refresh(target)
-
-
-def login(client, user, password: str = factories.PASSWORD):
-    from conftest import post_form
-
-    response = post_form(client, "/login", {"email": user.email, "password": password})
-    assert response.status_code == 302, response.get_data(as_text=True)[:500]
-    return response
-
-
-def logout(client):
-    from conftest import post_form
-
-    return post_form(client, "/logout", {})
-
-
-def pdf_bytes(text: str = "Report") -> bytes:
-    return (f"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
-            f"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n% {text}\n"
-            "trailer << /Root 1 0 R >>\n%%EOF\n").encode()
 
 
 def drain_credibility(session, now=None):

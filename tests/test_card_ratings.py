@@ -36,6 +36,7 @@ def rate(session, p, product, scores):
     now = datetime.now(UTC)
     review = reviews.submit_review(session, order, p.buyer, scores, "", now=now, blind_days=14)
     reviews.submit_review(session, order, p.provider, FAIR, "", now=now, blind_days=14)
+    session.commit()
     return review
 
 

@@ -177,6 +177,7 @@ def test_a_new_review_and_a_credibility_change_show_at_once(session, client, p, 
     reviews.submit_review(session, order, p.buyer, FIVES, "Quick and careful work.", now=now,
                           blind_days=14)
     reviews.submit_review(session, order, p.provider, FAIR, "", now=now, blind_days=14)
+    session.commit()
     assert 'data-average="5.00" data-count="1"' in text(get(client, "/c/patent-application"))
     assert "Quick and careful work." in text(get(client, product_page))
 

@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from marketplace import audit
+from marketplace import audit, permissions
 from marketplace.database import utcnow
 from marketplace.models import User
 from marketplace.notifications import notify, notify_organisation
@@ -354,8 +354,7 @@ def _payment_missing(session: Session, order: Order, missing: int) -> bool:
             "card hold was released before the capture. Nothing is recognised or paid out "
             "until staff settle it with the buyer.")
     workflow.record_event(session, order, "payment_missing", workflow.SYSTEM, note=note)
-    staff = session.scalars(select(User).where(User.role.in_(("staff", "admin")),
-                                               User.active.is_(True))).all()
+    staff = session.scalars(permissions.staff_users()).all()
     for user in staff:
         notify(session, user, "order_payment_missing",
                f"Order {order.number}: payment missing", note, workflow.order_link(order, "staff"))

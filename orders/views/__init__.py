@@ -17,6 +17,7 @@ from decimal import Decimal
 from flask import Blueprint, flash, redirect
 from flask_login import current_user
 
+from marketplace import permissions
 from marketplace.database import db
 from marketplace.errors import render_error
 from orders import cart as carts
@@ -64,7 +65,7 @@ def _template_helpers(state) -> None:
 
     def cart_count() -> int:
         user = current_user
-        if not getattr(user, "is_authenticated", False) or user.role != "enterprise":
+        if not permissions.is_buyer_account(user):
             return 0
         return carts.line_count(db.session, user)
 
