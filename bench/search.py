@@ -5,6 +5,7 @@ Run by hand, not as a test:
     .venv/bin/python bench/search.py                 # 10k and 100k listings
     .venv/bin/python bench/search.py --sizes 10000   # quicker
     .venv/bin/python bench/search.py --sizes 2000 --runs 50   # a check that it runs (~15 s)
+    .venv/bin/python bench/search.py --relevance     # relevance set per kind of query (~20 s)
 
 For each size it builds a deterministic synthetic catalogue (fixed seed, English and Chinese
 vocabulary drawn from the real category tree), indexes it with ``catalog.search_index`` and
@@ -613,6 +614,18 @@ def bench(size: int, runs: int, workdir: Path, reuse: bool, samples: int) -> Non
     forget_index(index_dir)
 
 
+def relevance_report() -> None:
+    """Precision@5 and found-in-top-5 per kind of query on the demo catalogue (issue 18)."""
+    from catalog.search_relevance import format_misses, format_table, measure_demo
+
+    with tempfile.TemporaryDirectory(prefix="search-relevance-") as folder:
+        scores = measure_demo(Path(folder))
+    print(format_table(scores))
+    misses = format_misses(scores)
+    if misses:
+        print("\nqueries below P@5 1.0:\n" + misses)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000")
@@ -622,7 +635,13 @@ def main() -> None:
     parser.add_argument("--workdir", default=None, help="Keep indexes here (default: a temp dir).")
     parser.add_argument("--reuse", action="store_true",
                         help="Reuse indexes already in --workdir instead of rebuilding them.")
+    parser.add_argument("--relevance", action="store_true",
+                        help="Only score the relevance set (tests/data/search_relevance.json) "
+                             "on the demo catalogue and print the table per kind of query.")
     args = parser.parse_args()
+    if args.relevance:
+        relevance_report()
+        return
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, seed {SEED}")
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="search-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
