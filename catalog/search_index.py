@@ -4,7 +4,8 @@ The index is derived data (DESIGN.md §7). It is rebuilt from the database by ``
 and kept in step by the outbox drain in ``catalog.search_worker``; both write only while
 holding ``index_write_lock``, so there is exactly one writer at a time across processes.
 
-Text analysis: jieba segments Chinese (search mode, so "发明专利申请" also yields "发明",
+Text analysis: traditional characters are read as simplified ones (catalog.search_text),
+then jieba segments Chinese (search mode, so "发明专利申请" also yields "发明",
 "专利", "申请"), English runs come out as words; then case folding, stop words and Porter
 stemming ("applications" and "application" both become "applic"). The tokenizer is ours
 rather than ``jieba.analyse.ChineseTokenizer`` because that one reports character offsets as
@@ -35,13 +36,14 @@ from whoosh.fields import BOOLEAN, DATETIME, ID, KEYWORD, NUMERIC, TEXT, Schema
 from whoosh.lang.porter import stem
 
 from catalog.models import Category, Product, SearchOutbox
+from catalog.search_text import to_simplified
 from marketplace import reference
 
 log = logging.getLogger(__name__)
 
 # Bump when the schema or analysis changes: a new name means a new, empty index that
 # `reindex` fills, instead of a silently mismatched old one.
-INDEX_NAME = "products_v1"
+INDEX_NAME = "products_v2"
 LOCK_FILE = "writer.lock"
 
 STOP_WORDS = frozenset((
@@ -101,9 +103,10 @@ _RUNS = re.compile(f"([{_HAN_RANGES}]+)|([^\\W{_HAN_RANGES}_]+)")
 
 @functools.lru_cache(maxsize=100_000)
 def _segment_han(run: str) -> tuple[tuple[str, int, int], ...]:
-    """jieba search-mode words of a run of Chinese characters (runs repeat a lot: cached)."""
+    """jieba search-mode words of a run of Chinese characters (runs repeat a lot: cached),
+    traditional characters read as simplified ones (same length, so offsets hold)."""
     jieba = load_jieba()
-    return tuple(jieba.tokenize(run, mode="search"))
+    return tuple(jieba.tokenize(to_simplified(run), mode="search"))
 
 
 def _segment_raw(value: str) -> tuple[tuple[str, int, int], ...]:
