@@ -36,7 +36,7 @@ from whoosh.fields import BOOLEAN, DATETIME, ID, KEYWORD, NUMERIC, TEXT, Schema
 from whoosh.lang.porter import stem
 
 from catalog.models import Category, Product, SearchOutbox
-from catalog.search_text import to_simplified
+from catalog.search_text import PinyinFilter, pinyin_words, to_simplified
 from marketplace import reference
 
 log = logging.getLogger(__name__)
@@ -220,6 +220,16 @@ def analyze(text: str) -> list[tuple[str, int, int]]:
 ANALYZER = make_analyzer()
 
 
+def make_pinyin_analyzer(initials: bool = False):
+    """jieba words of the (simplified) text as full pinyin, or as initials (issue 18)."""
+    return JiebaTokenizer() | PinyinFilter(initials=initials)
+
+
+# What of a listing its pinyin fields hold (repetition is weight, as in ``text``): the parts
+# a buyer names a service by, not the long description.
+PINYIN_WEIGHTS = {"title": 3, "tags": 2, "category": 2, "summary": 1}
+
+
 def make_schema() -> Schema:
     return Schema(
         id=ID(stored=True, unique=True),
@@ -227,6 +237,9 @@ def make_schema() -> Schema:
         text=TEXT(analyzer=ANALYZER, phrase=False),
         title=TEXT(analyzer=ANALYZER, phrase=False),
         spell=TEXT(analyzer=make_spelling_analyzer(), phrase=False),
+        pinyin=TEXT(analyzer=make_pinyin_analyzer(), phrase=False),
+        initials=TEXT(analyzer=make_pinyin_analyzer(initials=True), phrase=False),
+        pyword=KEYWORD,
         region=KEYWORD(commas=True),
         cat_top=KEYWORD,
         cat_sub=KEYWORD,
@@ -296,6 +309,8 @@ def document_for(product: Product) -> dict:
     }
     text = "\n".join(part for name, weight in FIELD_WEIGHTS.items()
                      for part in [parts[name]] * weight if part)
+    pinyin_text = "\n".join(part for name, weight in PINYIN_WEIGHTS.items()
+                            for part in [parts[name]] * weight if part)
     published = product.published_at or product.created_at or datetime.now(UTC)
     return {
         "id": str(product.id),
@@ -303,6 +318,10 @@ def document_for(product: Product) -> dict:
         "text": text,
         "title": product.title,
         "spell": " ".join([product.title, product.summary or "", tags, category_text]),
+        "pinyin": pinyin_text,
+        "initials": pinyin_text,
+        "pyword": pinyin_words(word for word, _s, _e in _segment_raw(
+            " ".join([product.title, tags, category_text]))),
         "region": ",".join(regions),
         "cat_top": str(top.id),
         "cat_sub": str(category.id) if category is not top else "",

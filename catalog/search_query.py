@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session, joinedload
 from whoosh.highlight import ContextFragmenter, HtmlFormatter, WholeFragmenter, highlight
 
 from catalog.models import Category, Product
+from catalog.search_expand import build_query, group_scores, group_set, is_group
 from catalog.search_index import ANALYZER, NO_PRICE, analyze, open_index
 from marketplace import reference
 
@@ -218,6 +219,9 @@ class TextQuery:
     text: str
     atoms: list[str]
     extras: list[str]
+    # Index terms to highlight that the words matched through synonyms or pinyin
+    # (catalog.search_expand); group pseudo-terms themselves are never highlighted.
+    shown: set[str] = field(default_factory=set)
 
     @classmethod
     def parse(cls, text: str) -> TextQuery:
@@ -238,7 +242,7 @@ class TextQuery:
 
     @property
     def terms(self) -> set[str]:
-        return set(self.atoms) | set(self.extras)
+        return {t for t in (*self.atoms, *self.extras) if not is_group(t)} | self.shown
 
 
 # --------------------------------------------------------------------------- index snapshots
@@ -482,6 +486,8 @@ class Snapshot:
         """Live documents holding a term, in this generation's document numbers."""
         key = (fieldname, value)
         found = self._sets.get(key)
+        if found is None and isinstance(value, str) and is_group(value):
+            return self._remember(self._sets, key, group_set(self, searcher, value))
         if found is None:
             parts = []
             for (reader, _offset), segment, offset, deleted in zip(
@@ -594,6 +600,8 @@ class Snapshot:
         after what you search is what you came for), minus a vanishing per-document
         tie-breaker so equal scores always come out in the same order."""
         found = self._scores.get(term)
+        if found is None and is_group(term):
+            return self._remember(self._scores, term, group_scores(self, searcher, term))
         if found is None:
             found = self._field_scores(searcher, "text", term)
             for docnum, part in self._field_scores(searcher, "title", term).items():
@@ -627,8 +635,8 @@ class Snapshot:
         top ``count``, which for real queries is after a few hundred documents, not all the
         matches.
         """
-        weights = [searcher.idf("text", t) for t in text_query.atoms]
-        weights += [0.5 * searcher.idf("text", t) for t in text_query.extras]
+        weights = [self.idf(searcher, t) for t in text_query.atoms]
+        weights += [0.5 * self.idf(searcher, t) for t in text_query.extras]
         terms = text_query.atoms + text_query.extras
         parts = [self.term_scores(searcher, term) for term in terms]
         if len(terms) == 1:
@@ -669,6 +677,11 @@ class Snapshot:
         return [docnum for _score, docnum in sorted(best, reverse=True)]
 
     @staticmethod
+    def idf(searcher, term: str) -> float:
+        """A word's weight: its idf; a synonym/pinyin group carries its idf in its scores."""
+        return 1.0 if is_group(term) else searcher.idf("text", term)
+
+    @staticmethod
     def _score_all(pairs, docs, count: int) -> list:
         order = list(docs)
         weighted = [map(operator.mul, map(part.get, order, repeat(0.0)), repeat(weight))
@@ -686,6 +699,19 @@ class Snapshot:
         if require_all:
             return sets[0].intersection(*sets[1:])
         return sets[0].union(*sets[1:])
+
+
+def best_tier(snapshot: Snapshot, searcher, text_query: TextQuery) -> frozenset:
+    """"Any of the words" when no listing has them all: only the listings that match the
+    most of the query's words, so a three-word query never floods the page with listings
+    that share one common word with it."""
+    counts: Counter = Counter()
+    for term in text_query.atoms:
+        counts.update(snapshot.term_set(searcher, "text", term))
+    if not counts:
+        return frozenset()
+    most = max(counts.values())
+    return frozenset(d for d, n in counts.items() if n == most)
 
 
 class _Pool:
@@ -824,14 +850,16 @@ def _category_filter(tree: CategoryTree, slug: str | None):
 
 def run_index_search(searcher, snapshot: Snapshot, params: SearchParams, tree: CategoryTree,
                      page_size: int = 24, facets: bool = True,
-                     exclude_docs: frozenset = frozenset()) -> IndexResult:
+                     exclude_docs: frozenset = frozenset(),
+                     synonyms: dict | None = None) -> IndexResult:
     """Match, filter, count, sort and page inside the index (no database access).
 
     ``exclude_docs``: documents of listings the database no longer shows (stale, see
     ``Snapshot.stale_docs``); they are left out before anything is counted, so totals, facets
-    and pages agree with the cards.
+    and pages agree with the cards. ``synonyms``: phrase -> its equivalents (catalog.synonyms),
+    applied as query expansion together with pinyin (catalog.search_expand).
     """
-    text_query = TextQuery.parse(params.q) if params.q else None
+    text_query = build_query(searcher, params.q, synonyms) if params.q else None
     matched_all = True
     if text_query is None:
         matched = snapshot.live(searcher)
@@ -840,7 +868,7 @@ def run_index_search(searcher, snapshot: Snapshot, params: SearchParams, tree: C
     else:
         matched = snapshot.matching(searcher, text_query, require_all=True)
         if not matched and len(text_query.atoms) > 1:
-            matched = snapshot.matching(searcher, text_query, require_all=False)
+            matched = best_tier(snapshot, searcher, text_query)
             matched_all = False
     if exclude_docs and matched:
         matched = matched - exclude_docs

@@ -18,6 +18,8 @@ import functools
 import threading
 import unicodedata
 
+from whoosh.analysis import Filter
+
 _converter = None
 _converter_lock = threading.Lock()
 
@@ -138,3 +140,42 @@ def split_into_terms(word: str, known, min_piece: int = 1) -> list[str] | None:
             if known(piece) and (best[end] is None or len(head) + 1 < len(best[end])):
                 best[end] = head + [piece]
     return best[-1]
+
+
+# --------------------------------------------------------------------------- analysis filters
+
+class PinyinFilter(Filter):
+    """Chinese tokens become their toneless pinyin ("zhuanli") or, with ``initials=True``,
+    their initials ("zl", words of two characters or more); other tokens are dropped."""
+
+    def __init__(self, initials: bool = False):
+        self.initials = initials
+
+    def __eq__(self, other):
+        return other.__class__ is self.__class__ and other.initials == self.initials
+
+    def __call__(self, tokens):
+        for token in tokens:
+            word = token.text
+            if token.stopped or not has_han(word):
+                continue
+            if self.initials:
+                if len(word) < 2:
+                    continue
+                token.text = initials_of(word)
+            else:
+                token.text = pinyin_of(word)
+            if token.text:
+                yield token
+
+
+def pinyin_words(words) -> str:
+    """The ``pyword`` field of a document: "pinyin=word" for each Chinese word of two
+    characters or more, so a same-sounding typo can be turned back into indexed words."""
+    seen = {}
+    for word in words:
+        if len(word) >= 2 and has_han(word) and word not in seen:
+            key = pinyin_of(word)
+            if key:
+                seen[word] = f"{key}={word}"
+    return " ".join(seen.values())

@@ -1,0 +1,237 @@
+"""Query expansion (issue 18): synonyms and abbreviations, pinyin and pinyin initials.
+
+A plain query word is one index term that must match. An expanded word is a *group*: a
+listing matches it when it holds any one of its alternatives, and an alternative is one or
+more terms of one field that must all be there (a synonym of several words, a pinyin string
+cut into indexed pinyin words). A group travels through ``catalog.search_query`` as one
+pseudo-term, a key starting with ``GROUP_MARK`` that ``Snapshot.term_set`` and
+``Snapshot.term_scores`` hand to ``group_set`` and ``group_scores`` here, so matching,
+filters, facets and the early-stopping ranking treat it like any other word.
+
+A listing's score for a group is its best alternative: that alternative's BM25 (idf
+included) times the alternative's weight. Exact Chinese or English words weigh 1.0, pinyin
+``PINYIN_WEIGHT`` and initials ``INITIALS_WEIGHT``, so pinyin matches rank below exact ones
+whenever both are present.
+
+When the query has no synonym and no word needs pinyin, ``build_query`` returns exactly
+``TextQuery.parse(text)``: full Chinese and English queries behave as before.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from catalog.search_text import fold, has_han, pinyin_split, split_into_terms
+
+GROUP_MARK = "\x1f"
+SYNONYM_WEIGHT = 0.9
+PINYIN_WEIGHT = 0.7
+INITIALS_WEIGHT = 0.5
+_ASCII_WORD = re.compile(r"^[a-z]+$")
+
+
+@dataclass(frozen=True)
+class Alternative:
+    field: str
+    weight: float
+    terms: tuple[str, ...]
+
+
+def is_group(term: str) -> bool:
+    return term.startswith(GROUP_MARK)
+
+
+def group_key(alternatives: list[Alternative]) -> str:
+    return GROUP_MARK + json.dumps([[a.field, a.weight, list(a.terms)] for a in alternatives],
+                                   ensure_ascii=False, separators=(",", ":"))
+
+
+def parse_key(key: str) -> list[Alternative]:
+    return [Alternative(f, w, tuple(t)) for f, w, t in json.loads(key[len(GROUP_MARK):])]
+
+
+# --------------------------------------------------------------------------- index side
+
+def group_set(snapshot, searcher, key: str) -> frozenset:
+    """Live documents holding any alternative of the group (each with all its terms)."""
+    found: set = set()
+    for alternative in parse_key(key):
+        sets = sorted((snapshot.term_set(searcher, alternative.field, term)
+                       for term in alternative.terms), key=len)
+        if sets:
+            found |= sets[0].intersection(*sets[1:])
+    return frozenset(found)
+
+
+def group_scores(snapshot, searcher, key: str) -> dict:
+    """Score of the group per document that matches it: its best alternative's weighted,
+    idf-weighted BM25 (the caller weighs a group by 1.0, a plain term by its idf)."""
+    best: dict = {}
+    for alternative in parse_key(key):
+        docs = None
+        total: dict = {}
+        for term in alternative.terms:
+            if alternative.field == "text":
+                parts = snapshot.term_scores(searcher, term)
+                idf = searcher.idf("text", term)
+            else:
+                parts = snapshot._field_scores(searcher, alternative.field, term)
+                idf = searcher.idf(alternative.field, term)
+            docs = set(parts) if docs is None else docs & parts.keys()
+            for docnum, part in parts.items():
+                total[docnum] = total.get(docnum, 0.0) + idf * part
+        for docnum in docs or ():
+            value = alternative.weight * total[docnum]
+            if value > best.get(docnum, 0.0):
+                best[docnum] = value
+    return best
+
+
+# --------------------------------------------------------------------------- query side
+
+class Vocabulary:
+    """Which terms the index holds, per field (document frequencies, cached per query)."""
+
+    def __init__(self, searcher):
+        self.reader = searcher.reader()
+        self._cache: dict = {}
+
+    def has(self, field: str, term: str) -> bool:
+        key = (field, term)
+        found = self._cache.get(key)
+        if found is None:
+            try:
+                found = self._cache[key] = self.reader.doc_frequency(field, term) > 0
+            except KeyError:  # an index without the field (built before issue 18)
+                found = self._cache[key] = False
+        return found
+
+    def pinyin_words(self, pinyin: str) -> list[str]:
+        """Indexed Chinese words that sound like ``pinyin`` (most frequent first)."""
+        prefix = f"{pinyin}="
+        try:
+            terms = list(self.reader.expand_prefix("pyword", prefix))
+        except KeyError:
+            return []
+        words = []
+        for term in terms:
+            text = term.decode("utf-8") if isinstance(term, bytes) else term
+            if text.split("=", 1)[0] == pinyin:
+                words.append((self.reader.doc_frequency("pyword", text), text.split("=", 1)[1]))
+        return [word for _n, word in sorted(words, reverse=True)]
+
+
+def _phrase_alternative(phrase: str, weight: float) -> Alternative | None:
+    """A synonym phrase as the index terms that must all match (its required words)."""
+    from catalog.search_query import TextQuery
+
+    atoms = TextQuery.parse(phrase).atoms
+    return Alternative("text", weight, tuple(atoms)) if atoms else None
+
+
+def pinyin_alternatives(word: str, vocabulary: Vocabulary) -> list[Alternative]:
+    """How a Latin word the text index does not know may be pinyin: full pinyin cut into
+    indexed pinyin words, or initials cut into indexed initials of two letters or more."""
+    alternatives = []
+    if pinyin_split(word) is not None:
+        pieces = split_into_terms(word, lambda t: vocabulary.has("pinyin", t))
+        if pieces:
+            alternatives.append(Alternative("pinyin", PINYIN_WEIGHT, tuple(pieces)))
+    if 2 <= len(word) <= 12 and not alternatives:
+        pieces = split_into_terms(word, lambda t: vocabulary.has("initials", t), min_piece=2)
+        if pieces:
+            alternatives.append(Alternative("initials", INITIALS_WEIGHT, tuple(pieces)))
+    return alternatives
+
+
+def _synonym_spans(folded: str, synonyms) -> list[tuple[int, int, tuple[str, ...]]]:
+    """Where the query holds a synonym phrase: (start, end, the phrase's group), longest
+    phrases first, never overlapping; Latin phrases only as whole words."""
+    if not synonyms:
+        return []
+    spans: list[tuple[int, int, tuple[str, ...]]] = []
+    for phrase in sorted(synonyms, key=len, reverse=True):
+        start = 0
+        while True:
+            at = folded.find(phrase, start)
+            if at < 0:
+                break
+            end = at + len(phrase)
+            start = at + 1
+            if phrase[0].isascii() and phrase[0].isalnum() and at > 0 \
+                    and folded[at - 1].isascii() and folded[at - 1].isalnum():
+                continue
+            if phrase[-1].isascii() and phrase[-1].isalnum() and end < len(folded) \
+                    and folded[end].isascii() and folded[end].isalnum():
+                continue
+            if any(s < end and at < e for s, e, _g in spans):
+                continue
+            spans.append((at, end, synonyms[phrase]))
+    return sorted(spans)
+
+
+def build_query(searcher, text: str, synonyms: dict | None = None):
+    """The TextQuery for ``text``: synonym phrases become groups of their equivalents, and
+    Latin words the index does not know become pinyin or initials groups."""
+    from catalog.search_query import TextQuery
+
+    vocabulary = Vocabulary(searcher)
+    folded = fold(text)
+    spans = _synonym_spans(folded, synonyms or {})
+    atoms: list[str] = []
+    extras: list[str] = []
+    shown: set[str] = set()
+    rest = []
+    cursor = 0
+    for start, end, group in spans:
+        rest.append(folded[cursor:start])
+        cursor = end
+        alternatives = []
+        phrase = folded[start:end]
+        for equivalent in group:
+            alternative = _phrase_alternative(
+                equivalent, 1.0 if equivalent == phrase else SYNONYM_WEIGHT)
+            if alternative and all(vocabulary.has("text", t) for t in alternative.terms):
+                alternatives.append(alternative)
+                shown.update(alternative.terms)
+        if alternatives:
+            atoms.append(group_key(alternatives))
+        else:  # nothing of the group is indexed: the phrase stays a plain, required word
+            rest.append(f" {phrase} ")
+    rest.append(folded[cursor:])
+    remaining = " ".join(rest)
+    plain = TextQuery.parse(remaining)
+    if not spans and not any(_needs_pinyin(term, vocabulary) for term in plain.atoms):
+        return TextQuery.parse(text)
+
+    words = _source_words(remaining)
+    for term in plain.atoms:
+        source = words.get(term, term)
+        if _needs_pinyin(term, vocabulary):
+            alternatives = pinyin_alternatives(source, vocabulary)
+            if alternatives:
+                atoms.append(group_key(alternatives))
+                for alternative in alternatives:
+                    if alternative.field == "pinyin":
+                        for piece in alternative.terms:
+                            shown.update(vocabulary.pinyin_words(piece)[:3])
+                continue
+        atoms.append(term)
+    extras.extend(term for term in plain.extras if term not in atoms)
+    query = TextQuery(text=text, atoms=list(dict.fromkeys(atoms)), extras=extras)
+    query.shown = shown
+    return query
+
+
+def _needs_pinyin(term: str, vocabulary: Vocabulary) -> bool:
+    return bool(_ASCII_WORD.match(term)) and not vocabulary.has("text", term)
+
+
+def _source_words(text: str) -> dict[str, str]:
+    """Analysed term -> the word as typed (pinyin must be read before English stemming)."""
+    from catalog.search_index import analyze
+
+    return {term: text[start:end].lower() for term, start, end in analyze(text)
+            if not has_han(term)}
