@@ -1187,11 +1187,13 @@ def search(session: Session, index_dir, params: SearchParams, page_size: int = 2
     for, and queued for re-indexing once.
     """
     from catalog.search_outbox import enqueue_repair
+    from catalog.synonyms import synonym_map
 
     tree = tree or CategoryTree.load(session)
+    synonyms = synonym_map(session) if params.q else None
     with borrow_searcher(index_dir) as (searcher, snapshot):
         result = run_index_search(searcher, snapshot, params, tree, page_size=page_size,
-                                  exclude_docs=snapshot.stale_docs)
+                                  exclude_docs=snapshot.stale_docs, synonyms=synonyms)
         products = _load_visible(session, result.pids)
         stale = [pid for pid in result.pids if pid not in products]
         if stale:
@@ -1200,7 +1202,7 @@ def search(session: Session, index_dir, params: SearchParams, page_size: int = 2
             hidden |= frozenset(stale)
             snapshot.remember_stale(searcher, hidden)
             result = run_index_search(searcher, snapshot, params, tree, page_size=page_size,
-                                      exclude_docs=snapshot.stale_docs)
+                                      exclude_docs=snapshot.stale_docs, synonyms=synonyms)
             missing = [pid for pid in result.pids if pid not in products]
             products.update(_load_visible(session, missing))
         suggestion = None
