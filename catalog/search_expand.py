@@ -11,7 +11,8 @@ filters, facets and the early-stopping ranking treat it like any other word.
 A listing's score for a group is its best alternative: that alternative's BM25 (idf
 included) times the alternative's weight. Exact Chinese or English words weigh 1.0, pinyin
 ``PINYIN_WEIGHT`` and initials ``INITIALS_WEIGHT``, so pinyin matches rank below exact ones
-whenever both are present.
+whenever both are present; a listing holding the phrase as typed gets ``EXACT_BONUS``, so
+synonyms only add listings after the exact ones.
 
 When the query has no synonym and no word needs pinyin, ``build_query`` returns exactly
 ``TextQuery.parse(text)``: full Chinese and English queries behave as before.
@@ -26,6 +27,10 @@ from dataclasses import dataclass
 from catalog.search_text import fold, has_han, pinyin_split, split_into_terms
 
 GROUP_MARK = "\x1f"
+# A listing holding the words as typed always ranks above one found only through a synonym
+# (a full Chinese or English term never loses its exact matches to its translations).
+EXACT_BONUS = 1000.0
+EXACT_MIN_CHARS = 4
 SYNONYM_WEIGHT = 0.9
 PINYIN_WEIGHT = 0.7
 INITIALS_WEIGHT = 0.5
@@ -37,6 +42,7 @@ class Alternative:
     field: str
     weight: float
     terms: tuple[str, ...]
+    exact: bool = False  # a full term as typed: ranked before its synonyms (EXACT_BONUS)
 
 
 def is_group(term: str) -> bool:
@@ -44,12 +50,13 @@ def is_group(term: str) -> bool:
 
 
 def group_key(alternatives: list[Alternative]) -> str:
-    return GROUP_MARK + json.dumps([[a.field, a.weight, list(a.terms)] for a in alternatives],
-                                   ensure_ascii=False, separators=(",", ":"))
+    return GROUP_MARK + json.dumps(
+        [[a.field, a.weight, list(a.terms), a.exact] for a in alternatives],
+        ensure_ascii=False, separators=(",", ":"))
 
 
 def parse_key(key: str) -> list[Alternative]:
-    return [Alternative(f, w, tuple(t)) for f, w, t in json.loads(key[len(GROUP_MARK):])]
+    return [Alternative(f, w, tuple(t), x) for f, w, t, x in json.loads(key[len(GROUP_MARK):])]
 
 
 # --------------------------------------------------------------------------- index side
@@ -82,8 +89,9 @@ def group_scores(snapshot, searcher, key: str) -> dict:
             docs = set(parts) if docs is None else docs & parts.keys()
             for docnum, part in parts.items():
                 total[docnum] = total.get(docnum, 0.0) + idf * part
+        bonus = EXACT_BONUS if alternative.exact else 0.0
         for docnum in docs or ():
-            value = alternative.weight * total[docnum]
+            value = alternative.weight * total[docnum] + bonus
             if value > best.get(docnum, 0.0):
                 best[docnum] = value
     return best
@@ -123,12 +131,22 @@ class Vocabulary:
         return [word for _n, word in sorted(words, reverse=True)]
 
 
-def _phrase_alternative(phrase: str, weight: float) -> Alternative | None:
-    """A synonym phrase as the index terms that must all match (its required words)."""
+def _phrase_alternative(phrase: str, typed: bool) -> Alternative | None:
+    """A synonym phrase as the index terms that must all match (its required words).
+
+    The phrase as typed weighs 1.0, its equivalents SYNONYM_WEIGHT. A typed phrase that is a
+    full term (``EXACT_MIN_CHARS`` or more, and no word of it cut down to one character)
+    is exact: its listings come first. Short abbreviations ("高企", "PCT", "科技贷") are not:
+    their expansions compete with them on score, since a short form says less on its own
+    ("科技贷" is cut into 科技 + 贷, which guaranteed loans also hold).
+    """
     from catalog.search_query import TextQuery
 
     atoms = TextQuery.parse(phrase).atoms
-    return Alternative("text", weight, tuple(atoms)) if atoms else None
+    if not atoms:
+        return None
+    exact = typed and len(phrase) >= EXACT_MIN_CHARS and all(len(t) >= 2 for t in atoms)
+    return Alternative("text", 1.0 if typed else SYNONYM_WEIGHT, tuple(atoms), exact)
 
 
 def pinyin_alternatives(word: str, vocabulary: Vocabulary) -> list[Alternative]:
@@ -190,9 +208,9 @@ def build_query(searcher, text: str, synonyms: dict | None = None):
         cursor = end
         alternatives = []
         phrase = folded[start:end]
+        extras.extend(TextQuery.parse(phrase).extras)  # whole-word bonuses of the phrase
         for equivalent in group:
-            alternative = _phrase_alternative(
-                equivalent, 1.0 if equivalent == phrase else SYNONYM_WEIGHT)
+            alternative = _phrase_alternative(equivalent, typed=equivalent == phrase)
             if alternative and all(vocabulary.has("text", t) for t in alternative.terms):
                 alternatives.append(alternative)
                 shown.update(alternative.terms)

@@ -34,7 +34,7 @@ import re
 import threading
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import islice, repeat
 
@@ -145,6 +145,7 @@ class SearchParams:
     min_credibility: int | None = None  # institution credibility score floor
     sort: str = "relevance"
     page: int = 1
+    verbatim: bool = False  # "search instead for": no typo correction (catalog.search_typos)
 
     @classmethod
     def from_args(cls, args, tree: CategoryTree | None = None) -> SearchParams:
@@ -186,6 +187,7 @@ class SearchParams:
                              else None),
             sort=sort,
             page=max(1, min(page, MAX_PAGE)),
+            verbatim=str(args.get("verbatim", "")) == "1",
         )
 
     def args(self, **changes) -> dict:
@@ -197,6 +199,7 @@ class SearchParams:
             "cred": self.min_credibility,
             "sort": self.sort if self.sort != ("relevance" if self.q else "newest") else None,
             "page": self.page if self.page > 1 else None,
+            "verbatim": "1" if self.verbatim else None,
         }
         if changes and "page" not in changes:
             values["page"] = None
@@ -1102,6 +1105,8 @@ class SearchPage:
     matched_all: bool = True
     suggestion: str | None = None
     tree: CategoryTree | None = None
+    # The query shown is ``corrected`` (typo correction) instead of what was typed.
+    corrected: str | None = None
 
     @property
     def items(self):
@@ -1187,13 +1192,27 @@ def search(session: Session, index_dir, params: SearchParams, page_size: int = 2
     for, and queued for re-indexing once.
     """
     from catalog.search_outbox import enqueue_repair
+    from catalog.search_typos import FEW_RESULTS, correct_query
     from catalog.synonyms import synonym_map
 
     tree = tree or CategoryTree.load(session)
     synonyms = synonym_map(session) if params.q else None
+    typed = params
     with borrow_searcher(index_dir) as (searcher, snapshot):
         result = run_index_search(searcher, snapshot, params, tree, page_size=page_size,
                                   exclude_docs=snapshot.stale_docs, synonyms=synonyms)
+        corrected = suggestion = None
+        if params.q and (result.total < FEW_RESULTS or not result.matched_all):
+            correction = correct_query(searcher, result.text_query, params.q)
+            if correction and not params.verbatim:
+                fixed = replace(params, q=correction)
+                retry = run_index_search(searcher, snapshot, fixed, tree, page_size=page_size,
+                                         exclude_docs=snapshot.stale_docs, synonyms=synonyms)
+                if retry.total > result.total or (retry.total and retry.matched_all
+                                                  and not result.matched_all):
+                    params, result, corrected = fixed, retry, correction
+            if corrected is None and (result.total == 0 or not result.matched_all):
+                suggestion = correction
         products = _load_visible(session, result.pids)
         stale = [pid for pid in result.pids if pid not in products]
         if stale:
@@ -1205,9 +1224,6 @@ def search(session: Session, index_dir, params: SearchParams, page_size: int = 2
                                       exclude_docs=snapshot.stale_docs, synonyms=synonyms)
             missing = [pid for pid in result.pids if pid not in products]
             products.update(_load_visible(session, missing))
-        suggestion = None
-        if params.q and (result.total == 0 or not result.matched_all):
-            suggestion = suggest_correction(searcher, result.text_query, params.q)
     # Hidden now; the drain fixes the index (queued once while a row is pending).
     if stale and enqueue_repair(session, hidden, "stale search hit"):
         session.commit()
@@ -1222,6 +1238,7 @@ def search(session: Session, index_dir, params: SearchParams, page_size: int = 2
             title_html=highlight_text(product.title, terms) or escape(product.title),
             snippet_html=_snippet(product, terms),
         ))
-    return SearchPage(params=params, hits=hits, total=result.total, page=result.page,
+    return SearchPage(params=typed, hits=hits, total=result.total, page=result.page,
                       page_size=page_size, facets=result.facets,
-                      matched_all=result.matched_all, suggestion=suggestion, tree=tree)
+                      matched_all=result.matched_all, suggestion=suggestion, tree=tree,
+                      corrected=corrected)

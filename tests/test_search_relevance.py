@@ -129,12 +129,15 @@ def test_expected_listings_are_in_the_top_five(demo, query, expected):
     ("patnet", "patent"), ("trademrk registraton", "trademark registration"),
     ("calibraton", "calibration"),
 ])
-def test_did_you_mean_for_misspelt_words(demo, typo, correction):
+def test_misspelt_words_are_corrected(demo, typo, correction):
     session, index_dir = demo
     page = search(session, index_dir, SearchParams(q=typo))
-    assert page.total == 0
-    assert page.suggestion == correction
-    assert search(session, index_dir, SearchParams(q=correction)).total > 0
+    assert page.corrected == correction
+    assert [hit.product.id for hit in page.hits] == [
+        hit.product.id for hit in search(session, index_dir, SearchParams(q=correction)).hits]
+    verbatim = search(session, index_dir, SearchParams(q=typo, verbatim=True))
+    assert verbatim.total == 0 and verbatim.corrected is None
+    assert verbatim.suggestion == correction
 
 
 def test_english_stemming_and_case_folding(demo):
