@@ -140,6 +140,20 @@ def add_query_as_synonym(session: Session, actor, query: str, meaning: str) -> S
                         note="Added from a search that found nothing")
 
 
+def seed_shipped(session: Session) -> int:
+    """Add the shipped groups the table lacks (matched by their first phrase); returns how
+    many were added. Migration 0017 seeds a new database; this restores them elsewhere."""
+    have = {tuple(phrases)[0] for phrases in session.scalars(select(SearchSynonym.phrases))
+            if phrases}
+    added = 0
+    for phrases in shipped_groups():
+        if phrases[0] not in have:
+            session.add(SearchSynonym(phrases=phrases, source="shipped"))
+            added += 1
+    session.flush()
+    return added
+
+
 # --------------------------------------------------------------------------- reading
 
 _cache_lock = threading.Lock()

@@ -74,6 +74,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     from catalog import search_views
 
     search_views.register(app)  # search, favourites, comparison; reindex/drain-outbox
+    from catalog import search_console
+
+    search_console.register(app)  # staff: search synonyms and analytics; hit click-through
     from catalog import review_views
 
     app.register_blueprint(review_views.bp)  # ratings: reviews, replies, staff moderation
