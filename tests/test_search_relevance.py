@@ -177,3 +177,32 @@ def test_early_stopping_ranking_equals_scoring_everything(demo, query):
         for count in (5, 24, 72):
             assert snapshot.top_by_relevance(searcher, text_query, docs, count) == \
                 snapshot._score_all(pairs, docs, count)
+
+
+# --------------------------------------------------------------------------- issue 18 set
+# The relevance set of tests/data/search_relevance.json, scored by catalog.search_relevance
+# (bench/search.py --relevance prints the table). The floors are the figures reached; raise
+# them when relevance improves, never lower them.
+MEAN_PRECISION_FLOOR = 0.94
+KIND_PRECISION_FLOOR = 0.85
+
+
+def test_the_relevance_set_covers_every_kind_of_query():
+    from catalog.search_relevance import KINDS, load_set
+
+    queries = load_set()
+    assert len(queries) >= 60
+    assert {q["kind"] for q in queries} == set(KINDS)
+    assert all(q.get("categories") or q.get("titles") for q in queries)
+
+
+def test_relevance_set_does_not_fall_below_its_floor(demo):
+    from catalog.search_relevance import format_misses, format_table, score, table
+
+    session, index_dir = demo
+    scores = score(session, index_dir)
+    report = format_table(scores) + "\n" + format_misses(scores)
+    rows = {kind: (precision, found) for kind, _n, precision, found in table(scores)}
+    assert rows["all"][0] >= MEAN_PRECISION_FLOOR, report
+    assert all(precision >= KIND_PRECISION_FLOOR for precision, _f in rows.values()), report
+    assert [s.q for s in scores if not s.found] == [], report
