@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import threading
 import unicodedata
 
@@ -57,8 +58,11 @@ def fold(text: str) -> str:
     return " ".join(to_simplified(text).lower().split())
 
 
+_HAN = re.compile("[\u3400-\u9fff\uf900-\ufaff]")
+
+
 def has_han(text: str) -> bool:
-    return any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in text)
+    return _HAN.search(text) is not None
 
 
 # --------------------------------------------------------------------------- pinyin
@@ -70,11 +74,13 @@ def _syllables(word: str) -> tuple[str, ...]:
     return tuple(s for s in lazy_pinyin(word, style=Style.NORMAL, errors="ignore") if s)
 
 
+@functools.lru_cache(maxsize=100_000)
 def pinyin_of(word: str) -> str:
     """Toneless pinyin of a Chinese word, syllables run together: 专利 -> "zhuanli"."""
     return "".join(_syllables(word))
 
 
+@functools.lru_cache(maxsize=100_000)
 def initials_of(word: str) -> str:
     """First letters of the word's syllables: 专利申请 -> "zlsq"."""
     return "".join(s[0] for s in _syllables(word))
@@ -155,16 +161,13 @@ class PinyinFilter(Filter):
         return other.__class__ is self.__class__ and other.initials == self.initials
 
     def __call__(self, tokens):
+        convert = initials_of if self.initials else pinyin_of
+        shortest = 2 if self.initials else 1
         for token in tokens:
             word = token.text
-            if token.stopped or not has_han(word):
+            if token.stopped or len(word) < shortest or word.isascii() or not has_han(word):
                 continue
-            if self.initials:
-                if len(word) < 2:
-                    continue
-                token.text = initials_of(word)
-            else:
-                token.text = pinyin_of(word)
+            token.text = convert(word)
             if token.text:
                 yield token
 
