@@ -36,7 +36,12 @@ from whoosh.fields import BOOLEAN, DATETIME, ID, KEYWORD, NUMERIC, TEXT, Schema
 from whoosh.lang.porter import stem
 
 from catalog.models import Category, Product, SearchOutbox
-from catalog.search_text import PinyinFilter, pinyin_words, to_simplified
+from catalog.search_text import (
+    PinyinFilter,
+    pinyin_words,
+    to_simplified,
+    warm_up_in_background,
+)
 from marketplace import reference
 
 log = logging.getLogger(__name__)
@@ -409,6 +414,7 @@ def open_index(index_dir) -> whoosh_index.Index:
         ix = _indexes.get(key)
         if ix is None:
             load_jieba()
+            warm_up_in_background()  # OpenCC and pypinyin (catalog.search_text)
             Path(key).mkdir(parents=True, exist_ok=True)
             if not whoosh_index.exists_in(key, indexname=INDEX_NAME):
                 with index_write_lock(key):

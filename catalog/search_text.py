@@ -182,3 +182,21 @@ def pinyin_words(words) -> str:
             if key:
                 seen[word] = f"{key}={word}"
     return " ".join(seen.values())
+
+
+_warmed = threading.Event()
+
+
+def warm_up_in_background() -> None:
+    """Load OpenCC's tables and pypinyin's dictionary (about a second together) in a
+    background thread when a process first opens the index, so the first pinyin or typo
+    query of a worker does not wait for them."""
+    if _warmed.is_set():
+        return
+    _warmed.set()
+
+    def load():
+        to_simplified("專")
+        _syllables("专利")
+
+    threading.Thread(target=load, name="search-text-warm-up", daemon=True).start()
