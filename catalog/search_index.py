@@ -425,6 +425,13 @@ def open_index(index_dir) -> whoosh_index.Index:
     return ix
 
 
+def built_marker(index_dir) -> Path:
+    """A file next to the index saying ``reindex_all`` filled this index name once: a new
+    index name (a schema change) starts without it, so ``reindex --if-empty`` rebuilds it
+    even if the outbox drain has already written a few changed listings into it."""
+    return Path(index_dir) / f"{INDEX_NAME}.built"
+
+
 def forget_index(index_dir) -> None:
     """Drop the cached handle for ``index_dir`` (tests that delete the directory)."""
     from catalog import search_query
@@ -473,6 +480,7 @@ def reindex_all(session: Session, index_dir, batch: int = 1000, on_batch=None) -
                     on_batch(len(products))
                 reader.expunge_all()  # bounded memory on big catalogues
             writer.commit(mergetype=writing.CLEAR)
+            built_marker(index_dir).touch()
         except BaseException:
             writer.cancel()
             raise

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from catalog.models import SearchOutbox
 from catalog.search_index import (
+    built_marker,
     document_for,
     index_write_lock,
     indexed_ids,
@@ -211,7 +212,7 @@ def register(app) -> None:
         def body(job):
             if if_empty:
                 existing = len(indexed_ids(index_dir))
-                if existing:
+                if existing and built_marker(index_dir).exists():
                     result = drain_outbox(db.session, index_dir)
                     return f"The search index has {existing} listings; not rebuilt. {result}"
             total = db.session.scalar(select(func.count()).select_from(Product).where(
