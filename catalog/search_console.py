@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections import OrderedDict
 
 from flask import (
@@ -49,16 +50,18 @@ def request_locale() -> str:
 # Result counts of recently rendered search pages by path: a page served from the page cache
 # (catalog.page_cache) does not run the view, but its count is the one rendered with it.
 _recent_totals: OrderedDict[str, int] = OrderedDict()
+_recent_lock = threading.Lock()
 _RECENT_MAX = 5000
 
 
 def note_results(total: int) -> None:
     """Called by the search view with the page's result count."""
     g.search_total = total
-    _recent_totals[request.full_path] = total
-    _recent_totals.move_to_end(request.full_path)
-    while len(_recent_totals) > _RECENT_MAX:
-        _recent_totals.popitem(last=False)
+    with _recent_lock:
+        _recent_totals[request.full_path] = total
+        _recent_totals.move_to_end(request.full_path)
+        while len(_recent_totals) > _RECENT_MAX:
+            _recent_totals.popitem(last=False)
 
 
 def logs_searches(view):

@@ -1,18 +1,11 @@
 """Query expansion (issue 18): synonyms and abbreviations, pinyin and pinyin initials.
 
-A plain query word is one index term that must match. An expanded word is a *group*: a
-listing matches it when it holds any one of its alternatives, and an alternative is one or
-more terms of one field that must all be there (a synonym of several words, a pinyin string
-cut into indexed pinyin words). A group travels through ``catalog.search_query`` as one
-pseudo-term, a key starting with ``GROUP_MARK`` that ``Snapshot.term_set`` and
-``Snapshot.term_scores`` hand to ``group_set`` and ``group_scores`` here, so matching,
-filters, facets and the early-stopping ranking treat it like any other word.
-
-A listing's score for a group is its best alternative: that alternative's BM25 (idf
-included) times the alternative's weight. Exact Chinese or English words weigh 1.0, pinyin
+A plain query word is one index term that must match. An expanded word is a *group*
+(catalog.search_groups): a listing matches it when it holds any one of its alternatives, so
+matching, filters, facets and the early-stopping ranking treat it like any other word.
+Exact Chinese or English words weigh 1.0, synonyms ``SYNONYM_WEIGHT``, pinyin
 ``PINYIN_WEIGHT`` and initials ``INITIALS_WEIGHT``, so pinyin matches rank below exact ones
-whenever both are present; a listing holding the phrase as typed gets ``EXACT_BONUS``, so
-synonyms only add listings after the exact ones.
+whenever both are present; a full term as typed is *exact* (its listings come first).
 
 When the query has no synonym and no word needs pinyin, ``build_query`` returns exactly
 ``TextQuery.parse(text)``: full Chinese and English queries behave as before.
@@ -20,84 +13,17 @@ When the query has no synonym and no word needs pinyin, ``build_query`` returns 
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass
 
+from catalog.search_groups import Alternative, group_key
 from catalog.search_text import fold, has_han, pinyin_split, split_into_terms
 
-GROUP_MARK = "\x1f"
-# A listing holding the words as typed always ranks above one found only through a synonym
-# (a full Chinese or English term never loses its exact matches to its translations).
-EXACT_BONUS = 1000.0
 EXACT_MIN_CHARS = 4
 SYNONYM_WEIGHT = 0.9
 PINYIN_WEIGHT = 0.7
 INITIALS_WEIGHT = 0.5
 _ASCII_WORD = re.compile(r"^[a-z]+$")
 
-
-@dataclass(frozen=True)
-class Alternative:
-    field: str
-    weight: float
-    terms: tuple[str, ...]
-    exact: bool = False  # a full term as typed: ranked before its synonyms (EXACT_BONUS)
-
-
-def is_group(term: str) -> bool:
-    return term.startswith(GROUP_MARK)
-
-
-def group_key(alternatives: list[Alternative]) -> str:
-    return GROUP_MARK + json.dumps(
-        [[a.field, a.weight, list(a.terms), a.exact] for a in alternatives],
-        ensure_ascii=False, separators=(",", ":"))
-
-
-def parse_key(key: str) -> list[Alternative]:
-    return [Alternative(f, w, tuple(t), x) for f, w, t, x in json.loads(key[len(GROUP_MARK):])]
-
-
-# --------------------------------------------------------------------------- index side
-
-def group_set(snapshot, searcher, key: str) -> frozenset:
-    """Live documents holding any alternative of the group (each with all its terms)."""
-    found: set = set()
-    for alternative in parse_key(key):
-        sets = sorted((snapshot.term_set(searcher, alternative.field, term)
-                       for term in alternative.terms), key=len)
-        if sets:
-            found |= sets[0].intersection(*sets[1:])
-    return frozenset(found)
-
-
-def group_scores(snapshot, searcher, key: str) -> dict:
-    """Score of the group per document that matches it: its best alternative's weighted,
-    idf-weighted BM25 (the caller weighs a group by 1.0, a plain term by its idf)."""
-    best: dict = {}
-    for alternative in parse_key(key):
-        docs = None
-        total: dict = {}
-        for term in alternative.terms:
-            if alternative.field == "text":
-                parts = snapshot.term_scores(searcher, term)
-                idf = searcher.idf("text", term)
-            else:
-                parts = snapshot._field_scores(searcher, alternative.field, term)
-                idf = searcher.idf(alternative.field, term)
-            docs = set(parts) if docs is None else docs & parts.keys()
-            for docnum, part in parts.items():
-                total[docnum] = total.get(docnum, 0.0) + idf * part
-        bonus = EXACT_BONUS if alternative.exact else 0.0
-        for docnum in docs or ():
-            value = alternative.weight * total[docnum] + bonus
-            if value > best.get(docnum, 0.0):
-                best[docnum] = value
-    return best
-
-
-# --------------------------------------------------------------------------- query side
 
 class Vocabulary:
     """Which terms the index holds, per field (document frequencies, cached per query)."""

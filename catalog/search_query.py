@@ -10,7 +10,9 @@ Matching: every word must occur in the listing's searchable text (title, tags, c
 provider, summary, regions, description, weighted by repetition in the index). Chinese words
 that jieba splits finer are required by their parts ("专利申请" needs "专利" and "申请", so
 "发明专利申请" matches) with the whole word as a ranking bonus. When no listing has all the
-words, listings with any of them are shown instead, and the page says so. Ranking is BM25
+words, the listings having the most of them are shown instead, and the page says so.
+Synonyms, pinyin and initials expand the query (catalog.search_expand); a query finding
+little is corrected (catalog.search_typos). Ranking is BM25
 (Whoosh's formula) over that text plus the same over the title alone.
 
 Matching, filters, facets and sorting work on sets of document numbers and per-document
@@ -44,7 +46,8 @@ from sqlalchemy.orm import Session, joinedload
 from whoosh.highlight import ContextFragmenter, HtmlFormatter, WholeFragmenter, highlight
 
 from catalog.models import Category, Product
-from catalog.search_expand import build_query, group_scores, group_set, is_group
+from catalog.search_expand import build_query
+from catalog.search_groups import group_scores, group_set, is_group
 from catalog.search_index import ANALYZER, NO_PRICE, analyze, open_index
 from marketplace import reference
 
@@ -1192,7 +1195,7 @@ def search(session: Session, index_dir, params: SearchParams, page_size: int = 2
     for, and queued for re-indexing once.
     """
     from catalog.search_outbox import enqueue_repair
-    from catalog.search_typos import FEW_RESULTS, correct_query
+    from catalog.search_typos import FEW_RESULTS, correct_chinese
     from catalog.synonyms import synonym_map
 
     tree = tree or CategoryTree.load(session)
@@ -1203,7 +1206,8 @@ def search(session: Session, index_dir, params: SearchParams, page_size: int = 2
                                   exclude_docs=snapshot.stale_docs, synonyms=synonyms)
         corrected = suggestion = None
         if params.q and (result.total < FEW_RESULTS or not result.matched_all):
-            correction = correct_query(searcher, result.text_query, params.q)
+            latin = suggest_correction(searcher, result.text_query, params.q)
+            correction = correct_chinese(searcher, latin or params.q) or latin
             if correction and not params.verbatim:
                 fixed = replace(params, q=correction)
                 retry = run_index_search(searcher, snapshot, fixed, tree, page_size=page_size,

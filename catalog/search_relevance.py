@@ -9,8 +9,8 @@ returns:
   whole catalogue scores 1.0 when all three come first);
 - found: at least one right listing in the top five.
 
-Used by tests/test_search_relevance_set.py (the floor that may only go up) and by
-``python -m bench.search --relevance`` (the table per kind of query).
+Used by tests/test_search_relevance.py (the floor that may only go up) and by
+``bench/search.py --relevance`` (the table per kind of query).
 """
 
 from __future__ import annotations
@@ -112,28 +112,3 @@ def format_misses(scores: list[QueryScore]) -> str:
             lines.append(f"[{item.kind}] {item.q!r}: P@5 {item.precision:.2f} "
                          f"(right in catalogue: {item.right_total}); top: {item.top}")
     return "\n".join(lines)
-
-
-def measure_demo(folder: Path, seed: int | None = None) -> list[QueryScore]:
-    """Build the demo catalogue in a fresh SQLite database and index under ``folder``, and
-    score the relevance set on it (bench/search.py --relevance)."""
-    from catalog.search_index import forget_index, reindex_all
-    from marketplace.database import make_engine
-    from marketplace.demo import DEFAULT_SEED, load_demo_data
-    from marketplace.migrate import upgrade
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    url = f"sqlite:///{folder / 'relevance-demo.sqlite'}"
-    upgrade(url)
-    engine = make_engine(url)
-    index_dir = folder / "relevance-index"
-    try:
-        with Session(bind=engine, expire_on_commit=False) as session:
-            load_demo_data(session, seed=DEFAULT_SEED if seed is None else seed)
-            session.commit()
-            reindex_all(session, index_dir)
-            return score(session, index_dir)
-    finally:
-        forget_index(index_dir)
-        engine.dispose()

@@ -6,8 +6,8 @@
   the indexed word with the same pinyin ("融资担保", "专利申请"), found through the ``pyword``
   field ("danbao=担保") that indexing fills.
 
-``correct_query`` returns the corrected query text, or None when it has nothing better.
-``catalog.search_query.search`` runs the correction when the original query found fewer
+``correct_chinese`` returns the corrected query text, or None when it has nothing better.
+``catalog.search_query.search`` runs both corrections when the original query found fewer
 than ``FEW_RESULTS`` listings (or only "any of the words"), shows its results when they are
 more, and says so ("showing results for …, search instead for …").
 """
@@ -61,13 +61,3 @@ def correct_chinese(searcher, text: str) -> str | None:
     vocabulary = Vocabulary(searcher)
     corrected = _HAN_RUN.sub(lambda m: correct_chinese_run(m.group(0), vocabulary), text)
     return corrected if corrected != text and corrected != to_simplified(text) else None
-
-
-def correct_query(searcher, text_query, text: str) -> str | None:
-    """The query with misspelt Latin words and same-sounding Chinese typos corrected."""
-    from catalog.search_query import suggest_correction
-
-    latin = suggest_correction(searcher, text_query, text)
-    base = latin or text
-    chinese = correct_chinese(searcher, base)
-    return chinese or latin

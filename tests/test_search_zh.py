@@ -6,7 +6,8 @@ import factories
 import pytest
 
 from catalog import synonyms
-from catalog.search_expand import build_query, group_scores, is_group
+from catalog.search_expand import build_query
+from catalog.search_groups import group_scores, is_group
 from catalog.search_index import open_index, reindex_all
 from catalog.search_query import SearchParams, borrow_searcher, search
 from catalog.search_text import fold, pinyin_split, to_simplified
