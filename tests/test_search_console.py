@@ -12,8 +12,8 @@ from conftest import csrf_token, post_form
 from order_support import login
 from sqlalchemy import select
 
-from catalog import search_analytics
-from catalog.search_index import reindex_all
+from catalog.search import analytics as search_analytics
+from catalog.search.index import reindex_all
 from catalog.search_models import SearchClickStat, SearchQueryStat, SearchSynonym
 from marketplace.models import AuditLog
 

@@ -8,10 +8,11 @@ test database is emptied before every test), indexed once, and every query is a 
 import pytest
 from sqlalchemy.orm import Session
 
-from catalog.search_index import forget_index, reindex_all
-from catalog.search_query import SearchParams, search
+from catalog.search.index import reindex_all
+from catalog.search.pool import forget_index
+from catalog.search.query import SearchParams, search
 from marketplace.database import make_engine
-from marketplace.demo import DEFAULT_SEED, load_demo_data
+from marketplace.demo.catalogue import DEFAULT_SEED, load_demo_data
 from marketplace.migrate import upgrade
 
 PCT = "PCT国际专利申请 · PCT international patent application"
@@ -162,7 +163,7 @@ def test_chinese_sub_words_match_longer_words(demo):
                                                             "专利 商标 检索", "loan insurance"])
 def test_early_stopping_ranking_equals_scoring_everything(demo, query):
     """The threshold algorithm returns exactly what scoring every match would."""
-    from catalog.search_query import TextQuery, borrow_searcher
+    from catalog.search.pool import TextQuery, borrow_searcher
 
     _session, index_dir = demo
     text_query = TextQuery.parse(query)
@@ -180,7 +181,7 @@ def test_early_stopping_ranking_equals_scoring_everything(demo, query):
 
 
 # --------------------------------------------------------------------------- issue 18 set
-# The relevance set of tests/data/search_relevance.json, scored by catalog.search_relevance
+# The relevance set of tests/data/search_relevance.json, scored by catalog.search.relevance
 # (bench/search.py --relevance prints the table). The floors are the figures reached; raise
 # them when relevance improves, never lower them.
 MEAN_PRECISION_FLOOR = 0.94
@@ -188,7 +189,7 @@ KIND_PRECISION_FLOOR = 0.85
 
 
 def test_the_relevance_set_covers_every_kind_of_query():
-    from catalog.search_relevance import KINDS, load_set
+    from catalog.search.relevance import KINDS, load_set
 
     queries = load_set()
     assert len(queries) >= 60
@@ -197,7 +198,7 @@ def test_the_relevance_set_covers_every_kind_of_query():
 
 
 def test_relevance_set_does_not_fall_below_its_floor(demo):
-    from catalog.search_relevance import format_misses, format_table, score, table
+    from catalog.search.relevance import format_misses, format_table, score, table
 
     session, index_dir = demo
     scores = score(session, index_dir)

@@ -5,12 +5,13 @@ words" fallback that never floods the page."""
 import factories
 import pytest
 
-from catalog import synonyms
-from catalog.search_expand import build_query
-from catalog.search_groups import group_scores, is_group
-from catalog.search_index import open_index, reindex_all
-from catalog.search_query import SearchParams, borrow_searcher, search
-from catalog.search_text import fold, pinyin_split, to_simplified
+from catalog.search import synonyms
+from catalog.search.expand import build_query
+from catalog.search.groups import group_scores, is_group
+from catalog.search.index import open_index, reindex_all
+from catalog.search.pool import borrow_searcher
+from catalog.search.query import SearchParams, search
+from catalog.search.text import fold, pinyin_split, to_simplified
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,7 @@
 """Search synonyms (seeded from the shipped dictionary) and search analytics (issue 18)
 
 - ``search_synonym``: groups of phrases that mean the same for search, applied as query
-  expansion; seeded here from catalog/data/search_synonyms.txt (source 'shipped'), then
+  expansion; seeded here from catalog/search/synonyms.txt (source 'shipped'), then
   edited by staff in the console.
 - ``search_query_stat`` / ``search_click_stat``: per day, query and locale, how often it was
   searched, found nothing, and which listings its results led to. No personal data.
@@ -26,11 +26,11 @@ down_revision: str | Sequence[str] | None = '0012'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-SHIPPED = Path(__file__).resolve().parents[2] / "catalog" / "data" / "search_synonyms.txt"
+SHIPPED = Path(__file__).resolve().parents[2] / "catalog" / "search" / "synonyms.txt"
 
 
 def shipped_groups() -> list[list[str]]:
-    """The shipped dictionary's groups, folded as catalog.search_text.fold does (the file is
+    """The shipped dictionary's groups, folded as catalog.search.text.fold does (the file is
     in simplified characters already)."""
     if not SHIPPED.exists():
         return []

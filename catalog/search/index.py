@@ -1,0 +1,280 @@
+"""The Whoosh index of publicly visible listings: documents, opening and rebuilding.
+
+The index is derived data (DESIGN.md §7). It is rebuilt from the database by ``reindex_all``
+and kept in step by the outbox drain in ``catalog.search.worker``; both write only while
+holding ``index_write_lock``, so there is exactly one writer at a time across processes.
+The schema and text analysis are in ``catalog.search.schema``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import re
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, joinedload
+from whoosh import index as whoosh_index
+from whoosh import writing
+
+from catalog import favourites
+from catalog.models import Category, Product, SearchOutbox
+from catalog.search.schema import (
+    FIELD_WEIGHTS,
+    INDEX_NAME,
+    LOCK_FILE,
+    NO_PRICE,
+    PINYIN_WEIGHTS,
+    _segment_raw,
+    load_jieba,
+    make_schema,
+)
+from catalog.search.text import pinyin_words, warm_up_in_background
+from catalog.services import visible_products_condition
+from marketplace import reference
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- documents
+
+def _plain_markdown(text: str) -> str:
+    """Markdown source without its markup characters (good enough for indexing)."""
+    text = re.sub(r"!\[[^\]]*\]\([^)]*\)", " ", text or "")
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
+    return re.sub(r"[#*_`>|~\-]+", " ", text)
+
+
+def product_rating(product: Product) -> float:
+    """Average buyer rating sorted and filtered on (``Product.rating_average``, kept by
+    catalog.reviews from published, visible reviews); 0 while a listing is unrated."""
+    value = getattr(product, "rating_average", None)
+    return float(value) if value is not None else 0.0
+
+
+def product_credibility(product: Product) -> int:
+    value = getattr(product.provider, "credibility_score", None)
+    return int(value) if value is not None else 0
+
+
+def document_for(product: Product) -> dict:
+    """The search document of one listing (provider and category loaded)."""
+    category = product.category
+    top = category.parent or category
+    category_text = " ".join(filter(None, [
+        top.name, top.name_zh,
+        category.name if category is not top else "",
+        category.name_zh if category is not top else "",
+    ]))
+    provider = product.provider
+    inst = provider.institution_type or ""
+    provider_text = " ".join(filter(None, [
+        provider.name,
+        reference.INSTITUTION_TYPE_LABELS.get(inst, ""),
+        reference.INSTITUTION_TYPE_LABELS_ZH.get(inst, ""),
+    ]))
+    regions = [code for code in (product.regions or []) if isinstance(code, str)]
+    regions_text = " ".join(
+        f"{reference.REGION_LABELS.get(code, code)} {reference.REGION_LABELS_ZH.get(code, '')}"
+        for code in regions
+    )
+    tags = " ".join(str(tag) for tag in (product.tags or []))
+    parts = {
+        "title": product.title,
+        "tags": tags,
+        "category": category_text,
+        "provider": provider_text,
+        "summary": product.summary or "",
+        "regions": regions_text,
+        "description": _plain_markdown(product.description),
+    }
+    text = "\n".join(part for name, weight in FIELD_WEIGHTS.items()
+                     for part in [parts[name]] * weight if part)
+    pinyin_text = "\n".join(part for name, weight in PINYIN_WEIGHTS.items()
+                            for part in [parts[name]] * weight if part)
+    published = product.published_at or product.created_at or datetime.now(UTC)
+    return {
+        "id": str(product.id),
+        "pid": product.id,
+        "text": text,
+        "title": product.title,
+        "spell": " ".join([product.title, product.summary or "", tags, category_text]),
+        "pinyin": pinyin_text,
+        "initials": pinyin_text,
+        "pyword": pinyin_words(word for word, _s, _e in _segment_raw(
+            " ".join([product.title, tags, category_text]))),
+        "region": ",".join(regions),
+        "cat_top": str(top.id),
+        "cat_sub": str(category.id) if category is not top else "",
+        "institution_type": inst,
+        "provider_id": str(provider.id),
+        "mode": product.pricing_mode,
+        "voucher": bool(product.voucher_eligible),
+        "price_from": product.price_from if product.price_from is not None else NO_PRICE,
+        "rating": product_rating(product),
+        "sales_count": product.sales_count or 0,
+        "credibility": product_credibility(product),
+        "published_at": published.astimezone(UTC).replace(tzinfo=None),
+    }
+
+
+def load_products(session: Session, product_ids=None) -> list[Product]:
+    """Listings with what their documents need, in one query (all visible ones if no ids).
+
+    Always the database's current rows: sessions here do not expire on commit, and a
+    long-lived one (``drain-outbox --loop``) would otherwise hand back the listing as it
+    first loaded it, and index that.
+    """
+    stmt = select(Product).options(
+        joinedload(Product.provider),
+        joinedload(Product.category).joinedload(Category.parent),
+    ).execution_options(populate_existing=True)
+    if product_ids is None:
+        stmt = stmt.where(visible_products_condition()).order_by(Product.id)
+    else:
+        stmt = stmt.where(Product.id.in_(list(product_ids)))
+    return list(session.scalars(stmt).unique())
+
+
+# --------------------------------------------------------------------------- opening
+
+_indexes: dict[str, whoosh_index.Index] = {}
+_indexes_lock = threading.Lock()
+
+
+def _key(index_dir) -> str:
+    return os.path.realpath(str(index_dir))
+
+
+@contextlib.contextmanager
+def index_write_lock(index_dir, blocking: bool = True):
+    """The single-writer lock: an OS file lock next to the index, shared by all processes.
+
+    Yields True when held; with ``blocking=False`` yields False at once if another writer has it.
+    """
+    path = Path(index_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    with open(path / LOCK_FILE, "a+b") as handle:
+        flags = fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB)
+        try:
+            fcntl.flock(handle.fileno(), flags)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def open_index(index_dir) -> whoosh_index.Index:
+    """The index in ``index_dir``, created empty if missing; cached per directory path."""
+    key = _key(index_dir)
+    ix = _indexes.get(key)
+    if ix is not None:
+        return ix
+    with _indexes_lock:
+        ix = _indexes.get(key)
+        if ix is None:
+            load_jieba()
+            warm_up_in_background()  # OpenCC and pypinyin (catalog.search.text)
+            Path(key).mkdir(parents=True, exist_ok=True)
+            if not whoosh_index.exists_in(key, indexname=INDEX_NAME):
+                with index_write_lock(key):
+                    if not whoosh_index.exists_in(key, indexname=INDEX_NAME):
+                        whoosh_index.create_in(key, make_schema(), indexname=INDEX_NAME)
+            ix = whoosh_index.open_dir(key, indexname=INDEX_NAME)
+            _indexes[key] = ix
+    return ix
+
+
+def forget_index_handle(key: str) -> None:
+    """Drop the cached handle of the index at real path ``key`` (see pool.forget_index)."""
+    with _indexes_lock:
+        _indexes.pop(key, None)
+
+
+def built_marker(index_dir) -> Path:
+    """A file next to the index saying ``reindex_all`` filled this index name once: a new
+    index name (a schema change) starts without it, so ``reindex --if-empty`` rebuilds it
+    even if the outbox drain has already written a few changed listings into it."""
+    return Path(index_dir) / f"{INDEX_NAME}.built"
+
+
+def indexed_ids(index_dir) -> list[int]:
+    """Listing ids of every live document, duplicates included (a consistency check)."""
+    with open_index(index_dir).searcher() as searcher:
+        return sorted(int(fields["id"]) for fields in searcher.reader().all_stored_fields())
+
+
+# --------------------------------------------------------------------------- rebuilding
+
+def reindex_all(session: Session, index_dir, batch: int = 1000, on_batch=None) -> int:
+    """Rebuild the whole index from the database; returns the number of listings indexed.
+
+    Reads through a session of its own on ``session``'s connection settings, so the caller's
+    objects stay attached (commit your own changes first). Readers keep seeing the old index
+    until the new one commits (segments are swapped in one commit). Outbox rows already
+    visible when we start are reflected in the rebuild and are deleted afterwards, in the same
+    transaction as the favourite notes a drain would have sent for them (a listing suspended,
+    then a rebuild: its collectors are still told); rows that arrive meanwhile stay for the
+    next drain.
+    ``on_batch(n)`` is told after each batch of ``n`` listings (marketplace.jobs progress).
+    """
+    ix = open_index(index_dir)
+    with index_write_lock(index_dir), Session(bind=session.get_bind()) as reader:
+        seen_rows = list(reader.execute(select(SearchOutbox.id, SearchOutbox.product_id)))
+        writer = ix.writer(limitmb=256)
+        count = 0
+        try:
+            last_id = 0
+            while True:
+                products = _visible_batch(reader, last_id, batch)
+                if not products:
+                    break
+                for product in products:
+                    writer.add_document(**document_for(product))
+                    count += 1
+                last_id = products[-1].id
+                if on_batch is not None:
+                    on_batch(len(products))
+                reader.expunge_all()  # bounded memory on big catalogues
+            writer.commit(mergetype=writing.CLEAR)
+            built_marker(index_dir).touch()
+        except BaseException:
+            writer.cancel()
+            raise
+        _absorb_rows(reader, seen_rows)
+    log.info("search index rebuilt: %d listings in %s", count, index_dir)
+    return count
+
+
+def _absorb_rows(session: Session, rows: list, chunk: int = 500) -> int:
+    """After a rebuild: send the favourite notes of the outbox rows it covered (as the drain
+    would, see catalog.search.worker) and delete the rows, one transaction per chunk."""
+    notices = 0
+    for start in range(0, len(rows), chunk):
+        part = rows[start:start + chunk]
+        for product in load_products(session, sorted({product_id for _id, product_id in part})):
+            notices += favourites.notify_favourite_changes(session, product)
+        session.execute(delete(SearchOutbox).where(SearchOutbox.id.in_([r[0] for r in part])))
+        session.commit()
+        session.expunge_all()
+    return notices
+
+
+def _visible_batch(session: Session, after_id: int, limit: int) -> list[Product]:
+    stmt = (
+        select(Product)
+        .where(visible_products_condition(), Product.id > after_id)
+        .options(joinedload(Product.provider),
+                 joinedload(Product.category).joinedload(Category.parent))
+        .order_by(Product.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt).unique())

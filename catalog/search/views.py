@@ -1,0 +1,228 @@
+"""Search, favourites and comparison pages (blueprint "search")."""
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user, login_required
+
+from catalog import compare, favourites, page_cache
+from catalog.search.console import logs_searches, note_results
+from catalog.search.index import open_index
+from catalog.search.query import RATING_OPTIONS, SORTS, CategoryTree, SearchParams, search
+from catalog.search.worker import kick_background_drain
+from marketplace.database import db
+from marketplace.navigation import is_safe_next
+from marketplace.paging import parse_page
+from marketplace.permissions import role_required
+
+bp = Blueprint("search", __name__)
+
+
+def _is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _back(default: str) -> str:
+    target = request.form.get("next") or request.args.get("next")
+    return target if is_safe_next(target) else default
+
+
+def _int_field(name: str) -> int:
+    try:
+        value = int(request.form.get(name, ""))
+    except ValueError:
+        abort(400)
+    if value <= 0:
+        abort(400)
+    return value
+
+
+# --------------------------------------------------------------------------- template helpers
+# Jinja globals rather than context variables: the star and compare buttons are included from
+# macros that other templates import without context (product cards), where only globals exist.
+
+def favourite_state() -> favourites.FavouriteIds:
+    """The signed-in user's starred ids, looked up once per request."""
+    if "favourite_ids" not in g:
+        g.favourite_ids = favourites.favourite_ids(db.session, current_user)
+    return g.favourite_ids
+
+
+def viewer_signed_in() -> bool:
+    return bool(current_user.is_authenticated)
+
+
+def viewer_can_collect() -> bool:
+    return favourites.can_collect(current_user)
+
+
+def compare_ids() -> list[int]:
+    return compare.clean_ids(session.get(compare.SESSION_KEY))
+
+
+def current_path() -> str:
+    """This page's path and query string, for "come back here" form fields."""
+    path = request.full_path
+    return path[:-1] if path.endswith("?") else path
+
+
+TEMPLATE_GLOBALS = {
+    "favourite_state": favourite_state,
+    "viewer_signed_in": viewer_signed_in,
+    "can_collect": viewer_can_collect,
+    "compare_ids": compare_ids,
+    "compare_max": compare.MAX_COMPARE,
+    "current_path": current_path,
+}
+
+
+# --------------------------------------------------------------------------- search
+
+def _index_generation() -> int:
+    # Search pages come from the index, which the outbox drain updates after the change's
+    # commit: the generation is part of a cached search page's key.
+    return open_index(current_app.config["SEARCH_INDEX_DIR"]).latest_generation()
+
+
+@bp.get("/search")
+@logs_searches
+@page_cache.cached_for_visitors(extra_key=_index_generation)
+def search_page():
+    tree = CategoryTree.load(db.session)
+    params = SearchParams.from_args(request.args, tree)
+    page_size = int(current_app.config.get("PAGE_SIZE") or 24)
+    results = search(db.session, current_app.config["SEARCH_INDEX_DIR"], params,
+                     page_size=page_size, tree=tree)
+    note_results(results.total)  # search analytics (catalog.search.console)
+    selected_category = tree.by_slug.get(params.category) if params.category else None
+    return render_template(
+        "search/results.html",
+        results=results,
+        params=params,
+        search_query=params.q,
+        sorts=SORTS,
+        rating_options=RATING_OPTIONS,
+        selected_category=selected_category,
+        tree=tree,
+    )
+
+
+# --------------------------------------------------------------------------- favourites
+
+@bp.get("/favourites")
+@role_required("enterprise")
+def favourites_page():
+    page_size = int(current_app.config.get("PAGE_SIZE") or 24)
+    listing = favourites.list_favourites(
+        db.session, current_user, product_page=parse_page(request.args.get("page")),
+        provider_page=parse_page(request.args.get("institutions_page")), page_size=page_size)
+    return render_template("favourites/index.html", favourites=listing)
+
+
+@bp.post("/favourites/toggle")
+@login_required
+def toggle_favourite():
+    product_id = request.form.get("product_id")
+    provider_id = request.form.get("provider_id")
+    if bool(product_id) == bool(provider_id):
+        abort(400)
+    if not favourites.can_collect(current_user):
+        abort(403, "Only enterprise members can collect listings and institutions.")
+    try:
+        if product_id:
+            target_id = _int_field("product_id")
+            collected = favourites.toggle_product(db.session, current_user, target_id)
+        else:
+            target_id = _int_field("provider_id")
+            collected = favourites.toggle_provider(db.session, current_user, target_id)
+    except favourites.FavouriteError as exc:
+        db.session.rollback()
+        if _is_htmx():  # the button stays as it was and says why
+            return _favourite_button(product_id, target_id, message=str(exc))
+        flash(str(exc), "warning")
+        return redirect(_back(url_for("main.home")))
+    db.session.commit()
+    g.pop("favourite_ids", None)
+    if _is_htmx():
+        return _favourite_button(product_id, target_id)
+    flash("Added to your favourites." if collected else "Removed from your favourites.",
+          "success")
+    return redirect(_back(url_for("search.favourites_page")))
+
+
+def _favourite_button(product_id, target_id: int, message: str | None = None):
+    return render_template(
+        "catalog/_favourite_button.html",
+        fav_kind="product" if product_id else "provider",
+        fav_id=target_id,
+        fav_size=request.form.get("size", ""),
+        fav_next=_back(url_for("main.home")),
+        fav_message=message,
+    )
+
+
+# --------------------------------------------------------------------------- comparison
+
+@bp.get("/compare")
+def compare_page():
+    ids = compare_ids()
+    comparison = compare.load_comparison(db.session, ids)
+    if comparison.missing:
+        session[compare.SESSION_KEY] = [p.id for p in comparison.products]
+        flash("Some listings you picked are no longer available and were removed.", "info")
+    return render_template("compare/index.html", comparison=comparison)
+
+
+@bp.post("/compare/toggle")
+def toggle_compare():
+    product_id = _int_field("product_id")
+    ids = compare_ids()
+    message = None
+    if product_id in ids:
+        ids = compare.remove(ids, product_id)
+    elif not compare.is_comparable(db.session, product_id):
+        message = "This listing is not available."
+    else:
+        try:
+            ids = compare.add(ids, product_id)
+        except compare.CompareFull as exc:
+            message = str(exc)
+    session[compare.SESSION_KEY] = ids
+    if _is_htmx():
+        return render_template("compare/_button.html", cmp_id=product_id, cmp_message=message,
+                               cmp_size=request.form.get("size", ""), cmp_oob=True,
+                               cmp_next=_back(url_for("search.compare_page")))
+    if message:
+        flash(message, "warning")
+    elif product_id in ids:
+        flash(f"Added to comparison ({len(ids)} of {compare.MAX_COMPARE}).", "success")
+    else:
+        flash("Removed from comparison.", "info")
+    return redirect(_back(url_for("search.compare_page")))
+
+
+@bp.post("/compare/clear")
+def clear_compare():
+    session.pop(compare.SESSION_KEY, None)
+    flash("Comparison cleared.", "info")
+    return redirect(url_for("search.compare_page"))
+
+
+@bp.record_once
+def _install_template_globals(state) -> None:
+    state.app.jinja_env.globals.update(TEMPLATE_GLOBALS)
+
+
+@bp.after_app_request
+def _kick_search_drain(response):
+    kick_background_drain(current_app)
+    return response
