@@ -33,6 +33,7 @@ from catalog.models import Product
 from catalog.search import analytics as search_analytics
 from catalog.search import synonyms
 from marketplace.database import db
+from marketplace.i18n import select_locale
 from marketplace.permissions import staff_required
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,9 @@ public_bp = Blueprint("search_clicks", __name__)
 # --------------------------------------------------------------------------- logging searches
 
 def request_locale() -> str:
-    """The visitor's interface language as far as search analytics cares (zh or en)."""
-    return request.accept_languages.best_match(["zh", "en"]) or ""
+    """The interface language the search was made in, as far as analytics cares (zh or en):
+    the visitor's chosen or accepted language (marketplace.i18n)."""
+    return select_locale().split("_", 1)[0].lower()
 
 
 # Result counts of recently rendered search pages by path: a page served from the page cache
