@@ -5,6 +5,7 @@ Run by hand, not as a test:
     .venv/bin/python bench/search.py                 # 10k and 100k listings
     .venv/bin/python bench/search.py --sizes 10000   # quicker
     .venv/bin/python bench/search.py --sizes 2000 --runs 50   # a check that it runs (~15 s)
+    .venv/bin/python bench/search.py --relevance     # relevance set per kind of query (~20 s)
 
 For each size it builds a deterministic synthetic catalogue (fixed seed, English and Chinese
 vocabulary drawn from the real category tree), indexes it with ``catalog.search.index`` and
@@ -51,7 +52,12 @@ from types import SimpleNamespace
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from catalog.categories import CATEGORY_TREE  # noqa: E402
-from catalog.search.index import document_for, index_write_lock, open_index  # noqa: E402
+from catalog.search.index import (  # noqa: E402
+    document_for,
+    index_write_lock,
+    open_index,
+    reindex_all,
+)
 from catalog.search.pool import TextQuery, borrow_searcher, forget_index  # noqa: E402
 from catalog.search.query import CategoryTree, SearchParams, run_index_search, search  # noqa: E402
 from catalog.search.schema import analyze  # noqa: E402
@@ -602,6 +608,45 @@ def bench(size: int, runs: int, workdir: Path, reuse: bool, samples: int) -> Non
     forget_index(index_dir)
 
 
+def measure_demo(folder: Path, seed: int | None = None) -> list:
+    """Build the demo catalogue in a fresh SQLite database and index under ``folder``, and
+    score the relevance set on it."""
+    from sqlalchemy.orm import Session
+
+    from catalog.search.relevance import score
+    from marketplace.database import make_engine
+    from marketplace.demo.catalogue import DEFAULT_SEED, load_demo_data
+    from marketplace.migrate import upgrade
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{folder / 'relevance-demo.sqlite'}"
+    upgrade(url)
+    engine = make_engine(url)
+    index_dir = folder / "relevance-index"
+    try:
+        with Session(bind=engine, expire_on_commit=False) as session:
+            load_demo_data(session, seed=DEFAULT_SEED if seed is None else seed)
+            session.commit()
+            reindex_all(session, index_dir)
+            return score(session, index_dir)
+    finally:
+        forget_index(index_dir)
+        engine.dispose()
+
+
+def relevance_report() -> None:
+    """Precision@5 and found-in-top-5 per kind of query on the demo catalogue (issue 18)."""
+    from catalog.search.relevance import format_misses, format_table
+
+    with tempfile.TemporaryDirectory(prefix="search-relevance-") as folder:
+        scores = measure_demo(Path(folder))
+    print(format_table(scores))
+    misses = format_misses(scores)
+    if misses:
+        print("\nqueries below P@5 1.0:\n" + misses)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000")
@@ -611,7 +656,13 @@ def main() -> None:
     parser.add_argument("--workdir", default=None, help="Keep indexes here (default: a temp dir).")
     parser.add_argument("--reuse", action="store_true",
                         help="Reuse indexes already in --workdir instead of rebuilding them.")
+    parser.add_argument("--relevance", action="store_true",
+                        help="Only score the relevance set (tests/data/search_relevance.json) "
+                             "on the demo catalogue and print the table per kind of query.")
     args = parser.parse_args()
+    if args.relevance:
+        relevance_report()
+        return
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, seed {SEED}")
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="search-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)

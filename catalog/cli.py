@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from catalog import reviews
 from catalog.models import Product
-from catalog.search.index import indexed_ids, reindex_all
+from catalog.search.index import built_marker, indexed_ids, reindex_all
 from catalog.search.worker import drain_outbox
 from catalog.services import visible_products_condition
 from marketplace import jobs
@@ -30,7 +30,7 @@ def reindex_command(if_empty):
     def body(job):
         if if_empty:
             existing = len(indexed_ids(index_dir))
-            if existing:
+            if existing and built_marker(index_dir).exists():
                 result = drain_outbox(db.session, index_dir)
                 return f"The search index has {existing} listings; not rebuilt. {result}"
         total = db.session.scalar(select(func.count()).select_from(Product).where(

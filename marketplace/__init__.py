@@ -22,6 +22,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     import providers.cli
     from catalog import review_views
     from catalog import views as catalog_views
+    from catalog.search import console as search_console
     from catalog.search import views as search_views
     from marketplace import (
         accounts,
@@ -71,6 +72,8 @@ def create_app(overrides: dict | None = None) -> Flask:
         review.bp,                 # staff review queue
         notification_views.bp,
         search_views.bp,           # search, favourites, comparison
+        search_console.bp,         # staff: search synonyms and analytics
+        search_console.public_bp,  # search hits' click-through (analytics)
         review_views.bp,           # ratings: reviews, replies, staff moderation
         settlement_views.bp,       # settlement batches, statements, exports, reconciliation
         console.bp,                # monitors' console: progress, interventions, audit log

@@ -40,6 +40,7 @@ NAV_ITEMS = (
     ("vouchers", "Vouchers", "bi-ticket-perforated", ("orders_admin.voucher_programmes",)),
     ("commissions", "Commissions", "bi-percent", ("orders_admin.commissions",)),
     ("audit", "Audit log", "bi-journal-text", ("console.audit",)),
+    ("search", "Search", "bi-search", ("search_console.analytics",)),
 )
 ADMIN_ONLY = {"commissions"}
 

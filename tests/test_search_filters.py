@@ -254,13 +254,21 @@ def test_filters_with_no_match_show_a_helpful_empty_state(client, session, index
     assert "Browse all services" in html
 
 
-def test_did_you_mean_offers_a_link_that_keeps_the_filters(client, session, index_dir,
+def test_a_misspelt_query_is_corrected_keeping_the_filters(client, session, index_dir,
                                                            catalogue):
     html = client.get("/search?q=premiun&region=suzhou").get_data(as_text=True)
-    assert 'data-testid="did-you-mean"' in html
-    link = re.search(r'data-testid="did-you-mean".*?href="([^"]+)"', html, re.S).group(1)
-    assert parse_qs(urlsplit(unescape(link)).query) == {"q": ["premium"], "region": ["suzhou"]}
-    assert 'data-testid="search-hit"' in client.get(unescape(link)).get_data(as_text=True)
+    assert re.search(r'data-testid="corrected-query">premium<', html)
+    assert 'data-testid="search-hit"' in html
+    link = re.search(r'href="([^"]+)" data-testid="search-verbatim"', html).group(1)
+    assert parse_qs(urlsplit(unescape(link)).query) == {
+        "q": ["premiun"], "region": ["suzhou"], "verbatim": ["1"]}
+    # "Search instead for" what was typed: nothing found, and the correction is offered.
+    verbatim = client.get(unescape(link)).get_data(as_text=True)
+    assert 'data-testid="search-hit"' not in verbatim
+    suggestion = re.search(r'data-testid="did-you-mean".*?href="([^"]+)"', verbatim,
+                           re.S).group(1)
+    assert parse_qs(urlsplit(unescape(suggestion)).query) == {
+        "q": ["premium"], "region": ["suzhou"]}
 
 
 def test_partial_matches_are_labelled(client, session, index_dir, catalogue):

@@ -357,6 +357,24 @@ def test_reindex_and_drain_commands(app, session, index_dir, institution):
     assert pending_rows(session) == 0
 
 
+def test_reindex_if_empty_fills_a_new_index_the_drain_wrote_into_first(app, session,
+                                                                        index_dir,
+                                                                        institution):
+    """After an analysis change (a new index name) the drain may write a changed listing
+    into the new, empty index before anyone runs reindex: --if-empty still rebuilds it."""
+    org, _member = institution
+    listings = [factories.product(session, org, title=f"Pilot plant {n}") for n in range(3)]
+    session.commit()
+    search_outbox.enqueue(session, listings[0].id, "edited")
+    session.commit()
+    drain_outbox(session, index_dir)
+    assert indexed_ids(index_dir) == [listings[0].id]
+    result = app.test_cli_runner().invoke(args=["reindex", "--if-empty"])
+    assert result.exit_code == 0, result.output
+    assert "Indexed 3 listings" in result.output
+    assert indexed_ids(index_dir) == sorted(p.id for p in listings)
+
+
 def _complete_an_order(session, p, listing) -> None:
     from order_support import order
 

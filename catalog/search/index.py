@@ -29,9 +29,12 @@ from catalog.search.schema import (
     INDEX_NAME,
     LOCK_FILE,
     NO_PRICE,
+    PINYIN_WEIGHTS,
+    _segment_raw,
     load_jieba,
     make_schema,
 )
+from catalog.search.text import pinyin_words, warm_up_in_background
 from catalog.services import visible_products_condition
 from marketplace import reference
 
@@ -92,6 +95,8 @@ def document_for(product: Product) -> dict:
     }
     text = "\n".join(part for name, weight in FIELD_WEIGHTS.items()
                      for part in [parts[name]] * weight if part)
+    pinyin_text = "\n".join(part for name, weight in PINYIN_WEIGHTS.items()
+                            for part in [parts[name]] * weight if part)
     published = product.published_at or product.created_at or datetime.now(UTC)
     return {
         "id": str(product.id),
@@ -99,6 +104,10 @@ def document_for(product: Product) -> dict:
         "text": text,
         "title": product.title,
         "spell": " ".join([product.title, product.summary or "", tags, category_text]),
+        "pinyin": pinyin_text,
+        "initials": pinyin_text,
+        "pyword": pinyin_words(word for word, _s, _e in _segment_raw(
+            " ".join([product.title, tags, category_text]))),
         "region": ",".join(regions),
         "cat_top": str(top.id),
         "cat_sub": str(category.id) if category is not top else "",
@@ -173,6 +182,7 @@ def open_index(index_dir) -> whoosh_index.Index:
         ix = _indexes.get(key)
         if ix is None:
             load_jieba()
+            warm_up_in_background()  # OpenCC and pypinyin (catalog.search.text)
             Path(key).mkdir(parents=True, exist_ok=True)
             if not whoosh_index.exists_in(key, indexname=INDEX_NAME):
                 with index_write_lock(key):
@@ -187,6 +197,13 @@ def forget_index_handle(key: str) -> None:
     """Drop the cached handle of the index at real path ``key`` (see pool.forget_index)."""
     with _indexes_lock:
         _indexes.pop(key, None)
+
+
+def built_marker(index_dir) -> Path:
+    """A file next to the index saying ``reindex_all`` filled this index name once: a new
+    index name (a schema change) starts without it, so ``reindex --if-empty`` rebuilds it
+    even if the outbox drain has already written a few changed listings into it."""
+    return Path(index_dir) / f"{INDEX_NAME}.built"
 
 
 def indexed_ids(index_dir) -> list[int]:
@@ -228,6 +245,7 @@ def reindex_all(session: Session, index_dir, batch: int = 1000, on_batch=None) -
                     on_batch(len(products))
                 reader.expunge_all()  # bounded memory on big catalogues
             writer.commit(mergetype=writing.CLEAR)
+            built_marker(index_dir).touch()
         except BaseException:
             writer.cancel()
             raise

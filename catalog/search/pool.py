@@ -11,10 +11,11 @@ import operator
 import os
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice, repeat
 
+from catalog.search.groups import group_scores, group_set, is_group
 from catalog.search.index import forget_index_handle, open_index
 from catalog.search.schema import NO_PRICE, REGION_CODES, analyze
 
@@ -27,6 +28,9 @@ class TextQuery:
     text: str
     atoms: list[str]
     extras: list[str]
+    # Index terms to highlight that the words matched through synonyms or pinyin
+    # (catalog.search.expand); group pseudo-terms themselves are never highlighted.
+    shown: set[str] = field(default_factory=set)
 
     @classmethod
     def parse(cls, text: str) -> TextQuery:
@@ -47,7 +51,7 @@ class TextQuery:
 
     @property
     def terms(self) -> set[str]:
-        return set(self.atoms) | set(self.extras)
+        return {t for t in (*self.atoms, *self.extras) if not is_group(t)} | self.shown
 
 
 # --------------------------------------------------------------------------- index snapshots
@@ -291,6 +295,8 @@ class Snapshot:
         """Live documents holding a term, in this generation's document numbers."""
         key = (fieldname, value)
         found = self._sets.get(key)
+        if found is None and isinstance(value, str) and is_group(value):
+            return self._remember(self._sets, key, group_set(self, searcher, value))
         if found is None:
             parts = []
             for (reader, _offset), segment, offset, deleted in zip(
@@ -403,6 +409,8 @@ class Snapshot:
         after what you search is what you came for), minus a vanishing per-document
         tie-breaker so equal scores always come out in the same order."""
         found = self._scores.get(term)
+        if found is None and is_group(term):
+            return self._remember(self._scores, term, group_scores(self, searcher, term))
         if found is None:
             found = self._field_scores(searcher, "text", term)
             for docnum, part in self._field_scores(searcher, "title", term).items():
@@ -436,8 +444,8 @@ class Snapshot:
         top ``count``, which for real queries is after a few hundred documents, not all the
         matches.
         """
-        weights = [searcher.idf("text", t) for t in text_query.atoms]
-        weights += [0.5 * searcher.idf("text", t) for t in text_query.extras]
+        weights = [self.idf(searcher, t) for t in text_query.atoms]
+        weights += [0.5 * self.idf(searcher, t) for t in text_query.extras]
         terms = text_query.atoms + text_query.extras
         parts = [self.term_scores(searcher, term) for term in terms]
         if len(terms) == 1:
@@ -478,6 +486,11 @@ class Snapshot:
         return [docnum for _score, docnum in sorted(best, reverse=True)]
 
     @staticmethod
+    def idf(searcher, term: str) -> float:
+        """A word's weight: its idf; a synonym/pinyin group carries its idf in its scores."""
+        return 1.0 if is_group(term) else searcher.idf("text", term)
+
+    @staticmethod
     def _score_all(pairs, docs, count: int) -> list:
         order = list(docs)
         weighted = [map(operator.mul, map(part.get, order, repeat(0.0)), repeat(weight))
@@ -495,6 +508,19 @@ class Snapshot:
         if require_all:
             return sets[0].intersection(*sets[1:])
         return sets[0].union(*sets[1:])
+
+
+def best_tier(snapshot: Snapshot, searcher, text_query: TextQuery) -> frozenset:
+    """"Any of the words" when no listing has them all: only the listings that match the
+    most of the query's words, so a three-word query never floods the page with listings
+    that share one common word with it."""
+    counts: Counter = Counter()
+    for term in text_query.atoms:
+        counts.update(snapshot.term_set(searcher, "text", term))
+    if not counts:
+        return frozenset()
+    most = max(counts.values())
+    return frozenset(d for d, n in counts.items() if n == most)
 
 
 class _Pool:

@@ -10,7 +10,9 @@ Matching: every word must occur in the listing's searchable text (title, tags, c
 provider, summary, regions, description, weighted by repetition in the index). Chinese words
 that jieba splits finer are required by their parts ("专利申请" needs "专利" and "申请", so
 "发明专利申请" matches) with the whole word as a ranking bonus. When no listing has all the
-words, listings with any of them are shown instead, and the page says so. Ranking is BM25
+words, the listings having the most of them are shown instead, and the page says so.
+Synonyms, pinyin and initials expand the query (catalog.search.expand); a query finding
+little is corrected (catalog.search.typos). Ranking is BM25
 (Whoosh's formula) over that text plus the same over the title alone.
 
 Matching, filters, facets and sorting work on sets of document numbers and per-document
@@ -31,7 +33,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 
 from markupsafe import Markup, escape
@@ -40,10 +42,13 @@ from sqlalchemy.orm import Session, joinedload
 from whoosh.highlight import ContextFragmenter, HtmlFormatter, WholeFragmenter, highlight
 
 from catalog.models import Category, Product
+from catalog.search.expand import build_query
 from catalog.search.index import _plain_markdown
 from catalog.search.outbox import enqueue_repair
-from catalog.search.pool import _COMBO_KEYS, Snapshot, TextQuery, borrow_searcher
+from catalog.search.pool import _COMBO_KEYS, Snapshot, TextQuery, best_tier, borrow_searcher
 from catalog.search.schema import ANALYZER, REGION_CODES, analyze
+from catalog.search.synonyms import synonym_map
+from catalog.search.typos import FEW_RESULTS, correct_chinese
 from catalog.services import visible_ids, visible_products_condition
 from marketplace import reference
 
@@ -143,6 +148,7 @@ class SearchParams:
     min_credibility: int | None = None  # institution credibility score floor
     sort: str = "relevance"
     page: int = 1
+    verbatim: bool = False  # "search instead for": no typo correction (catalog.search.typos)
 
     @classmethod
     def from_args(cls, args, tree: CategoryTree | None = None) -> SearchParams:
@@ -184,6 +190,7 @@ class SearchParams:
                              else None),
             sort=sort,
             page=max(1, min(page, MAX_PAGE)),
+            verbatim=str(args.get("verbatim", "")) == "1",
         )
 
     def args(self, **changes) -> dict:
@@ -195,6 +202,7 @@ class SearchParams:
             "cred": self.min_credibility,
             "sort": self.sort if self.sort != ("relevance" if self.q else "newest") else None,
             "page": self.page if self.page > 1 else None,
+            "verbatim": "1" if self.verbatim else None,
         }
         if changes and "page" not in changes:
             values["page"] = None
@@ -255,14 +263,17 @@ def _category_filter(tree: CategoryTree, slug: str | None):
 
 def run_index_search(searcher, snapshot: Snapshot, params: SearchParams, tree: CategoryTree,
                      page_size: int = 24, facets: bool = True,
-                     exclude_docs: frozenset = frozenset()) -> IndexResult:
+                     exclude_docs: frozenset = frozenset(),
+                     synonyms: dict | None = None) -> IndexResult:
     """Match, filter, count, sort and page inside the index (no database access).
 
     ``exclude_docs``: documents of listings the database no longer shows (stale, see
     ``Snapshot.stale_docs``); they are left out before anything is counted, so totals, facets
-    and pages agree with the cards.
+    and pages agree with the cards. ``synonyms``: phrase -> its equivalents
+    (catalog.search.synonyms), applied as query expansion together with pinyin
+    (catalog.search.expand).
     """
-    text_query = TextQuery.parse(params.q) if params.q else None
+    text_query = build_query(searcher, params.q, synonyms) if params.q else None
     matched_all = True
     if text_query is None:
         matched = snapshot.live(searcher)
@@ -271,7 +282,7 @@ def run_index_search(searcher, snapshot: Snapshot, params: SearchParams, tree: C
     else:
         matched = snapshot.matching(searcher, text_query, require_all=True)
         if not matched and len(text_query.atoms) > 1:
-            matched = snapshot.matching(searcher, text_query, require_all=False)
+            matched = best_tier(snapshot, searcher, text_query)
             matched_all = False
     if exclude_docs and matched:
         matched = matched - exclude_docs
@@ -505,6 +516,8 @@ class SearchPage:
     matched_all: bool = True
     suggestion: str | None = None
     tree: CategoryTree | None = None
+    # The query shown is ``corrected`` (typo correction) instead of what was typed.
+    corrected: str | None = None
 
     @property
     def items(self):
@@ -583,9 +596,24 @@ def search(session: Session, index_dir, params: SearchParams, page_size: int = 2
     for, and queued for re-indexing once.
     """
     tree = tree or CategoryTree.load(session)
+    synonyms = synonym_map(session) if params.q else None
+    typed = params
     with borrow_searcher(index_dir) as (searcher, snapshot):
         result = run_index_search(searcher, snapshot, params, tree, page_size=page_size,
-                                  exclude_docs=snapshot.stale_docs)
+                                  exclude_docs=snapshot.stale_docs, synonyms=synonyms)
+        corrected = suggestion = None
+        if params.q and (result.total < FEW_RESULTS or not result.matched_all):
+            latin = suggest_correction(searcher, result.text_query, params.q)
+            correction = correct_chinese(searcher, latin or params.q) or latin
+            if correction and not params.verbatim:
+                fixed = replace(params, q=correction)
+                retry = run_index_search(searcher, snapshot, fixed, tree, page_size=page_size,
+                                         exclude_docs=snapshot.stale_docs, synonyms=synonyms)
+                if retry.total > result.total or (retry.total and retry.matched_all
+                                                  and not result.matched_all):
+                    params, result, corrected = fixed, retry, correction
+            if corrected is None and (result.total == 0 or not result.matched_all):
+                suggestion = correction
         products = _load_visible(session, result.pids)
         stale = [pid for pid in result.pids if pid not in products]
         if stale:
@@ -594,12 +622,9 @@ def search(session: Session, index_dir, params: SearchParams, page_size: int = 2
             hidden |= frozenset(stale)
             snapshot.remember_stale(searcher, hidden)
             result = run_index_search(searcher, snapshot, params, tree, page_size=page_size,
-                                      exclude_docs=snapshot.stale_docs)
+                                      exclude_docs=snapshot.stale_docs, synonyms=synonyms)
             missing = [pid for pid in result.pids if pid not in products]
             products.update(_load_visible(session, missing))
-        suggestion = None
-        if params.q and (result.total == 0 or not result.matched_all):
-            suggestion = suggest_correction(searcher, result.text_query, params.q)
     # Hidden now; the drain fixes the index (queued once while a row is pending).
     if stale and enqueue_repair(session, hidden, "stale search hit"):
         session.commit()
@@ -614,6 +639,7 @@ def search(session: Session, index_dir, params: SearchParams, page_size: int = 2
             title_html=highlight_text(product.title, terms) or escape(product.title),
             snippet_html=_snippet(product, terms),
         ))
-    return SearchPage(params=params, hits=hits, total=result.total, page=result.page,
+    return SearchPage(params=typed, hits=hits, total=result.total, page=result.page,
                       page_size=page_size, facets=result.facets,
-                      matched_all=result.matched_all, suggestion=suggestion, tree=tree)
+                      matched_all=result.matched_all, suggestion=suggestion, tree=tree,
+                      corrected=corrected)

@@ -1,7 +1,8 @@
 """What the listing index stores and how its text is analysed: the Whoosh schema, the
 jieba + Porter analyzer and the field weights.
 
-Text analysis: jieba segments Chinese (search mode, so "发明专利申请" also yields "发明",
+Text analysis: traditional characters are read as simplified ones (catalog.search.text),
+then jieba segments Chinese (search mode, so "发明专利申请" also yields "发明",
 "专利", "申请"), English runs come out as words; then case folding, stop words and Porter
 stemming ("applications" and "application" both become "applic"). The tokenizer is ours
 rather than ``jieba.analyse.ChineseTokenizer`` because that one reports character offsets as
@@ -22,13 +23,14 @@ from whoosh.analysis import Filter, LowercaseFilter, StopFilter, Token, Tokenize
 from whoosh.fields import BOOLEAN, DATETIME, ID, KEYWORD, NUMERIC, TEXT, Schema
 from whoosh.lang.porter import stem
 
+from catalog.search.text import PinyinFilter, to_simplified
 from marketplace import reference
 
 log = logging.getLogger(__name__)
 
 # Bump when the schema or analysis changes: a new name means a new, empty index that
 # `reindex` fills, instead of a silently mismatched old one.
-INDEX_NAME = "products_v1"
+INDEX_NAME = "products_v2"
 LOCK_FILE = "writer.lock"
 
 STOP_WORDS = frozenset((
@@ -89,9 +91,10 @@ _RUNS = re.compile(f"([{_HAN_RANGES}]+)|([^\\W{_HAN_RANGES}_]+)")
 
 @functools.lru_cache(maxsize=100_000)
 def _segment_han(run: str) -> tuple[tuple[str, int, int], ...]:
-    """jieba search-mode words of a run of Chinese characters (runs repeat a lot: cached)."""
+    """jieba search-mode words of a run of Chinese characters (runs repeat a lot: cached),
+    traditional characters read as simplified ones (same length, so offsets hold)."""
     jieba = load_jieba()
-    return tuple(jieba.tokenize(run, mode="search"))
+    return tuple(jieba.tokenize(to_simplified(run), mode="search"))
 
 
 def _segment_raw(value: str) -> tuple[tuple[str, int, int], ...]:
@@ -205,6 +208,16 @@ def analyze(text: str) -> list[tuple[str, int, int]]:
 ANALYZER = make_analyzer()
 
 
+def make_pinyin_analyzer(initials: bool = False):
+    """jieba words of the (simplified) text as full pinyin, or as initials (issue 18)."""
+    return JiebaTokenizer() | PinyinFilter(initials=initials)
+
+
+# What of a listing its pinyin fields hold (repetition is weight, as in ``text``): the parts
+# a buyer names a service by, not the long description.
+PINYIN_WEIGHTS = {"title": 3, "tags": 2, "category": 2, "summary": 1}
+
+
 def make_schema() -> Schema:
     return Schema(
         id=ID(stored=True, unique=True),
@@ -212,6 +225,9 @@ def make_schema() -> Schema:
         text=TEXT(analyzer=ANALYZER, phrase=False),
         title=TEXT(analyzer=ANALYZER, phrase=False),
         spell=TEXT(analyzer=make_spelling_analyzer(), phrase=False),
+        pinyin=TEXT(analyzer=make_pinyin_analyzer(), phrase=False),
+        initials=TEXT(analyzer=make_pinyin_analyzer(initials=True), phrase=False),
+        pyword=KEYWORD,
         region=KEYWORD(commas=True),
         cat_top=KEYWORD,
         cat_sub=KEYWORD,

@@ -15,6 +15,7 @@ from flask import (
 from flask_login import current_user, login_required
 
 from catalog import compare, favourites, page_cache
+from catalog.search.console import logs_searches, note_results
 from catalog.search.index import open_index
 from catalog.search.query import RATING_OPTIONS, SORTS, CategoryTree, SearchParams, search
 from catalog.search.worker import kick_background_drain
@@ -93,6 +94,7 @@ def _index_generation() -> int:
 
 
 @bp.get("/search")
+@logs_searches
 @page_cache.cached_for_visitors(extra_key=_index_generation)
 def search_page():
     tree = CategoryTree.load(db.session)
@@ -100,6 +102,7 @@ def search_page():
     page_size = int(current_app.config.get("PAGE_SIZE") or 24)
     results = search(db.session, current_app.config["SEARCH_INDEX_DIR"], params,
                      page_size=page_size, tree=tree)
+    note_results(results.total)  # search analytics (catalog.search.console)
     selected_category = tree.by_slug.get(params.category) if params.category else None
     return render_template(
         "search/results.html",
