@@ -84,12 +84,15 @@ def document_for(product: Product) -> dict:
         for code in regions
     )
     tags = " ".join(str(tag) for tag in (product.tags or []))
+    # Both languages of a bilingual listing: its own title and summary and the second ones.
+    title = " ".join(filter(None, [product.title, product.title_alt]))
+    summary = " ".join(filter(None, [product.summary, product.summary_alt]))
     parts = {
-        "title": product.title,
+        "title": title,
         "tags": tags,
         "category": category_text,
         "provider": provider_text,
-        "summary": product.summary or "",
+        "summary": summary,
         "regions": regions_text,
         "description": _plain_markdown(product.description),
     }
@@ -102,12 +105,12 @@ def document_for(product: Product) -> dict:
         "id": str(product.id),
         "pid": product.id,
         "text": text,
-        "title": product.title,
-        "spell": " ".join([product.title, product.summary or "", tags, category_text]),
+        "title": title,
+        "spell": " ".join([title, summary, tags, category_text]),
         "pinyin": pinyin_text,
         "initials": pinyin_text,
         "pyword": pinyin_words(word for word, _s, _e in _segment_raw(
-            " ".join([product.title, tags, category_text]))),
+            " ".join([title, tags, category_text]))),
         "region": ",".join(regions),
         "cat_top": str(top.id),
         "cat_sub": str(category.id) if category is not top else "",

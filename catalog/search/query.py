@@ -545,7 +545,7 @@ class SearchPage:
 
 
 def _snippet(product: Product, terms: set[str]) -> Markup:
-    summary = product.summary or ""
+    summary = product.local_summary or ""
     marked = highlight_text(summary, terms)
     if marked is not None:
         return marked
@@ -636,7 +636,8 @@ def search(session: Session, index_dir, params: SearchParams, page_size: int = 2
             continue
         hits.append(SearchHit(
             product=product,
-            title_html=highlight_text(product.title, terms) or escape(product.title),
+            title_html=(highlight_text(product.local_title, terms)
+                        or escape(product.local_title)),
             snippet_html=_snippet(product, terms),
         ))
     return SearchPage(params=typed, hits=hits, total=result.total, page=result.page,
