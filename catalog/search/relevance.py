@@ -53,7 +53,8 @@ def _right_ids(spec: dict, listings) -> set[int]:
     for product in listings:
         category = product.category
         top = category.parent or category
-        title = product.title.lower()
+        # Both languages of the listing, as the demo used to write them in one title.
+        title = " · ".join(filter(None, [product.title, product.title_alt])).lower()
         if category.slug in slugs or top.slug in slugs or any(t in title for t in titles):
             right.add(product.id)
     return right
