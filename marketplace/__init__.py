@@ -50,6 +50,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     # Import every model module so relationships resolve and metadata is complete.
     import catalog.models  # noqa: F401
     import orders.models  # noqa: F401
+    import orders.paperwork_models  # noqa: F401 (contracts and 发票)
     import providers.models  # noqa: F401
 
     db.init_app(app)

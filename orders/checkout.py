@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 from marketplace.database import utcnow
 from marketplace.models import User
 from orders import cart as carts
-from orders import commission, payments, vouchers, workflow
+from orders import commission, contracts, payments, vouchers, workflow
 from orders.models import CartLine, Checkout, Order, OrderLine, Voucher
 from orders.money import voucher_cover
 
@@ -225,6 +225,7 @@ def _create_order(session: Session, user: User, group: carts.CartGroup, data: Ch
                           note=f"Order placed ({len(group.lines)} item"
                                f"{'' if len(group.lines) == 1 else 's'}).")
     session.flush()
+    contracts.ensure_for_order(session, order, user, now)  # large packages carry a 合同
     return order
 
 

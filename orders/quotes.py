@@ -23,7 +23,7 @@ from catalog.services import visible_products_condition
 from marketplace.database import utcnow
 from marketplace.models import User
 from marketplace.notifications import notify_organisation
-from orders import checkout, commission, payments, workflow
+from orders import checkout, commission, contracts, payments, workflow
 from orders.models import Milestone, Order, OrderLine, Quote, QuoteRequest
 from orders.money import format_amount
 
@@ -219,6 +219,7 @@ def _order_for_quote(session: Session, user: User, quote: Quote, now: datetime) 
                           note=f"Quote accepted: {format_amount(quote.price, quote.currency)}, "
                                f"delivery by {quote.due_date.isoformat()}.")
     session.flush()
+    contracts.ensure_for_order(session, order, user, now)  # its technology contract (合同)
     return order
 
 
