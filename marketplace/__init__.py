@@ -84,6 +84,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     from orders import settlement_views
 
     settlement_views.register(app)  # settlement batches, statements, exports, reconciliation
+    from orders import paperwork_views
+
+    paperwork_views.register(app)  # contracts (合同) and 发票: signing, invoices, registration
     from marketplace import console
 
     app.register_blueprint(console.bp)  # monitors' console: progress, interventions, audit log

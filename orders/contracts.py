@@ -29,6 +29,7 @@ from marketplace.database import utcnow
 from marketplace.models import User
 from marketplace.notifications import notify, notify_organisation
 from marketplace.passwords import verify_password
+from marketplace.reference import REGION_LABELS, REGION_LABELS_ZH
 from orders.models import Order
 from orders.money import format_amount
 from orders.paperwork_models import (
@@ -131,8 +132,11 @@ def ensure_for_order(session: Session, order: Order, actor: User | None = None,
 # --------------------------------------------------------------------------- terms
 
 def _party(organisation, user: User | None) -> dict:
+    region = organisation.region or ""
     return {"name": organisation.name, "credit_code": organisation.credit_code or "",
-            "region": organisation.region or "", "contact": organisation.contact_name
+            "region": region, "region_zh": REGION_LABELS_ZH.get(region, region),
+            "region_en": REGION_LABELS.get(region, region),
+            "contact": organisation.contact_name
             or (user.full_name if user else ""), "phone": organisation.contact_phone or "",
             "email": organisation.contact_email or ""}
 
@@ -159,9 +163,10 @@ def terms_for(order: Order, contract_type: str, ownership: str, now: datetime) -
                            "due_date": milestone.due_date.isoformat()
                            if milestone.due_date else ""})
     category = order.category
-    field = ""
+    field = field_en = ""
     if category is not None:
         field = (category.parent.name_zh + " / " if category.parent else "") + category.name_zh
+        field_en = category.path
     return {
         "order_number": order.number, "order_title": order.title,
         "contract_type": contract_type, "ownership": ownership,
@@ -172,7 +177,7 @@ def terms_for(order: Order, contract_type: str, ownership: str, now: datetime) -
         "currency": order.currency,
         "voucher": _yuan(order.voucher_amount, order.currency) if order.voucher_amount else "",
         "due_date": order.due_at.date().isoformat() if order.due_at else "",
-        "field": field, "region": order.buyer.region or "",
+        "field": field, "field_en": field_en, "region": order.buyer.region or "",
         "platform": {"name": _config("BANK_ACCOUNT_NAME", "Innovation Service Supermarket"),
                      "bank": _config("BANK_NAME", ""),
                      "account": _config("BANK_ACCOUNT_NUMBER", "")},
