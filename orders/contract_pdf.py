@@ -12,10 +12,14 @@ same terms. ``signed=True`` adds the signature page: both signatures and the SHA
 exact PDF each side confirmed.
 """
 
+from datetime import timedelta, timezone
+
 from flask import current_app
 
 from orders.contracts import SIDE_LABELS
 from orders.paperwork_models import CONTRACT_TYPES, OWNERSHIP_CHOICES, Contract
+
+BEIJING = timezone(timedelta(hours=8), "CST")  # China keeps one offset all year
 
 
 def contract_html(contract: Contract, *, language: str = "zh", signed: bool = False) -> str:
@@ -28,6 +32,7 @@ def contract_html(contract: Contract, *, language: str = "zh", signed: bool = Fa
         ownership_label=OWNERSHIP_CHOICES[contract.ownership][index],
         side_labels={side: labels[index] for side, labels in SIDE_LABELS.items()},
         signatures=sorted(contract.signatures, key=lambda s: 0 if s.side == "buyer" else 1),
+        beijing=lambda moment: moment.astimezone(BEIJING),
     )
 
 

@@ -204,10 +204,11 @@ def request_invoice(session: Session, user: User, order: Order, profile: Invoice
     figures = amounts(session, order)
     if amount > figures.requestable:
         raise InvoiceError(
-            f"A 发票 can cover at most what you paid minus refunds and minus 发票 already "
-            f"requested or issued: {format_amount(figures.requestable, order.currency)} "
-            f"for this order (paid {format_amount(figures.paid, order.currency)}, refunded "
-            f"{format_amount(figures.refunded, order.currency)}).")
+            f"A 发票 for this order can be at most "
+            f"{format_amount(figures.requestable, order.currency)}: what you paid "
+            f"({format_amount(figures.paid, order.currency)}) minus refunds "
+            f"({format_amount(figures.refunded, order.currency)}) and 发票 already "
+            "requested or issued.")
     now = now or utcnow()
     invoice = Invoice(order_id=order.id, buyer_org_id=order.buyer_org_id,
                       provider_org_id=order.provider_org_id, profile_id=profile.id,
