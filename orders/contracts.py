@@ -200,10 +200,18 @@ def ensure_pdf(session: Session, contract: Contract) -> bytes:
 
 
 def current_pdf(session: Session, contract: Contract) -> bytes:
-    """The copy to download: with the signature page once both have signed."""
-    if contract.signed_pdf is not None:
-        return contract.signed_pdf
-    return ensure_pdf(session, contract)
+    """The copy to download: with the signature page once both have signed (rendered the
+    first time it is asked for, then kept)."""
+    if contract.status != "signed":
+        return ensure_pdf(session, contract)
+    if contract.signed_pdf is None:
+        from orders.contract_pdf import render_contract
+
+        data = render_contract(contract, language="zh", signed=True)
+        contract.signed_pdf = data
+        contract.signed_sha256 = hashlib.sha256(data).hexdigest()
+        session.flush()
+    return contract.signed_pdf
 
 
 # --------------------------------------------------------------------------- changing terms
@@ -295,9 +303,23 @@ def _not_signable(session: Session, contract: Contract) -> str:
 def sign(session: Session, contract: Contract, user: User, password: str, *, ip: str = "",
          now: datetime | None = None) -> ContractSignature:
     """``user`` signs ``contract`` for their side, confirming with their password."""
-    now = now or utcnow()
-    order = contract.order
-    side = side_of(user, order)
+    side = _signing_side(session, contract, user)
+    if not password or not verify_password(user.password_hash, password):
+        raise ContractError("That password is not right. Signing needs your account "
+                            "password.")
+    return _record(session, contract, user, side, ip, now or utcnow())
+
+
+def record_signature(session: Session, contract: Contract, user: User, *, ip: str = "",
+                     now: datetime | None = None) -> ContractSignature:
+    """Record a signature whose signer is confirmed otherwise: the demo activity plays its
+    users. Every rule of ``sign`` but the password holds."""
+    side = _signing_side(session, contract, user)
+    return _record(session, contract, user, side, ip, now or utcnow())
+
+
+def _signing_side(session: Session, contract: Contract, user: User) -> str:
+    side = side_of(user, contract.order)
     if side is None:
         raise ContractError("Only a member of the buying enterprise or of the institution can "
                             "sign this contract (合同), each for their own organisation.",
@@ -309,9 +331,12 @@ def sign(session: Session, contract: Contract, user: User, password: str, *, ip:
         raise ContractError(f"Your side signed version {contract.version} already "
                             f"({existing.signer_name}, {existing.signed_at:%Y-%m-%d %H:%M} "
                             "UTC).", status=409)
-    if not password or not verify_password(user.password_hash, password):
-        raise ContractError("That password is not right. Signing needs your account "
-                            "password.")
+    return side
+
+
+def _record(session: Session, contract: Contract, user: User, side: str, ip: str,
+            now: datetime) -> ContractSignature:
+    order = contract.order
     ensure_pdf(session, contract)
     organisation = order.buyer if side == "buyer" else order.provider
     signature = ContractSignature(contract_id=contract.id, side=side, user_id=user.id,
@@ -344,13 +369,10 @@ def sign(session: Session, contract: Contract, user: User, password: str, *, ip:
 
 
 def _complete(session: Session, contract: Contract, now: datetime) -> None:
-    from orders.contract_pdf import render_contract
-
+    # The signed copy (with the signature page) is rendered when first downloaded
+    # (``current_pdf``): its content is fixed by now, and signing stays quick.
     contract.status = "signed"
     contract.signed_at = now
-    data = render_contract(contract, language="zh", signed=True)
-    contract.signed_pdf = data
-    contract.signed_sha256 = hashlib.sha256(data).hexdigest()
     session.flush()
     order = contract.order
     for organisation, side in ((order.buyer, "buyer"), (order.provider, "provider")):

@@ -106,6 +106,7 @@ def test_signatures_record_signer_org_ip_and_the_hash_of_the_exact_pdf(session, 
     assert buyer_sig.pdf_sha256 == contract.signature_of("provider").pdf_sha256 == \
         hashlib.sha256(contract.pdf).hexdigest()
     # The signed copy adds the signature page: a different, larger file with its own hash.
+    assert contracts.current_pdf(session, contract) == contract.signed_pdf
     assert contract.signed_pdf.startswith(b"%PDF-") and contract.signed_pdf != contract.pdf
     assert contract.signed_sha256 == hashlib.sha256(contract.signed_pdf).hexdigest()
     assert len(contract.signed_pdf) > len(contract.pdf)
