@@ -404,3 +404,15 @@ def platform_fee_invoice(session: Session, staff: User, statement: SettlementSta
                         f"{format_amount(row.amount, row.currency)} on your statement for "
                         f"{statement.batch.period_start:%Y-%m}.", "/provider/statements")
     return row
+
+
+def statements_to_invoice(session: Session, limit: int = 100) -> list[SettlementStatement]:
+    """Paid statements with a platform fee and no platform 发票 yet, oldest first."""
+    return list(session.scalars(
+        select(SettlementStatement)
+        .outerjoin(PlatformFeeInvoice, PlatformFeeInvoice.statement_id == SettlementStatement.id)
+        .where(SettlementStatement.fee > 0, SettlementStatement.paid_at.is_not(None),
+               PlatformFeeInvoice.id.is_(None))
+        .options(selectinload(SettlementStatement.provider),
+                 selectinload(SettlementStatement.batch))
+        .order_by(SettlementStatement.id).limit(limit)))

@@ -31,6 +31,7 @@ from sqlalchemy import select
 from marketplace.database import db, utcnow
 from marketplace.permissions import can_view_order, order_role, role_required, staff_required
 from orders import contracts, invoices, services
+from orders.models import SettlementStatement
 from orders.money import MoneyError, format_amount, parse_amount, parse_share
 from orders.paperwork_models import (
     CONTRACT_TYPES,
@@ -393,6 +394,7 @@ def staff_paperwork():
     now = utcnow()
     return render_template("contracts/staff.html", unsigned=contracts.unsigned(db.session),
                            overdue=invoices.overdue(db.session, now),
+                           statements=invoices.statements_to_invoice(db.session),
                            overdue_days=invoices.overdue_days(), now=now)
 
 
@@ -427,6 +429,23 @@ def nudge_invoice(invoice_id):
         return redirect(url_for("paperwork.staff_paperwork"))
     db.session.commit()
     flash(f"Reminder sent to {count} member(s) of the institution.", "success")
+    return redirect(url_for("paperwork.staff_paperwork"))
+
+
+@bp.post("/staff/settlement/statements/<int:statement_id>/fee-invoice")
+@staff_required
+def platform_fee_invoice(statement_id):
+    statement = db.session.get(SettlementStatement, statement_id)
+    if statement is None:
+        abort(404)
+    try:
+        row = invoices.platform_fee_invoice(db.session, _user(), statement)
+    except invoices.InvoiceError as exc:
+        db.session.rollback()
+        flash(exc.message, "warning")
+        return redirect(url_for("paperwork.staff_paperwork"))
+    db.session.commit()
+    flash(f"Platform 发票 {row.number} recorded for {statement.provider.name}.", "success")
     return redirect(url_for("paperwork.staff_paperwork"))
 
 

@@ -308,3 +308,32 @@ def test_profiles_page_creates_edits_and_deletes(client, session, p):
     post_form(client, f"/account/invoice-profiles/{new.id}/delete", {})
     session.expire_all()
     assert session.get(InvoiceProfile, new.id) is None
+
+
+def test_platform_fee_invoice_once_per_paid_statement(client, session, p):
+    from orders.models import SettlementBatch, SettlementStatement
+    from orders.paperwork_models import PlatformFeeInvoice
+
+    today = date.today()
+    batch = SettlementBatch(period_start=today.replace(day=1), period_end=today, fee=50_000)
+    session.add(batch)
+    session.flush()
+    statement = SettlementStatement(batch_id=batch.id, provider_org_id=p.provider_org.id,
+                                    gross=1_000_000, fee=50_000, net=950_000,
+                                    payout_reference="BOC-1", paid_at=utcnow())
+    unpaid = SettlementStatement(batch_id=batch.id, provider_org_id=factories.provider(
+        session).id, gross=1_000_000, fee=50_000, net=950_000)
+    session.add_all([statement, unpaid])
+    session.commit()
+    assert [s.id for s in invoices.statements_to_invoice(session)] == [statement.id]
+    osup.login(client, p.staff)
+    assert f'data-testid="fee-statement-{statement.id}"' in client.get(
+        "/staff/paperwork").get_data(as_text=True)
+    post_form(client, f"/staff/settlement/statements/{statement.id}/fee-invoice", {})
+    post_form(client, f"/staff/settlement/statements/{statement.id}/fee-invoice", {})
+    rows = session.scalars(select(PlatformFeeInvoice)).all()
+    assert [(r.statement_id, r.amount, r.provider_org_id) for r in rows] == [
+        (statement.id, 50_000, p.provider_org.id)]
+    assert invoices.statements_to_invoice(session) == []
+    assert session.scalar(select(func.count(Notification.id)).where(
+        Notification.user_id == p.provider.id, Notification.kind == "platform_invoice")) == 1
