@@ -388,13 +388,47 @@ def start_blocked_reason(order: Order) -> str | None:
     if session is None:
         return None
     contract = live(session, order.id)
-    if contract is None or contract.status == "signed":
+    if contract is None:
+        return None
+    return _blocked_message(contract.status, contract.version,
+                            {s.side for s in contract.signatures})
+
+
+def _blocked_message(status: str, version: int, signed_sides: set[str]) -> str | None:
+    if status == "signed":
         return None
     missing = [SIDE_LABELS[side][1].split(" (")[0].lower() for side in ("buyer", "provider")
-               if contract.signature_of(side) is None]
+               if side not in signed_sides]
     waiting = " and the ".join(missing)
     return (f"The contract (合同) must be signed by both sides before work starts: waiting "
-            f"for the {waiting} to sign version {contract.version}.")
+            f"for the {waiting} to sign version {version}.")
+
+
+def order_summary(session: Session, order_id: int) -> dict:
+    """The order page's paperwork box in one statement: the live contract's version and
+    status, whether it holds the work up, and how many 发票 the order has."""
+    from orders.paperwork_models import Invoice
+
+    live_contract = (select(Contract.id).where(Contract.order_id == order_id,
+                                               Contract.status != "superseded")
+                     .scalar_subquery())
+
+    def signed(side: str):
+        return (select(func.count(ContractSignature.id))
+                .where(ContractSignature.contract_id == live_contract,
+                       ContractSignature.side == side).scalar_subquery())
+
+    row = session.execute(select(
+        select(Contract.version).where(Contract.id == live_contract).scalar_subquery(),
+        select(Contract.status).where(Contract.id == live_contract).scalar_subquery(),
+        signed("buyer"), signed("provider"),
+        select(func.count(Invoice.id)).where(Invoice.order_id == order_id).scalar_subquery(),
+    )).one()
+    version, status, buyer_signed, provider_signed, invoice_count = row
+    sides = {side for side, done in (("buyer", buyer_signed), ("provider", provider_signed))
+             if done}
+    return {"version": version, "status": status, "invoice_count": invoice_count or 0,
+            "blocked": _blocked_message(status, version, sides) if status else None}
 
 
 # --------------------------------------------------------------------------- staff

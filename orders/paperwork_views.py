@@ -579,9 +579,7 @@ def registration_zip():
 
 def order_paperwork(order) -> dict:
     """For the order page's paperwork box (templates/contracts/_order_links.html)."""
-    contract = contracts.live(db.session, order.id)
-    return {"contract": contract, "blocked": contracts.start_blocked_reason(order),
-            "invoice_count": len(invoices.for_order(db.session, order.id))}
+    return contracts.order_summary(db.session, order.id)
 
 
 def register(app) -> None:
