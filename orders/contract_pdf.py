@@ -16,8 +16,7 @@ from datetime import timedelta, timezone
 
 from flask import current_app
 
-from orders.contracts import SIDE_LABELS
-from orders.paperwork_models import CONTRACT_TYPES, OWNERSHIP_CHOICES, Contract
+from orders.paperwork_models import CONTRACT_TYPES, OWNERSHIP_CHOICES, SIDE_LABELS, Contract
 
 BEIJING = timezone(timedelta(hours=8), "CST")  # China keeps one offset all year
 

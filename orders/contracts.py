@@ -30,18 +30,17 @@ from marketplace.models import User
 from marketplace.notifications import notify, notify_organisation
 from marketplace.passwords import verify_password
 from marketplace.reference import REGION_LABELS, REGION_LABELS_ZH
-from orders.models import Order
+from orders.models import Order, OrderEvent
 from orders.money import format_amount
 from orders.paperwork_models import (
     CONTRACT_TYPES,
     OWNERSHIP_CHOICES,
+    SIDE_LABELS,
     Contract,
     ContractSignature,
 )
 
 DEFAULT_THRESHOLD = 5_000_000  # ¥50,000 in fen
-SIDE_LABELS = {"buyer": ("委托方（甲方）", "Client (Party A)"),
-               "provider": ("受托方（乙方）", "Contractor (Party B)")}
 
 # Which national contract type a category's work usually is. Sub-categories first, then
 # their parent; anything else is a technology service (技术服务).
@@ -269,11 +268,9 @@ def new_version(session: Session, contract: Contract, actor: User | None, *,
     except IntegrityError:
         raise ContractError("The contract was changed by someone else a moment ago. Reload "
                             "the page.", status=409) from None
-    from orders import workflow
-
-    workflow.record_event(session, order, "contract_version", actor,
-                          note=f"Contract version {successor.version}: {successor.type_label}, "
-                               f"{successor.ownership_label}. Both sides sign again.")
+    _timeline(session, order, "contract_version", actor,
+              f"Contract version {successor.version}: {successor.type_label}, "
+              f"{successor.ownership_label}. Both sides sign again.")
     signed_before = [s for s in contract.signatures]
     for signature in signed_before:
         notify(session, signature.user, "contract_changed",
@@ -281,6 +278,15 @@ def new_version(session: Session, contract: Contract, actor: User | None, *,
                f"{successor.version}", "The terms changed after you signed; the earlier "
                "version is kept but no longer in force.", contract_link(order, signature.side))
     return successor
+
+
+def _timeline(session: Session, order: Order, name: str, actor: User | None, note: str) -> None:
+    """An entry on the order's timeline (as orders.workflow.record_event writes them; that
+    module asks this one whether work may start, so this one does not import it)."""
+    role = side_of(actor, order) or ("staff" if getattr(actor, "is_staff", False)
+                                     else "system")
+    session.add(OrderEvent(order_id=order.id, name=name, actor_id=getattr(actor, "id", None),
+                           actor_role=role, note=note))
 
 
 def contract_link(order: Order, side: str) -> str:
@@ -351,11 +357,9 @@ def _record(session: Session, contract: Contract, user: User, side: str, ip: str
     except IntegrityError:
         raise ContractError("Your side signed this version a moment ago.", status=409) from None
     session.refresh(contract, ["signatures"])
-    from orders import workflow
-
-    workflow.record_event(session, order, "contract_signed", user,
-                          note=f"{organisation.name} signed contract version "
-                               f"{contract.version} (SHA-256 {contract.sha256[:16]}…).")
+    _timeline(session, order, "contract_signed", user,
+              f"{organisation.name} signed contract version {contract.version} "
+              f"(SHA-256 {contract.sha256[:16]}…).")
     other = "provider" if side == "buyer" else "buyer"
     if contract.signature_of(other) is None:
         notify_organisation(session, order.provider if other == "provider" else order.buyer,

@@ -43,8 +43,10 @@ OWNERSHIP_CHOICES = {
                                  "non-exclusive licence"),
     "joint": ("成果由双方共有", "Results owned jointly by both parties"),
 }
-CONTRACT_STATUSES = ("draft", "awaiting_signatures", "signed", "superseded")
 SIDES = ("buyer", "provider")
+SIDE_LABELS = {"buyer": ("委托方（甲方）", "Client (Party A)"),
+               "provider": ("受托方（乙方）", "Contractor (Party B)")}
+CONTRACT_STATUSES = ("draft", "awaiting_signatures", "signed", "superseded")
 INVOICE_KINDS = {
     "ordinary": ("增值税普通发票", "Ordinary VAT invoice (普票)"),
     "special": ("增值税专用发票", "Special VAT invoice (专票)"),
