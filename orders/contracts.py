@@ -35,7 +35,6 @@ from orders.money import format_amount
 from orders.paperwork_models import (
     CONTRACT_TYPES,
     OWNERSHIP_CHOICES,
-    SIDE_LABELS,
     Contract,
     ContractSignature,
 )
@@ -401,8 +400,8 @@ def start_blocked_reason(order: Order) -> str | None:
 def _blocked_message(status: str, version: int, signed_sides: set[str]) -> str | None:
     if status == "signed":
         return None
-    missing = [SIDE_LABELS[side][1].split(" (")[0].lower() for side in ("buyer", "provider")
-               if side not in signed_sides]
+    missing = [{"buyer": "buyer", "provider": "institution"}[side]
+               for side in ("buyer", "provider") if side not in signed_sides]
     waiting = " and the ".join(missing)
     return (f"The contract (合同) must be signed by both sides before work starts: waiting "
             f"for the {waiting} to sign version {version}.")

@@ -77,15 +77,15 @@ def test_order_cannot_start_until_both_sides_signed(session, p):
     order = pws.quote_order(session, p)
     pws.paid(session, order, status="accepted")
     session.commit()
-    with pytest.raises(workflow.ContractUnsigned, match="waiting for the client and the "
-                                                        "contractor to sign version 1"):
+    with pytest.raises(workflow.ContractUnsigned, match="waiting for the buyer and the "
+                                                        "institution to sign version 1"):
         services.start(session, order, p.provider)
     session.rollback()
     with pytest.raises(workflow.ContractUnsigned):
         workflow.check(order, "deliver", p.provider)
     contract = contracts.live(session, order.id)
     contracts.sign(session, contract, p.buyer, factories.PASSWORD, ip="10.0.0.1")
-    with pytest.raises(workflow.ContractUnsigned, match="waiting for the contractor"):
+    with pytest.raises(workflow.ContractUnsigned, match="waiting for the institution"):
         workflow.check(order, "start", p.provider)
     contracts.sign(session, contract, p.provider, factories.PASSWORD, ip="10.0.0.2")
     session.commit()

@@ -80,7 +80,7 @@ def sign(page, password=factories.PASSWORD):
 
 
 def test_quote_to_signed_contract_to_invoice_to_registration(app, live_server, page, deal,
-                                                              tmp_path):
+                                                              tmp_path, screenshots):
     base = live_server
     login(page, base, "buyer@nano.example")
     page.goto(f"{base}/quotes/{deal['request_id']}")
@@ -112,13 +112,15 @@ def test_quote_to_signed_contract_to_invoice_to_registration(app, live_server, p
     sign(page)
     expect(page.get_by_test_id("signature-buyer")).to_contain_text("signed by")
     expect(page.get_by_test_id("signature-provider")).to_contain_text("not signed yet")
+    screenshots(page, "buyer-signed")
     logout(page)
 
     # The institution accepts; it cannot start before signing; it signs and starts.
     login(page, base, "agent@jinji.example")
     page.goto(f"{base}/provider/orders/{order_id}")
     page.get_by_test_id("action-accept").click()
-    expect(page.get_by_test_id("order-paperwork")).to_contain_text("waiting for the contractor")
+    expect(page.get_by_test_id("order-paperwork")).to_contain_text("waiting for the institution")
+    screenshots(page, "accepted-waiting-for-signature")
     page.get_by_test_id("contract-link").click()
     sign(page)
     expect(page.get_by_test_id("contract-status")).to_contain_text("Signed by both sides")
@@ -147,6 +149,7 @@ def test_quote_to_signed_contract_to_invoice_to_registration(app, live_server, p
                 "buffer": b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer\n%%EOF\n"}])
     page.get_by_test_id("issue-invoice").click()
     expect(page.get_by_test_id("invoice-status")).to_contain_text("Issued")
+    screenshots(page, "invoice-issued")
     logout(page)
 
     # The buyer downloads it.
@@ -171,6 +174,7 @@ def test_quote_to_signed_contract_to_invoice_to_registration(app, live_server, p
     rows = page.get_by_test_id("registration-rows")
     expect(rows).to_contain_text(number)
     expect(rows).to_contain_text("技术咨询合同")
+    screenshots(page, "registration")
     with page.expect_download() as download_info:
         page.get_by_test_id("export-xlsx").click()
     assert download_info.value.suggested_filename == f"contract-registration-{month}.xlsx"
