@@ -239,10 +239,18 @@ def change_terms(session: Session, contract: Contract, actor: User, *, contract_
         raise ContractError("Choose who owns the results.")
     if contract.status != "awaiting_signatures":
         raise ContractError(_not_signable(session, contract), status=409)
-    if contract_type == contract.contract_type and ownership == contract.ownership:
+    if (contract_type == contract.contract_type and ownership == contract.ownership
+            and not terms_outdated(contract, now or utcnow())):
         raise ContractError("Nothing changed: the contract already says this.")
     return new_version(session, contract, actor, contract_type=contract_type,
                        ownership=ownership, now=now)
+
+
+def terms_outdated(contract: Contract, now: datetime) -> bool:
+    """Whether the order changed since the version was drafted (milestones added, due date
+    moved...): saving then makes a version with the order's current terms."""
+    fresh = terms_for(contract.order, contract.contract_type, contract.ownership, now)
+    return {**fresh, "drafted_on": None} != {**contract.terms, "drafted_on": None}
 
 
 def new_version(session: Session, contract: Contract, actor: User | None, *,

@@ -6,7 +6,7 @@ import csv
 import hashlib
 import io
 import zipfile
-from datetime import date
+from datetime import date, timedelta
 
 import factories
 import order_support as osup
@@ -287,3 +287,20 @@ def test_registration_export_lists_signed_contracts(client, session, p):
     other = date(2020, 1, 1).strftime("%Y-%m")
     assert order.number not in client.get(
         f"/staff/contract-registration?month={other}").get_data(as_text=True)
+
+
+def test_saving_after_the_order_changed_takes_the_current_terms(session, p):
+    order = pws.quote_order(session, p)
+    contract = contracts.live(session, order.id)
+    with pytest.raises(contracts.ContractError, match="Nothing changed"):
+        contracts.change_terms(session, contract, p.provider,
+                               contract_type=contract.contract_type,
+                               ownership=contract.ownership)
+    order.due_at += timedelta(days=10)  # e.g. staff extended the deadline
+    session.flush()
+    second = contracts.change_terms(session, contract, p.provider,
+                                    contract_type=contract.contract_type,
+                                    ownership=contract.ownership)
+    assert second.version == 2
+    assert second.terms["due_date"] == order.due_at.date().isoformat() != \
+        contract.terms["due_date"]
