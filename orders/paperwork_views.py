@@ -581,7 +581,3 @@ def order_paperwork(order) -> dict:
     """For the order page's paperwork box (templates/contracts/_order_links.html)."""
     return contracts.order_summary(db.session, order.id)
 
-
-def register(app) -> None:
-    app.register_blueprint(bp)
-    app.jinja_env.globals["order_paperwork"] = order_paperwork

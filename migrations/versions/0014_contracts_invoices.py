@@ -10,7 +10,7 @@
 - ``platform_fee_invoice``: the platform's 发票 for its fee on a settlement statement.
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-07 02:11:19.807353
 """
 
@@ -22,7 +22,7 @@ from alembic import op
 import marketplace.database
 
 revision: str = '0014'
-down_revision: str | Sequence[str] | None = '0012'
+down_revision: str | Sequence[str] | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
