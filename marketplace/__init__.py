@@ -40,7 +40,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     )
     from marketplace.extensions import csrf, db, login_manager
     from marketplace.mail import check_settings
-    from orders import admin_views, quote_views, settlement_views
+    from orders import admin_views, paperwork_views, quote_views, settlement_views
     from orders import views as order_views
     from providers import credibility_views, portal
     from providers import views as provider_views
@@ -81,12 +81,14 @@ def create_app(overrides: dict | None = None) -> Flask:
         order_views.bp,            # cart, checkout, orders (buyer, institution, staff), webhook
         quote_views.bp,            # quote requests, quotes, financial applications
         admin_views.bp,            # staff: orders, voucher programmes, commission rates
+        paperwork_views.bp,        # contracts (合同) and 发票: signing, invoices, registration
     ):
         app.register_blueprint(blueprint)
 
     errors.register(app)
     serving.register(app)  # /healthz, request ids and logs, static fingerprints, gzip
     templating.register(app)
+    app.jinja_env.globals["order_paperwork"] = paperwork_views.order_paperwork  # order page
     security.init_app(app)  # CSP and security headers, rate limits, 413/429 answers
     events.load_subscribers()  # who reacts to domain events (marketplace/events.py)
 

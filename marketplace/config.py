@@ -60,6 +60,11 @@ def load_config() -> dict:
         "AUTO_COMPLETE_DAYS": _int("AUTO_COMPLETE_DAYS", 7),
         "QUOTE_REQUEST_DAYS": _int("QUOTE_REQUEST_DAYS", 14),
         "QUOTE_VALID_DAYS": _int("QUOTE_VALID_DAYS", 14),
+        # Contracts and 发票 (orders/contracts.py, orders/invoices.py): package orders from this
+        # price (minor units; ¥50,000) carry a technology contract; a requested 发票 not
+        # issued within INVOICE_OVERDUE_DAYS shows on the staff paperwork page.
+        "CONTRACT_THRESHOLD": _int("CONTRACT_THRESHOLD", 5_000_000),
+        "INVOICE_OVERDUE_DAYS": _int("INVOICE_OVERDUE_DAYS", 7),
         # Credibility (providers/credibility.py): organisations scoring below this are listed
         # as low-credibility alerts in the monitors' console.
         "CREDIBILITY_ALERT_BELOW": _int("CREDIBILITY_ALERT_BELOW", 55),

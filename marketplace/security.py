@@ -49,6 +49,7 @@ RATE_LIMITED_ENDPOINTS = {
     # Changing the password checks the current one: a stolen session must not make it a
     # password-guessing oracle, so it draws on the login budget.
     "accounts.change_password": ("RATELIMIT_LOGIN", ["POST"]),
+    "paperwork.sign_contract": ("RATELIMIT_LOGIN", ["POST"]),  # signing checks the password
     "accounts.signup_enterprise": ("RATELIMIT_SIGNUP", ["POST"]),
     "accounts.signup_provider": ("RATELIMIT_SIGNUP", ["POST"]),
     "accounts.forgot_password": ("RATELIMIT_PASSWORD_RESET", ["POST"]),

@@ -23,7 +23,7 @@ from marketplace import permissions
 from marketplace.database import utcnow
 from marketplace.models import User
 from orders import cart as carts
-from orders import commission, payments, vouchers, workflow
+from orders import commission, contracts, payments, vouchers, workflow
 from orders.models import CartLine, Checkout, Order, OrderLine, Voucher
 
 DEFAULT_PAYMENT_WINDOW_DAYS = 3
@@ -222,6 +222,7 @@ def _create_order(session: Session, user: User, group: carts.CartGroup, data: Ch
                           note=f"Order placed ({len(group.lines)} item"
                                f"{'' if len(group.lines) == 1 else 's'}).")
     session.flush()
+    contracts.ensure_for_order(session, order, user, now)  # large packages carry a 合同
     return order
 
 

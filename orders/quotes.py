@@ -24,7 +24,7 @@ from marketplace import permissions
 from marketplace.database import utcnow
 from marketplace.models import User
 from marketplace.notifications import notify_organisation
-from orders import checkout, commission, payments, workflow
+from orders import checkout, commission, contracts, payments, workflow
 from orders.models import Milestone, Order, OrderLine, Quote, QuoteRequest
 from orders.money import MoneyError, format_amount, parse_share
 
@@ -218,6 +218,7 @@ def _order_for_quote(session: Session, user: User, quote: Quote, now: datetime) 
                           note=f"Quote accepted: {format_amount(quote.price, quote.currency)}, "
                                f"delivery by {quote.due_date.isoformat()}.")
     session.flush()
+    contracts.ensure_for_order(session, order, user, now)  # its technology contract (合同)
     return order
 
 

@@ -141,6 +141,15 @@ class NoteRequired(WorkflowError):
     status = 400
 
 
+class ContractUnsigned(WorkflowError):
+    status = 409
+
+
+# Work on an order that carries a technology contract waits for both signatures
+# (orders.contracts.start_blocked_reason); orders without a contract are not held.
+CONTRACT_GATED = frozenset({"start", "deliver"})
+
+
 def role_of(order: Order, actor: User | None) -> str | None:
     """"system" for automatic transitions, else the actor's part in this order."""
     if actor is SYSTEM:
@@ -198,6 +207,12 @@ def check(order: Order, name: str, actor: User | None, note: str = "") -> str:
             f"“{transition_.label}” is not possible now.")
     if role in transition_.note_required and not (note or "").strip():
         raise NoteRequired(f"Please give a reason to {transition_.label.lower()}.")
+    if name in CONTRACT_GATED:
+        from orders.contracts import start_blocked_reason
+
+        reason = start_blocked_reason(order)
+        if reason:
+            raise ContractUnsigned(reason)
     return role
 
 

@@ -13,10 +13,12 @@ The rules, in one place:
 """
 
 import hashlib
+import io
 import os
 import re
 import unicodedata
 import uuid
+import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -24,15 +26,18 @@ from pathlib import Path, PurePosixPath
 PDF = "application/pdf"
 PNG = "image/png"
 JPEG = "image/jpeg"
-EXTENSIONS = {PDF: "pdf", PNG: "png", JPEG: "jpg"}
-LABELS = {PDF: "PDF", PNG: "PNG image", JPEG: "JPEG image"}
+# OFD (GB/T 33190), China's electronic-document format for 发票: a ZIP with OFD.xml at its
+# root. Accepted only where a caller allows it (issued invoices, orders/invoices.py).
+OFD = "application/ofd"
+EXTENSIONS = {PDF: "pdf", PNG: "png", JPEG: "jpg", OFD: "ofd"}
+LABELS = {PDF: "PDF", PNG: "PNG image", JPEG: "JPEG image", OFD: "document in OFD format"}
 DOCUMENT_TYPES = (PDF, PNG, JPEG)
 IMAGE_TYPES = (PNG, JPEG)
 
 DEFAULT_MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
 DEFAULT_MAX_LOGO_BYTES = 2 * 1024 * 1024
 
-STORED_NAME = re.compile(r"^[0-9a-f]{32}\.(pdf|png|jpg)$")
+STORED_NAME = re.compile(r"^[0-9a-f]{32}\.(pdf|png|jpg|ofd)$")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -104,6 +109,8 @@ def detect_type(data: bytes) -> str | None:
         return PNG
     if data.startswith(b"\xff\xd8\xff"):
         return JPEG
+    if data.startswith(b"PK\x03\x04") and b"OFD.xml" in data:
+        return OFD
     return None
 
 
@@ -176,7 +183,23 @@ def accepted_label(allowed: tuple[str, ...]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
-_CHECKS = {PDF: _check_pdf, PNG: _check_png, JPEG: _check_jpeg}
+def _check_ofd(data: bytes) -> None:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        entries = archive.infolist()
+    except (zipfile.BadZipFile, ValueError):
+        raise UploadError("This OFD document is damaged (it is not a readable OFD/ZIP "
+                          "container).") from None
+    names = [entry.filename for entry in entries]
+    if "OFD.xml" not in names:
+        raise UploadError("This ZIP file is not an OFD document (it has no OFD.xml).")
+    if any(name.startswith("/") or ".." in name.split("/") for name in names):
+        raise UploadError("This OFD document has entries with folder tricks in their names.")
+    if sum(entry.file_size for entry in entries) > _PDF_INFLATED_MAX:
+        raise UploadError("This OFD document unpacks to far more data than an invoice needs.")
+
+
+_CHECKS = {PDF: _check_pdf, PNG: _check_png, JPEG: _check_jpeg, OFD: _check_ofd}
 
 
 def check(data: bytes, filename: str | None, *, allowed: tuple[str, ...] = DOCUMENT_TYPES,

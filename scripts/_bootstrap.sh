@@ -49,6 +49,13 @@ apt_ensure() {
     rm -f "$log"
 }
 
+# ensure_pdf_libraries: what WeasyPrint (contract PDFs, orders/contract_pdf.py) loads at run
+# time: Pango for text layout and a CJK font for the Chinese contract text.
+PDF_PACKAGES=(libpango-1.0-0 libpangoft2-1.0-0 fonts-wqy-microhei)
+ensure_pdf_libraries() {
+    apt_ensure "${PDF_PACKAGES[@]}"
+}
+
 install_inputs_hash() {
     (cd "$ROOT" && cat "${INSTALL_INPUTS[@]}") | sha256sum | cut -d' ' -f1
 }

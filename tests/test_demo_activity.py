@@ -99,6 +99,16 @@ def test_demo_activity_fills_every_page_and_runs_once(app):
     progress = client.get("/staff/progress?sla=overdue")
     assert progress.status_code == 200
     assert all(number in progress.get_data(as_text=True) for number in expected["overdue"])
+    # Paperwork (issue 14): every order at work has its contract signed; 发票 were issued.
+    with app.app_context():
+        from orders.paperwork_models import Contract, Invoice
+
+        working = db.session.scalars(select(Contract).join(Order).where(
+            Order.status.in_(("in_progress", "delivered", "completed", "settled")))).all()
+        assert working and all(c.status == "signed" for c in working)
+        assert db.session.scalar(select(func.count(Invoice.id)).where(
+            Invoice.status == "issued")) > 0
+    assert client.get("/staff/paperwork").status_code == 200
 
     # A second run with --if-empty makes nothing; without it the command refuses.
     again = _play(app, now)

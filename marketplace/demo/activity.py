@@ -47,6 +47,7 @@ from marketplace.models import Notification, Organisation, User
 from orders import (
     cart,
     checkout,
+    paperwork_demo,
     payments,
     quotes,
     services,
@@ -176,6 +177,7 @@ class ActivityReport:
     quote_requests: int = 0
     batches: int = 0
     batches_paid: int = 0
+    invoices: int = 0  # 发票 requested (orders/paperwork_demo.py)
     seconds: float = 0.0
     skipped: bool = False
 
@@ -591,6 +593,10 @@ class _Sim:
             services.decline(s, fresh(), provider, self.pick(DECLINE_REASONS), now=t)
             return
         services.accept(s, fresh(), provider, now=t)
+        # Both sides sign the order's contract (合同), if it has one, before work starts.
+        paperwork_demo.sign_contract(s, order_id, buyer, provider, t, rng,
+                                     provider_signs=plan.fate != "accepted" or rng.random() < .5)
+        self.commit()
         accepted_at = t
         work = timedelta(days=plan.days)
         order = fresh()
@@ -849,6 +855,8 @@ def load_demo_activity(session: Session, *, now: datetime | None = None,
         stories += [sim.nightly_timers(start), sim.monthly_settlement(start)]
         _run(stories, coordinates.move_to, now)
         coordinates.move_to(now)
+        report.invoices = paperwork_demo.invoice_history(session, now, rng)  # 发票
+        session.commit()
         _finish(session, now)
     finally:
         traveller.stop()
