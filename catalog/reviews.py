@@ -155,7 +155,7 @@ def validate(side: str, scores: dict, body: str | None) -> tuple[dict[str, int],
     text = (body or "").strip()
     if len(text) > MAX_BODY:
         errors["body"] = _("Please keep the review under %(max)s characters.",
-                           max="{:,}".format(MAX_BODY))
+                           max=format(MAX_BODY, ","))
     if errors:
         raise ReviewInvalid(errors)
     return clean, text
@@ -449,7 +449,7 @@ def reply_to_review(session: Session, review: Review, user: User, text: str | No
         raise ReviewInvalid({"reply": _("Write your reply first.")})
     if len(body) > MAX_REPLY:
         raise ReviewInvalid({"reply": _("Please keep the reply under %(max)s characters.",
-                                        max="{:,}".format(MAX_REPLY))})
+                                        max=format(MAX_REPLY, ","))})
     result = session.execute(
         update(Review).where(Review.id == review.id, Review.reply.is_(None))
         .values(reply=body, replied_at=now).execution_options(synchronize_session=False))
@@ -481,7 +481,7 @@ def hide_review(session: Session, review: Review, staff: User, reason: str | Non
         raise ReviewInvalid({"reason": _("Give the reason for hiding this review.")})
     if len(reason) > MAX_REASON:
         raise ReviewInvalid({"reason": _("Please keep the reason under %(max)s characters.",
-                                         max="{:,}".format(MAX_REASON))})
+                                         max=format(MAX_REASON, ","))})
     if review.hidden_at is not None:
         raise ReviewError(_("This review is already hidden."))
     review.hidden_at, review.hidden_reason, review.hidden_by_id = now, reason, staff.id
