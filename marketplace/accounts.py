@@ -250,7 +250,8 @@ def lockouts():
 def clear_lockout(throttle_id):
     form = ClearLockoutForm()
     if not form.validate_on_submit():
-        flash(" ".join(form.reason.errors) or _("The form expired; please try again."), "danger")
+        flash(" ".join(map(str, form.reason.errors)) or _("The form expired; please try again."),
+              "danger")
         return redirect(url_for("accounts.lockouts"))
     try:
         throttle = service.clear_lockout(db.session, current_user._get_current_object(),
