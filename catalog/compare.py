@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -42,8 +43,8 @@ def add(ids: list[int], product_id: int) -> list[int]:
     if product_id in ids:
         return ids
     if len(ids) >= MAX_COMPARE:
-        raise CompareFull(f"You can compare up to {MAX_COMPARE} listings. "
-                          "Remove one before adding another.")
+        raise CompareFull(_("You can compare up to %(max)d listings. "
+                            "Remove one before adding another.", max=MAX_COMPARE))
     return [*ids, product_id]
 
 

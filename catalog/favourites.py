@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
@@ -29,7 +31,7 @@ from catalog.services import (
 )
 from marketplace import permissions
 from marketplace.models import Notification, Organisation, User
-from marketplace.notifications import notify
+from marketplace.notifications import notify, recipient_locale
 from marketplace.paging import Page, paginate
 from orders.money import format_amount
 
@@ -74,7 +76,7 @@ def _listed_provider(session: Session, provider_id: int) -> Organisation | None:
 def toggle_product(session: Session, user: User, product_id: int) -> bool:
     """Star or un-star a listing; returns whether it is now a favourite."""
     if not can_collect(user):
-        raise FavouriteError("Only enterprise members can collect listings.")
+        raise FavouriteError(_("Only enterprise members can collect listings."))
     existing = session.scalar(select(Favourite).where(
         Favourite.user_id == user.id, Favourite.product_id == product_id))
     if existing is not None:
@@ -84,7 +86,7 @@ def toggle_product(session: Session, user: User, product_id: int) -> bool:
         return False
     product = _visible_product(session, product_id)
     if product is None:
-        raise FavouriteError("This listing is not available.")
+        raise FavouriteError(_("This listing is not available."))
     try:
         with session.begin_nested():
             session.add(Favourite(user_id=user.id, product_id=product_id,
@@ -98,7 +100,7 @@ def toggle_product(session: Session, user: User, product_id: int) -> bool:
 def toggle_provider(session: Session, user: User, provider_id: int) -> bool:
     """Star or un-star an institution; returns whether it is now a favourite."""
     if not can_collect(user):
-        raise FavouriteError("Only enterprise members can collect institutions.")
+        raise FavouriteError(_("Only enterprise members can collect institutions."))
     existing = session.scalar(select(Favourite).where(
         Favourite.user_id == user.id, Favourite.provider_id == provider_id))
     if existing is not None:
@@ -106,7 +108,7 @@ def toggle_provider(session: Session, user: User, provider_id: int) -> bool:
         session.flush()
         return False
     if _listed_provider(session, provider_id) is None:
-        raise FavouriteError("This institution is not available.")
+        raise FavouriteError(_("This institution is not available."))
     try:
         with session.begin_nested():
             session.add(Favourite(user_id=user.id, provider_id=provider_id))
@@ -171,7 +173,7 @@ def list_favourites(session: Session, user: User, *, product_page: int = 1,
 
 def _price_text(product: Product, amount: int | None) -> str:
     if amount is None:
-        return "price on request"
+        return _("price on request")
     return format_amount(amount, product.currency)
 
 
@@ -197,26 +199,40 @@ def notify_favourite_changes(session: Session, product: Product,
         if user is None:
             continue
         previous = last_kind.get(user.id)
-        if not available:
-            if previous != "favourite_withdrawn":
-                notify(session, user, "favourite_withdrawn",
-                       f"A listing you collected is no longer available: {product.title}"[:200],
-                       "The institution or the platform has withdrawn this listing. It stays "
-                       "in your favourites in case it comes back.", link=link, email=False)
-                sent += 1
-            continue
-        if previous == "favourite_withdrawn":
-            notify(session, user, "favourite_available",
-                   f"A listing you collected is available again: {product.title}"[:200],
-                   link=link, email=False)
+        with force_locale(recipient_locale(user)):
+            sent += _notify_listing_change(session, user, favourite, product, available,
+                                           previous, link)
+    return sent
+
+
+def _notify_listing_change(session: Session, user: User, favourite: Favourite,
+                           product: Product, available: bool, previous: str | None,
+                           link: str) -> int:
+    """The notes for one collector, in the current (the recipient's) language."""
+    sent = 0
+    if not available:
+        if previous != "favourite_withdrawn":
+            notify(session, user, "favourite_withdrawn",
+                   _("A listing you collected is no longer available: %(title)s",
+                     title=product.title)[:200],
+                   _("The institution or the platform has withdrawn this listing. It stays "
+                     "in your favourites in case it comes back."), link=link, email=False)
             sent += 1
-        if product.price_from != favourite.seen_price_from:
-            notify(session, user, "favourite_price",
-                   f"Price changed for {product.title}"[:200],
-                   f"Was {_price_text(product, favourite.seen_price_from)}, now "
-                   f"{_price_text(product, product.price_from)}.", link=link, email=False)
-            favourite.seen_price_from = product.price_from
-            sent += 1
+        return sent
+    if previous == "favourite_withdrawn":
+        notify(session, user, "favourite_available",
+               _("A listing you collected is available again: %(title)s",
+                 title=product.title)[:200],
+               link=link, email=False)
+        sent += 1
+    if product.price_from != favourite.seen_price_from:
+        notify(session, user, "favourite_price",
+               _("Price changed for %(title)s", title=product.title)[:200],
+               _("Was %(old)s, now %(new)s.",
+                 old=_price_text(product, favourite.seen_price_from),
+                 new=_price_text(product, product.price_from)), link=link, email=False)
+        favourite.seen_price_from = product.price_from
+        sent += 1
     return sent
 
 
@@ -242,18 +258,21 @@ def notify_provider_collectors(session: Session, org: Organisation) -> int:
     sent = 0
     for user in session.scalars(select(User).where(User.id.in_(user_ids))):
         previous = last_kind.get(user.id)
-        if not listed and previous != "favourite_withdrawn":
-            notify(session, user, "favourite_withdrawn",
-                   f"An institution you collected has been suspended: {org.name}"[:200],
-                   "Its listings are hidden from the supermarket until the platform "
-                   "reinstates it. It stays in your favourites in case it comes back.",
-                   link=link, email=False)
-            sent += 1
-        elif listed and previous == "favourite_withdrawn":
-            notify(session, user, "favourite_available",
-                   f"An institution you collected is back: {org.name}"[:200],
-                   link=link, email=False)
-            sent += 1
+        with force_locale(recipient_locale(user)):
+            if not listed and previous != "favourite_withdrawn":
+                notify(session, user, "favourite_withdrawn",
+                       _("An institution you collected has been suspended: %(name)s",
+                         name=org.name)[:200],
+                       _("Its listings are hidden from the supermarket until the platform "
+                         "reinstates it. It stays in your favourites in case it comes back."),
+                       link=link, email=False)
+                sent += 1
+            elif listed and previous == "favourite_withdrawn":
+                notify(session, user, "favourite_available",
+                       _("An institution you collected is back: %(name)s",
+                         name=org.name)[:200],
+                       link=link, email=False)
+                sent += 1
     return sent
 
 

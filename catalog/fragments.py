@@ -61,9 +61,12 @@ cards = FragmentCache()
 
 
 def card_key(product) -> tuple:
+    from marketplace.i18n import current_locale
+
     values = tuple(getattr(product, name) for name in CARD_FIELDS)
     provider, category = product.provider, product.category
-    return (request.script_root, values, tuple(product.regions or ()),
+    # The card's labels are in the viewer's language: one cached card per language.
+    return (request.script_root, current_locale(), values, tuple(product.regions or ()),
             provider.name, category.name, category.name_zh,
             provider.credibility_score, provider.credibility_level)  # the credibility badge
 
@@ -90,7 +93,9 @@ def cache_for_visitors(*key, caller) -> Markup:
 
     if current_user.is_authenticated:
         return caller()
-    full_key = (request.script_root, request.full_path, *key)
+    from marketplace.i18n import current_locale
+
+    full_key = (request.script_root, current_locale(), request.full_path, *key)
     html = visitor_fragments.get(full_key)
     if html is None:
         html = caller()

@@ -7,13 +7,16 @@ Thin views: the rules are in ``catalog.reviews``, the permission decisions in
 
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from catalog import reviews
 from catalog.models import Product, Review
+from marketplace import reference
 from marketplace.database import db, utcnow
 from marketplace.errors import render_error
+from marketplace.i18n import format_date, is_chinese
 from marketplace.models import Organisation
 from marketplace.paging import paginate, parse_page
 from marketplace.permissions import (
@@ -89,12 +92,17 @@ def write(order_id):
         else:
             db.session.commit()
             if review.published_at is not None:
-                flash("Thank you. Both reviews are in, so both are now published.", "success")
+                flash(_("Thank you. Both reviews are in, so both are now published."), "success")
             else:
-                other = "institution" if side == "buyer" else "buyer"
-                closes = reviews.blind_until(order, _blind_days())
-                flash(f"Thank you. Your review is saved. It is published when the {other} has "
-                      f"rated too, or on {closes:%Y-%m-%d} at the latest.", "success")
+                closes = format_date(reviews.blind_until(order, _blind_days()))
+                if side == "buyer":
+                    flash(_("Thank you. Your review is saved. It is published when the "
+                            "institution has rated too, or on %(date)s at the latest.",
+                            date=closes), "success")
+                else:
+                    flash(_("Thank you. Your review is saved. It is published when the buyer "
+                            "has rated too, or on %(date)s at the latest.", date=closes),
+                          "success")
             return redirect(_order_url(order, side) + "#rating")
     return render_template(
         "reviews/write.html", order=order, side=side, errors=errors, values=request.form,
@@ -118,7 +126,7 @@ def reply(review_id):
         flash(" ".join(exc.errors.values()), "danger")
     else:
         db.session.commit()
-        flash("Your reply is published under the review.", "success")
+        flash(_("Your reply is published under the review."), "success")
     return redirect(_order_url(order, order_role(current_user, order)) + "#rating")
 
 
@@ -169,6 +177,34 @@ def institution_reviews(org_id):
 
 
 # --------------------------------------------------------------------------- order page panel
+
+@bp.app_template_global()
+def review_author_text(org: Organisation) -> str:
+    """Who wrote a public review, without naming them: "A small software and internet
+    enterprise in Suzhou Industrial Park" / "苏州工业园区的小型软件与互联网企业"."""
+    chinese = is_chinese()
+
+    def label(table, code, short=False):
+        for row_code, en, zh in table:
+            if row_code == code:
+                text = zh if chinese else en
+                return text.split(" (")[0] if short else text
+        return ""
+
+    size = label(reference.COMPANY_SIZES, org.size, short=True)
+    industry = label(reference.INDUSTRIES, org.industry)
+    if not chinese:
+        size, industry = size.lower(), industry.lower()
+    kind = " ".join(part for part in (size, industry) if part) if not chinese else size + industry
+    if org.region:
+        region = label(reference.REGIONS, org.region)
+        if kind:
+            return _("A %(kind)s enterprise in %(region)s", kind=kind, region=region)
+        return _("An enterprise in %(region)s", region=region)
+    if kind:
+        return _("A %(kind)s enterprise", kind=kind)
+    return _("An enterprise")
+
 
 @bp.app_template_global()
 def order_rating_panel(order: Order) -> dict:
@@ -266,7 +302,7 @@ def hide(review_id):
         flash(exc.message, "warning")
     else:
         db.session.commit()
-        flash("Review hidden. It no longer counts and is not shown publicly.", "success")
+        flash(_("Review hidden. It no longer counts and is not shown publicly."), "success")
     return redirect(_back())
 
 
@@ -281,5 +317,5 @@ def unhide(review_id):
         flash(exc.message, "warning")
     else:
         db.session.commit()
-        flash("Review shown again; it counts in the averages.", "success")
+        flash(_("Review shown again; it counts in the averages."), "success")
     return redirect(_back())

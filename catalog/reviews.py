@@ -24,6 +24,9 @@ same transaction.
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
@@ -33,8 +36,9 @@ from catalog.models import BUYER_DIMENSIONS, PROVIDER_DIMENSIONS, Product, Revie
 from catalog.search import outbox as search_outbox
 from marketplace import audit, permissions
 from marketplace.database import utcnow
+from marketplace.i18n import format_date
 from marketplace.models import Organisation, User
-from marketplace.notifications import notify_organisation
+from marketplace.notifications import notify, recipient_locale
 from marketplace.permissions import can_moderate_reviews, can_reply_to_review, review_side
 from orders import states
 from orders.models import Order
@@ -45,14 +49,15 @@ MAX_BODY = 4000
 MAX_REPLY = 2000
 MAX_REASON = 1000
 
+# (label, Chinese name); the label is lazy, so it shows in the viewer's language.
 DIMENSION_LABELS = {
-    "quality": ("Quality of work", "服务质量"),
-    "timeliness": ("Timeliness", "交付及时"),
-    "communication": ("Communication", "沟通"),
-    "value": ("Value for money", "性价比"),
-    "clarity": ("Clarity of requirements", "需求清晰"),
-    "cooperation": ("Cooperation", "配合程度"),
-    "payment": ("Payment", "付款"),
+    "quality": (_l("Quality of work"), "服务质量"),
+    "timeliness": (_l("Timeliness"), "交付及时"),
+    "communication": (_l("Communication"), "沟通"),
+    "value": (_l("Value for money"), "性价比"),
+    "clarity": (_l("Clarity of requirements"), "需求清晰"),
+    "cooperation": (_l("Cooperation"), "配合程度"),
+    "payment": (_l("Payment"), "付款"),
 }
 SIDE_DIMENSIONS = {"buyer": BUYER_DIMENSIONS, "provider": PROVIDER_DIMENSIONS}
 
@@ -134,21 +139,23 @@ def validate(side: str, scores: dict, body: str | None) -> tuple[dict[str, int],
     clean: dict[str, int] = {}
     for name in SIDE_DIMENSIONS[side]:
         raw = scores.get(name)
-        label = DIMENSION_LABELS[name][0].lower()
+        label = str(DIMENSION_LABELS[name][0]).lower()
         if raw is None or str(raw).strip() == "":
-            errors[name] = f"Choose a score from 1 to 5 for {label}."
+            errors[name] = _("Choose a score from 1 to 5 for %(dimension)s.", dimension=label)
             continue
         try:
             value = int(str(raw).strip())
         except ValueError:
             value = 0
         if not 1 <= value <= 5:
-            errors[name] = f"The score for {label} must be a whole number from 1 to 5."
+            errors[name] = _("The score for %(dimension)s must be a whole number from 1 to 5.",
+                             dimension=label)
             continue
         clean[name] = value
     text = (body or "").strip()
     if len(text) > MAX_BODY:
-        errors["body"] = f"Please keep the review under {MAX_BODY:,} characters."
+        errors["body"] = _("Please keep the review under %(max)s characters.",
+                           max=format(MAX_BODY, ","))
     if errors:
         raise ReviewInvalid(errors)
     return clean, text
@@ -179,18 +186,19 @@ def check_can_review(session: Session, order: Order, user: User, now: datetime,
     """The side ``user`` may write now, or a ``ReviewError`` saying why not."""
     side = review_side(user, order)
     if side is None:
-        raise ReviewForbidden("Only members of the buying enterprise or of the institution "
-                              "of this order can rate it.")
+        raise ReviewForbidden(_("Only members of the buying enterprise or of the institution "
+                                "of this order can rate it."))
     if order.status not in REVIEWABLE_STATUSES:
-        raise ReviewError("This order can be rated once it is completed.")
+        raise ReviewError(_("This order can be rated once it is completed."))
     if reviews_of_order(session, order.id).of(side) is not None:
-        raise ReviewError("Your organisation has already rated this order; "
-                          "a review cannot be changed or written twice.")
+        raise ReviewError(_("Your organisation has already rated this order; "
+                            "a review cannot be changed or written twice."))
     closes = blind_until(order, blind_days)
     if closes is not None and now >= closes:
-        raise ReviewError(f"Rating for this order closed on {closes:%Y-%m-%d}: reviews are "
-                          "accepted during the first "
-                          f"{(closes - completed_at(order)).days} days after completion.")
+        raise ReviewError(_("Rating for this order closed on %(date)s: reviews are accepted "
+                            "during the first %(days)d days after completion.",
+                            date=format_date(closes),
+                            days=(closes - completed_at(order)).days))
     return side
 
 
@@ -219,8 +227,8 @@ def submit_review(session: Session, order: Order, user: User, scores: dict,
         session.flush()
     except IntegrityError:  # the same side, written a moment ago in another request
         session.rollback()
-        raise ReviewError("Your organisation has already rated this order; "
-                          "a review cannot be changed or written twice.") from None
+        raise ReviewError(_("Your organisation has already rated this order; "
+                            "a review cannot be changed or written twice.")) from None
     other = reviews_of_order(session, order.id).of("provider" if side == "buyer" else "buyer")
     if other is not None:
         _publish(session, [review, other], now)
@@ -230,16 +238,42 @@ def submit_review(session: Session, order: Order, user: User, scores: dict,
     return review
 
 
+def _notify_members(session: Session, organisation: Organisation, kind: str, title,
+                        body=lambda: "", link: str | None = None) -> int:
+    """Notify every active member of ``organisation``, each in their own language:
+    ``title`` and ``body`` are functions called under the member's locale."""
+    members = session.scalars(
+        select(User).where(User.organisation_id == organisation.id, User.active.is_(True))
+    ).all()
+    for member in members:
+        with force_locale(recipient_locale(member)):
+            notify(session, member, kind, title(), body(), link)
+    return len(members)
+
+
 def _tell_other_side(session: Session, order: Order, side: str, closes: datetime | None) -> None:
     other_party = "provider" if side == "buyer" else "buyer"
     organisation = order.provider if other_party == "provider" else order.buyer
-    who = "The buyer" if side == "buyer" else "The institution"
-    deadline = f" by {closes:%Y-%m-%d}" if closes else ""
-    notify_organisation(
-        session, organisation, "review_waiting", f"Order {order.number}: please rate it",
-        f"{who} has rated order {order.number} ({order.title}). Reviews are double-blind: "
-        f"rate it too{deadline} and both reviews are published together. Until then neither "
-        "side sees the other's.", _order_link(order, other_party) + "#rating")
+
+    def body() -> str:
+        values = {"number": order.number, "title": order.title}
+        if side == "buyer":
+            text = _("The buyer has rated order %(number)s (%(title)s).", **values)
+        else:
+            text = _("The institution has rated order %(number)s (%(title)s).", **values)
+        if closes:
+            rest = _("Reviews are double-blind: rate it too by %(date)s and both reviews are "
+                     "published together. Until then neither side sees the other's.",
+                     date=format_date(closes))
+        else:
+            rest = _("Reviews are double-blind: rate it too and both reviews are published "
+                     "together. Until then neither side sees the other's.")
+        return f"{text} {rest}"
+
+    _notify_members(
+        session, organisation, "review_waiting",
+        lambda: _("Order %(number)s: please rate it", number=order.number), body,
+        _order_link(order, other_party) + "#rating")
 
 
 def _order_link(order: Order, party: str) -> str:
@@ -268,10 +302,11 @@ def _publish(session: Session, reviews: list[Review], now: datetime) -> int:
     order = session.get(Order, published[0].order_id)
     for party in ("buyer", "provider"):
         organisation = order.buyer if party == "buyer" else order.provider
-        notify_organisation(
+        _notify_members(
             session, organisation, "review_published",
-            f"Order {order.number}: reviews published",
-            f"The reviews of order {order.number} ({order.title}) are now published.",
+            lambda: _("Order %(number)s: reviews published", number=order.number),
+            lambda: _("The reviews of order %(number)s (%(title)s) are now published.",
+                      number=order.number, title=order.title),
             _order_link(order, party) + "#rating")
     return len(published)
 
@@ -403,29 +438,32 @@ def reply_to_review(session: Session, review: Review, user: User, text: str | No
     """The institution answers a published buyer review, once."""
     now = now or utcnow()
     if not can_reply_to_review(user, review):
-        raise ReviewForbidden("Only members of the rated institution can reply to this review.")
+        raise ReviewForbidden(_("Only members of the rated institution can reply to this "
+                                "review."))
     if review.published_at is None:
-        raise ReviewError("You can reply once the review is published.")
+        raise ReviewError(_("You can reply once the review is published."))
     if review.reply is not None:
-        raise ReviewError("This review already has your reply; a reply cannot be changed.")
+        raise ReviewError(_("This review already has your reply; a reply cannot be changed."))
     body = (text or "").strip()
     if not body:
-        raise ReviewInvalid({"reply": "Write your reply first."})
+        raise ReviewInvalid({"reply": _("Write your reply first.")})
     if len(body) > MAX_REPLY:
-        raise ReviewInvalid({"reply": f"Please keep the reply under {MAX_REPLY:,} characters."})
+        raise ReviewInvalid({"reply": _("Please keep the reply under %(max)s characters.",
+                                        max=format(MAX_REPLY, ","))})
     result = session.execute(
         update(Review).where(Review.id == review.id, Review.reply.is_(None))
         .values(reply=body, replied_at=now).execution_options(synchronize_session=False))
     if result.rowcount != 1:
         session.rollback()
-        raise ReviewError("This review already has your reply; a reply cannot be changed.")
+        raise ReviewError(_("This review already has your reply; a reply cannot be changed."))
     set_committed_value(review, "reply", body)
     set_committed_value(review, "replied_at", now)
     order = session.get(Order, review.order_id)
-    notify_organisation(
+    _notify_members(
         session, session.get(Organisation, review.author_org_id), "review_reply",
-        f"Order {order.number}: the institution replied to your review",
-        body, _order_link(order, "buyer") + "#rating")
+        lambda: _("Order %(number)s: the institution replied to your review",
+                  number=order.number),
+        lambda: body, _order_link(order, "buyer") + "#rating")
     session.flush()
     return review
 
@@ -437,14 +475,15 @@ def hide_review(session: Session, review: Review, staff: User, reason: str | Non
     """Staff hide a review from every public place and average, with a recorded reason."""
     now = now or utcnow()
     if not can_moderate_reviews(staff):
-        raise ReviewForbidden("Only platform staff can hide reviews.")
+        raise ReviewForbidden(_("Only platform staff can hide reviews."))
     reason = (reason or "").strip()
     if not reason:
-        raise ReviewInvalid({"reason": "Give the reason for hiding this review."})
+        raise ReviewInvalid({"reason": _("Give the reason for hiding this review.")})
     if len(reason) > MAX_REASON:
-        raise ReviewInvalid({"reason": f"Please keep the reason under {MAX_REASON:,} characters."})
+        raise ReviewInvalid({"reason": _("Please keep the reason under %(max)s characters.",
+                                         max=format(MAX_REASON, ","))})
     if review.hidden_at is not None:
-        raise ReviewError("This review is already hidden.")
+        raise ReviewError(_("This review is already hidden."))
     review.hidden_at, review.hidden_reason, review.hidden_by_id = now, reason, staff.id
     session.flush()
     audit.record(session, staff, "review.hide", review, reason, order_id=review.order_id,
@@ -454,10 +493,11 @@ def hide_review(session: Session, review: Review, staff: User, reason: str | Non
     _refresh_credibility(session, {review.subject_org_id}, now)
     order = session.get(Order, review.order_id)
     party = review.side
-    notify_organisation(
+    _notify_members(
         session, session.get(Organisation, review.author_org_id), "review_hidden",
-        f"Order {order.number}: your review was hidden by platform staff",
-        f"Reason: {reason}", _order_link(order, party) + "#rating")
+        lambda: _("Order %(number)s: your review was hidden by platform staff",
+                  number=order.number),
+        lambda: _("Reason: %(reason)s", reason=reason), _order_link(order, party) + "#rating")
     session.flush()
     return review
 
@@ -466,9 +506,9 @@ def unhide_review(session: Session, review: Review, staff: User, reason: str | N
                   *, now: datetime | None = None) -> Review:
     """Staff show a hidden review again; the audit log keeps why it was hidden."""
     if not can_moderate_reviews(staff):
-        raise ReviewForbidden("Only platform staff can show hidden reviews again.")
+        raise ReviewForbidden(_("Only platform staff can show hidden reviews again."))
     if review.hidden_at is None:
-        raise ReviewError("This review is not hidden.")
+        raise ReviewError(_("This review is not hidden."))
     reason = (reason or "").strip()[:MAX_REASON] or None
     audit.record(session, staff, "review.unhide", review, reason, order_id=review.order_id,
                  side=review.side, was_hidden_for=review.hidden_reason)

@@ -8,6 +8,7 @@ marketplace.permissions (``is_public_listing`` / ``public_listings_filter``);
 
 from dataclasses import dataclass
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, cast, false, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.sql.elements import ColumnElement
@@ -18,13 +19,13 @@ from marketplace.models import Organisation
 from marketplace.paging import Page, paginate, parse_page  # noqa: F401 (also imported from here)
 
 SORTS = {
-    "newest": "Newest first",
-    "price_asc": "Price: low to high",
-    "price_desc": "Price: high to low",
-    "sales": "Most sold",
+    "newest": _l("Newest first"),
+    "price_asc": _l("Price: low to high"),
+    "price_desc": _l("Price: high to low"),
+    "sales": _l("Most sold"),
 }
 DEFAULT_SORT = "newest"
-MODE_LABELS = {"packaged": "Packaged", "quote": "Quote", "financial": "Financial"}
+MODE_LABELS = {"packaged": _l("Packaged"), "quote": _l("Quote"), "financial": _l("Financial")}
 REGION_CODES = {code for code, _en, _zh in reference.REGIONS}
 INSTITUTION_TYPE_CODES = {code for code, _en, _zh in reference.INSTITUTION_TYPES}
 

@@ -3,6 +3,7 @@ and the staff list of login lockouts."""
 
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy.exc import IntegrityError
 
@@ -31,7 +32,7 @@ def _next_url(default: str) -> str:
 
 
 def _redirect_signed_in():
-    flash("You are already logged in.", "info")
+    flash(_("You are already logged in."), "info")
     return redirect(url_for("accounts.account"))
 
 
@@ -86,8 +87,9 @@ def signup_enterprise():
         user = _complete_signup(form, service.register_enterprise, data,
                                 credit_code=form.credit_code.data)
         if user is not None:
-            flash(f"Welcome to the Innovation Service Supermarket, {user.full_name}! "
-                  f"{user.organisation.name} is registered.", "success")
+            flash(_("Welcome to the Innovation Service Supermarket, %(name)s! "
+                    "%(organisation)s is registered.", name=user.full_name,
+                    organisation=user.organisation.name), "success")
             return redirect(url_for("accounts.account"))
     return render_template("accounts/signup_enterprise.html", form=form)
 
@@ -105,9 +107,9 @@ def signup_provider():
             password=form.password.data)
         user = _complete_signup(form, service.register_provider, data)
         if user is not None:
-            flash(f"Welcome, {user.full_name}! {user.organisation.name} has an account. "
-                  "Next step: complete your institution application so staff can verify it.",
-                  "success")
+            flash(_("Welcome, %(name)s! %(organisation)s has an account. Next step: complete "
+                    "your institution application so staff can verify it.",
+                    name=user.full_name, organisation=user.organisation.name), "success")
             return redirect(url_for("accounts.account"))
     return render_template("accounts/signup_provider.html", form=form)
 
@@ -132,7 +134,7 @@ def login():
         else:
             db.session.commit()
             login_user(user, remember=form.remember.data)
-            flash(f"Welcome back, {user.full_name}.", "success")
+            flash(_("Welcome back, %(name)s.", name=user.full_name), "success")
             return redirect(_next_url(url_for("accounts.account")))
     next_value = request.args.get("next") or request.form.get("next")
     return render_template("accounts/login.html", form=form, locked=locked,
@@ -143,7 +145,7 @@ def login():
 def logout():
     if current_user.is_authenticated:
         logout_user()
-        flash("You have logged out. See you soon!", "info")
+        flash(_("You have logged out. See you soon!"), "info")
     return redirect(url_for("main.home"))
 
 
@@ -176,7 +178,8 @@ def change_password():
             # The cookie of this session carries the old version too: sign it in again.
             remembered = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
             login_user(user, remember=remembered in request.cookies)
-            flash("Your password has been changed. Other devices have been signed out.", "success")
+            flash(_("Your password has been changed. Other devices have been signed out."),
+                  "success")
             return redirect(url_for("accounts.account"))
     return _render_account(form)
 
@@ -199,9 +202,9 @@ def forgot_password():
             _reset_max_age())
         db.session.commit()
         # The same answer whether or not the address has an account.
-        flash(f"If an account exists for {form.email.data}, we have sent it an email with a link "
-              f"to choose a new password. The link works for "
-              f"{service.human_wait(_reset_max_age())}.", "info")
+        flash(_("If an account exists for %(email)s, we have sent it an email with a link to "
+                "choose a new password. The link works for %(wait)s.", email=form.email.data,
+                wait=service.human_wait(_reset_max_age())), "info")
         return redirect(url_for("accounts.login"))
     return render_template("accounts/forgot_password.html", form=form)
 
@@ -226,8 +229,8 @@ def reset_password(token):
             if current_user.is_authenticated:
                 logout_user()
             login_user(user)
-            flash("Your new password is set and you are logged in. "
-                  "Every other session has been signed out.", "success")
+            flash(_("Your new password is set and you are logged in. "
+                    "Every other session has been signed out."), "success")
             return redirect(url_for("accounts.account"))
     return render_template("accounts/reset_password.html", form=form, problem=None, user=user)
 
@@ -247,7 +250,8 @@ def lockouts():
 def clear_lockout(throttle_id):
     form = ClearLockoutForm()
     if not form.validate_on_submit():
-        flash(" ".join(form.reason.errors) or "The form expired; please try again.", "danger")
+        flash(" ".join(map(str, form.reason.errors)) or _("The form expired; please try again."),
+              "danger")
         return redirect(url_for("accounts.lockouts"))
     try:
         throttle = service.clear_lockout(db.session, current_user._get_current_object(),
@@ -257,5 +261,6 @@ def clear_lockout(throttle_id):
         flash(exc.message, "warning")
     else:
         db.session.commit()
-        flash(f"Failed logins of {throttle.email} cleared; they can log in again now.", "success")
+        flash(_("Failed logins of %(email)s cleared; they can log in again now.",
+                email=throttle.email), "success")
     return redirect(url_for("accounts.lockouts"))

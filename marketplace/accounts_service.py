@@ -10,6 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask_babel import force_locale, ngettext
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -19,12 +22,12 @@ from marketplace import audit, reference
 from marketplace import credit_code as credit_codes
 from marketplace.database import utcnow
 from marketplace.models import LoginThrottle, Organisation, User
-from marketplace.notifications import queue_email
+from marketplace.notifications import queue_email, recipient_locale
 from marketplace.paging import paginate
 from marketplace.passwords import hash_password, password_problems, verify_password
 
-GENERIC_LOGIN_ERROR = "Email or password is incorrect."
-INACTIVE_ACCOUNT_ERROR = (
+GENERIC_LOGIN_ERROR = _l("Email or password is incorrect.")
+INACTIVE_ACCOUNT_ERROR = _l(
     "This account has been deactivated. Please contact platform staff if you think this is a mistake."
 )
 
@@ -36,6 +39,7 @@ class AccountError(ValueError):
     """
 
     def __init__(self, message: str, field: str | None = None):
+        message = str(message)  # a lazy message, in the language of the request
         super().__init__(message)
         self.message = message
         self.field = field
@@ -56,11 +60,11 @@ def credit_code_taken(session: Session, code: str) -> bool:
 
 
 def email_taken_message(email: str) -> str:
-    return (f"An account with {normalise_email(email)} already exists. "
-            "Log in instead, or use another email address.")
+    return _("An account with %(email)s already exists. "
+             "Log in instead, or use another email address.", email=normalise_email(email))
 
 
-CREDIT_CODE_TAKEN_MESSAGE = (
+CREDIT_CODE_TAKEN_MESSAGE = _l(
     "An organisation with this unified social credit code is already registered. "
     "Ask its account owner to invite you, or contact platform staff."
 )
@@ -76,9 +80,9 @@ def _check_new_account(session: Session, email: str, password: str) -> str:
     return email
 
 
-def _check_choice(value: str | None, rows, field: str, what: str) -> str:
+def _check_choice(value: str | None, rows, field: str, message: str) -> str:
     if value not in {code for code, _en, _zh in rows}:
-        raise AccountError(f"Choose a {what} from the list.", field=field)
+        raise AccountError(message, field=field)
     return value
 
 
@@ -119,9 +123,11 @@ def register_enterprise(session: Session, data: EnterpriseSignup) -> User:
     if credit_code_taken(session, code):
         raise AccountError(CREDIT_CODE_TAKEN_MESSAGE, field="credit_code")
     email = _check_new_account(session, data.email, data.password)
-    _check_choice(data.region, reference.REGIONS, "region", "region")
-    _check_choice(data.industry, reference.INDUSTRIES, "industry", "industry")
-    _check_choice(data.size, reference.COMPANY_SIZES, "size", "company size")
+    _check_choice(data.region, reference.REGIONS, "region", _("Choose a region from the list."))
+    _check_choice(data.industry, reference.INDUSTRIES, "industry",
+                  _("Choose an industry from the list."))
+    _check_choice(data.size, reference.COMPANY_SIZES, "size",
+                  _("Choose a company size from the list."))
     organisation = Organisation(
         kind="enterprise", name=data.company_name.strip(), credit_code=code,
         region=data.region, industry=data.industry, size=data.size,
@@ -144,7 +150,7 @@ def register_provider(session: Session, data: ProviderSignup) -> User:
     """
     email = _check_new_account(session, data.email, data.password)
     _check_choice(data.institution_type, reference.INSTITUTION_TYPES, "institution_type",
-                  "institution type")
+                  _("Choose an institution type from the list."))
     organisation = Organisation(
         kind="provider", name=data.institution_name.strip(),
         institution_type=data.institution_type, contact_name=data.contact_name.strip(),
@@ -166,7 +172,8 @@ def explain_conflict(session: Session, *, email: str, credit_code: str | None = 
         return AccountError(CREDIT_CODE_TAKEN_MESSAGE, field="credit_code")
     if email_taken(session, email):
         return AccountError(email_taken_message(email), field="email")
-    return AccountError("Someone registered the same details a moment ago. Please check and try again.")
+    return AccountError(_("Someone registered the same details a moment ago. "
+                          "Please check and try again."))
 
 
 _dummy_hash: str | None = None
@@ -210,18 +217,19 @@ class AccountLocked(AccountError):
         self.until = until
         self.seconds = max(1, int((until - now).total_seconds() + 0.999))
         super().__init__(
-            f"Too many failed attempts for this email address. Please wait {human_wait(self.seconds)} "
-            "and try again, or reset your password with the link below.")
+            _("Too many failed attempts for this email address. Please wait %(wait)s and try "
+              "again, or reset your password with the link below.",
+              wait=human_wait(self.seconds)))
 
 
 def human_wait(seconds: int) -> str:
     if seconds < 90:
-        return f"{seconds} seconds"
+        return ngettext("%(num)d second", "%(num)d seconds", seconds)
     minutes = round(seconds / 60)
     if minutes < 90:
-        return f"{minutes} minutes"
+        return ngettext("%(num)d minute", "%(num)d minutes", minutes)
     hours = round(minutes / 60)
-    return "1 hour" if hours == 1 else f"{hours} hours"
+    return ngettext("%(num)d hour", "%(num)d hours", hours)
 
 
 def _throttle(session: Session, email: str) -> LoginThrottle | None:
@@ -314,10 +322,10 @@ def clear_lockout(session: Session, actor: User, throttle_id: int, reason: str) 
     """Staff lift a lockout (e.g. after the owner called in); audited, flushed."""
     throttle = session.get(LoginThrottle, throttle_id)
     if throttle is None:
-        raise AccountError("That lockout has already been cleared.")
+        raise AccountError(_("That lockout has already been cleared."))
     reason = (reason or "").strip()
     if not reason:
-        raise AccountError("Say why the lockout is lifted (it goes into the audit log).",
+        raise AccountError(_("Say why the lockout is lifted (it goes into the audit log)."),
                            field="reason")
     audit.record(session, actor, "login_lockout.cleared", throttle, reason, email=throttle.email,
                  failures=throttle.failures, lockouts=throttle.lockouts,
@@ -330,9 +338,9 @@ def clear_lockout(session: Session, actor: User, throttle_id: int, reason: str) 
 # ------------------------------------------------------------------ password reset
 
 RESET_SALT = "password-reset"
-RESET_INVALID = ("This password-reset link is not valid or has already been used. "
-                 "Ask for a new one below.")
-RESET_EXPIRED = "This password-reset link has expired. Ask for a new one below."
+RESET_INVALID = _l("This password-reset link is not valid or has already been used. "
+                   "Ask for a new one below.")
+RESET_EXPIRED = _l("This password-reset link has expired. Ask for a new one below.")
 
 
 def _password_fingerprint(user: User) -> str:
@@ -375,13 +383,15 @@ def request_password_reset(session: Session, email: str, secret_key: str,
         return False
     link = link_for(password_reset_token(user, secret_key))
     minutes = max(1, max_age // 60)
-    queue_email(session, user.email, "Reset your password · 重置密码", (
-        f"Hello {user.full_name},\n\n"
-        "Someone (we hope you) asked to reset the password of your Innovation Service "
-        "Supermarket account. Choose a new password here:\n\n"
-        f"{link}\n\n"
-        f"The link works once, for {minutes} minutes. If you did not ask for it, ignore this "
-        "email: your password stays as it is."))
+    with force_locale(recipient_locale(user)):  # in the account holder's language
+        queue_email(session, user.email, _("Reset your password"), _(
+            "Hello %(name)s,\n\n"
+            "Someone (we hope you) asked to reset the password of your Innovation Service "
+            "Supermarket account. Choose a new password here:\n\n"
+            "%(link)s\n\n"
+            "The link works once, for %(minutes)d minutes. If you did not ask for it, ignore "
+            "this email: your password stays as it is.",
+            name=user.full_name, link=link, minutes=minutes))
     session.flush()
     return True
 
@@ -397,10 +407,11 @@ def reset_password(session: Session, token: str, new: str, secret_key: str,
     user.password_hash = hash_password(new)
     user.session_version = (user.session_version or 1) + 1
     clear_failed_logins(session, user.email)
-    queue_email(session, user.email, "Your password was changed · 密码已修改", (
-        f"Hello {user.full_name},\n\nThe password of your Innovation Service Supermarket "
-        "account was just changed with a reset link, and every other session was signed out. "
-        "If this was not you, contact platform staff at once."))
+    with force_locale(recipient_locale(user)):
+        queue_email(session, user.email, _("Your password was changed"), _(
+            "Hello %(name)s,\n\nThe password of your Innovation Service Supermarket "
+            "account was just changed with a reset link, and every other session was signed "
+            "out. If this was not you, contact platform staff at once.", name=user.full_name))
     session.flush()
     return user
 
@@ -409,9 +420,10 @@ def change_password(session: Session, user: User, *, current: str, new: str) -> 
     """Replace the password and bump the session version, which signs out every other
     session of this user (their login cookies carry the old version)."""
     if not verify_password(user.password_hash, current or ""):
-        raise AccountError("Your current password is not correct.", field="current_password")
+        raise AccountError(_("Your current password is not correct."), field="current_password")
     if new == current:
-        raise AccountError("Choose a password different from the current one.", field="new_password")
+        raise AccountError(_("Choose a password different from the current one."),
+                           field="new_password")
     problems = password_problems(new, user.email)
     if problems:
         raise AccountError(" ".join(problems), field="new_password")

@@ -3,6 +3,8 @@
 import logging
 
 from flask import render_template
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 
 from marketplace.database import db
@@ -10,14 +12,16 @@ from marketplace.database import db
 log = logging.getLogger(__name__)
 
 MESSAGES = {
-    400: ("Bad request", "The request could not be understood."),
-    403: ("Not allowed", "Your account does not have access to this page."),
-    404: ("Page not found", "We could not find that page. It may have been withdrawn or moved."),
-    405: ("Not allowed", "That action is not available here."),
-    409: ("Conflict", "That action does not fit the current state of this item."),
-    413: ("Too large", "The upload is larger than we accept."),
-    429: ("Slow down", "Too many requests. Please wait a moment and try again."),
-    500: ("Something went wrong", "An unexpected error occurred. It has been logged; please try again."),
+    400: (_l("Bad request"), _l("The request could not be understood.")),
+    403: (_l("Not allowed"), _l("Your account does not have access to this page.")),
+    404: (_l("Page not found"),
+          _l("We could not find that page. It may have been withdrawn or moved.")),
+    405: (_l("Not allowed"), _l("That action is not available here.")),
+    409: (_l("Conflict"), _l("That action does not fit the current state of this item.")),
+    413: (_l("Too large"), _l("The upload is larger than we accept.")),
+    429: (_l("Slow down"), _l("Too many requests. Please wait a moment and try again.")),
+    500: (_l("Something went wrong"),
+          _l("An unexpected error occurred. It has been logged; please try again.")),
 }
 
 
@@ -36,8 +40,8 @@ def register(app):
 
     @app.errorhandler(CSRFError)
     def _csrf_error(exc):
-        return render_error(400, "Your form expired or was sent without its security token. "
-                                 "Please go back, reload the page and try again.")
+        return render_error(400, _("Your form expired or was sent without its security token. "
+                                   "Please go back, reload the page and try again."))
 
     @app.errorhandler(500)
     def _server_error(exc):

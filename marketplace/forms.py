@@ -6,6 +6,7 @@ field; rules that need the database (duplicate email or credit code) live in
 accounts_service and are attached to the fields by the views.
 """
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import (
@@ -23,7 +24,7 @@ try:  # WTForms 3.3+ deprecates plain tuples as choices.
 except ImportError:  # pragma: no cover - older WTForms
     SelectChoice = None
 
-from marketplace import credit_code, reference
+from marketplace import credit_code, i18n, reference
 from marketplace.passwords import password_problems
 
 
@@ -35,46 +36,51 @@ def _lower(value):
     return value.strip().lower() if isinstance(value, str) else value
 
 
-def _with_prompt(rows, prompt: str):
-    """An empty "Choose…" option, then the reference list labelled in both languages."""
-    options = [("", prompt), *reference.choices(rows)]
-    if SelectChoice is None:
-        return options
-    return [SelectChoice(value, label) for value, label in options]
+def _with_prompt(rows, prompt):
+    """An empty "Choose…" option, then the reference list in the viewer's language; a
+    callable, so WTForms builds the options for each request (its language)."""
+    def options():
+        chinese = i18n.is_chinese()
+        rows_shown = [("", str(prompt))] + [(code, zh if chinese else en)
+                                            for code, en, zh in rows]
+        if SelectChoice is None:
+            return rows_shown
+        return [SelectChoice(value, label) for value, label in rows_shown]
+    return options
 
 
 PHONE = Regexp(r"^\+?[0-9][0-9 ()\-]{5,24}$",
-               message="Enter a phone number with digits only (spaces, dashes and a leading + are fine).")
-TERMS_MESSAGE = "Please accept the platform rules to create an account."
+               message=_l("Enter a phone number with digits only (spaces, dashes and a leading + are fine)."))
+TERMS_MESSAGE = _l("Please accept the platform rules to create an account.")
 
 
 class _NewAccountMixin:
     """Email, password, confirmation and terms, shared by both sign-up forms."""
 
     contact_name = StringField(
-        "Contact person", filters=[_strip],
-        validators=[DataRequired("Tell us who we should contact."), Length(max=100)])
+        _l("Contact person"), filters=[_strip],
+        validators=[DataRequired(_l("Tell us who we should contact.")), Length(max=100)])
     contact_phone = StringField(
-        "Contact phone", filters=[_strip],
-        validators=[DataRequired("Enter a phone number."), PHONE],
+        _l("Contact phone"), filters=[_strip],
+        validators=[DataRequired(_l("Enter a phone number.")), PHONE],
         render_kw={"autocomplete": "tel", "inputmode": "tel"})
     email = EmailField(
-        "Email", filters=[_lower],
-        validators=[DataRequired("Enter your email address."),
-                    Email("Enter a valid email address, like name@company.cn."), Length(max=254)],
-        description="You will log in with this address.",
+        _l("Email"), filters=[_lower],
+        validators=[DataRequired(_l("Enter your email address.")),
+                    Email(_l("Enter a valid email address, like name@company.cn.")), Length(max=254)],
+        description=_l("You will log in with this address."),
         render_kw={"autocomplete": "email"})
     password = PasswordField(
-        "Password", validators=[InputRequired("Choose a password.")],
-        description="At least 10 characters, with letters and digits.",
+        _l("Password"), validators=[InputRequired(_l("Choose a password."))],
+        description=_l("At least 10 characters, with letters and digits."),
         render_kw={"autocomplete": "new-password"})
     confirm = PasswordField(
-        "Confirm password",
-        validators=[InputRequired("Type the password again."),
-                    EqualTo("password", "The two passwords do not match.")],
+        _l("Confirm password"),
+        validators=[InputRequired(_l("Type the password again.")),
+                    EqualTo("password", _l("The two passwords do not match."))],
         render_kw={"autocomplete": "new-password"})
     accept_terms = BooleanField(
-        "I accept the platform rules", validators=[DataRequired(TERMS_MESSAGE)])
+        _l("I accept the platform rules"), validators=[DataRequired(TERMS_MESSAGE)])
 
     def validate_password(self, field):
         # Show every problem at once, one line each, rather than one per attempt.
@@ -84,21 +90,21 @@ class _NewAccountMixin:
 
 class EnterpriseSignupForm(_NewAccountMixin, FlaskForm):
     company_name = StringField(
-        "Company name", filters=[_strip],
-        validators=[DataRequired("Enter the registered company name."), Length(min=2, max=200)],
-        description="As on the business licence, e.g. 苏州某某科技有限公司.",
+        _l("Company name"), filters=[_strip],
+        validators=[DataRequired(_l("Enter the registered company name.")), Length(min=2, max=200)],
+        description=_l("As on the business licence, e.g. 苏州某某科技有限公司."),
         render_kw={"autocomplete": "organization"})
     credit_code = StringField(
-        "Unified social credit code", filters=[_strip],
-        validators=[DataRequired("Enter the 18-character unified social credit code.")],
-        description="统一社会信用代码 — 18 characters, on the business licence.",
+        _l("Unified social credit code"), filters=[_strip],
+        validators=[DataRequired(_l("Enter the 18-character unified social credit code."))],
+        description=_l("18 characters, on the business licence."),
         render_kw={"maxlength": 22, "spellcheck": "false", "autocapitalize": "characters"})
-    region = SelectField("Region", choices=_with_prompt(reference.REGIONS, "Choose a region…"),
-                         validators=[DataRequired("Choose the region where the company is registered.")])
-    industry = SelectField("Industry", choices=_with_prompt(reference.INDUSTRIES, "Choose an industry…"),
-                           validators=[DataRequired("Choose the company's main industry.")])
-    size = SelectField("Company size", choices=_with_prompt(reference.COMPANY_SIZES, "Choose a size…"),
-                       validators=[DataRequired("Choose the company size.")])
+    region = SelectField(_l("Region"), choices=_with_prompt(reference.REGIONS, _l("Choose a region…")),
+                         validators=[DataRequired(_l("Choose the region where the company is registered."))])
+    industry = SelectField(_l("Industry"), choices=_with_prompt(reference.INDUSTRIES, _l("Choose an industry…")),
+                           validators=[DataRequired(_l("Choose the company's main industry."))])
+    size = SelectField(_l("Company size"), choices=_with_prompt(reference.COMPANY_SIZES, _l("Choose a size…")),
+                       validators=[DataRequired(_l("Choose the company size."))])
 
 
     def validate_credit_code(self, field):
@@ -110,36 +116,36 @@ class EnterpriseSignupForm(_NewAccountMixin, FlaskForm):
 
 class ProviderSignupForm(_NewAccountMixin, FlaskForm):
     institution_name = StringField(
-        "Institution name", filters=[_strip],
-        validators=[DataRequired("Enter the institution's registered name."), Length(min=2, max=200)],
+        _l("Institution name"), filters=[_strip],
+        validators=[DataRequired(_l("Enter the institution's registered name.")), Length(min=2, max=200)],
         render_kw={"autocomplete": "organization"})
     institution_type = SelectField(
-        "Institution type",
-        choices=_with_prompt(reference.INSTITUTION_TYPES, "Choose a type…"),
-        validators=[DataRequired("Choose the kind of institution.")])
+        _l("Institution type"),
+        choices=_with_prompt(reference.INSTITUTION_TYPES, _l("Choose a type…")),
+        validators=[DataRequired(_l("Choose the kind of institution."))])
 
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", filters=[_lower],
-                       validators=[DataRequired("Enter your email address.")],
+    email = EmailField(_l("Email"), filters=[_lower],
+                       validators=[DataRequired(_l("Enter your email address."))],
                        render_kw={"autocomplete": "username", "autofocus": True})
-    password = PasswordField("Password", validators=[InputRequired("Enter your password.")],
+    password = PasswordField(_l("Password"), validators=[InputRequired(_l("Enter your password."))],
                              render_kw={"autocomplete": "current-password"})
-    remember = BooleanField("Keep me logged in on this device")
+    remember = BooleanField(_l("Keep me logged in on this device"))
 
 
 class NewPasswordForm(FlaskForm):
     """A new password typed twice and checked against the password rules (reset by email)."""
 
     new_password = PasswordField(
-        "New password", validators=[InputRequired("Choose a new password.")],
-        description="At least 10 characters, with letters and digits.",
+        _l("New password"), validators=[InputRequired(_l("Choose a new password."))],
+        description=_l("At least 10 characters, with letters and digits."),
         render_kw={"autocomplete": "new-password"})
     confirm = PasswordField(
-        "Confirm new password",
-        validators=[InputRequired("Type the new password again."),
-                    EqualTo("new_password", "The two passwords do not match.")],
+        _l("Confirm new password"),
+        validators=[InputRequired(_l("Type the new password again.")),
+                    EqualTo("new_password", _l("The two passwords do not match."))],
         render_kw={"autocomplete": "new-password"})
 
     def __init__(self, *args, email: str = "", **kwargs):
@@ -155,15 +161,15 @@ class ChangePasswordForm(NewPasswordForm):
     """Changing the password from "my account" also asks for the current one."""
 
     current_password = PasswordField(
-        "Current password", validators=[InputRequired("Enter your current password.")],
+        _l("Current password"), validators=[InputRequired(_l("Enter your current password."))],
         render_kw={"autocomplete": "current-password"})
 
 
 class ForgotPasswordForm(FlaskForm):
     email = EmailField(
-        "Email", filters=[_lower],
-        validators=[DataRequired("Enter the email address you log in with."),
-                    Email("Enter a valid email address, like name@company.cn."), Length(max=254)],
+        _l("Email"), filters=[_lower],
+        validators=[DataRequired(_l("Enter the email address you log in with.")),
+                    Email(_l("Enter a valid email address, like name@company.cn.")), Length(max=254)],
         render_kw={"autocomplete": "email", "autofocus": True})
 
 
@@ -177,7 +183,7 @@ class ResetPasswordForm(NewPasswordForm):
 
 class ClearLockoutForm(FlaskForm):
     reason = StringField(
-        "Reason", filters=[_strip],
-        validators=[DataRequired("Say why the lockout is lifted (it goes into the audit log)."),
+        _l("Reason"), filters=[_strip],
+        validators=[DataRequired(_l("Say why the lockout is lifted (it goes into the audit log).")),
                     Length(max=500)],
-        render_kw={"placeholder": "Reason, for the audit log"})
+        render_kw={"placeholder": _l("Reason, for the audit log")})

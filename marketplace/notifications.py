@@ -35,6 +35,20 @@ def absolute_url(link: str) -> str:
     return site_url() + "/" + link.lstrip("/")
 
 
+def recipient_locale(user: User) -> str:
+    """The language notes and emails to ``user`` are written in: their saved choice, else
+    the platform's default (use under ``flask_babel.force_locale``)."""
+    from marketplace.i18n import DEFAULT_LOCALE
+
+    try:
+        from flask import current_app
+
+        default = current_app.config.get("DEFAULT_LOCALE") or DEFAULT_LOCALE
+    except RuntimeError:  # outside an application context
+        default = DEFAULT_LOCALE
+    return getattr(user, "locale", None) or default
+
+
 def notify(session: Session, user: User, kind: str, title: str, body: str = "",
            link: str | None = None, email: bool = True) -> Notification:
     notice = Notification(user_id=user.id, kind=kind, title=title, body=body, link=link)

@@ -1,5 +1,6 @@
 """Password rules and hashing (werkzeug's salted scrypt)."""
 
+from flask_babel import gettext as _
 from werkzeug.security import check_password_hash, generate_password_hash
 
 MIN_LENGTH = 10
@@ -15,17 +16,17 @@ def password_problems(password: str, email: str = "") -> list[str]:
     """Everything wrong with a proposed password, as sentences for the form."""
     problems = []
     if len(password) < MIN_LENGTH:
-        problems.append(f"Use at least {MIN_LENGTH} characters.")
+        problems.append(_("Use at least %(num)d characters.", num=MIN_LENGTH))
     if len(password) > MAX_LENGTH:
-        problems.append(f"Use at most {MAX_LENGTH} characters.")
+        problems.append(_("Use at most %(num)d characters.", num=MAX_LENGTH))
     if not any(c.isalpha() for c in password) or not any(c.isdigit() for c in password):
-        problems.append("Use both letters and digits.")
+        problems.append(_("Use both letters and digits."))
     lowered = password.lower()
     if lowered in COMMON_PASSWORDS or len(set(password)) < 4:
-        problems.append("This password is too easy to guess.")
+        problems.append(_("This password is too easy to guess."))
     local_part = email.split("@")[0].lower() if email else ""
     if local_part and len(local_part) >= 4 and local_part in lowered:
-        problems.append("Do not include your email address in the password.")
+        problems.append(_("Do not include your email address in the password."))
     return problems
 
 

@@ -28,6 +28,8 @@ import math
 import time
 
 from flask import current_app, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_limiter.errors import RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -132,8 +134,9 @@ def _retry_after_seconds(exc: RateLimitExceeded) -> int | None:
 def _too_many_requests(exc: RateLimitExceeded):
     seconds = _retry_after_seconds(exc)
     wait = _human_wait(seconds)
-    message = (f"Too many attempts from your network. Please wait {wait} and try again."
-               if wait else "Too many requests. Please wait a moment and try again.")
+    message = (_("Too many attempts from your network. Please wait %(wait)s and try again.",
+                 wait=wait)
+               if wait else _("Too many requests. Please wait a moment and try again."))
     log.warning("rate limit hit: %s %s from %s (%s)", request.method, loggable_path(),
                 get_remote_address(), exc.description)
     if wants_json():
@@ -141,7 +144,7 @@ def _too_many_requests(exc: RateLimitExceeded):
         response.status_code = 429
     else:
         response = current_app.make_response((render_template(
-            "errors/error.html", status=429, title="Slow down", message=message,
+            "errors/error.html", status=429, title=_("Slow down"), message=message,
             icon="bi-hourglass-split"), 429))
     if seconds:
         response.headers["Retry-After"] = str(seconds)
@@ -152,10 +155,10 @@ def _human_wait(seconds: int | None) -> str | None:
     if not seconds:
         return None
     if seconds < 90:
-        return f"{seconds} seconds"
+        return ngettext("%(num)d second", "%(num)d seconds", seconds)
     if seconds < 5400:
-        return f"{round(seconds / 60)} minutes"
-    return f"{round(seconds / 3600)} hours"
+        return ngettext("%(num)d minute", "%(num)d minutes", round(seconds / 60))
+    return ngettext("%(num)d hour", "%(num)d hours", round(seconds / 3600))
 
 
 def _human_size(size: int) -> str:
@@ -164,15 +167,15 @@ def _human_size(size: int) -> str:
 
 def _too_large(exc: RequestEntityTooLarge):
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
-    message = "The upload is larger than we accept."
+    message = _("The upload is larger than we accept.")
     if limit:
-        message = (f"The upload is larger than we accept: at most {_human_size(limit)} in one "
-                   "go. Please send smaller files, or fewer at a time.")
+        message = _("The upload is larger than we accept: at most %(size)s in one go. "
+                    "Please send smaller files, or fewer at a time.", size=_human_size(limit))
     if wants_json():
         response = jsonify(error="too_large", message=message, limit=limit)
         response.status_code = 413
         return response
-    return render_template("errors/error.html", status=413, title="Too large",
+    return render_template("errors/error.html", status=413, title=_("Too large"),
                            message=message, icon="bi-file-earmark-x"), 413
 
 

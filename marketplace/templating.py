@@ -18,6 +18,16 @@ def _url_with(**changes) -> str:
     return url_for(request.endpoint, **(request.view_args or {}), **args)
 
 
+def reference_label(table, code) -> str:
+    """The label of ``code`` in a reference table of (code, en, zh) rows, in the viewer's
+    language (the code itself when unknown)."""
+    chinese = i18n.is_chinese()
+    for row_code, en, zh in table:
+        if row_code == code:
+            return zh if chinese else en
+    return code or ""
+
+
 def register(app):
     app.jinja_env.filters["money"] = lambda amount, currency="CNY": (
         "—" if amount is None else format_amount(amount, currency)
@@ -30,14 +40,13 @@ def register(app):
         format_range(low, high, currency, i18n.is_chinese()))
     app.jinja_env.filters["rate"] = lambda bp: "—" if bp is None else format_rate(bp)
     app.jinja_env.filters["markdown"] = render_markdown
-    app.jinja_env.filters["region"] = lambda code: reference.REGION_LABELS.get(code, code)
+    # Reference labels in the viewer's language (marketplace/reference.py has both).
+    app.jinja_env.filters["region"] = lambda code: reference_label(reference.REGIONS, code)
     app.jinja_env.filters["institution_type"] = lambda code: (
-        reference.INSTITUTION_TYPE_LABELS.get(code, code or "")
-    )
-    app.jinja_env.filters["industry"] = lambda code: reference.INDUSTRY_LABELS.get(code, code or "")
+        reference_label(reference.INSTITUTION_TYPES, code))
+    app.jinja_env.filters["industry"] = lambda code: reference_label(reference.INDUSTRIES, code)
     app.jinja_env.filters["company_size"] = lambda code: (
-        reference.COMPANY_SIZE_LABELS.get(code, code or "")
-    )
+        reference_label(reference.COMPANY_SIZES, code))
     app.jinja_env.globals["url_with"] = _url_with
     app.jinja_env.globals["reference"] = reference
     from orders import states

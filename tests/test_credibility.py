@@ -492,7 +492,7 @@ def test_search_filters_and_sorts_by_credibility(session, client, index_dir):
 
     html = client.get("/search?q=patent&cred=80&sort=credibility").get_data(as_text=True)
     assert "Trusted Patent Agency" in html and "Decent Patent Agency" not in html
-    assert 'data-level="AAA"' in html and "Credibility AA &amp; up" in html
+    assert 'data-level="AAA"' in html and "Credibility AA & up" in html
     assert 'data-facet="cred"' in html
     assert "Most credible" in html
     # An unknown floor is ignored rather than failing.

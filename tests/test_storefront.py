@@ -91,7 +91,7 @@ def test_home_shows_featured_and_newest_and_hides_invisible_products(app, client
     response = client.get("/")
     assert response.status_code == 200
     body = text(response)
-    assert "创新服务超市" in body
+    assert "Innovation Service Supermarket" in body
     featured_html = section(body, "featured")
     newest_html = section(body, "newest")
     assert "Featured patent filing" in featured_html
@@ -123,7 +123,11 @@ def test_home_product_cards_show_listing_facts(client, build):
     assert "From ¥5,000.00" in body
     assert "Quote on request" in body
     assert "¥500k–¥5M · 3.45%–4.80% · 6–36 months" in body
-    assert "创新券" in body and "Innovation voucher" in body
+    assert "Innovation voucher" in body and "创新券" not in body
+    client.set_cookie("lang", "zh_Hans_CN")  # the same cards for a Chinese reader
+    chinese = text(client.get("/"))
+    assert "创新券" in chinese and "起" in chinese and "Innovation voucher" not in chinese
+    client.delete_cookie("lang")
     assert "Suzhou, Kunshan" in body and "+2" in body
     assert "Card Facts Agency" in body
     assert f'href="/institutions/{provider.id}"' in body
@@ -160,10 +164,13 @@ def test_top_level_category_lists_products_of_all_its_subcategories(client, buil
     assert response.status_code == 200
     assert set(card_ids(response)) == {patent.id, trademark.id}
     body = text(response)
-    assert "知识产权" in body
+    assert "Intellectual property" in body and "知识产权" not in body
+    client.set_cookie("lang", "zh_Hans_CN")
+    assert "知识产权" in text(client.get("/c/ip"))
+    client.delete_cookie("lang")
     assert 'data-testid="breadcrumbs"' in body
     subcategories = body[body.index('data-testid="subcategories"'):]
-    assert re.search(r"Patent application<br>.*?</span>\s*<span[^>]*>1<", subcategories, re.S)
+    assert re.search(r"Patent application</span>\s*<span[^>]*>1<", subcategories, re.S)
 
     response = client.get("/c/finance")
     assert card_ids(response) == [loan.id]

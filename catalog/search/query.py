@@ -36,6 +36,8 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from itertools import islice
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
@@ -55,13 +57,13 @@ from marketplace import reference
 MAX_QUERY_CHARS = 200
 MAX_PAGE = 10_000
 SORTS = {
-    "relevance": "Best match",
-    "price_asc": "Price: low to high",
-    "price_desc": "Price: high to low",
-    "rating": "Top rated",
-    "sales": "Best selling",
-    "newest": "Newest",
-    "credibility": "Most credible",
+    "relevance": _l("Best match"),
+    "price_asc": _l("Price: low to high"),
+    "price_desc": _l("Price: high to low"),
+    "rating": _l("Top rated"),
+    "sales": _l("Best selling"),
+    "newest": _l("Newest"),
+    "credibility": _l("Most credible"),
 }
 RATING_OPTIONS = (4, 3, 2, 1)
 # Minimum institution credibility (providers/credibility.py LEVELS): score floor -> level.
@@ -425,7 +427,8 @@ def _facets(searcher, snapshot, tree, params, category_node, narrowed, filters,
     floors = combo("rating", 3)
     for threshold in RATING_OPTIONS:
         count = sum(n for floor, n in floors.items() if floor >= threshold)
-        out.ratings.append(FacetValue(str(threshold), f"{threshold}★ & up", f"{threshold}星及以上",
+        # Labels in the viewer's language (label_zh left empty: the template shows label).
+        out.ratings.append(FacetValue(str(threshold), _("%(stars)d★ & up", stars=threshold), "",
                                       count, selected=threshold == params.min_rating))
 
     credibility = snapshot.values(searcher, "credibility")
@@ -433,9 +436,8 @@ def _facets(searcher, snapshot, tree, params, category_node, narrowed, filters,
     for floor, level in CREDIBILITY_OPTIONS.items():
         count = sum(n for value, n in scores.items() if value >= floor)
         out.credibility.append(FacetValue(
-            str(floor), level if level == "AAA" else f"{level} & up",
-            f"信用{level}" + ("" if level == "AAA" else "及以上"), count,
-            selected=floor == params.min_credibility))
+            str(floor), level if level == "AAA" else _("%(level)s & up", level=level), "",
+            count, selected=floor == params.min_credibility))
     return out
 
 

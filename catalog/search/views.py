@@ -12,6 +12,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from catalog import compare, favourites, page_cache
@@ -136,7 +137,7 @@ def toggle_favourite():
     if bool(product_id) == bool(provider_id):
         abort(400)
     if not favourites.can_collect(current_user):
-        abort(403, "Only enterprise members can collect listings and institutions.")
+        abort(403, _("Only enterprise members can collect listings and institutions."))
     try:
         if product_id:
             target_id = _int_field("product_id")
@@ -154,7 +155,7 @@ def toggle_favourite():
     g.pop("favourite_ids", None)
     if _is_htmx():
         return _favourite_button(product_id, target_id)
-    flash("Added to your favourites." if collected else "Removed from your favourites.",
+    flash(_("Added to your favourites.") if collected else _("Removed from your favourites."),
           "success")
     return redirect(_back(url_for("search.favourites_page")))
 
@@ -178,7 +179,7 @@ def compare_page():
     comparison = compare.load_comparison(db.session, ids)
     if comparison.missing:
         session[compare.SESSION_KEY] = [p.id for p in comparison.products]
-        flash("Some listings you picked are no longer available and were removed.", "info")
+        flash(_("Some listings you picked are no longer available and were removed."), "info")
     return render_template("compare/index.html", comparison=comparison)
 
 
@@ -190,7 +191,7 @@ def toggle_compare():
     if product_id in ids:
         ids = compare.remove(ids, product_id)
     elif not compare.is_comparable(db.session, product_id):
-        message = "This listing is not available."
+        message = _("This listing is not available.")
     else:
         try:
             ids = compare.add(ids, product_id)
@@ -204,16 +205,17 @@ def toggle_compare():
     if message:
         flash(message, "warning")
     elif product_id in ids:
-        flash(f"Added to comparison ({len(ids)} of {compare.MAX_COMPARE}).", "success")
+        flash(_("Added to comparison (%(count)d of %(max)d).", count=len(ids),
+                max=compare.MAX_COMPARE), "success")
     else:
-        flash("Removed from comparison.", "info")
+        flash(_("Removed from comparison."), "info")
     return redirect(_back(url_for("search.compare_page")))
 
 
 @bp.post("/compare/clear")
 def clear_compare():
     session.pop(compare.SESSION_KEY, None)
-    flash("Comparison cleared.", "info")
+    flash(_("Comparison cleared."), "info")
     return redirect(url_for("search.compare_page"))
 
 

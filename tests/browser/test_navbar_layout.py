@@ -39,7 +39,7 @@ def test_navbar_is_one_row_with_a_readable_search_box(app, live_server, page, sc
     menu = page.get_by_test_id("account-menu")
     expect(menu).to_be_visible()
 
-    for width in (992, 1200, 1280, 1440, 1920):
+    for width in (992, 1200, 1280, 1366, 1440, 1920):
         page.set_viewport_size({"width": width, "height": 800})
         page.goto(f"{live_server}/cart")
         nav = page.locator("nav.navbar").bounding_box()
@@ -73,8 +73,34 @@ def test_navbar_is_one_row_with_a_readable_search_box(app, live_server, page, sc
     screenshots(page, "navbar-phone-open")
 
     # Below the cart, the summary follows the lines and ends above the footer.
+    _cart_summary_follows_the_lines(page)
+
+
+def _cart_summary_follows_the_lines(page):
     lines = page.get_by_test_id("cart-group").bounding_box()
     summary = page.locator("aside .product-aside").bounding_box()
     footer = page.locator("footer").bounding_box()
     assert summary["y"] - (lines["y"] + lines["height"]) < 48, (lines, summary)
     assert summary["y"] + summary["height"] <= footer["y"], (summary, footer)
+
+
+@pytest.mark.parametrize("language", ["en", "zh_Hans_CN"])
+def test_a_short_account_name_shows_whole_on_a_1366_px_laptop(app, live_server, page, language):
+    """At 1366 px every name used to be cut to an ellipsis (5rem); a short one now fits whole,
+    in one row, in both languages, with items in the cart and unread notifications."""
+    with app.app_context():
+        buyer = _busy_buyer(db.session)
+        buyer.full_name = "王芳 Wang Fang"
+        db.session.commit()
+    page.set_viewport_size({"width": 1366, "height": 800})
+    page.context.add_cookies([{"name": "lang", "value": language, "url": live_server}])
+    page.goto(f"{live_server}/login")
+    page.locator("#email").fill(buyer.email)
+    page.locator("#password").fill(factories.PASSWORD)
+    page.get_by_test_id("login-form").locator("button[type=submit]").click()
+    name = page.locator(".navbar-account-name")
+    expect(name).to_have_text("王芳 Wang Fang")
+    assert name.evaluate("e => e.scrollWidth <= e.clientWidth"), "the name is cut"
+    assert page.locator("nav.navbar").bounding_box()["height"] < 64  # one row
+    assert page.get_by_test_id("navbar-search").bounding_box()["width"] >= 140
+    expect(page.get_by_test_id("language-switch")).to_be_visible()
