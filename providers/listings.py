@@ -24,6 +24,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, literal, null, select, union_all
@@ -727,16 +728,23 @@ def _package_text(packages: list[PackageData]) -> str:
     return "\n".join(lines)
 
 
+def _locale() -> str:
+    """The language gettext uses right now (the viewer's, or a recipient's under
+    force_locale), so names and labels of one text agree."""
+    return str(get_locale() or "")
+
+
 def _category_path(category: Category) -> str:
-    """"Parent › Child" in the viewer's language."""
-    names = [local_name(category.parent)] if category.parent is not None else []
-    return " › ".join([*names, local_name(category)])
+    """"Parent › Child" in the current language."""
+    locale = _locale()
+    names = [local_name(category.parent, locale)] if category.parent is not None else []
+    return " › ".join([*names, local_name(category, locale)])
 
 
 def _region(code: str) -> str:
     for region, en, zh in reference.REGIONS:
         if region == code:
-            return local_text(en, zh)
+            return local_text(en, zh, _locale())
     return code
 
 
