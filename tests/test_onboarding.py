@@ -192,6 +192,29 @@ def test_verified_institution_cannot_change_its_legal_identity(app, client):
     assert org.description == "A new description of our services."
 
 
+def _page_title(page: str) -> str:
+    return re.search(r'data-testid="page-title">([^<]*)<', page).group(1)
+
+
+def test_verified_institution_page_is_its_profile_not_an_application(app, client, people):
+    org_id, owner, _staff = people
+    with app.app_context():
+        verified = factories.provider(db.session, name="Wuxi Testing Lab")
+        member = factories.user(db.session, verified)
+        db.session.commit()
+    ps.login(client, owner)
+    applying = client.get("/provider/institution").get_data(as_text=True)
+    assert _page_title(applying) == "Institution application"
+    other = app.test_client()
+    ps.login(other, member)
+    page = other.get("/provider/institution").get_data(as_text=True)
+    assert _page_title(page) == "Institution profile"
+    assert "<title>Institution profile · Wuxi Testing Lab" in page
+    assert "Institution application" not in page
+    chinese = other.get("/provider/institution", headers={"Accept-Language": "zh-CN"})
+    assert _page_title(chinese.get_data(as_text=True)) == "机构资料"
+
+
 def test_staff_decisions_need_staff_and_a_pending_application(app, session, people):
     org_id, owner, staff = people
     org = session.get(Organisation, org_id)
