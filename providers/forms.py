@@ -125,8 +125,8 @@ class InstitutionForm(FlaskForm):
     contact_email = EmailField(_l("Contact email"), filters=[_strip],
                                validators=[DataRequired(_l("Enter a contact email address.")),
                                            Email(_l("Enter a valid email address.")), Length(max=254)])
-    logo = FileField(_l("Logo"), description="PNG or JPEG, at most 2 MB. Shown on your profile and "
-                                         "listings.")
+    logo = FileField(_l("Logo"), description=_l("PNG or JPEG, at most 2 MB. Shown on your profile "
+                                                "and listings."))
 
     def validate_credit_code(self, field):
         if field.data:
@@ -163,7 +163,7 @@ class InviteForm(FlaskForm):
     email = EmailField(_l("Email address"), filters=[_strip],
                        validators=[DataRequired(_l("Enter the colleague's email address.")),
                                    Email(_l("Enter a valid email address.")), Length(max=254)],
-                       render_kw={"placeholder": "colleague@institution.cn"})
+                       render_kw={"placeholder": _l("colleague@institution.cn")})
 
 
 class JoinCodeForm(FlaskForm):
@@ -223,7 +223,7 @@ class ListingForm(FlaskForm):
                             description=_l("Shown on listing cards and in search results."),
                             render_kw={"rows": 2, "maxlength": 500})
     description = TextAreaField(
-        "Description", filters=[_strip], validators=[Length(max=listings.MAX_DESCRIPTION)],
+        _l("Description"), filters=[_strip], validators=[Length(max=listings.MAX_DESCRIPTION)],
         description=_l("Markdown: ## headings, **bold**, - lists, [links](https://…), tables."),
         render_kw={"rows": 12})
     regions = _Reference(_l("Service regions"), choices=_choices(_local_choices(reference.REGIONS)),
@@ -235,7 +235,7 @@ class ListingForm(FlaskForm):
         validators=[Optional(), NumberRange(min=1, max=730, message=_l("1 to 730 days."))])
     voucher_eligible = BooleanField(_l("Innovation vouchers accepted"))
     pricing_mode = RadioField(
-        "Pricing", default="packaged",
+        _l("Pricing"), default="packaged",
         choices=_choices([("packaged", _l("Packaged price — one to three packages")),
                           ("quote", _l("Quote on request — the buyer describes the need")),
                           ("financial", _l("Financial product — amount, rate and term ranges"))]),

@@ -91,6 +91,8 @@ class DataStrings:
 
     def __init__(self, values):
         self.by_word: dict[str, list[str]] = defaultdict(list)
+        # Multi-line values (a package's deliverables, one per line) are shown line by line.
+        values = [part for v in values if v for part in (v, *v.splitlines())]
         for value in {v.strip() for v in values if v and v.strip()}:
             words = WORD.findall(value)
             if words:
@@ -101,10 +103,13 @@ class DataStrings:
     def leftover(self, text: str) -> list[str]:
         """The words of ``text`` that are neither wrapped nor part of a database string."""
         rest = WRAPPED.sub(" ", text)
-        for word in set(WORD.findall(rest)):
-            for value in self.by_word.get(word, ()):
-                if value in rest:
-                    rest = rest.replace(value, " ")
+        # Longest first over all candidates, so a short value ("high-tech enterprises") does
+        # not cut a longer one that contains it (a listing title) before it is matched.
+        candidates = {value for word in set(WORD.findall(rest))
+                      for value in self.by_word.get(word, ())}
+        for value in sorted(candidates, key=len, reverse=True):
+            if value in rest:
+                rest = rest.replace(value, " ")
         return [w for w in WORD.findall(rest) if w not in MONTHS]
 
 
@@ -137,9 +142,8 @@ def database_strings(session) -> list[str]:
 
 
 def load_demo(app):
-    from orders.demo_activity import load_demo_activity
-
-    from marketplace.demo import load_demo_data
+    from marketplace.demo.activity import load_demo_activity
+    from marketplace.demo.catalogue import load_demo_data
 
     with app.app_context():
         load_demo_data(db.session, enterprises=120)
