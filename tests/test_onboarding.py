@@ -211,6 +211,7 @@ def test_verified_institution_page_is_its_profile_not_an_application(app, client
     assert _page_title(page) == "Institution profile"
     assert "<title>Institution profile · Wuxi Testing Lab" in page
     assert "Institution application" not in page
+    assert 'data-testid="checklist"' in applying and 'data-testid="checklist"' not in page
     chinese = other.get("/provider/institution", headers={"Accept-Language": "zh-CN"})
     assert _page_title(chinese.get_data(as_text=True)) == "机构资料"
 
