@@ -14,6 +14,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -95,13 +96,14 @@ def verification_detail(org_id):
 
 
 DECISIONS = {
-    "approve": (onboarding.approve, "{name} is now verified.", "success"),
-    "reject": (onboarding.reject, "The application of {name} was rejected.", "info"),
+    "approve": (onboarding.approve, _l("%(name)s is now verified."), "success"),
+    "reject": (onboarding.reject, _l("The application of %(name)s was rejected."), "info"),
     "request-info": (onboarding.request_more_info,
-                     "{name} has been asked for more documents.", "info"),
-    "suspend": (onboarding.suspend, "{name} is suspended; all its listings are hidden.", "warning"),
-    "reinstate": (onboarding.reinstate, "{name} is reinstated; its listings are visible again.",
-                  "success"),
+                     _l("%(name)s has been asked for more documents."), "info"),
+    "suspend": (onboarding.suspend, _l("%(name)s is suspended; all its listings are hidden."),
+                "warning"),
+    "reinstate": (onboarding.reinstate,
+                  _l("%(name)s is reinstated; its listings are visible again."), "success"),
 }
 
 
@@ -123,7 +125,7 @@ def verification_decide(org_id, decision):
         form.decision = decision
         return _verification_page(org, form, status=422)
     db.session.commit()
-    flash(message.format(name=org.name), category)
+    flash(str(message) % {"name": org.name}, category)
     if decision in ("suspend", "reinstate"):
         return redirect(url_for("review.verification_detail", org_id=org.id))
     return redirect(url_for("review.verification_queue"))
@@ -179,11 +181,11 @@ def moderation_preview(product_id):
 
 
 MODERATION = {
-    "approve": (listings.approve, "Approved: “{title}” is published.", "success"),
-    "reject": (listings.reject, "Rejected: the institution has been told why.", "info"),
-    "suspend": (listings.suspend_listing, "“{title}” is suspended and hidden from buyers.",
+    "approve": (listings.approve, _l("Approved: “%(title)s” is published."), "success"),
+    "reject": (listings.reject, _l("Rejected: the institution has been told why."), "info"),
+    "suspend": (listings.suspend_listing, _l("“%(title)s” is suspended and hidden from buyers."),
                 "warning"),
-    "reinstate": (listings.reinstate_listing, "“{title}” is published again.", "success"),
+    "reinstate": (listings.reinstate_listing, _l("“%(title)s” is published again."), "success"),
 }
 
 
@@ -205,7 +207,7 @@ def moderation_decide(product_id, decision):
         form.decision = decision
         return _moderation_page(product, form, status=422)
     db.session.commit()
-    flash(message.format(title=product.title), category)
+    flash(str(message) % {"title": product.title}, category)
     if decision in ("approve", "reject"):
         return redirect(url_for("review.moderation_queue"))
     return redirect(url_for("review.moderation_detail", product_id=product.id))

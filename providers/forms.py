@@ -8,6 +8,9 @@ the views attach to the same fields.
 import datetime
 from decimal import Decimal
 
+from flask_babel import LazyString
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
@@ -39,6 +42,7 @@ from wtforms.validators import (
 from marketplace import reference
 from marketplace.credit_code import CreditCodeError
 from marketplace.credit_code import validate as validate_credit_code
+from marketplace.i18n import local_text
 from orders.money import MoneyError, format_amount, parse_amount
 from providers import listings
 from providers.errors import RuleError
@@ -69,9 +73,14 @@ def _choices(pairs) -> list:
     return pairs if SelectChoice is None else [SelectChoice(value, label) for value, label in pairs]
 
 
+def _local_choices(rows) -> list:
+    """(code, label) for reference rows (code, en, zh), the label in the viewer's language."""
+    return [(code, LazyString(local_text, en, zh)) for code, en, zh in rows]
+
+
 PHONE = Regexp(r"^\+?[0-9][0-9 ()\-]{5,24}$",
-               message="Enter a phone number with digits only (spaces, dashes and a leading + "
-                       "are fine).")
+               message=_l("Enter a phone number with digits only (spaces, dashes and a leading + "
+                          "are fine)."))
 
 
 class _Reference(SelectMultipleField):
@@ -81,43 +90,43 @@ class _Reference(SelectMultipleField):
 # --------------------------------------------------------------------------- institution
 
 class InstitutionForm(FlaskForm):
-    name = StringField("Legal name", filters=[_strip],
-                       validators=[DataRequired("Enter the institution's registered name."),
+    name = StringField(_l("Legal name"), filters=[_strip],
+                       validators=[DataRequired(_l("Enter the institution's registered name.")),
                                    Length(min=2, max=200)],
-                       description="As on the business licence, e.g. 苏州某某知识产权代理有限公司.")
+                       description=_l("As on the business licence, e.g. 苏州某某知识产权代理有限公司."))
     credit_code = StringField(
-        "Unified social credit code", filters=[_strip], validators=[Optional()],
-        description="统一社会信用代码 — 18 characters, on the business licence.",
+        _l("Unified social credit code"), filters=[_strip], validators=[Optional()],
+        description=_l("18 characters, on the business licence."),
         render_kw={"maxlength": 22, "spellcheck": "false", "autocapitalize": "characters"})
     institution_type = SelectField(
-        "Institution type",
-        choices=_choices([("", "Choose a type…"), *reference.choices(reference.INSTITUTION_TYPES)]),
-        validators=[DataRequired("Choose the kind of institution.")])
-    regions_served = _Reference("Regions served", choices=_choices(reference.choices(reference.REGIONS)),
-                                validators=[DataRequired("Choose at least one region you serve.")])
+        _l("Institution type"),
+        choices=_choices([("", _l("Choose a type…")), *_local_choices(reference.INSTITUTION_TYPES)]),
+        validators=[DataRequired(_l("Choose the kind of institution."))])
+    regions_served = _Reference(_l("Regions served"), choices=_choices(_local_choices(reference.REGIONS)),
+                                validators=[DataRequired(_l("Choose at least one region you serve."))])
     description = TextAreaField(
-        "Service description", filters=[_strip],
+        _l("Service description"), filters=[_strip],
         validators=[Length(max=listings.MAX_DESCRIPTION)],
-        description="Markdown: **bold**, lists, links and tables. Shown on your public profile.",
+        description=_l("Markdown: **bold**, lists, links and tables. Shown on your public profile."),
         render_kw={"rows": 8})
-    website = StringField("Website", filters=[_strip],
+    website = StringField(_l("Website"), filters=[_strip],
                           validators=[Optional(), Length(max=300),
                                       Regexp(r"^https?://[^\s]+$",
-                                             message="Enter a web address starting with https://")])
+                                             message=_l("Enter a web address starting with https://"))])
     founded_year = IntegerField(
-        "Year founded", validators=[Optional(), NumberRange(
-            min=1900, max=datetime.date.today().year, message="Enter a year like 2012.")])
-    contact_name = StringField("Contact person", filters=[_strip],
-                               validators=[DataRequired("Tell us who staff should contact."),
+        _l("Year founded"), validators=[Optional(), NumberRange(
+            min=1900, max=datetime.date.today().year, message=_l("Enter a year like 2012."))])
+    contact_name = StringField(_l("Contact person"), filters=[_strip],
+                               validators=[DataRequired(_l("Tell us who staff should contact.")),
                                            Length(max=100)])
-    contact_phone = StringField("Contact phone", filters=[_strip],
-                                validators=[DataRequired("Enter a phone number."), PHONE],
+    contact_phone = StringField(_l("Contact phone"), filters=[_strip],
+                                validators=[DataRequired(_l("Enter a phone number.")), PHONE],
                                 render_kw={"inputmode": "tel"})
-    contact_email = EmailField("Contact email", filters=[_strip],
-                               validators=[DataRequired("Enter a contact email address."),
-                                           Email("Enter a valid email address."), Length(max=254)])
-    logo = FileField("Logo", description="PNG or JPEG, at most 2 MB. Shown on your profile and "
-                                         "listings.")
+    contact_email = EmailField(_l("Contact email"), filters=[_strip],
+                               validators=[DataRequired(_l("Enter a contact email address.")),
+                                           Email(_l("Enter a valid email address.")), Length(max=254)])
+    logo = FileField(_l("Logo"), description=_l("PNG or JPEG, at most 2 MB. Shown on your profile "
+                                                "and listings."))
 
     def validate_credit_code(self, field):
         if field.data:
@@ -128,11 +137,11 @@ class InstitutionForm(FlaskForm):
 
 
 class DocumentForm(FlaskForm):
-    kind = SelectField("Document", choices=_choices([("", "What is this document?"),
+    kind = SelectField(_l("Document"), choices=_choices([("", _l("What is this document?")),
                                                      *DOCUMENT_KINDS.items()]),
-                       validators=[DataRequired("Choose what kind of document this is.")])
-    file = FileField("File", validators=[FileRequired("Choose a file to upload.")],
-                     description="PDF, PNG or JPEG, at most 5 MB.",
+                       validators=[DataRequired(_l("Choose what kind of document this is."))])
+    file = FileField(_l("File"), validators=[FileRequired(_l("Choose a file to upload."))],
+                     description=_l("PDF, PNG or JPEG, at most 5 MB."),
                      render_kw={"accept": ".pdf,.png,.jpg,.jpeg,application/pdf,image/png,"
                                           "image/jpeg"})
 
@@ -140,7 +149,7 @@ class DocumentForm(FlaskForm):
 class ReasonForm(FlaskForm):
     """Staff decisions and institution actions that carry a note or reason."""
 
-    reason = TextAreaField("Reason", filters=[_strip], validators=[Length(max=2000)],
+    reason = TextAreaField(_l("Reason"), filters=[_strip], validators=[Length(max=2000)],
                            render_kw={"rows": 3})
 
 
@@ -151,49 +160,49 @@ class EmptyForm(FlaskForm):
 # --------------------------------------------------------------------------- team
 
 class InviteForm(FlaskForm):
-    email = EmailField("Email address", filters=[_strip],
-                       validators=[DataRequired("Enter the colleague's email address."),
-                                   Email("Enter a valid email address."), Length(max=254)],
-                       render_kw={"placeholder": "colleague@institution.cn"})
+    email = EmailField(_l("Email address"), filters=[_strip],
+                       validators=[DataRequired(_l("Enter the colleague's email address.")),
+                                   Email(_l("Enter a valid email address.")), Length(max=254)],
+                       render_kw={"placeholder": _l("colleague@institution.cn")})
 
 
 class JoinCodeForm(FlaskForm):
-    code = StringField("Invitation code", filters=[_strip],
-                       validators=[DataRequired("Enter the invitation code."), Length(max=200)],
+    code = StringField(_l("Invitation code"), filters=[_strip],
+                       validators=[DataRequired(_l("Enter the invitation code.")), Length(max=200)],
                        render_kw={"autocomplete": "off", "spellcheck": "false"})
 
 
 class JoinSignupForm(FlaskForm):
-    full_name = StringField("Your name", filters=[_strip],
-                            validators=[DataRequired("Enter your name."), Length(max=100)],
+    full_name = StringField(_l("Your name"), filters=[_strip],
+                            validators=[DataRequired(_l("Enter your name.")), Length(max=100)],
                             render_kw={"autocomplete": "name"})
-    phone = StringField("Phone", filters=[_strip], validators=[Optional(), PHONE],
+    phone = StringField(_l("Phone"), filters=[_strip], validators=[Optional(), PHONE],
                         render_kw={"autocomplete": "tel", "inputmode": "tel"})
-    email = EmailField("Email", filters=[lambda v: v.strip().lower() if isinstance(v, str) else v],
-                       validators=[DataRequired("Enter your email address."),
-                                   Email("Enter a valid email address."), Length(max=254)],
-                       description="You will log in with this address.",
+    email = EmailField(_l("Email"), filters=[lambda v: v.strip().lower() if isinstance(v, str) else v],
+                       validators=[DataRequired(_l("Enter your email address.")),
+                                   Email(_l("Enter a valid email address.")), Length(max=254)],
+                       description=_l("You will log in with this address."),
                        render_kw={"autocomplete": "email"})
-    password = PasswordField("Password", validators=[InputRequired("Choose a password.")],
-                             description="At least 10 characters, with letters and digits.",
+    password = PasswordField(_l("Password"), validators=[InputRequired(_l("Choose a password."))],
+                             description=_l("At least 10 characters, with letters and digits."),
                              render_kw={"autocomplete": "new-password"})
-    confirm = PasswordField("Confirm password",
-                            validators=[InputRequired("Type the password again."),
-                                        EqualTo("password", "The two passwords do not match.")],
+    confirm = PasswordField(_l("Confirm password"),
+                            validators=[InputRequired(_l("Type the password again.")),
+                                        EqualTo("password", _l("The two passwords do not match."))],
                             render_kw={"autocomplete": "new-password"})
-    accept_terms = BooleanField("I accept the platform rules",
-                                validators=[DataRequired("Please accept the platform rules.")])
+    accept_terms = BooleanField(_l("I accept the platform rules"),
+                                validators=[DataRequired(_l("Please accept the platform rules."))])
 
 
 # --------------------------------------------------------------------------- listings
 
 class PackageForm(Form):
-    name = StringField("Package name", filters=[_strip], validators=[Length(max=60)])
-    price = StringField("Price (¥)", filters=[_strip], render_kw={"inputmode": "decimal"})
-    delivery_days = StringField("Delivery (days)", filters=[_strip],
+    name = StringField(_l("Package name"), filters=[_strip], validators=[Length(max=60)])
+    price = StringField(_l("Price (¥)"), filters=[_strip], render_kw={"inputmode": "decimal"})
+    delivery_days = StringField(_l("Delivery (days)"), filters=[_strip],
                                 render_kw={"inputmode": "numeric"})
-    deliverables = TextAreaField("Deliverables", filters=[_strip],
-                                 description="One per line.", render_kw={"rows": 3})
+    deliverables = TextAreaField(_l("Deliverables"), filters=[_strip],
+                                 description=_l("One per line."), render_kw={"rows": 3})
 
     @property
     def blank(self) -> bool:
@@ -202,54 +211,54 @@ class PackageForm(Form):
 
 
 class ListingForm(FlaskForm):
-    category_id = SelectField("Category", coerce=_int_or_none, validate_choice=False,
-                              validators=[InputRequired("Choose a sub-category.")])
-    title = StringField("Title", filters=[_strip],
-                        validators=[DataRequired("Give the listing a title."),
+    category_id = SelectField(_l("Category"), coerce=_int_or_none, validate_choice=False,
+                              validators=[InputRequired(_l("Choose a sub-category."))])
+    title = StringField(_l("Title"), filters=[_strip],
+                        validators=[DataRequired(_l("Give the listing a title.")),
                                     Length(min=5, max=200)],
                         render_kw={"maxlength": 200})
-    summary = TextAreaField("Summary", filters=[_strip],
-                            validators=[DataRequired("Write a one- or two-sentence summary."),
+    summary = TextAreaField(_l("Summary"), filters=[_strip],
+                            validators=[DataRequired(_l("Write a one- or two-sentence summary.")),
                                         Length(min=10, max=500)],
-                            description="Shown on listing cards and in search results.",
+                            description=_l("Shown on listing cards and in search results."),
                             render_kw={"rows": 2, "maxlength": 500})
     description = TextAreaField(
-        "Description", filters=[_strip], validators=[Length(max=listings.MAX_DESCRIPTION)],
-        description="Markdown: ## headings, **bold**, - lists, [links](https://…), tables.",
+        _l("Description"), filters=[_strip], validators=[Length(max=listings.MAX_DESCRIPTION)],
+        description=_l("Markdown: ## headings, **bold**, - lists, [links](https://…), tables."),
         render_kw={"rows": 12})
-    regions = _Reference("Service regions", choices=_choices(reference.choices(reference.REGIONS)),
-                         validators=[DataRequired("Choose at least one region.")])
-    tags = StringField("Tags", filters=[_strip],
-                       description="Comma-separated, up to 10, e.g. patent, 专利, SME.")
+    regions = _Reference(_l("Service regions"), choices=_choices(_local_choices(reference.REGIONS)),
+                         validators=[DataRequired(_l("Choose at least one region."))])
+    tags = StringField(_l("Tags"), filters=[_strip],
+                       description=_l("Comma-separated, up to 10, e.g. patent, 专利, SME."))
     delivery_days = IntegerField(
-        "Typical delivery time (days)",
-        validators=[Optional(), NumberRange(min=1, max=730, message="1 to 730 days.")])
-    voucher_eligible = BooleanField("Innovation vouchers accepted (创新券)")
+        _l("Typical delivery time (days)"),
+        validators=[Optional(), NumberRange(min=1, max=730, message=_l("1 to 730 days."))])
+    voucher_eligible = BooleanField(_l("Innovation vouchers accepted"))
     pricing_mode = RadioField(
-        "Pricing", default="packaged",
-        choices=_choices([("packaged", "Packaged price — one to three packages"),
-                          ("quote", "Quote on request — the buyer describes the need"),
-                          ("financial", "Financial product — amount, rate and term ranges")]),
-        validators=[InputRequired("Choose how the service is priced.")])
+        _l("Pricing"), default="packaged",
+        choices=_choices([("packaged", _l("Packaged price — one to three packages")),
+                          ("quote", _l("Quote on request — the buyer describes the need")),
+                          ("financial", _l("Financial product — amount, rate and term ranges"))]),
+        validators=[InputRequired(_l("Choose how the service is priced."))])
     packages = FieldList(FormField(PackageForm), min_entries=3, max_entries=3)
     quote_brief = TextAreaField(
-        "What the buyer must describe", filters=[_strip], validators=[Length(max=4000)],
-        description="E.g. the technology, the target markets, the deadline.",
+        _l("What the buyer must describe"), filters=[_strip], validators=[Length(max=4000)],
+        description=_l("E.g. the technology, the target markets, the deadline."),
         render_kw={"rows": 4})
-    amount_min = StringField("Amount from (¥)", filters=[_strip],
+    amount_min = StringField(_l("Amount from (¥)"), filters=[_strip],
                              render_kw={"inputmode": "decimal", "placeholder": "500,000.00"})
-    amount_max = StringField("Amount to (¥)", filters=[_strip],
+    amount_max = StringField(_l("Amount to (¥)"), filters=[_strip],
                              render_kw={"inputmode": "decimal", "placeholder": "5,000,000.00"})
-    rate_min = StringField("Annual rate from (%)", filters=[_strip],
+    rate_min = StringField(_l("Annual rate from (%)"), filters=[_strip],
                            render_kw={"inputmode": "decimal", "placeholder": "3.45"})
-    rate_max = StringField("Annual rate to (%)", filters=[_strip],
+    rate_max = StringField(_l("Annual rate to (%)"), filters=[_strip],
                            render_kw={"inputmode": "decimal", "placeholder": "4.80"})
-    term_min_months = IntegerField("Term from (months)",
+    term_min_months = IntegerField(_l("Term from (months)"),
                                    validators=[Optional(), NumberRange(min=1, max=600)])
-    term_max_months = IntegerField("Term to (months)",
+    term_max_months = IntegerField(_l("Term to (months)"),
                                    validators=[Optional(), NumberRange(min=1, max=600)])
-    service_fee = StringField("Service fee (¥)", filters=[_strip],
-                              description="What the buyer pays the institution; 0 if none.",
+    service_fee = StringField(_l("Service fee (¥)"), filters=[_strip],
+                              description=_l("What the buyer pays the institution; 0 if none."),
                               render_kw={"inputmode": "decimal", "placeholder": "0.00"})
 
     def __init__(self, *args, category_choices=(), **kwargs):
@@ -268,18 +277,18 @@ class ListingForm(FlaskForm):
     def _amount(field, required=True) -> int | None:
         if not field.data:
             if required:
-                field.errors.append("Enter an amount in yuan, like 5,000.00.")
+                field.errors.append(_("Enter an amount in yuan, like 5,000.00."))
             return None
         try:
             return parse_amount(field.data, "CNY")
         except MoneyError as exc:
-            field.errors.append(f"{exc}. Enter an amount in yuan, like 5,000.00.")
+            field.errors.append(_("%(error)s. Enter an amount in yuan, like 5,000.00.", error=exc))
             return None
 
     @staticmethod
     def _rate(field) -> int | None:
         if not field.data:
-            field.errors.append("Enter a rate in percent, like 3.85.")
+            field.errors.append(_("Enter a rate in percent, like 3.85."))
             return None
         try:
             return listings.parse_percent(field.data)
@@ -294,17 +303,17 @@ class ListingForm(FlaskForm):
             if sub.blank:
                 continue
             if not sub.name.data:
-                sub.name.errors.append("Name this package.")
+                sub.name.errors.append(_("Name this package."))
             price = self._amount(sub.price)
             days = _int_or_none(sub.delivery_days.data)
             if days is None or not 1 <= days <= 730:
-                sub.delivery_days.errors.append("1 to 730 days.")
+                sub.delivery_days.errors.append(_("1 to 730 days."))
             if sub.name.data and price is not None and days is not None:
                 result.append(listings.PackageData(sub.name.data, price, days,
                                                    sub.deliverables.data or ""))
         if not result and not self._package_problems():
-            self.package_errors.append("Describe at least one package (name, price and delivery "
-                                       "time).")
+            self.package_errors.append(_("Describe at least one package (name, price and "
+                                         "delivery time)."))
         return result
 
     def _package_problems(self) -> bool:
@@ -323,7 +332,7 @@ class ListingForm(FlaskForm):
             data["packages"] = self._packages()
         elif mode == "quote":
             if not self.quote_brief.data:
-                self.quote_brief.errors.append("Tell buyers what they must describe.")
+                self.quote_brief.errors.append(_("Tell buyers what they must describe."))
             data["quote_brief"] = self.quote_brief.data
         elif mode == "financial":
             data.update(amount_min=self._amount(self.amount_min),
@@ -334,14 +343,14 @@ class ListingForm(FlaskForm):
                         service_fee=self._amount(self.service_fee))
             for name in ("term_min_months", "term_max_months"):
                 if getattr(self, name).data is None and not getattr(self, name).errors:
-                    getattr(self, name).errors.append("Enter a number of months.")
+                    getattr(self, name).errors.append(_("Enter a number of months."))
         try:
             tags = listings.parse_tags(self.tags.data)
         except RuleError as exc:
             self.tags.errors.append(exc.message)
             tags = []
         if self.category_id.data not in self.category_ids:
-            self.category_id.errors = ["Choose a sub-category."]
+            self.category_id.errors = [_("Choose a sub-category.")]
         if not ok or self.has_errors():
             return False
         self._data = listings.ListingData(

@@ -24,6 +24,9 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, literal, null, select, union_all
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -32,6 +35,7 @@ from catalog.search import outbox as search_outbox
 from catalog.services import Page, paginate
 from marketplace import audit, notifications, permissions, reference
 from marketplace.database import utcnow
+from marketplace.i18n import local_name, local_text
 from marketplace.models import AuditLog, Organisation
 from marketplace.permissions import can_manage_institution, has_role
 from orders.money import format_amount, format_rate
@@ -45,29 +49,30 @@ MAX_PACKAGES = 3
 MAX_DESCRIPTION = 20_000
 OPEN_REVISION = ("draft", "pending")
 STATUS_LABELS = {
-    "draft": ("Draft", "草稿", "text-bg-secondary"),
-    "pending_review": ("In review", "审核中", "text-bg-warning"),
-    "published": ("Published", "已上架", "text-bg-success"),
-    "suspended": ("Suspended", "已暂停", "text-bg-danger"),
-    "archived": ("Archived", "已归档", "text-bg-light"),
+    "draft": (_l("Draft"), "草稿", "text-bg-secondary"),
+    "pending_review": (_l("In review"), "审核中", "text-bg-warning"),
+    "published": (_l("Published"), "已上架", "text-bg-success"),
+    "suspended": (_l("Suspended"), "已暂停", "text-bg-danger"),
+    "archived": (_l("Archived"), "已归档", "text-bg-light"),
 }
-MODE_LABELS = {"packaged": "Packaged price", "quote": "Quote on request",
-               "financial": "Financial product"}
+MODE_LABELS = {"packaged": _l("Packaged price"), "quote": _l("Quote on request"),
+               "financial": _l("Financial product")}
 ACTION_LABELS = {
-    "listing.create": ("Created", "bi-plus-circle", "text-bg-light"),
-    "listing.submit": ("Submitted for review", "bi-send", "text-bg-primary"),
-    "listing.submit_change": ("Change submitted for review", "bi-send", "text-bg-primary"),
-    "listing.withdraw": ("Submission withdrawn", "bi-arrow-return-left", "text-bg-light"),
-    "listing.discard_change": ("Change discarded", "bi-x-lg", "text-bg-light"),
-    "listing.approve": ("Approved and published", "bi-check-circle-fill", "text-bg-success"),
-    "listing.approve_change": ("Change approved", "bi-check-circle-fill", "text-bg-success"),
-    "listing.reject": ("Rejected", "bi-x-circle", "text-bg-danger"),
-    "listing.reject_change": ("Change rejected", "bi-x-circle", "text-bg-danger"),
-    "listing.suspend": ("Suspended by staff", "bi-slash-circle", "text-bg-danger"),
-    "listing.reinstate": ("Reinstated by staff", "bi-arrow-counterclockwise", "text-bg-success"),
-    "listing.archive": ("Archived", "bi-archive", "text-bg-secondary"),
-    "listing.restore": ("Restored as draft", "bi-arrow-counterclockwise", "text-bg-light"),
-    "listing.duplicate": ("Created as a copy", "bi-copy", "text-bg-light"),
+    "listing.create": (_l("Created"), "bi-plus-circle", "text-bg-light"),
+    "listing.submit": (_l("Submitted for review"), "bi-send", "text-bg-primary"),
+    "listing.submit_change": (_l("Change submitted for review"), "bi-send", "text-bg-primary"),
+    "listing.withdraw": (_l("Submission withdrawn"), "bi-arrow-return-left", "text-bg-light"),
+    "listing.discard_change": (_l("Change discarded"), "bi-x-lg", "text-bg-light"),
+    "listing.approve": (_l("Approved and published"), "bi-check-circle-fill", "text-bg-success"),
+    "listing.approve_change": (_l("Change approved"), "bi-check-circle-fill", "text-bg-success"),
+    "listing.reject": (_l("Rejected"), "bi-x-circle", "text-bg-danger"),
+    "listing.reject_change": (_l("Change rejected"), "bi-x-circle", "text-bg-danger"),
+    "listing.suspend": (_l("Suspended by staff"), "bi-slash-circle", "text-bg-danger"),
+    "listing.reinstate": (_l("Reinstated by staff"), "bi-arrow-counterclockwise",
+                          "text-bg-success"),
+    "listing.archive": (_l("Archived"), "bi-archive", "text-bg-secondary"),
+    "listing.restore": (_l("Restored as draft"), "bi-arrow-counterclockwise", "text-bg-light"),
+    "listing.duplicate": (_l("Created as a copy"), "bi-copy", "text-bg-light"),
 }
 
 
@@ -192,13 +197,14 @@ def parse_tags(text: str | list | None) -> list[str]:
         if not tag:
             continue
         if len(tag) > MAX_TAG_LENGTH:
-            raise RuleError(f"Tags are at most {MAX_TAG_LENGTH} characters: “{tag[:40]}…” is "
-                            "too long.", field="tags")
+            raise RuleError(_("Tags are at most %(max)d characters: “%(tag)s…” is too long.",
+                              max=MAX_TAG_LENGTH, tag=tag[:40]), field="tags")
         if tag.casefold() not in seen:
             seen.add(tag.casefold())
             tags.append(tag)
     if len(tags) > MAX_TAGS:
-        raise RuleError(f"Use at most {MAX_TAGS} tags (you gave {len(tags)}).", field="tags")
+        raise RuleError(_("Use at most %(max)d tags (you gave %(count)d).", max=MAX_TAGS,
+                          count=len(tags)), field="tags")
     return tags
 
 
@@ -207,8 +213,7 @@ def subcategory_choices(session: Session) -> list[tuple[str, list[tuple[int, str
     tops = session.scalars(select(Category).where(Category.parent_id.is_(None))
                            .options(selectinload(Category.children))
                            .order_by(Category.position, Category.id))
-    return [(f"{top.name} · {top.name_zh}",
-             [(child.id, f"{child.name} · {child.name_zh}") for child in top.children])
+    return [(local_name(top), [(child.id, local_name(child)) for child in top.children])
             for top in tops]
 
 
@@ -216,31 +221,31 @@ def validate(session: Session, data: ListingData) -> ListingData:
     """The invariants of a listing; raises RuleError naming the field. Returns ``data``."""
     category = session.get(Category, data.category_id) if data.category_id else None
     if category is None or category.parent_id is None:
-        raise RuleError("Choose a sub-category (for example “Patent application”).",
+        raise RuleError(_("Choose a sub-category (for example “Patent application”)."),
                         field="category_id")
     data.title = " ".join((data.title or "").split())
     data.summary = " ".join((data.summary or "").split())
     if not 5 <= len(data.title) <= 200:
-        raise RuleError("The title needs 5 to 200 characters.", field="title")
+        raise RuleError(_("The title needs 5 to 200 characters."), field="title")
     if not 10 <= len(data.summary) <= 500:
-        raise RuleError("The summary needs 10 to 500 characters.", field="summary")
+        raise RuleError(_("The summary needs 10 to 500 characters."), field="summary")
     if len(data.description or "") > MAX_DESCRIPTION:
-        raise RuleError(f"The description is limited to {MAX_DESCRIPTION:,} characters.",
-                        field="description")
+        raise RuleError(_("The description is limited to %(max)s characters.",
+                          max=format(MAX_DESCRIPTION, ",")), field="description")
     if not data.regions or any(r not in reference.REGION_LABELS for r in data.regions):
-        raise RuleError("Choose at least one region you serve from the list.", field="regions")
+        raise RuleError(_("Choose at least one region you serve from the list."), field="regions")
     data.regions = [code for code, _en, _zh in reference.REGIONS if code in data.regions]
     data.tags = parse_tags(data.tags)
     if data.delivery_days is not None and not 1 <= data.delivery_days <= 730:
-        raise RuleError("Delivery time is 1 to 730 days.", field="delivery_days")
+        raise RuleError(_("Delivery time is 1 to 730 days."), field="delivery_days")
     if data.pricing_mode not in PRICING_MODES:
-        raise RuleError("Choose how the service is priced.", field="pricing_mode")
+        raise RuleError(_("Choose how the service is priced."), field="pricing_mode")
     if data.pricing_mode == "packaged":
         _validate_packages(data.packages)
     elif data.pricing_mode == "quote":
         if len((data.quote_brief or "").strip()) < 10:
-            raise RuleError("Tell buyers what they must describe to get a quote (at least a "
-                            "sentence).", field="quote_brief")
+            raise RuleError(_("Tell buyers what they must describe to get a quote (at least a "
+                              "sentence)."), field="quote_brief")
     else:
         _validate_financial(data)
     return data
@@ -248,50 +253,54 @@ def validate(session: Session, data: ListingData) -> ListingData:
 
 def _validate_packages(packages: list[PackageData]) -> None:
     if not 1 <= len(packages) <= MAX_PACKAGES:
-        raise RuleError("A packaged listing has one to three packages.", field="packages")
+        raise RuleError(_("A packaged listing has one to three packages."), field="packages")
     names = [p.name.strip().casefold() for p in packages]
     if any(not name for name in names):
-        raise RuleError("Every package needs a name, like “Basic” or “Standard”.", field="packages")
+        raise RuleError(_("Every package needs a name, like “Basic” or “Standard”."), field="packages")
     if len(set(names)) != len(names):
-        raise RuleError("Give each package a different name.", field="packages")
+        raise RuleError(_("Give each package a different name."), field="packages")
     for package in packages:
         if package.price <= 0:
-            raise RuleError(f"Package “{package.name}” needs a price above zero.", field="packages")
-        if not 1 <= package.delivery_days <= 730:
-            raise RuleError(f"Package “{package.name}”: delivery time is 1 to 730 days.",
+            raise RuleError(_("Package “%(name)s” needs a price above zero.", name=package.name),
                             field="packages")
+        if not 1 <= package.delivery_days <= 730:
+            raise RuleError(_("Package “%(name)s”: delivery time is 1 to 730 days.",
+                              name=package.name), field="packages")
 
 
 def _validate_financial(data: ListingData) -> None:
-    def pair(low, high, what, field_name):
+    def pair(low, high, missing, reversed_, field_name):
         if low is None or high is None:
-            raise RuleError(f"Give the {what} range (from and to).", field=field_name)
+            raise RuleError(missing, field=field_name)
         if low > high:
-            raise RuleError(f"The {what} range starts above where it ends.", field=field_name)
+            raise RuleError(reversed_, field=field_name)
 
-    pair(data.amount_min, data.amount_max, "amount", "amount_min")
+    pair(data.amount_min, data.amount_max, _("Give the amount range (from and to)."),
+         _("The amount range starts above where it ends."), "amount_min")
     if data.amount_min <= 0:
-        raise RuleError("The smallest amount must be above zero.", field="amount_min")
-    pair(data.rate_min_bp, data.rate_max_bp, "rate", "rate_min")
+        raise RuleError(_("The smallest amount must be above zero."), field="amount_min")
+    pair(data.rate_min_bp, data.rate_max_bp, _("Give the rate range (from and to)."),
+         _("The rate range starts above where it ends."), "rate_min")
     if data.rate_max_bp > 10_000:
-        raise RuleError("Rates are percentages between 0 and 100.", field="rate_min")
-    pair(data.term_min_months, data.term_max_months, "term", "term_min_months")
+        raise RuleError(_("Rates are percentages between 0 and 100."), field="rate_min")
+    pair(data.term_min_months, data.term_max_months, _("Give the term range (from and to)."),
+         _("The term range starts above where it ends."), "term_min_months")
     if data.term_min_months < 1 or data.term_max_months > 600:
-        raise RuleError("Terms are 1 to 600 months.", field="term_min_months")
+        raise RuleError(_("Terms are 1 to 600 months."), field="term_min_months")
     if data.service_fee is None or data.service_fee < 0:
-        raise RuleError("Give the service fee (zero is allowed).", field="service_fee")
+        raise RuleError(_("Give the service fee (zero is allowed)."), field="service_fee")
 
 
 # --------------------------------------------------------------------------- guards & lookups
 
 def require_manager(user, product: Product) -> None:
     if not can_manage_institution(user, product.provider):
-        raise PermissionDenied("Only members of the listing's institution can do that.")
+        raise PermissionDenied(_("Only members of the listing's institution can do that."))
 
 
 def require_staff(user) -> None:
     if not has_role(user, "staff"):
-        raise PermissionDenied("Only platform staff can do that.")
+        raise PermissionDenied(_("Only platform staff can do that."))
 
 
 def open_revision(session: Session, product: Product) -> ProductRevision | None:
@@ -317,7 +326,7 @@ class Workspace:
     @property
     def locked_reason(self) -> str | None:
         if self.revision is not None and self.revision.status == "pending":
-            return "Your change is waiting for staff review. Withdraw it to edit again."
+            return _("Your change is waiting for staff review. Withdraw it to edit again.")
         return None
 
 
@@ -332,11 +341,12 @@ def workspace(session: Session, product: Product) -> Workspace:
 
 def _require_can_publish(org: Organisation) -> None:
     if not org.is_verified:
-        raise RuleError("Your institution must be verified by platform staff before its listings "
-                        "can be submitted. Complete and submit your institution application first.")
+        raise RuleError(_("Your institution must be verified by platform staff before its "
+                          "listings can be submitted. Complete and submit your institution "
+                          "application first."))
     if org.suspended:
-        raise RuleError("Your institution is suspended, so its listings cannot be submitted or "
-                        "published. Contact platform staff.")
+        raise RuleError(_("Your institution is suspended, so its listings cannot be submitted "
+                          "or published. Contact platform staff."))
 
 
 # --------------------------------------------------------------------------- institution actions
@@ -344,7 +354,7 @@ def _require_can_publish(org: Organisation) -> None:
 def create_listing(session: Session, user, org: Organisation, data: ListingData) -> Product:
     """A new draft. Institutions may prepare drafts before they are verified."""
     if not can_manage_institution(user, org):
-        raise PermissionDenied("Only members of this institution can create its listings.")
+        raise PermissionDenied(_("Only members of this institution can create its listings."))
     validate(session, data)
     product = Product(provider_id=org.id, status="draft", currency="CNY",
                       **{name: getattr(data, name) for name in ("category_id", "title", "summary",
@@ -367,14 +377,14 @@ def save_listing(session: Session, user, product: Product, data: ListingData) ->
         session.flush()
         return "draft"
     if product.status == "pending_review":
-        raise RuleError("This listing is waiting for staff review. Withdraw it to make changes.")
+        raise RuleError(_("This listing is waiting for staff review. Withdraw it to make changes."))
     if product.status != "published":
-        raise RuleError(f"A {STATUS_LABELS[product.status][0].lower()} listing cannot be edited."
-                        + (" Restore it as a draft first." if product.status == "archived" else
-                           " Contact platform staff."))
+        raise RuleError(_("An archived listing cannot be edited. Restore it as a draft first.")
+                        if product.status == "archived" else
+                        _("A suspended listing cannot be edited. Contact platform staff."))
     revision = open_revision(session, product)
     if revision is not None and revision.status == "pending":
-        raise RuleError("Your change is waiting for staff review. Withdraw it to edit again.")
+        raise RuleError(_("Your change is waiting for staff review. Withdraw it to edit again."))
     if data.to_dict() == read_product(product).to_dict():
         if revision is not None:
             revision.status = "withdrawn"
@@ -394,26 +404,28 @@ def submit(session: Session, user, product: Product) -> str:
     _require_can_publish(product.provider)
     if product.status == "draft":
         validate(session, read_product(product))
-        advance(session, product, "status", ("draft",), "This listing was already submitted.",
+        advance(session, product, "status", ("draft",), _("This listing was already submitted."),
                 status="pending_review", rejection_reason=None)
         audit.record(session, user, "listing.submit", product)
         kind = "listing"
     elif product.status == "published":
         revision = open_revision(session, product)
         if revision is None or revision.status != "draft":
-            raise RuleError("There is no saved change to submit. Edit the listing first.")
+            raise RuleError(_("There is no saved change to submit. Edit the listing first."))
         validate(session, ListingData.from_dict(revision.data))
-        advance(session, revision, "status", ("draft",), "This change was already submitted.",
+        advance(session, revision, "status", ("draft",), _("This change was already submitted."),
                 status="pending", submitted_at=utcnow(), reason=None)
         audit.record(session, user, "listing.submit_change", product, revision_id=revision.id)
         kind = "change"
     else:
-        raise RuleError("Only drafts and changes to published listings can be submitted.")
+        raise RuleError(_("Only drafts and changes to published listings can be submitted."))
     for member in session.scalars(permissions.staff_users()):
         notifications.notify(session, member, "moderation.submitted",
-                             f"Listing to review: {product.title}",
-                             f"{product.provider.name} submitted a "
-                             f"{'new listing' if kind == 'listing' else 'change to a listing'}.",
+                             _l("Listing to review: %(title)s", title=product.title),
+                             _l("%(name)s submitted a new listing.", name=product.provider.name)
+                             if kind == "listing" else
+                             _l("%(name)s submitted a change to a listing.",
+                                name=product.provider.name),
                              link=links.staff_moderation(product.id), email=False)
     return kind
 
@@ -423,13 +435,13 @@ def withdraw(session: Session, user, product: Product) -> None:
     require_manager(user, product)
     if product.status == "pending_review":
         advance(session, product, "status", ("pending_review",),
-                "This listing is no longer waiting for review.", status="draft")
+                _("This listing is no longer waiting for review."), status="draft")
         audit.record(session, user, "listing.withdraw", product)
         return
     revision = open_revision(session, product)
     if revision is None or revision.status != "pending":
-        raise RuleError("Nothing of this listing is waiting for review.")
-    advance(session, revision, "status", ("pending",), "This change is no longer waiting for review.",
+        raise RuleError(_("Nothing of this listing is waiting for review."))
+    advance(session, revision, "status", ("pending",), _("This change is no longer waiting for review."),
             status="draft", submitted_at=None)
     audit.record(session, user, "listing.withdraw", product, revision_id=revision.id)
 
@@ -439,9 +451,9 @@ def discard_change(session: Session, user, product: Product) -> None:
     require_manager(user, product)
     latest = latest_revision(session, product)
     if latest is None or latest.status not in ("draft", "pending", "rejected"):
-        raise RuleError("There is no change to discard.")
+        raise RuleError(_("There is no change to discard."))
     advance(session, latest, "status", ("draft", "pending", "rejected"),
-            "This change was decided in the meantime.", status="withdrawn")
+            _("This change was decided in the meantime."), status="withdrawn")
     audit.record(session, user, "listing.discard_change", product, revision_id=latest.id)
 
 
@@ -449,7 +461,7 @@ def archive(session: Session, user, product: Product) -> None:
     require_manager(user, product)
     was_public = product.status == "published"
     advance(session, product, "status", ("draft", "pending_review", "published", "suspended"),
-            "This listing is already archived.", status="archived")
+            _("This listing is already archived."), status="archived")
     for revision in session.scalars(select(ProductRevision).where(
             ProductRevision.product_id == product.id, ProductRevision.status.in_(OPEN_REVISION))):
         revision.status = "withdrawn"
@@ -461,7 +473,7 @@ def archive(session: Session, user, product: Product) -> None:
 
 def restore(session: Session, user, product: Product) -> None:
     require_manager(user, product)
-    advance(session, product, "status", ("archived",), "Only archived listings can be restored.",
+    advance(session, product, "status", ("archived",), _("Only archived listings can be restored."),
             status="draft")
     audit.record(session, user, "listing.restore", product)
 
@@ -470,7 +482,7 @@ def duplicate(session: Session, user, product: Product) -> Product:
     """A new draft with the same content (the working version, including an unsaved change)."""
     require_manager(user, product)
     data = workspace(session, product).data
-    data.title = f"Copy of {data.title}"[:200]
+    data.title = _("Copy of %(title)s", title=data.title)[:200]
     copy = Product(provider_id=product.provider_id, status="draft", currency=product.currency,
                    category_id=data.category_id, title=data.title, summary=data.summary,
                    pricing_mode=data.pricing_mode)
@@ -556,8 +568,8 @@ def pending_item(session: Session, product: Product) -> ModerationItem | None:
 def _require_pending(session: Session, product: Product) -> ModerationItem:
     item = pending_item(session, product)
     if item is None:
-        raise RuleError("Nothing of this listing is waiting for review (it may have been "
-                        "withdrawn or decided by someone else).")
+        raise RuleError(_("Nothing of this listing is waiting for review (it may have been "
+                          "withdrawn or decided by someone else)."))
     return item
 
 
@@ -573,26 +585,27 @@ def approve(session: Session, staff, product: Product, note: str | None = None) 
     if item.revision is None:
         validate(session, read_product(product))
         advance(session, product, "status", ("pending_review",),
-                "This listing is no longer waiting for review.",
+                _("This listing is no longer waiting for review."),
                 status="published", published_at=now, rejection_reason=None)
         audit.record(session, staff, "listing.approve", product, reason=note)
         search_outbox.enqueue(session, product.id, "published")
-        title, body = (f"Listing published: {product.title}",
-                       "Platform staff approved your listing; it is now visible in the supermarket.")
+        title, body = (_l("Listing published: %(title)s", title=product.title),
+                       _l("Platform staff approved your listing; it is now visible in the "
+                          "supermarket."))
     else:
         data = validate(session, ListingData.from_dict(item.revision.data))
         advance(session, item.revision, "status", ("pending",),
-                "This change is no longer waiting for review.",
+                _("This change is no longer waiting for review."),
                 status="approved", decided_by_id=staff.id, decided_at=now)
         write_product(product, data)
         audit.record(session, staff, "listing.approve_change", product, reason=note,
                      revision_id=item.revision.id)
         search_outbox.enqueue(session, product.id, "revision_approved")
-        title, body = (f"Change approved: {product.title}",
-                       "Platform staff approved your change; the public page shows it now.")
+        title, body = (_l("Change approved: %(title)s", title=product.title),
+                       _l("Platform staff approved your change; the public page shows it now."))
     session.flush()
     notifications.notify_organisation(session, org, "moderation.approved", title,
-                                      body + notifications.staff_note(note),
+                                      lambda: str(body) + notifications.staff_note(note),
                                       link=links.product_page(product.id))
     return item
 
@@ -601,24 +614,24 @@ def reject(session: Session, staff, product: Product, reason: str) -> Moderation
     require_staff(staff)
     reason = (reason or "").strip()
     if len(reason) < 5:
-        raise RuleError("Give a reason for the rejection: the institution will see it.",
+        raise RuleError(_("Give a reason for the rejection: the institution will see it."),
                         field="reason")
     item = _require_pending(session, product)
     if item.revision is None:
         advance(session, product, "status", ("pending_review",),
-                "This listing is no longer waiting for review.",
+                _("This listing is no longer waiting for review."),
                 status="draft", rejection_reason=reason)
         audit.record(session, staff, "listing.reject", product, reason=reason)
-        title = f"Listing not approved: {product.title}"
-        body = f"It is back in your drafts. Reason: {reason}"
+        title = _l("Listing not approved: %(title)s", title=product.title)
+        body = _l("It is back in your drafts. Reason: %(reason)s", reason=reason)
     else:
         advance(session, item.revision, "status", ("pending",),
-                "This change is no longer waiting for review.",
+                _("This change is no longer waiting for review."),
                 status="rejected", reason=reason, decided_by_id=staff.id, decided_at=utcnow())
         audit.record(session, staff, "listing.reject_change", product, reason=reason,
                      revision_id=item.revision.id)
-        title = f"Change not approved: {product.title}"
-        body = f"The public page keeps the previous version. Reason: {reason}"
+        title = _l("Change not approved: %(title)s", title=product.title)
+        body = _l("The public page keeps the previous version. Reason: %(reason)s", reason=reason)
     notifications.notify_organisation(session, product.provider, "moderation.rejected", title,
                                       body, link=links.listing_edit(product.id))
     return item
@@ -629,27 +642,30 @@ def suspend_listing(session: Session, staff, product: Product, reason: str) -> N
     require_staff(staff)
     reason = (reason or "").strip()
     if len(reason) < 5:
-        raise RuleError("Give a reason for the suspension: the institution will see it.",
+        raise RuleError(_("Give a reason for the suspension: the institution will see it."),
                         field="reason")
-    advance(session, product, "status", ("published",), "Only a published listing can be suspended.",
+    advance(session, product, "status", ("published",), _("Only a published listing can be suspended."),
             status="suspended", rejection_reason=reason)
     audit.record(session, staff, "listing.suspend", product, reason=reason)
     search_outbox.enqueue(session, product.id, "suspended")
     notifications.notify_organisation(
-        session, product.provider, "moderation.suspended", f"Listing suspended: {product.title}",
-        f"Platform staff have hidden this listing. Reason: {reason}",
+        session, product.provider, "moderation.suspended",
+        _l("Listing suspended: %(title)s", title=product.title),
+        _l("Platform staff have hidden this listing. Reason: %(reason)s", reason=reason),
         link=links.listing_edit(product.id))
 
 
 def reinstate_listing(session: Session, staff, product: Product, note: str | None = None) -> None:
     require_staff(staff)
-    advance(session, product, "status", ("suspended",), "Only a suspended listing can be reinstated.",
+    advance(session, product, "status", ("suspended",),
+            _("Only a suspended listing can be reinstated."),
             status="published", rejection_reason=None)
     audit.record(session, staff, "listing.reinstate", product, reason=(note or "").strip() or None)
     search_outbox.enqueue(session, product.id, "reinstated")
     notifications.notify_organisation(
-        session, product.provider, "moderation.reinstated", f"Listing reinstated: {product.title}",
-        "Platform staff have restored this listing.", link=links.product_page(product.id))
+        session, product.provider, "moderation.reinstated",
+        _l("Listing reinstated: %(title)s", title=product.title),
+        _l("Platform staff have restored this listing."), link=links.product_page(product.id))
 
 
 def history(session: Session, product: Product) -> list[AuditLog]:
@@ -705,38 +721,62 @@ def _range(low, high, fmt) -> str:
 def _package_text(packages: list[PackageData]) -> str:
     lines = []
     for package in packages:
-        lines.append(f"{package.name}: {_money(package.price)}, {package.delivery_days} days")
+        lines.append(_("%(name)s: %(price)s, %(days)d days", name=package.name,
+                       price=_money(package.price), days=package.delivery_days))
         lines.extend(f"  • {line.strip()}" for line in package.deliverables.splitlines()
                      if line.strip())
     return "\n".join(lines)
+
+
+def _locale() -> str:
+    """The language gettext uses right now (the viewer's, or a recipient's under
+    force_locale), so names and labels of one text agree."""
+    return str(get_locale() or "")
+
+
+def _category_path(category: Category) -> str:
+    """"Parent › Child" in the current language."""
+    locale = _locale()
+    names = [local_name(category.parent, locale)] if category.parent is not None else []
+    return " › ".join([*names, local_name(category, locale)])
+
+
+def _region(code: str) -> str:
+    for region, en, zh in reference.REGIONS:
+        if region == code:
+            return local_text(en, zh, _locale())
+    return code
 
 
 def display_values(session: Session, data: ListingData) -> list[tuple[str, str, str]]:
     """(label, kind, display text) for every field of a snapshot, in page order."""
     category = session.get(Category, data.category_id)
     rows = [
-        ("Title", "text", data.title),
-        ("Category", "value", category.path if category else "—"),
-        ("Summary", "text", data.summary),
-        ("Description (Markdown)", "text", data.description or ""),
-        ("Regions", "value", ", ".join(reference.REGION_LABELS.get(r, r) for r in data.regions)),
-        ("Tags", "value", ", ".join(data.tags) or "—"),
-        ("Delivery time", "value", f"{data.delivery_days} days" if data.delivery_days else "—"),
-        ("Innovation vouchers", "value", "Accepted" if data.voucher_eligible else "Not accepted"),
-        ("Pricing", "value", MODE_LABELS.get(data.pricing_mode, data.pricing_mode)),
+        (_("Title"), "text", data.title),
+        (_("Category"), "value", _category_path(category) if category else "—"),
+        (_("Summary"), "text", data.summary),
+        (_("Description (Markdown)"), "text", data.description or ""),
+        (_("Regions"), "value", ", ".join(_region(r) for r in data.regions)),
+        (_("Tags"), "value", ", ".join(data.tags) or "—"),
+        (_("Delivery time"), "value",
+         _("%(days)d days", days=data.delivery_days) if data.delivery_days else "—"),
+        (_("Innovation vouchers"), "value",
+         _("Accepted") if data.voucher_eligible else _("Not accepted")),
+        (_("Pricing"), "value", str(MODE_LABELS.get(data.pricing_mode, data.pricing_mode))),
     ]
     if data.pricing_mode == "packaged":
-        rows.append(("Packages", "text", _package_text(data.packages)))
+        rows.append((_("Packages"), "text", _package_text(data.packages)))
     elif data.pricing_mode == "quote":
-        rows.append(("What the buyer must describe", "text", data.quote_brief or ""))
+        rows.append((_("What the buyer must describe"), "text", data.quote_brief or ""))
     else:
         rows += [
-            ("Amount", "value", _range(data.amount_min, data.amount_max, _money)),
-            ("Annual rate", "value", _range(data.rate_min_bp, data.rate_max_bp,
+            (_("Amount"), "value", _range(data.amount_min, data.amount_max, _money)),
+            (_("Annual rate"), "value", _range(data.rate_min_bp, data.rate_max_bp,
                                             lambda bp: "—" if bp is None else format_rate(bp))),
-            ("Term", "value", _range(data.term_min_months, data.term_max_months,
-                                     lambda m: "—" if m is None else f"{m} months")),
-            ("Service fee", "value", _money(data.service_fee)),
+            (_("Term"), "value", _range(data.term_min_months, data.term_max_months,
+                                        lambda m: "—" if m is None else _("%(num)d months",
+                                                                          num=m))),
+            (_("Service fee"), "value", _money(data.service_fee)),
         ]
     return rows
 
@@ -801,7 +841,7 @@ def dashboard(session: Session, org: Organisation) -> Dashboard:
 
 def parse_percent(text: str) -> int:
     """"3.85" (percent) → 385 basis points; at most two decimals."""
-    message = "Enter a percentage with at most two decimals, like 3.85."
+    message = _("Enter a percentage with at most two decimals, like 3.85.")
     raw = (text or "").strip().rstrip("%").strip()
     try:
         value = Decimal(raw)

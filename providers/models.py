@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -9,11 +10,11 @@ from marketplace.database import Base, utcnow
 from marketplace.models import Organisation
 
 DOCUMENT_KINDS = {
-    "business_licence": "Business licence · 营业执照",
-    "financial_licence": "Financial licence · 金融许可证",
-    "ip_agency_licence": "IP agency licence · 专利代理机构执业许可",
-    "certification": "Certification / accreditation · 资质认证",
-    "other": "Other supporting document · 其他",
+    "business_licence": _l("Business licence"),
+    "financial_licence": _l("Financial licence"),
+    "ip_agency_licence": _l("IP agency licence"),
+    "certification": _l("Certification / accreditation"),
+    "other": _l("Other supporting document"),
 }
 
 

@@ -8,6 +8,8 @@ search-outbox rows. Nothing here commits: the caller does, once.
 
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -33,19 +35,20 @@ LEGAL_FIELDS = ("name", "credit_code", "institution_type")
 REQUIRED_DOCUMENT = "business_licence"
 
 ACTION_LABELS = {
-    "institution.submit": ("Application submitted", "bi-send", "text-bg-primary"),
-    "institution.approve": ("Approved — institution verified", "bi-patch-check-fill",
+    "institution.submit": (_l("Application submitted"), "bi-send", "text-bg-primary"),
+    "institution.approve": (_l("Approved — institution verified"), "bi-patch-check-fill",
                             "text-bg-success"),
-    "institution.reject": ("Application rejected", "bi-x-circle", "text-bg-danger"),
-    "institution.request_info": ("More documents requested", "bi-question-circle",
+    "institution.reject": (_l("Application rejected"), "bi-x-circle", "text-bg-danger"),
+    "institution.request_info": (_l("More documents requested"), "bi-question-circle",
                                  "text-bg-info"),
-    "institution.suspend": ("Institution suspended", "bi-slash-circle", "text-bg-danger"),
-    "institution.reinstate": ("Institution reinstated", "bi-arrow-counterclockwise",
+    "institution.suspend": (_l("Institution suspended"), "bi-slash-circle", "text-bg-danger"),
+    "institution.reinstate": (_l("Institution reinstated"), "bi-arrow-counterclockwise",
                               "text-bg-success"),
-    "institution.profile": ("Profile updated", "bi-pencil", "text-bg-light"),
-    "institution.document_add": ("Document uploaded", "bi-file-earmark-arrow-up",
+    "institution.profile": (_l("Profile updated"), "bi-pencil", "text-bg-light"),
+    "institution.document_add": (_l("Document uploaded"), "bi-file-earmark-arrow-up",
                                  "text-bg-light"),
-    "institution.document_remove": ("Document removed", "bi-file-earmark-x", "text-bg-light"),
+    "institution.document_remove": (_l("Document removed"), "bi-file-earmark-x",
+                                    "text-bg-light"),
 }
 DECISIONS = ("institution.submit", "institution.approve", "institution.reject",
              "institution.request_info", "institution.suspend", "institution.reinstate")
@@ -85,24 +88,25 @@ class ChecklistItem:
 
 def require_manager(user, org: Organisation) -> None:
     if not can_manage_institution(user, org):
-        raise PermissionDenied("Only members of this institution can do that.")
+        raise PermissionDenied(_("Only members of this institution can do that."))
 
 
 def require_staff(user) -> None:
     if not has_role(user, "staff"):
-        raise PermissionDenied("Only platform staff can do that.")
+        raise PermissionDenied(_("Only platform staff can do that."))
 
 
 def _require_editable(org: Organisation) -> None:
     if org.verification_status == "pending":
-        raise RuleError("Your application is being reviewed by platform staff. You can change "
-                        "it again once they have decided (or asked you for more documents).")
+        raise RuleError(_("Your application is being reviewed by platform staff. You can "
+                          "change it again once they have decided (or asked you for more "
+                          "documents)."))
 
 
-def _require_reason(reason: str | None, what: str) -> str:
+def _require_reason(reason: str | None, message: str) -> str:
     reason = (reason or "").strip()
     if len(reason) < 5:
-        raise RuleError(f"Give a reason for {what}: the institution will see it.", field="reason")
+        raise RuleError(message, field="reason")
     return reason[:2000]
 
 
@@ -114,10 +118,11 @@ def update_profile(session: Session, user, org: Organisation,
     require_manager(user, org)
     _require_editable(org)
     if profile.institution_type not in reference.INSTITUTION_TYPE_LABELS:
-        raise RuleError("Choose the kind of institution from the list.", field="institution_type")
+        raise RuleError(_("Choose the kind of institution from the list."),
+                        field="institution_type")
     unknown = [code for code in profile.regions_served if code not in reference.REGION_LABELS]
     if unknown or not profile.regions_served:
-        raise RuleError("Choose at least one region you serve from the list.",
+        raise RuleError(_("Choose at least one region you serve from the list."),
                         field="regions_served")
     code = ""
     if profile.credit_code:
@@ -128,9 +133,9 @@ def update_profile(session: Session, user, org: Organisation,
         taken = session.scalar(select(Organisation.id).where(
             Organisation.credit_code == code, Organisation.id != org.id))
         if taken is not None:
-            raise RuleError("Another organisation on the platform is registered with this unified "
-                            "social credit code. Check the code, or contact platform staff.",
-                            field="credit_code")
+            raise RuleError(_("Another organisation on the platform is registered with this "
+                              "unified social credit code. Check the code, or contact platform "
+                              "staff."), field="credit_code")
     values = {
         "name": profile.name.strip(), "credit_code": code or None,
         "institution_type": profile.institution_type,
@@ -142,9 +147,9 @@ def update_profile(session: Session, user, org: Organisation,
     if org.is_verified:
         for name in LEGAL_FIELDS:
             if values[name] != getattr(org, name):
-                raise RuleError("Your institution is verified: its legal name, credit code and type "
-                                "can only be changed by platform staff. Contact them with the "
-                                "updated business licence.", field=name)
+                raise RuleError(_("Your institution is verified: its legal name, credit code "
+                                  "and type can only be changed by platform staff. Contact them "
+                                  "with the updated business licence."), field=name)
     changed = [name for name, value in values.items() if getattr(org, name) != value]
     for name in changed:
         setattr(org, name, values[name])
@@ -159,7 +164,7 @@ def set_logo(session: Session, user, org: Organisation, checked: uploads.Checked
     """Store a new logo; returns the previous stored name, to delete after the commit."""
     require_manager(user, org)
     if checked.content_type not in uploads.IMAGE_TYPES:
-        raise RuleError("A logo must be a PNG or JPEG image.", field="logo")
+        raise RuleError(_("A logo must be a PNG or JPEG image."), field="logo")
     previous = org.logo_file
     stored_name = uploads.new_stored_name(checked.content_type)
     org.logo_file = stored_name
@@ -181,9 +186,10 @@ def add_document(session: Session, user, org: Organisation, kind: str,
     require_manager(user, org)
     _require_editable(org)
     if kind not in DOCUMENT_KINDS:
-        raise RuleError("Choose what kind of document this is.", field="kind")
+        raise RuleError(_("Choose what kind of document this is."), field="kind")
     if len(documents(session, org)) >= 20:
-        raise RuleError("An application can hold at most 20 documents; remove outdated ones first.")
+        raise RuleError(_("An application can hold at most 20 documents; remove outdated ones "
+                          "first."))
     document = QualificationDocument(
         organisation_id=org.id, kind=kind, original_name=checked.original_name,
         stored_name=uploads.new_stored_name(checked.content_type),
@@ -203,8 +209,8 @@ def delete_document(session: Session, user, document: QualificationDocument) -> 
     require_manager(user, org)
     _require_editable(org)
     if org.is_verified:
-        raise RuleError("Documents of a verified institution are part of its verification record "
-                        "and cannot be removed. Upload a newer version instead.")
+        raise RuleError(_("Documents of a verified institution are part of its verification "
+                          "record and cannot be removed. Upload a newer version instead."))
     audit.record(session, user, "institution.document_remove", org, document_id=document.id,
                  kind=document.kind, name=document.original_name, sha256=document.sha256)
     stored_name = document.stored_name
@@ -217,16 +223,17 @@ def checklist(session: Session, org: Organisation) -> list[ChecklistItem]:
     """What the application still needs before it can be submitted."""
     kinds = {doc.kind for doc in documents(session, org)}
     return [
-        ChecklistItem("Legal name and institution type", bool(org.name and org.institution_type)),
-        ChecklistItem("Unified social credit code", bool(org.credit_code),
-                      "18 characters, on the business licence"),
-        ChecklistItem("Regions served", bool(org.regions_served)),
-        ChecklistItem("Service description", len((org.description or "").strip()) >= 30,
-                      "At least a short paragraph about what you offer"),
-        ChecklistItem("Contact person, phone and email",
+        ChecklistItem(_("Legal name and institution type"),
+                      bool(org.name and org.institution_type)),
+        ChecklistItem(_("Unified social credit code"), bool(org.credit_code),
+                      _("18 characters, on the business licence")),
+        ChecklistItem(_("Regions served"), bool(org.regions_served)),
+        ChecklistItem(_("Service description"), len((org.description or "").strip()) >= 30,
+                      _("At least a short paragraph about what you offer")),
+        ChecklistItem(_("Contact person, phone and email"),
                       bool(org.contact_name and org.contact_phone and org.contact_email)),
-        ChecklistItem("Business licence uploaded", REQUIRED_DOCUMENT in kinds,
-                      "营业执照 — PDF, PNG or JPEG"),
+        ChecklistItem(_("Business licence uploaded"), REQUIRED_DOCUMENT in kinds,
+                      _("PDF, PNG or JPEG")),
     ]
 
 
@@ -235,22 +242,22 @@ def submit_application(session: Session, user, org: Organisation) -> None:
     require_manager(user, org)
     missing = [item.label for item in checklist(session, org) if not item.done]
     if missing:
-        raise RuleError("Your application is not complete yet. Still missing: "
-                        + "; ".join(missing) + ".")
+        raise RuleError(_("Your application is not complete yet. Still missing: %(items)s.",
+                          items=_("; ").join(missing)))
     advance(session, org, "verification_status", SUBMITTABLE,
-            "This application has already been submitted or decided.",
+            _("This application has already been submitted or decided."),
             verification_status="pending", submitted_at=utcnow())
     audit.record(session, user, "institution.submit", org)
     _standing_changed(session, org, "submitted")
     for member in _staff(session):
         notifications.notify(session, member, "verification.submitted",
-                             f"New institution application: {org.name}",
-                             "An institution has sent its application for verification.",
+                             _l("New institution application: %(name)s", name=org.name),
+                             _l("An institution has sent its application for verification."),
                              link=links.staff_verification(org.id), email=False)
     notifications.notify_organisation(
-        session, org, "verification.submitted", "Your application has been sent",
-        "Platform staff will review your institution profile and documents, usually within "
-        "two working days. We will notify you of their decision.", link=links.APPLICATION)
+        session, org, "verification.submitted", _l("Your application has been sent"),
+        _l("Platform staff will review your institution profile and documents, usually within "
+           "two working days. We will notify you of their decision."), link=links.APPLICATION)
 
 
 def _standing_changed(session: Session, org: Organisation, change: str) -> None:
@@ -269,7 +276,7 @@ def _staff(session: Session) -> list[User]:
 def approve(session: Session, staff, org: Organisation, note: str | None = None) -> None:
     require_staff(staff)
     advance(session, org, "verification_status", ("pending",),
-            "Only a pending application can be approved.",
+            _("Only a pending application can be approved."),
             verification_status="verified", verified_at=utcnow(), verification_note=None)
     note = (note or "").strip()[:2000] or None
     audit.record(session, staff, "institution.approve", org, reason=note)
@@ -277,70 +284,73 @@ def approve(session: Session, staff, org: Organisation, note: str | None = None)
     search_outbox.enqueue_provider(session, org.id, "provider_verified")
     _standing_changed(session, org, "approved")  # after the outbox rows: no duplicates
     notifications.notify_organisation(
-        session, org, "verification.approved", f"{org.name} is verified",
-        "Platform staff have verified your institution. You can now submit listings for "
-        "review and publish them in the supermarket." + notifications.staff_note(note),
+        session, org, "verification.approved", _l("%(name)s is verified", name=org.name),
+        lambda: _("Platform staff have verified your institution. You can now submit listings "
+                  "for review and publish them in the supermarket.")
+        + notifications.staff_note(note),
         link=links.DASHBOARD)
 
 
 def reject(session: Session, staff, org: Organisation, reason: str) -> None:
     require_staff(staff)
-    reason = _require_reason(reason, "the rejection")
+    reason = _require_reason(reason, _("Give a reason for the rejection: the institution will see it."))
     advance(session, org, "verification_status", ("pending",),
-            "Only a pending application can be rejected.",
+            _("Only a pending application can be rejected."),
             verification_status="rejected", verification_note=reason)
     audit.record(session, staff, "institution.reject", org, reason=reason)
     _standing_changed(session, org, "rejected")
     notifications.notify_organisation(
-        session, org, "verification.rejected", "Your institution application was not approved",
-        f"Reason given by platform staff: {reason}\n\nYou can correct your application and "
-        "submit it again.", link=links.APPLICATION)
+        session, org, "verification.rejected", _l("Your institution application was not approved"),
+        _l("Reason given by platform staff: %(reason)s\n\nYou can correct your application and "
+           "submit it again.", reason=reason), link=links.APPLICATION)
 
 
 def request_more_info(session: Session, staff, org: Organisation, reason: str) -> None:
     require_staff(staff)
-    reason = _require_reason(reason, "requesting more documents")
+    reason = _require_reason(reason, _("Give a reason for requesting more documents: the "
+                                        "institution will see it."))
     advance(session, org, "verification_status", ("pending",),
-            "Only a pending application can be sent back for more documents.",
+            _("Only a pending application can be sent back for more documents."),
             verification_status="more_info", verification_note=reason)
     audit.record(session, staff, "institution.request_info", org, reason=reason)
     _standing_changed(session, org, "more_info")
     notifications.notify_organisation(
-        session, org, "verification.more_info", "Platform staff need more documents",
-        f"{reason}\n\nUpload the documents and submit your application again.",
+        session, org, "verification.more_info", _l("Platform staff need more documents"),
+        _l("%(reason)s\n\nUpload the documents and submit your application again.", reason=reason),
         link=links.APPLICATION)
 
 
 def suspend(session: Session, staff, org: Organisation, reason: str) -> int:
     """Hide every listing of the institution at once; returns how many were queued for search."""
     require_staff(staff)
-    reason = _require_reason(reason, "the suspension")
+    reason = _require_reason(reason, _("Give a reason for the suspension: the institution will "
+                                        "see it."))
     if org.kind != "provider":
-        raise RuleError("Only service institutions can be suspended here.")
-    advance(session, org, "suspended", (False,), "This institution is already suspended.",
+        raise RuleError(_("Only service institutions can be suspended here."))
+    advance(session, org, "suspended", (False,), _("This institution is already suspended."),
             suspended=True, suspended_reason=reason)
     audit.record(session, staff, "institution.suspend", org, reason=reason)
     queued = search_outbox.enqueue_provider(session, org.id, "provider_suspended")
     _standing_changed(session, org, "suspended")  # after the outbox rows: no duplicates
     favourites.notify_provider_collectors(session, org)
     notifications.notify_organisation(
-        session, org, "institution.suspended", f"{org.name} has been suspended",
-        f"Your listings are hidden from the supermarket until platform staff reinstate your "
-        f"institution. Reason: {reason}", link=links.DASHBOARD)
+        session, org, "institution.suspended", _l("%(name)s has been suspended", name=org.name),
+        _l("Your listings are hidden from the supermarket until platform staff reinstate your "
+           "institution. Reason: %(reason)s", reason=reason), link=links.DASHBOARD)
     return queued
 
 
 def reinstate(session: Session, staff, org: Organisation, note: str | None = None) -> int:
     require_staff(staff)
-    advance(session, org, "suspended", (True,), "This institution is not suspended.",
+    advance(session, org, "suspended", (True,), _("This institution is not suspended."),
             suspended=False, suspended_reason=None)
     audit.record(session, staff, "institution.reinstate", org, reason=(note or "").strip() or None)
     queued = search_outbox.enqueue_provider(session, org.id, "provider_reinstated")
     _standing_changed(session, org, "reinstated")  # after the outbox rows: no duplicates
     favourites.notify_provider_collectors(session, org)
     notifications.notify_organisation(
-        session, org, "institution.reinstated", f"{org.name} has been reinstated",
-        "Your published listings are visible in the supermarket again.", link=links.DASHBOARD)
+        session, org, "institution.reinstated", _l("%(name)s has been reinstated", name=org.name),
+        _l("Your published listings are visible in the supermarket again."), link=links.DASHBOARD)
     return queued
 
 
@@ -358,12 +368,12 @@ def history(session: Session, org: Organisation, decisions_only: bool = False) -
 
 
 QUEUES = {
-    "pending": "Waiting for review",
-    "more_info": "More documents requested",
-    "rejected": "Rejected",
-    "verified": "Verified",
-    "unverified": "Not yet applied",
-    "suspended": "Suspended",
+    "pending": _l("Waiting for review"),
+    "more_info": _l("More documents requested"),
+    "rejected": _l("Rejected"),
+    "verified": _l("Verified"),
+    "unverified": _l("Not yet applied"),
+    "suspended": _l("Suspended"),
 }
 
 

@@ -16,6 +16,7 @@ from flask import (
     send_file,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -216,12 +217,12 @@ def application():
             form.form_errors.append(exc.message)
         return _application_page(org, form, status=422)
     except IntegrityError:
-        form.credit_code.errors = ["Another organisation registered this credit code a moment "
-                                   "ago. Check the code, or contact platform staff."]
+        form.credit_code.errors = [_("Another organisation registered this credit code a "
+                                     "moment ago. Check the code, or contact platform staff.")]
         return _application_page(org, form, status=422)
     if previous_logo and previous_logo != new_logo:
         uploads.remove(_upload_dir(), previous_logo)
-    flash("Institution profile saved.", "success")
+    flash(_("Institution profile saved."), "success")
     return redirect(url_for("portal.application"))
 
 
@@ -247,7 +248,8 @@ def upload_document():
         form.file.errors = [exc.message]
         return _application_page(org, document_form=form, status=422)
     _commit_or_remove(document.stored_name)
-    flash(f"“{document.original_name}” uploaded ({DOCUMENT_KINDS[document.kind]}).", "success")
+    flash(_("“%(name)s” uploaded (%(kind)s).", name=document.original_name,
+            kind=DOCUMENT_KINDS[document.kind]), "success")
     return redirect(url_for("portal.application") + "#documents")
 
 
@@ -266,7 +268,7 @@ def delete_document(document_id):
     stored_name = onboarding.delete_document(db.session, _user(), document)
     db.session.commit()
     uploads.remove(_upload_dir(), stored_name)
-    flash(f"“{name}” removed.", "info")
+    flash(_("“%(name)s” removed.", name=name), "info")
     return redirect(url_for("portal.application") + "#documents")
 
 
@@ -283,8 +285,8 @@ def submit_application():
         flash(exc.message, "danger")
         return redirect(url_for("portal.application"))
     db.session.commit()
-    flash("Application sent. Platform staff will review it and we will notify you of their "
-          "decision.", "success")
+    flash(_("Application sent. Platform staff will review it and we will notify you of their "
+            "decision."), "success")
     return redirect(url_for("portal.dashboard"))
 
 
@@ -368,7 +370,7 @@ def listing_new():
         form.attach(exc)
         return _editor(org, form, status=422)
     db.session.commit()
-    flash("Draft saved. Preview it, then submit it for review when it is ready.", "success")
+    flash(_("Draft saved. Preview it, then submit it for review when it is ready."), "success")
     return redirect(url_for("portal.listing_edit", product_id=product.id))
 
 
@@ -393,10 +395,10 @@ def listing_edit(product_id):
     db.session.commit()
     if request.form.get("then") == "submit":
         return _submit(product)
-    flash({"draft": "Draft saved.",
-           "revision": "Change saved. The public page keeps the published version until you "
-                       "submit the change and staff approve it.",
-           "unchanged": "Nothing differs from the published version."}[outcome],
+    flash({"draft": _("Draft saved."),
+           "revision": _("Change saved. The public page keeps the published version until you "
+                         "submit the change and staff approve it."),
+           "unchanged": _("Nothing differs from the published version.")}[outcome],
           "success" if outcome != "unchanged" else "info")
     return redirect(url_for("portal.listing_edit", product_id=product.id))
 
@@ -426,10 +428,10 @@ def _submit(product):
         flash(exc.message, "danger")
         return redirect(url_for("portal.listing_edit", product_id=product.id))
     db.session.commit()
-    flash("Submitted for review. Staff usually decide within one working day."
+    flash(_("Submitted for review. Staff usually decide within one working day.")
           if kind == "listing" else
-          "Change submitted for review. The public page shows the current version until staff "
-          "approve it.", "success")
+          _("Change submitted for review. The public page shows the current version until staff "
+            "approve it."), "success")
     return redirect(url_for("portal.listing_edit", product_id=product.id))
 
 
@@ -452,7 +454,7 @@ def listing_withdraw(product_id):
     product = _listing_action(product_id)
     listings.withdraw(db.session, _user(), product)
     db.session.commit()
-    flash("Submission withdrawn; you can edit it again.", "info")
+    flash(_("Submission withdrawn; you can edit it again."), "info")
     return redirect(url_for("portal.listing_edit", product_id=product.id))
 
 
@@ -462,7 +464,7 @@ def listing_discard(product_id):
     product = _listing_action(product_id)
     listings.discard_change(db.session, _user(), product)
     db.session.commit()
-    flash("Change discarded. The published version is unchanged.", "info")
+    flash(_("Change discarded. The published version is unchanged."), "info")
     return redirect(url_for("portal.listing_edit", product_id=product.id))
 
 
@@ -472,7 +474,8 @@ def listing_archive(product_id):
     product = _listing_action(product_id)
     listings.archive(db.session, _user(), product)
     db.session.commit()
-    flash(f"“{product.title}” archived. It is no longer visible to buyers.", "info")
+    flash(_("“%(title)s” archived. It is no longer visible to buyers.", title=product.title),
+          "info")
     return redirect(url_for("portal.listing_index"))
 
 
@@ -482,7 +485,7 @@ def listing_restore(product_id):
     product = _listing_action(product_id)
     listings.restore(db.session, _user(), product)
     db.session.commit()
-    flash("Restored as a draft. Submit it for review to publish it again.", "info")
+    flash(_("Restored as a draft. Submit it for review to publish it again."), "info")
     return redirect(url_for("portal.listing_edit", product_id=product.id))
 
 
@@ -492,7 +495,7 @@ def listing_duplicate(product_id):
     product = _listing_action(product_id)
     copy = listings.duplicate(db.session, _user(), product)
     db.session.commit()
-    flash("Copy created as a new draft.", "success")
+    flash(_("Copy created as a new draft."), "success")
     return redirect(url_for("portal.listing_edit", product_id=copy.id))
 
 
@@ -529,7 +532,7 @@ def team_invite():
         form.email.errors = [*form.email.errors, exc.message]
         return _team_page(org, form, status=422)
     db.session.commit()
-    flash(f"Invitation emailed to {created.invitation.email}.", "success")
+    flash(_("Invitation emailed to %(email)s.", email=created.invitation.email), "success")
     # The code is shown once, on this response only; it is not stored anywhere readable.
     return _team_page(org, new_code={"email": created.invitation.email, "code": created.code,
                                      "link": created.link})
@@ -547,7 +550,7 @@ def team_revoke(invitation_id):
         abort(400)
     team.revoke(db.session, _user(), invitation)
     db.session.commit()
-    flash(f"Invitation for {invitation.email} revoked.", "info")
+    flash(_("Invitation for %(email)s revoked.", email=invitation.email), "info")
     return redirect(url_for("portal.team_page"))
 
 
@@ -571,7 +574,7 @@ def team_remove(user_id):
     org, member = _team_member(user_id)
     team.remove_member(db.session, _user(), org, member)
     db.session.commit()
-    flash(f"{member.full_name} was removed from {org.name}.", "info")
+    flash(_("%(name)s was removed from %(org)s.", name=member.full_name, org=org.name), "info")
     return redirect(url_for("portal.team_page"))
 
 
@@ -581,7 +584,8 @@ def team_make_owner(user_id):
     org, member = _team_member(user_id)
     team.make_owner(db.session, _user(), org, member)
     db.session.commit()
-    flash(f"{member.full_name} is now an owner of {org.name}.", "success")
+    flash(_("%(name)s is now an owner of %(org)s.", name=member.full_name, org=org.name),
+          "success")
     return redirect(url_for("portal.team_page"))
 
 
@@ -598,7 +602,7 @@ def team_leave():
         flash(exc.message, "danger")
         return redirect(url_for("portal.team_page"))
     db.session.commit()
-    flash(f"You have left {org.name}.", "info")
+    flash(_("You have left %(org)s.", org=org.name), "info")
     return redirect(url_for("portal.dashboard"))
 
 
@@ -646,7 +650,7 @@ def team_join_accept(code):
         db.session.rollback()
         return _join_page(invitation, code, status=409)
     db.session.commit()
-    flash(f"Welcome to {org.name}! You can now manage its listings.", "success")
+    flash(_("Welcome to %(org)s! You can now manage its listings.", org=org.name), "success")
     return redirect(url_for("portal.dashboard"))
 
 
@@ -673,11 +677,11 @@ def team_join_signup(code):
         return _join_page(invitation, code, form, status=422)
     except IntegrityError:
         db.session.rollback()
-        form.email.errors = [*form.email.errors, "An account with this email was created a moment "
-                                                 "ago. Log in instead."]
+        form.email.errors = [*form.email.errors, _("An account with this email was created a "
+                                                   "moment ago. Log in instead.")]
         return _join_page(invitation, code, form, status=422)
     login_user(user)
-    flash(f"Welcome, {user.full_name}! You are now a member of {user.organisation.name}.",
-          "success")
+    flash(_("Welcome, %(name)s! You are now a member of %(org)s.", name=user.full_name,
+            org=user.organisation.name), "success")
     return redirect(url_for("portal.dashboard"))
 

@@ -17,11 +17,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from marketplace import audit, notifications, permissions
 from marketplace.database import utcnow
+from marketplace.i18n import format_date
 from marketplace.models import Organisation, User
 from marketplace.passwords import hash_password, password_problems
 from marketplace.permissions import is_institution_owner
@@ -50,7 +54,7 @@ def invitation_state(invitation: Invitation, now=None) -> str:
 
 def _require_owner(user, org: Organisation) -> None:
     if not is_institution_owner(user, org):
-        raise PermissionDenied("Only the institution's account owner can manage the team.")
+        raise PermissionDenied(_("Only the institution's account owner can manage the team."))
 
 
 def members(session: Session, org: Organisation) -> list[User]:
@@ -77,18 +81,19 @@ def invite(session: Session, owner, org: Organisation, email: str) -> NewInvitat
     try:
         email = validate_email(email or "", check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
-        raise RuleError("Enter a valid email address, like name@institution.cn.",
+        raise RuleError(_("Enter a valid email address, like name@institution.cn."),
                         field="email") from exc
     existing = session.scalar(select(User).where(User.email == email))
     if existing is not None and existing.organisation_id == org.id:
-        raise RuleError(f"{email} is already a member of {org.name}.", field="email")
+        raise RuleError(_("%(email)s is already a member of %(org)s.", email=email, org=org.name),
+                        field="email")
     now = utcnow()
     open_invites = [inv for inv in invitations(session, org) if invitation_state(inv, now) == "open"]
     if any(inv.email == email for inv in open_invites):
-        raise RuleError(f"There is already an open invitation for {email}. Revoke it first if "
-                        "you need a new code.", field="email")
+        raise RuleError(_("There is already an open invitation for %(email)s. Revoke it first "
+                          "if you need a new code.", email=email), field="email")
     if len(open_invites) >= MAX_OPEN_INVITATIONS:
-        raise RuleError("You have too many open invitations; revoke unused ones first.")
+        raise RuleError(_("You have too many open invitations; revoke unused ones first."))
     code = secrets.token_urlsafe(24)
     invitation = Invitation(organisation_id=org.id, email=email, code_hash=hash_code(code),
                             invited_by_id=owner.id, created_at=now,
@@ -97,15 +102,20 @@ def invite(session: Session, owner, org: Organisation, email: str) -> NewInvitat
     session.flush()
     audit.record(session, owner, "team.invite", org, invitation_id=invitation.id, email=email)
     link = notifications.absolute_url(links.join(code))
-    body = (f"{owner.full_name} invites you to join {org.name} on the Innovation Service "
-            f"Supermarket (创新服务超市), to manage its listings and orders.\n\n"
-            f"Open this link to accept within {INVITATION_DAYS} days:\n{link}\n\n"
-            f"Or enter this invitation code after logging in: {code}\n\n"
-            "If you did not expect this invitation you can ignore this email.")
-    notifications.queue_email(session, email, f"Invitation to join {org.name}", body)
+    # In the invitee's language when they have an account, else the platform's default.
+    with force_locale(notifications.recipient_locale(existing)):
+        body = _("%(owner)s invites you to join %(org)s on the Innovation Service Supermarket, "
+                 "to manage its listings and orders.\n\n"
+                 "Open this link to accept within %(days)d days:\n%(link)s\n\n"
+                 "Or enter this invitation code after logging in: %(code)s\n\n"
+                 "If you did not expect this invitation you can ignore this email.",
+                 owner=owner.full_name, org=org.name, days=INVITATION_DAYS, link=link, code=code)
+        subject = _("Invitation to join %(org)s", org=org.name)
+    notifications.queue_email(session, email, subject, body)
     if existing is not None and existing.active:
-        notifications.notify(session, existing, "team.invited", f"Invitation to join {org.name}",
-                             "Open the invitation to accept it.", link=links.join(code),
+        notifications.notify(session, existing, "team.invited",
+                             _l("Invitation to join %(org)s", org=org.name),
+                             _l("Open the invitation to accept it."), link=links.join(code),
                              email=False)
     return NewInvitation(invitation, code, link)
 
@@ -113,7 +123,7 @@ def invite(session: Session, owner, org: Organisation, email: str) -> NewInvitat
 def revoke(session: Session, owner, invitation: Invitation) -> None:
     _require_owner(owner, invitation.organisation)
     if invitation_state(invitation) != "open":
-        raise RuleError("This invitation is no longer open.")
+        raise RuleError(_("This invitation is no longer open."))
     invitation.revoked_at = utcnow()
     audit.record(session, owner, "team.revoke", invitation.organisation,
                  invitation_id=invitation.id, email=invitation.email)
@@ -126,21 +136,22 @@ def find_invitation(session: Session, code: str) -> Invitation | None:
     return session.scalar(select(Invitation).where(Invitation.code_hash == hash_code(code)))
 
 
-INVALID_CODE = ("This invitation code is not valid. Check that you copied the whole link or "
-                "code, or ask the institution for a new invitation.")
+INVALID_CODE = _l("This invitation code is not valid. Check that you copied the whole link or "
+                  "code, or ask the institution for a new invitation.")
 
 
 def require_open(invitation: Invitation | None) -> Invitation:
     if invitation is None:
-        raise RuleError(INVALID_CODE, field="code")
+        raise RuleError(str(INVALID_CODE), field="code")
     state = invitation_state(invitation)
     if state == "expired":
-        raise RuleError(f"This invitation expired on {invitation.expires_at:%Y-%m-%d}. Ask the "
-                        "institution's owner to send a new one.", field="code")
+        raise RuleError(_("This invitation expired on %(date)s. Ask the institution's owner to "
+                          "send a new one.", date=format_date(invitation.expires_at)),
+                        field="code")
     if state == "revoked":
-        raise RuleError("This invitation has been withdrawn by the institution.", field="code")
+        raise RuleError(_("This invitation has been withdrawn by the institution."), field="code")
     if state == "accepted":
-        raise RuleError("This invitation has already been used.", field="code")
+        raise RuleError(_("This invitation has already been used."), field="code")
     return invitation
 
 
@@ -148,19 +159,24 @@ def join_refusal(user, invitation: Invitation) -> str | None:
     """Why this signed-in user cannot accept the invitation (None when they can)."""
     org = invitation.organisation
     if user.organisation_id == org.id:
-        return f"You are already a member of {org.name}."
+        return _("You are already a member of %(org)s.", org=org.name)
     if permissions.is_staff(user):
-        return ("Platform staff accounts cannot join an institution. Log out and open the link "
-                "again to create a separate institution account.")
+        return _("Platform staff accounts cannot join an institution. Log out and open the "
+                 "link again to create a separate institution account.")
     if user.organisation_id is not None:
         current = user.organisation
-        kind = "institution" if current.kind == "provider" else "company"
-        return (f"Your account already belongs to the {kind} {current.name}, and an account "
-                f"can belong to one organisation only. Leave {current.name} first, or log out "
-                f"and create a new account through this link with another email address.")
+        if current.kind == "provider":
+            return _("Your account already belongs to the institution %(name)s, and an account "
+                     "can belong to one organisation only. Leave %(name)s first, or log out and "
+                     "create a new account through this link with another email address.",
+                     name=current.name)
+        return _("Your account already belongs to the company %(name)s, and an account can "
+                 "belong to one organisation only. Leave %(name)s first, or log out and create "
+                 "a new account through this link with another email address.",
+                 name=current.name)
     if user.role != "provider":
-        return ("Only service-institution accounts can join an institution. Log out and create "
-                "a new account through this link.")
+        return _("Only service-institution accounts can join an institution. Log out and "
+                 "create a new account through this link.")
     return None
 
 
@@ -176,7 +192,7 @@ def _join(session: Session, user: User, invitation: Invitation) -> None:
         .values(accepted_at=utcnow(), accepted_by_id=user.id)
         .execution_options(synchronize_session="fetch"))
     if claimed.rowcount != 1:
-        raise RuleError("This invitation has already been used.", field="code")
+        raise RuleError(_("This invitation has already been used."), field="code")
     session.refresh(invitation)
     user.organisation_id = org.id
     user.is_org_owner = False
@@ -185,8 +201,10 @@ def _join(session: Session, user: User, invitation: Invitation) -> None:
     for owner in owners(session, org):
         if owner.id != user.id:
             notifications.notify(session, owner, "team.joined",
-                                 f"{user.full_name} joined {org.name}",
-                                 f"{user.full_name} ({user.email}) accepted your invitation.",
+                                 _l("%(name)s joined %(org)s", name=user.full_name,
+                                    org=org.name),
+                                 _l("%(name)s (%(email)s) accepted your invitation.",
+                                    name=user.full_name, email=user.email),
                                  link=links.TEAM)
 
 
@@ -214,8 +232,8 @@ def signup_and_accept(session: Session, code: str, data: JoinSignup) -> User:
     email = (data.email or "").strip().lower()
     taken = session.scalar(select(func.count()).select_from(User).where(User.email == email))
     if taken:
-        raise RuleError(f"An account with {email} already exists. Log in with it to accept the "
-                        "invitation.", field="email")
+        raise RuleError(_("An account with %(email)s already exists. Log in with it to accept "
+                          "the invitation.", email=email), field="email")
     problems = password_problems(data.password, email)
     if problems:
         raise RuleError(" ".join(problems), field="password")
@@ -234,16 +252,17 @@ def owners(session: Session, org: Organisation) -> list[User]:
 def leave(session: Session, user: User) -> Organisation:
     org = user.organisation
     if org is None or org.kind != "provider" or user.role != "provider":
-        raise PermissionDenied("You are not a member of an institution.")
+        raise PermissionDenied(_("You are not a member of an institution."))
     if user.is_org_owner and len(owners(session, org)) <= 1:
-        raise RuleError("You are the institution's only owner, so you cannot leave. Make another "
-                        "member an owner first.")
+        raise RuleError(_("You are the institution's only owner, so you cannot leave. Make "
+                          "another member an owner first."))
     user.organisation_id = None
     user.is_org_owner = False
     audit.record(session, user, "team.leave", org, user_id=user.id)
     for owner in owners(session, org):
         if owner.id != user.id:
-            notifications.notify(session, owner, "team.left", f"{user.full_name} left {org.name}",
+            notifications.notify(session, owner, "team.left",
+                                 _l("%(name)s left %(org)s", name=user.full_name, org=org.name),
                                  link=links.TEAM)
     session.flush()
     return org
@@ -252,29 +271,32 @@ def leave(session: Session, user: User) -> Organisation:
 def remove_member(session: Session, owner, org: Organisation, member: User) -> None:
     _require_owner(owner, org)
     if member.id == owner.id:
-        raise RuleError("You cannot remove yourself. To leave, make another member an owner "
-                        "first and then use “Leave institution”.")
+        raise RuleError(_("You cannot remove yourself. To leave, make another member an owner "
+                          "first and then use “Leave institution”."))
     if member.organisation_id != org.id:
-        raise PermissionDenied("That person is not a member of your institution.")
+        raise PermissionDenied(_("That person is not a member of your institution."))
     if member.is_org_owner:
-        raise RuleError("Owners cannot be removed by another owner; they can leave themselves.")
+        raise RuleError(_("Owners cannot be removed by another owner; they can leave "
+                          "themselves."))
     member.organisation_id = None
     member.is_org_owner = False
     audit.record(session, owner, "team.remove", org, user_id=member.id)
-    notifications.notify(session, member, "team.removed", f"You were removed from {org.name}",
-                         f"{owner.full_name} removed your account from {org.name}. You can no "
-                         "longer manage its listings.")
+    notifications.notify(session, member, "team.removed",
+                         _l("You were removed from %(org)s", org=org.name),
+                         _l("%(name)s removed your account from %(org)s. You can no longer "
+                            "manage its listings.", name=owner.full_name, org=org.name))
     session.flush()
 
 
 def make_owner(session: Session, owner, org: Organisation, member: User) -> None:
     _require_owner(owner, org)
     if member.organisation_id != org.id:
-        raise PermissionDenied("That person is not a member of your institution.")
+        raise PermissionDenied(_("That person is not a member of your institution."))
     if member.is_org_owner:
-        raise RuleError(f"{member.full_name} is already an owner.")
+        raise RuleError(_("%(name)s is already an owner.", name=member.full_name))
     member.is_org_owner = True
     audit.record(session, owner, "team.make_owner", org, user_id=member.id)
-    notifications.notify(session, member, "team.owner", f"You are now an owner of {org.name}",
-                         "You can now invite and remove team members.", link=links.TEAM)
+    notifications.notify(session, member, "team.owner",
+                         _l("You are now an owner of %(org)s", org=org.name),
+                         _l("You can now invite and remove team members."), link=links.TEAM)
     session.flush()

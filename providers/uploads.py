@@ -23,6 +23,10 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+
 PDF = "application/pdf"
 PNG = "image/png"
 JPEG = "image/jpeg"
@@ -30,7 +34,8 @@ JPEG = "image/jpeg"
 # root. Accepted only where a caller allows it (issued invoices, orders/invoices.py).
 OFD = "application/ofd"
 EXTENSIONS = {PDF: "pdf", PNG: "png", JPEG: "jpg", OFD: "ofd"}
-LABELS = {PDF: "PDF", PNG: "PNG image", JPEG: "JPEG image", OFD: "document in OFD format"}
+LABELS = {PDF: _l("PDF"), PNG: _l("PNG image"), JPEG: _l("JPEG image"),
+          OFD: _l("document in OFD format")}
 DOCUMENT_TYPES = (PDF, PNG, JPEG)
 IMAGE_TYPES = (PNG, JPEG)
 
@@ -70,10 +75,11 @@ class CheckedFile:
 
 def human_size(size: int) -> str:
     if size >= 1024 * 1024:
-        return f"{size / (1024 * 1024):.1f} MB".replace(".0 MB", " MB")
+        megabytes = format(size / (1024 * 1024), ".1f").removesuffix(".0")
+        return _("%(size)s MB", size=megabytes)
     if size >= 1024:
-        return f"{size / 1024:.0f} KB"
-    return f"{size} bytes"
+        return _("%(size)s KB", size=format(size / 1024, ".0f"))
+    return ngettext("%(num)d byte", "%(num)d bytes", size)
 
 
 def display_name(raw: str | None, fallback: str = "document") -> str:
@@ -137,8 +143,8 @@ def _pdf_names(data: bytes):
             continue  # not Flate (an image, say): its names, if any, are in the plain text
         budget -= len(inflated)
         if budget < 0:
-            raise UploadError("This PDF unpacks to far more data than a document needs. "
-                              "Please upload a plain scan or a printed-to-PDF copy.")
+            raise UploadError(_("This PDF unpacks to far more data than a document needs. "
+                                "Please upload a plain scan or a printed-to-PDF copy."))
         chunks.append(inflated)
     for chunk in chunks:
         for name in _PDF_NAME.finditer(chunk):
@@ -147,40 +153,42 @@ def _pdf_names(data: bytes):
 
 def _check_pdf(data: bytes) -> None:
     if b"%%EOF" not in data[-2048:]:
-        raise UploadError("This PDF looks damaged or incomplete (it has no end-of-file marker). "
-                          "Please export it again and re-upload.")
+        raise UploadError(_("This PDF looks damaged or incomplete (it has no end-of-file "
+                            "marker). Please export it again and re-upload."))
     if any(name in _PDF_ACTIVE_NAMES for name in _pdf_names(data)):
-        raise UploadError("PDFs that contain scripts, launch actions or embedded files are not "
-                          "accepted. Please upload a plain scan or a printed-to-PDF copy.")
+        raise UploadError(_("PDFs that contain scripts, launch actions or embedded files are "
+                            "not accepted. Please upload a plain scan or a printed-to-PDF copy."))
 
 
 def _check_png(data: bytes) -> None:
     # Signature, then the IHDR chunk (length 13) with a correct CRC, and an IEND chunk.
     header = data[8:33]
     if len(header) < 25 or header[:8] != b"\x00\x00\x00\rIHDR":
-        raise UploadError("This PNG image is damaged (no image header).")
+        raise UploadError(_("This PNG image is damaged (no image header)."))
     crc = int.from_bytes(header[21:25], "big")
     if zlib.crc32(header[4:21]) != crc:
-        raise UploadError("This PNG image is damaged (its header checksum is wrong).")
+        raise UploadError(_("This PNG image is damaged (its header checksum is wrong)."))
     width, height = int.from_bytes(header[8:12], "big"), int.from_bytes(header[12:16], "big")
     if not (0 < width <= 20000 and 0 < height <= 20000):
-        raise UploadError("This PNG image has impossible dimensions.")
+        raise UploadError(_("This PNG image has impossible dimensions."))
     if b"IEND" not in data[-64:]:
-        raise UploadError("This PNG image is incomplete (it has no end marker).")
+        raise UploadError(_("This PNG image is incomplete (it has no end marker)."))
 
 
 def _check_jpeg(data: bytes) -> None:
     if len(data) < 128 or data.rfind(b"\xff\xd9") < 4:
-        raise UploadError("This JPEG image is damaged or incomplete.")
+        raise UploadError(_("This JPEG image is damaged or incomplete."))
     # Markers after SOI: a JFIF/Exif header or a table/frame segment.
     if data[3] not in (0xE0, 0xE1, 0xE2, 0xDB, 0xC0, 0xC2, 0xC4, 0xEE, 0xFE):
-        raise UploadError("This JPEG image is damaged (unexpected first segment).")
+        raise UploadError(_("This JPEG image is damaged (unexpected first segment)."))
 
 
 def accepted_label(allowed: tuple[str, ...]) -> str:
     """"PDF, PNG or JPEG" for the given types."""
     names = ["JPEG" if kind == JPEG else EXTENSIONS[kind].upper() for kind in allowed]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    if len(names) == 1:
+        return names[0]
+    return _("%(list)s or %(last)s", list=", ".join(names[:-1]), last=names[-1])
 
 
 def _check_ofd(data: bytes) -> None:
@@ -188,15 +196,15 @@ def _check_ofd(data: bytes) -> None:
         archive = zipfile.ZipFile(io.BytesIO(data))
         entries = archive.infolist()
     except (zipfile.BadZipFile, ValueError):
-        raise UploadError("This OFD document is damaged (it is not a readable OFD/ZIP "
-                          "container).") from None
+        raise UploadError(_("This OFD document is damaged (it is not a readable OFD/ZIP "
+                            "container).")) from None
     names = [entry.filename for entry in entries]
     if "OFD.xml" not in names:
-        raise UploadError("This ZIP file is not an OFD document (it has no OFD.xml).")
+        raise UploadError(_("This ZIP file is not an OFD document (it has no OFD.xml)."))
     if any(name.startswith("/") or ".." in name.split("/") for name in names):
-        raise UploadError("This OFD document has entries with folder tricks in their names.")
+        raise UploadError(_("This OFD document has entries with folder tricks in their names."))
     if sum(entry.file_size for entry in entries) > _PDF_INFLATED_MAX:
-        raise UploadError("This OFD document unpacks to far more data than an invoice needs.")
+        raise UploadError(_("This OFD document unpacks to far more data than an invoice needs."))
 
 
 _CHECKS = {PDF: _check_pdf, PNG: _check_png, JPEG: _check_jpeg, OFD: _check_ofd}
@@ -210,26 +218,32 @@ def check(data: bytes, filename: str | None, *, allowed: tuple[str, ...] = DOCUM
     raw = filename or ""
     if "/" in raw or "\\" in raw or "\x00" in raw or raw.strip().startswith(".."):
         shown = _CONTROL.sub("", raw)[:80]
-        raise UploadError(f"The file name “{shown}” contains folder names. Browsers never send "
-                          "those, so the upload was refused: rename the file and try again.")
+        raise UploadError(_("The file name “%(name)s” contains folder names. Browsers never "
+                            "send those, so the upload was refused: rename the file and try "
+                            "again.", name=shown))
     if not data:
-        raise UploadError(f"“{name}” is empty. Choose the file again.")
+        raise UploadError(_("“%(name)s” is empty. Choose the file again.", name=name))
     if len(data) > max_bytes:
-        raise UploadError(f"“{name}” is too large ({human_size(len(data))}); files can be at "
-                          f"most {human_size(max_bytes)}.")
+        raise UploadError(_("“%(name)s” is too large (%(size)s); files can be at most "
+                            "%(max)s.", name=name, size=human_size(len(data)),
+                            max=human_size(max_bytes)))
     content_type = detect_type(data)
     if content_type is None:
         markup = _looks_like_markup(data[:4096])
         if markup == "svg":
-            raise UploadError(f"“{name}” is an SVG/XML file. SVG images are not accepted "
-                              f"because they can carry scripts: upload a {accepted} file.")
+            raise UploadError(_("“%(name)s” is an SVG/XML file. SVG images are not accepted "
+                                "because they can carry scripts: upload a %(accepted)s file.",
+                                name=name, accepted=accepted))
         if markup == "html":
-            raise UploadError(f"“{name}” is not a {accepted} file: its content is a web page "
-                              "(HTML), whatever its name says. We check the content, not the name.")
-        raise UploadError(f"“{name}” is not a {accepted} file. We check the file's content, "
-                          "not its name, so renaming a file does not help.")
+            raise UploadError(_("“%(name)s” is not a %(accepted)s file: its content is a web "
+                                "page (HTML), whatever its name says. We check the content, not "
+                                "the name.", name=name, accepted=accepted))
+        raise UploadError(_("“%(name)s” is not a %(accepted)s file. We check the file's "
+                            "content, not its name, so renaming a file does not help.",
+                            name=name, accepted=accepted))
     if content_type not in allowed:
-        raise UploadError(f"“{name}” is a {LABELS[content_type]}; here we accept {accepted} only.")
+        raise UploadError(_("“%(name)s” is a %(kind)s; here we accept %(accepted)s only.",
+                            name=name, kind=LABELS[content_type], accepted=accepted))
     _CHECKS[content_type](data)
     return CheckedFile(data=data, content_type=content_type, original_name=name,
                        sha256=hashlib.sha256(data).hexdigest())
@@ -247,7 +261,7 @@ def new_stored_name(content_type: str) -> str:
 def path_for(upload_dir: str | os.PathLike, stored_name: str) -> Path:
     """The file behind a stored name; refuses anything that is not one of our names."""
     if not STORED_NAME.match(stored_name or ""):
-        raise UploadError("Unknown file.")
+        raise UploadError(_("Unknown file."))
     return Path(upload_dir) / stored_name
 
 

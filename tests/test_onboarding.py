@@ -192,6 +192,58 @@ def test_verified_institution_cannot_change_its_legal_identity(app, client):
     assert org.description == "A new description of our services."
 
 
+def _page_title(page: str) -> str:
+    return re.search(r'data-testid="page-title">([^<]*)<', page).group(1)
+
+
+def test_verified_institution_page_is_its_profile_not_an_application(app, client, people):
+    org_id, owner, _staff = people
+    with app.app_context():
+        verified = factories.provider(db.session, name="Wuxi Testing Lab")
+        member = factories.user(db.session, verified)
+        db.session.commit()
+    ps.login(client, owner)
+    applying = client.get("/provider/institution").get_data(as_text=True)
+    assert _page_title(applying) == "Institution application"
+    other = app.test_client()
+    ps.login(other, member)
+    page = other.get("/provider/institution").get_data(as_text=True)
+    assert _page_title(page) == "Institution profile"
+    assert "<title>Institution profile · Wuxi Testing Lab" in page
+    assert "Institution application" not in page
+    assert 'data-testid="checklist"' in applying and 'data-testid="checklist"' not in page
+    chinese = other.get("/provider/institution", headers={"Accept-Language": "zh-CN"})
+    assert _page_title(chinese.get_data(as_text=True)) == "机构资料"
+
+
+def test_decisions_reach_each_member_in_their_own_language(app, client, people):
+    """Staff decide in English; a member who chose Chinese reads the notice and the email in
+    Chinese, one who chose English in English."""
+    org_id, owner, staff = people
+    with app.app_context():
+        org = db.session.get(Organisation, org_id)
+        colleague = ps.person(db.session, org, full_name="Li Na")
+        db.session.get(User, owner.id).locale = "zh_Hans_CN"
+        colleague.locale = "en"
+        org.verification_status, org.submitted_at = "pending", utcnow()
+        db.session.commit()
+        colleague_id = colleague.id
+    ps.login(client, staff)
+    response = post_form(client, f"/staff/verification/{org_id}/request-info",
+                         {"reason": "Please upload your patent agency licence."})
+    assert response.status_code == 302
+    with app.app_context():
+        notices = {n.user_id: n for n in db.session.scalars(
+            select(Notification).where(Notification.kind == "verification.more_info"))}
+        mails = {m.to_address: m for m in db.session.scalars(select(EmailMessage))}
+        assert notices[owner.id].title == "平台需要您补充材料"
+        assert "请上传材料后重新提交申请" in notices[owner.id].body
+        assert "Please upload your patent agency licence." in notices[owner.id].body
+        assert mails[owner.email].subject == "平台需要您补充材料"
+        assert notices[colleague_id].title == "Platform staff need more documents"
+        assert "Upload the documents" in notices[colleague_id].body
+
+
 def test_staff_decisions_need_staff_and_a_pending_application(app, session, people):
     org_id, owner, staff = people
     org = session.get(Organisation, org_id)

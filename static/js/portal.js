@@ -40,7 +40,7 @@
     if (!source) return;
     navigator.clipboard.writeText(source.textContent.trim()).then(() => {
       const label = button.innerHTML;
-      button.textContent = "Copied";
+      button.textContent = button.dataset.copied || "Copied";
       setTimeout(() => { button.innerHTML = label; }, 1500);
     });
   });
