@@ -4,6 +4,8 @@ that language first, and the page falls back to the listing's own text."""
 import factories
 from flask_babel import refresh
 
+from marketplace.database import db
+
 
 def test_listing_shows_the_viewers_language_first(app, session):
     org = factories.provider(session)
@@ -25,3 +27,23 @@ def test_a_listing_in_one_language_shows_it_to_everyone(app, session):
     with app.test_request_context(headers={"Cookie": "lang=zh_Hans_CN"}):
         refresh()
         assert product.local_title == "Trademark registration"
+
+
+def test_product_page_and_cards_speak_the_readers_language(app, client):
+    # Data made in an app context of its own: requests made inside the session fixture's
+    # context would share its ``g`` and so the language chosen first.
+    with app.app_context():
+        org = factories.provider(db.session)
+        product = factories.product(db.session, org, title="发明专利申请代理",
+                                    summary="从检索到授权。")
+        product.title_alt, product.summary_alt = "Invention patent filing", "From search to grant."
+        db.session.commit()
+        product_id = product.id
+    client.set_cookie("lang", "en")
+    english = client.get(f"/products/{product_id}")
+    page = english.get_data(as_text=True)
+    assert "<h1" in page and "Invention patent filing" in page and "From search to grant." in page
+    client.set_cookie("lang", "zh_Hans_CN")
+    chinese = client.get(f"/products/{product_id}").get_data(as_text=True)
+    assert "发明专利申请代理" in chinese and "从检索到授权。" in chinese
+    assert "Invention patent filing" not in chinese
