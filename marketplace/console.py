@@ -17,7 +17,7 @@ from wtforms.validators import Optional
 from marketplace import audit as audit_trail
 from marketplace import console_service
 from marketplace.database import db, utcnow
-from marketplace.i18n import local_name
+from marketplace.i18n import local_name, platform_zone
 from marketplace.paging import parse_page
 from marketplace.permissions import has_role, staff_required
 from orders import services as order_services
@@ -83,7 +83,7 @@ class NoteForm(FlaskForm):
 
 
 class ExtendForm(FlaskForm):
-    new_deadline = DateTimeLocalField(_l("New deadline (UTC)"), format="%Y-%m-%dT%H:%M",
+    new_deadline = DateTimeLocalField(_l("New deadline (Beijing time)"), format="%Y-%m-%dT%H:%M",
                                       validators=[Optional()])
     reason = TextAreaField(_l("Reason"), validators=[Optional()], render_kw=ROWS)
 
@@ -239,7 +239,9 @@ def extend(order_id):
     def action(order, form):
         value = form.new_deadline.data
         return console_service.extend_deadline(
-            db.session, order, _staff(), value.replace(tzinfo=UTC) if value else None,
+            db.session, order, _staff(),
+            # typed in the platform's time zone, like every time the console shows
+            value.replace(tzinfo=platform_zone()).astimezone(UTC) if value else None,
             form.reason.data, utcnow())
 
     return _intervene(order_id, "extend", action, _("Deadline extended; both parties have been "

@@ -609,8 +609,8 @@ def _reason(reason: str | None, errors: dict[str, str]) -> str:
         errors["reason"] = _("Give the reason for this intervention (it is recorded and "
                              "shown to the parties).")
     elif len(reason) > REASON_MAX:
-        errors["reason"] = _("Keep the reason under %(count)s characters.",
-                             count=f"{REASON_MAX:,}")
+        limit = f"{REASON_MAX:,}"
+        errors["reason"] = _("Keep the reason under %(count)s characters.", count=limit)
     return reason
 
 

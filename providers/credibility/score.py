@@ -256,11 +256,12 @@ def _response(i: CredibilityInputs) -> Part:
     hours = (i.response_hours + prior * RESPONSE_PRIOR_ORDERS) / (i.responses
                                                                   + RESPONSE_PRIOR_ORDERS)
     points = _round1(full * _clamp(1 - hours / zero_at))
+    prior_text, zero_text = f"{prior:g}", f"{zero_at:g}"
     if not i.responses:
         text = (_("No accepted orders yet: counted as %(hours)s h, the neutral starting point.",
-                  hours=f"{prior:g}") if i.kind == "provider" else
+                  hours=prior_text) if i.kind == "provider" else
                 _("No answered deliveries yet: counted as %(hours)s h, the neutral starting "
-                  "point.", hours=f"{prior:g}"))
+                  "point.", hours=prior_text))
         figure = _("none yet")
     else:
         actual = f"{i.response_hours / i.responses:.1f}"
@@ -269,13 +270,13 @@ def _response(i: CredibilityInputs) -> Part:
                             "%(zero)s h or slower earns nothing.",
                             "Accepts paid orders in %(hours)s h on average (%(num)d orders); "
                             "%(zero)s h or slower earns nothing.", i.responses,
-                            hours=actual, zero=f"{zero_at:g}")
+                            hours=actual, zero=zero_text)
         else:
             text = ngettext("Answers deliveries in %(hours)s h on average (%(num)d order); "
                             "%(zero)s h or slower earns nothing.",
                             "Answers deliveries in %(hours)s h on average (%(num)d orders); "
                             "%(zero)s h or slower earns nothing.", i.responses,
-                            hours=actual, zero=f"{zero_at:g}")
+                            hours=actual, zero=zero_text)
         figure = f"{actual} h"
     return Part("response", PART_LABELS["response"], points, full, figure, text)
 
