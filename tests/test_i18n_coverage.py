@@ -137,8 +137,8 @@ def database_strings(session) -> list[str]:
 
 
 def load_demo(app):
-    from marketplace.demo import load_demo_data
     from marketplace.demo.activity import load_demo_activity
+    from marketplace.demo.catalogue import load_demo_data
 
     with app.app_context():
         load_demo_data(db.session, enterprises=120)
