@@ -57,6 +57,9 @@ ACTION_LABELS = {
     "team.revoke": _l("Invitation revoked"),
     "voucher.grant": _l("Voucher granted"),
     "voucher_programme.create": _l("Voucher programme created"),
+    "settlement.batch_created": _l("Settlement batch created"),
+    "settlement.statement_paid": _l("Statement marked paid"),
+    "settlement.statement_refreshed": _l("Statement figures refreshed"),
 }
 TARGET_LABELS = {
     "organisation": _l("Organisation"),
@@ -76,6 +79,21 @@ TARGET_LABELS = {
     "refund": _l("Refund"),
     "payment": _l("Payment"),
 }
+
+
+DETAIL_LABELS = {
+    "number": _l("Number"), "field": _l("Field"), "before": _l("Before"), "after": _l("After"),
+    "party": _l("Party"), "amount": _l("Amount"), "currency": _l("Currency"), "net": _l("Net"),
+    "orders": _l("Orders"), "period": _l("Period"), "reference": _l("Reference"),
+    "ruling": _l("Ruling"), "sequence": _l("Run"), "score": _l("Score"),
+    "provider": _l("Institution"), "changes": _l("Changes"), "refund": _l("Refund"),
+    "rate": _l("Rate"), "code": _l("Code"), "email": _l("Email"), "role": _l("Role"),
+    "status": _l("Status"), "note": _l("Note"),
+}
+
+
+def detail_label(key: str) -> str:
+    return str(DETAIL_LABELS.get(key, key))
 
 
 def action_label(action: str) -> str:

@@ -24,6 +24,7 @@ from orders import services as order_services
 from orders import sla, states, workflow
 from orders.forms import RulingForm, choices
 from orders.views import order_page, staff_detail_page
+from providers.credibility import score as credibility_score
 
 bp = Blueprint("console", __name__, url_prefix="/staff", cli_group=None)
 
@@ -69,7 +70,9 @@ def _console_nav():
             "console_has_endpoint": lambda endpoint: endpoint in current_app.view_functions,
             "audit_action_label": audit_trail.action_label,
             "audit_target_label": audit_trail.target_label,
-            "ruling_label": lambda ruling: RULING_LABELS.get(ruling, ruling)}
+            "audit_detail_label": audit_trail.detail_label,
+            "ruling_label": lambda ruling: RULING_LABELS.get(ruling, ruling),
+            "credibility_level_label": credibility_score.level_label}
 
 
 # --------------------------------------------------------------------------- forms

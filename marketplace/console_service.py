@@ -290,7 +290,7 @@ def _done_for(session: Session, order_ids: list[int]) -> dict[int, int]:
 # --------------------------------------------------------------------------- progress
 
 SORTS = {
-    "sla": "SLA (worst first)",
+    "sla": _l("SLA (worst first)"),
     "due": _l("Due date"),
     "amount": _l("Amount"),
     "created": _l("Placed"),

@@ -348,7 +348,7 @@ def run_period(session: Session, period: Period, actor: User | None, currency: s
         raise SettlementError(_("Another settlement run for this period finished a moment "
                                 "ago. Reload the page to see its batch.")) from None
     record(session, actor, "settlement.batch_created", batch, None,
-           period=period.label, sequence=batch.sequence, orders=batch.order_count,
+           number=batch_number(batch), period=period.label, sequence=batch.sequence, orders=batch.order_count,
            net=batch.net, currency=currency)
     session.flush()
     session.refresh(batch)

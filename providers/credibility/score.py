@@ -28,6 +28,14 @@ LEVEL_DESCRIPTIONS = {
     "AAA": _l("Outstanding record"), "AA": _l("Very reliable"), "A": _l("Reliable"),
     "B": _l("Limited or mixed record"), "C": _l("Caution: weak record"),
 }
+# How a level reads on a page ("AAA级" in Chinese); the stored code stays "AAA".
+LEVEL_LABELS = {"AAA": _l("AAA"), "AA": _l("AA"), "A": _l("A"), "B": _l("B"), "C": _l("C")}
+
+
+def level_label(level: str | None) -> str:
+    return str(LEVEL_LABELS.get(level, level or ""))
+
+
 LEVEL_BADGES = {"AAA": "success", "AA": "success", "A": "primary", "B": "secondary",
                 "C": "danger"}
 
@@ -224,10 +232,10 @@ def _disputes(i: CredibilityInputs) -> Part:
         text = ngettext("No disputes counted against it in %(num)d accepted order.",
                         "No disputes counted against it in %(num)d accepted orders.", i.accepted)
         figure = f"0 / {i.accepted}"
-    else:
-        text = ngettext("Disputes in %(num)d accepted order: %(pieces)s.",
-                        "Disputes in %(num)d accepted orders: %(pieces)s.", i.accepted,
-                        pieces=_(", ").join(pieces))
+    else:  # one message per piece: a sentence stays whole in every language
+        text = " ".join([ngettext("Disputes in %(num)d accepted order:",
+                                  "Disputes in %(num)d accepted orders:", i.accepted),
+                         _(", ").join(pieces)])
         figure = f"{weighted:g} / {i.accepted}"
     return Part("disputes", PART_LABELS["disputes"], points, full, figure, text)
 
@@ -289,13 +297,17 @@ def _history(i: CredibilityInputs) -> Part:
     months = max(0, i.age_days) * 12 // 365
     age = (ngettext("%(num)d month", "%(num)d months", months) if months else
            ngettext("%(num)d day", "%(num)d days", max(0, i.age_days)))
+    on_platform = (ngettext("%(num)d month on the platform.", "%(num)d months on the platform.",
+                            months) if months else
+                   ngettext("%(num)d day on the platform.", "%(num)d days on the platform.",
+                            max(0, i.age_days)))
+    # Separate sentences, each translated whole (no message inside another).
+    text = " ".join([ngettext("%(num)d completed order.", "%(num)d completed orders.",
+                              i.completed), on_platform,
+                     _("Full marks at %(full)s orders and two years.",
+                       full=HISTORY_FULL_ORDERS)])
     return Part("history", PART_LABELS["history"], points, full,
-                _("%(count)s orders · %(age)s", count=i.completed, age=age),
-                ngettext("%(num)d completed order and %(age)s on the platform (full marks at "
-                         "%(full)s orders and two years).",
-                         "%(num)d completed orders and %(age)s on the platform (full marks at "
-                         "%(full)s orders and two years).", i.completed, age=age,
-                         full=HISTORY_FULL_ORDERS))
+                f"{i.completed} · {age}", text)
 
 
 def score(inputs: CredibilityInputs) -> CredibilityResult:
