@@ -24,7 +24,7 @@ from orders import services as order_services
 from orders import sla, states, workflow
 from orders.forms import RulingForm, choices
 from orders.views import order_page, staff_detail_page
-from providers.credibility import score as credibility_score
+from providers.credibility.score import level_label as credibility_level_label
 
 bp = Blueprint("console", __name__, url_prefix="/staff", cli_group=None)
 
@@ -71,8 +71,12 @@ def _console_nav():
             "audit_action_label": audit_trail.action_label,
             "audit_target_label": audit_trail.target_label,
             "audit_detail_label": audit_trail.detail_label,
-            "ruling_label": lambda ruling: RULING_LABELS.get(ruling, ruling),
-            "credibility_level_label": credibility_score.level_label}
+            "ruling_label": lambda ruling: RULING_LABELS.get(ruling, ruling)}
+
+
+# The credibility badge is on public pages too, some rendered outside a request's context
+# processors (cached fragments): a global of the Jinja environment.
+bp.add_app_template_global(credibility_level_label, "credibility_level_label")
 
 
 # --------------------------------------------------------------------------- forms
