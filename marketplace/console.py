@@ -7,19 +7,24 @@ Views are thin: they parse input, call ``marketplace.console_service`` and rende
 from datetime import UTC
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import DateTimeLocalField, RadioField, TextAreaField
 from wtforms.validators import Optional
 
+from marketplace import audit as audit_trail
 from marketplace import console_service
 from marketplace.database import db, utcnow
+from marketplace.i18n import local_name, platform_zone
 from marketplace.paging import parse_page
 from marketplace.permissions import has_role, staff_required
 from orders import services as order_services
 from orders import sla, states, workflow
 from orders.forms import RulingForm, choices
 from orders.views import order_page, staff_detail_page
+from providers.credibility.score import level_label as credibility_level_label
 
 bp = Blueprint("console", __name__, url_prefix="/staff", cli_group=None)
 
@@ -27,22 +32,25 @@ bp = Blueprint("console", __name__, url_prefix="/staff", cli_group=None)
 # (key, label, icon, endpoint candidates). A link shows only when its endpoint is registered,
 # so pages other areas add later appear by themselves and missing ones never break the nav.
 NAV_ITEMS = (
-    ("dashboard", "Dashboard", "bi-speedometer2", ("staff.console",)),
-    ("progress", "Progress", "bi-hourglass-split", ("console.progress",)),
-    ("orders", "Orders", "bi-receipt", ("orders_admin.orders",)),
-    ("credibility", "Credibility", "bi-shield-shaded", ("credibility.console_index",)),
-    ("settlement", "Settlement", "bi-cash-coin", ("settlement.batches",)),
-    ("reconciliation", "Reconciliation", "bi-arrow-left-right", ("settlement.reconciliation",)),
-    ("reviews", "Reviews", "bi-star-half",
+    ("dashboard", _l("Dashboard"), "bi-speedometer2", ("staff.console",)),
+    ("progress", _l("Progress"), "bi-hourglass-split", ("console.progress",)),
+    ("orders", _l("Orders"), "bi-receipt", ("orders_admin.orders",)),
+    ("credibility", _l("Credibility"), "bi-shield-shaded", ("credibility.console_index",)),
+    ("settlement", _l("Settlement"), "bi-cash-coin", ("settlement.batches",)),
+    ("reconciliation", _l("Reconciliation"), "bi-arrow-left-right", ("settlement.reconciliation",)),
+    ("reviews", _l("Reviews"), "bi-star-half",
      ("reviews.staff_list",)),
-    ("verification", "Verification", "bi-patch-check", ("review.verification_queue",)),
-    ("moderation", "Moderation", "bi-shield-check", ("review.moderation_queue",)),
-    ("vouchers", "Vouchers", "bi-ticket-perforated", ("orders_admin.voucher_programmes",)),
-    ("commissions", "Commissions", "bi-percent", ("orders_admin.commissions",)),
-    ("audit", "Audit log", "bi-journal-text", ("console.audit",)),
-    ("search", "Search", "bi-search", ("search_console.analytics",)),
+    ("verification", _l("Verification"), "bi-patch-check", ("review.verification_queue",)),
+    ("moderation", _l("Moderation"), "bi-shield-check", ("review.moderation_queue",)),
+    ("vouchers", _l("Vouchers"), "bi-ticket-perforated", ("orders_admin.voucher_programmes",)),
+    ("commissions", _l("Commissions"), "bi-percent", ("orders_admin.commissions",)),
+    ("audit", _l("Audit log"), "bi-journal-text", ("console.audit",)),
+    ("search", _l("Search"), "bi-search", ("search_console.analytics",)),
 )
 ADMIN_ONLY = {"commissions"}
+# A dispute ruling as staff pages show it (orders.services.RULINGS holds the codes).
+RULING_LABELS = {"full": _l("Full refund"), "partial": _l("Partial refund"),
+                 "none": _l("No refund")}
 
 
 def nav_items(user) -> list[tuple[str, str, str, str]]:
@@ -60,7 +68,16 @@ def nav_items(user) -> list[tuple[str, str, str, str]]:
 @bp.app_context_processor
 def _console_nav():
     return {"console_nav_items": nav_items,
-            "console_has_endpoint": lambda endpoint: endpoint in current_app.view_functions}
+            "console_has_endpoint": lambda endpoint: endpoint in current_app.view_functions,
+            "audit_action_label": audit_trail.action_label,
+            "audit_target_label": audit_trail.target_label,
+            "audit_detail_label": audit_trail.detail_label,
+            "ruling_label": lambda ruling: RULING_LABELS.get(ruling, ruling)}
+
+
+# The credibility badge is on public pages too, some rendered outside a request's context
+# processors (cached fragments): a global of the Jinja environment.
+bp.add_app_template_global(credibility_level_label, "credibility_level_label")
 
 
 # --------------------------------------------------------------------------- forms
@@ -69,25 +86,25 @@ ROWS = {"rows": 2}
 
 
 class NoteForm(FlaskForm):
-    reason = TextAreaField("Note (shown to both parties)", validators=[Optional()],
+    reason = TextAreaField(_l("Note (shown to both parties)"), validators=[Optional()],
                            render_kw=ROWS)
 
 
 class ExtendForm(FlaskForm):
-    new_deadline = DateTimeLocalField("New deadline (UTC)", format="%Y-%m-%dT%H:%M",
+    new_deadline = DateTimeLocalField(_l("New deadline (Beijing time)"), format="%Y-%m-%dT%H:%M",
                                       validators=[Optional()])
-    reason = TextAreaField("Reason", validators=[Optional()], render_kw=ROWS)
+    reason = TextAreaField(_l("Reason"), validators=[Optional()], render_kw=ROWS)
 
 
 class NudgeForm(FlaskForm):
-    party = RadioField("Remind", choices=choices([("provider", "The institution"),
-                                                  ("buyer", "The buyer")]),
+    party = RadioField(_l("Remind"), choices=choices([("provider", _l("The institution")),
+                                                     ("buyer", _l("The buyer"))]),
                        default="provider", validators=[Optional()], validate_choice=False)
-    reason = TextAreaField("What should they do?", validators=[Optional()], render_kw=ROWS)
+    reason = TextAreaField(_l("What should they do?"), validators=[Optional()], render_kw=ROWS)
 
 
 class CancelForm(FlaskForm):
-    reason = TextAreaField("Reason for cancelling (shown to both parties)",
+    reason = TextAreaField(_l("Reason for cancelling (shown to both parties)"),
                            validators=[Optional()], render_kw=ROWS)
 
 
@@ -162,10 +179,13 @@ def dashboard_page():
         "orders": data.series.orders,
         "states": {"labels": [workflow.status_label(s) for s in data.by_state],
                    "values": list(data.by_state.values())},
-        "categories": {"labels": [f.category.name if f.category else "No category"
+        "categories": {"labels": [local_name(f.category) if f.category else _("No category")
                                   for f in data.by_category],
                        "values": [f.orders for f in data.by_category]},
         "currency": data.currency,
+        # the charts' words in the page's language ({name} slots are filled by console.js)
+        "text": {"gmv": _("GMV"), "orders": _("Orders placed"),
+                 "gmv_tooltip": _("GMV {amount}"), "orders_tooltip": _("{count} orders")},
     }
     return render_template("console/dashboard.html", data=data, chart=chart,
                            periods=console_service.PERIODS,
@@ -217,8 +237,8 @@ def _intervene(order_id: int, name: str, action, success: str):
 @staff_required
 def note(order_id):
     return _intervene(order_id, "note", lambda order, form: console_service.add_note(
-        db.session, order, _staff(), form.reason.data), "Note added to the timeline; both "
-        "parties have been told.")
+        db.session, order, _staff(), form.reason.data), _("Note added to the timeline; both "
+        "parties have been told."))
 
 
 @bp.post("/orders/<int:order_id>/extend")
@@ -227,11 +247,13 @@ def extend(order_id):
     def action(order, form):
         value = form.new_deadline.data
         return console_service.extend_deadline(
-            db.session, order, _staff(), value.replace(tzinfo=UTC) if value else None,
+            db.session, order, _staff(),
+            # typed in the platform's time zone, like every time the console shows
+            value.replace(tzinfo=platform_zone()).astimezone(UTC) if value else None,
             form.reason.data, utcnow())
 
-    return _intervene(order_id, "extend", action, "Deadline extended; both parties have been "
-                      "told.")
+    return _intervene(order_id, "extend", action, _("Deadline extended; both parties have been "
+                      "told."))
 
 
 @bp.post("/orders/<int:order_id>/nudge")
@@ -239,7 +261,7 @@ def extend(order_id):
 def nudge(order_id):
     return _intervene(order_id, "nudge", lambda order, form: console_service.nudge(
         db.session, order, _staff(), form.party.data, form.reason.data),
-        "Reminder sent (notification and email).")
+        _("Reminder sent (notification and email)."))
 
 
 @bp.post("/orders/<int:order_id>/cancel")
@@ -247,7 +269,7 @@ def nudge(order_id):
 def cancel(order_id):
     return _intervene(order_id, "cancel", lambda order, form: console_service.cancel_with_refund(
         db.session, order, _staff(), form.reason.data),
-        "Order cancelled; held funds released and received money refunded.")
+        _("Order cancelled; held funds released and received money refunded."))
 
 
 @bp.post("/orders/<int:order_id>/rule")
@@ -258,10 +280,10 @@ def rule(order_id):
     form.validate_on_submit()
     errors = _field_errors(form)
     if "csrf_token" in form.errors:
-        abort(400, "The form expired; reload the page and try again.")
+        abort(400, _("The form expired; reload the page and try again."))
     if form.refund.data and "refund" not in errors and form.ruling.data == "partial" \
             and form.refund.amount is None:
-        errors["refund"] = "Enter an amount like 1,200.00."
+        errors["refund"] = _("Enter an amount like 1,200.00.")
     try:
         if errors:
             raise console_service.InterventionError(errors)
@@ -276,7 +298,7 @@ def rule(order_id):
         db.session.rollback()
         form.form_errors.append(exc.message)
         return _rerender(order_id, "ruling", form)
-    flash("Ruling recorded and the money moved accordingly.", "success")
+    flash(_("Ruling recorded and the money moved accordingly."), "success")
     if outcome.warning:
         flash(outcome.warning, "warning")
     return redirect(url_for("orders.staff_order", order_id=order.id))

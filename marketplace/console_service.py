@@ -12,6 +12,10 @@ because the money step talks to Stripe after the state change is safely recorded
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, and_, cast, func, literal_column, null, or_, select, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -19,9 +23,9 @@ from sqlalchemy.sql.expression import FunctionElement
 
 from catalog.models import PRODUCT_STATUSES, Category, Product, ProductRevision
 from marketplace import audit
-from marketplace.i18n import local_today
+from marketplace.i18n import format_datetime, local_today
 from marketplace.models import ROLES, VERIFICATION_STATUSES, AuditLog, Organisation, User
-from marketplace.notifications import notify_organisation
+from marketplace.notifications import notify
 from marketplace.paging import Page, paginate
 from orders import figures, sla, states, workflow
 from orders import services as order_services
@@ -73,7 +77,7 @@ def _period_key_sqlite(element, compiler, **kw):
 
 # --------------------------------------------------------------------------- dashboard
 
-PERIODS = {"30d": "Last 30 days", "12m": "Last 12 months"}
+PERIODS = {"30d": _l("Last 30 days"), "12m": _l("Last 12 months")}
 
 
 @dataclass
@@ -286,10 +290,10 @@ def _done_for(session: Session, order_ids: list[int]) -> dict[int, int]:
 # --------------------------------------------------------------------------- progress
 
 SORTS = {
-    "sla": "SLA (worst first)",
-    "due": "Due date",
-    "amount": "Amount",
-    "created": "Placed",
+    "sla": _l("SLA (worst first)"),
+    "due": _l("Due date"),
+    "amount": _l("Amount"),
+    "created": _l("Placed"),
 }
 DEFAULT_DIRECTION = {"sla": "asc", "due": "asc", "amount": "desc", "created": "desc"}
 
@@ -595,25 +599,32 @@ def progress(session: Session, filters: ProgressFilters, now: datetime, *, page:
 
 # --------------------------------------------------------------------------- interventions
 
-PARTIES = {"buyer": "the buyer", "provider": "the institution"}
+PARTIES = {"buyer": _l("the buyer"), "provider": _l("the institution")}
 REASON_MAX = 2000
 
 
 def _reason(reason: str | None, errors: dict[str, str]) -> str:
     reason = (reason or "").strip()
     if not reason:
-        errors["reason"] = "Give the reason for this intervention (it is recorded and shown " \
-                           "to the parties)."
+        errors["reason"] = _("Give the reason for this intervention (it is recorded and "
+                             "shown to the parties).")
     elif len(reason) > REASON_MAX:
-        errors["reason"] = f"Keep the reason under {REASON_MAX:,} characters."
+        limit = f"{REASON_MAX:,}"
+        errors["reason"] = _("Keep the reason under %(count)s characters.", count=limit)
     return reason
 
 
-def _tell(session: Session, order: Order, parties, kind: str, title: str, body: str) -> None:
+def _tell(session: Session, order: Order, parties, kind: str, title, body: str) -> None:
+    """Notify every active member of the parties; ``title`` is a function of no argument,
+    called in each recipient's language."""
     for party in parties:
         organisation = order.buyer if party == "buyer" else order.provider
-        notify_organisation(session, organisation, kind, title, body,
-                            workflow.order_link(order, party))
+        members = session.scalars(select(User).where(
+            User.organisation_id == organisation.id, User.active.is_(True))).all()
+        for member in members:
+            with force_locale(member.locale or current_app.config["DEFAULT_LOCALE"]):
+                notify(session, member, kind, str(title()), body,
+                       workflow.order_link(order, party))
 
 
 def add_note(session: Session, order: Order, staff: User, reason: str):
@@ -625,7 +636,8 @@ def add_note(session: Session, order: Order, staff: User, reason: str):
     event = workflow.record_event(session, order, "staff_note", staff, note=reason)
     audit.record(session, staff, "order.note", order, reason, number=order.number)
     _tell(session, order, ("buyer", "provider"), "order_staff_note",
-          f"Order {order.number}: a note from platform staff", reason)
+          lambda: _("Order %(number)s: a note from platform staff", number=order.number),
+          reason)
     session.flush()
     return event
 
@@ -637,18 +649,19 @@ def extend_deadline(session: Session, order: Order, staff: User, new_deadline: d
     errors: dict[str, str] = {}
     field_name = sla.deadline_field(order)
     if field_name is None:
-        errors[""] = (f"This order is {workflow.status_label(order.status).lower()}; only "
-                      "orders awaiting acceptance or being worked on have a deadline to extend.")
+        errors[""] = _("This order is %(status)s; only orders awaiting acceptance or being "
+                       "worked on have a deadline to extend.",
+                       status=str(workflow.status_label(order.status)).lower())
     current = getattr(order, field_name) if field_name else None
     if new_deadline is None:
-        errors["new_deadline"] = "Enter the new date and time."
+        errors["new_deadline"] = _("Enter the new date and time.")
     elif new_deadline.tzinfo is None:
         raise ValueError("naive datetime")
     elif new_deadline <= now:
-        errors["new_deadline"] = "The new deadline must be in the future."
+        errors["new_deadline"] = _("The new deadline must be in the future.")
     elif current is not None and new_deadline <= current:
-        errors["new_deadline"] = (f"The new deadline must be later than the current one "
-                                  f"({current.strftime('%Y-%m-%d %H:%M')} UTC).")
+        errors["new_deadline"] = _("The new deadline must be later than the current one "
+                                   "(%(when)s).", when=format_datetime(current))
     reason = _reason(reason, errors)
     if errors:
         raise InterventionError(errors)
@@ -663,7 +676,11 @@ def extend_deadline(session: Session, order: Order, staff: User, new_deadline: d
                  before=current.isoformat(timespec="seconds") if current else None,
                  after=new_deadline.isoformat(timespec="seconds"))
     _tell(session, order, ("buyer", "provider"), "order_deadline_extended",
-          f"Order {order.number}: {what} extended to {after} UTC", reason)
+          lambda: (_("Order %(number)s: acceptance deadline extended to %(when)s",
+                     number=order.number, when=format_datetime(new_deadline))
+                   if field_name == "accept_by" else
+                   _("Order %(number)s: due date extended to %(when)s",
+                     number=order.number, when=format_datetime(new_deadline))), reason)
     session.flush()
     return event
 
@@ -672,9 +689,9 @@ def nudge(session: Session, order: Order, staff: User, party: str, reason: str):
     """Remind one party to act: an in-app notification and an email (outbox)."""
     errors: dict[str, str] = {}
     if party not in PARTIES:
-        errors["party"] = "Choose whom to nudge: the buyer or the institution."
+        errors["party"] = _("Choose whom to nudge: the buyer or the institution.")
     if order.status not in OPEN_STATUSES:
-        errors[""] = "This order is closed; there is nobody to nudge."
+        errors[""] = _("This order is closed; there is nobody to nudge.")
     reason = _reason(reason, errors)
     if errors:
         raise InterventionError(errors)
@@ -682,7 +699,8 @@ def nudge(session: Session, order: Order, staff: User, party: str, reason: str):
                                   note=f"Reminder sent to {PARTIES[party]}: {reason}")
     audit.record(session, staff, "order.nudge", order, reason, number=order.number, party=party)
     _tell(session, order, (party,), "order_nudge",
-          f"Order {order.number}: platform staff ask you to act", reason)
+          lambda: _("Order %(number)s: platform staff ask you to act", number=order.number),
+          reason)
     session.flush()
     return event
 
@@ -696,8 +714,8 @@ def cancel_with_refund(session: Session, order: Order, staff: User, reason: str,
     errors: dict[str, str] = {}
     reason = _reason(reason, errors)
     if not workflow.can(order, "cancel", staff):
-        errors[""] = (f"This order is {workflow.status_label(order.status).lower()}; staff "
-                      "cancel orders only before delivery.")
+        errors[""] = _("This order is %(status)s; staff cancel orders only before delivery.",
+                       status=str(workflow.status_label(order.status)).lower())
     if errors:
         raise InterventionError(errors)
     return order_services.cancel(session, order, staff, reason, gw=gw)
@@ -709,18 +727,21 @@ def rule(session: Session, order: Order, staff: User, ruling: str | None, refund
     refund. ``orders.services.resolve`` writes the audit row, committed with the ruling."""
     errors: dict[str, str] = {}
     if order.status != "disputed":
-        errors[""] = "This order is not in dispute."
+        errors[""] = _("This order is not in dispute.")
     if ruling not in order_services.RULINGS:
-        errors["ruling"] = "Choose a ruling."
+        errors["ruling"] = _("Choose a ruling.")
     paid = order.subtotal
     if ruling == "partial":
         if refund is None:
-            errors["refund"] = "Enter the amount to refund for a partial refund."
+            errors["refund"] = _("Enter the amount to refund for a partial refund.")
         elif not 0 < refund < paid:
-            errors["refund"] = (f"A partial refund is more than zero and less than what was paid "
-                                f"({format_amount(paid, order.currency)}"
-                                + (f", of which {format_amount(order.voucher_amount,order.currency)}"
-                                   " by voucher" if order.voucher_amount else "") + ").")
+            errors["refund"] = (
+                _("A partial refund is more than zero and less than what was paid (%(paid)s, "
+                  "of which %(voucher)s by voucher).", paid=format_amount(paid, order.currency),
+                  voucher=format_amount(order.voucher_amount, order.currency))
+                if order.voucher_amount else
+                _("A partial refund is more than zero and less than what was paid (%(paid)s).",
+                  paid=format_amount(paid, order.currency)))
     reason = _reason(reason, errors)
     if errors:
         raise InterventionError(errors)
@@ -751,9 +772,9 @@ class AuditFilters:
                 try:
                     dates[key] = date.fromisoformat(raw)
                 except ValueError:
-                    errors[key] = "Use a date like 2026-11-23."
+                    errors[key] = _("Use a date like 2026-11-23.")
         if dates["from"] and dates["to"] and dates["from"] > dates["to"]:
-            errors["to"] = "The end date is before the start date."
+            errors["to"] = _("The end date is before the start date.")
         return cls(actor=(args.get("actor") or "").strip()[:100],
                    action=(args.get("action") or "").strip()[:64],
                    target_type=(args.get("target_type") or "").strip()[:32],

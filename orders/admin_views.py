@@ -2,13 +2,15 @@
 disputes to rule on), voucher programmes and grants, commission rates."""
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import or_, select
 
 from catalog.categories import top_level_categories
 from catalog.models import Category
 from catalog.services import parse_page
-from marketplace.database import db, utcnow
+from marketplace.database import db
+from marketplace.i18n import local_name, local_today
 from marketplace.models import Organisation
 from marketplace.permissions import admin_required, has_role, staff_required
 from orders import commission, forms, queries, vouchers
@@ -31,7 +33,7 @@ def orders():
                                page_size=int(current_app.config.get("PAGE_SIZE") or 24))
     return render_template("orders/list.html", page=page, filters=filters,
                            counts=queries.group_counts(db.session, "staff"), side="staff",
-                           title="All orders", title_zh="订单监控", groups=queries.GROUP_LABELS,
+                           title=_("All orders"), groups=queries.GROUP_LABELS,
                            awaiting_transfer=queries.awaiting_transfer_count(db.session))
 
 
@@ -40,9 +42,9 @@ def orders():
 def _category_choices():
     choices = []
     for top in top_level_categories(db.session):
-        choices.append((top.id, f"{top.name} · {top.name_zh}"))
+        choices.append((top.id, local_name(top)))
         for child in top.children:
-            choices.append((child.id, f"— {child.name} · {child.name_zh}"))
+            choices.append((child.id, f"— {local_name(child)}"))
     return forms.choices(choices)
 
 
@@ -53,7 +55,7 @@ def voucher_programmes():
     form.categories.choices = _category_choices()
     if request.method == "POST":
         if not has_role(current_user, "admin"):
-            abort(403, "Only platform admins create voucher programmes.")
+            abort(403, _("Only platform admins create voucher programmes."))
         if form.validate_on_submit():
             try:
                 category_ids = list(form.categories.data or [])
@@ -67,11 +69,11 @@ def voucher_programmes():
                 db.session.rollback()
                 form.form_errors.append(getattr(exc, "message", str(exc)))
             else:
-                flash(f"Voucher programme “{programme.name}” created.", "success")
+                flash(_("Voucher programme “%(name)s” created.", name=programme.name), "success")
                 return redirect(url_for("orders_admin.voucher_programme",
                                         programme_id=programme.id))
     return render_template("orders/admin_vouchers.html", programmes=vouchers.programmes(db.session),
-                           form=form, today=utcnow().date())
+                           form=form, today=local_today())
 
 
 @bp.route("/vouchers/<int:programme_id>", methods=["GET", "POST"])
@@ -88,7 +90,7 @@ def voucher_programme(programme_id):
             Organisation.kind == "enterprise",
             or_(Organisation.credit_code == needle.upper(), Organisation.name == needle)))
         if organisation is None:
-            form.organisation.errors = ["No enterprise with that exact name or credit code."]
+            form.organisation.errors = [_("No enterprise with that exact name or credit code.")]
         else:
             try:
                 voucher = vouchers.grant(db.session, _user(), programme, organisation,
@@ -98,7 +100,8 @@ def voucher_programme(programme_id):
                 db.session.rollback()
                 form.form_errors.append(exc.message)
             else:
-                flash(f"Voucher {voucher.code} granted to {organisation.name}.", "success")
+                flash(_("Voucher %(code)s granted to %(name)s.", code=voucher.code, name=organisation.name),
+                      "success")
                 return redirect(url_for("orders_admin.voucher_programme",
                                         programme_id=programme.id))
     categories = {c.id: c for c in db.session.scalars(select(Category))}
@@ -137,9 +140,9 @@ def commissions():
             db.session.commit()
         except (MoneyError, commission.CommissionError, ValueError) as exc:
             db.session.rollback()
-            flash(f"Not saved: {exc}", "danger")
+            flash(_("Not saved: %(error)s", error=exc), "danger")
         else:
-            flash("Commission rate saved." if rate is not None else "Rate removed.", "success")
+            flash(_("Commission rate saved.") if rate is not None else _("Rate removed."), "success")
         return redirect(url_for("orders_admin.commissions"))
     return render_template(
         "orders/admin_commissions.html", tops=top_level_categories(db.session),

@@ -26,6 +26,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -47,13 +49,13 @@ EXPECTED = {
     "canceled": {"canceled", "requires_payment_method", "requires_confirmation"},
 }
 KIND_LABELS = {
-    "missing_at_stripe": "Missing at Stripe",
-    "missing_here": "Missing in our records",
-    "status": "Status differs",
-    "amount": "Amount differs",
-    "captured": "Captured amount differs",
-    "refunded": "Refund total differs",
-    "unknown_refund": "Refund unknown to us",
+    "missing_at_stripe": _l("Missing at Stripe"),
+    "missing_here": _l("Missing in our records"),
+    "status": _l("Status differs"),
+    "amount": _l("Amount differs"),
+    "captured": _l("Captured amount differs"),
+    "refunded": _l("Refund total differs"),
+    "unknown_refund": _l("Refund unknown to us"),
 }
 
 
@@ -167,10 +169,11 @@ def _compare(report: Report, payment: Payment, facts: _StripeIntent) -> None:
     ours = {r.stripe_refund_id for r in payment.refunds if r.stripe_refund_id}
     for refund_id in sorted(facts.refund_ids - ours):
         report.mismatches.append(Mismatch("unknown_refund", intent_id, payment, "—", refund_id,
-                                          "A refund made at Stripe, not through the platform."))
+                                          _("A refund made at Stripe, not through the "
+                                            "platform.")))
     for refund_id in sorted(ours - facts.refund_ids):
         report.mismatches.append(Mismatch("refunded", intent_id, payment, refund_id, "—",
-                                          "Our refund is not listed at Stripe."))
+                                          _("Our refund is not listed at Stripe.")))
 
 
 def reconcile(session: Session, period: Period, gw: StripeGateway,
@@ -190,7 +193,8 @@ def reconcile(session: Session, period: Period, gw: StripeGateway,
         intents = list(gw.list_payment_intents(int(start.timestamp()), int(end.timestamp())))
         refunds = list(gw.list_refunds(int(start.timestamp())))
     except GatewayError as exc:
-        raise ReconciliationError(f"Stripe could not be asked: {exc.message}") from exc
+        raise ReconciliationError(_("Stripe could not be asked: %(error)s",
+                                    error=exc.message)) from exc
     report.intents_listed = len(intents)
     report.refunds_listed = len(refunds)
     refunds_by_intent: dict[str, list[dict]] = defaultdict(list)
@@ -216,12 +220,13 @@ def reconcile(session: Session, period: Period, gw: StripeGateway,
         payment = by_intent.get(intent["id"])
         if payment is None:
             meta = facts.metadata
-            detail = f"order {meta['order_number']}" if meta.get("order_number") else \
-                "no order in its metadata"
             report.mismatches.append(Mismatch(
                 "missing_here", intent["id"], None, "—",
                 f"{facts.status}, {_money(facts.amount, currency)}",
-                f"Stripe intent with {detail}; no payment of ours records it."))
+                _("Stripe intent with order %(number)s; no payment of ours records it.",
+                  number=meta["order_number"]) if meta.get("order_number") else
+                _("Stripe intent with no order in its metadata; no payment of ours records "
+                  "it.")))
             continue
         _compare(report, payment, facts)
 
@@ -235,8 +240,8 @@ def reconcile(session: Session, period: Period, gw: StripeGateway,
             intent = gw.retrieve_intent(intent_id)
         except GatewayError:
             report.mismatches.append(Mismatch(
-                "missing_at_stripe", intent_id, payment, payment.status, "not found",
-                "Our payment names a PaymentIntent Stripe does not have."))
+                "missing_at_stripe", intent_id, payment, payment.status, _("not found"),
+                _("Our payment names a PaymentIntent Stripe does not have.")))
             continue
         _compare(report, payment, _stripe_facts(intent, refunds_by_intent, refunds_by_charge))
     report.mismatches.sort(key=lambda m: (m.payment.id if m.payment else 0, m.kind))

@@ -44,6 +44,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, joinedload, object_session, selectinload
@@ -53,9 +57,9 @@ from catalog.services import Page, paginate
 from marketplace import permissions
 from marketplace.audit import record
 from marketplace.database import utcnow
-from marketplace.i18n import local_day_bounds
+from marketplace.i18n import local_day_bounds, local_today
 from marketplace.models import Organisation, User
-from marketplace.notifications import notify_organisation
+from marketplace.notifications import notify
 from orders import ledger, states, workflow
 from orders.models import (
     LedgerEntry,
@@ -82,6 +86,10 @@ class SettlementError(ValueError):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+class UnfinishedPeriod(SettlementError):
+    """The period is not over yet; staff may confirm and settle it anyway."""
 
 
 # --------------------------------------------------------------------------- periods
@@ -112,19 +120,34 @@ def month(text: str) -> Period:
     """"2026-11" -> the calendar month."""
     found = PERIOD_RE.match((text or "").strip())
     if not found or not 1 <= int(found.group(2)) <= 12 or int(found.group(1)) < 2000:
-        raise SettlementError("Give the period as a month, e.g. 2026-11.", status=400)
+        raise SettlementError(_("Give the period as a month, e.g. 2026-11."), status=400)
     year, number = int(found.group(1)), int(found.group(2))
     return Period(date(year, number, 1), date(year, number, monthrange(year, number)[1]))
 
 
 def period_between(start: date | None, end: date | None) -> Period:
     if start is None or end is None:
-        raise SettlementError("Give both the first and the last day of the period.", status=400)
+        raise SettlementError(_("Give both the first and the last day of the period."),
+                              status=400)
     if end < start:
-        raise SettlementError("The period ends before it starts.", status=400)
+        raise SettlementError(_("The period ends before it starts."), status=400)
     if (end - start).days > 366:
-        raise SettlementError("A settlement period is at most a year long.", status=400)
+        raise SettlementError(_("A settlement period is at most a year long."), status=400)
     return Period(start, end)
+
+
+def ensure_period_over(period: Period, today: date | None = None,
+                       confirmed: bool = False) -> None:
+    """Refuse to settle a period that is not over yet (it ends today or later on the local
+    calendar) unless staff confirmed it: orders completed later in the period would need a
+    supplementary batch, and the institutions would get two statements for one month."""
+    today = today or local_today()
+    if period.end >= today and not confirmed:
+        raise UnfinishedPeriod(
+            _("%(period)s is not over yet (it ends on %(end)s). Settle a period once it has "
+              "ended; orders completed after today would need a supplementary batch. To "
+              "settle it now anyway, tick the confirmation and run it again.",
+              period=period.label, end=period.end.isoformat()), status=400)
 
 
 def previous_month(today: date) -> str:
@@ -322,10 +345,10 @@ def run_period(session: Session, period: Period, actor: User | None, currency: s
             session.flush()
             _mark_batched(session, [order for order, _f in ready], batch.created_at)
     except IntegrityError:
-        raise SettlementError("Another settlement run for this period finished a moment ago. "
-                              "Reload the page to see its batch.") from None
+        raise SettlementError(_("Another settlement run for this period finished a moment "
+                                "ago. Reload the page to see its batch.")) from None
     record(session, actor, "settlement.batch_created", batch, None,
-           period=period.label, sequence=batch.sequence, orders=batch.order_count,
+           number=batch_number(batch), period=period.label, sequence=batch.sequence, orders=batch.order_count,
            net=batch.net, currency=currency)
     session.flush()
     session.refresh(batch)
@@ -358,7 +381,7 @@ def refresh_statement(session: Session, statement: SettlementStatement, actor: U
     """Re-read an unpaid statement's figures from the ledger (after a late refund); returns
     how many orders changed. Audited. Caller commits."""
     if statement.paid_at is not None:
-        raise SettlementError("This statement is paid; its figures are final.")
+        raise SettlementError(_("This statement is paid; its figures are final."))
     stale = stale_items(session, statement)
     if not stale:
         return 0
@@ -389,8 +412,8 @@ def batch_status(batch: SettlementBatch) -> str:
     return "partly_paid" if paid else "unpaid"
 
 
-STATUS_LABELS = {"paid": ("Paid", "success"), "partly_paid": ("Partly paid", "warning"),
-                 "unpaid": ("Unpaid", "secondary")}
+STATUS_LABELS = {"paid": (_l("Paid"), "success"), "partly_paid": (_l("Partly paid"), "warning"),
+                 "unpaid": (_l("Unpaid"), "secondary")}
 
 
 def list_batches(session: Session, page: int, page_size: int):
@@ -452,11 +475,12 @@ def statements_of_provider(session: Session, provider_org_id: int, page: int, pa
 def clean_reference(raw: str | None) -> str:
     reference = " ".join((raw or "").split())
     if not reference:
-        raise SettlementError("Enter the bank transfer reference of the payout.", status=400)
-    if not REFERENCE_RE.match(reference):
-        raise SettlementError("A payout reference is 4–64 characters: letters, digits, spaces "
-                              "and . / _ - (as printed on the bank's transfer receipt).",
+        raise SettlementError(_("Enter the bank transfer reference of the payout."),
                               status=400)
+    if not REFERENCE_RE.match(reference):
+        raise SettlementError(_("A payout reference is 4–64 characters: letters, digits, "
+                                "spaces and . / _ - (as printed on the bank's transfer "
+                                "receipt)."), status=400)
     return reference
 
 
@@ -471,9 +495,10 @@ def mark_paid(session: Session, statement: SettlementStatement, actor: User, ref
     stale = stale_items(session, statement)
     if stale:
         numbers = ", ".join(s.order.number for s in stale)
-        raise SettlementError(f"The ledger of {numbers} changed after this batch was made (a "
-                              "refund, most likely). Refresh the statement's figures, check "
-                              "the new net payable, then mark it paid.")
+        raise SettlementError(_("The ledger of %(orders)s changed after this batch was made "
+                                "(a refund, most likely). Refresh the statement's figures, "
+                                "check the new net payable, then mark it paid.",
+                                orders=numbers))
     now = now or utcnow()
     session.flush()
     claimed = session.execute(
@@ -482,7 +507,7 @@ def mark_paid(session: Session, statement: SettlementStatement, actor: User, ref
         .values(paid_at=now, payout_reference=reference, paid_by_id=actor.id)
         .execution_options(synchronize_session=False))
     if claimed.rowcount != 1:
-        raise SettlementError("This statement was already marked paid.")
+        raise SettlementError(_("This statement was already marked paid."))
     session.refresh(statement)
     label = Period(statement.batch.period_start, statement.batch.period_end).label
     for item in statement.items:
@@ -495,12 +520,16 @@ def mark_paid(session: Session, statement: SettlementStatement, actor: User, ref
            reference=reference, net=statement.net, orders=statement.order_count,
            provider=statement.provider.name, period=label)
     currency = statement.batch.currency
-    notify_organisation(
-        session, statement.provider, "settlement_paid",
-        f"Your statement for {label} was paid",
-        f"{format_amount(statement.net, currency)} for {statement.order_count} order(s) was "
-        f"transferred to your account, reference {reference}.",
-        f"/provider/statements/{statement.id}")
+    members = session.scalars(select(User).where(
+        User.organisation_id == statement.provider_org_id, User.active.is_(True))).all()
+    for member in members:  # in each recipient's language
+        with force_locale(member.locale or current_app.config["DEFAULT_LOCALE"]):
+            notify(session, member, "settlement_paid",
+                   _("Your statement for %(period)s was paid", period=label),
+                   _("%(amount)s for %(count)s order(s) was transferred to your account, "
+                     "reference %(reference)s.", amount=format_amount(statement.net, currency),
+                     count=statement.order_count, reference=reference),
+                   f"/provider/statements/{statement.id}")
     session.flush()
     return statement
 
@@ -542,9 +571,15 @@ def _when(order: Order) -> str:
     return _closed_on(order.status, order.completed_at, order.closed_at)
 
 
-STATEMENT_COLUMNS = ["Batch", "Period", "Institution", "Credit code", "Order number", "Status",
-                     "Completed or ruled", "Buyer", "Gross", "Refunds", "Voucher share",
-                     "Platform fee", "Net payable", "Currency", "Payout reference"]
+# Column headers are for people: translated into the language of the request when written.
+STATEMENT_COLUMNS = [_l("Batch"), _l("Period"), _l("Institution"), _l("Credit code"),
+                     _l("Order number"), _l("Status"), _l("Completed or ruled"), _l("Buyer"),
+                     _l("Gross"), _l("Refunds"), _l("Voucher share"), _l("Platform fee"),
+                     _l("Net payable"), _l("Currency"), _l("Payout reference")]
+
+
+def _heads(columns) -> list[str]:
+    return [str(column) for column in columns]
 
 
 def _statement_rows(session: Session, batch: SettlementBatch, *where) -> Iterator[str]:
@@ -579,7 +614,7 @@ def _statement_rows(session: Session, batch: SettlementBatch, *where) -> Iterato
 def _totals_row(label: str, holder, currency: str, width: int = len(STATEMENT_COLUMNS)) -> list:
     row = [""] * width
     row[0] = label
-    row[4] = f"{holder.order_count} orders"
+    row[4] = _("%(count)s orders", count=holder.order_count)
     for offset, name in enumerate(FIGURES):
         row[8 + offset] = format_decimal(getattr(holder, name), currency)
     row[13] = currency
@@ -588,15 +623,15 @@ def _totals_row(label: str, holder, currency: str, width: int = len(STATEMENT_CO
 
 def iter_statement_csv(session: Session, statement: SettlementStatement) -> Iterator[str]:
     batch = statement.batch
-    yield BOM + _csv_text([STATEMENT_COLUMNS])
+    yield BOM + _csv_text([_heads(STATEMENT_COLUMNS)])
     yield from _statement_rows(session, batch, SettlementItem.statement_id == statement.id)
-    yield _csv_text([_totals_row("TOTAL", statement, batch.currency)])
+    yield _csv_text([_totals_row(_("TOTAL"), statement, batch.currency)])
 
 
 def iter_batch_csv(session: Session, batch: SettlementBatch) -> Iterator[str]:
-    yield BOM + _csv_text([STATEMENT_COLUMNS])
+    yield BOM + _csv_text([_heads(STATEMENT_COLUMNS)])
     yield from _statement_rows(session, batch)
-    yield _csv_text([_totals_row("TOTAL", batch, batch.currency)])
+    yield _csv_text([_totals_row(_("TOTAL"), batch, batch.currency)])
 
 
 def statement_csv(statement: SettlementStatement) -> str:
@@ -615,9 +650,10 @@ def batch_filename(batch: SettlementBatch) -> str:
     return f"settlement-{batch_number(batch)}.csv"
 
 
-VOUCHER_COLUMNS = ["Programme", "Funder", "Enterprise", "Credit code", "Voucher code",
-                   "Order number", "Completed or ruled", "Institution", "Order amount",
-                   "Voucher applied", "Voucher returned", "Voucher amount", "Currency"]
+VOUCHER_COLUMNS = [_l("Programme"), _l("Funder"), _l("Enterprise"), _l("Credit code"),
+                   _l("Voucher code"), _l("Order number"), _l("Completed or ruled"),
+                   _l("Institution"), _l("Order amount"), _l("Voucher applied"),
+                   _l("Voucher returned"), _l("Voucher amount"), _l("Currency")]
 
 
 VOUCHER_PAGE_SIZE = 50
@@ -685,7 +721,7 @@ def iter_voucher_csv(session: Session, report: VoucherReport) -> Iterator[str]:
     """The whole period's redemptions as CSV text in chunks, from one streamed query."""
     programme, currency = report.programme, report.programme.currency
     provider = aliased(Organisation)
-    yield BOM + _csv_text([VOUCHER_COLUMNS])
+    yield BOM + _csv_text([_heads(VOUCHER_COLUMNS)])
     result = session.execute(_redemption_order(_redemptions_of(
         programme, report.period, Organisation.name, Organisation.credit_code, Voucher.code,
         Order.number, Order.status, Order.completed_at, Order.closed_at, provider.name,
@@ -701,7 +737,7 @@ def iter_voucher_csv(session: Session, report: VoucherReport) -> Iterator[str]:
              currency]
             for (enterprise, credit_code, code, number, status, completed_at, closed_at,
                  institution, subtotal, amount, returned) in chunk)
-    yield _csv_text([["TOTAL", "", "", "", "", f"{report.count} orders", "", "",
+    yield _csv_text([[_("TOTAL"), "", "", "", "", _("%(count)s orders", count=report.count), "", "",
                       format_decimal(report.order_total, currency),
                       format_decimal(report.applied, currency),
                       format_decimal(report.returned, currency),

@@ -16,15 +16,19 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
-from wtforms import DateField, RadioField, StringField
+from wtforms import BooleanField, DateField, RadioField, StringField
 from wtforms.validators import Length, Optional
 
 from catalog.services import parse_page
-from marketplace.database import db, utcnow
+from marketplace.database import db
+from marketplace.i18n import local_today
 from marketplace.permissions import can_view_statement, provider_required, staff_required
 from orders import ledger, settlement
 from orders import reconciliation as recon
@@ -35,7 +39,7 @@ from orders.models import (
     SettlementStatement,
     VoucherProgramme,
 )
-from orders.settlement import SettlementError
+from orders.settlement import SettlementError, UnfinishedPeriod
 
 bp = Blueprint("settlement", __name__)
 
@@ -52,18 +56,35 @@ def _page_size() -> int:
     return int(current_app.config.get("PAGE_SIZE") or 24)
 
 
+# What the ledger trace of a statement shows (the stored codes and orders.ledger's labels
+# stay English; these are the words people read).
+POSTING_LABELS = {"held": _l("Card held"), "transfer": _l("Bank transfer received"),
+                  "voucher": _l("Voucher applied"), "capture": _l("Card captured"),
+                  "release": _l("Hold released"), "voucher_return": _l("Voucher value given back"),
+                  "refund": _l("Refund to the buyer"), "recognise": _l("Work accepted"),
+                  "payout": _l("Payout to the institution")}
+ACCOUNT_LABELS = {"buyer_funds_held": _l("Buyer funds held (card authorisation)"),
+                  "platform_cash": _l("Platform cash"),
+                  "escrow": _l("Escrow (owed on open orders)"),
+                  "voucher_receivable": _l("Voucher receivable (from funders)"),
+                  "platform_fee_revenue": _l("Platform fee revenue"),
+                  "provider_payable": _l("Payable to institutions")}
+
+
 class RunForm(FlaskForm):
-    kind = RadioField("Period", choices=[("month", "A calendar month"),
-                                         ("range", "From / to dates")], default="month")
-    month = StringField("Month", validators=[Optional(), Length(max=7)],
-                        description="YYYY-MM, e.g. 2026-11")
-    start = DateField("First day", validators=[Optional()])
-    end = DateField("Last day", validators=[Optional()])
+    kind = RadioField(_l("Period"), choices=[("month", _l("A calendar month")),
+                                             ("range", _l("From / to dates"))], default="month")
+    month = StringField(_l("Month"), validators=[Optional(), Length(max=7)],
+                        description=_l("YYYY-MM, e.g. 2026-11"))
+    start = DateField(_l("First day"), validators=[Optional()])
+    end = DateField(_l("Last day"), validators=[Optional()])
+    # Shown once a run for a period that is not over yet was refused.
+    confirm_unfinished = BooleanField(_l("Settle this period although it is not over yet"))
 
 
 class PayForm(FlaskForm):
-    reference = StringField("Bank transfer reference", validators=[Length(max=200)],
-                            description="As printed on the bank's transfer receipt.")
+    reference = StringField(_l("Bank transfer reference"), validators=[Length(max=200)],
+                            description=_l("As printed on the bank's transfer receipt."))
 
 
 class RefreshForm(FlaskForm):
@@ -105,7 +126,7 @@ def _statement(statement_id: int) -> SettlementStatement:
 def _batches_page(form: RunForm, status: int = 200):
     page = settlement.list_batches(db.session, parse_page(request.args.get("page")),
                                    _page_size())
-    today = utcnow().date()
+    today = local_today()
     backlog, oldest = settlement.unbatched_backlog(db.session, today.replace(day=1), _currency())
     programmes = db.session.scalars(select(VoucherProgramme).order_by(
         VoucherProgramme.valid_from.desc(), VoucherProgramme.id.desc())).all()
@@ -121,7 +142,7 @@ def _batches_page(form: RunForm, status: int = 200):
 @staff_required
 def batches():
     form = RunForm(formdata=None)
-    form.month.data = settlement.previous_month(utcnow().date())
+    form.month.data = settlement.previous_month(local_today())
     return _batches_page(form)
 
 
@@ -136,24 +157,29 @@ def run():
             period = settlement.period_between(form.start.data, form.end.data)
         else:
             period = settlement.month(form.month.data or "")
+        settlement.ensure_period_over(period, local_today(), form.confirm_unfinished.data)
         result = settlement.run_period(db.session, period, _user(), _currency())
     except SettlementError as exc:
         db.session.rollback()
         form.form_errors.append(exc.message)
+        form.needs_confirmation = isinstance(exc, UnfinishedPeriod)
         return _batches_page(form, exc.status)
     db.session.commit()
-    waiting = f" {len(result.waiting)} order(s) of the period are waiting for their money " \
-              "to be final and will join a later run." if result.waiting else ""
+    waiting = (" " + ngettext("%(num)d order of the period is waiting for its money to be "
+                              "final and will join a later run.",
+                              "%(num)d orders of the period are waiting for their money to be "
+                              "final and will join a later run.", len(result.waiting))
+               if result.waiting else "")
     if result.batch is None:
-        flash(f"No orders to settle for {period.label}.{waiting}", "info")
+        flash(_("No orders to settle for %(period)s.", period=period.label) + waiting, "info")
         return redirect(url_for("settlement.batches"))
     number = settlement.batch_number(result.batch)
     if result.created:
-        flash(f"Settlement batch {number} created: {result.batch.order_count} orders.{waiting}",
-              "success")
+        flash(_("Settlement batch %(number)s created: %(count)s orders.", number=number,
+                count=result.batch.order_count) + waiting, "success")
     else:
-        flash(f"{period.label} is already settled in batch {number}; no new orders since."
-              f"{waiting}", "info")
+        flash(_("%(period)s is already settled in batch %(number)s; no new orders since.",
+                period=period.label, number=number) + waiting, "info")
     return redirect(url_for("settlement.batch", batch_id=result.batch.id))
 
 
@@ -187,7 +213,8 @@ def _statement_page(statement: SettlementStatement, form: PayForm, status: int =
         "settlement/statement.html", statement=statement, batch=b, items=items,
         entries=entries, stale=stale, form=form, refresh_form=RefreshForm(), side=side,
         number=settlement.batch_number(b), period=settlement.Period(b.period_start, b.period_end),
-        account_labels=ledger.ACCOUNT_LABELS), status
+        account_labels={**ledger.ACCOUNT_LABELS, **ACCOUNT_LABELS},
+        posting_label=lambda kind: POSTING_LABELS.get(kind, kind)), status
 
 
 @bp.get("/staff/settlement/statements/<int:statement_id>")
@@ -214,8 +241,9 @@ def pay(statement_id):
         return _statement_page(db.session.get(SettlementStatement, statement_id), form,
                                exc.status)
     db.session.commit()
-    flash(f"Statement of {s.provider.name} marked paid (reference {s.payout_reference}); "
-          f"{s.order_count} order(s) settled and the institution notified.", "success")
+    flash(_("Statement of %(institution)s marked paid (reference %(reference)s); %(count)s "
+            "order(s) settled and the institution notified.", institution=s.provider.name,
+            reference=s.payout_reference, count=s.order_count), "success")
     return redirect(url_for("settlement.statement", statement_id=s.id))
 
 
@@ -233,8 +261,9 @@ def refresh(statement_id):
         flash(exc.message, "danger")
         return redirect(url_for("settlement.statement", statement_id=statement_id))
     db.session.commit()
-    flash(f"Figures refreshed from the ledger: {changed} order(s) changed." if changed
-          else "The figures already match the ledger.", "success" if changed else "info")
+    flash(_("Figures refreshed from the ledger: %(count)s order(s) changed.", count=changed)
+          if changed else _("The figures already match the ledger."),
+          "success" if changed else "info")
     return redirect(url_for("settlement.statement", statement_id=statement_id))
 
 
@@ -277,7 +306,7 @@ def vouchers():
 @bp.get("/staff/reconciliation")
 @staff_required
 def reconciliation():
-    raw = (request.args.get("month") or f"{utcnow().date():%Y-%m}").strip()
+    raw = (request.args.get("month") or f"{local_today():%Y-%m}").strip()
     try:
         period = settlement.month(raw)
     except SettlementError as exc:

@@ -21,6 +21,7 @@ sub-queries are evaluated only for the orders inside the warning window.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, and_, case, func, literal, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
@@ -30,9 +31,9 @@ from orders.models import Milestone, Order, ProgressUpdate
 
 SLA_CODES = ("overdue", "at_risk", "on_track")
 SLA_LABELS = {
-    "overdue": ("Overdue", "danger", "bi-exclamation-octagon"),
-    "at_risk": ("At risk", "warning", "bi-exclamation-triangle"),
-    "on_track": ("On track", "success", "bi-check-circle"),
+    "overdue": (_l("Overdue"), "danger", "bi-exclamation-octagon"),
+    "at_risk": (_l("At risk"), "warning", "bi-exclamation-triangle"),
+    "on_track": (_l("On track"), "success", "bi-check-circle"),
 }
 DEFAULT_WARNING_DAYS = 3
 # Status -> the column holding its deadline. Only these states run an SLA clock.
@@ -59,7 +60,7 @@ class SlaStatus:
 
     @property
     def label(self) -> str:
-        return SLA_LABELS[self.code][0] if self.clocked else "No deadline"
+        return str(SLA_LABELS[self.code][0] if self.clocked else _l("No deadline"))
 
     @property
     def badge(self) -> str:

@@ -9,6 +9,7 @@ breakdown through ``credibility_view(org)`` (a context helper), so the pages of 
 from dataclasses import dataclass
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from catalog.services import paginate, parse_page
@@ -116,12 +117,12 @@ def console_detail(org_id):
 
 
 ACTIONS = {
-    "watch": ("{name} is on watch.", "info"),
-    "unwatch": ("{name} is no longer on watch.", "success"),
-    "suspend": ("{name} is suspended.", "warning"),
-    "reinstate": ("{name} is reinstated.", "success"),
-    "verify": ("{name} is verified.", "success"),
-    "unverify": ("{name} is no longer verified.", "info"),
+    "watch": (_l("%(name)s is on watch."), "info"),
+    "unwatch": (_l("%(name)s is no longer on watch."), "success"),
+    "suspend": (_l("%(name)s is suspended."), "warning"),
+    "reinstate": (_l("%(name)s is reinstated."), "success"),
+    "verify": (_l("%(name)s is verified."), "success"),
+    "unverify": (_l("%(name)s is no longer verified."), "info"),
 }
 
 
@@ -153,5 +154,5 @@ def console_action(org_id, action):
         return _detail_page(org, forms.ReasonForm(formdata=None), status=409)
     db.session.commit()
     message, category = ACTIONS[action]
-    flash(message.format(name=org.name), category)
+    flash(str(message) % {"name": org.name}, category)
     return redirect(url_for("credibility.console_detail", org_id=org.id))

@@ -3,8 +3,9 @@ refund, rule on a dispute. A refused intervention re-renders the staff order pag
 message and changes nothing; a successful one writes an order event, an audit row and
 notifications. Money moves against localstripe and the ledger balances."""
 
-from datetime import UTC, timedelta
+from datetime import timedelta
 from html import unescape
+from zoneinfo import ZoneInfo
 
 import factories
 import order_support as support
@@ -100,7 +101,8 @@ def test_note_is_recorded_and_both_parties_told(client, session, setup):
 # --------------------------------------------------------------------------- extend
 
 def _local(dt) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+    """What staff type: the time in the platform's zone (Beijing)."""
+    return dt.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%dT%H:%M")
 
 
 @pytest.mark.parametrize("when, reason, message", [

@@ -218,7 +218,7 @@ def test_statement_and_batch_csv_columns_and_totals(session, month):
     batch = _run(session, month).batch
     b = _statement(batch, month.b)
     rows = _parse(settlement.statement_csv(b))
-    assert rows[0] == settlement.STATEMENT_COLUMNS
+    assert rows[0] == [str(c) for c in settlement.STATEMENT_COLUMNS]
     body, total = rows[1:-1], rows[-1]
     assert len(body) == 3
     col = {name: rows[0].index(name) for name in rows[0]}
@@ -237,7 +237,7 @@ def test_statement_and_batch_csv_columns_and_totals(session, month):
         assert sum(Decimal(r[col[name]]) for r in body) == Decimal(total[col[name]])
 
     whole = _parse(settlement.batch_csv(batch))
-    assert whole[0] == settlement.STATEMENT_COLUMNS and len(whole) == 1 + 6 + 1
+    assert whole[0] == [str(c) for c in settlement.STATEMENT_COLUMNS] and len(whole) == 1 + 6 + 1
     assert whole[-1][col["Net payable"]] == "3409.15"
     assert whole[-1][col["Order number"]] == "6 orders"
 
@@ -250,7 +250,7 @@ def test_voucher_redemptions_per_programme_for_the_funder(session, month):
     p2 = settlement.voucher_report(session, month.programmes["P2"], month.period)
     assert (p2.order_total, p2.applied, p2.returned, p2.net) == (33333, 16666, 10000, 6666)
     rows = _parse(settlement.voucher_csv(p2))
-    assert rows[0] == settlement.VOUCHER_COLUMNS
+    assert rows[0] == [str(c) for c in settlement.VOUCHER_COLUMNS]
     col = {name: rows[0].index(name) for name in rows[0]}
     line = rows[1]
     assert line[col["Enterprise"]] == month.a.buyer_org.name
@@ -277,6 +277,25 @@ def test_periods_are_parsed_and_checked():
     assert custom.label == "2026-02-01 – 2026-02-15"
     with pytest.raises(SettlementError, match="ends before"):
         settlement.period_between(period.end, period.start)
+
+
+def test_a_period_that_is_not_over_is_refused_unless_confirmed(app):
+    """Settling the current month early would split its orders over two batches: the rule
+    refuses it (with a message saying so) unless staff confirmed; days are Beijing days."""
+    from datetime import date
+
+    from orders.settlement import UnfinishedPeriod
+
+    november = settlement.month("2026-11")
+    with pytest.raises(UnfinishedPeriod, match="2026-11 is not over yet"):
+        settlement.ensure_period_over(november, date(2026, 11, 20))
+    with pytest.raises(UnfinishedPeriod):  # the last day itself is not over
+        settlement.ensure_period_over(november, date(2026, 11, 30))
+    settlement.ensure_period_over(november, date(2026, 11, 20), confirmed=True)
+    settlement.ensure_period_over(november, date(2026, 12, 1))  # over: no confirmation
+    week = settlement.period_between(date(2026, 12, 1), date(2026, 12, 7))
+    with pytest.raises(UnfinishedPeriod):
+        settlement.ensure_period_over(week, date(2026, 12, 7))
 
 
 def test_an_empty_period_creates_nothing(session):

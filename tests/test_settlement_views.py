@@ -27,14 +27,34 @@ def _batch(session, month):
     return batch
 
 
+def test_settling_the_current_month_needs_an_explicit_confirmation(client, session, month):
+    """The month is not over: the run is refused with a clear message and a confirmation
+    box, nothing is created; ticking it settles the month."""
+    osup.login(client, month.a.staff)
+    refused = post_form(client, "/staff/settlement/run",
+                        {"kind": "month", "month": month.period.label})
+    assert refused.status_code == 400
+    html = refused.get_data(as_text=True)
+    assert f"{month.period.label} is not over yet" in html
+    assert 'data-testid="confirm-unfinished"' in html
+    assert session.scalar(select(func.count(SettlementBatch.id))) == 0
+    confirmed = post_form(client, "/staff/settlement/run",
+                          {"kind": "month", "month": month.period.label,
+                           "confirm_unfinished": "y"})
+    assert confirmed.status_code == 302
+    assert session.scalar(select(func.count(SettlementBatch.id))) == 1
+
+
 def test_staff_run_settlement_read_statements_and_download_csv(client, session, month):
     osup.login(client, month.a.staff)
     page = client.get("/staff/settlement")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "No settlement batches yet" in html and 'data-testid="run-settlement-form"' in html
+    # The demo month is the current one: settling it needs the explicit confirmation.
     response = post_form(client, "/staff/settlement/run",
-                         {"kind": "month", "month": month.period.label})
+                         {"kind": "month", "month": month.period.label,
+                          "confirm_unfinished": "y"})
     assert response.status_code == 302
     batch = session.scalar(select(SettlementBatch))
     assert response.headers["Location"].endswith(f"/staff/settlement/{batch.id}")
@@ -43,7 +63,8 @@ def test_staff_run_settlement_read_statements_and_download_csv(client, session, 
     assert 'data-testid="console-nav"' in detail
     # Running it again says so and creates nothing.
     again = post_form(client, "/staff/settlement/run", {"kind": "month",
-                                                         "month": month.period.label})
+                                                         "month": month.period.label,
+                                                         "confirm_unfinished": "y"})
     assert again.status_code == 302
     assert "already settled" in client.get(again.headers["Location"]).get_data(as_text=True)
     assert session.scalar(select(func.count(SettlementBatch.id))) == 1

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
@@ -24,10 +26,11 @@ from providers.credibility.score import (
 
 def suspended_buyer_message(org: Organisation) -> str:
     """What a suspended enterprise is told when it tries to order."""
-    text = (f"{org.name} is suspended by platform staff and cannot place new orders, request "
-            "quotes or apply for financial products. Orders already placed continue as usual.")
+    text = _("%(name)s is suspended by platform staff and cannot place new orders, request "
+             "quotes or apply for financial products. Orders already placed continue as usual.",
+             name=org.name)
     if org.suspended_reason:
-        text += f" Reason: {org.suspended_reason}"
+        text += " " + _("Reason: %(reason)s", reason=org.suspended_reason)
     return text
 
 
@@ -52,8 +55,11 @@ def chart_data(session: Session, org: Organisation, now: datetime,
     if value is not None:
         points.append({"t": now.astimezone(UTC).isoformat(), "score": value,
                        "level": level_for(value)})
+    # The chart's words, in the page's language (the script has no catalogue of its own).
+    text = {"score": _("Score"), "guide": _("{level} from {score}"),
+            "tooltip": _("Score {score} ({level})")}
     return {"points": points, "levels": [{"level": level, "from": floor}
-                                         for level, floor in LEVELS]}
+                                         for level, floor in LEVELS], "text": text}
 
 
 def trends(session: Session, org_ids: list[int], now: datetime,
@@ -123,11 +129,11 @@ def low_credibility_alerts(session: Session, limit: int = 10, *,
 
 
 CONSOLE_SORTS = {
-    "score_asc": "Lowest score first",
-    "score_desc": "Highest score first",
-    "trend_asc": "Biggest fall in 30 days first",
-    "trend_desc": "Biggest rise in 30 days first",
-    "name": "Name",
+    "score_asc": _l("Lowest score first"),
+    "score_desc": _l("Highest score first"),
+    "trend_asc": _l("Biggest fall in 30 days first"),
+    "trend_desc": _l("Biggest rise in 30 days first"),
+    "name": _l("Name"),
 }
 
 

@@ -8,6 +8,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+
 # --------------------------------------------------------------------------- the rule
 
 WEIGHTS = {
@@ -15,15 +19,23 @@ WEIGHTS = {
     "response": 5, "history": 10,
 }
 PART_LABELS = {
-    "verification": "Verification", "rating": "Rating", "on_time": "On time",
-    "disputes": "Disputes", "cancellations": "Cancellations", "response": "Response time",
-    "history": "History",
+    "verification": _l("Verification"), "rating": _l("Rating"), "on_time": _l("On time"),
+    "disputes": _l("Disputes"), "cancellations": _l("Cancellations"),
+    "response": _l("Response time"), "history": _l("History"),
 }
 LEVELS = (("AAA", 90), ("AA", 80), ("A", 70), ("B", 55), ("C", 0))
 LEVEL_DESCRIPTIONS = {
-    "AAA": "Outstanding record", "AA": "Very reliable", "A": "Reliable",
-    "B": "Limited or mixed record", "C": "Caution: weak record",
+    "AAA": _l("Outstanding record"), "AA": _l("Very reliable"), "A": _l("Reliable"),
+    "B": _l("Limited or mixed record"), "C": _l("Caution: weak record"),
 }
+# How a level reads on a page ("AAA级" in Chinese); the stored code stays "AAA".
+LEVEL_LABELS = {"AAA": _l("AAA"), "AA": _l("AA"), "A": _l("A"), "B": _l("B"), "C": _l("C")}
+
+
+def level_label(level: str | None) -> str:
+    return str(LEVEL_LABELS.get(level, level or ""))
+
+
 LEVEL_BADGES = {"AAA": "success", "AA": "success", "A": "primary", "B": "secondary",
                 "C": "danger"}
 
@@ -93,7 +105,7 @@ class CredibilityResult:
     def breakdown(self) -> dict:
         """JSON for the snapshot table and the pages."""
         return {"score": self.score, "level": self.level,
-                "parts": [{"key": p.key, "label": p.label, "points": p.points,
+                "parts": [{"key": p.key, "label": str(p.label), "points": p.points,
                            "max_points": p.max_points, "figure": p.figure,
                            "explanation": p.explanation} for p in self.parts]}
 
@@ -107,10 +119,6 @@ def _clamp(value: float) -> float:
     return max(0.0, min(1.0, value))
 
 
-def _plural(n: int, word: str, plural: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (plural or word + 's')}"
-
-
 def level_for(score: int | None) -> str | None:
     if score is None:
         return None
@@ -122,27 +130,28 @@ def level_for(score: int | None) -> str | None:
 
 def _verification(i: CredibilityInputs) -> Part:
     full = WEIGHTS["verification"]
+    label = PART_LABELS["verification"]
     if i.suspended:
-        return Part("verification", PART_LABELS["verification"], 0.0, full, "suspended",
-                    "Suspended by platform staff: no verification points while suspended.")
+        return Part("verification", label, 0.0, full, _("suspended"),
+                    _("Suspended by platform staff: no verification points while suspended."))
     if i.verification_status == "verified":
-        who = "institution" if i.kind == "provider" else "enterprise"
-        how = ("licence and qualification documents checked by platform staff"
-               if i.kind == "provider" else "checked by platform staff")
-        return Part("verification", PART_LABELS["verification"], float(full), full, "verified",
-                    f"Verified {who}: {how}.")
+        return Part("verification", label, float(full), full, _("verified"),
+                    _("Verified institution: licence and qualification documents checked by "
+                      "platform staff.") if i.kind == "provider" else
+                    _("Verified enterprise: checked by platform staff."))
     if i.kind == "provider":
         if i.verification_status in ("pending", "more_info"):
-            return Part("verification", PART_LABELS["verification"], 5.0, full, "under review",
-                        "Application under review by platform staff (5 of 15 until verified).")
-        return Part("verification", PART_LABELS["verification"], 0.0, full, "not verified",
-                    "Not verified: the institution has not passed the platform's checks.")
+            return Part("verification", label, 5.0, full, _("under review"),
+                        _("Application under review by platform staff (5 of 15 until "
+                          "verified)."))
+        return Part("verification", label, 0.0, full, _("not verified"),
+                    _("Not verified: the institution has not passed the platform's checks."))
     if i.has_credit_code:
-        return Part("verification", PART_LABELS["verification"], 10.0, full, "registered",
-                    "Registered with a checked unified social credit code; not yet verified "
-                    "by platform staff (10 of 15).")
-    return Part("verification", PART_LABELS["verification"], 0.0, full, "not verified",
-                "No checked registration.")
+        return Part("verification", label, 10.0, full, _("registered"),
+                    _("Registered with a checked unified social credit code; not yet verified "
+                      "by platform staff (10 of 15)."))
+    return Part("verification", label, 0.0, full, _("not verified"),
+                _("No checked registration."))
 
 
 def _rating(i: CredibilityInputs) -> Part:
@@ -150,17 +159,31 @@ def _rating(i: CredibilityInputs) -> Part:
     smoothed = ((RATING_PRIOR_X100 * RATING_PRIOR_WEIGHT + i.review_sum_x100)
                 / (RATING_PRIOR_WEIGHT + i.reviews))
     points = _round1(full * _clamp((smoothed - 100) / 400))
-    by = "buyers" if i.kind == "provider" else "institutions"
     if not i.reviews:
-        return Part("rating", PART_LABELS["rating"], points, full, "no reviews",
-                    f"No published reviews by {by} yet: counted as 3.5★, the neutral "
-                    "starting point.")
-    average = i.review_sum_x100 / i.reviews / 100
-    return Part("rating", PART_LABELS["rating"], points, full,
-                f"{average:.2f}★ ({i.reviews})",
-                f"{average:.2f}★ average from {_plural(i.reviews, 'published review')} by {by}, "
-                f"counted as {smoothed / 100:.2f}★ after blending in five neutral 3.5★ "
-                "reviews, so a few reviews cannot swing the score.")
+        return Part("rating", PART_LABELS["rating"], points, full, _("no reviews"),
+                    _("No published reviews by buyers yet: counted as 3.5★, the neutral "
+                      "starting point.") if i.kind == "provider" else
+                    _("No published reviews by institutions yet: counted as 3.5★, the neutral "
+                      "starting point."))
+    average = f"{i.review_sum_x100 / i.reviews / 100:.2f}"
+    counted = f"{smoothed / 100:.2f}"
+    if i.kind == "provider":
+        text = ngettext("%(average)s★ average from %(num)d published review by buyers, counted "
+                        "as %(counted)s★ after blending in five neutral 3.5★ reviews, so a few "
+                        "reviews cannot swing the score.",
+                        "%(average)s★ average from %(num)d published reviews by buyers, counted "
+                        "as %(counted)s★ after blending in five neutral 3.5★ reviews, so a few "
+                        "reviews cannot swing the score.", i.reviews,
+                        average=average, counted=counted)
+    else:
+        text = ngettext("%(average)s★ average from %(num)d published review by institutions, "
+                        "counted as %(counted)s★ after blending in five neutral 3.5★ reviews, "
+                        "so a few reviews cannot swing the score.",
+                        "%(average)s★ average from %(num)d published reviews by institutions, "
+                        "counted as %(counted)s★ after blending in five neutral 3.5★ reviews, "
+                        "so a few reviews cannot swing the score.", i.reviews,
+                        average=average, counted=counted)
+    return Part("rating", PART_LABELS["rating"], points, full, f"{average}★ ({i.reviews})", text)
 
 
 def _on_time(i: CredibilityInputs) -> Part:
@@ -170,17 +193,22 @@ def _on_time(i: CredibilityInputs) -> Part:
     points = _round1(full * _clamp((rate - ON_TIME_FLOOR) / (1 - ON_TIME_FLOOR)))
     if i.kind == "provider":
         if not i.timed:
-            text = ("No completed orders with a due date yet: counted as 3 of 4 on time, "
-                    "the neutral starting point.")
+            text = _("No completed orders with a due date yet: counted as 3 of 4 on time, "
+                     "the neutral starting point.")
         else:
-            text = (f"{i.on_time} of {_plural(i.timed, 'completed order')} delivered by the "
-                    "due date.")
+            text = ngettext("%(on_time)s of %(num)d completed order delivered by the due date.",
+                            "%(on_time)s of %(num)d completed orders delivered by the due date.",
+                            i.timed, on_time=i.on_time)
     elif not i.timed:
-        text = "No paid orders yet: counted as 3 of 4 paid on time, the neutral starting point."
+        text = _("No paid orders yet: counted as 3 of 4 paid on time, the neutral starting "
+                 "point.")
     else:
-        text = (f"{i.on_time} of {_plural(i.timed, 'order')} paid within the payment window "
-                "(orders left unpaid until they lapsed count as late).")
-    figure = f"{i.on_time} / {i.timed}" if i.timed else "none yet"
+        text = ngettext("%(on_time)s of %(num)d order paid within the payment window (orders "
+                        "left unpaid until they lapsed count as late).",
+                        "%(on_time)s of %(num)d orders paid within the payment window (orders "
+                        "left unpaid until they lapsed count as late).", i.timed,
+                        on_time=i.on_time)
+    figure = f"{i.on_time} / {i.timed}" if i.timed else _("none yet")
     return Part("on_time", PART_LABELS["on_time"], points, full, figure, text)
 
 
@@ -192,20 +220,22 @@ def _disputes(i: CredibilityInputs) -> Part:
         weighted = i.disputes_lost + 0.5 * i.disputes_partly
     rate = weighted / (i.accepted + DISPUTE_PRIOR_ORDERS)
     points = _round1(full * _clamp(1 - rate / DISPUTE_ZERO_AT))
-    orders = _plural(i.accepted, "accepted order")
     if i.kind == "provider":
-        pieces = [f"{i.disputes_lost} lost (full refund)" if i.disputes_lost else "",
-                  f"{i.disputes_partly} partly lost" if i.disputes_partly else "",
-                  f"{i.disputes_open} still open" if i.disputes_open else ""]
+        pieces = [_("%(num)s lost (full refund)", num=i.disputes_lost) if i.disputes_lost else "",
+                  _("%(num)s partly lost", num=i.disputes_partly) if i.disputes_partly else "",
+                  _("%(num)s still open", num=i.disputes_open) if i.disputes_open else ""]
     else:
-        pieces = [f"{i.disputes_lost} rejected by staff" if i.disputes_lost else "",
-                  f"{i.disputes_partly} partly upheld" if i.disputes_partly else ""]
+        pieces = [_("%(num)s rejected by staff", num=i.disputes_lost) if i.disputes_lost else "",
+                  _("%(num)s partly upheld", num=i.disputes_partly) if i.disputes_partly else ""]
     pieces = [piece for piece in pieces if piece]
     if not pieces:
-        text = f"No disputes counted against it in {orders}."
+        text = ngettext("No disputes counted against it in %(num)d accepted order.",
+                        "No disputes counted against it in %(num)d accepted orders.", i.accepted)
         figure = f"0 / {i.accepted}"
-    else:
-        text = f"Disputes in {orders}: {', '.join(pieces)}."
+    else:  # one message per piece: a sentence stays whole in every language
+        text = " ".join([ngettext("Disputes in %(num)d accepted order:",
+                                  "Disputes in %(num)d accepted orders:", i.accepted),
+                         _(", ").join(pieces)])
         figure = f"{weighted:g} / {i.accepted}"
     return Part("disputes", PART_LABELS["disputes"], points, full, figure, text)
 
@@ -215,10 +245,14 @@ def _cancellations(i: CredibilityInputs) -> Part:
     rate = i.cancelled / (i.paid + CANCEL_PRIOR_ORDERS)
     points = _round1(full * _clamp(1 - rate / CANCEL_ZERO_AT))
     if i.kind == "provider":
-        what = "Declined or cancelled after acceptance"
+        text = ngettext("Declined or cancelled after acceptance: %(cancelled)s of %(num)d paid "
+                        "order.", "Declined or cancelled after acceptance: %(cancelled)s of "
+                        "%(num)d paid orders.", i.paid, cancelled=i.cancelled)
     else:
-        what = "Cancelled after paying, before the institution accepted"
-    text = f"{what}: {i.cancelled} of {_plural(i.paid, 'paid order')}."
+        text = ngettext("Cancelled after paying, before the institution accepted: %(cancelled)s "
+                        "of %(num)d paid order.", "Cancelled after paying, before the "
+                        "institution accepted: %(cancelled)s of %(num)d paid orders.", i.paid,
+                        cancelled=i.cancelled)
     return Part("cancellations", PART_LABELS["cancellations"], points, full,
                 f"{i.cancelled} / {i.paid}", text)
 
@@ -230,18 +264,28 @@ def _response(i: CredibilityInputs) -> Part:
     hours = (i.response_hours + prior * RESPONSE_PRIOR_ORDERS) / (i.responses
                                                                   + RESPONSE_PRIOR_ORDERS)
     points = _round1(full * _clamp(1 - hours / zero_at))
-    if i.kind == "provider":
-        what, none = "accepts paid orders", "No accepted orders yet"
-    else:
-        what, none = "answers deliveries", "No answered deliveries yet"
+    prior_text, zero_text = f"{prior:g}", f"{zero_at:g}"
     if not i.responses:
-        text = f"{none}: counted as {prior:g} h, the neutral starting point."
-        figure = "none yet"
+        text = (_("No accepted orders yet: counted as %(hours)s h, the neutral starting point.",
+                  hours=prior_text) if i.kind == "provider" else
+                _("No answered deliveries yet: counted as %(hours)s h, the neutral starting "
+                  "point.", hours=prior_text))
+        figure = _("none yet")
     else:
-        actual = i.response_hours / i.responses
-        text = (f"{what[0].upper()}{what[1:]} in {actual:.1f} h on average "
-                f"({_plural(i.responses, 'order')}); {zero_at:g} h or slower earns nothing.")
-        figure = f"{actual:.1f} h"
+        actual = f"{i.response_hours / i.responses:.1f}"
+        if i.kind == "provider":
+            text = ngettext("Accepts paid orders in %(hours)s h on average (%(num)d order); "
+                            "%(zero)s h or slower earns nothing.",
+                            "Accepts paid orders in %(hours)s h on average (%(num)d orders); "
+                            "%(zero)s h or slower earns nothing.", i.responses,
+                            hours=actual, zero=zero_text)
+        else:
+            text = ngettext("Answers deliveries in %(hours)s h on average (%(num)d order); "
+                            "%(zero)s h or slower earns nothing.",
+                            "Answers deliveries in %(hours)s h on average (%(num)d orders); "
+                            "%(zero)s h or slower earns nothing.", i.responses,
+                            hours=actual, zero=zero_text)
+        figure = f"{actual} h"
     return Part("response", PART_LABELS["response"], points, full, figure, text)
 
 
@@ -251,11 +295,19 @@ def _history(i: CredibilityInputs) -> Part:
     points = _round1(half * min(1.0, i.completed / HISTORY_FULL_ORDERS)
                      + half * min(1.0, max(0, i.age_days) / HISTORY_FULL_DAYS))
     months = max(0, i.age_days) * 12 // 365
-    age = _plural(months, "month") if months else _plural(max(0, i.age_days), "day")
+    age = (ngettext("%(num)d month", "%(num)d months", months) if months else
+           ngettext("%(num)d day", "%(num)d days", max(0, i.age_days)))
+    on_platform = (ngettext("%(num)d month on the platform.", "%(num)d months on the platform.",
+                            months) if months else
+                   ngettext("%(num)d day on the platform.", "%(num)d days on the platform.",
+                            max(0, i.age_days)))
+    # Separate sentences, each translated whole (no message inside another).
+    text = " ".join([ngettext("%(num)d completed order.", "%(num)d completed orders.",
+                              i.completed), on_platform,
+                     _("Full marks at %(full)s orders and two years.",
+                       full=HISTORY_FULL_ORDERS)])
     return Part("history", PART_LABELS["history"], points, full,
-                f"{i.completed} orders · {age}",
-                f"{_plural(i.completed, 'completed order')} and {age} on the platform "
-                f"(full marks at {HISTORY_FULL_ORDERS} orders and two years).")
+                f"{i.completed} · {age}", text)
 
 
 def score(inputs: CredibilityInputs) -> CredibilityResult:

@@ -7,6 +7,9 @@
     return;
   }
   const data = JSON.parse(source.textContent);
+  // Words come from the server (data.text), in the page's language: no catalogue in JS.
+  const text = data.text || { gmv: "GMV", orders: "Orders placed", gmv_tooltip: "GMV {amount}", orders_tooltip: "{count} orders" };
+  const fill = (template, values) => String(template).replace(/\{(\w+)\}/g, (all, key) => (key in values ? values[key] : all));
   Chart.defaults.animation = false; // figures for monitors: draw at once, no motion
   const brand = getComputedStyle(document.documentElement).getPropertyValue("--brand").trim() || "#0b5cad";
   const palette = ["#0b5cad", "#f0ad4e", "#198754", "#dc3545", "#6f42c1", "#20c997", "#fd7e14",
@@ -20,8 +23,8 @@
       data: {
         labels: data.labels,
         datasets: [
-          { type: "bar", label: "GMV", data: data.gmv, backgroundColor: brand, yAxisID: "y", order: 2 },
-          { type: "line", label: "Orders placed", data: data.orders, borderColor: "#f0ad4e", backgroundColor: "#f0ad4e",
+          { type: "bar", label: text.gmv, data: data.gmv, backgroundColor: brand, yAxisID: "y", order: 2 },
+          { type: "line", label: text.orders, data: data.orders, borderColor: "#f0ad4e", backgroundColor: "#f0ad4e",
             yAxisID: "y1", tension: 0.25, order: 1 },
         ],
       },
@@ -32,7 +35,7 @@
           y: { beginAtZero: true, position: "left", ticks: { precision: 0, callback: (v) => money.format(v) } },
           y1: { beginAtZero: true, position: "right", grid: { drawOnChartArea: false }, ticks: { precision: 0 } },
         },
-        plugins: { tooltip: { callbacks: { label: (ctx) => ctx.dataset.yAxisID === "y" ? `GMV ${money.format(ctx.parsed.y)}` : `${ctx.parsed.y} orders` } } },
+        plugins: { tooltip: { callbacks: { label: (ctx) => ctx.dataset.yAxisID === "y" ? fill(text.gmv_tooltip, { amount: money.format(ctx.parsed.y) }) : fill(text.orders_tooltip, { count: ctx.parsed.y }) } } },
       },
     });
   }

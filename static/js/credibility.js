@@ -7,7 +7,11 @@
     return;
   }
   const brand = getComputedStyle(document.documentElement).getPropertyValue("--brand").trim() || "#0b5cad";
-  const dateFormat = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric" });
+  const dateFormat = new Intl.DateTimeFormat(document.documentElement.lang || undefined, { year: "numeric", month: "short", day: "numeric" });
+  // Words come from the server in the data block (data.text), in the page's language.
+  function fill(template, values) {
+    return String(template).replace(/\{(\w+)\}/g, function (all, key) { return key in values ? values[key] : all; });
+  }
 
   document.querySelectorAll("canvas[data-credibility-chart]").forEach(function (canvas) {
     const source = document.getElementById(canvas.dataset.credibilityChart);
@@ -21,6 +25,7 @@
       return;
     }
     const points = data.points || [];
+    const text = data.text || { score: "Score", guide: "{level} from {score}", tooltip: "Score {score} ({level})" };
     if (points.length < 2) {
       return;
     }
@@ -29,7 +34,7 @@
     // Level floors as dashed guide lines (AAA 90, AA 80, ...), without the C floor at 0.
     const guides = (data.levels || []).filter(function (l) { return l.from > 0; }).map(function (l) {
       return {
-        type: "line", label: l.level + " from " + l.from, data: points.map(function () { return l.from; }),
+        type: "line", label: fill(text.guide, { level: l.level, score: l.from }), data: points.map(function () { return l.from; }),
         borderColor: "rgba(108, 117, 125, 0.45)", borderDash: [4, 4], borderWidth: 1, pointRadius: 0,
         fill: false, stepped: false,
       };
@@ -38,7 +43,7 @@
       data: {
         labels: labels,
         datasets: [{
-          type: "line", label: "Score", data: scores, borderColor: brand, backgroundColor: brand,
+          type: "line", label: text.score, data: scores, borderColor: brand, backgroundColor: brand,
           stepped: "before", pointRadius: 3, borderWidth: 2,
         }].concat(guides),
       },
@@ -52,7 +57,7 @@
           tooltip: {
             filter: function (item) { return item.datasetIndex === 0; },
             callbacks: {
-              label: function (ctx) { return "Score " + ctx.parsed.y + " (" + points[ctx.dataIndex].level + ")"; },
+              label: function (ctx) { return fill(text.tooltip, { score: ctx.parsed.y, level: points[ctx.dataIndex].level }); },
             },
           },
         },

@@ -7,6 +7,7 @@ import io
 import re
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import factories
 import order_support as support
@@ -77,18 +78,20 @@ def test_staff_monitor_orders_rule_and_settle(app, live_server, page, screenshot
     expect(page).to_have_url(re.compile(rf"/staff/orders/{late_id}$"))
     expect(page.get_by_test_id("order-sla")).to_contain_text("Overdue")
     page.get_by_test_id("intervention-tab-extend").click()
-    yesterday = (utcnow() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    beijing = ZoneInfo("Asia/Shanghai")  # staff type and read times in the platform's zone
+    yesterday = (utcnow() - timedelta(days=1)).astimezone(beijing).strftime("%Y-%m-%dT%H:%M")
     page.fill("input[name=extend-new_deadline]", yesterday)
     page.fill("textarea[name=extend-reason]", "The lab lost a week to a power cut.")
     page.get_by_test_id("extend-form").get_by_role("button", name="Extend deadline").click()
     expect(page.get_by_text("The new deadline must be in the future.")).to_be_visible()
     screenshots(page, "extend-refused")
-    new_due = (utcnow() + timedelta(days=10)).replace(hour=18, minute=0)
+    new_due = (utcnow() + timedelta(days=10)).astimezone(beijing).replace(hour=18, minute=0)
     page.fill("input[name=extend-new_deadline]", new_due.strftime("%Y-%m-%dT%H:%M"))
     page.get_by_test_id("extend-form").get_by_role("button", name="Extend deadline").click()
     expect(page.get_by_text("Deadline extended; both parties have been told.")).to_be_visible()
     expect(page.get_by_test_id("order-sla")).to_contain_text("On track")
-    expect(page.get_by_test_id("order-sla")).to_contain_text(new_due.strftime("%Y-%m-%d 18:00"))
+    expect(page.get_by_test_id("order-sla")).to_contain_text(
+        f"{new_due.day} {new_due:%b} {new_due.year}, 18:00")
     expect(page.locator('[data-event="deadline_extended"]')).to_contain_text("power cut")
     screenshots(page, "extended")
 
@@ -118,7 +121,11 @@ def test_staff_monitor_orders_rule_and_settle(app, live_server, page, screenshot
 
     # Settlement of this month: the ruled order is settled, 2,000.00 gross kept.
     page.get_by_test_id("console-nav-settlement").click()
-    page.fill("input[name=month]", utcnow().strftime("%Y-%m"))
+    page.fill("input[name=month]", utcnow().astimezone(beijing).strftime("%Y-%m"))
+    page.get_by_test_id("run-settlement").click()
+    # The month is not over: the console says so and asks for a confirmation first.
+    expect(page.get_by_text(re.compile(r"\d{4}-\d{2} is not over yet"))).to_be_visible()
+    page.get_by_test_id("confirm-unfinished").get_by_role("checkbox").check()
     page.get_by_test_id("run-settlement").click()
     expect(page.get_by_text(re.compile(r"Settlement batch ST-\d{4}-\d{2} created: 1 order"))
            ).to_be_visible()
