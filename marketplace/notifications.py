@@ -7,10 +7,13 @@ decision that caused them, with absolute links on SITE_URL (``absolute_url``). T
 the table, where tests read them and developers see them with ``flask outbox``.
 """
 
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from marketplace.config import DEFAULT_SITE_URL
+from marketplace.i18n import DEFAULT_LOCALE
 from marketplace.models import EmailMessage, Notification, Organisation, User
 
 
@@ -35,8 +38,34 @@ def absolute_url(link: str) -> str:
     return site_url() + "/" + link.lstrip("/")
 
 
-def notify(session: Session, user: User, kind: str, title: str, body: str = "",
+def recipient_locale(user: User) -> str:
+    """The language a notice or email to ``user`` is written in: their saved choice, else
+    the platform's default language."""
+    if getattr(user, "locale", None):
+        return user.locale
+    try:
+        from flask import current_app
+
+        return current_app.config.get("DEFAULT_LOCALE") or DEFAULT_LOCALE
+    except RuntimeError:  # outside an application context
+        return DEFAULT_LOCALE
+
+
+def _text(text) -> str:
+    """A title or body given as a string, a lazy string or a callable returning one."""
+    if callable(text):
+        text = text()
+    return str(text or "")
+
+
+def notify(session: Session, user: User, kind: str, title, body="",
            link: str | None = None, email: bool = True) -> Notification:
+    """A notice (and email) to ``user`` in the recipient's language: ``title`` and ``body``
+    may be lazy strings (``lazy_gettext``) or callables; they are rendered under the
+    recipient's locale, so the buyer reads Chinese while the actor's page is English."""
+    with force_locale(recipient_locale(user)):
+        title = _text(title)
+        body = _text(body)
     notice = Notification(user_id=user.id, kind=kind, title=title, body=body, link=link)
     session.add(notice)
     if email and user.active:
@@ -51,11 +80,11 @@ def staff_note(note: str | None) -> str:
     Bodies are plain text: the notification page escapes them (and keeps line breaks) and
     the email is text/plain, so the note is added as written, never marked safe."""
     note = (note or "").strip()
-    return f"\n\nNote from platform staff: {note}" if note else ""
+    return "\n\n" + _("Note from platform staff: %(note)s", note=note) if note else ""
 
 
-def notify_organisation(session: Session, organisation: Organisation, kind: str, title: str,
-                        body: str = "", link: str | None = None) -> int:
+def notify_organisation(session: Session, organisation: Organisation, kind: str, title,
+                        body="", link: str | None = None) -> int:
     """Notify every active member of an organisation; returns how many were notified."""
     members = session.scalars(
         select(User).where(User.organisation_id == organisation.id, User.active.is_(True))

@@ -2,6 +2,7 @@
 disputes to rule on), voucher programmes and grants, commission rates."""
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import or_, select
 
@@ -31,7 +32,7 @@ def orders():
                                page_size=int(current_app.config.get("PAGE_SIZE") or 24))
     return render_template("orders/list.html", page=page, filters=filters,
                            counts=queries.group_counts(db.session, "staff"), side="staff",
-                           title="All orders", title_zh="订单监控", groups=queries.GROUP_LABELS,
+                           title=_("All orders"), groups=queries.GROUP_LABELS,
                            awaiting_transfer=queries.awaiting_transfer_count(db.session))
 
 

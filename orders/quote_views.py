@@ -79,7 +79,7 @@ def buyer_requests():
                            page=quotes.requests_for(
                                db.session, page=parse_page(request.args.get("page")),
                                page_size=_page_size(), buyer_org_id=current_user.organisation_id),
-                           statuses=quotes.REQUEST_STATUS)
+                           statuses=quotes.request_statuses("buyer"))
 
 
 @bp.get("/provider/quotes")
@@ -94,7 +94,7 @@ def provider_requests():
                                db.session, page=parse_page(request.args.get("page")),
                                page_size=_page_size(),
                                provider_org_id=current_user.organisation_id, status=status),
-                           statuses=quotes.REQUEST_STATUS, status=status)
+                           statuses=quotes.request_statuses("provider"), status=status)
 
 
 def _load_request(request_id: int):
@@ -109,8 +109,8 @@ def _load_request(request_id: int):
 def buyer_request(request_id):
     found = _load_request(request_id)
     return render_template("orders/quote_detail.html", request_=found, side="buyer",
-                           quote=quotes.current_quote(found), statuses=quotes.REQUEST_STATUS,
-                           now=utcnow())
+                           quote=quotes.current_quote(found),
+                           statuses=quotes.request_statuses("buyer"), now=utcnow())
 
 
 @bp.route("/provider/quotes/<int:request_id>", methods=["GET", "POST"])
@@ -137,7 +137,7 @@ def provider_request(request_id):
             return redirect(url_for("quotes.provider_request", request_id=found.id))
     return render_template("orders/quote_detail.html", request_=found, side="provider",
                            quote=quotes.current_quote(found), form=form,
-                           statuses=quotes.REQUEST_STATUS, now=utcnow())
+                           statuses=quotes.request_statuses("provider"), now=utcnow())
 
 
 @bp.post("/quotes/<int:request_id>/quotes/<int:quote_id>/<any(accept, decline):decision>")

@@ -11,6 +11,7 @@ from flask import (
     render_template,
     request,
 )
+from flask_babel import gettext as _
 from flask_login import login_required
 
 from catalog.services import parse_page
@@ -43,7 +44,7 @@ def provider_orders():
         request.args.get("page")), page_size=_page_size(), provider_org_id=user.organisation_id)
     counts = queries.group_counts(db.session, "provider", provider_org_id=user.organisation_id)
     return render_template("orders/list.html", page=page, filters=filters, counts=counts,
-                           side="provider", title="Orders received", title_zh="订单管理",
+                           side="provider", title=_("Orders received"),
                            groups=queries.GROUP_LABELS)
 
 
