@@ -53,7 +53,7 @@ ACTORS = ("buyer", "provider", "staff", "nobody")
 
 STATES: dict[str, OrderState] = {s.value: s for s in (
     OrderState("pending_payment", _l("Awaiting payment"), "warning", "open", "open",
-               acts_next="buyer", waiting="awaiting the buyer's payment"),
+               acts_next="buyer", waiting=_l("awaiting the buyer's payment")),
     OrderState("paid", _l("Paid · awaiting acceptance"), "info", "open", "open",
                acts_next="provider", deadline="accept_by", card_hold=True),
     OrderState("accepted", _l("Accepted"), "primary", "open", "open",
@@ -61,7 +61,7 @@ STATES: dict[str, OrderState] = {s.value: s for s in (
     OrderState("in_progress", _l("In progress"), "primary", "open", "open",
                acts_next="provider", deadline="due_at", card_hold=True, work_begun=True),
     OrderState("delivered", _l("Delivered · awaiting acceptance"), "info", "open", "open",
-               acts_next="buyer", waiting="delivered, awaiting the buyer's review",
+               acts_next="buyer", waiting=_l("delivered, awaiting the buyer's review"),
                card_hold=True, work_begun=True),
     OrderState("completed", _l("Completed"), "success", "closed", "completed",
                reviewable=True, work_begun=True),
@@ -70,7 +70,7 @@ STATES: dict[str, OrderState] = {s.value: s for s in (
     OrderState("declined", _l("Declined"), "secondary", "terminal", "closed"),
     OrderState("cancelled", _l("Cancelled"), "secondary", "terminal", "closed"),
     OrderState("disputed", _l("In dispute"), "danger", "open", "open",
-               acts_next="staff", waiting="in dispute, awaiting a staff ruling",
+               acts_next="staff", waiting=_l("in dispute, awaiting a staff ruling"),
                card_hold=True, work_begun=True),
     OrderState("resolved", _l("Dispute resolved"), "dark", "closed", "closed",
                reviewable=True, work_begun=True),

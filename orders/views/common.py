@@ -82,9 +82,9 @@ def refusal_status(exc) -> int:
 
 
 def _flash_outcome(outcome: services.Outcome, message: str) -> None:
-    flash(message, "success")
+    flash(str(message), "success")  # a lazy label; the session stores plain text
     if outcome.warning:
-        flash(outcome.warning, "warning")
+        flash(str(outcome.warning), "warning")
 
 
 def _form_errors(form) -> str:

@@ -63,7 +63,7 @@ def deliver(order_id):
         pending.save(db.session, upload_dir, purpose="delivery", user=_user(),
                      order_id=order.id, progress_update_id=delivery.id)
         db.session.commit()
-    flash("Delivered. The buyer has been asked to review the work.", "success")
+    flash(_("Delivered. The buyer has been asked to review the work."), "success")
     return redirect(order_url(order))
 
 
@@ -78,7 +78,7 @@ def add_milestone(order_id):
         services.add_milestone(db.session, order, _user(), form.title.data, form.share.share,
                                form.due_date.data)
     db.session.commit()
-    flash("Milestone added.", "success")
+    flash(_("Milestone added."), "success")
     return redirect(order_url(order))
 
 
@@ -92,7 +92,7 @@ def milestone_done(order_id, milestone_id):
         db.session.rollback()
         abort(exc.status, exc.message)
     db.session.commit()
-    flash("Milestone marked as reached.", "success")
+    flash(_("Milestone marked as reached."), "success")
     return redirect(order_url(order))
 
 
@@ -117,5 +117,5 @@ def progress(order_id):
         if pending:
             pending.discard(upload_dir)
         raise
-    flash("Progress posted.", "success")
+    flash(_("Progress posted."), "success")
     return redirect(order_url(order))
