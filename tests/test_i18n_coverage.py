@@ -101,10 +101,13 @@ class DataStrings:
     def leftover(self, text: str) -> list[str]:
         """The words of ``text`` that are neither wrapped nor part of a database string."""
         rest = WRAPPED.sub(" ", text)
-        for word in set(WORD.findall(rest)):
-            for value in self.by_word.get(word, ()):
-                if value in rest:
-                    rest = rest.replace(value, " ")
+        # Longest first over all words: an order number must not be taken out of a stored
+        # notification title ("Order SO-…: accepted") before the whole title is.
+        candidates = {value for word in set(WORD.findall(rest))
+                      for value in self.by_word.get(word, ())}
+        for value in sorted(candidates, key=len, reverse=True):
+            if value in rest:
+                rest = rest.replace(value, " ")
         return [w for w in WORD.findall(rest) if w not in MONTHS]
 
 
@@ -137,9 +140,8 @@ def database_strings(session) -> list[str]:
 
 
 def load_demo(app):
-    from orders.demo_activity import load_demo_activity
-
-    from marketplace.demo import load_demo_data
+    from marketplace.demo.activity import load_demo_activity
+    from marketplace.demo.catalogue import load_demo_data
 
     with app.app_context():
         load_demo_data(db.session, enterprises=120)
