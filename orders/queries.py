@@ -14,7 +14,7 @@ from orders.models import ORDER_STATUSES, Order, Payment
 # Tab -> statuses. "todo" depends on who is looking.
 GROUPS = states.TABS
 NEEDS_ACTION = states.ACTS_NEXT  # per role: the states in which an order waits on that side
-GROUP_LABELS = {"todo": _l("Needs action"), "open": _l("Open"), "completed": _l("Completed"),
+GROUP_LABELS = {"todo": _l("Needs action"), "open": _l("Ongoing"), "completed": _l("Completed"),
                 "closed": _l("Closed"), "all": _l("All")}
 
 

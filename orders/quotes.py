@@ -35,7 +35,8 @@ DEFAULT_REQUEST_DAYS = 14
 DEFAULT_VALID_DAYS = 14
 REQUEST_STATUS = {
     "open": (_l("Waiting for a quote"), "warning"), "quoted": (_l("Quote received"), "info"),
-    "accepted": (_l("Accepted"), "success"), "declined": (_l("Declined"), "secondary"),
+    # "Quote accepted/declined", not the order statuses' "Accepted"/"Declined" (已接单/已拒单).
+    "accepted": (_l("Quote accepted"), "success"), "declined": (_l("Quote declined"), "secondary"),
     "expired": (_l("Expired"), "secondary"), "withdrawn": (_l("Withdrawn"), "secondary"),
 }
 # The institution's own words where they differ from the buyer's: it SENT the quote.
