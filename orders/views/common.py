@@ -88,7 +88,7 @@ def _flash_outcome(outcome: services.Outcome, message: str) -> None:
 
 
 def _form_errors(form) -> str:
-    return " ".join(error for errors in form.errors.values() for error in errors)
+    return " ".join(str(error) for errors in form.errors.values() for error in errors)
 
 
 def _post_form(form_class, prefix):
