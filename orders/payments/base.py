@@ -117,7 +117,7 @@ def selectable() -> list[PaymentMethod]:
 
 def choices() -> list[tuple[str, str]]:
     """(name, label) of the methods a buyer can choose, for forms."""
-    return [(m.name, m.label) for m in selectable()]
+    return [(m.name, str(m.label)) for m in selectable()]  # in the current language
 
 
 def names(**flags) -> list[str]:
@@ -129,4 +129,4 @@ def names(**flags) -> list[str]:
 def label(name: str) -> str:
     """Short label of a method for lists and the order page; the raw name if unknown."""
     method = _METHODS.get(name)
-    return method.short_label if method else name
+    return str(method.short_label) if method else name
