@@ -41,7 +41,7 @@ class InterventionError(ValueError):
     """A refused intervention: ``errors`` maps a form field (or "" for the form) to messages."""
 
     def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(errors.values()))
+        super().__init__("; ".join(str(message) for message in errors.values()))
         self.errors = errors
 
 

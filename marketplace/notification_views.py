@@ -1,6 +1,7 @@
 """The notification centre: a user's in-app notices, newest first, and the navbar badge."""
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 from sqlalchemy import select, update
 
@@ -70,6 +71,6 @@ def mark_all_read():
         .values(read_at=utcnow()))
     db.session.commit()
     if result.rowcount:
-        flash(f"Marked {result.rowcount} notification{'s' if result.rowcount != 1 else ''} "
-              "as read.", "success")
+        flash(ngettext("Marked %(num)d notification as read.",
+                       "Marked %(num)d notifications as read.", result.rowcount), "success")
     return redirect(url_for("notifications.index"))

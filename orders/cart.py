@@ -3,6 +3,7 @@
 
 from dataclasses import dataclass, field
 
+from flask_babel import gettext as _
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, joinedload
 
@@ -24,7 +25,7 @@ class CartError(ValueError):
 
 def _require_buyer(user: User) -> None:
     if not permissions.is_buyer_account(user):
-        raise CartError("Only enterprise accounts can buy services.", status=403)
+        raise CartError(_("Only enterprise accounts can buy services."), status=403)
 
 
 def get_cart(session: Session, user: User, create: bool = False) -> Cart | None:
@@ -47,15 +48,15 @@ def add(session: Session, user: User, package_id: int, quantity: int = 1) -> Car
     _require_buyer(user)
     package = session.get(Package, package_id)
     if package is None:
-        raise CartError("That package no longer exists.", status=404)
+        raise CartError(_("That package no longer exists."), status=404)
     product = package.product
     if product.pricing_mode != "packaged":
-        raise CartError("This service is priced by quotation or application, not bought from "
-                        "the cart.")
+        raise CartError(_("This service is priced by quotation or application, not bought from "
+                          "the cart."))
     if product.id not in visible_product_ids(session, [product.id]):
-        raise CartError("This service is not available right now.", status=404)
+        raise CartError(_("This service is not available right now."), status=404)
     if not 1 <= quantity <= MAX_QUANTITY:
-        raise CartError(f"Choose a quantity from 1 to {MAX_QUANTITY}.")
+        raise CartError(_("Choose a quantity from 1 to %(max)d.", max=MAX_QUANTITY))
     cart = get_cart(session, user, create=True)
     line = session.scalar(select(CartLine).where(CartLine.cart_id == cart.id,
                                                  CartLine.package_id == package.id))
@@ -73,7 +74,7 @@ def _own_line(session: Session, user: User, line_id: int) -> CartLine:
     line = session.scalar(select(CartLine).join(Cart).where(CartLine.id == line_id,
                                                             Cart.user_id == user.id))
     if line is None:
-        raise CartError("That item is not in your cart.", status=404)
+        raise CartError(_("That item is not in your cart."), status=404)
     return line
 
 
@@ -84,7 +85,7 @@ def set_quantity(session: Session, user: User, line_id: int, quantity: int) -> C
         session.flush()
         return None
     if quantity > MAX_QUANTITY:
-        raise CartError(f"Choose a quantity from 1 to {MAX_QUANTITY}.")
+        raise CartError(_("Choose a quantity from 1 to %(max)d.", max=MAX_QUANTITY))
     line.quantity = quantity
     session.flush()
     return line
@@ -183,11 +184,11 @@ def group_lines(session: Session, lines: list[CartLine]) -> CartView:
 def problem_with(line: CartLine, visible_ids: set[int]) -> str | None:
     product = line.product
     if line.package is None or line.package.product_id != product.id:
-        return "This package was withdrawn by the institution."
+        return _("This package was withdrawn by the institution.")
     if product.id not in visible_ids:
         if product.status == "suspended" or product.provider.suspended:
-            return "This service is suspended and cannot be bought."
-        return "This service is no longer published and cannot be bought."
+            return _("This service is suspended and cannot be bought.")
+        return _("This service is no longer published and cannot be bought.")
     if product.pricing_mode != "packaged":
-        return "This service is now priced by quotation."
+        return _("This service is now priced by quotation.")
     return None

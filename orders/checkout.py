@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
@@ -78,7 +79,7 @@ class Plan:
 
 def _require_buyer(user: User) -> None:
     if not permissions.is_buyer_account(user):
-        raise CheckoutError("Only enterprise accounts can buy services.", status=403)
+        raise CheckoutError(_("Only enterprise accounts can buy services."), status=403)
 
 
 def usable_voucher(session: Session, user: User, voucher_id: int | None,
@@ -87,10 +88,10 @@ def usable_voucher(session: Session, user: User, voucher_id: int | None,
         return None
     voucher = session.get(Voucher, voucher_id)
     if voucher is None or voucher.organisation_id != user.organisation_id:
-        raise CheckoutError("That voucher does not belong to your enterprise.", status=403)
+        raise CheckoutError(_("That voucher does not belong to your enterprise."), status=403)
     vouchers.read_current(session, voucher)
     if not vouchers.is_valid_on(voucher, today):
-        raise CheckoutError("That voucher is used up, expired or its programme has closed.")
+        raise CheckoutError(_("That voucher is used up, expired or its programme has closed."))
     return voucher
 
 
@@ -138,9 +139,9 @@ def place_orders(session: Session, user: User, data: CheckoutInput,
         raise CheckoutError(suspended_buyer_message(user.organisation), status=403)
     now = now or utcnow()
     if data.payment_method not in dict(payments.choices()):
-        raise CheckoutError("Choose how to pay.")
+        raise CheckoutError(_("Choose how to pay."))
     if not data.token or len(data.token) > 64:
-        raise CheckoutError("This checkout form is incomplete. Reload the page and try again.")
+        raise CheckoutError(_("This checkout form is incomplete. Reload the page and try again."))
     checkout = Checkout(token=data.token, user_id=user.id, buyer_org_id=user.organisation_id,
                         payment_method=data.payment_method, voucher_id=data.voucher_id or None)
     session.add(checkout)
@@ -150,26 +151,27 @@ def place_orders(session: Session, user: User, data: CheckoutInput,
         session.rollback()
         existing = find_checkout(session, data.token)
         if existing is None or existing.user_id != user.id:
-            raise CheckoutError("This checkout form was already used. Reload the page.") from None
+            raise CheckoutError(_("This checkout form was already used. Reload the page.")) from None
         return CheckoutResult(checkout=existing, replayed=True)
 
     cart = carts.get_cart(session, user)
     lines = carts.lines_for(session, cart.id) if cart else []
     if not lines:
-        raise CheckoutError("Your cart is empty.")
+        raise CheckoutError(_("Your cart is empty."))
     cart_view = carts.group_lines(session, lines)
     if cart_view.problems:
-        raise CheckoutError("Some services in your cart can no longer be bought: "
-                            + "; ".join(sorted(set(cart_view.problems.values())))
-                            + " Remove them from the cart and try again.")
+        raise CheckoutError(_("Some services in your cart can no longer be bought: %(reasons)s "
+                              "Remove them from the cart and try again.",
+                              reasons="; ".join(sorted(set(cart_view.problems.values())))))
     if len(cart_view.currencies) > 1:
-        raise CheckoutError("Services priced in different currencies must be bought separately.")
+        raise CheckoutError(
+            _("Services priced in different currencies must be bought separately."))
     # Claim the cart: if another checkout took these lines a moment ago, stop here.
     claimed = session.execute(delete(CartLine).where(CartLine.id.in_([ln.id for ln in lines]))
                               .execution_options(synchronize_session=False))
     if claimed.rowcount != len(lines):
-        raise CheckoutError("Your cart changed while you were checking out "
-                            "(perhaps in another tab). Review it and try again.", status=409)
+        raise CheckoutError(_("Your cart changed while you were checking out "
+                              "(perhaps in another tab). Review it and try again."), status=409)
 
     voucher = usable_voucher(session, user, data.voucher_id, now.date())
     the_plan = plan(session, cart_view, voucher)

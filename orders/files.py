@@ -7,6 +7,7 @@ served only to the parties of the order and staff (see orders.views.download_fil
 
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from orders.models import OrderFile
@@ -54,7 +55,7 @@ def check_uploads(file_storages, max_bytes: int = DEFAULT_MAX_BYTES) -> PendingF
     """Validate werkzeug FileStorage objects (empty inputs are skipped); raise UploadError."""
     present = [f for f in file_storages if f is not None and f.filename]
     if len(present) > MAX_FILES:
-        raise uploads.UploadError(f"Attach at most {MAX_FILES} files at a time.")
+        raise uploads.UploadError(_("Attach at most %(num)d files at a time.", num=MAX_FILES))
     checked = [uploads.check(uploads.read_limited(f.stream, max_bytes), f.filename,
                              max_bytes=max_bytes) for f in present]
     return PendingFiles(checked=checked, written=[])

@@ -3,6 +3,7 @@
 import secrets
 from datetime import date
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
 from wtforms import (
@@ -67,16 +68,16 @@ class TestCardForm(FlaskForm):
     class Meta:
         csrf = False  # part of a larger form that carries the token
 
-    card_number = StringField("Card number", validators=[
-        DataRequired("Enter the card number."),
-        Regexp(r"^[0-9 ]{16,19}$", message="A card number has 16 digits.")],
+    card_number = StringField(_l("Card number"), validators=[
+        DataRequired(_l("Enter the card number.")),
+        Regexp(r"^[0-9 ]{16,19}$", message=_l("A card number has 16 digits."))],
         default="4242 4242 4242 4242")
-    card_expiry = StringField("Expiry (MM/YY)", validators=[
-        DataRequired("Enter the expiry date."),
-        Regexp(r"^(0[1-9]|1[0-2])\s*/\s*[0-9]{2}$", message="Use MM/YY, e.g. 12/30.")],
+    card_expiry = StringField(_l("Expiry (MM/YY)"), validators=[
+        DataRequired(_l("Enter the expiry date.")),
+        Regexp(r"^(0[1-9]|1[0-2])\s*/\s*[0-9]{2}$", message=_l("Use MM/YY, e.g. 12/30."))],
         default="12/30")
-    card_cvc = StringField("CVC", validators=[
-        DataRequired("Enter the CVC."), Regexp(r"^[0-9]{3}$", message="The CVC has 3 digits.")],
+    card_cvc = StringField(_l("CVC"), validators=[
+        DataRequired(_l("Enter the CVC.")), Regexp(r"^[0-9]{3}$", message=_l("The CVC has 3 digits."))],
         default="123")
 
     def card(self):
@@ -88,40 +89,40 @@ class TestCardForm(FlaskForm):
 
 
 class MilestoneForm(FlaskForm):
-    title = StringField("Milestone", validators=[DataRequired("Give the milestone a title."),
+    title = StringField(_l("Milestone"), validators=[DataRequired(_l("Give the milestone a title.")),
                                                  Length(max=200)])
-    share = ShareField("Share of the price (%)", validators=[DataRequired("Enter a share.")])
-    due_date = DateField("Due date", validators=[Optional()])
+    share = ShareField(_l("Share of the price (%)"), validators=[DataRequired(_l("Enter a share."))])
+    due_date = DateField(_l("Due date"), validators=[Optional()])
 
 
 class ProgressForm(FlaskForm):
-    percent = IntegerField("Progress (%)", validators=[
-        InputRequired("Enter the progress."), NumberRange(0, 100, "From 0 to 100.")])
-    note = TextAreaField("What was done", validators=[DataRequired("Say what was done."),
+    percent = IntegerField(_l("Progress (%)"), validators=[
+        InputRequired(_l("Enter the progress.")), NumberRange(0, 100, _l("From 0 to 100."))])
+    note = TextAreaField(_l("What was done"), validators=[DataRequired(_l("Say what was done.")),
                                                       Length(max=5000)])
-    files = MultipleFileField("Files (PDF, PNG or JPEG)")
+    files = MultipleFileField(_l("Files (PDF, PNG or JPEG)"))
 
 
 class DeliverForm(FlaskForm):
-    note = TextAreaField("Delivery note", validators=[DataRequired("Describe what you deliver."),
+    note = TextAreaField(_l("Delivery note"), validators=[DataRequired(_l("Describe what you deliver.")),
                                                       Length(max=5000)])
-    files = MultipleFileField("Deliverables (PDF, PNG or JPEG)")
+    files = MultipleFileField(_l("Deliverables (PDF, PNG or JPEG)"))
 
 
 class MessageForm(FlaskForm):
-    body = TextAreaField("Message", validators=[DataRequired("Write a message first."),
+    body = TextAreaField(_l("Message"), validators=[DataRequired(_l("Write a message first.")),
                                                 Length(max=5000)])
-    files = MultipleFileField("Attach files")
+    files = MultipleFileField(_l("Attach files"))
 
 
 class RulingForm(FlaskForm):
-    ruling = RadioField("Ruling", choices=choices([("full", "Full refund"),
-                                                   ("partial", "Partial refund"),
-                                                   ("none", "No refund")]),
-                        validators=[DataRequired("Choose a ruling.")])
-    refund = AmountField("Refund to the buyer (partial only)")
-    note = TextAreaField("Reasons (shown to both parties)",
-                         validators=[DataRequired("Explain the ruling."), Length(max=5000)])
+    ruling = RadioField(_l("Ruling"), choices=choices([("full", _l("Full refund")),
+                                                   ("partial", _l("Partial refund")),
+                                                   ("none", _l("No refund"))]),
+                        validators=[DataRequired(_l("Choose a ruling."))])
+    refund = AmountField(_l("Refund to the buyer (partial only)"))
+    note = TextAreaField(_l("Reasons (shown to both parties)"),
+                         validators=[DataRequired(_l("Explain the ruling.")), Length(max=5000)])
 
 
 def one_time_token() -> str:
@@ -129,68 +130,68 @@ def one_time_token() -> str:
 
 
 class RefundForm(FlaskForm):
-    amount = AmountField("Amount to refund", validators=[DataRequired("Enter an amount.")])
-    reason = TextAreaField("Reason", validators=[DataRequired("Give the reason."),
+    amount = AmountField(_l("Amount to refund"), validators=[DataRequired(_l("Enter an amount."))])
+    reason = TextAreaField(_l("Reason"), validators=[DataRequired(_l("Give the reason.")),
                                                  Length(max=2000)])
     # A fresh token every time the form is shown; a refund stores it (UNIQUE), so the same
     # form posted twice (a double click) refunds once.
     token = HiddenField(default=one_time_token,
-                        validators=[DataRequired("Reload the page and fill in the refund "
-                                                 "form again."), Length(max=64)])
+                        validators=[DataRequired(_l("Reload the page and fill in the refund "
+                                                    "form again.")), Length(max=64)])
 
 
 class TransferReceivedForm(FlaskForm):
-    amount = AmountField("Amount received", validators=[DataRequired("Enter the amount.")])
-    reference = StringField("Bank statement reference", validators=[Length(max=64)])
+    amount = AmountField(_l("Amount received"), validators=[DataRequired(_l("Enter the amount."))])
+    reference = StringField(_l("Bank statement reference"), validators=[Length(max=64)])
 
 
 class ProgrammeForm(FlaskForm):
-    name = StringField("Programme name", validators=[DataRequired(), Length(max=200)])
-    funder = StringField("Funder", validators=[DataRequired(), Length(max=200)])
-    budget = AmountField("Budget", validators=[DataRequired("Enter the budget.")])
-    valid_from = DateField("Valid from", validators=[DataRequired()], default=date.today)
-    valid_until = DateField("Valid until", validators=[DataRequired()])
-    max_share = ShareField("Maximum share of an order (%)",
-                           validators=[DataRequired("Enter the maximum share.")], default="50")
-    categories = SelectMultipleField("Eligible categories", coerce=int, validate_choice=False,
+    name = StringField(_l("Programme name"), validators=[DataRequired(), Length(max=200)])
+    funder = StringField(_l("Funder"), validators=[DataRequired(), Length(max=200)])
+    budget = AmountField(_l("Budget"), validators=[DataRequired(_l("Enter the budget."))])
+    valid_from = DateField(_l("Valid from"), validators=[DataRequired()], default=date.today)
+    valid_until = DateField(_l("Valid until"), validators=[DataRequired()])
+    max_share = ShareField(_l("Maximum share of an order (%)"),
+                           validators=[DataRequired(_l("Enter the maximum share."))], default="50")
+    categories = SelectMultipleField(_l("Eligible categories"), coerce=int, validate_choice=False,
                                      render_kw={"size": 8})
 
 
 class GrantForm(FlaskForm):
-    organisation = StringField("Enterprise (name or unified social credit code)",
-                               validators=[DataRequired("Choose the enterprise.")],
+    organisation = StringField(_l("Enterprise (name or unified social credit code)"),
+                               validators=[DataRequired(_l("Choose the enterprise."))],
                                render_kw={"list": "enterprise-names", "autocomplete": "off"})
-    amount = AmountField("Voucher amount", validators=[DataRequired("Enter the amount.")])
-    note = StringField("Note", validators=[Length(max=500)])
+    amount = AmountField(_l("Voucher amount"), validators=[DataRequired(_l("Enter the amount."))])
+    note = StringField(_l("Note"), validators=[Length(max=500)])
 
 
 class QuoteRequestForm(FlaskForm):
-    need = TextAreaField("What do you need?", validators=[
-        DataRequired("Describe what you need."), Length(min=20, max=10_000,
-                                                        message="Describe it in 20 characters or more.")])
-    budget = AmountField("Budget (optional)")
-    deadline = DateField("Needed by (optional)", validators=[Optional()])
-    files = MultipleFileField("Background documents (PDF, PNG or JPEG)")
+    need = TextAreaField(_l("What do you need?"), validators=[
+        DataRequired(_l("Describe what you need.")), Length(min=20, max=10_000,
+                                                        message=_l("Describe it in 20 characters or more."))])
+    budget = AmountField(_l("Budget (optional)"))
+    deadline = DateField(_l("Needed by (optional)"), validators=[Optional()])
+    files = MultipleFileField(_l("Background documents (PDF, PNG or JPEG)"))
 
 
 class QuoteForm(FlaskForm):
-    price = AmountField("Price", validators=[DataRequired("Enter the price.")])
-    due_date = DateField("Delivery date", validators=[DataRequired("Enter the delivery date.")])
-    note = TextAreaField("Scope and conditions", validators=[Length(max=10_000)])
+    price = AmountField(_l("Price"), validators=[DataRequired(_l("Enter the price."))])
+    due_date = DateField(_l("Delivery date"), validators=[DataRequired(_l("Enter the delivery date."))])
+    note = TextAreaField(_l("Scope and conditions"), validators=[Length(max=10_000)])
     milestones = TextAreaField(
-        "Milestones, one per line: title | share % | due date (YYYY-MM-DD)",
+        _l("Milestones, one per line: title | share % | due date (YYYY-MM-DD)"),
         validators=[Length(max=5000)],
-        description="For example: Prior-art search | 30 | 2026-12-15. Shares add up to 100.")
-    valid_days = IntegerField("Quote valid for (days)", default=14,
-                              validators=[NumberRange(1, 90, "From 1 to 90 days.")])
+        description=_l("For example: Prior-art search | 30 | 2026-12-15. Shares add up to 100."))
+    valid_days = IntegerField(_l("Quote valid for (days)"), default=14,
+                              validators=[NumberRange(1, 90, _l("From 1 to 90 days."))])
 
 
 class ApplicationForm(FlaskForm):
-    amount = AmountField("Amount applied for")
-    term_months = IntegerField("Term (months)", validators=[Optional(),
+    amount = AmountField(_l("Amount applied for"))
+    term_months = IntegerField(_l("Term (months)"), validators=[Optional(),
                                                             NumberRange(1, 600, "1 to 600 months.")])
-    need = TextAreaField("Purpose and company situation", validators=[
-        DataRequired("Describe the purpose of the financing."), Length(max=10_000)])
+    need = TextAreaField(_l("Purpose and company situation"), validators=[
+        DataRequired(_l("Describe the purpose of the financing.")), Length(max=10_000)])
 
 
 class CheckoutTokenForm(FlaskForm):

@@ -2,6 +2,8 @@
 ``OrderTransitioned`` (marketplace/events.py), so a notice commits or rolls back with the
 transition that caused it."""
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from marketplace import events, permissions
@@ -21,8 +23,8 @@ NOTIFY = {
     "resolve": ("buyer", "provider"), "cancel": ("buyer", "provider"),
     "lapse": ("buyer", "provider", "staff"),
 }
-_WHO = {"buyer": "The buyer", "provider": "The institution", "staff": "Platform staff",
-        "system": "The platform"}
+_WHO = {"buyer": _l("The buyer"), "provider": _l("The institution"),
+        "staff": _l("Platform staff"), "system": _l("The platform")}
 
 
 @events.subscribe(OrderTransitioned)
@@ -32,10 +34,19 @@ def notify_parties(session: Session, event: OrderTransitioned) -> None:
         return
     order = session.get(Order, event.order_id)
     transition_ = TRANSITIONS[event.name]
-    title = f"Order {order.number}: {states.label(event.to_status).lower()}"
-    body = f"{_WHO[event.actor_role]} {transition_.summary}: {order.title}."
-    if event.note:
-        body += f"\n\nNote: {event.note}"
+
+    # Rendered per recipient, in their language (marketplace.notifications.notify).
+    def title() -> str:
+        return _("Order %(number)s: %(status)s", number=order.number,
+                 status=states.label(event.to_status).lower())
+
+    def body() -> str:
+        text = _("%(who)s %(what)s: %(title)s.", who=_WHO[event.actor_role],
+                 what=transition_.summary, title=order.title)
+        if event.note:
+            text += "\n\n" + _("Note: %(note)s", note=event.note)
+        return text
+
     for party in parties:
         if party == "staff":
             staff = session.scalars(permissions.staff_users()).all()

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -13,8 +14,8 @@ from orders.models import ORDER_STATUSES, Order, Payment
 # Tab -> statuses. "todo" depends on who is looking.
 GROUPS = states.TABS
 NEEDS_ACTION = states.ACTS_NEXT  # per role: the states in which an order waits on that side
-GROUP_LABELS = {"todo": "Needs action", "open": "Open", "completed": "Completed",
-                "closed": "Closed", "all": "All"}
+GROUP_LABELS = {"todo": _l("Needs action"), "open": _l("Ongoing"), "completed": _l("Completed"),
+                "closed": _l("Closed"), "all": _l("All")}
 
 
 @dataclass

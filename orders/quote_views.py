@@ -10,6 +10,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from catalog.services import get_product, parse_page
@@ -66,8 +67,8 @@ def request_quote(product_id):
                 abort(exc.status, exc.message)
             form.form_errors.append(exc.message)
         else:
-            flash("Quote request sent. The institution will answer with a price, a due date "
-                  "and milestones.", "success")
+            flash(_("Quote request sent. The institution will answer with a price, a due date "
+                    "and milestones."), "success")
             return redirect(url_for("quotes.buyer_request", request_id=request_.id))
     return render_template("orders/quote_request_form.html", product=product, form=form)
 
@@ -79,7 +80,7 @@ def buyer_requests():
                            page=quotes.requests_for(
                                db.session, page=parse_page(request.args.get("page")),
                                page_size=_page_size(), buyer_org_id=current_user.organisation_id),
-                           statuses=quotes.REQUEST_STATUS)
+                           statuses=quotes.request_statuses("buyer"))
 
 
 @bp.get("/provider/quotes")
@@ -94,7 +95,7 @@ def provider_requests():
                                db.session, page=parse_page(request.args.get("page")),
                                page_size=_page_size(),
                                provider_org_id=current_user.organisation_id, status=status),
-                           statuses=quotes.REQUEST_STATUS, status=status)
+                           statuses=quotes.request_statuses("provider"), status=status)
 
 
 def _load_request(request_id: int):
@@ -109,8 +110,8 @@ def _load_request(request_id: int):
 def buyer_request(request_id):
     found = _load_request(request_id)
     return render_template("orders/quote_detail.html", request_=found, side="buyer",
-                           quote=quotes.current_quote(found), statuses=quotes.REQUEST_STATUS,
-                           now=utcnow())
+                           quote=quotes.current_quote(found),
+                           statuses=quotes.request_statuses("buyer"), now=utcnow())
 
 
 @bp.route("/provider/quotes/<int:request_id>", methods=["GET", "POST"])
@@ -133,11 +134,11 @@ def provider_request(request_id):
                 abort(exc.status, exc.message)
             form.form_errors.append(exc.message)
         else:
-            flash("Quote sent to the buyer.", "success")
+            flash(_("Quote sent to the buyer."), "success")
             return redirect(url_for("quotes.provider_request", request_id=found.id))
     return render_template("orders/quote_detail.html", request_=found, side="provider",
                            quote=quotes.current_quote(found), form=form,
-                           statuses=quotes.REQUEST_STATUS, now=utcnow())
+                           statuses=quotes.request_statuses("provider"), now=utcnow())
 
 
 @bp.post("/quotes/<int:request_id>/quotes/<int:quote_id>/<any(accept, decline):decision>")
@@ -154,10 +155,10 @@ def decide(request_id, quote_id, decision):
         db.session.rollback()
         abort(exc.status if exc.status in (403, 404, 409) else 400, exc.message)
     if order is None:
-        flash("Quote declined. The institution has been told.", "info")
+        flash(_("Quote declined. The institution has been told."), "info")
         return redirect(url_for("quotes.buyer_request", request_id=found.id))
-    flash(f"Quote accepted: order {order.number} was created. Pay it to start the work.",
-          "success")
+    flash(_("Quote accepted: order %(number)s was created. Pay it to start the work.",
+            number=order.number), "success")
     return redirect(url_for("orders.pay", order_id=order.id))
 
 
@@ -189,9 +190,9 @@ def apply(product_id):
             form.form_errors.append(exc.message)
         else:
             if order.status == "pending_payment":
-                flash("Application created. Pay the service fee to send it to the institution.",
-                      "info")
+                flash(_("Application created. Pay the service fee to send it to the "
+                        "institution."), "info")
                 return redirect(url_for("orders.pay", order_id=order.id))
-            flash("Application sent. The institution will approve or decline it.", "success")
+            flash(_("Application sent. The institution will approve or decline it."), "success")
             return redirect(order_url(order, "buyer"))
     return render_template("orders/apply_form.html", product=product, form=form)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -22,6 +24,7 @@ from catalog.models import Product
 from catalog.services import paginate, visible_products_condition
 from marketplace import permissions
 from marketplace.database import utcnow
+from marketplace.i18n import format_date
 from marketplace.models import User
 from marketplace.notifications import notify_organisation
 from orders import checkout, commission, contracts, payments, workflow
@@ -31,10 +34,21 @@ from orders.money import MoneyError, format_amount, parse_share
 DEFAULT_REQUEST_DAYS = 14
 DEFAULT_VALID_DAYS = 14
 REQUEST_STATUS = {
-    "open": ("Waiting for a quote", "warning"), "quoted": ("Quote received", "info"),
-    "accepted": ("Accepted", "success"), "declined": ("Declined", "secondary"),
-    "expired": ("Expired", "secondary"), "withdrawn": ("Withdrawn", "secondary"),
+    "open": (_l("Waiting for a quote"), "warning"), "quoted": (_l("Quote received"), "info"),
+    # "Quote accepted/declined", not the order statuses' "Accepted"/"Declined" (已接单/已拒单).
+    "accepted": (_l("Quote accepted"), "success"), "declined": (_l("Quote declined"), "secondary"),
+    "expired": (_l("Expired"), "secondary"), "withdrawn": (_l("Withdrawn"), "secondary"),
 }
+# The institution's own words where they differ from the buyer's: it SENT the quote.
+PROVIDER_REQUEST_STATUS = {
+    **REQUEST_STATUS,
+    "quoted": (_l("Quote sent"), "info"),
+}
+
+
+def request_statuses(side: str) -> dict[str, tuple[str, str]]:
+    """Status -> (label, badge colour) of quote requests as ``side`` (buyer/provider) says it."""
+    return PROVIDER_REQUEST_STATUS if side == "provider" else REQUEST_STATUS
 
 
 class QuoteError(ValueError):
@@ -58,7 +72,7 @@ def _visible(session: Session, product: Product) -> bool:
 
 def _require_buyer(user: User) -> None:
     if not permissions.is_buyer_account(user):
-        raise QuoteError("Only enterprise accounts can request quotes or apply.", status=403)
+        raise QuoteError(_("Only enterprise accounts can request quotes or apply."), status=403)
     if user.organisation is not None and user.organisation.suspended:
         from providers.credibility import suspended_buyer_message
 
@@ -73,9 +87,9 @@ def request_quote(session: Session, user: User, product: Product, need: str,
     _require_buyer(user)
     now = now or utcnow()
     if product.pricing_mode != "quote" or not _visible(session, product):
-        raise QuoteError("This service does not take quote requests.", status=404)
+        raise QuoteError(_("This service does not take quote requests."), status=404)
     if deadline is not None and deadline < now.date():
-        raise QuoteError("The deadline is in the past.")
+        raise QuoteError(_("The deadline is in the past."))
     request = QuoteRequest(
         product_id=product.id, buyer_org_id=user.organisation_id, buyer_user_id=user.id,
         provider_org_id=product.provider_id, need=need.strip(), budget=budget,
@@ -83,10 +97,12 @@ def request_quote(session: Session, user: User, product: Product, need: str,
         expires_at=now + timedelta(days=_setting("QUOTE_REQUEST_DAYS", DEFAULT_REQUEST_DAYS)))
     session.add(request)
     session.flush()
-    notify_organisation(session, product.provider, "quote_request",
-                        f"New quote request: {product.title}",
-                        f"{user.organisation.name} asks for a quote.\n\n{need.strip()[:500]}",
-                        f"/provider/quotes/{request.id}")
+    notify_organisation(
+        session, product.provider, "quote_request",
+        lambda: _("New quote request: %(title)s", title=product.title),
+        lambda: _("%(buyer)s asks for a quote.", buyer=user.organisation.name)
+        + "\n\n" + need.strip()[:500],
+        f"/provider/quotes/{request.id}")
     return request
 
 
@@ -95,15 +111,15 @@ def send_quote(session: Session, user: User, request: QuoteRequest, price: int, 
                now: datetime | None = None) -> Quote:
     now = now or utcnow()
     if user.role != "provider" or user.organisation_id != request.provider_org_id:
-        raise QuoteError("Only the institution asked can answer this request.", status=403)
+        raise QuoteError(_("Only the institution asked can answer this request."), status=403)
     if request.status not in ("open", "quoted"):
-        raise QuoteError("This request is closed.", status=409)
+        raise QuoteError(_("This request is closed."), status=409)
     if price <= 0:
-        raise QuoteError("The price must be more than zero.")
+        raise QuoteError(_("The price must be more than zero."))
     if due_date < now.date():
-        raise QuoteError("The delivery date is in the past.")
+        raise QuoteError(_("The delivery date is in the past."))
     if milestones and sum(m["share_bp"] for m in milestones) != 10_000:
-        raise QuoteError("Milestone shares must add up to 100%.")
+        raise QuoteError(_("Milestone shares must add up to 100%."))
     session.execute(update(Quote).where(Quote.request_id == request.id, Quote.status == "sent")
                     .values(status="superseded"))
     quote = Quote(request_id=request.id, price=price, currency=request.currency,
@@ -114,10 +130,13 @@ def send_quote(session: Session, user: User, request: QuoteRequest, price: int, 
     request.status = "quoted"
     session.flush()
     session.refresh(request)
-    notify_organisation(session, request.buyer, "quote_received",
-                        f"Quote received: {format_amount(price, request.currency)}",
-                        f"{request.provider.name} sent a quote for “{request.product.title}”, "
-                        f"delivery by {due_date.isoformat()}.", f"/quotes/{request.id}")
+    notify_organisation(
+        session, request.buyer, "quote_received",
+        lambda: _("Quote received: %(price)s", price=format_amount(price, request.currency)),
+        lambda: _("%(institution)s sent a quote for “%(title)s”, delivery by %(date)s.",
+                  institution=request.provider.name, title=request.product.title,
+                  date=format_date(due_date)),
+        f"/quotes/{request.id}")
     return quote
 
 
@@ -129,17 +148,20 @@ def parse_milestones(text: str) -> list[dict]:
             continue
         parts = [part.strip() for part in raw.split("|")]
         if len(parts) < 2 or not parts[0]:
-            raise QuoteError(f"Milestone line {number}: write “title | share % | due date”.")
+            raise QuoteError(_("Milestone line %(number)d: write “title | share %% | due date”.",
+                               number=number))
         try:
             share = parse_share(parts[1])
         except MoneyError as exc:
-            raise QuoteError(f"Milestone line {number}: {exc}") from None
+            raise QuoteError(_("Milestone line %(number)d: %(error)s", number=number,
+                               error=exc)) from None
         due = None
         if len(parts) > 2 and parts[2]:
             try:
                 due = date.fromisoformat(parts[2]).isoformat()
             except ValueError:
-                raise QuoteError(f"Milestone line {number}: dates are YYYY-MM-DD.") from None
+                raise QuoteError(_("Milestone line %(number)d: dates are YYYY-MM-DD.",
+                                   number=number)) from None
         result.append({"title": parts[0][:200], "share_bp": share, "due_date": due})
     return result
 
@@ -150,11 +172,12 @@ def decide(session: Session, user: User, quote: Quote, accept: bool,
     now = now or utcnow()
     request = quote.request
     if user.role != "enterprise" or user.organisation_id != request.buyer_org_id:
-        raise QuoteError("Only the enterprise that asked can decide on this quote.", status=403)
+        raise QuoteError(_("Only the enterprise that asked can decide on this quote."),
+                         status=403)
     if quote.status != "sent" or request.status != "quoted":
-        raise QuoteError("This quote can no longer be accepted or declined.", status=409)
+        raise QuoteError(_("This quote can no longer be accepted or declined."), status=409)
     if quote.valid_until < now:
-        raise QuoteError("This quote has expired. Ask the institution for a new one.",
+        raise QuoteError(_("This quote has expired. Ask the institution for a new one."),
                          status=409)
     if accept:
         _require_buyer(user)  # a suspended enterprise places no new orders
@@ -162,21 +185,25 @@ def decide(session: Session, user: User, quote: Quote, accept: bool,
                             .values(status="accepted" if accept else "declined", decided_at=now)
                             .execution_options(synchronize_session=False))
     if taken.rowcount != 1:
-        raise QuoteError("This quote was decided a moment ago.", status=409)
+        raise QuoteError(_("This quote was decided a moment ago."), status=409)
     request.status = "accepted" if accept else "declined"
     session.refresh(quote)
     if not accept:
-        notify_organisation(session, request.provider, "quote_declined",
-                            "Quote declined", f"{request.buyer.name} declined your quote for "
-                            f"“{request.product.title}”.", f"/provider/quotes/{request.id}")
+        notify_organisation(
+            session, request.provider, "quote_declined", lambda: _("Quote declined"),
+            lambda: _("%(buyer)s declined your quote for “%(title)s”.",
+                      buyer=request.buyer.name, title=request.product.title),
+            f"/provider/quotes/{request.id}")
         session.flush()
         return None
     order = _order_for_quote(session, user, quote, now)
-    notify_organisation(session, request.provider, "quote_accepted",
-                        f"Quote accepted: order {order.number}",
-                        f"{request.buyer.name} accepted your quote of "
-                        f"{format_amount(quote.price, quote.currency)}. The order starts once "
-                        "it is paid.", workflow.order_link(order, "provider"))
+    notify_organisation(
+        session, request.provider, "quote_accepted",
+        lambda: _("Quote accepted: order %(number)s", number=order.number),
+        lambda: _("%(buyer)s accepted your quote of %(price)s. The order starts once it is "
+                  "paid.", buyer=request.buyer.name,
+                  price=format_amount(quote.price, quote.currency)),
+        workflow.order_link(order, "provider"))
     return order
 
 
@@ -231,19 +258,21 @@ def apply(session: Session, user: User, product: Product, amount: int | None,
     _require_buyer(user)
     now = now or utcnow()
     if product.pricing_mode != "financial" or not _visible(session, product):
-        raise QuoteError("This service does not take applications.", status=404)
+        raise QuoteError(_("This service does not take applications."), status=404)
     if amount is not None:
         if product.amount_min is not None and amount < product.amount_min:
-            raise QuoteError(f"The smallest amount is "
-                             f"{format_amount(product.amount_min, product.currency)}.")
+            raise QuoteError(_("The smallest amount is %(amount)s.",
+                               amount=format_amount(product.amount_min, product.currency)))
         if product.amount_max is not None and amount > product.amount_max:
-            raise QuoteError(f"The largest amount is "
-                             f"{format_amount(product.amount_max, product.currency)}.")
+            raise QuoteError(_("The largest amount is %(amount)s.",
+                               amount=format_amount(product.amount_max, product.currency)))
     if term_months is not None:
         if product.term_min_months and term_months < product.term_min_months:
-            raise QuoteError(f"The shortest term is {product.term_min_months} months.")
+            raise QuoteError(_("The shortest term is %(num)d months.",
+                               num=product.term_min_months))
         if product.term_max_months and term_months > product.term_max_months:
-            raise QuoteError(f"The longest term is {product.term_max_months} months.")
+            raise QuoteError(_("The longest term is %(num)d months.",
+                               num=product.term_max_months))
     fee = product.service_fee or 0
     order = _new_order(session, user, product, "application", fee,
                        f"Application: {product.title}", "Service fee" if fee else "Application",

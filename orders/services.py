@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -70,8 +71,9 @@ def settle_money(session: Session, order: Order, gw: StripeGateway | None = None
                               note="The payment service could not be reached; the platform "
                                    "will retry automatically.")
         session.commit()
-        return Outcome(warning="The order was updated, but the payment service did not answer. "
-                               "The money will be moved automatically in a few minutes.")
+        return Outcome(warning=_("The order was updated, but the payment service did not "
+                                 "answer. The money will be moved automatically in a few "
+                                 "minutes."))
 
 
 def _fire(session: Session, order: Order, name: str, actor: User | None, note: str = "",
@@ -118,11 +120,12 @@ def add_milestone(session: Session, order: Order, actor: User, title: str, share
     _require_provider_working(order, actor)
     title = title.strip()
     if not title:
-        raise OrderError("Give the milestone a title.")
+        raise OrderError(_("Give the milestone a title."))
     used = sum(m.share_bp for m in order.milestones)
     if share_bp <= 0 or used + share_bp > 10_000:
-        raise OrderError(f"Milestone shares add up to at most 100% "
-                         f"({(10_000 - used) / 100:g}% left).")
+        left = f"{(10_000 - used) / 100:g}"
+        raise OrderError(_("Milestone shares add up to at most 100%% (%(left)s%% left).",
+                           left=left))
     milestone = Milestone(order_id=order.id, position=len(order.milestones), title=title[:200],
                           share_bp=share_bp, due_date=due_date)
     session.add(milestone)
@@ -138,43 +141,45 @@ def complete_milestone(session: Session, order: Order, actor: User, milestone_id
     _require_provider_working(order, actor)
     milestone = next((m for m in order.milestones if m.id == milestone_id), None)
     if milestone is None:
-        raise OrderError("No such milestone on this order.", status=404)
+        raise OrderError(_("No such milestone on this order."), status=404)
     if milestone.status == "done":
-        raise OrderError("This milestone is already done.", status=409)
+        raise OrderError(_("This milestone is already done."), status=409)
     milestone.status = "done"
     milestone.completed_at = utcnow()
     _auto_start(session, order, actor)
     workflow.record_event(session, order, "milestone_done", actor,
                           note=f"Milestone “{milestone.title}” reached.")
     notify_organisation(session, order.buyer, "order_milestone",
-                        f"Order {order.number}: milestone reached",
-                        f"“{milestone.title}” is done.", workflow.order_link(order, "buyer"))
+                        lambda: _("Order %(number)s: milestone reached", number=order.number),
+                        lambda: _("“%(title)s” is done.", title=milestone.title),
+                        workflow.order_link(order, "buyer"))
     session.flush()
     return milestone
 
 
 def _require_provider_working(order: Order, actor: User) -> None:
     if workflow.role_of(order, actor) != "provider":
-        raise workflow.NotAllowed("Only the institution handling this order can do that.")
+        raise workflow.NotAllowed(_("Only the institution handling this order can do that."))
     if order.status not in ("accepted", "in_progress"):
-        raise workflow.WrongState("Milestones and progress are posted while the work is "
-                                  "accepted or in progress.")
+        raise workflow.WrongState(_("Milestones and progress are posted while the work is "
+                                    "accepted or in progress."))
 
 
 def post_progress(session: Session, order: Order, actor: User, percent: int,
                   note: str) -> ProgressUpdate:
     _require_provider_working(order, actor)
     if not 0 <= percent <= 100:
-        raise OrderError("Progress is a percentage from 0 to 100.")
+        raise OrderError(_("Progress is a percentage from 0 to 100."))
     if not note.strip():
-        raise OrderError("Say what was done.")
+        raise OrderError(_("Say what was done."))
     _auto_start(session, order, actor)
     update_ = ProgressUpdate(order_id=order.id, author_id=actor.id, percent=percent,
                              note=note.strip())
     session.add(update_)
     workflow.record_event(session, order, "progress", actor, note=f"{percent}% — {note.strip()}")
     notify_organisation(session, order.buyer, "order_progress",
-                        f"Order {order.number}: {percent}% done", note.strip(),
+                        lambda: _("Order %(number)s: %(percent)d%% done", number=order.number,
+                                  percent=percent), note.strip(),
                         workflow.order_link(order, "buyer"))
     session.flush()
     return update_
@@ -186,7 +191,7 @@ def deliver(session: Session, order: Order, actor: User, note: str,
     The caller attaches files to the returned update before committing."""
     workflow.check(order, "deliver", actor)
     if not note.strip():
-        raise OrderError("Describe what you deliver.")
+        raise OrderError(_("Describe what you deliver."))
     delivery = ProgressUpdate(order_id=order.id, author_id=actor.id, percent=100,
                               note=note.strip(), is_delivery=True)
     session.add(delivery)
@@ -232,14 +237,14 @@ def resolve(session: Session, order: Order, staff: User, ruling: str, refund: in
     ``complete`` it first asks Stripe whether the card hold is still there
     (``payments.HoldLapsed`` if not: the order is back to awaiting payment)."""
     if ruling not in RULINGS:
-        raise OrderError("Choose a ruling.")
+        raise OrderError(_("Choose a ruling."))
     if ruling == "full":
         refund = order.subtotal
     elif ruling == "none":
         refund = 0
     elif refund is None or not 0 < refund < order.subtotal:
-        raise OrderError(f"A partial refund is more than zero and less than the order value "
-                         f"({format_amount(order.subtotal, order.currency)}).")
+        raise OrderError(_("A partial refund is more than zero and less than the order value "
+                           "(%(value)s).", value=format_amount(order.subtotal, order.currency)))
     note = note.strip()
     workflow.check(order, "resolve", staff, f"{RULINGS[ruling]}. {note}")
     payments.confirm_hold(session, order, gw)  # no ruling on money that is gone
@@ -270,19 +275,21 @@ def settle(session: Session, order: Order, actor: User | None, note: str = "") -
 def post_message(session: Session, order: Order, actor: User, body: str) -> OrderMessage:
     role = workflow.role_of(order, actor)
     if role not in ("buyer", "provider"):
-        raise workflow.NotAllowed("The message thread is between the buyer and the institution; "
-                                  "staff can read it.")
+        raise workflow.NotAllowed(_("The message thread is between the buyer and the "
+                                    "institution; staff can read it."))
     body = body.strip()
     if not body:
-        raise OrderError("Write a message first.")
+        raise OrderError(_("Write a message first."))
     if len(body) > 5000:
-        raise OrderError("Messages are at most 5,000 characters.")
+        raise OrderError(_("Messages are at most 5,000 characters."))
     message = OrderMessage(order_id=order.id, author_id=actor.id, author_role=role, body=body)
     session.add(message)
     other = order.provider if role == "buyer" else order.buyer
     notify_organisation(session, other, "order_message",
-                        f"Order {order.number}: new message from "
-                        f"{'the buyer' if role == 'buyer' else 'the institution'}",
+                        lambda: _("Order %(number)s: new message from the buyer",
+                                  number=order.number) if role == "buyer"
+                        else _("Order %(number)s: new message from the institution",
+                               number=order.number),
                         body[:300], workflow.order_link(order, "provider" if role == "buyer"
                                                         else "buyer"))
     session.flush()

@@ -21,7 +21,9 @@ sub-queries are evaluated only for the orders inside the warning window.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import BigInteger, and_, case, func, literal, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
@@ -60,7 +62,7 @@ class SlaStatus:
 
     @property
     def label(self) -> str:
-        return str(SLA_LABELS[self.code][0] if self.clocked else _l("No deadline"))
+        return str(SLA_LABELS[self.code][0] if self.clocked else _("No deadline"))
 
     @property
     def badge(self) -> str:
@@ -96,10 +98,18 @@ def _span(delta: timedelta) -> str:
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
         n, seconds = divmod(seconds, size)
         if n:
-            parts.append(f"{n} {unit}{'s' if n != 1 else ''}")
+            parts.append(_UNITS[unit](n))
         if parts and (len(parts) == 2 or not n or unit == "second"):
             break  # the largest unit and the one right below it, if not zero
-    return " ".join(parts) or "0 seconds"
+    return " ".join(parts) or _UNITS["second"](0)
+
+
+_UNITS = {
+    "day": lambda n: ngettext("%(num)d day", "%(num)d days", n),
+    "hour": lambda n: ngettext("%(num)d hour", "%(num)d hours", n),
+    "minute": lambda n: ngettext("%(num)d minute", "%(num)d minutes", n),
+    "second": lambda n: ngettext("%(num)d second", "%(num)d seconds", n),
+}
 
 
 def expected_percent(started: datetime | None, due: datetime, now: datetime) -> float:
@@ -115,22 +125,29 @@ def classify(order: Order, now: datetime, warning_days: int | None = None,
     """The SLA status of ``order`` at ``now``. ``done`` overrides the percent done (the list
     passes the value it computed in SQL, so no per-row queries)."""
     if order.status not in CLOCKED_STATUSES:
-        return SlaStatus("on_track", _NO_CLOCK_REASONS.get(order.status, "no SLA clock"))
+        reason = _NO_CLOCK_REASONS.get(order.status)
+        return SlaStatus("on_track", str(reason) if reason else _("no SLA clock"))
     due = deadline(order)
-    what = "acceptance due" if order.status in ACCEPT_STATUSES else "due"
+    accepting = order.status in ACCEPT_STATUSES
     if due is None:
-        return SlaStatus("on_track", "no due date set")
+        return SlaStatus("on_track", _("no due date set"))
     done = (0 if order.status in ACCEPT_STATUSES else order.progress_percent) \
         if done is None else done
     expected = expected_percent(start(order), due, now)
-    figures = f"{done}% done, {round(expected)}% expected"
-    if order.status in ACCEPT_STATUSES:
-        figures = "not yet accepted"
+    figures = _("%(done)d%% done, %(expected)d%% expected", done=done,
+                expected=round(expected))
+    if accepting:
+        figures = _("not yet accepted")
     if now > due:
-        return SlaStatus("overdue", f"{what} {_span(now - due)} ago, {figures}", due, done,
-                         round(expected))
+        when = (_("acceptance due %(span)s ago", span=_span(now - due)) if accepting
+                else _("due %(span)s ago", span=_span(now - due)))
+        return SlaStatus("overdue", f"{when}, {figures}", due, done, round(expected))
     remaining = due - now
-    when = f"{what} now" if not remaining else f"{what} in {_span(remaining)}"
+    if not remaining:
+        when = _("acceptance due now") if accepting else _("due now")
+    else:
+        when = (_("acceptance due in %(span)s", span=_span(remaining)) if accepting
+                else _("due in %(span)s", span=_span(remaining)))
     if remaining <= warning_window(warning_days) and done < expected:
         return SlaStatus("at_risk", f"{when}, {figures}", due, done, round(expected))
     return SlaStatus("on_track", f"{when}, {figures}", due, done, round(expected))

@@ -9,7 +9,7 @@ orders/workflow.py, and a migration for the CHECK constraint (orders/models.py r
 
 Columns:
     value       the string stored in purchase_order.status
-    label       English label; label_zh the Chinese name shown next to it
+    label       the label (lazy gettext: English msgid, the Chinese lives in the catalogue)
     badge       Bootstrap colour of its badge
     group       "open" (work or money still moving), "closed" (ended, but the order still
                 waits to be settled with the institution) or "terminal" (nothing more happens)
@@ -26,12 +26,13 @@ Columns:
 
 from dataclasses import dataclass
 
+from flask_babel import lazy_gettext as _l
+
 
 @dataclass(frozen=True)
 class OrderState:
     value: str
     label: str
-    label_zh: str
     badge: str
     group: str  # open / closed / terminal
     tab: str  # open / completed / closed
@@ -51,27 +52,27 @@ GROUPS = ("open", "closed", "terminal")
 ACTORS = ("buyer", "provider", "staff", "nobody")
 
 STATES: dict[str, OrderState] = {s.value: s for s in (
-    OrderState("pending_payment", "Awaiting payment", "待支付", "warning", "open", "open",
-               acts_next="buyer", waiting="awaiting the buyer's payment"),
-    OrderState("paid", "Paid · awaiting acceptance", "已支付", "info", "open", "open",
+    OrderState("pending_payment", _l("Awaiting payment"), "warning", "open", "open",
+               acts_next="buyer", waiting=_l("awaiting the buyer's payment")),
+    OrderState("paid", _l("Paid · awaiting acceptance"), "info", "open", "open",
                acts_next="provider", deadline="accept_by", card_hold=True),
-    OrderState("accepted", "Accepted", "已接单", "primary", "open", "open",
+    OrderState("accepted", _l("Accepted"), "primary", "open", "open",
                acts_next="provider", deadline="due_at", card_hold=True, work_begun=True),
-    OrderState("in_progress", "In progress", "服务中", "primary", "open", "open",
+    OrderState("in_progress", _l("In progress"), "primary", "open", "open",
                acts_next="provider", deadline="due_at", card_hold=True, work_begun=True),
-    OrderState("delivered", "Delivered · awaiting acceptance", "已交付", "info", "open", "open",
-               acts_next="buyer", waiting="delivered, awaiting the buyer's review",
+    OrderState("delivered", _l("Delivered · awaiting acceptance"), "info", "open", "open",
+               acts_next="buyer", waiting=_l("delivered, awaiting the buyer's review"),
                card_hold=True, work_begun=True),
-    OrderState("completed", "Completed", "已完成", "success", "closed", "completed",
+    OrderState("completed", _l("Completed"), "success", "closed", "completed",
                reviewable=True, work_begun=True),
-    OrderState("settled", "Settled", "已结算", "success", "terminal", "completed",
+    OrderState("settled", _l("Settled"), "success", "terminal", "completed",
                reviewable=True, work_begun=True),
-    OrderState("declined", "Declined", "已拒单", "secondary", "terminal", "closed"),
-    OrderState("cancelled", "Cancelled", "已取消", "secondary", "terminal", "closed"),
-    OrderState("disputed", "In dispute", "争议中", "danger", "open", "open",
-               acts_next="staff", waiting="in dispute, awaiting a staff ruling",
+    OrderState("declined", _l("Declined"), "secondary", "terminal", "closed"),
+    OrderState("cancelled", _l("Cancelled"), "secondary", "terminal", "closed"),
+    OrderState("disputed", _l("In dispute"), "danger", "open", "open",
+               acts_next="staff", waiting=_l("in dispute, awaiting a staff ruling"),
                card_hold=True, work_begun=True),
-    OrderState("resolved", "Dispute resolved", "已裁决", "dark", "closed", "closed",
+    OrderState("resolved", _l("Dispute resolved"), "dark", "closed", "closed",
                reviewable=True, work_begun=True),
 )}
 
@@ -112,16 +113,12 @@ ACTS_NEXT: dict[str, tuple[str, ...]] = {
 
 def state(status: str) -> OrderState:
     """The row of ``status``; an unknown value gets a neutral row (shown, never trusted)."""
-    return STATES.get(status) or OrderState(status, status, "", "secondary", "terminal",
-                                            "closed")
+    return STATES.get(status) or OrderState(status, status, "secondary", "terminal", "closed")
 
 
 def label(status: str) -> str:
-    return state(status).label
-
-
-def label_zh(status: str) -> str:
-    return state(status).label_zh
+    """The status's label in the current language."""
+    return str(state(status).label)
 
 
 def badge(status: str) -> str:

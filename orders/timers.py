@@ -22,6 +22,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -82,15 +83,15 @@ def run(session: Session, now: datetime, auto_complete_days: int = DEFAULT_AUTO_
     each(select(Order.id).where(Order.status == "paid", Order.accept_by < now),
          lambda order: services.decline(
              session, order, workflow.SYSTEM,
-             "Not accepted in time; the platform declined the order and released the money.",
+             _("Not accepted in time; the platform declined the order and released the money."),
              now=now, gw=gw),
          report.declined, "auto-decline")
     each(select(Order.id).where(Order.status == "delivered",
                                 Order.delivered_at < now - timedelta(days=auto_complete_days)),
          lambda order: services.complete(
              session, order, workflow.SYSTEM,
-             f"No answer from the buyer within {auto_complete_days} days of delivery; "
-             "completed automatically.", now=now, gw=gw),
+             _("No answer from the buyer within %(days)d days of delivery; completed "
+               "automatically.", days=auto_complete_days), now=now, gw=gw),
          report.completed, "auto-complete")
     each(select(Order.id).where(Order.status == "pending_payment",
                                 Order.payment_due_at < now),
@@ -137,7 +138,7 @@ def _cancel_unpaid(session: Session, order: Order, now: datetime, gw) -> None:
         if order.status != "pending_payment":
             return
     services.cancel(session, order, workflow.SYSTEM,
-                    "Not paid in time; the order was cancelled.", now=now, gw=gw)
+                    _("Not paid in time; the order was cancelled."), now=now, gw=gw)
 
 
 def _old_holds(session: Session, now: datetime) -> list[int]:

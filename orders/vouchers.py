@@ -11,11 +11,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import date
 
+from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload
 
 from catalog.models import Category, Product
 from marketplace.audit import record as audit_record
+from marketplace.i18n import format_date
 from marketplace.models import Organisation, User
 from marketplace.notifications import notify_organisation
 from orders.models import Order, Voucher, VoucherProgramme, VoucherRedemption
@@ -91,12 +93,16 @@ def grant(session: Session, staff: User, programme: VoucherProgramme,
     session.flush()
     audit_record(session, staff, "voucher.grant", organisation,
                  voucher=voucher.code, amount=amount, programme=programme.id)
+    share = f"{programme.max_share_bp / 100:g}"
     notify_organisation(
         session, organisation, "voucher_granted",
-        f"Innovation voucher granted: {format_amount(amount, programme.currency)}",
-        f"{programme.funder} granted your enterprise an innovation voucher ({voucher.code}) "
-        f"under “{programme.name}”. It can pay up to {programme.max_share_bp / 100:g}% of "
-        f"eligible services until {programme.valid_until.isoformat()}.",
+        lambda: _("Innovation voucher granted: %(amount)s",
+                  amount=format_amount(amount, programme.currency)),
+        lambda: _("%(funder)s granted your enterprise an innovation voucher (%(code)s) under "
+                  "“%(programme)s”. It can pay up to %(share)s%% of eligible services until "
+                  "%(date)s.", funder=programme.funder, code=voucher.code,
+                  programme=programme.name, share=share,
+                  date=format_date(programme.valid_until)),
         "/vouchers")
     return voucher
 
@@ -162,23 +168,23 @@ def redeem(session: Session, voucher: Voucher, order: Order, amount: int) -> Vou
     covers it, for instance because another checkout spent it a moment ago.
     """
     if amount <= 0:
-        raise VoucherError("Nothing to redeem.")
+        raise VoucherError(_("Nothing to redeem."))
     session.flush()
     taken = session.execute(
         update(Voucher).where(Voucher.id == voucher.id, Voucher.balance >= amount)
         .values(balance=Voucher.balance - amount)
         .execution_options(synchronize_session=False))
     if taken.rowcount != 1:
-        raise VoucherError("Your voucher balance changed while you were checking out. "
-                           "Review the amounts and try again.")
+        raise VoucherError(_("Your voucher balance changed while you were checking out. "
+                             "Review the amounts and try again."))
     funded = session.execute(
         update(VoucherProgramme)
         .where(VoucherProgramme.id == voucher.programme_id, VoucherProgramme.remaining >= amount)
         .values(remaining=VoucherProgramme.remaining - amount)
         .execution_options(synchronize_session=False))
     if funded.rowcount != 1:
-        raise VoucherError("The voucher programme's budget has run out for this amount. "
-                           "Check out without the voucher or try again later.")
+        raise VoucherError(_("The voucher programme's budget has run out for this amount. "
+                             "Check out without the voucher or try again later."))
     redemption = VoucherRedemption(voucher_id=voucher.id, order_id=order.id, amount=amount)
     session.add(redemption)
     order.voucher_amount = amount
@@ -246,10 +252,10 @@ def apply_to_order(session: Session, voucher: Voucher, order: Order) -> VoucherR
     if redemption_for(session, order.id) is not None:
         raise VoucherError("A voucher is already applied to this order.")
     if voucher.organisation_id != order.buyer_org_id:
-        raise VoucherError("That voucher belongs to another enterprise.")
+        raise VoucherError(_("That voucher belongs to another enterprise."))
     if order.product is None or not product_eligible(voucher.programme, order.product):
-        raise VoucherError("This service is not eligible for that voucher.")
+        raise VoucherError(_("This service is not eligible for that voucher."))
     amount = allowance(read_current(session, voucher), order.subtotal)
     if amount <= 0:
-        raise VoucherError("The voucher has nothing left to apply here.")
+        raise VoucherError(_("The voucher has nothing left to apply here."))
     return redeem(session, voucher, order, amount)

@@ -26,6 +26,8 @@ after the transition is recorded.
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -42,7 +44,7 @@ ROLES = ("buyer", "provider", "staff", "system")
 SYSTEM = None  # the actor of automatic transitions (timers, webhooks)
 
 # Statuses, labels and groups live in orders.states; these names stay for older imports.
-STATUS_LABELS = {s.value: (s.label, s.label_zh, s.badge) for s in states.STATES.values()}
+STATUS_LABELS = {s.value: (s.label, s.badge) for s in states.STATES.values()}
 OPEN_STATUSES = states.OPEN
 CLOSED_STATUSES = states.CLOSED
 TERMINAL_STATUSES = states.TERMINAL
@@ -76,46 +78,49 @@ def _t(name, label, to, summary, allowed, note_required=(), stamp=None, *, promp
 
 
 TRANSITIONS: dict[str, Transition] = {t.name: t for t in (
-    _t("pay", "Mark as paid", "paid", "payment received; funds are held",
+    _t("pay", _l("Mark as paid"), "paid", _l("payment received; funds are held"),
        {"system": ["pending_payment"], "staff": ["pending_payment"]}, stamp="paid_at",
-       done="Paid — funds held"),
-    _t("accept", "Accept order", "accepted", "accepted the order",
-       {"provider": ["paid"]}, stamp="accepted_at", style="btn-success", done="Accepted"),
-    _t("decline", "Decline order", "declined", "declined the order; the money is released",
+       done=_l("Paid — funds held")),
+    _t("accept", _l("Accept order"), "accepted", _l("accepted the order"),
+       {"provider": ["paid"]}, stamp="accepted_at", style="btn-success", done=_l("Accepted")),
+    _t("decline", _l("Decline order"), "declined",
+       _l("declined the order; the money is released"),
        {"provider": ["paid"], "system": ["paid"]}, note_required=["provider"],
-       stamp="closed_at", prompt="Why do you decline? The buyer sees this.",
-       style="btn-outline-danger", done="Declined"),
-    _t("start", "Start work", "in_progress", "started work",
-       {"provider": ["accepted"]}, style="btn-primary", done="Work started"),
-    _t("deliver", "Deliver", "delivered", "delivered the work",
-       {"provider": ["accepted", "in_progress"]}, stamp="delivered_at", done="Delivered"),
-    _t("request_revision", "Ask for a revision", "in_progress", "asked for a revision",
-       {"buyer": ["delivered"]}, note_required=["buyer"], prompt="What should be changed?",
-       style="btn-outline-secondary", done="Revision requested"),
-    _t("complete", "Accept delivery", "completed", "accepted the delivery; the order is complete",
+       stamp="closed_at", prompt=_l("Why do you decline? The buyer sees this."),
+       style="btn-outline-danger", done=_l("Declined")),
+    _t("start", _l("Start work"), "in_progress", _l("started work"),
+       {"provider": ["accepted"]}, style="btn-primary", done=_l("Work started")),
+    _t("deliver", _l("Deliver"), "delivered", _l("delivered the work"),
+       {"provider": ["accepted", "in_progress"]}, stamp="delivered_at", done=_l("Delivered")),
+    _t("request_revision", _l("Ask for a revision"), "in_progress", _l("asked for a revision"),
+       {"buyer": ["delivered"]}, note_required=["buyer"], prompt=_l("What should be changed?"),
+       style="btn-outline-secondary", done=_l("Revision requested")),
+    _t("complete", _l("Accept delivery"), "completed",
+       _l("accepted the delivery; the order is complete"),
        {"buyer": ["delivered"], "system": ["delivered"]}, stamp="completed_at",
-       style="btn-success", done="Completed"),
-    _t("dispute", "Open a dispute", "disputed", "opened a dispute",
+       style="btn-success", done=_l("Completed")),
+    _t("dispute", _l("Open a dispute"), "disputed", _l("opened a dispute"),
        {"buyer": ["accepted", "in_progress", "delivered"]}, note_required=["buyer"],
-       prompt="What went wrong? Platform staff will review the order, its messages and files.",
-       style="btn-outline-danger", done="Dispute opened"),
-    _t("resolve", "Rule on the dispute", "resolved", "ruled on the dispute",
+       prompt=_l("What went wrong? Platform staff will review the order, its messages and files."),
+       style="btn-outline-danger", done=_l("Dispute opened")),
+    _t("resolve", _l("Rule on the dispute"), "resolved", _l("ruled on the dispute"),
        {"staff": ["disputed"]}, note_required=["staff"], stamp="closed_at",
-       done="Dispute resolved"),
-    _t("cancel", "Cancel order", "cancelled", "cancelled the order",
+       done=_l("Dispute resolved")),
+    _t("cancel", _l("Cancel order"), "cancelled", _l("cancelled the order"),
        {"buyer": ["pending_payment", "paid"],
         "staff": ["pending_payment", "paid", "accepted", "in_progress"],
         "system": ["pending_payment"]},
-       note_required=["staff"], stamp="closed_at", prompt="Reason for cancelling",
-       style="btn-outline-danger", done="Cancelled"),
+       note_required=["staff"], stamp="closed_at", prompt=_l("Reason for cancelling"),
+       style="btn-outline-danger", done=_l("Cancelled")),
     # Real Stripe cancels a card hold that is not captured within about seven days: the
     # order is not paid any more, so it goes back to awaiting payment (orders.payments).
-    _t("lapse", "Payment lapsed", "pending_payment",
-       "found the card hold released by the bank; the order must be paid again",
-       {"system": list(LAPSABLE_STATUSES)}, done="Card hold released — awaiting payment again"),
-    _t("settle", "Mark settled", "settled", "settled the order with the institution",
+    _t("lapse", _l("Payment lapsed"), "pending_payment",
+       _l("found the card hold released by the bank; the order must be paid again"),
+       {"system": list(LAPSABLE_STATUSES)},
+       done=_l("Card hold released — awaiting payment again")),
+    _t("settle", _l("Mark settled"), "settled", _l("settled the order with the institution"),
        {"staff": ["completed", "resolved"], "system": ["completed", "resolved"]},
-       stamp="closed_at", done="Settled"),
+       stamp="closed_at", done=_l("Settled")),
 )}
 
 
@@ -197,16 +202,18 @@ def check(order: Order, name: str, actor: User | None, note: str = "") -> str:
     """Raise unless ``actor`` may fire ``name`` on ``order`` now; returns the actor's role."""
     transition_ = TRANSITIONS.get(name)
     if transition_ is None:
-        raise NotAllowed(f"Unknown action “{name}”.")
+        raise NotAllowed(_("Unknown action “%(name)s”.", name=name))
     role = role_of(order, actor)
     if role is None or role not in transition_.allowed:
-        raise NotAllowed(f"Your account may not {transition_.label.lower()} on this order.")
+        raise NotAllowed(_("Your account may not %(action)s on this order.",
+                           action=transition_.label.lower()))
     if order.status not in transition_.allowed[role]:
-        raise WrongState(
-            f"This order is {status_label(order.status).lower()}; "
-            f"“{transition_.label}” is not possible now.")
+        raise WrongState(_("This order is %(status)s; “%(action)s” is not possible now.",
+                           status=status_label(order.status).lower(),
+                           action=transition_.label))
     if role in transition_.note_required and not (note or "").strip():
-        raise NoteRequired(f"Please give a reason to {transition_.label.lower()}.")
+        raise NoteRequired(_("Please give a reason to %(action)s.",
+                             action=transition_.label.lower()))
     if name in CONTRACT_GATED:
         from orders.contracts import start_blocked_reason
 
@@ -241,8 +248,8 @@ def transition(session: Session, order: Order, name: str, actor: User | None, *,
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
-        raise WrongState("This order was changed by someone else a moment ago. "
-                         "Reload the page to see its current state.")
+        raise WrongState(_("This order was changed by someone else a moment ago. "
+                           "Reload the page to see its current state."))
     set_committed_value(order, "status", transition_.to)
     set_committed_value(order, "version", order.version + 1)
     set_committed_value(order, "updated_at", now)

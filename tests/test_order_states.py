@@ -36,8 +36,8 @@ def test_labels_and_badges_come_from_the_table():
     for value, row in states.STATES.items():
         assert workflow.status_label(value) == row.label
         assert workflow.status_badge(value) == row.badge
-        assert workflow.STATUS_LABELS[value] == (row.label, row.label_zh, row.badge)
-        assert row.label and row.label_zh and row.group in states.GROUPS
+        assert workflow.STATUS_LABELS[value] == (row.label, row.badge)
+        assert row.label and row.group in states.GROUPS
         assert row.acts_next in states.ACTORS
 
 

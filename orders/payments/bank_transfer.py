@@ -2,6 +2,8 @@
 staff confirm receipt (the money is then captured: with the platform at once). Refunds are
 recorded for staff to pay back by transfer."""
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from marketplace import audit
@@ -23,15 +25,15 @@ def bank_reference(order: Order) -> str:
 
 def begin_bank_transfer(session: Session, order: Order) -> Payment:
     if order.status != "pending_payment":
-        raise PaymentError("This order is not awaiting payment.")
+        raise PaymentError(_("This order is not awaiting payment."))
     if order.amount_due <= 0:
-        raise PaymentError("Nothing is left to pay on this order.")
+        raise PaymentError(_("Nothing is left to pay on this order."))
     live = order.live_payment
     if live is not None:
         if live.method == "bank_transfer" and live.status == "pending":
             return live
         if live.status in ("held", "captured"):
-            raise PaymentError("This order is already paid.")
+            raise PaymentError(_("This order is already paid."))
     _claim(session, order)
     if live is not None:
         get(live.method).cancel(session, live)
@@ -52,12 +54,13 @@ def mark_transfer_received(session: Session, order: Order, staff: User, amount: 
     workflow.check(order, "pay", staff)
     payment = order.live_payment
     if payment is None or payment.method != "bank_transfer" or payment.status != "pending":
-        raise PaymentError("This order is not waiting for a bank transfer.")
+        raise PaymentError(_("This order is not waiting for a bank transfer."))
     if amount != payment.amount:
         raise PaymentError(
-            f"The amount received ({format_amount(amount, order.currency)}) does not match the "
-            f"amount due ({format_amount(payment.amount, order.currency)}). Contact the buyer; "
-            "the order stays unpaid.", status=400)
+            _("The amount received (%(received)s) does not match the amount due (%(due)s). "
+              "Contact the buyer; the order stays unpaid.",
+              received=format_amount(amount, order.currency),
+              due=format_amount(payment.amount, order.currency)), status=400)
     now = utcnow()
     if not _move(session, payment, ("pending",), "captured", amount_authorised=amount,
                  amount_captured=amount, authorised_at=now, captured_at=now,
@@ -73,14 +76,26 @@ def mark_transfer_received(session: Session, order: Order, staff: User, amount: 
 @register
 class BankTransfer(PaymentMethod):
     name = "bank_transfer"
-    label = "Corporate bank transfer"
-    short_label = "Bank transfer"
+    label = _l("Corporate bank transfer")
+    short_label = _l("Bank transfer")
     partial = "checkout/methods/bank_transfer.html"
     instructions_partial = "orders/payment_methods/bank_transfer.html"
-    status_labels = {"pending": "Awaiting transfer", "captured": "Transfer received"}
+    status_labels = {"pending": _l("Awaiting transfer"), "captured": _l("Transfer received")}
     position = 20
     begins_at_checkout = True  # the order shows the account and reference at once
-    begun_message = "Transfer the amount due with the payment reference shown below."
+    begun_message = _l("Transfer the amount due with the payment reference shown below.")
+
+    # Nothing is paid or held when the order is placed: the money comes with the transfer.
+    def place_order_label(self, amount: str) -> str:
+        return _("Place order · pay by bank transfer")
+
+    def pay_label(self, amount: str) -> str:
+        return _("Pay %(amount)s by bank transfer", amount=amount)
+
+    def place_order_note(self) -> str:
+        return _("Nothing is paid or held yet: each order shows the platform's bank account and "
+                 "its payment reference, and we confirm the order when your transfer arrives. "
+                 "Then the institution is asked to accept it.")
 
     def begin(self, session: Session, order: Order, **kwargs) -> Payment:
         return begin_bank_transfer(session, order)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
@@ -43,6 +44,18 @@ class PaymentMethod:
     selectable: bool = True     # offered as a way to pay the amount due (not voucher)
     reconcile_with_stripe: bool = False
     refunds_at_provider: bool = False  # True: a refund is sent back through the provider
+
+    # What the submit buttons and the note under them say with this method chosen: a method
+    # that takes the money at once (card: held until the buyer accepts) says "pay".
+    def place_order_label(self, amount: str) -> str:
+        return _("Place order and pay %(amount)s", amount=amount)
+
+    def pay_label(self, amount: str) -> str:
+        return _("Pay %(amount)s", amount=amount)
+
+    def place_order_note(self) -> str:
+        return _("By placing the order you agree that the amount is held for each institution "
+                 "until you accept its work, and released if it declines.")
 
     def begin(self, session: Session, order: Order, **kwargs) -> Payment:
         raise NotImplementedError
@@ -104,7 +117,7 @@ def selectable() -> list[PaymentMethod]:
 
 def choices() -> list[tuple[str, str]]:
     """(name, label) of the methods a buyer can choose, for forms."""
-    return [(m.name, m.label) for m in selectable()]
+    return [(m.name, str(m.label)) for m in selectable()]  # in the current language
 
 
 def names(**flags) -> list[str]:
@@ -116,4 +129,4 @@ def names(**flags) -> list[str]:
 def label(name: str) -> str:
     """Short label of a method for lists and the order page; the raw name if unknown."""
     method = _METHODS.get(name)
-    return method.short_label if method else name
+    return str(method.short_label) if method else name

@@ -12,6 +12,8 @@ import logging
 from dataclasses import dataclass
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -201,10 +203,12 @@ def _fail(session: Session, payment: Payment, code: str | None, message: str | N
         order = payment.order
         workflow.record_event(session, order, "payment_failed", workflow.SYSTEM,
                               note=f"Card payment failed: {message}")
-        notify_organisation(session, order.buyer, "payment_failed",
-                            f"Order {order.number}: payment failed",
-                            f"{message} Nothing was charged. You can retry with another card.",
-                            workflow.order_link(order, "buyer"))
+        notify_organisation(
+            session, order.buyer, "payment_failed",
+            lambda: _("Order %(number)s: payment failed", number=order.number),
+            lambda: _("%(message)s Nothing was charged. You can retry with another card.",
+                      message=message),
+            workflow.order_link(order, "buyer"))
 
 
 def apply_intent(session: Session, payment: Payment, intent: dict,
@@ -321,8 +325,8 @@ def _or_current(gw: StripeGateway, intent_id: str, action, *args) -> dict:
 @register
 class Card(PaymentMethod):
     name = "card"
-    label = "Card (funds held until you accept the work)"
-    short_label = "Card"
+    label = _l("Card (funds held until you accept the work)")
+    short_label = _l("Card")
     partial = "checkout/methods/card.html"
     position = 10
     collects_card = True

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -130,8 +131,8 @@ def _claim(session: Session, order: Order) -> None:
         .values(version=Order.version + 1)
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
-        raise PaymentError("Another payment attempt for this order started a moment ago. "
-                           "Reload the order page to see where it stands.")
+        raise PaymentError(_("Another payment attempt for this order started a moment ago. "
+                             "Reload the order page to see where it stands."))
     set_committed_value(order, "version", order.version + 1)
 
 
@@ -148,9 +149,9 @@ def confirm_hold(session: Session, order: Order, gw=None) -> None:
             lapsed = True
     if lapsed:
         session.commit()
-        raise HoldLapsed("The card hold on this order was released by the bank before the "
-                         "work was accepted, so nothing can be captured. The buyer must pay "
-                         "again before the order can be completed.")
+        raise HoldLapsed(_("The card hold on this order was released by the bank before the "
+                           "work was accepted, so nothing can be captured. The buyer must pay "
+                           "again before the order can be completed."))
 
 
 # --------------------------------------------------------------------------- refunds
@@ -192,8 +193,9 @@ def refund_payment(session: Session, payment: Payment, amount: int, actor: User 
                           note=f"Refunded {format_amount(amount, order.currency)}"
                                + (f": {reason.strip()}" if reason.strip() else ""))
     notify_organisation(session, order.buyer, "order_refund",
-                        f"Order {order.number}: {format_amount(amount, order.currency)} refunded",
-                        reason.strip() or "A refund was issued on your order.",
+                        lambda: _("Order %(number)s: %(amount)s refunded", number=order.number,
+                                  amount=format_amount(amount, order.currency)),
+                        lambda: reason.strip() or _("A refund was issued on your order."),
                         workflow.order_link(order, "buyer"))
     session.flush()
     return refund

@@ -3,6 +3,7 @@ order (orders.vouchers.allowance, the one cap), and an order it covers entirely 
 no other method. The programme and grant rules (budgets, eligibility, giving value back)
 stay in orders/vouchers.py; the ledger postings in orders/payments/core.py."""
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from orders import vouchers, workflow
@@ -32,8 +33,8 @@ def paid_in_full(session: Session, order: Order, actor=workflow.SYSTEM, now=None
 @register
 class InnovationVoucher(PaymentMethod):
     name = "voucher"
-    label = "Innovation voucher"
-    short_label = "Voucher only"
+    label = _l("Innovation voucher")
+    short_label = _l("Voucher only")
     position = 90
     selectable = False  # pays a share next to another method, or all of a zero balance
     partial = "checkout/methods/voucher.html"

@@ -11,6 +11,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from catalog.services import parse_page
@@ -55,14 +56,15 @@ def cart_add():
         package_id = int(request.form.get("package_id", ""))
         quantity = int(request.form.get("quantity") or 1)
     except ValueError:
-        abort(400, "Choose a package.")
+        abort(400, _("Choose a package."))
     try:
         line = carts.add(db.session, _user(), package_id, quantity)
     except carts.CartError as exc:
         db.session.rollback()
         abort(exc.status, exc.message)
     db.session.commit()
-    flash(f"Added “{line.product.title} · {line.package.name}” to your cart.", "success")
+    flash(_("Added “%(title)s · %(package)s” to your cart.", title=line.product.title,
+            package=line.package.name), "success")
     return redirect(url_for("orders.cart"))
 
 
@@ -72,7 +74,7 @@ def cart_update(line_id):
     try:
         quantity = int(request.form.get("quantity", ""))
     except ValueError:
-        flash("Enter a quantity.", "danger")
+        flash(_("Enter a quantity."), "danger")
         return redirect(url_for("orders.cart"))
     try:
         carts.set_quantity(db.session, _user(), line_id, quantity)
@@ -83,7 +85,7 @@ def cart_update(line_id):
         flash(exc.message, "danger")
         return redirect(url_for("orders.cart"))
     db.session.commit()
-    flash("Cart updated.", "success")
+    flash(_("Cart updated."), "success")
     return redirect(url_for("orders.cart"))
 
 
@@ -95,7 +97,7 @@ def cart_remove(line_id):
     except carts.CartError:
         abort(404)
     db.session.commit()
-    flash("Removed from your cart.", "success")
+    flash(_("Removed from your cart."), "success")
     return redirect(url_for("orders.cart"))
 
 
@@ -121,7 +123,7 @@ def checkout():
         return redirect(url_for("orders.checkout"))
     cart_view = carts.view(db.session, user)
     if cart_view.empty:
-        flash("Your cart is empty.", "info")
+        flash(_("Your cart is empty."), "info")
         return redirect(url_for("orders.cart"))
     return render_template(
         "checkout/checkout.html", plan=plan, cart=cart_view, token=checkouts.new_token(),
@@ -139,7 +141,7 @@ def checkout_submit():
     chosen = _chosen_method(method)
     card_form = forms.TestCardForm()
     if chosen is not None and chosen.collects_card and _test_mode() and not card_form.validate():
-        flash("Card details: " + _form_errors(card_form), "danger")
+        flash(_("Card details: %(errors)s", errors=_form_errors(card_form)), "danger")
         return redirect(url_for("orders.checkout", voucher=request.form.get("voucher_id"),
                                 method=method))
     requirements = {}
@@ -182,7 +184,7 @@ def checkout_submit():
         raise
     token = result.checkout.token
     if result.replayed:
-        flash("This checkout was already submitted; here are its orders.", "info")
+        flash(_("This checkout was already submitted; here are its orders."), "info")
         return redirect(url_for("orders.checkout_result", token=token))
     if chosen.collects_card:
         card_orders = [o for o in result.checkout.orders
@@ -207,12 +209,14 @@ def _pay_by_test_card(order: Order, card) -> None:
         payments.pay_with_test_card(db.session, payment, card)
     except payments.PaymentError as exc:
         db.session.rollback()
-        flash(f"Order {order.number}: {exc.message}", "warning")
+        flash(_("Order %(number)s: %(message)s", number=order.number, message=exc.message),
+              "warning")
     except GatewayError as exc:
         db.session.rollback()
         log.warning("card payment for %s: %s", order.number, exc)
-        flash(f"Order {order.number}: the payment service did not answer ({exc.message}). "
-              "Nothing was charged; retry from the order page.", "danger")
+        flash(_("Order %(number)s: the payment service did not answer (%(error)s). "
+                "Nothing was charged; retry from the order page.", number=order.number,
+                error=exc.message), "danger")
 
 
 def _own_checkout(token: str) -> Checkout:
@@ -255,7 +259,8 @@ def checkout_pay(token):
             secrets_.append(payments.create_browser_intent(db.session, payment))
         except (payments.PaymentError, GatewayError) as exc:
             db.session.rollback()
-            flash(f"Order {order.number}: {exc.message}", "danger")
+            flash(_("Order %(number)s: %(message)s", number=order.number,
+                    message=exc.message), "danger")
     return render_template("checkout/_card_stripe_elements.html", client_secrets=secrets_,
                            publishable_key=current_app.config["STRIPE_PUBLISHABLE_KEY"],
                            return_url=url_for("orders.checkout_result", token=token,
@@ -272,7 +277,7 @@ def pay(order_id):
     if role != "buyer":
         abort(403)
     if order.status != "pending_payment":
-        flash("This order is not awaiting payment.", "info")
+        flash(_("This order is not awaiting payment."), "info")
         return redirect(order_url(order))
     user = _user()
     today = utcnow().date()
@@ -286,10 +291,10 @@ def pay(order_id):
                                 or payments.selectable()[0].name)
         voucher_id = _voucher_arg(request.form.get("voucher_id"))
         if chosen is None:
-            flash("Choose how to pay.", "danger")
+            flash(_("Choose how to pay."), "danger")
             return redirect(url_for("orders.pay", order_id=order.id))
         if chosen.collects_card and _test_mode() and not card_form.validate():
-            flash("Card details: " + _form_errors(card_form), "danger")
+            flash(_("Card details: %(errors)s", errors=_form_errors(card_form)), "danger")
             return redirect(url_for("orders.pay", order_id=order.id))
         back = url_for("orders.pay", order_id=order.id)
         try:
@@ -297,7 +302,7 @@ def pay(order_id):
                 if voucher_id and not redemption:
                     voucher = next((v for v in usable if v.id == voucher_id), None)
                     if voucher is None:
-                        raise payments.PaymentError("That voucher cannot be used on this order.",
+                        raise payments.PaymentError(_("That voucher cannot be used on this order."),
                                                     400)
                     payments.voucher.apply(db.session, voucher, order)
                 if order.status == "pending_payment":
@@ -309,7 +314,7 @@ def pay(order_id):
                             url_for("orders.payment_return", order_id=order.id, _external=True))
                         if away:
                             return redirect(away)
-                        flash(chosen.begun_message, "info")
+                        flash(str(chosen.begun_message), "info")
                         return redirect(order_url(order))
                     if not _test_mode():
                         payments.create_browser_intent(db.session, payment)
@@ -318,8 +323,8 @@ def pay(order_id):
                 else:
                     db.session.commit()
         except GatewayError as exc:
-            raise Refused(f"The payment service did not answer ({exc.message}). Nothing was "
-                          "charged; please try again.", back) from exc
+            raise Refused(_("The payment service did not answer (%(error)s). Nothing was "
+                            "charged; please try again.", error=exc.message), back) from exc
         db.session.refresh(order)
         _flash_payment_result(order)
         return redirect(order_url(order))
@@ -332,11 +337,12 @@ def pay(order_id):
 def _flash_payment_result(order: Order) -> None:
     payment = order.payments[-1] if order.payments else None
     if order.status == "paid":
-        flash("Payment received. The funds are held until you accept the work.", "success")
+        flash(_("Payment received. The funds are held until you accept the work."), "success")
     elif payment is not None and payment.status == "failed":
-        flash(f"Payment failed: {payment.failure_message} You can retry.", "danger")
+        flash(_("Payment failed: %(reason)s You can retry.", reason=payment.failure_message),
+              "danger")
     elif payment is not None and payment.status == "requires_action":
-        flash("Your bank asks you to confirm this payment (3-D Secure).", "info")
+        flash(_("Your bank asks you to confirm this payment (3-D Secure)."), "info")
 
 
 @bp.route("/orders/<int:order_id>/authenticate", methods=["GET", "POST"])
@@ -351,7 +357,7 @@ def authenticate(order_id):
     if payment is None or not payments.get(payment.method).collects_card \
             or payment.status not in (
             "requires_action", "pending"):
-        flash("This order has no card payment waiting for confirmation.", "info")
+        flash(_("This order has no card payment waiting for confirmation."), "info")
         return redirect(order_url(order))
     if not _test_mode():
         return render_template("checkout/_card_stripe_elements.html",
@@ -403,7 +409,7 @@ def my_orders():
         "page")), page_size=_page_size(), buyer_org_id=user.organisation_id)
     counts = queries.group_counts(db.session, "buyer", buyer_org_id=user.organisation_id)
     return render_template("orders/list.html", page=page, filters=filters, counts=counts,
-                           side="buyer", title="My orders", title_zh="我的订单",
+                           side="buyer", title=_("My orders"),
                            groups=queries.GROUP_LABELS)
 
 

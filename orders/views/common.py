@@ -82,13 +82,13 @@ def refusal_status(exc) -> int:
 
 
 def _flash_outcome(outcome: services.Outcome, message: str) -> None:
-    flash(message, "success")
+    flash(str(message), "success")  # a lazy label; the session stores plain text
     if outcome.warning:
-        flash(outcome.warning, "warning")
+        flash(str(outcome.warning), "warning")
 
 
 def _form_errors(form) -> str:
-    return " ".join(error for errors in form.errors.values() for error in errors)
+    return " ".join(str(error) for errors in form.errors.values() for error in errors)
 
 
 def _post_form(form_class, prefix):

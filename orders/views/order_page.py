@@ -13,6 +13,8 @@ from flask import (
     request,
     send_file,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
 from marketplace.database import db
@@ -94,19 +96,21 @@ def provider_order(order_id):
 # --------------------------------------------------------------------------- order actions
 
 SIMPLE_ACTIONS = {
-    "accept": ("Order accepted. The buyer has been told.",
+    "accept": (_l("Order accepted. The buyer has been told."),
                lambda o, u, note: services.accept(db.session, o, u, note)),
-    "decline": ("Order declined; the buyer's money is released.",
+    "decline": (_l("Order declined; the buyer's money is released."),
                 lambda o, u, note: services.decline(db.session, o, u, note)),
-    "start": ("Marked as in progress.", lambda o, u, note: services.start(db.session, o, u, note)),
-    "request_revision": ("Revision requested.",
+    "start": (_l("Marked as in progress."),
+              lambda o, u, note: services.start(db.session, o, u, note)),
+    "request_revision": (_l("Revision requested."),
                          lambda o, u, note: services.request_revision(db.session, o, u, note)),
-    "complete": ("Delivery accepted: the order is complete and the payment captured.",
+    "complete": (_l("Delivery accepted: the order is complete and the payment captured."),
                  lambda o, u, note: services.complete(db.session, o, u, note)),
-    "dispute": ("Dispute opened. Platform staff will review it.",
+    "dispute": (_l("Dispute opened. Platform staff will review it."),
                 lambda o, u, note: services.dispute(db.session, o, u, note)),
-    "cancel": ("Order cancelled.", lambda o, u, note: services.cancel(db.session, o, u, note)),
-    "settle": ("Order marked as settled with the institution.",
+    "cancel": (_l("Order cancelled."),
+               lambda o, u, note: services.cancel(db.session, o, u, note)),
+    "settle": (_l("Order marked as settled with the institution."),
                lambda o, u, note: services.settle(db.session, o, u, note)),
 }
 
@@ -116,9 +120,9 @@ SIMPLE_ACTIONS = {
 # settles when its settlement statement is paid (a hand-settled order would leave every
 # settlement batch, so the institution would never be paid through a statement).
 STAFF_DO_ELSEWHERE = {
-    "cancel": "Staff cancel an order with “Cancel with refund”, giving the reason.",
-    "settle": "Orders settle when their settlement statement is marked paid "
-              "(Settlement in the staff console).",
+    "cancel": _l("Staff cancel an order with “Cancel with refund”, giving the reason."),
+    "settle": _l("Orders settle when their settlement statement is marked paid "
+                 "(Settlement in the staff console)."),
 }
 
 
@@ -129,7 +133,7 @@ def order_action(order_id, name):
     if name not in SIMPLE_ACTIONS:
         abort(404)
     if role == "staff" and name in STAFF_DO_ELSEWHERE:
-        flash(STAFF_DO_ELSEWHERE[name], "warning")
+        flash(str(STAFF_DO_ELSEWHERE[name]), "warning")
         return redirect(order_url(order))
     message, action = SIMPLE_ACTIONS[name]
     note = (request.form.get("note") or "").strip()[:5000]
@@ -160,7 +164,7 @@ def message(order_id):
         if pending:
             pending.discard(upload_dir)
         raise
-    flash("Message sent.", "success")
+    flash(_("Message sent."), "success")
     return redirect(order_url(order) + "#messages")
 
 

@@ -11,6 +11,7 @@ from flask import (
     render_template,
     request,
 )
+from flask_babel import gettext as _
 from flask_login import login_required
 
 from catalog.services import parse_page
@@ -43,7 +44,7 @@ def provider_orders():
         request.args.get("page")), page_size=_page_size(), provider_org_id=user.organisation_id)
     counts = queries.group_counts(db.session, "provider", provider_org_id=user.organisation_id)
     return render_template("orders/list.html", page=page, filters=filters, counts=counts,
-                           side="provider", title="Orders received", title_zh="订单管理",
+                           side="provider", title=_("Orders received"),
                            groups=queries.GROUP_LABELS)
 
 
@@ -62,7 +63,7 @@ def deliver(order_id):
         pending.save(db.session, upload_dir, purpose="delivery", user=_user(),
                      order_id=order.id, progress_update_id=delivery.id)
         db.session.commit()
-    flash("Delivered. The buyer has been asked to review the work.", "success")
+    flash(_("Delivered. The buyer has been asked to review the work."), "success")
     return redirect(order_url(order))
 
 
@@ -77,7 +78,7 @@ def add_milestone(order_id):
         services.add_milestone(db.session, order, _user(), form.title.data, form.share.share,
                                form.due_date.data)
     db.session.commit()
-    flash("Milestone added.", "success")
+    flash(_("Milestone added."), "success")
     return redirect(order_url(order))
 
 
@@ -91,7 +92,7 @@ def milestone_done(order_id, milestone_id):
         db.session.rollback()
         abort(exc.status, exc.message)
     db.session.commit()
-    flash("Milestone marked as reached.", "success")
+    flash(_("Milestone marked as reached."), "success")
     return redirect(order_url(order))
 
 
@@ -116,5 +117,5 @@ def progress(order_id):
         if pending:
             pending.discard(upload_dir)
         raise
-    flash("Progress posted.", "success")
+    flash(_("Progress posted."), "success")
     return redirect(order_url(order))

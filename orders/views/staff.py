@@ -7,6 +7,7 @@ from flask import (
     flash,
     redirect,
 )
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from marketplace.database import db
@@ -54,7 +55,7 @@ def resolve(order_id):
     with back_on_refusal(order_url(order), services.OrderError, payments.HoldLapsed):
         outcome = services.resolve(db.session, order, _user(), form.ruling.data,
                                    form.refund.amount, form.note.data)
-    _flash_outcome(outcome, "Ruling recorded and the money moved accordingly.")
+    _flash_outcome(outcome, _("Ruling recorded and the money moved accordingly."))
     return redirect(order_url(order))
 
 
@@ -63,7 +64,7 @@ def resolve(order_id):
 def refund(order_id):
     order, _role = _load_order(order_id)
     if not has_role(current_user, "staff"):
-        abort(403, "Only platform staff can issue refunds.")
+        abort(403, _("Only platform staff can issue refunds."))
     form = _post_form(forms.RefundForm, "refund")
     if form is None:
         return redirect(order_url(order))
@@ -73,15 +74,19 @@ def refund(order_id):
                                          form.reason.data, form_token=form.token.data)
             db.session.commit()
     except GatewayError as exc:
-        raise Refused(f"Stripe refused the refund: {exc.message}", order_url(order)) from exc
+        raise Refused(_("Stripe refused the refund: %(error)s", error=exc.message),
+                      order_url(order)) from exc
     from orders.money import format_amount
 
-    message = f"Refunded {format_amount(done.total, order.currency)}"
     if done.voucher:
-        message += (f": {format_amount(done.cash, order.currency)} to the buyer and "
-                    f"{format_amount(done.voucher, order.currency)} to the innovation voucher "
-                    "(in proportion to the voucher's share of the price)")
-    flash(message + ".", "success")
+        message = _("Refunded %(total)s: %(cash)s to the buyer and %(voucher)s to the innovation "
+                    "voucher (in proportion to the voucher's share of the price).",
+                    total=format_amount(done.total, order.currency),
+                    cash=format_amount(done.cash, order.currency),
+                    voucher=format_amount(done.voucher, order.currency))
+    else:
+        message = _("Refunded %(total)s.", total=format_amount(done.total, order.currency))
+    flash(message, "success")
     return redirect(order_url(order))
 
 
@@ -97,5 +102,6 @@ def transfer_received(order_id):
         payments.mark_transfer_received(db.session, order, _user(), form.amount.amount,
                                         form.reference.data or "")
         db.session.commit()
-    flash("Transfer recorded: the order is paid and the institution has been told.", "success")
+    flash(_("Transfer recorded: the order is paid and the institution has been told."),
+          "success")
     return redirect(order_url(order))
