@@ -30,7 +30,9 @@ ROLES = {
 }
 DEMO_PASSWORD = "Demo-password-2026"
 
-WRAPPED = re.compile(re.escape(OPEN) + r".*?" + re.escape(CLOSE), re.S)
+# The innermost wrapped message: a translated text may hold others ("⟦due ⟦6 days⟧ ago⟧"),
+# so they are taken out from the inside until none is left.
+WRAPPED = re.compile(re.escape(OPEN) + r"[^" + OPEN + CLOSE + r"]*" + re.escape(CLOSE))
 WORD = re.compile(r"[^\W\d_]{2,}", re.U)  # two or more letters (Latin or CJK)
 MONTHS = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct",
           "Nov", "Dec", "AM", "PM"}
@@ -102,7 +104,9 @@ class DataStrings:
 
     def leftover(self, text: str) -> list[str]:
         """The words of ``text`` that are neither wrapped nor part of a database string."""
-        rest = WRAPPED.sub(" ", text)
+        rest = text
+        while WRAPPED.search(rest):
+            rest = WRAPPED.sub(" ", rest)
         # Longest first over all candidates, so a short value ("high-tech enterprises") does
         # not cut a longer one that contains it (a listing title) before it is matched.
         candidates = {value for word in set(WORD.findall(rest))
