@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from marketplace import permissions
 from marketplace.database import utcnow
+from marketplace.i18n import local_today
 from marketplace.models import User
 from orders import cart as carts
 from orders import commission, contracts, payments, vouchers, workflow
@@ -173,7 +174,7 @@ def place_orders(session: Session, user: User, data: CheckoutInput,
         raise CheckoutError(_("Your cart changed while you were checking out "
                               "(perhaps in another tab). Review it and try again."), status=409)
 
-    voucher = usable_voucher(session, user, data.voucher_id, now.date())
+    voucher = usable_voucher(session, user, data.voucher_id, local_today(now))
     the_plan = plan(session, cart_view, voucher)
     window = _setting("PAYMENT_WINDOW_DAYS", DEFAULT_PAYMENT_WINDOW_DAYS)
     for item in the_plan.orders:

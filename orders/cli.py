@@ -10,6 +10,7 @@ from flask.cli import AppGroup
 
 from marketplace import jobs
 from marketplace.database import db, utcnow
+from marketplace.i18n import local_today
 from orders import settlement, timers
 
 cli = AppGroup("orders", help="Commands of the buying area.")
@@ -58,7 +59,7 @@ def run_settlement(period, start, end):
             if start or end:
                 chosen = settlement.period_between(start and start.date(), end and end.date())
             else:
-                chosen = settlement.month(period or settlement.previous_month(utcnow().date()))
+                chosen = settlement.month(period or settlement.previous_month(local_today()))
             result = settlement.run_period(db.session, chosen, None,
                                            current_app.config.get("CURRENCY", "CNY"),
                                            progress=job.progress)

@@ -24,7 +24,7 @@ from catalog.models import Product
 from catalog.services import paginate, visible_products_condition
 from marketplace import permissions
 from marketplace.database import utcnow
-from marketplace.i18n import format_date
+from marketplace.i18n import format_date, local_today
 from marketplace.models import User
 from marketplace.notifications import notify_organisation
 from orders import checkout, commission, contracts, payments, workflow
@@ -88,7 +88,7 @@ def request_quote(session: Session, user: User, product: Product, need: str,
     now = now or utcnow()
     if product.pricing_mode != "quote" or not _visible(session, product):
         raise QuoteError(_("This service does not take quote requests."), status=404)
-    if deadline is not None and deadline < now.date():
+    if deadline is not None and deadline < local_today(now):
         raise QuoteError(_("The deadline is in the past."))
     request = QuoteRequest(
         product_id=product.id, buyer_org_id=user.organisation_id, buyer_user_id=user.id,
@@ -116,7 +116,7 @@ def send_quote(session: Session, user: User, request: QuoteRequest, price: int, 
         raise QuoteError(_("This request is closed."), status=409)
     if price <= 0:
         raise QuoteError(_("The price must be more than zero."))
-    if due_date < now.date():
+    if due_date < local_today(now):
         raise QuoteError(_("The delivery date is in the past."))
     if milestones and sum(m["share_bp"] for m in milestones) != 10_000:
         raise QuoteError(_("Milestone shares must add up to 100%."))

@@ -15,7 +15,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from catalog.services import parse_page
-from marketplace.database import db, utcnow
+from marketplace.database import db
+from marketplace.i18n import local_today
 from orders import cart as carts
 from orders import checkout as checkouts
 from orders import files as order_files
@@ -115,7 +116,7 @@ def _voucher_arg(raw) -> int | None:
 def checkout():
     user = _user()
     voucher_id = _voucher_arg(request.args.get("voucher"))
-    today = utcnow().date()
+    today = local_today()
     try:
         plan = checkouts.preview(db.session, user, voucher_id, today)
     except checkouts.CheckoutError as exc:
@@ -280,7 +281,7 @@ def pay(order_id):
         flash(_("This order is not awaiting payment."), "info")
         return redirect(order_url(order))
     user = _user()
-    today = utcnow().date()
+    today = local_today()
     redemption = vouchers.redemption_for(db.session, order.id)
     usable = [] if redemption else [
         v for v in vouchers.usable_vouchers(db.session, user.organisation_id, today)
@@ -422,4 +423,4 @@ def my_vouchers():
     return render_template("orders/my_vouchers.html",
                            vouchers=vouchers.organisation_vouchers(db.session,
                                                                    user.organisation_id),
-                           today=utcnow().date())
+                           today=local_today())
