@@ -174,6 +174,17 @@ class SearchOutbox(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class SearchReplica(Base):
+    """One search-index replica (one per app host): the id of the last outbox row it applied.
+    The outbox is a log every replica reads; rows below the lowest cursor may be pruned."""
+
+    __tablename__ = "search_replica"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    applied_id: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Favourite(Base):
     """An enterprise member's starred ("collected") product or institution."""
 

@@ -45,6 +45,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     from marketplace.mail import check_settings
 
     check_settings(app.config)  # an unknown MAIL_BACKEND or a bad SITE_URL stops start-up
+    from marketplace import hardening
+
+    hardening.register_converters(app)  # <int:id> beyond the integer range: 404
+    hardening.register(app)  # control characters refused in forms and query strings
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     # Import every model module so relationships resolve and metadata is complete.

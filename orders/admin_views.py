@@ -11,6 +11,8 @@ from catalog.services import parse_page
 from marketplace.database import db, utcnow
 from marketplace.models import Organisation
 from marketplace.permissions import admin_required, has_role, staff_required
+from marketplace.reference import REGION_LABELS, REGIONS
+from marketplace.reference import choices as reference_choices
 from orders import commission, forms, queries, vouchers
 from orders.models import VoucherProgramme
 from orders.money import MoneyError, parse_share
@@ -51,6 +53,7 @@ def _category_choices():
 def voucher_programmes():
     form = forms.ProgrammeForm()
     form.categories.choices = _category_choices()
+    form.regions.choices = forms.choices(reference_choices(REGIONS))
     if request.method == "POST":
         if not has_role(current_user, "admin"):
             abort(403, "Only platform admins create voucher programmes.")
@@ -61,6 +64,7 @@ def voucher_programmes():
                     name=form.name.data, funder=form.funder.data, budget=form.budget.amount,
                     valid_from=form.valid_from.data, valid_until=form.valid_until.data,
                     max_share_bp=form.max_share.share, eligible_category_ids=category_ids,
+                    regions=list(form.regions.data or []),
                     currency=current_app.config.get("CURRENCY", "CNY")))
                 db.session.commit()
             except (vouchers.VoucherError, ValueError) as exc:
@@ -83,12 +87,9 @@ def voucher_programme(programme_id):
     form = forms.GrantForm()
     form.amount.currency = programme.currency
     if form.validate_on_submit():
-        needle = form.organisation.data.strip()
-        organisation = db.session.scalar(select(Organisation).where(
-            Organisation.kind == "enterprise",
-            or_(Organisation.credit_code == needle.upper(), Organisation.name == needle)))
-        if organisation is None:
-            form.organisation.errors = ["No enterprise with that exact name or credit code."]
+        organisation = db.session.get(Organisation, form.organisation_id.data)
+        if organisation is None or organisation.kind != "enterprise":
+            form.organisation_id.errors = ["Pick the enterprise from the list."]
         else:
             try:
                 voucher = vouchers.grant(db.session, _user(), programme, organisation,
@@ -98,16 +99,27 @@ def voucher_programme(programme_id):
                 db.session.rollback()
                 form.form_errors.append(exc.message)
             else:
-                flash(f"Voucher {voucher.code} granted to {organisation.name}.", "success")
+                flash(f"Voucher {voucher.code} granted to {organisation.name} "
+                      f"({organisation.credit_code}).", "success")
                 return redirect(url_for("orders_admin.voucher_programme",
                                         programme_id=programme.id))
+    needle = (request.values.get("q") or "").strip()[:200]
+    matches = []
+    if needle:
+        matches = db.session.scalars(
+            select(Organisation).where(
+                Organisation.kind == "enterprise",
+                or_(Organisation.credit_code == needle.upper().replace(" ", ""),
+                    Organisation.name.ilike("%" + needle.replace("\\", "\\\\")
+                                            .replace("%", "\\%").replace("_", "\\_") + "%",
+                                            escape="\\")))
+            .order_by(Organisation.name, Organisation.id).limit(50)).all()
     categories = {c.id: c for c in db.session.scalars(select(Category))}
     return render_template("orders/admin_voucher_programme.html", programme=programme, form=form,
                            report=vouchers.programme_report(db.session, programme),
-                           categories=categories,
-                           enterprises=db.session.scalars(
-                               select(Organisation).where(Organisation.kind == "enterprise")
-                               .order_by(Organisation.name).limit(500)).all())
+                           categories=categories, needle=needle, matches=matches,
+                           region_covers=vouchers.region_covers,
+                           region_labels=REGION_LABELS)
 
 
 # --------------------------------------------------------------------------- commissions

@@ -154,12 +154,14 @@ class ProgrammeForm(FlaskForm):
                            validators=[DataRequired("Enter the maximum share.")], default="50")
     categories = SelectMultipleField("Eligible categories", coerce=int, validate_choice=False,
                                      render_kw={"size": 8})
+    regions = SelectMultipleField("Enterprises' regions", render_kw={"size": 6})
 
 
 class GrantForm(FlaskForm):
-    organisation = StringField("Enterprise (name or unified social credit code)",
-                               validators=[DataRequired("Choose the enterprise.")],
-                               render_kw={"list": "enterprise-names", "autocomplete": "off"})
+    # Exactly one organisation, picked from the list of matches (credit code and region
+    # shown): a typed name could match a look-alike.
+    organisation_id = IntegerField("Enterprise", validators=[
+        DataRequired("Find the enterprise and pick it from the list.")])
     amount = AmountField("Voucher amount", validators=[DataRequired("Enter the amount.")])
     note = StringField("Note", validators=[Length(max=500)])
 

@@ -35,8 +35,6 @@ Rules:
   completed order), the statement refuses payment until its figures are refreshed.
 """
 
-import csv
-import io
 import re
 from calendar import monthrange
 from collections import defaultdict
@@ -50,6 +48,7 @@ from sqlalchemy.orm import Session, aliased, joinedload, object_session, selecti
 from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace.audit import record
+from marketplace.csv_export import csv_text
 from marketplace.database import utcnow
 from marketplace.models import Organisation, User
 from marketplace.notifications import notify_organisation
@@ -517,9 +516,7 @@ CSV_CHUNK = 1000
 
 
 def _csv_text(rows) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
-    return buffer.getvalue()
+    return csv_text(rows)  # cells neutralised against formula injection
 
 
 def _csv(rows: list[list]) -> str:
