@@ -43,6 +43,8 @@ def load_config() -> dict:
         "STRIPE_PUBLISHABLE_KEY": os.environ.get("STRIPE_PUBLISHABLE_KEY", "pk_test_localstripe"),
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
+        # Seconds before a Stripe request is given up (well under GUNICORN_TIMEOUT).
+        "STRIPE_TIMEOUT": float(os.environ.get("STRIPE_TIMEOUT") or 10),
         # Buying (orders/): the platform's bank account shown for corporate transfers, the
         # default commission, and the order timers run by `run-order-timers`.
         "BANK_ACCOUNT_NAME": os.environ.get("BANK_ACCOUNT_NAME",

@@ -31,7 +31,12 @@ from orders import checkout as checkouts
 from orders import files as order_files
 from orders import forms, ledger, payments, queries, services, vouchers, webhooks, workflow
 from orders.models import Checkout, Order, OrderFile
-from orders.stripe_gateway import GatewayError, construct_event, test_card_entry_allowed
+from orders.stripe_gateway import (
+    GatewayError,
+    GatewayUnavailable,
+    construct_event,
+    test_card_entry_allowed,
+)
 from providers import uploads
 
 log = logging.getLogger(__name__)
@@ -236,11 +241,13 @@ def checkout_submit():
             return redirect(url_for("orders.checkout_pay", token=token))
         card = card_form.card()
         for order in card_orders:
-            _pay_by_test_card(order, card)
+            if not _pay_by_test_card(order, card):
+                break  # Stripe is not answering: do not make the buyer wait once per order
     return redirect(url_for("orders.checkout_result", token=token))
 
 
-def _pay_by_test_card(order: Order, card) -> None:
+def _pay_by_test_card(order: Order, card) -> bool:
+    """Pay one order; False when the payment service did not answer."""
     try:
         payment = payments.begin_card_payment(db.session, order)
         db.session.commit()
@@ -248,11 +255,17 @@ def _pay_by_test_card(order: Order, card) -> None:
     except payments.PaymentError as exc:
         db.session.rollback()
         flash(f"Order {order.number}: {exc.message}", "warning")
+    except GatewayUnavailable as exc:
+        db.session.rollback()
+        log.warning("card payment for %s: Stripe not answering", order.number)
+        flash(f"Order {order.number}: {exc.message}", "danger")
+        return False
     except GatewayError as exc:
         db.session.rollback()
         log.warning("card payment for %s: %s", order.number, exc)
         flash(f"Order {order.number}: the payment service did not answer ({exc.message}). "
               "Nothing was charged; retry from the order page.", "danger")
+    return True
 
 
 def _own_checkout(token: str) -> Checkout:
