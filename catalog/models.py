@@ -167,6 +167,9 @@ class SearchOutbox(Base):
     the listing change; applied to the Whoosh index by a single writer, then deleted."""
 
     __tablename__ = "search_outbox"
+    # An append-only log read by cursors: ids must never be reused, even on SQLite after
+    # the rows were pruned (migration 0016).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     product_id: Mapped[int] = mapped_column(Integer, index=True)  # no FK: deletions are events too

@@ -21,15 +21,17 @@ background thread woken after each request (``SEARCH_DRAIN_IN_PROCESS``).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
 
 import click
-from flask import current_app
-from sqlalchemy import delete, select
+from flask import current_app, has_app_context
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from catalog import search_replicas
 from catalog.models import SearchOutbox
 from catalog.search_index import (
     document_for,
@@ -59,8 +61,19 @@ class DrainResult:
                 f"{self.deleted} removed, {self.notices} favourite notices.")
 
 
-def outbox_pending(session: Session) -> bool:
-    return session.scalar(select(SearchOutbox.id).limit(1)) is not None
+def outbox_pending(session: Session, index_dir=None) -> bool:
+    """Whether this replica (or, without ``index_dir``, anyone) has rows still to apply."""
+    if index_dir is None:
+        return session.scalar(select(SearchOutbox.id).limit(1)) is not None
+    return search_replicas.pending(session, search_replicas.replica_name(
+        index_dir, _config())) or search_replicas.pending(session, search_replicas.NOTICES)
+
+
+_app_config = None  # the registered app's config, for the background drain thread
+
+
+def _config():
+    return current_app.config if has_app_context() else _app_config
 
 
 def apply_rows(session: Session, ix, rows: list[SearchOutbox]) -> tuple[int, int, list]:
@@ -91,37 +104,81 @@ def apply_rows(session: Session, ix, rows: list[SearchOutbox]) -> tuple[int, int
 
 def drain_outbox(session: Session, index_dir, *, batch_size: int = 200,
                  blocking: bool = True) -> DrainResult:
-    """Apply every pending outbox row to the index (see the module docstring).
+    """Apply the log to this host's replica, then (cluster-wide, under a job lock) send the
+    favourite notices and prune what every consumer has passed (catalog/search_replicas.py).
 
     Give it a session of its own: it commits after each batch.
     """
-    from catalog.favourites import notify_favourite_changes
-
+    replica = search_replicas.replica_name(index_dir, _config())
     result = DrainResult()
     ix = open_index(index_dir)  # before the lock: creating a missing index takes it too
     with index_write_lock(index_dir, blocking=blocking) as held:
         if not held:
             result.skipped = True
             return result
+        session.commit()  # a fresh transaction: see what committed while we waited
+        if search_replicas.needs_snapshot(session, replica):
+            count = reindex_all(session, index_dir, _locked=True)
+            log.info("search replica %s built from a snapshot: %d listings", replica, count)
         while True:
-            # A fresh transaction: rows another writer deleted while we waited are gone.
             session.commit()
-            rows = list(session.scalars(
-                select(SearchOutbox).order_by(SearchOutbox.id).limit(batch_size)))
+            rows = search_replicas.read_new(session, replica, batch_size)
             if not rows:
+                search_replicas.advance(session, replica, [])
+                session.commit()
                 break
-            updated, deleted, products = apply_rows(session, ix, rows)
-            for product in products:
-                result.notices += notify_favourite_changes(session, product)
-            session.execute(delete(SearchOutbox).where(
-                SearchOutbox.id.in_([row.id for row in rows])))
+            updated, deleted, _products = apply_rows(session, ix, rows)
+            search_replicas.advance(session, replica, [row.id for row in rows])
             session.commit()
             result.rows += len(rows)
             result.updated += updated
             result.deleted += deleted
+    result.notices = send_notices(session, batch_size)
     if result.rows:
         log.info("search outbox: %s", result)
     return result
+
+
+def send_notices(session: Session, batch_size: int = 200) -> int:
+    """The cluster's one consumer of the log that writes to the database: favourite notices
+    (decided from database state, so a replay sends nothing twice), then pruning. Runs
+    wherever the ``outbox-notices`` lock is free; elsewhere it is skipped."""
+    from catalog.favourites import notify_favourite_changes
+    from marketplace import jobs
+
+    engine = session.get_bind()
+    lock_dir = (current_app.config.get("JOB_LOCK_DIR") if has_app_context() else None) \
+        or os.path.join(os.path.dirname(os.path.abspath(str(engine.url.database or "."))),
+                        "locks")
+    notices = 0
+    with jobs.job_lock("outbox-notices", engine, lock_dir) as held:
+        if not held:
+            return 0
+        session.commit()
+        search_replicas.ensure_consumer(session, search_replicas.NOTICES)
+        while True:
+            rows = search_replicas.read_new(session, search_replicas.NOTICES, batch_size)
+            if not rows:
+                search_replicas.advance(session, search_replicas.NOTICES, [])
+                session.commit()
+                break
+            for product in load_products(session, sorted({row.product_id for row in rows})):
+                notices += notify_favourite_changes(session, product)
+            search_replicas.advance(session, search_replicas.NOTICES, [row.id for row in rows])
+            session.commit()
+        search_replicas.prune(session, _retention())
+        session.commit()
+    return notices
+
+
+def _retention() -> float:
+    """SEARCH_OUTBOX_RETENTION_SECONDS: unset, a day (tests: none, rows go once applied)."""
+    if not has_app_context():
+        return 0
+    setting = current_app.config.get("SEARCH_OUTBOX_RETENTION_SECONDS")
+    if setting is None:
+        return 0 if current_app.testing else 86400
+    return float(setting)
 
 
 # --------------------------------------------------------------------------- in-process drain
@@ -159,7 +216,7 @@ class _BackgroundDrainer:
             for index_dir, engine in targets:
                 try:
                     with Session(bind=engine, expire_on_commit=False) as session:
-                        if outbox_pending(session):
+                        if outbox_pending(session, index_dir):
                             drain_outbox(session, index_dir, blocking=False)
                 except Exception:  # keep the thread alive; the next request retries
                     log.exception("background search-outbox drain failed")
@@ -188,6 +245,9 @@ def in_process_drain_enabled(app) -> bool:
 def register(app) -> None:
     """CLI commands and the after-request drain hook."""
     from marketplace.database import db
+
+    global _app_config
+    _app_config = app.config
 
     @app.after_request
     def _kick_search_drain(response):
@@ -220,7 +280,8 @@ def register(app) -> None:
                 count = reindex_all(db.session, index_dir, on_batch=advance)
             return f"Indexed {count} listings."
 
-        jobs.run("reindex", body)
+        jobs.run("reindex", body, lock_name=(
+            f"reindex:{search_replicas.replica_name(index_dir, current_app.config)}"))
 
     @app.cli.command("drain-outbox")
     @click.option("--loop", is_flag=True, help="Keep draining (a worker process).")
@@ -231,13 +292,14 @@ def register(app) -> None:
 
         index_dir = current_app.config["SEARCH_INDEX_DIR"]
 
-        def body(job):
-            while True:
+        # Every host drains its own replica: the lock is per replica, not per cluster.
+        lock_name = f"drain-outbox:{search_replicas.replica_name(index_dir, current_app.config)}"
+        if loop:
+            def step():
                 result = drain_outbox(db.session, index_dir)
-                if not loop:
-                    return str(result)
-                if result.rows:
-                    click.echo(str(result))
-                time.sleep(interval)
+                return str(result) if result.rows or result.notices else None
 
-        jobs.run("drain-outbox", body)
+            jobs.run_loop("drain-outbox", step, interval=interval, lock_name=lock_name)
+            return
+        jobs.run("drain-outbox", lambda job: str(drain_outbox(db.session, index_dir)),
+                 lock_name=lock_name)

@@ -157,6 +157,15 @@ def register_cli(app):
 
         backend = mail.backend_from_config(current_app.config)
 
+        if loop and backend.delivers:
+            # Survives the database restarting; a copy on another host stands by.
+            def step():
+                report = mail.deliver_pending(db.session, backend, limit)
+                return str(report) if report.attempted else None
+
+            jobs.run_loop("send-mail", step, interval=interval)
+            return
+
         def body(job):
             while True:
                 report = mail.deliver_pending(db.session, backend, limit)

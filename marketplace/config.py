@@ -115,7 +115,9 @@ def load_config() -> dict:
         # RATELIMIT_ON unset: on, except in tests (app.testing).
         "RATELIMIT_ON": (_bool("RATELIMIT_ENABLED", True)
                          if os.environ.get("RATELIMIT_ENABLED") else None),
-        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI") or "memory://",
+        # A cluster's hosts share counters in Redis: RATELIMIT_STORAGE_URI, else REDIS_URL.
+        "RATELIMIT_STORAGE_URI": (os.environ.get("RATELIMIT_STORAGE_URI")
+                                  or os.environ.get("REDIS_URL") or "memory://"),
         "RATELIMIT_LOGIN": os.environ.get("RATELIMIT_LOGIN") or "10 per minute; 60 per hour",
         "RATELIMIT_SIGNUP": os.environ.get("RATELIMIT_SIGNUP") or "5 per minute; 20 per hour",
         "RATELIMIT_PASSWORD_RESET": (os.environ.get("RATELIMIT_PASSWORD_RESET")

@@ -1,6 +1,6 @@
 """Site-wide pages: the home page and shared template context."""
 
-from flask import Blueprint, render_template
+from flask import Blueprint, g, render_template
 
 from catalog import page_cache
 from catalog import services as catalog_services
@@ -14,6 +14,8 @@ bp = Blueprint("main", __name__)
 @bp.app_context_processor
 def _navigation():
     # Two small queries per page; the category menu changes only when admins edit the tree.
+    if g.get("database_unavailable"):  # the 503 page (marketplace/errors.py) queries nothing
+        return {"nav_categories": []}
     return {"nav_categories": top_level_categories(db.session)}
 
 

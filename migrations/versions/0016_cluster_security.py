@@ -2,6 +2,7 @@
 
 - ``voucher_programme.regions``: region codes of the enterprises a programme funds (empty:
   any region). The demo programme (seed-demo-vouchers) is the Suzhou Industrial Park's.
+- ``search_outbox`` on SQLite: AUTOINCREMENT, so ids are never reused after pruning;
 - ``search_replica``: one row per search-index replica (one per app host), with the id of
   the last ``search_outbox`` row it has applied. The outbox is now an append-only log read
   by every replica; rows are pruned only below the lowest cursor and after a retention
@@ -29,6 +30,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    if op.get_bind().dialect.name == 'sqlite':
+        # A log read by cursors must never reuse an id once rows are pruned: AUTOINCREMENT
+        # (PostgreSQL's sequence never goes back anyway).
+        with op.batch_alter_table('search_outbox', recreate='always',
+                                  table_kwargs={'sqlite_autoincrement': True}):
+            pass
     with op.batch_alter_table('voucher_programme', schema=None) as batch_op:
         batch_op.add_column(sa.Column('regions', sa.JSON(), nullable=False,
                                       server_default=sa.text("'[]'")))
