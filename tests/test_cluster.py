@@ -260,17 +260,19 @@ def _log_in(browser, host, email: str, password: str = PASSWORD):
                         allow_redirects=False, timeout=10)
 
 
-def _search(host, word: str) -> str:
-    return requests.get(f"{host.url}/search", params={"q": word}, timeout=10,
+def _found(host, word: str, product_id: int) -> bool:
+    """Whether searching ``word`` on ``host`` lists the product."""
+    page = requests.get(f"{host.url}/search", params={"q": word}, timeout=10,
                         headers={"X-Forwarded-For": "10.9.9.9"}).text
+    return f'href="/products/{product_id}" data-testid="hit-title"' in page
 
 
 # ----------------------------------------------------------------------------- two hosts
 
 def test_a_listing_changed_on_host_a_is_found_by_search_on_host_b_within_2s(cluster):
     a, b = cluster["a"], cluster["b"]
-    assert "zephyrine" in _search(b, "zephyrine")
-    assert "quillmoth" not in _search(b, "quillmoth")
+    assert _found(b, "zephyrine", cluster["shown"])
+    assert not _found(b, "quillmoth", cluster["hidden"])
     staff = _browser("10.0.0.1")
     assert _log_in(staff, a, cluster["staff"]).status_code == 302
     path = f"/staff/moderation/{cluster['hidden']}/reinstate"
@@ -279,7 +281,7 @@ def test_a_listing_changed_on_host_a_is_found_by_search_on_host_b_within_2s(clus
                       allow_redirects=False, timeout=10)
     assert done.status_code == 302, done.text[:300]
     changed = time.monotonic()
-    _wait(lambda: "quillmoth" in _search(b, "quillmoth"), 2.0, 0.1)
+    _wait(lambda: _found(b, "quillmoth", cluster["hidden"]), 2.0, 0.1)
     assert time.monotonic() - changed < 2.0
     # Host B's own replica has it (not a database fallback): its drain log says so.
     assert "Applied" in b.log("drain")
@@ -337,7 +339,7 @@ def test_a_job_started_on_both_hosts_runs_once(cluster):
     finally:
         engine.dispose()
     logs = a.log("mail") + b.log("mail")
-    assert logs.count(marker) == 3  # printed once each, by whichever host holds the lock
+    assert logs.count(f"To: {marker}") == 3  # printed once each, by the host with the lock
     assert "standing by" in logs  # the other one waited
 
 
@@ -345,10 +347,10 @@ def test_a_visitor_page_cached_on_b_changes_after_a_price_change_on_a(cluster):
     a, b = cluster["a"], cluster["b"]
     page = f"{b.url}/products/{cluster['shown']}"
     visitor = _browser("10.0.0.5")
-    visitor.get(page, timeout=10)
-    second = visitor.get(page, timeout=10)
-    assert second.headers.get("X-Page-Cache") == "hit"
-    assert "5,000" in second.text
+    # Each worker keeps its own cache: ask until both have the page and one answers a hit.
+    answers = [visitor.get(page, timeout=10) for _ in range(8)]
+    assert any(r.headers.get("X-Page-Cache") == "hit" for r in answers)
+    assert all("5,000" in r.text for r in answers)
     # The institution's price change, made by host A's code against the shared database.
     change = (
         "from marketplace import create_app\n"
@@ -358,13 +360,15 @@ def test_a_visitor_page_cached_on_b_changes_after_a_price_change_on_a(cluster):
         "app = create_app()\n"
         "with app.app_context():\n"
         f"    package = db.session.get(Package, {cluster['package']})\n"
-        "    package.price = 777700\n"
+        "    package.price = package.product.price_from = 777700\n"
         "    search_outbox.enqueue(db.session, package.product_id, 'price')\n"
         "    db.session.commit()\n")
     subprocess.run([sys.executable, "-c", change], cwd=ROOT, env=a.env, check=True,
                    capture_output=True, timeout=60)
-    after = visitor.get(page, timeout=10)
-    assert "7,777" in after.text and after.headers.get("X-Page-Cache") != "hit"
+    # The catalogue version moved in the shared database: no worker serves the old page.
+    for _ in range(6):
+        after = visitor.get(page, timeout=10)
+        assert "7,777" in after.text and "5,000.00" not in after.text
 
 
 # ----------------------------------------------------------------------------- faults
@@ -390,11 +394,17 @@ def test_postgresql_stopped_10s_under_traffic_answers_503_then_recovers(cluster)
     finally:
         cluster["pg"].start()
     back = time.monotonic()
-    for host in (a, b):
-        _wait(lambda host=host: all(
-            requests.get(f"{host.url}{page}", timeout=5).status_code == 200 for page in pages),
-            5.0 - (time.monotonic() - back), 0.1)
-    assert time.monotonic() - back < 5.0
+    recovered = {}
+    while len(recovered) < 2 * len(pages) and time.monotonic() - back < 10:
+        for host in (a, b):
+            for page in pages:
+                if (host.name, page) not in recovered and requests.get(
+                        f"{host.url}{page}", timeout=5).status_code == 200:
+                    recovered[host.name, page] = round(time.monotonic() - back, 2)
+        time.sleep(0.1)
+    notes = [line for host in (a, b) for line in host.log("web").splitlines()
+             if "Booting worker" in line or "WORKER TIMEOUT" in line or "Error" in line][-20:]
+    assert len(recovered) == 2 * len(pages) and max(recovered.values()) < 5.0, (recovered, notes)
     for host in (a, b):
         assert host.alive() == {"web": True, "drain": True, "mail": True}, host.name
     # The drain loops rode out the restart, and a change after it still reaches B's replica.
