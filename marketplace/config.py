@@ -71,6 +71,12 @@ def load_config() -> dict:
         # in tests (app.testing); production may turn it off and run `drain-outbox --loop`.
         "SEARCH_DRAIN_IN_PROCESS": (_bool("SEARCH_DRAIN_IN_PROCESS", True)
                                     if os.environ.get("SEARCH_DRAIN_IN_PROCESS") else None),
+        # The cluster's search replicas (catalog/search_replicas.py): this host's replica name
+        # (default: host name and index path) and how long applied outbox rows are kept.
+        "SEARCH_REPLICA_NAME": os.environ.get("SEARCH_REPLICA_NAME") or None,
+        "SEARCH_OUTBOX_RETENTION_SECONDS": (float(os.environ["SEARCH_OUTBOX_RETENTION_SECONDS"])
+                                            if os.environ.get("SEARCH_OUTBOX_RETENTION_SECONDS")
+                                            else None),
         "UPLOAD_DIR": os.environ.get("UPLOAD_DIR", str(INSTANCE_DIR / "uploads")),
         # Email (marketplace/mail.py): how `send-mail` delivers the outbox table. `outbox`
         # sends nothing (development, tests), `console` prints to stdout (local
