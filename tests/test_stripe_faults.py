@@ -161,3 +161,28 @@ def test_confirm_lost_in_a_hung_stripe_completes_exactly_once_on_retry(session, 
     assert len(held) == 1 and held[0].amount_authorised == order.amount_due
     # One intent at Stripe, held once.
     assert [i["status"] for i in intents() if i["id"] not in before] == ["requires_capture"]
+
+
+def test_a_lost_confirm_is_completed_by_the_order_timers_when_nobody_retries(session, proxy):
+    from datetime import timedelta
+
+    from marketplace.database import utcnow
+    from orders import timers
+
+    buyer = _buyer_with_cart(session)
+    order = checkout.place_orders(session, buyer, checkout.CheckoutInput(
+        token=checkout.new_token(), payment_method="card")).checkout.orders[0]
+    session.commit()
+    payment = payments.begin_card_payment(session, order)
+    session.commit()
+    proxy.mode = "hang-after-confirm"
+    with pytest.raises(payments.GatewayUnavailable):
+        payments.pay_with_test_card(session, payment, OK_CARD)
+    proxy.mode = "forward"
+    session.expire_all()
+    assert timers.run(session, utcnow() + timedelta(minutes=1)).repaired == []  # too soon
+    report = timers.run(session, utcnow() + timedelta(minutes=5))
+    session.expire_all()
+    order = session.get(Order, order.id)
+    assert report.repaired == [order.number] and order.status == "paid"
+    assert session.get(Payment, payment.id).status == "held"
