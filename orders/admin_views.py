@@ -14,7 +14,7 @@ from marketplace.permissions import admin_required, has_role, staff_required
 from marketplace.reference import REGION_LABELS, REGIONS
 from marketplace.reference import choices as reference_choices
 from orders import commission, forms, queries, vouchers
-from orders.models import VoucherProgramme
+from orders.models import Voucher, VoucherProgramme
 from orders.money import MoneyError, parse_share
 
 bp = Blueprint("orders_admin", __name__, url_prefix="/staff")
@@ -114,10 +114,15 @@ def voucher_programme(programme_id):
                                             .replace("%", "\\%").replace("_", "\\_") + "%",
                                             escape="\\")))
             .order_by(Organisation.name, Organisation.id).limit(50)).all()
+    # The grantees in one query (kept referenced while the page renders, so each voucher's
+    # enterprise comes from the session, not from a query per voucher).
+    grantees = db.session.scalars(select(Organisation).join(Voucher, Voucher.organisation_id == Organisation.id)
+                       .where(Voucher.programme_id == programme.id)).all()
     categories = {c.id: c for c in db.session.scalars(select(Category))}
     return render_template("orders/admin_voucher_programme.html", programme=programme, form=form,
                            report=vouchers.programme_report(db.session, programme),
                            categories=categories, needle=needle, matches=matches,
+                           grantees=grantees,
                            region_covers=vouchers.region_covers,
                            region_labels=REGION_LABELS)
 
