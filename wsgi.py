@@ -29,7 +29,7 @@ app = create_app()
 def _warm_up() -> None:
     # Each worker loads the search dictionary (seconds on a busy host) as it starts, not on
     # its first search: after a restart or a worker replacement, searches answer at once.
-    from catalog.search_index import load_jieba
+    from catalog.search.schema import load_jieba
 
     load_jieba()
 

@@ -12,6 +12,8 @@ from flask import g, render_template
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from marketplace.database import db
+
 log = logging.getLogger(__name__)
 
 MESSAGES = {
@@ -44,7 +46,6 @@ def render_unavailable():
     """The 503 page, without a single query."""
     from flask_login import AnonymousUserMixin
 
-    from marketplace.database import db
 
     try:
         db.session.rollback()
@@ -86,7 +87,6 @@ def register(app):
 
     @app.errorhandler(500)
     def _server_error(exc):
-        from marketplace.database import db
 
         original = getattr(exc, "original_exception", exc)
         if database_unavailable(original):

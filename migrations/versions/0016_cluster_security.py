@@ -6,7 +6,7 @@
 - ``search_replica``: one row per search-index replica (one per app host), with the id of
   the last ``search_outbox`` row it has applied. The outbox is now an append-only log read
   by every replica; rows are pruned only below the lowest cursor and after a retention
-  (catalog/search_replicas.py).
+  (catalog/search/replicas.py).
 
 Credit codes were already unique (``uq_organisation_credit_code``, 0001); names that copy
 another organisation's name or credit code are refused by the sign-up service.

@@ -1,7 +1,7 @@
 """The single writer that applies the search outbox to the Whoosh index.
 
 Services write ``SearchOutbox`` rows in the same transaction as each listing change
-(``catalog.search_outbox``). ``drain_outbox`` applies them:
+(``catalog.search.outbox``). ``drain_outbox`` applies them:
 
 1. take the writer lock (an OS file lock next to the index, so only one process writes);
 2. read a batch of rows in id order and re-read those listings from the database;
@@ -26,22 +26,22 @@ import threading
 import time
 from dataclasses import dataclass
 
-import click
 from flask import current_app, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog import search_replicas
+from catalog import favourites
 from catalog.models import SearchOutbox
-from catalog.search_index import (
+from catalog.search import replicas as search_replicas
+from catalog.search.index import (
     document_for,
     index_write_lock,
-    indexed_ids,
     load_products,
     open_index,
     reindex_all,
-    visible_ids,
 )
+from catalog.services import visible_ids
+from marketplace.database import db
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def apply_rows(session: Session, ix, rows: list[SearchOutbox]) -> tuple[int, int
 def drain_outbox(session: Session, index_dir, *, batch_size: int = 200,
                  blocking: bool = True) -> DrainResult:
     """Apply the log to this host's replica, then (cluster-wide, under a job lock) send the
-    favourite notices and prune what every consumer has passed (catalog/search_replicas.py).
+    favourite notices and prune what every consumer has passed (catalog/search/replicas.py).
 
     Give it a session of its own: it commits after each batch.
     """
@@ -143,7 +143,6 @@ def send_notices(session: Session, batch_size: int = 200) -> int:
     """The cluster's one consumer of the log that writes to the database: favourite notices
     (decided from database state, so a replay sends nothing twice), then pruning. Runs
     wherever the ``outbox-notices`` lock is free; elsewhere it is skipped."""
-    from catalog.favourites import notify_favourite_changes
     from marketplace import jobs
 
     engine = session.get_bind()
@@ -163,7 +162,7 @@ def send_notices(session: Session, batch_size: int = 200) -> int:
                 session.commit()
                 break
             for product in load_products(session, sorted({row.product_id for row in rows})):
-                notices += notify_favourite_changes(session, product)
+                notices += favourites.notify_favourite_changes(session, product)
             search_replicas.advance(session, search_replicas.NOTICES, [row.id for row in rows])
             session.commit()
         search_replicas.prune(session, _retention())
@@ -242,64 +241,9 @@ def in_process_drain_enabled(app) -> bool:
     return bool(setting)
 
 
-def register(app) -> None:
-    """CLI commands and the after-request drain hook."""
-    from marketplace.database import db
-
+def kick_background_drain(app) -> None:
+    """After a request: wake the in-process drainer (when SEARCH_DRAIN_IN_PROCESS is on)."""
     global _app_config
-    _app_config = app.config
-
-    @app.after_request
-    def _kick_search_drain(response):
-        if in_process_drain_enabled(app) and db.engine is not None:
-            _drainer.kick(db.engine, app.config["SEARCH_INDEX_DIR"])
-        return response
-
-    @app.cli.command("reindex")
-    @click.option("--if-empty", is_flag=True,
-                  help="Only rebuild a missing or empty index; otherwise apply the outbox.")
-    def reindex_command(if_empty):
-        """Rebuild the search index from the database."""
-        from sqlalchemy import func
-
-        from catalog.models import Product
-        from catalog.services import visible_products_condition
-        from marketplace import jobs
-
-        index_dir = current_app.config["SEARCH_INDEX_DIR"]
-
-        def body(job):
-            if if_empty:
-                existing = len(indexed_ids(index_dir))
-                if existing:
-                    result = drain_outbox(db.session, index_dir)
-                    return f"The search index has {existing} listings; not rebuilt. {result}"
-            total = db.session.scalar(select(func.count()).select_from(Product).where(
-                visible_products_condition()))
-            with job.bar(total, "indexing listings") as advance:
-                count = reindex_all(db.session, index_dir, on_batch=advance)
-            return f"Indexed {count} listings."
-
-        jobs.run("reindex", body, lock_name=(
-            f"reindex:{search_replicas.replica_name(index_dir, current_app.config)}"))
-
-    @app.cli.command("drain-outbox")
-    @click.option("--loop", is_flag=True, help="Keep draining (a worker process).")
-    @click.option("--interval", default=1.0, show_default=True, help="Seconds between polls.")
-    def drain_command(loop, interval):
-        """Apply pending listing changes to the search index."""
-        from marketplace import jobs
-
-        index_dir = current_app.config["SEARCH_INDEX_DIR"]
-
-        # Every host drains its own replica: the lock is per replica, not per cluster.
-        lock_name = f"drain-outbox:{search_replicas.replica_name(index_dir, current_app.config)}"
-        if loop:
-            def step():
-                result = drain_outbox(db.session, index_dir)
-                return str(result) if result.rows or result.notices else None
-
-            jobs.run_loop("drain-outbox", step, interval=interval, lock_name=lock_name)
-            return
-        jobs.run("drain-outbox", lambda job: str(drain_outbox(db.session, index_dir)),
-                 lock_name=lock_name)
+    _app_config = app.config  # the drain thread has no app context; replica names need it
+    if in_process_drain_enabled(app) and db.engine is not None:
+        _drainer.kick(db.engine, app.config["SEARCH_INDEX_DIR"])
