@@ -152,7 +152,7 @@ class Host:
         self.processes = {
             "web": self._spawn([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
                                 "wsgi:app"], "web"),
-            "drain": self._spawn([*flask, "drain-outbox", "--loop", "--interval", "0.2"], "drain"),
+            "drain": self._spawn([*flask, "drain-outbox", "--loop", "--interval", "0.1"], "drain"),
             "mail": self._spawn([*flask, "send-mail", "--loop", "--interval", "0.3"], "mail"),
         }
 
@@ -356,7 +356,7 @@ def test_a_visitor_page_cached_on_b_changes_after_a_price_change_on_a(cluster):
         "from marketplace import create_app\n"
         "from marketplace.database import db\n"
         "from catalog.models import Package\n"
-        "from catalog import search_outbox\n"
+        "from catalog.search import outbox as search_outbox\n"
         "app = create_app()\n"
         "with app.app_context():\n"
         f"    package = db.session.get(Package, {cluster['package']})\n"
