@@ -24,3 +24,17 @@ os.environ.setdefault("SEARCH_DRAIN_IN_PROCESS", "0")
 from marketplace import create_app  # noqa: E402 - the settings above must come first
 
 app = create_app()
+
+
+def _warm_up() -> None:
+    # Each worker loads the search dictionary (seconds on a busy host) as it starts, not on
+    # its first search: after a restart or a worker replacement, searches answer at once.
+    from catalog.search.schema import load_jieba
+
+    load_jieba()
+
+
+if os.environ.get("SEARCH_WARM_UP", "1") != "0":
+    import threading
+
+    threading.Thread(target=_warm_up, name="search-warm-up", daemon=True).start()

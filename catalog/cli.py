@@ -1,7 +1,6 @@
 """Commands of the catalogue: `flask --app marketplace reindex | drain-outbox |
 publish-reviews`."""
 
-import time
 from datetime import UTC, datetime
 
 import click
@@ -11,6 +10,7 @@ from sqlalchemy import func, select
 
 from catalog import reviews
 from catalog.models import Product
+from catalog.search import replicas as search_replicas
 from catalog.search.index import built_marker, indexed_ids, reindex_all
 from catalog.search.worker import drain_outbox
 from catalog.services import visible_products_condition
@@ -39,25 +39,28 @@ def reindex_command(if_empty):
             count = reindex_all(db.session, index_dir, on_batch=advance)
         return f"Indexed {count} listings."
 
-    jobs.run("reindex", body)
+    jobs.run("reindex", body, lock_name=(
+        f"reindex:{search_replicas.replica_name(index_dir, current_app.config)}"))
+
 
 @cli.command("drain-outbox")
 @click.option("--loop", is_flag=True, help="Keep draining (a worker process).")
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between polls.")
 def drain_command(loop, interval):
-    """Apply pending listing changes to the search index."""
+    """Apply pending listing changes to this host's search index (its replica)."""
     index_dir = current_app.config["SEARCH_INDEX_DIR"]
-
-    def body(job):
-        while True:
+    # Every host drains its own replica: the lock is per replica, not per cluster.
+    lock_name = f"drain-outbox:{search_replicas.replica_name(index_dir, current_app.config)}"
+    if loop:
+        # Rides out database restarts (marketplace/jobs.py run_loop).
+        def step():
             result = drain_outbox(db.session, index_dir)
-            if not loop:
-                return str(result)
-            if result.rows:
-                click.echo(str(result))
-            time.sleep(interval)
+            return str(result) if result.rows or result.notices else None
 
-    jobs.run("drain-outbox", body)
+        jobs.run_loop("drain-outbox", step, interval=interval, lock_name=lock_name)
+        return
+    jobs.run("drain-outbox", lambda job: str(drain_outbox(db.session, index_dir)),
+             lock_name=lock_name)
 
 
 @cli.command("publish-reviews")

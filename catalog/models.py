@@ -182,11 +182,25 @@ class SearchOutbox(Base):
     the listing change; applied to the Whoosh index by a single writer, then deleted."""
 
     __tablename__ = "search_outbox"
+    # An append-only log read by cursors: ids must never be reused, even on SQLite after
+    # the rows were pruned (migration 0016).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     product_id: Mapped[int] = mapped_column(Integer, index=True)  # no FK: deletions are events too
     reason: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SearchReplica(Base):
+    """One search-index replica (one per app host): the id of the last outbox row it applied.
+    The outbox is a log every replica reads; rows below the lowest cursor may be pruned."""
+
+    __tablename__ = "search_replica"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    applied_id: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Favourite(Base):

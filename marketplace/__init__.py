@@ -55,6 +55,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     if overrides:
         app.config.update(overrides)
     check_settings(app.config)  # an unknown MAIL_BACKEND or a bad SITE_URL stops start-up
+    from marketplace import hardening
+
+    hardening.register_converters(app)  # <int:id> beyond the integer range: 404
+    hardening.register(app)  # control characters refused in every form
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     db.init_app(app)

@@ -144,6 +144,10 @@ def login():
 @bp.post("/logout")
 def logout():
     if current_user.is_authenticated:
+        # End the login on the server too: a copied session cookie or the remember-me cookie
+        # must not open the account again (every session of this login is signed out).
+        service.end_all_sessions(db.session, current_user._get_current_object())
+        db.session.commit()
         logout_user()
         flash(_("You have logged out. See you soon!"), "info")
     return redirect(url_for("main.home"))

@@ -6,6 +6,7 @@ functions serve the CLI and the tests.
 """
 
 import hashlib
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -57,6 +58,48 @@ def email_taken(session: Session, email: str) -> bool:
 def credit_code_taken(session: Session, code: str) -> bool:
     return session.scalar(select(func.count()).select_from(Organisation).where(
         Organisation.credit_code == credit_codes.normalise(code))) > 0
+
+
+def name_key(name: str) -> str:
+    """What makes two organisation names "the same": letters and digits only, case-folded,
+    full-width forms folded (so "Acme  Co., Ltd." and "ＡＣＭＥ Co Ltd" collide)."""
+    folded = unicodedata.normalize("NFKC", name or "").casefold()
+    return "".join(char for char in folded if char.isalnum())
+
+
+def impersonated_organisation(session: Session, name: str,
+                              exclude_id: int | None = None) -> Organisation | None:
+    """Another organisation that ``name`` copies: the same name (see ``name_key``), or a
+    name that is, or carries, another organisation's credit code. Staff pick organisations
+    by name or code (vouchers, verification), so a look-alike must not get in."""
+    key = name_key(name)
+    if not key:
+        return None
+    upper = key.upper()
+    # Every 18-character window: "Nano91320500MA1XXXXXX1Trading" carries a code.
+    codes = {upper[i:i + 18] for i in range(len(upper) - 17)}
+    query = select(Organisation)
+    if exclude_id is not None:
+        query = query.where(Organisation.id != exclude_id)
+    if codes:
+        found = session.scalar(query.where(Organisation.credit_code.in_(codes)).limit(1))
+        if found is not None:
+            return found
+    # Sign-ups are rare: one pass over the names (two columns) is cheap enough.
+    names = select(Organisation.id, Organisation.name)
+    if exclude_id is not None:
+        names = names.where(Organisation.id != exclude_id)
+    for organisation_id, other in session.execute(names):
+        if name_key(other) == key:
+            return session.get(Organisation, organisation_id)
+    return None
+
+
+NAME_COPIES_MESSAGE = (
+    "This name is already used by a registered organisation, or contains its unified social "
+    "credit code. Use your organisation's own registered name; if it is yours, ask the "
+    "account owner to invite you, or contact platform staff."
+)
 
 
 def email_taken_message(email: str) -> str:
@@ -122,6 +165,8 @@ def register_enterprise(session: Session, data: EnterpriseSignup) -> User:
         raise AccountError(str(exc), field="credit_code") from exc
     if credit_code_taken(session, code):
         raise AccountError(CREDIT_CODE_TAKEN_MESSAGE, field="credit_code")
+    if impersonated_organisation(session, data.company_name) is not None:
+        raise AccountError(NAME_COPIES_MESSAGE, field="company_name")
     email = _check_new_account(session, data.email, data.password)
     _check_choice(data.region, reference.REGIONS, "region", _("Choose a region from the list."))
     _check_choice(data.industry, reference.INDUSTRIES, "industry",
@@ -148,6 +193,8 @@ def register_provider(session: Session, data: ProviderSignup) -> User:
 
     The institution supplies its credit code and documents later, in its application.
     """
+    if impersonated_organisation(session, data.institution_name) is not None:
+        raise AccountError(NAME_COPIES_MESSAGE, field="institution_name")
     email = _check_new_account(session, data.email, data.password)
     _check_choice(data.institution_type, reference.INSTITUTION_TYPES, "institution_type",
                   _("Choose an institution type from the list."))
@@ -431,6 +478,13 @@ def change_password(session: Session, user: User, *, current: str, new: str) -> 
     user.session_version = (user.session_version or 1) + 1
     session.flush()
     return user
+
+
+def end_all_sessions(session: Session, user: User) -> None:
+    """Sign out every session of this login, on every host: login cookies and remember-me
+    cookies carry the session version, and the user loader refuses an old one."""
+    user.session_version = (user.session_version or 1) + 1
+    session.flush()
 
 
 def create_staff_user(session: Session, *, email: str, full_name: str, password: str,

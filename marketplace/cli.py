@@ -117,6 +117,14 @@ def send_mail_command(loop, interval, limit):
     retried with back-off, a permanent one is given up; see `flask outbox`). Safe from
     cron and beside a --loop worker (one lock)."""
     backend = mail.backend_from_config(current_app.config)
+    if loop and backend.delivers:
+        # Survives the database restarting; a copy on another host stands by.
+        def step():
+            report = mail.deliver_pending(db.session, backend, limit)
+            return str(report) if report.attempted else None
+
+        jobs.run_loop("send-mail", step, interval=interval)
+        return
 
     def body(job):
         while True:

@@ -48,6 +48,8 @@ def load_config() -> dict:
         "STRIPE_PUBLISHABLE_KEY": os.environ.get("STRIPE_PUBLISHABLE_KEY", "pk_test_localstripe"),
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
+        # Seconds before a Stripe request is given up (well under GUNICORN_TIMEOUT).
+        "STRIPE_TIMEOUT": float(os.environ.get("STRIPE_TIMEOUT") or 10),
         # Buying (orders/): the platform's bank account shown for corporate transfers, the
         # default commission, and the order timers run by `run-order-timers`.
         "BANK_ACCOUNT_NAME": os.environ.get("BANK_ACCOUNT_NAME",
@@ -79,6 +81,12 @@ def load_config() -> dict:
         # in tests (app.testing); production may turn it off and run `drain-outbox --loop`.
         "SEARCH_DRAIN_IN_PROCESS": (_bool("SEARCH_DRAIN_IN_PROCESS", True)
                                     if os.environ.get("SEARCH_DRAIN_IN_PROCESS") else None),
+        # The cluster's search replicas (catalog/search/replicas.py): this host's replica name
+        # (default: host name and index path) and how long applied outbox rows are kept.
+        "SEARCH_REPLICA_NAME": os.environ.get("SEARCH_REPLICA_NAME") or None,
+        "SEARCH_OUTBOX_RETENTION_SECONDS": (float(os.environ["SEARCH_OUTBOX_RETENTION_SECONDS"])
+                                            if os.environ.get("SEARCH_OUTBOX_RETENTION_SECONDS")
+                                            else None),
         "UPLOAD_DIR": os.environ.get("UPLOAD_DIR", str(INSTANCE_DIR / "uploads")),
         # Email (marketplace/mail.py): how `send-mail` delivers the outbox table. `outbox`
         # sends nothing (development, tests), `console` prints to stdout (local
@@ -123,7 +131,9 @@ def load_config() -> dict:
         # RATELIMIT_ON unset: on, except in tests (app.testing).
         "RATELIMIT_ON": (_bool("RATELIMIT_ENABLED", True)
                          if os.environ.get("RATELIMIT_ENABLED") else None),
-        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI") or "memory://",
+        # A cluster's hosts share counters in Redis: RATELIMIT_STORAGE_URI, else REDIS_URL.
+        "RATELIMIT_STORAGE_URI": (os.environ.get("RATELIMIT_STORAGE_URI")
+                                  or os.environ.get("REDIS_URL") or "memory://"),
         "RATELIMIT_LOGIN": os.environ.get("RATELIMIT_LOGIN") or "10 per minute; 60 per hour",
         "RATELIMIT_SIGNUP": os.environ.get("RATELIMIT_SIGNUP") or "5 per minute; 20 per hour",
         "RATELIMIT_PASSWORD_RESET": (os.environ.get("RATELIMIT_PASSWORD_RESET")

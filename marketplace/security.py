@@ -216,6 +216,14 @@ def init_app(app) -> None:
     trust_proxies(app)
     app.config["RATELIMIT_ENABLED"] = True
     app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    if str(app.config["RATELIMIT_STORAGE_URI"]).startswith(("redis://", "rediss://")):
+        # A cluster shares its counters in Redis. Redis down or hung must not take the site
+        # with it: short timeouts, then Flask-Limiter falls back to counters in each process's
+        # memory (the same limits, per process, logged as a warning) and goes back to Redis
+        # when it answers again.
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {
+            "socket_timeout": 0.5, "socket_connect_timeout": 0.5, "health_check_interval": 5})
+        app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     limiter.init_app(app)
     limiter.request_filter(lambda: not _rate_limits_on())
     _apply_route_limits(app)

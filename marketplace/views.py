@@ -2,7 +2,7 @@
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from catalog import page_cache
@@ -18,6 +18,8 @@ bp = Blueprint("main", __name__)
 @bp.app_context_processor
 def _navigation():
     # Two small queries per page; the category menu changes only when admins edit the tree.
+    if g.get("database_unavailable"):  # the 503 page (marketplace/errors.py) queries nothing
+        return {"nav_categories": []}
     return {"nav_categories": top_level_categories(db.session)}
 
 

@@ -13,8 +13,10 @@ from marketplace.database import db
 from marketplace.i18n import local_name, local_today
 from marketplace.models import Organisation
 from marketplace.permissions import admin_required, has_role, staff_required
+from marketplace.reference import REGION_LABELS, REGIONS
+from marketplace.reference import choices as reference_choices
 from orders import commission, forms, queries, vouchers
-from orders.models import VoucherProgramme
+from orders.models import Voucher, VoucherProgramme
 from orders.money import MoneyError, parse_share
 
 bp = Blueprint("orders_admin", __name__, url_prefix="/staff")
@@ -53,6 +55,7 @@ def _category_choices():
 def voucher_programmes():
     form = forms.ProgrammeForm()
     form.categories.choices = _category_choices()
+    form.regions.choices = forms.choices(reference_choices(REGIONS))
     if request.method == "POST":
         if not has_role(current_user, "admin"):
             abort(403, _("Only platform admins create voucher programmes."))
@@ -63,6 +66,7 @@ def voucher_programmes():
                     name=form.name.data, funder=form.funder.data, budget=form.budget.amount,
                     valid_from=form.valid_from.data, valid_until=form.valid_until.data,
                     max_share_bp=form.max_share.share, eligible_category_ids=category_ids,
+                    regions=list(form.regions.data or []),
                     currency=current_app.config.get("CURRENCY", "CNY")))
                 db.session.commit()
             except (vouchers.VoucherError, ValueError) as exc:
@@ -85,12 +89,9 @@ def voucher_programme(programme_id):
     form = forms.GrantForm()
     form.amount.currency = programme.currency
     if form.validate_on_submit():
-        needle = form.organisation.data.strip()
-        organisation = db.session.scalar(select(Organisation).where(
-            Organisation.kind == "enterprise",
-            or_(Organisation.credit_code == needle.upper(), Organisation.name == needle)))
-        if organisation is None:
-            form.organisation.errors = [_("No enterprise with that exact name or credit code.")]
+        organisation = db.session.get(Organisation, form.organisation_id.data)
+        if organisation is None or organisation.kind != "enterprise":
+            form.organisation_id.errors = [_("Pick the enterprise from the list.")]
         else:
             try:
                 voucher = vouchers.grant(db.session, _user(), programme, organisation,
@@ -100,17 +101,32 @@ def voucher_programme(programme_id):
                 db.session.rollback()
                 form.form_errors.append(exc.message)
             else:
-                flash(_("Voucher %(code)s granted to %(name)s.", code=voucher.code, name=organisation.name),
-                      "success")
+                flash(_("Voucher %(code)s granted to %(name)s (%(code_of)s).", code=voucher.code,
+                        name=organisation.name, code_of=organisation.credit_code), "success")
                 return redirect(url_for("orders_admin.voucher_programme",
                                         programme_id=programme.id))
+    needle = (request.values.get("q") or "").strip()[:200]
+    matches = []
+    if needle:
+        matches = db.session.scalars(
+            select(Organisation).where(
+                Organisation.kind == "enterprise",
+                or_(Organisation.credit_code == needle.upper().replace(" ", ""),
+                    Organisation.name.ilike("%" + needle.replace("\\", "\\\\")
+                                            .replace("%", "\\%").replace("_", "\\_") + "%",
+                                            escape="\\")))
+            .order_by(Organisation.name, Organisation.id).limit(50)).all()
+    # The grantees in one query (kept referenced while the page renders, so each voucher's
+    # enterprise comes from the session, not from a query per voucher).
+    grantees = db.session.scalars(select(Organisation).join(Voucher, Voucher.organisation_id == Organisation.id)
+                       .where(Voucher.programme_id == programme.id)).all()
     categories = {c.id: c for c in db.session.scalars(select(Category))}
     return render_template("orders/admin_voucher_programme.html", programme=programme, form=form,
                            report=vouchers.programme_report(db.session, programme),
-                           categories=categories,
-                           enterprises=db.session.scalars(
-                               select(Organisation).where(Organisation.kind == "enterprise")
-                               .order_by(Organisation.name).limit(500)).all())
+                           categories=categories, needle=needle, matches=matches,
+                           grantees=grantees,
+                           region_covers=vouchers.region_covers,
+                           region_labels=REGION_LABELS)
 
 
 # --------------------------------------------------------------------------- commissions

@@ -155,12 +155,14 @@ class ProgrammeForm(FlaskForm):
                            validators=[DataRequired(_l("Enter the maximum share."))], default="50")
     categories = SelectMultipleField(_l("Eligible categories"), coerce=int, validate_choice=False,
                                      render_kw={"size": 8})
+    regions = SelectMultipleField("Enterprises' regions", render_kw={"size": 6})
 
 
 class GrantForm(FlaskForm):
-    organisation = StringField(_l("Enterprise (name or unified social credit code)"),
-                               validators=[DataRequired(_l("Choose the enterprise."))],
-                               render_kw={"list": "enterprise-names", "autocomplete": "off"})
+    # Exactly one organisation, picked from the list of matches (credit code and region
+    # shown): a typed name could match a look-alike.
+    organisation_id = IntegerField(_l("Enterprise"), validators=[
+        DataRequired(_l("Find the enterprise and pick it from the list."))])
     amount = AmountField(_l("Voucher amount"), validators=[DataRequired(_l("Enter the amount."))])
     note = StringField(_l("Note"), validators=[Length(max=500)])
 

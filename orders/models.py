@@ -502,6 +502,9 @@ class VoucherProgramme(Base):
     valid_until: Mapped[date] = mapped_column(Date)
     # Category ids (top-level or sub); empty means every voucher-eligible listing.
     eligible_category_ids: Mapped[list] = mapped_column(default=list)
+    # Region codes (marketplace/reference.py) of the enterprises it funds, a parent region
+    # covering its districts (orders/vouchers.py region_covers); empty means any region.
+    regions: Mapped[list] = mapped_column(default=list)
     max_share_bp: Mapped[int] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))

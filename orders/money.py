@@ -10,6 +10,12 @@ CURRENCY_EXPONENTS = {"CNY": 2, "USD": 2, "EUR": 2, "HKD": 2, "JPY": 0}
 CURRENCY_SYMBOLS = {"CNY": "¥", "USD": "$", "EUR": "€", "HKD": "HK$", "JPY": "JP¥"}
 
 
+# The largest amount anyone may type (prices, budgets, vouchers, financing ranges), in minor
+# units: ten billion in major units. Orders add amounts up in 64-bit columns; a typed 1e20
+# must be a form error, not an overflow at checkout.
+MAX_AMOUNT = 10**12
+
+
 class MoneyError(ValueError):
     """An amount that cannot be represented exactly in the currency."""
 
@@ -48,6 +54,8 @@ def parse_amount(text: str | int | Decimal, currency: str) -> int:
     if value < 0:
         raise MoneyError("Amounts cannot be negative")
     places = exponent(currency)
+    if value.adjusted() > 20 or value.scaleb(places) > MAX_AMOUNT:
+        raise MoneyError(f"Amounts are at most {format_amount(MAX_AMOUNT, currency)}")
     scaled = value.scaleb(places)
     if scaled != scaled.to_integral_value():
         raise MoneyError(f"{currency} amounts have at most {places} decimal places")

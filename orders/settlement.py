@@ -35,8 +35,6 @@ Rules:
   completed order), the statement refuses payment until its figures are refreshed.
 """
 
-import csv
-import io
 import re
 from calendar import monthrange
 from collections import defaultdict
@@ -56,6 +54,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from catalog.services import Page, paginate
 from marketplace import permissions
 from marketplace.audit import record
+from marketplace.csv_export import csv_text
 from marketplace.database import utcnow
 from marketplace.i18n import local_day_bounds, local_today
 from marketplace.models import Organisation, User
@@ -546,9 +545,7 @@ CSV_CHUNK = 1000
 
 
 def _csv_text(rows) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
-    return buffer.getvalue()
+    return csv_text(rows)  # cells neutralised against formula injection
 
 
 def _csv(rows: list[list]) -> str:

@@ -41,6 +41,20 @@ class CardDeclined(GatewayError):
     """The card was declined (or failed authentication): tell the buyer, let them retry."""
 
 
+class GatewayUnavailable(GatewayError):
+    """Stripe did not answer in time or could not be reached: nothing about the card is known.
+    A request that timed out may still have been carried out; the intent's state (retrieved
+    on a retry, or a webhook) decides, never a guess."""
+
+
+UNAVAILABLE_CODE = "gateway_unavailable"
+UNAVAILABLE_MESSAGE = ("The payment service is not answering. Nothing was charged; "
+                       "please try again in a moment.")
+# Well under gunicorn's 30 s worker timeout (GUNICORN_TIMEOUT), even with the one retry a
+# read may get: the buyer sees our answer, never a killed worker.
+DEFAULT_TIMEOUT_SECONDS = 10.0
+
+
 def test_card_entry_allowed(config) -> bool:
     """Card numbers may be posted to our server only against a local fake Stripe with a
     test key: STRIPE_API_BASE on a loopback address and STRIPE_SECRET_KEY sk_test_..."""
@@ -57,24 +71,35 @@ class StripeGateway:
     api_key: str
     api_base: str = ""
     test_mode: bool = False
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
 
     @classmethod
     def from_config(cls, config) -> "StripeGateway":
         return cls(api_key=config.get("STRIPE_SECRET_KEY") or "",
                    api_base=(config.get("STRIPE_API_BASE") or "").rstrip("/"),
-                   test_mode=test_card_entry_allowed(config))
+                   test_mode=test_card_entry_allowed(config),
+                   timeout=float(config.get("STRIPE_TIMEOUT") or DEFAULT_TIMEOUT_SECONDS))
 
     # -- plumbing ------------------------------------------------------------------------
 
-    def _client(self) -> stripe.StripeClient:
-        kwargs = {"max_network_retries": 1}
+    def _client(self, retries: int = 0) -> stripe.StripeClient:
+        """A client with a short timeout. Only reads (GET) are retried, once: a create,
+        confirm, capture or refund that timed out may have happened, and localstripe does
+        not honour idempotency keys, so those are never sent twice by the library."""
+        kwargs = {"max_network_retries": retries,
+                  "http_client": stripe.RequestsClient(timeout=self.timeout)}
         if self.api_base:
             kwargs["base_addresses"] = {"api": self.api_base}
         return stripe.StripeClient(self.api_key, **kwargs)
 
+    def _reader(self) -> stripe.StripeClient:
+        return self._client(retries=1)
+
     def _call(self, func, *args, **kwargs) -> dict:
         try:
             return func(*args, **kwargs).to_dict()
+        except stripe.APIConnectionError as exc:  # timeouts and refused connections
+            raise GatewayUnavailable(UNAVAILABLE_MESSAGE, UNAVAILABLE_CODE) from exc
         except stripe.CardError as exc:
             raise CardDeclined(exc.user_message or "Your card was declined.",
                                exc.code or "card_declined") from exc
@@ -97,7 +122,7 @@ class StripeGateway:
         return self._call(self._client().v1.payment_intents.confirm, intent_id)
 
     def retrieve_intent(self, intent_id: str) -> dict:
-        return self._call(self._client().v1.payment_intents.retrieve, intent_id)
+        return self._call(self._reader().v1.payment_intents.retrieve, intent_id)
 
     def capture_intent(self, intent_id: str, amount: int | None = None) -> dict:
         params = {} if amount is None else {"amount_to_capture": amount}
@@ -147,12 +172,12 @@ class StripeGateway:
         """Every PaymentIntent created in [created_from, created_to) (Unix times), paged 100
         at a time, with its latest charge."""
         params = {} if not self.filters_by_date else {"expand": ["data.latest_charge"]}
-        return self._list(self._client().v1.payment_intents.list, params, created_from,
+        return self._list(self._reader().v1.payment_intents.list, params, created_from,
                           created_to)
 
     def list_refunds(self, created_from: int | None = None):
         """Every refund created since ``created_from`` (Unix time), paged 100 at a time."""
-        return self._list(self._client().v1.refunds.list, {}, created_from, None)
+        return self._list(self._reader().v1.refunds.list, {}, created_from, None)
 
     # -- test mode only ------------------------------------------------------------------
 

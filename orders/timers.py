@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_AUTO_COMPLETE_DAYS = 7
 HOLD_CHECK_AFTER_DAYS = 6
+UNANSWERED_AFTER_MINUTES = 2
 
 
 @dataclass
@@ -116,6 +117,20 @@ def run(session: Session, now: datetime, auto_complete_days: int = DEFAULT_AUTO_
             log.exception("hold check failed for payment %s", payment_id)
             report.errors.append(f"hold check {payment.order.number}: {exc}")
 
+    # Card attempts whose answer never came back (Stripe hung, or the database went away
+    # between Stripe's confirm and our commit): ask Stripe, so an authorisation that did
+    # happen pays its order now, not at the payment deadline (issue 16).
+    for payment_id in tracked(_unanswered_attempts(session, now), "attempt check"):
+        payment = session.get(Payment, payment_id)
+        try:
+            payments.refresh_from_stripe(session, payment, gw)
+            session.commit()
+            if payment.status == "held":
+                report.repaired.append(payment.order.number)
+        except Exception as exc:  # noqa: BLE001
+            session.rollback()
+            log.warning("attempt check failed for payment %s: %s", payment_id, exc)
+
     for order in tracked(_money_out_of_line(session), "money repair"):
         try:
             if payments.sync_money(session, order, gw):
@@ -148,6 +163,17 @@ def _old_holds(session: Session, now: datetime) -> list[int]:
             Order.status.in_(workflow.LAPSABLE_STATUSES), Payment.method.in_(payments.names(holds_money=True)),
             Payment.status == "held",
             Payment.authorised_at < now - timedelta(days=HOLD_CHECK_AFTER_DAYS))
+        .order_by(Payment.id)).all())
+
+
+def _unanswered_attempts(session: Session, now: datetime) -> list[int]:
+    """Card attempts with a PaymentIntent, still unresolved a few minutes later."""
+    return list(session.scalars(
+        select(Payment.id).join(Order).where(
+            Order.status == "pending_payment", Payment.method == "card",
+            Payment.status.in_(("pending", "requires_action")),
+            Payment.stripe_payment_intent_id.is_not(None),
+            Payment.created_at < now - timedelta(minutes=UNANSWERED_AFTER_MINUTES))
         .order_by(Payment.id)).all())
 
 

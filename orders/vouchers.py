@@ -20,6 +20,7 @@ from marketplace.audit import record as audit_record
 from marketplace.i18n import format_date
 from marketplace.models import Organisation, User
 from marketplace.notifications import notify_organisation
+from marketplace.reference import REGION_LABELS
 from orders.models import Order, Voucher, VoucherProgramme, VoucherRedemption
 from orders.money import format_amount, voucher_cover
 
@@ -43,6 +44,7 @@ class ProgrammeInput:
     max_share_bp: int
     eligible_category_ids: list[int]
     currency: str = "CNY"
+    regions: list[str] | None = None
 
 
 def create_programme(session: Session, admin: User, data: ProgrammeInput) -> VoucherProgramme:
@@ -60,8 +62,11 @@ def create_programme(session: Session, admin: User, data: ProgrammeInput) -> Vou
                                 .where(Category.id.in_(data.eligible_category_ids or [0]))))
     if set(data.eligible_category_ids) - known:
         raise VoucherError("Unknown category.", "categories")
+    regions = sorted(set(data.regions or []))
+    if set(regions) - set(REGION_LABELS):
+        raise VoucherError("Unknown region.", "regions")
     programme = VoucherProgramme(
-        name=data.name.strip(), funder=data.funder.strip(), currency=data.currency,
+        regions=regions, name=data.name.strip(), funder=data.funder.strip(), currency=data.currency,
         budget=data.budget, remaining=data.budget, valid_from=data.valid_from,
         valid_until=data.valid_until, max_share_bp=data.max_share_bp,
         eligible_category_ids=sorted(known), created_by_id=admin.id)
@@ -70,6 +75,32 @@ def create_programme(session: Session, admin: User, data: ProgrammeInput) -> Vou
     audit_record(session, admin, "voucher_programme.create", programme,
                  budget=data.budget, funder=programme.funder)
     return programme
+
+
+# A programme funding a parent region funds the enterprises of its districts too.
+REGION_PARENTS = {
+    "suzhou": {"suzhou_sip", "suzhou_snd", "kunshan", "changshu", "zhangjiagang", "taicang"},
+    "jiangsu": {"suzhou", "suzhou_sip", "suzhou_snd", "kunshan", "changshu", "zhangjiagang",
+                "taicang", "wuxi", "changzhou", "nanjing"},
+}
+
+
+def region_covers(programme: VoucherProgramme, region: str | None) -> bool:
+    """The programme's region rule: may an enterprise registered in ``region`` hold and
+    spend its vouchers? (The funder is a local bureau paying for its own enterprises.)"""
+    allowed = set(programme.regions or [])
+    if not allowed or "national" in allowed:
+        return True
+    if not region:
+        return False
+    return region in allowed or any(region in REGION_PARENTS.get(code, ()) for code in allowed)
+
+
+def region_refusal(programme: VoucherProgramme, organisation: Organisation) -> str:
+    places = ", ".join(REGION_LABELS.get(code, code) for code in programme.regions or [])
+    return (f"{organisation.name} is registered in "
+            f"{REGION_LABELS.get(organisation.region or '', 'no region')}; "
+            f"“{programme.name}” funds enterprises of {places} only.")
 
 
 def new_code() -> str:
@@ -82,6 +113,8 @@ def grant(session: Session, staff: User, programme: VoucherProgramme,
         raise VoucherError("Vouchers are granted to enterprises.", "organisation")
     if not programme.active:
         raise VoucherError("This programme is closed.")
+    if not region_covers(programme, organisation.region):
+        raise VoucherError(region_refusal(programme, organisation), "organisation")
     if amount <= 0:
         raise VoucherError("The voucher amount must be more than zero.", "amount")
     if amount > programme.budget:
@@ -110,7 +143,8 @@ def grant(session: Session, staff: User, programme: VoucherProgramme,
 def is_valid_on(voucher: Voucher, today: date) -> bool:
     programme = voucher.programme
     return (programme.active and programme.valid_from <= today <= programme.valid_until
-            and voucher.balance > 0)
+            and voucher.balance > 0
+            and region_covers(programme, voucher.organisation.region))
 
 
 def usable_vouchers(session: Session, organisation_id: int, today: date) -> list[Voucher]:
@@ -169,6 +203,8 @@ def redeem(session: Session, voucher: Voucher, order: Order, amount: int) -> Vou
     """
     if amount <= 0:
         raise VoucherError(_("Nothing to redeem."))
+    if not region_covers(voucher.programme, voucher.organisation.region):
+        raise VoucherError(region_refusal(voucher.programme, voucher.organisation))
     session.flush()
     taken = session.execute(
         update(Voucher).where(Voucher.id == voucher.id, Voucher.balance >= amount)

@@ -112,12 +112,13 @@ def _file_response(stored_name: str, content_type: str, download_name: str, down
         abort(404)
     if not path.is_file():
         abort(404)
-    response = send_file(path, mimetype=content_type, as_attachment=download,
+    # A PDF is never shown inline: a viewer would run what the upload checks missed.
+    response = send_file(path, mimetype=content_type,
+                         as_attachment=download or not content_type.startswith("image/"),
                          download_name=download_name, max_age=0, conditional=True)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
-    if content_type.startswith("image/"):
-        response.headers["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; sandbox"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; sandbox"
     return response
 
 

@@ -45,6 +45,8 @@ DEFAULT_MAX_LOGO_BYTES = 2 * 1024 * 1024
 STORED_NAME = re.compile(r"^[0-9a-f]{32}\.(pdf|png|jpg|ofd)$")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Bidirectional controls: "invoice\u202Efdp.exe" displays as "invoiceexe.pdf".
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 class UploadError(ValueError):
@@ -90,7 +92,7 @@ def display_name(raw: str | None, fallback: str = "document") -> str:
     """
     name = unicodedata.normalize("NFC", raw or "").replace("\\", "/")
     name = PurePosixPath(name).name if "/" in name else name
-    name = _CONTROL.sub("", name)
+    name = _BIDI.sub("", _CONTROL.sub("", name))
     name = " ".join(name.split()).lstrip(".").strip()
     if len(name) > 150:
         stem, dot, ext = name.rpartition(".")
@@ -156,8 +158,126 @@ def _check_pdf(data: bytes) -> None:
         raise UploadError(_("This PDF looks damaged or incomplete (it has no end-of-file "
                             "marker). Please export it again and re-upload."))
     if any(name in _PDF_ACTIVE_NAMES for name in _pdf_names(data)):
-        raise UploadError(_("PDFs that contain scripts, launch actions or embedded files are "
-                            "not accepted. Please upload a plain scan or a printed-to-PDF copy."))
+        raise UploadError(str(ACTIVE_PDF_MESSAGE))
+    _check_pdf_objects(data)
+
+
+ACTIVE_PDF_MESSAGE = _l("PDFs that contain scripts, launch actions or embedded files are not "
+                        "accepted. Please upload a plain scan or a printed-to-PDF copy.")
+DAMAGED_PDF_MESSAGE = _l("This PDF could not be read: it looks damaged. Please export it again "
+                         "and re-upload.")
+_PDF_ACTIVE_KEYS = {"/JS", "/JavaScript", "/Launch", "/EmbeddedFile", "/EmbeddedFiles",
+                    "/EF", "/RichMedia"}
+_PDF_ACTIVE_VALUES = {"/JavaScript", "/Launch", "/EmbeddedFile", "/RichMedia", "/ImportData"}
+
+
+def _check_pdf_objects(data: bytes) -> None:
+    """Parse the PDF with a real PDF library (pikepdf, on qpdf: every cross-reference form,
+    object streams, damaged files recovered as a viewer would) and refuse it when any
+    object, wherever it is stored, is or names JavaScript, a launch action or an embedded
+    file. Object streams are decoded through their whole filter chain (with a size budget,
+    so a nested-compression bomb is refused, not inflated) and their text checked too: a
+    viewer may find objects in them that the file's cross-reference table does not list."""
+    import io
+
+    import pikepdf
+
+    try:
+        pdf = pikepdf.open(io.BytesIO(data))
+    except (pikepdf.PdfError, pikepdf.PasswordError, ValueError) as exc:
+        raise UploadError(str(DAMAGED_PDF_MESSAGE)) from exc
+    budget = [_PDF_INFLATED_MAX]
+    with pdf:
+        try:
+            for obj in pdf.objects:
+                if _pdf_object_active(obj, depth=0):
+                    raise UploadError(str(ACTIVE_PDF_MESSAGE))
+                if isinstance(obj, pikepdf.Stream) and _is_object_stream(obj):
+                    text = _decode_object_stream(obj, budget)
+                    for name in _PDF_NAME.finditer(text):
+                        raw = _PDF_NAME_ESCAPE.sub(lambda h: bytes([int(h.group(1), 16)]),
+                                                   name.group(1))
+                        if raw in _PDF_ACTIVE_NAMES:
+                            raise UploadError(str(ACTIVE_PDF_MESSAGE))
+        except (pikepdf.PdfError, RecursionError) as exc:
+            raise UploadError(str(DAMAGED_PDF_MESSAGE)) from exc
+
+
+def _is_object_stream(stream) -> bool:
+    keys = set(stream.stream_dict.keys())
+    return stream.stream_dict.get("/Type") == "/ObjStm" or {"/N", "/First"} <= keys
+
+
+def _decode_object_stream(stream, budget: list[int]) -> bytes:
+    """The stream's bytes through its filters: Flate, ASCIIHex and ASCII85, in any number
+    and order, each bounded by what is left of ``budget``. Anything else (predictors, other
+    filters) is not what a genuine object stream uses: refused."""
+    import base64
+    import binascii
+
+    import pikepdf
+
+    filters = stream.stream_dict.get("/Filter")
+    if filters is None:
+        names = []
+    elif isinstance(filters, pikepdf.Array):
+        names = [str(item) for item in filters]
+    else:
+        names = [str(filters)]
+    if stream.stream_dict.get("/DecodeParms") not in (None, pikepdf.Array()):
+        raise UploadError(str(DAMAGED_PDF_MESSAGE))
+    data = stream.read_raw_bytes()
+    for name in names:
+        try:
+            if name in ("/FlateDecode", "/Fl"):
+                inflater = zlib.decompressobj()
+                data = inflater.decompress(data, budget[0] + 1)
+            elif name in ("/ASCIIHexDecode", "/AHx"):
+                hex_text = data.split(b">", 1)[0]
+                hex_text = re.sub(rb"\s", b"", hex_text)
+                data = binascii.unhexlify(hex_text + b"0" * (len(hex_text) % 2))
+            elif name in ("/ASCII85Decode", "/A85"):
+                text = re.sub(rb"\s", b"", data).removeprefix(b"<~").split(b"~>", 1)[0]
+                data = base64.a85decode(text)
+            else:
+                raise UploadError(str(DAMAGED_PDF_MESSAGE))
+        except (zlib.error, binascii.Error, ValueError) as exc:
+            raise UploadError(str(DAMAGED_PDF_MESSAGE)) from exc
+        if len(data) > budget[0]:
+            raise UploadError("This PDF unpacks to far more data than a document needs. "
+                              "Please upload a plain scan or a printed-to-PDF copy.")
+    budget[0] -= len(data)
+    return data
+
+
+def _pdf_object_active(obj, depth: int) -> bool:
+    """Whether this object, or a direct object inside it, is active content. Indirect
+    references are not followed: ``pdf.objects`` visits every indirect object itself."""
+    import pikepdf
+
+    if depth > 64:
+        return True  # absurd nesting: refuse rather than guess
+    if isinstance(obj, pikepdf.Name):
+        return str(obj) in _PDF_ACTIVE_VALUES
+    if isinstance(obj, pikepdf.Stream):
+        obj = obj.stream_dict
+    if isinstance(obj, pikepdf.Dictionary):
+        for key in obj:  # keys
+            if key in _PDF_ACTIVE_KEYS:
+                return True
+            value = obj.get(key)
+            if _direct(value) and _pdf_object_active(value, depth + 1):
+                return True
+        return False
+    if isinstance(obj, pikepdf.Array):
+        return any(_direct(item) and _pdf_object_active(item, depth + 1) for item in obj)
+    return False
+
+
+def _direct(value) -> bool:
+    import pikepdf
+
+    return isinstance(value, pikepdf.Object) and not value.is_indirect
 
 
 def _check_png(data: bytes) -> None:

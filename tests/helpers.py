@@ -28,9 +28,11 @@ def logout(client):
 
 
 def pdf_bytes(text: str = "Report") -> bytes:
-    """The smallest PDF the upload checks accept; ``text`` tells files apart."""
+    """The smallest PDF the upload checks accept (one page: a PDF library must be able to
+    read it); ``text`` tells files apart."""
     return (f"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
-            f"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n% {text}\n"
+            f"2 0 obj << /Type /Pages /Kids [9 0 R] /Count 1 >> endobj\n"
+            f"9 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >> endobj\n% {text}\n"
             "trailer << /Root 1 0 R >>\n%%EOF\n").encode()
 
 

@@ -52,8 +52,11 @@ def test_admin_creates_a_programme_and_staff_grant_vouchers(client, session):
     osup.logout(client)
 
     osup.login(client, staff)
+    # Staff find the enterprise by its code, then pick it from the list (issue 16).
+    found = client.get(f"/staff/vouchers/{created.id}?q={enterprise.credit_code}")
+    assert f'value="{enterprise.id}"' in found.get_data(as_text=True)
     response = post_form(client, f"/staff/vouchers/{created.id}", {
-        "organisation": enterprise.credit_code, "amount": "20,000", "note": "Batch 1"})
+        "organisation_id": str(enterprise.id), "amount": "20,000", "note": "Batch 1"})
     assert response.status_code == 302
     voucher = session.scalar(select(Voucher))
     assert voucher.organisation_id == enterprise.id and voucher.balance == 2_000_000

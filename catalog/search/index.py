@@ -17,13 +17,12 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 from whoosh import index as whoosh_index
 from whoosh import writing
 
-from catalog import favourites
-from catalog.models import Category, Product, SearchOutbox
+from catalog.models import Category, Product
 from catalog.search.schema import (
     FIELD_WEIGHTS,
     INDEX_NAME,
@@ -217,21 +216,26 @@ def indexed_ids(index_dir) -> list[int]:
 
 # --------------------------------------------------------------------------- rebuilding
 
-def reindex_all(session: Session, index_dir, batch: int = 1000, on_batch=None) -> int:
+def reindex_all(session: Session, index_dir, batch: int = 1000, on_batch=None,
+                _locked: bool = False) -> int:
     """Rebuild the whole index from the database; returns the number of listings indexed.
 
-    Reads through a session of its own on ``session``'s connection settings, so the caller's
-    objects stay attached (commit your own changes first). Readers keep seeing the old index
-    until the new one commits (segments are swapped in one commit). Outbox rows already
-    visible when we start are reflected in the rebuild and are deleted afterwards, in the same
-    transaction as the favourite notes a drain would have sent for them (a listing suspended,
-    then a rebuild: its collectors are still told); rows that arrive meanwhile stay for the
-    next drain.
+    This is also how a replica joins (catalog/search/replicas.py): the log position is noted
+    *before* the listings are read and becomes the replica's cursor, so every change that
+    commits during the rebuild is applied again from the log afterwards (harmless: documents
+    are replaced by id). Reads through a session of its own on ``session``'s connection
+    settings, so the caller's objects stay attached (commit your own changes first). Readers
+    keep seeing the old index until the new one commits (segments are swapped in one commit).
     ``on_batch(n)`` is told after each batch of ``n`` listings (marketplace.jobs progress).
     """
+    from contextlib import nullcontext
+
+    from catalog.search import replicas as search_replicas
+
     ix = open_index(index_dir)
-    with index_write_lock(index_dir), Session(bind=session.get_bind()) as reader:
-        seen_rows = list(reader.execute(select(SearchOutbox.id, SearchOutbox.product_id)))
+    lock = nullcontext(True) if _locked else index_write_lock(index_dir)
+    with lock, Session(bind=session.get_bind()) as reader:
+        position = search_replicas.start_position(reader)
         writer = ix.writer(limitmb=256)
         count = 0
         try:
@@ -252,23 +256,13 @@ def reindex_all(session: Session, index_dir, batch: int = 1000, on_batch=None) -
         except BaseException:
             writer.cancel()
             raise
-        _absorb_rows(reader, seen_rows)
+        from catalog.search.worker import _config
+
+        search_replicas.set_cursor(reader, search_replicas.replica_name(index_dir, _config()),
+                                   position)
+        reader.commit()
     log.info("search index rebuilt: %d listings in %s", count, index_dir)
     return count
-
-
-def _absorb_rows(session: Session, rows: list, chunk: int = 500) -> int:
-    """After a rebuild: send the favourite notes of the outbox rows it covered (as the drain
-    would, see catalog.search.worker) and delete the rows, one transaction per chunk."""
-    notices = 0
-    for start in range(0, len(rows), chunk):
-        part = rows[start:start + chunk]
-        for product in load_products(session, sorted({product_id for _id, product_id in part})):
-            notices += favourites.notify_favourite_changes(session, product)
-        session.execute(delete(SearchOutbox).where(SearchOutbox.id.in_([r[0] for r in part])))
-        session.commit()
-        session.expunge_all()
-    return notices
 
 
 def _visible_batch(session: Session, after_id: int, limit: int) -> list[Product]:

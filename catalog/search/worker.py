@@ -21,20 +21,24 @@ background thread woken after each request (``SEARCH_DRAIN_IN_PROCESS``).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from flask import current_app, has_app_context
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog import favourites
 from catalog.models import SearchOutbox
+from catalog.search import replicas as search_replicas
 from catalog.search.index import (
     document_for,
     index_write_lock,
     load_products,
     open_index,
+    reindex_all,
 )
 from catalog.services import visible_ids
 from marketplace.database import db
@@ -57,8 +61,19 @@ class DrainResult:
                 f"{self.deleted} removed, {self.notices} favourite notices.")
 
 
-def outbox_pending(session: Session) -> bool:
-    return session.scalar(select(SearchOutbox.id).limit(1)) is not None
+def outbox_pending(session: Session, index_dir=None) -> bool:
+    """Whether this replica (or, without ``index_dir``, anyone) has rows still to apply."""
+    if index_dir is None:
+        return session.scalar(select(SearchOutbox.id).limit(1)) is not None
+    return search_replicas.pending(session, search_replicas.replica_name(
+        index_dir, _config())) or search_replicas.pending(session, search_replicas.NOTICES)
+
+
+_app_config = None  # the registered app's config, for the background drain thread
+
+
+def _config():
+    return current_app.config if has_app_context() else _app_config
 
 
 def apply_rows(session: Session, ix, rows: list[SearchOutbox]) -> tuple[int, int, list]:
@@ -89,35 +104,80 @@ def apply_rows(session: Session, ix, rows: list[SearchOutbox]) -> tuple[int, int
 
 def drain_outbox(session: Session, index_dir, *, batch_size: int = 200,
                  blocking: bool = True) -> DrainResult:
-    """Apply every pending outbox row to the index (see the module docstring).
+    """Apply the log to this host's replica, then (cluster-wide, under a job lock) send the
+    favourite notices and prune what every consumer has passed (catalog/search/replicas.py).
 
     Give it a session of its own: it commits after each batch.
     """
+    replica = search_replicas.replica_name(index_dir, _config())
     result = DrainResult()
     ix = open_index(index_dir)  # before the lock: creating a missing index takes it too
     with index_write_lock(index_dir, blocking=blocking) as held:
         if not held:
             result.skipped = True
             return result
+        session.commit()  # a fresh transaction: see what committed while we waited
+        if search_replicas.needs_snapshot(session, replica):
+            count = reindex_all(session, index_dir, _locked=True)
+            log.info("search replica %s built from a snapshot: %d listings", replica, count)
         while True:
-            # A fresh transaction: rows another writer deleted while we waited are gone.
             session.commit()
-            rows = list(session.scalars(
-                select(SearchOutbox).order_by(SearchOutbox.id).limit(batch_size)))
+            rows = search_replicas.read_new(session, replica, batch_size)
             if not rows:
+                search_replicas.advance(session, replica, [])
+                session.commit()
                 break
-            updated, deleted, products = apply_rows(session, ix, rows)
-            for product in products:
-                result.notices += favourites.notify_favourite_changes(session, product)
-            session.execute(delete(SearchOutbox).where(
-                SearchOutbox.id.in_([row.id for row in rows])))
+            updated, deleted, _products = apply_rows(session, ix, rows)
+            search_replicas.advance(session, replica, [row.id for row in rows])
             session.commit()
             result.rows += len(rows)
             result.updated += updated
             result.deleted += deleted
+    result.notices = send_notices(session, batch_size)
     if result.rows:
         log.info("search outbox: %s", result)
     return result
+
+
+def send_notices(session: Session, batch_size: int = 200) -> int:
+    """The cluster's one consumer of the log that writes to the database: favourite notices
+    (decided from database state, so a replay sends nothing twice), then pruning. Runs
+    wherever the ``outbox-notices`` lock is free; elsewhere it is skipped."""
+    from marketplace import jobs
+
+    engine = session.get_bind()
+    lock_dir = (current_app.config.get("JOB_LOCK_DIR") if has_app_context() else None) \
+        or os.path.join(os.path.dirname(os.path.abspath(str(engine.url.database or "."))),
+                        "locks")
+    notices = 0
+    with jobs.job_lock("outbox-notices", engine, lock_dir) as held:
+        if not held:
+            return 0
+        session.commit()
+        search_replicas.ensure_consumer(session, search_replicas.NOTICES)
+        while True:
+            rows = search_replicas.read_new(session, search_replicas.NOTICES, batch_size)
+            if not rows:
+                search_replicas.advance(session, search_replicas.NOTICES, [])
+                session.commit()
+                break
+            for product in load_products(session, sorted({row.product_id for row in rows})):
+                notices += favourites.notify_favourite_changes(session, product)
+            search_replicas.advance(session, search_replicas.NOTICES, [row.id for row in rows])
+            session.commit()
+        search_replicas.prune(session, _retention())
+        session.commit()
+    return notices
+
+
+def _retention() -> float:
+    """SEARCH_OUTBOX_RETENTION_SECONDS: unset, a day (tests: none, rows go once applied)."""
+    if not has_app_context():
+        return 0
+    setting = current_app.config.get("SEARCH_OUTBOX_RETENTION_SECONDS")
+    if setting is None:
+        return 0 if current_app.testing else 86400
+    return float(setting)
 
 
 # --------------------------------------------------------------------------- in-process drain
@@ -155,7 +215,7 @@ class _BackgroundDrainer:
             for index_dir, engine in targets:
                 try:
                     with Session(bind=engine, expire_on_commit=False) as session:
-                        if outbox_pending(session):
+                        if outbox_pending(session, index_dir):
                             drain_outbox(session, index_dir, blocking=False)
                 except Exception:  # keep the thread alive; the next request retries
                     log.exception("background search-outbox drain failed")
@@ -183,5 +243,7 @@ def in_process_drain_enabled(app) -> bool:
 
 def kick_background_drain(app) -> None:
     """After a request: wake the in-process drainer (when SEARCH_DRAIN_IN_PROCESS is on)."""
+    global _app_config
+    _app_config = app.config  # the drain thread has no app context; replica names need it
     if in_process_drain_enabled(app) and db.engine is not None:
         _drainer.kick(db.engine, app.config["SEARCH_INDEX_DIR"])

@@ -54,19 +54,20 @@ def seed_demo_vouchers():
             name="SIP innovation vouchers 2026 苏州工业园区创新券",
             funder="SIP Science and Technology Bureau", budget=2_000_000_00,
             valid_from=today - timedelta(days=30), valid_until=today + timedelta(days=365),
-            max_share_bp=3000, eligible_category_ids=[],
+            max_share_bp=3000, eligible_category_ids=[], regions=["suzhou_sip"],
             currency=current_app.config.get("CURRENCY", "CNY")))
     have = set(session.scalars(select(Voucher.organisation_id)))
-    # The demo accounts' enterprises and the first few dozen others.
+    # The demo accounts' enterprises and about forty others the programme covers.
     demo_orgs = set(session.scalars(select(User.organisation_id).where(
         User.email.like("%@demo.example"), User.organisation_id.is_not(None))))
     first = set(session.scalars(select(Organisation.id).where(
-        Organisation.kind == "enterprise").order_by(Organisation.id).limit(40)))
+        Organisation.kind == "enterprise").order_by(Organisation.id).limit(200)))
     granted = 0
     for organisation in session.scalars(select(Organisation).where(
             Organisation.kind == "enterprise", Organisation.id.in_(demo_orgs | first))
             .order_by(Organisation.id)):
-        if organisation.id not in have:
+        if organisation.id not in have and vouchers.region_covers(programme,
+                                                                  organisation.region):
             vouchers.grant(session, admin, programme, organisation, 20_000_00,
                            "Demo grant")
             granted += 1

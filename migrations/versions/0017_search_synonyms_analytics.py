@@ -7,7 +7,7 @@
   searched, found nothing, and which listings its results led to. No personal data.
 
 Revision ID: 0017
-Revises: 0014
+Revises: 0016
 Create Date: 2026-12-07 02:18:58.766448
 """
 
@@ -22,7 +22,7 @@ from alembic import op
 import marketplace.database
 
 revision: str = '0017'
-down_revision: str | Sequence[str] | None = '0014'
+down_revision: str | Sequence[str] | None = '0016'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -33,6 +33,7 @@ from orders.payments.core import (
 from orders.stripe_gateway import (
     CardDeclined,
     GatewayError,
+    GatewayUnavailable,
     StripeGateway,
     intent_summary,
 )
@@ -131,15 +132,24 @@ def pay_with_test_card(session: Session, payment: Payment, card: TestCard,
     try:
         method = gw.create_test_card_payment_method(card.number, card.exp_month, card.exp_year,
                                                     card.cvc)
+    except GatewayUnavailable as exc:  # Stripe down or hung: not the card's fault
+        _fail(session, payment, exc.code, exc.message)
+        session.commit()
+        raise
     except GatewayError as exc:
         _fail(session, payment, exc.code or "invalid_card",
               "The card details were not accepted. Check the number, expiry and CVC.")
         session.commit()
         return payment
-    intent = gw.create_intent(
-        amount=payment.amount, currency=payment.currency, payment_method=method["id"],
-        metadata={"payment_id": str(payment.id), "order_id": str(order.id),
-                  "order_number": order.number})
+    try:
+        intent = gw.create_intent(
+            amount=payment.amount, currency=payment.currency, payment_method=method["id"],
+            metadata={"payment_id": str(payment.id), "order_id": str(order.id),
+                      "order_number": order.number})
+    except GatewayUnavailable as exc:  # an unconfirmed intent, if any, holds nothing
+        _fail(session, payment, exc.code, exc.message)
+        session.commit()
+        raise
     payment.stripe_payment_intent_id = intent["id"]
     payment.stripe_client_secret = intent.get("client_secret")
     payment.card_last4 = (method.get("card") or {}).get("last4")
@@ -149,6 +159,13 @@ def pay_with_test_card(session: Session, payment: Payment, card: TestCard,
         intent = gw.confirm_intent(intent["id"])
     except CardDeclined:
         intent = gw.retrieve_intent(intent["id"])
+    except GatewayUnavailable as exc:
+        # The confirm may have happened: the payment stays pending with its intent, and a
+        # retry (``_abandon`` asks Stripe first), the webhook or run-order-timers applies
+        # what Stripe did.
+        payment.failure_code, payment.failure_message = exc.code, exc.message
+        session.commit()
+        raise
     apply_intent(session, payment, intent, gw)
     session.commit()
     return payment

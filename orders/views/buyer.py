@@ -22,7 +22,7 @@ from orders import checkout as checkouts
 from orders import files as order_files
 from orders import forms, payments, queries, vouchers
 from orders.models import Checkout, Order
-from orders.stripe_gateway import GatewayError
+from orders.stripe_gateway import GatewayError, GatewayUnavailable
 from orders.views import bp
 from orders.views.common import (
     Refused,
@@ -194,7 +194,8 @@ def checkout_submit():
             return redirect(url_for("orders.checkout_pay", token=token))
         card = card_form.card()
         for order in card_orders:
-            _pay_by_test_card(order, card)
+            if not _pay_by_test_card(order, card):
+                break  # Stripe is not answering: do not make the buyer wait once per order
     return redirect(url_for("orders.checkout_result", token=token))
 
 
@@ -203,7 +204,8 @@ def _chosen_method(name: str) -> payments.PaymentMethod | None:
     return next((m for m in payments.selectable() if m.name == name), None)
 
 
-def _pay_by_test_card(order: Order, card) -> None:
+def _pay_by_test_card(order: Order, card) -> bool:
+    """Pay one order; False when the payment service did not answer."""
     try:
         payment = payments.begin_card_payment(db.session, order)
         db.session.commit()
@@ -212,12 +214,19 @@ def _pay_by_test_card(order: Order, card) -> None:
         db.session.rollback()
         flash(_("Order %(number)s: %(message)s", number=order.number, message=exc.message),
               "warning")
+    except GatewayUnavailable as exc:
+        db.session.rollback()
+        log.warning("card payment for %s: Stripe not answering", order.number)
+        flash(_("Order %(number)s: %(message)s", number=order.number, message=exc.message),
+              "danger")
+        return False
     except GatewayError as exc:
         db.session.rollback()
         log.warning("card payment for %s: %s", order.number, exc)
         flash(_("Order %(number)s: the payment service did not answer (%(error)s). "
                 "Nothing was charged; retry from the order page.", number=order.number,
                 error=exc.message), "danger")
+    return True
 
 
 def _own_checkout(token: str) -> Checkout:
