@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import stripe
+from flask_babel import lazy_gettext as _l
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -48,8 +49,8 @@ class GatewayUnavailable(GatewayError):
 
 
 UNAVAILABLE_CODE = "gateway_unavailable"
-UNAVAILABLE_MESSAGE = ("The payment service is not answering. Nothing was charged; "
-                       "please try again in a moment.")
+UNAVAILABLE_MESSAGE = _l("The payment service is not answering. Nothing was charged; "
+                         "please try again in a moment.")
 # Well under gunicorn's 30 s worker timeout (GUNICORN_TIMEOUT), even with the one retry a
 # read may get: the buyer sees our answer, never a killed worker.
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -99,7 +100,7 @@ class StripeGateway:
         try:
             return func(*args, **kwargs).to_dict()
         except stripe.APIConnectionError as exc:  # timeouts and refused connections
-            raise GatewayUnavailable(UNAVAILABLE_MESSAGE, UNAVAILABLE_CODE) from exc
+            raise GatewayUnavailable(str(UNAVAILABLE_MESSAGE), UNAVAILABLE_CODE) from exc
         except stripe.CardError as exc:
             raise CardDeclined(exc.user_message or "Your card was declined.",
                                exc.code or "card_declined") from exc
