@@ -49,6 +49,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     # Import every model module so relationships resolve and metadata is complete.
     import catalog.models  # noqa: F401
+    import demand.models  # noqa: F401
     import orders.models  # noqa: F401
     import providers.models  # noqa: F401
 
@@ -89,6 +90,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     from providers import credibility_views
 
     app.register_blueprint(credibility_views.bp)  # credibility: explanation, console page
+    from demand import views as demand_views
+
+    demand_views.register(app)  # needs (需求), demand board, proposals, award
     errors.register(app)
     from marketplace import serving
 

@@ -8,6 +8,7 @@ from sqlalchemy import engine_from_config, pool
 import catalog.models  # noqa: F401 - register tables on Base.metadata
 import orders.models  # noqa: F401
 import providers.models  # noqa: F401
+import demand.models  # noqa: F401
 import marketplace.models  # noqa: F401
 from marketplace.database import Base
 
