@@ -1,0 +1,183 @@
+"""Needs (需求): publishing, validation, moderation, versions after opening, visibility,
+deadlines and the timers."""
+
+from datetime import date, timedelta
+
+import demand_support as ds
+import pytest
+from sqlalchemy import func, select
+
+from demand import services
+from demand.models import Need, NeedInvitation, NeedVersion
+from demand.services import DemandError
+from marketplace.database import utcnow
+from marketplace.models import Notification
+from marketplace.permissions import can_view_need
+
+
+@pytest.fixture
+def w(session, app):
+    return ds.world(session, app)
+
+
+def _count(session, model) -> int:
+    return session.scalar(select(func.count()).select_from(model))
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"budget_min": 9_000_000, "budget_max": 1_000_000}, "minimum is above its maximum"),
+    ({"proposal_deadline": utcnow() - timedelta(hours=1)}, "deadline is in the past"),
+    ({"wanted_delivery": date.today()}, "before the proposal deadline"),
+    ({"title": "  "}, "title"),
+    ({"budget_kind": "range", "budget_max": None}, "both ends"),
+    ({"region": "atlantis"}, "region"),
+    ({"category_id": None}, "sub-category"),
+])
+def test_bad_need_input_is_refused_and_nothing_is_written(session, w, changes, message):
+    with pytest.raises(DemandError) as refused:
+        services.create_need(session, w.buyer, ds.fto_data(session, **changes))
+    assert message in refused.value.message
+    session.rollback()
+    assert _count(session, Need) == 0
+
+
+def test_financial_need_requires_amount_term_and_purpose(session, w):
+    data = ds.fto_data(session, category_id=ds.category_id(session, "credit-loans"))
+    with pytest.raises(DemandError, match="amount wanted"):
+        services.create_need(session, w.buyer, data)
+    data = ds.fto_data(session, category_id=ds.category_id(session, "credit-loans"),
+                       financial_amount=500_000_000, financial_term_months=36,
+                       financial_purpose="Pilot line for solid-state cells")
+    need = services.create_need(session, w.buyer, data)
+    assert need.is_financial and need.financial_amount == 500_000_000
+
+
+def test_institutions_cannot_publish_needs(session, w):
+    with pytest.raises(DemandError) as refused:
+        services.create_need(session, w.fto_user, ds.fto_data(session))
+    assert refused.value.status == 403
+
+
+def test_suspended_enterprise_cannot_publish(session, w):
+    w.buyer_org.suspended = True
+    with pytest.raises(DemandError) as refused:
+        services.create_need(session, w.buyer, ds.fto_data(session))
+    assert refused.value.status == 403
+
+
+def test_moderation_opens_the_need_invites_matches_and_records_version_one(session, w, app):
+    need = services.create_need(session, w.buyer, ds.fto_data(session))
+    services.submit_need(session, w.buyer, need)
+    assert need.status == "submitted"
+    # Not visible to institutions while awaiting moderation.
+    assert not can_view_need(w.fto_user, need)
+    invitations = services.approve_need(session, w.staff, need,
+                                        index_dir=app.config["SEARCH_INDEX_DIR"])
+    session.commit()
+    assert need.status == "open" and need.opened_at is not None
+    assert [v.version for v in need.versions] == [1]
+    assert invitations and invitations[0].provider_org_id == w.fto.id
+    notices = session.scalars(select(Notification.kind).where(
+        Notification.user_id == w.fto_user.id)).all()
+    assert "need_invitation" in notices
+    # Approving twice (two staff tabs) is refused.
+    with pytest.raises(DemandError) as again:
+        services.approve_need(session, w.staff, need)
+    assert again.value.status == 409
+
+
+def test_staff_return_needs_a_reason_and_sends_it_back_to_draft(session, w):
+    need = services.create_need(session, w.buyer, ds.fto_data(session))
+    services.submit_need(session, w.buyer, need)
+    with pytest.raises(DemandError, match="why"):
+        services.reject_need(session, w.staff, need, " ")
+    services.reject_need(session, w.staff, need, "Say which EU countries.")
+    assert need.status == "draft" and need.rejection_reason == "Say which EU countries."
+    with pytest.raises(DemandError):
+        services.approve_need(session, w.buyer, need)  # not staff
+
+
+def test_editing_an_open_need_makes_a_version_and_tells_invited_institutions(session, w, app):
+    need = ds.open_need(session, w, app)
+    data = services.NeedData.of(need)
+    data.description += "\n\nAlso Germany's utility models."
+    services.update_need(session, w.buyer, need, data, note="Added utility models")
+    session.commit()
+    assert need.version == 2
+    versions = session.scalars(select(NeedVersion).where(NeedVersion.need_id == need.id)
+                               .order_by(NeedVersion.version)).all()
+    assert [v.version for v in versions] == [1, 2]
+    assert "utility models" in versions[1].snapshot["description"]
+    assert "utility models" not in versions[0].snapshot["description"]
+    kinds = session.scalars(select(Notification.kind).where(
+        Notification.user_id == w.fto_user.id)).all()
+    assert "need_updated" in kinds
+
+
+def test_another_enterprise_cannot_read_a_non_public_need(session, w, app):
+    need = ds.open_need(session, w, app, visibility="invited")
+    assert services.role_on(session, w.buyer, need) == "buyer"
+    assert services.role_on(session, w.staff, need) == "staff"
+    assert services.role_on(session, w.other_buyer, need) is None
+    invited = {i.provider_org_id for i in need.invitations}
+    assert w.fto.id in invited
+    assert services.role_on(session, w.fto_user, need) == "provider"
+    uninvited = [u for o, u in ((w.lab, w.lab_user), (w.filer, w.filer_user))
+                 if o.id not in invited]
+    for user in uninvited:
+        assert services.role_on(session, user, need) is None
+        with pytest.raises(DemandError) as refused:
+            services.require_view(session, user, need)
+        assert refused.value.status == 404
+
+
+def test_other_enterprise_gets_404_on_the_need_page(client, session, w, app):
+    import order_support as osup
+
+    need = ds.open_need(session, w, app, visibility="invited")
+    osup.login(client, w.other_buyer)
+    assert client.get(f"/needs/{need.id}").status_code == 404
+
+
+def test_timers_expire_needs_without_proposals_and_remind_buyers_with_some(session, w, app):
+    lonely = ds.open_need(session, w, app)
+    answered = ds.open_need(session, w, app)
+    services.submit_proposal(session, w.fto_user, answered, ds.proposal_data())
+    session.commit()
+    later = utcnow() + timedelta(days=15)
+    report = services.run_need_timers(session, now=later)
+    session.commit()
+    assert (report.expired, report.reminded) == (1, 1)
+    assert lonely.status == "expired" and answered.status == "open"
+    assert answered.reminded_at is not None
+    again = services.run_need_timers(session, now=later)
+    assert (again.expired, again.reminded) == (0, 0)
+    much_later = utcnow() + timedelta(days=14 + services.DEFAULT_AWARD_DAYS + 1)
+    services.run_need_timers(session, now=much_later)
+    session.commit()
+    assert answered.status == "expired"
+    assert answered.proposals[0].status == "not_selected"
+
+
+def test_staff_can_add_and_remove_invitations(session, w, app):
+    need = ds.open_need(session, w, app, visibility="invited")
+    existing = {i.provider_org_id: i for i in need.invitations}
+    extra = factories_provider = None
+    for org in (w.lab, w.filer):
+        if org.id not in existing:
+            extra = org
+    if extra is None:  # every institution was matched: remove one, then invite it again
+        invitation = existing[w.filer.id]
+        services.staff_remove_invitation(session, w.staff, invitation, "Not a fit")
+        assert invitation.status == "removed"
+        assert services.role_on(session, w.filer_user, need) is None
+        extra = w.filer
+    invitation = services.staff_invite(session, w.staff, need, extra)
+    assert invitation.source == "staff" and invitation.status == "invited"
+    assert invitation.score_parts
+    with pytest.raises(DemandError) as twice:
+        services.staff_invite(session, w.staff, need, extra)
+    assert twice.value.status == 409
+    assert factories_provider is None
+    assert session.scalar(select(func.count()).select_from(NeedInvitation).where(
+        NeedInvitation.need_id == need.id, NeedInvitation.provider_org_id == extra.id)) == 1
