@@ -812,6 +812,8 @@ def award(session: Session, user: User, proposal: Proposal, feedback: str = "",
     need = proposal.need
     _require_owner(user, need)
     _require_enterprise(user)
+    if need.status != "open":
+        raise DemandError("This need has already been awarded or closed.", status=409)
     if proposal.status != "active":
         raise DemandError("Only an active proposal can be awarded.", status=409)
     if not proposal.provider.is_listed:

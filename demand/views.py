@@ -44,6 +44,13 @@ bp = Blueprint("demand", __name__)
 LOCAL = ZoneInfo("Asia/Shanghai")
 
 
+def _local_time(value: datetime) -> str:
+    """A UTC time as the platform's local time (Asia/Shanghai), to the minute."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M")
+
+
 def _user():
     return current_user._get_current_object()
 
@@ -428,7 +435,9 @@ def board_page():
     result = board.search(db.session, params, page_size=_page_size())
     return render_template("demand/board.html", tab="board", page=result.page, result=result,
                            params=params, categories=_subcategories(),
-                           regions=reference.REGIONS, statuses=services.NEED_STATUS_LABELS)
+                           regions=reference.REGIONS, statuses=services.NEED_STATUS_LABELS,
+                           bands=board.BUDGET_BANDS, deadlines=board.DEADLINES,
+                           sorts=board.SORTS)
 
 
 @bp.get("/demand/<int:need_id>")
@@ -595,6 +604,7 @@ def register(app) -> None:
     import click
 
     app.register_blueprint(bp)
+    app.jinja_env.filters["demand_time"] = _local_time
 
     @app.cli.command("run-need-timers")
     @click.option("--now", default=None, help="ISO time to run the timers at (replays).")

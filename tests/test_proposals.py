@@ -180,25 +180,23 @@ def test_award_twice_from_two_tabs_at_once_makes_one_order(app, session, w, clie
     first = services.submit_proposal(session, w.fto_user, need, ds.proposal_data())
     second = services.submit_proposal(session, w.filer_user, need, ds.proposal_data(3_000_000))
     session.commit()
-    clients = [app.test_client(), app.test_client()]
-    tokens = []
-    for c in clients:
-        osup.login(c, w.buyer)
-        tokens.append(csrf_token(c, f"/needs/{need.id}"))
     barrier = threading.Barrier(2)
     statuses = []
 
-    def award(c, token, proposal_id):
+    def award(proposal_id):
+        # Each tab in its own thread: its own request contexts (and login), like a browser.
+        c = app.test_client()
+        osup.login(c, w.buyer)
+        token = csrf_token(c, f"/needs/{need.id}")
         barrier.wait()
         response = c.post(f"/proposals/{proposal_id}/award", data={"csrf_token": token})
         statuses.append(response.status_code)
 
-    threads = [threading.Thread(target=award, args=(c, t, p)) for c, t, p in
-               zip(clients, tokens, (first.id, second.id), strict=True)]
+    threads = [threading.Thread(target=award, args=(p,)) for p in (first.id, second.id)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(30)
+        thread.join(60)
     db.session.remove()
     assert sorted(statuses) == [302, 409]
     assert session.scalar(select(func.count()).select_from(Order)) == 1
