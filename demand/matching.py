@@ -139,6 +139,8 @@ def text_hits(need: Need, index_dir, top: Category | None,
     except Exception:  # no index yet: matching still works on the other parts
         return TextHits(available=False)
     try:
+        if searcher.doc_count() == 0:  # a new, empty index (not built yet)
+            return TextHits(available=False)
         parsed = TextQuery.parse(need_text(need))
         terms = [t for t in dict.fromkeys(parsed.atoms + parsed.extras)
                  if searcher.doc_frequency("text", t) > 0]
@@ -190,10 +192,10 @@ def _category_figures(session: Session, provider_ids, sub: Category, top: Catego
 
 def _regions(session: Session, provider_ids) -> dict[int, set[str]]:
     served: dict[int, set[str]] = {}
-    for org_id, region, regions in session.execute(
-            select(Organisation.id, Organisation.region, Organisation.regions_served)
+    for org_id, regions in session.execute(
+            select(Organisation.id, Organisation.regions_served)
             .where(Organisation.id.in_(provider_ids))):
-        served[org_id] = set(regions or []) | ({region} if region else set())
+        served[org_id] = set(regions or [])
     for org_id, regions in session.execute(
             select(Product.provider_id, Product.regions).where(
                 Product.provider_id.in_(provider_ids), visible_products_condition())):

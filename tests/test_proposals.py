@@ -224,3 +224,96 @@ def test_messages_between_enterprise_and_proposing_institution_only(session, w, 
     assert refused.value.status == 403
     assert [m.side for m in proposal.messages] == ["buyer", "provider"]
     _ = utcnow
+
+
+def _proposal_form(price: str, days: int = 40) -> dict:
+    today = date.today()
+    return {"price": price, "delivery_date": (today + timedelta(days=days)).isoformat(),
+            "ms_title": ["检索与权利要求对比", "FTO 意见书", ""],
+            "ms_share": ["40", "60", ""],
+            "ms_due": [(today + timedelta(days=days // 2)).isoformat(),
+                       (today + timedelta(days=days)).isoformat(), ""],
+            "team": "两名欧洲专利代理人", "cover_note": "我们去年完成了 40 份 FTO 报告。"}
+
+
+def test_the_whole_flow_through_the_pages(client, session, w, app):
+    """Publish in Chinese → staff approve → matches explained → two proposals (one
+    revised) → compare → award → pay page; the other institution sees "not selected"."""
+    import order_support as osup
+    from conftest import post_form
+
+    osup.login(client, w.buyer)
+    assert "You have not published a need yet" in client.get("/needs").get_data(as_text=True)
+    deadline = (date.today() + timedelta(days=10)).isoformat()
+    response = post_form(client, "/needs/new", {
+        "title": "欧盟上市前的专利自由实施分析 FTO",
+        "description": "扫地机器人进入欧洲市场前，需要 **自由实施分析** (freedom-to-operate)。",
+        "category_id": ds.category_id(session, "ip-strategy"), "budget_kind": "range",
+        "budget_min": "30,000", "budget_max": "80,000", "proposal_deadline": deadline,
+        "proposal_deadline_time": "18:00",
+        "wanted_delivery": (date.today() + timedelta(days=60)).isoformat(),
+        "region": "suzhou_sip", "visibility": "public", "action": "submit"})
+    assert response.status_code == 302, response.get_data(as_text=True)[:3000]
+    need_url = response.headers["Location"]
+    page = client.get(need_url).get_data(as_text=True)
+    assert "Awaiting moderation" in page and "<strong>自由实施分析</strong>" in page
+    # Bad input through the form: minimum above maximum, said clearly, nothing written.
+    bad = post_form(client, "/needs/new", {
+        "title": "x", "description": "y", "category_id": ds.category_id(session, "testing"),
+        "budget_kind": "range", "budget_min": "9000", "budget_max": "10",
+        "proposal_deadline": deadline, "visibility": "public"})
+    assert bad.status_code == 400
+    assert "minimum is above its maximum" in bad.get_data(as_text=True)
+    osup.logout(client)
+
+    osup.login(client, w.staff)
+    assert "欧盟上市前" in client.get("/staff/needs").get_data(as_text=True)
+    need_id = int(need_url.rstrip("/").split("/")[-1])
+    assert post_form(client, f"/staff/needs/{need_id}/approve", {}).status_code == 302
+    page = client.get(f"/needs/{need_id}").get_data(as_text=True)
+    assert f'data-testid="match-{w.fto.id}"' in page and "Why this institution" in page
+    osup.logout(client)
+
+    osup.login(client, w.fto_user)
+    board = client.get("/demand?q=自由实施").get_data(as_text=True)
+    assert "欧盟上市前" in board
+    invited = client.get("/demand?tab=invited").get_data(as_text=True)
+    assert "欧盟上市前" in invited
+    assert "苏州测试机器人" not in client.get(f"/demand/{need_id}").get_data(as_text=True)
+    r = post_form(client, f"/demand/{need_id}/propose", _proposal_form("60,000"))
+    assert r.status_code == 302
+    r = post_form(client, f"/demand/{need_id}/propose", _proposal_form("55,000"))
+    assert r.status_code == 302
+    osup.logout(client)
+
+    osup.login(client, w.filer_user)
+    bad = post_form(client, f"/demand/{need_id}/propose",
+                    {**_proposal_form("40,000"), "ms_share": ["40", "50", ""]})
+    assert bad.status_code == 302
+    assert "add up to 100 %" in client.get(bad.headers["Location"]).get_data(as_text=True)
+    assert post_form(client, f"/demand/{need_id}/propose",
+                     _proposal_form("40,000")).status_code == 302
+    osup.logout(client)
+
+    osup.login(client, w.buyer)
+    page = client.get(f"/needs/{need_id}").get_data(as_text=True)
+    assert "¥55,000.00" in page and "¥40,000.00" in page and "(revised" in page
+    fto_proposal = session.scalar(select(Proposal).where(Proposal.provider_org_id == w.fto.id))
+    assert post_form(client, f"/proposals/{fto_proposal.id}/messages",
+                     {"body": "德国也包括吗？"}).status_code == 302
+    history = client.get(f"/proposals/{fto_proposal.id}").get_data(as_text=True)
+    assert "德国也包括吗" in history and "¥60,000.00" in history
+    r = post_form(client, f"/proposals/{fto_proposal.id}/award", {"feedback": "价格合适"})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/pay")
+    osup.logout(client)
+
+    osup.login(client, w.filer_user)
+    page = client.get(f"/demand/{need_id}").get_data(as_text=True)
+    assert 'data-testid="not-selected"' in page and "价格合适" in page
+    osup.logout(client)
+
+    osup.login(client, w.staff)
+    funnel = client.get("/staff/needs/funnel").get_data(as_text=True)
+    assert 'data-testid="funnel-awarded">1<' in funnel
+    csv = client.get("/staff/needs/funnel?format=csv")
+    assert csv.mimetype == "text/csv" and "欧盟上市前" in csv.get_data(as_text=True)
