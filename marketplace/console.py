@@ -51,6 +51,7 @@ NAV_ITEMS = (
      ("reviews.staff_list",)),
     ("verification", "Verification", "bi-patch-check", ("review.verification_queue",)),
     ("moderation", "Moderation", "bi-shield-check", ("review.moderation_queue",)),
+    ("needs", "Needs", "bi-megaphone", ("demand.staff_needs",)),
     ("vouchers", "Vouchers", "bi-ticket-perforated", ("orders_admin.voucher_programmes",)),
     ("commissions", "Commissions", "bi-percent", ("orders_admin.commissions",)),
     ("audit", "Audit log", "bi-journal-text", ("console.audit",)),
