@@ -8,7 +8,7 @@ category        30  a published listing in the need's sub-category: 30; only in 
 text            25  relevance (BM25 over the search index, jieba + English stemming, the same
                     analyzer as the catalogue search) of the institution's best listing to the
                     need's title and description, relative to the best candidate: 25 × r/r_max
-region          10  the institution or the listing serves the need's region, a region that
+region          10  the institution (its regions) or its best listing serves the need's region, a region that
                     contains it (Suzhou Industrial Park is in Suzhou, in Jiangsu), or the whole
                     country: 10; no region asked: 10; otherwise 0
 credibility     15  the institution's credibility score (providers/credibility.py) × 15 / 100;
@@ -120,6 +120,7 @@ class TextHits:
 
     scores: dict[int, float] = field(default_factory=dict)
     words: dict[int, list[str]] = field(default_factory=dict)
+    in_region: set[int] = field(default_factory=set)  # of those, listings serving the region
     available: bool = True
 
 
@@ -162,11 +163,18 @@ def text_hits(need: Need, index_dir, top: Category | None,
         query = TextQuery(text="", atoms=terms, extras=[])
         best = snapshot.top_by_relevance(searcher, query, docs, TEXT_CANDIDATE_LISTINGS)
         parts = {t: snapshot.term_scores(searcher, t) for t in terms}
+        serving = frozenset()
+        if need.region:  # listings naming the region, a region containing it, or "national"
+            serving = frozenset().union(*(snapshot.term_set(searcher, "region", code)
+                                          for code in region_chain(need.region)))
         hits = TextHits()
         for docnum in best:
             found = [t for t in terms if docnum in parts[t]]
-            hits.scores[pid_of[docnum]] = sum(idf[t] * parts[t][docnum] for t in found)
-            hits.words[pid_of[docnum]] = found
+            pid = pid_of[docnum]
+            hits.scores[pid] = sum(idf[t] * parts[t][docnum] for t in found)
+            hits.words[pid] = found
+            if docnum in serving:
+                hits.in_region.add(pid)
         return hits
     finally:
         context.__exit__(None, None, None)
@@ -188,20 +196,6 @@ def _category_figures(session: Session, provider_ids, sub: Category, top: Catego
         .group_by(Product.provider_id)).all()
     return {pid: (int(s or 0), int(n), first_sub or first) for pid, s, n, first_sub, first
             in rows}
-
-
-def _regions(session: Session, provider_ids) -> dict[int, set[str]]:
-    served: dict[int, set[str]] = {}
-    for org_id, regions in session.execute(
-            select(Organisation.id, Organisation.regions_served)
-            .where(Organisation.id.in_(provider_ids))):
-        served[org_id] = set(regions or [])
-    for org_id, regions in session.execute(
-            select(Product.provider_id, Product.regions).where(
-                Product.provider_id.in_(provider_ids), visible_products_condition())):
-        served.setdefault(org_id, set()).update(r for r in (regions or [])
-                                                if isinstance(r, str))
-    return served
 
 
 def _responses(session: Session, provider_ids, before: datetime) -> dict[int, tuple[int, int]]:
@@ -249,14 +243,14 @@ def _score(session: Session, need: Need, provider_ids: list[int], hits: TextHits
         return []
     sub = need.category
     top = sub.parent or sub
-    orgs = {org.id: org for org in session.scalars(
-        select(Organisation).where(Organisation.id.in_(provider_ids),
-                                   listed_providers_condition()))}
+    orgs = {row.id: row for row in session.execute(
+        select(Organisation.id, Organisation.name, Organisation.credibility_score,
+               Organisation.credibility_level, Organisation.regions_served)
+        .where(Organisation.id.in_(provider_ids), listed_providers_condition()))}
     ids = list(orgs)
     if not ids:
         return []
     categories = _category_figures(session, ids, sub, top)
-    regions = _regions(session, ids) if need.region else {}
     responses = _responses(session, ids, now)
     ratings = _ratings(session, ids, top, now - timedelta(days=365))
     loads = _loads(session, ids)
@@ -303,8 +297,8 @@ def _score(session: Session, need: Need, provider_ids: list[int], hits: TextHits
         if not need.region:
             parts.append(Part("region", LABELS["region"], 10, 10, "No region asked"))
         else:
-            served = regions.get(org_id, set())
-            if served & wanted:
+            served = set(org.regions_served or [])
+            if served & wanted or best_pid in hits.in_region:
                 parts.append(Part("region", LABELS["region"], 10, 10,
                                   f"Serves {region_label}"
                                   + (" (nationwide)" if "national" in served
