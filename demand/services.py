@@ -88,6 +88,16 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _refresh_credibility(session: Session, org_ids, now: datetime) -> None:
+    """Recompute the credibility of organisations whose demand-side record just changed
+    (demand/credibility.py feeds both sides' scores)."""
+    from providers import credibility
+
+    ids = sorted({org_id for org_id in org_ids if org_id is not None})
+    if ids:
+        credibility.recompute_many(session, ids, now=now)
+
+
 def need_link(need: Need, side: str = "buyer") -> str:
     return f"/needs/{need.id}" if side == "buyer" else f"/demand/{need.id}"
 
@@ -401,6 +411,7 @@ def close_need(session: Session, user: User, need: Need, reason: str = "",
     _not_selected(session, need, None, now, "The enterprise closed the need without an award."
                   + (f" Reason: {need.close_reason}" if need.close_reason else ""))
     session.flush()
+    _refresh_credibility(session, [need.buyer_org_id], now)
 
 
 # --------------------------------------------------------------------------- invitations
@@ -541,6 +552,7 @@ def decline_invitation(session: Session, user: User, need: Need, reason: str, no
     invitation.decline_note = note[:2000] or None
     invitation.answered_at = now
     session.flush()
+    _refresh_credibility(session, [org.id], now)
     return invitation
 
 
@@ -703,6 +715,8 @@ def submit_proposal(session: Session, user: User, need: Need, data: ProposalData
                         f"{format_amount(proposal.price, proposal.currency)}, delivery by "
                         f"{proposal.delivery_date.isoformat()}.", need_link(need))
     session.flush()
+    if invitation is not None:
+        _refresh_credibility(session, [org.id], now)
     return proposal
 
 
@@ -852,6 +866,7 @@ def award(session: Session, user: User, proposal: Proposal, feedback: str = "",
     need.order_id = order.id
     _not_selected(session, need, proposal, now, (feedback or "").strip())
     session.flush()
+    _refresh_credibility(session, [need.buyer_org_id], now)
     return order
 
 
@@ -941,6 +956,9 @@ def _expire(session: Session, need: Need, now: datetime) -> bool:
                             .execution_options(synchronize_session=False))
     if taken.rowcount == 1:
         session.refresh(need)
+        silent = session.scalars(select(NeedInvitation.provider_org_id).where(
+            NeedInvitation.need_id == need.id, NeedInvitation.status == "invited")).all()
+        _refresh_credibility(session, [need.buyer_org_id, *silent], now)
         return True
     return False
 

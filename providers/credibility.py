@@ -124,6 +124,12 @@ class CredibilityInputs:
     responses: int = 0  # orders with a measured response
     response_hours: float = 0.0  # summed hours of those responses
     completed: int = 0  # orders completed
+    # Demand side (demand/credibility.py): provider invitations it could answer / answered;
+    # enterprise needs with proposals that ended / of those left without award or reason.
+    invitations: int = 0
+    invitations_answered: int = 0
+    needs_with_proposals: int = 0
+    needs_unawarded: int = 0
 
 
 @dataclass(frozen=True)
@@ -268,15 +274,22 @@ def _disputes(i: CredibilityInputs) -> Part:
 
 def _cancellations(i: CredibilityInputs) -> Part:
     full = WEIGHTS["cancellations"]
-    rate = i.cancelled / (i.paid + CANCEL_PRIOR_ORDERS)
+    unawarded = i.needs_unawarded if i.kind == "enterprise" else 0
+    ended = i.needs_with_proposals if i.kind == "enterprise" else 0
+    rate = (i.cancelled + unawarded) / (i.paid + ended + CANCEL_PRIOR_ORDERS)
     points = _round1(full * _clamp(1 - rate / CANCEL_ZERO_AT))
     if i.kind == "provider":
         what = "Declined or cancelled after acceptance"
     else:
         what = "Cancelled after paying, before the institution accepted"
     text = f"{what}: {i.cancelled} of {_plural(i.paid, 'paid order')}."
-    return Part("cancellations", PART_LABELS["cancellations"], points, full,
-                f"{i.cancelled} / {i.paid}", text)
+    figure = f"{i.cancelled} / {i.paid}"
+    if ended:
+        text += (f" Needs (需求) that received proposals and were closed without an award "
+                 f"and without a reason, or left to expire: {unawarded} of {ended}; they "
+                 "count like cancellations.")
+        figure += f" · needs {unawarded} / {ended}"
+    return Part("cancellations", PART_LABELS["cancellations"], points, full, figure, text)
 
 
 def _response(i: CredibilityInputs) -> Part:
@@ -298,6 +311,14 @@ def _response(i: CredibilityInputs) -> Part:
         text = (f"{what[0].upper()}{what[1:]} in {actual:.1f} h on average "
                 f"({_plural(i.responses, 'order')}); {zero_at:g} h or slower earns nothing.")
         figure = f"{actual:.1f} h"
+    if i.kind == "provider" and i.invitations:
+        # Answering invitations to needs (a proposal or "not interested") is responsiveness
+        # too: the part is scaled by the answer rate, with a prior of 1 answered of 2.
+        rate = (i.invitations_answered + 1) / (i.invitations + 2)
+        points = _round1(points * rate)
+        text += (f" Answered {i.invitations_answered} of {_plural(i.invitations, 'invitation')}"
+                 f" to needs (需求); the part is scaled by that rate ({rate:.0%}).")
+        figure += f" · {i.invitations_answered}/{i.invitations} invitations"
     return Part("response", PART_LABELS["response"], points, full, figure, text)
 
 
@@ -457,6 +478,9 @@ def gather(session: Session, now: datetime,
                           for key, value in values.items()}
                 figures[(kind, row[0])] = values
         reviews = _review_figures(session, ids)
+        from demand.credibility import figures as demand_figures
+
+        demand = demand_figures(session, ids, now)
         for org_id, kind, status, has_code, suspended, created_at, cur_score, cur_level in orgs:
             found = figures.get((kind, org_id), {})
             count, total = reviews.get(org_id, (0, 0))
@@ -464,7 +488,7 @@ def gather(session: Session, now: datetime,
                 kind=kind, verification_status=status, has_credit_code=bool(has_code),
                 suspended=bool(suspended), age_days=_age_days(created_at, now),
                 reviews=count, review_sum_x100=total,
-                **{key: value for key, value in found.items()})
+                **{key: value for key, value in found.items()}, **demand.get(org_id, {}))
             out[org_id] = (OrgRow(org_id, kind, cur_score, cur_level), inputs)
     return out
 

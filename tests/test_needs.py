@@ -181,3 +181,40 @@ def test_staff_can_add_and_remove_invitations(session, w, app):
     assert factories_provider is None
     assert session.scalar(select(func.count()).select_from(NeedInvitation).where(
         NeedInvitation.need_id == need.id, NeedInvitation.provider_org_id == extra.id)) == 1
+
+
+def _part(session, org, key):
+    from providers import credibility
+
+    result = credibility.recompute(session, org)
+    return next(p for p in result.parts if p.key == key)
+
+
+def test_closing_needs_with_proposals_without_reason_costs_buyer_credibility(session, w, app):
+    before = _part(session, w.buyer_org, "cancellations")
+    first = ds.open_need(session, w, app)
+    services.submit_proposal(session, w.fto_user, first, ds.proposal_data())
+    services.close_need(session, w.buyer, first, "")
+    after = _part(session, w.buyer_org, "cancellations")
+    assert after.points < before.points
+    assert "closed without an award" in after.explanation and "1 of 1" in after.explanation
+    # Closing with a reason is not held against the enterprise.
+    second = ds.open_need(session, w, app)
+    services.submit_proposal(session, w.fto_user, second, ds.proposal_data())
+    services.close_need(session, w.buyer, second, "The project was cancelled by our board.")
+    explained = _part(session, w.buyer_org, "cancellations")
+    assert "1 of 2" in explained.explanation
+    assert w.buyer_org.credibility_score is not None
+
+
+def test_invitation_answers_feed_the_institution_response_part(session, w, app):
+    need = ds.open_need(session, w, app)
+    services.decline_invitation(session, w.fto_user, need, "capacity")
+    answered = _part(session, w.fto, "response")
+    assert "Answered 1 of 1 invitation" in answered.explanation
+    # The silent ones count once the need is no longer open.
+    silent = w.filer
+    services.run_need_timers(session, now=need.proposal_deadline + timedelta(seconds=1))
+    ignored = _part(session, silent, "response")
+    assert "Answered 0 of 1 invitation" in ignored.explanation
+    assert ignored.points < answered.points
