@@ -218,3 +218,18 @@ def test_invitation_answers_feed_the_institution_response_part(session, w, app):
     ignored = _part(session, silent, "response")
     assert "Answered 0 of 1 invitation" in ignored.explanation
     assert ignored.points < answered.points
+
+
+def test_demo_needs_cover_every_state_through_the_services(session, w, app):
+    from demand.demo import load_demo_needs, status_counts
+    from orders.models import Order
+
+    counts = load_demo_needs(session, utcnow(), index_dir=app.config["SEARCH_INDEX_DIR"])
+    assert counts == status_counts(session)
+    assert set(counts) >= {"draft", "submitted", "open", "closed", "expired"}
+    orders = session.scalars(select(Order).where(Order.kind == "quote")).all()
+    awarded = session.scalars(select(Need).where(Need.status == "awarded")).all()
+    assert len(orders) == len(awarded)
+    # The world here has no trademark institution, so only the patent-search need is
+    # awarded; its order ran to completion (paid by transfer, accepted, delivered, accepted).
+    assert [o.status for o in orders] == ["completed"]
