@@ -173,9 +173,10 @@ def load_demo_needs(session: Session, now: datetime, seed: int = 20261207,
                     services.close_need(session, buyer, need, "Done in-house after all.", now=t)
                     session.commit()
             if plan.fate == "expired":
-                services.run_need_timers(session, now=need.proposal_deadline
-                                         + timedelta(minutes=5))
-                session.commit()
+                t = need.proposal_deadline + timedelta(minutes=5)
+                with at(t):
+                    services.run_need_timers(session, now=t)
+                    session.commit()
             counts[need.status] = counts.get(need.status, 0) + 1
             continue
         proposals = []

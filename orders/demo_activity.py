@@ -851,13 +851,13 @@ def load_demo_activity(session: Session, *, now: datetime | None = None,
         stories = [sim.story(plan) for plan in plans]
         stories += [sim.nightly_timers(start), sim.monthly_settlement(start)]
         _run(stories, coordinates.move_to, now)
+        from demand.demo import load_demo_needs
+
+        say(f"Demo needs (需求) by status: {load_demo_needs(session, now)}")
         coordinates.move_to(now)
         _finish(session, now)
     finally:
         traveller.stop()
-    from demand.demo import load_demo_needs
-
-    say(f"Demo needs (需求) by status: {load_demo_needs(session, now)}")
     report.orders_by_status = Counter(dict(session.execute(
         select(Order.status, func.count(Order.id)).group_by(Order.status)).all()))
     report.seconds = time.perf_counter() - started
