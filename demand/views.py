@@ -610,11 +610,17 @@ def register(app) -> None:
     @click.option("--now", default=None, help="ISO time to run the timers at (replays).")
     def run_need_timers(now):
         """Expire needs past their deadline without proposals, remind buyers with
-        proposals to award, expire long-unawarded needs. Safe to re-run."""
+        proposals to award, expire long-unawarded needs. Safe to re-run; run-order-timers
+        runs it too."""
+        from marketplace import jobs
+
         when = datetime.fromisoformat(now) if now else utcnow()
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
-        report = services.run_need_timers(db.session, now=when)
-        db.session.commit()
-        click.echo(str(report))
 
+        def body(_job):
+            report = services.run_need_timers(db.session, now=when)
+            db.session.commit()
+            return str(report)
+
+        jobs.run("run-need-timers", body)

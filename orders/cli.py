@@ -36,7 +36,11 @@ def register_order_commands(app) -> None:
                 click.echo(f"  error: {error}", err=True)
             if report.errors:
                 job.fail()
-            return report.summary()
+            from demand.services import run_need_timers  # needs (需求) past their deadline
+
+            needs = run_need_timers(db.session, now)
+            db.session.commit()
+            return f"{report.summary()}; {needs}"
 
         jobs.run("run-order-timers", body)
 

@@ -233,3 +233,61 @@ def test_demo_needs_cover_every_state_through_the_services(session, w, app):
     # The world here has no trademark institution, so only the patent-search need is
     # awarded; its order ran to completion (paid by transfer, accepted, delivered, accepted).
     assert [o.status for o in orders] == ["completed"]
+
+
+def test_board_lists_open_public_needs_only_and_searches_chinese(client, session, w, app):
+    import order_support as osup
+
+    public = ds.open_need(session, w, app)
+    hidden = ds.open_need(session, w, app, visibility="invited",
+                          title="Invitation-only battery certification need")
+    draft = services.create_need(session, w.buyer, ds.fto_data(session, title="草稿需求"))
+    session.commit()
+    osup.login(client, w.lab_user)
+    page = client.get("/demand").get_data(as_text=True)
+    assert f'data-testid="board-need-{public.id}"' in page
+    assert f'data-testid="board-need-{hidden.id}"' not in page
+    assert "草稿需求" not in page and draft.status == "draft"
+    found = client.get("/demand?q=自由实施").get_data(as_text=True)
+    assert f'data-testid="board-need-{public.id}"' in found
+    none = client.get("/demand?q=区块链溯源").get_data(as_text=True)
+    assert 'data-testid="empty-state"' in none
+    assert client.get(f"/demand/{draft.id}").status_code == 404
+    # Company name hidden before award when the enterprise asked so.
+    assert w.buyer_org.name not in client.get(f"/demand/{public.id}").get_data(as_text=True)
+    osup.logout(client)
+    osup.login(client, w.buyer)
+    assert client.get("/demand").status_code == 403  # the board is for institutions
+
+
+def test_attachment_that_is_not_a_document_is_refused_and_no_need_is_written(client, session,
+                                                                          w, app, tmp_path):
+    import io
+
+    import order_support as osup
+    from conftest import post_form
+
+    app.config["UPLOAD_DIR"] = str(tmp_path / "uploads")
+    osup.login(client, w.buyer)
+    response = post_form(client, "/needs/new", {
+        "title": "FTO", "description": "An FTO, please.",
+        "category_id": ds.category_id(session, "ip-strategy"), "budget_kind": "open",
+        "proposal_deadline": (date.today() + timedelta(days=9)).isoformat(),
+        "visibility": "public", "action": "submit",
+        "files": (io.BytesIO(b"<html><script>alert(1)</script>"), "spec.pdf")},
+        content_type="multipart/form-data")
+    assert response.status_code == 400
+    session.expire_all()
+    assert _count(session, Need) == 0
+    assert not any((tmp_path / "uploads").rglob("*.*")) if (tmp_path / "uploads").exists() \
+        else True
+
+
+def test_run_need_timers_command_and_order_timers_run_it(session, w, app):
+    need = ds.open_need(session, w, app)
+    later = (need.proposal_deadline + timedelta(minutes=1)).isoformat()
+    result = app.test_cli_runner().invoke(args=["run-order-timers", "--now", later])
+    assert result.exit_code == 0, result.output
+    assert "needs expired: 1" in result.output
+    session.expire_all()
+    assert session.get(Need, need.id).status == "expired"
