@@ -291,3 +291,27 @@ def test_run_need_timers_command_and_order_timers_run_it(session, w, app):
     assert "needs expired: 1" in result.output
     session.expire_all()
     assert session.get(Need, need.id).status == "expired"
+
+
+def test_funnel_counts_stages_median_first_proposal_and_unanswered(session, w, app):
+    from demand import funnel
+
+    answered = ds.open_need(session, w, app)
+    lonely = ds.open_need(session, w, app, title="Calibration of two CMMs 三坐标校准")
+    first = answered.opened_at + timedelta(hours=6)
+    services.submit_proposal(session, w.fto_user, answered, ds.proposal_data(), now=first)
+    session.commit()
+    today = utcnow().date()
+    figures = funnel.build(session, today - timedelta(days=1), today, unanswered_days=7,
+                           now=utcnow() + timedelta(days=8))
+    assert figures.counts == {"published": 2, "matched": 2, "with_proposals": 1,
+                              "awarded": 0, "completed": 0}
+    assert round(figures.median_hours_to_first) == 6
+    assert [row.need.id for row in figures.unanswered] == [lonely.id]
+    assert dict(figures.by_category)["Intellectual property"]["with_proposals"] == 1
+    text = funnel.csv_text(figures)
+    assert text.splitlines()[0].startswith("need_id,title,category,status")
+    assert len(text.splitlines()) == 3
+    # Nothing published in another period.
+    empty = funnel.build(session, today - timedelta(days=60), today - timedelta(days=30))
+    assert empty.counts["published"] == 0 and empty.median_hours_to_first is None
