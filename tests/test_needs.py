@@ -315,3 +315,24 @@ def test_funnel_counts_stages_median_first_proposal_and_unanswered(session, w, a
     # Nothing published in another period.
     empty = funnel.build(session, today - timedelta(days=60), today - timedelta(days=30))
     assert empty.counts["published"] == 0 and empty.median_hours_to_first is None
+
+
+def test_enterprise_invites_from_its_favourites_only(session, w, app):
+    from catalog.models import Favourite
+
+    app.config["NEED_INVITES"] = 1
+    try:
+        need = ds.open_need(session, w, app, visibility="invited")
+    finally:
+        app.config.pop("NEED_INVITES")
+    assert {i.provider_org_id for i in need.invitations} == {w.fto.id}
+    with pytest.raises(DemandError, match="favourites") as refused:
+        services.invite_favourite(session, w.buyer, need, w.lab)
+    assert refused.value.status == 403
+    session.add(Favourite(user_id=w.buyer.id, provider_id=w.lab.id))
+    session.flush()
+    invitation = services.invite_favourite(session, w.buyer, need, w.lab)
+    assert invitation.source == "favourite" and invitation.score_parts
+    assert services.role_on(session, w.lab_user, need) == "provider"
+    with pytest.raises(DemandError):
+        services.invite_favourite(session, w.other_buyer, need, w.lab)
