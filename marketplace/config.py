@@ -55,6 +55,8 @@ def load_config() -> dict:
         "AUTO_COMPLETE_DAYS": _int("AUTO_COMPLETE_DAYS", 7),
         "QUOTE_REQUEST_DAYS": _int("QUOTE_REQUEST_DAYS", 14),
         "QUOTE_VALID_DAYS": _int("QUOTE_VALID_DAYS", 14),
+        "NEED_INVITES": _int("NEED_INVITES", 8),
+        "NEED_AWARD_DAYS": _int("NEED_AWARD_DAYS", 30),
         # Credibility (providers/credibility.py): organisations scoring below this are listed
         # as low-credibility alerts in the monitors' console.
         "CREDIBILITY_ALERT_BELOW": _int("CREDIBILITY_ALERT_BELOW", 55),

@@ -82,11 +82,8 @@ def test_matching_works_without_a_search_index(session, w, app, tmp_path):
     assert _parts(ranked[0])["text"].detail == "Search index not available"
 
 
-def test_number_of_invitations_follows_the_setting(session, w, app):
-    app.config["NEED_INVITES"] = 1
-    try:
-        need = ds.open_need(session, w, app)
-    finally:
-        app.config.pop("NEED_INVITES")
+def test_number_of_invitations_follows_the_setting(session, w, app, monkeypatch):
+    monkeypatch.setitem(app.config, "NEED_INVITES", 1)
+    need = ds.open_need(session, w, app)
     assert [i.provider_org_id for i in need.invitations] == [w.fto.id]
     assert need.invitations[0].score_parts[0]["key"] == "category"

@@ -317,14 +317,11 @@ def test_funnel_counts_stages_median_first_proposal_and_unanswered(session, w, a
     assert empty.counts["published"] == 0 and empty.median_hours_to_first is None
 
 
-def test_enterprise_invites_from_its_favourites_only(session, w, app):
+def test_enterprise_invites_from_its_favourites_only(session, w, app, monkeypatch):
     from catalog.models import Favourite
 
-    app.config["NEED_INVITES"] = 1
-    try:
-        need = ds.open_need(session, w, app, visibility="invited")
-    finally:
-        app.config.pop("NEED_INVITES")
+    monkeypatch.setitem(app.config, "NEED_INVITES", 1)
+    need = ds.open_need(session, w, app, visibility="invited")
     assert {i.provider_org_id for i in need.invitations} == {w.fto.id}
     with pytest.raises(DemandError, match="favourites") as refused:
         services.invite_favourite(session, w.buyer, need, w.lab)
