@@ -220,6 +220,7 @@ def new_need():
     if request.method == "GET":
         return _form_page(None, None)
     written = []
+    data = None
     try:
         data = _need_data()
         need = services.create_need(db.session, _user(), data)
@@ -233,7 +234,7 @@ def new_need():
         if isinstance(exc, DemandError) and exc.status != 400:
             abort(exc.status, exc.message)
         flash(exc.message, "danger")
-        return _form_page(None, None if "data" not in locals() else data), 400
+        return _form_page(None, data), 400
     flash("Need submitted for moderation: staff check it before it opens."
           if need.status == "submitted" else "Need saved as a draft.", "success")
     return redirect(url_for("demand.need_detail", need_id=need.id))
