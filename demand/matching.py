@@ -121,6 +121,7 @@ class TextHits:
     scores: dict[int, float] = field(default_factory=dict)
     words: dict[int, list[str]] = field(default_factory=dict)
     in_region: set[int] = field(default_factory=set)  # of those, listings serving the region
+    in_top: set[int] = field(default_factory=set)  # of those, listings in the need's top category
     available: bool = True
 
 
@@ -154,10 +155,10 @@ def text_hits(need: Need, index_dir, top: Category | None,
         pid_of = snapshot.values(searcher, "pid")
         if only_pids is not None:
             docs = frozenset(d for d in docs if pid_of[d] in only_pids)
-        elif top is not None:
-            in_top = snapshot.term_set(searcher, "cat_top", str(top.id))
-            narrowed = docs & in_top
-            docs = narrowed or docs
+        top_docs = frozenset()
+        if only_pids is None and top is not None:
+            top_docs = snapshot.term_set(searcher, "cat_top", str(top.id))
+            docs = (docs & top_docs) or docs
         if not docs:
             return TextHits()
         query = TextQuery(text="", atoms=terms, extras=[])
@@ -175,6 +176,8 @@ def text_hits(need: Need, index_dir, top: Category | None,
             hits.words[pid] = found
             if docnum in serving:
                 hits.in_region.add(pid)
+            if docnum in top_docs:
+                hits.in_top.add(pid)
         return hits
     finally:
         context.__exit__(None, None, None)
@@ -183,16 +186,17 @@ def text_hits(need: Need, index_dir, top: Category | None,
 # --------------------------------------------------------------------------- figures
 
 def _category_figures(session: Session, provider_ids, sub: Category, top: Category):
-    """Per institution: visible listings in the sub-category and in the top category, and
-    one listing id to place the order on (sub-category first)."""
+    """Per institution: published listings in the sub-category and in the top category, and
+    one listing id to place the order on (sub-category first). The institutions are listed
+    ones already (``_score`` filters them), so only the listing's own status is checked."""
     in_sub = case((Product.category_id == sub.id, 1), else_=0)
+    in_top = select(Category.id).where(Category.parent_id == top.id).scalar_subquery()
     rows = session.execute(
         select(Product.provider_id, func.sum(in_sub), func.count(Product.id),
                func.min(case((Product.category_id == sub.id, Product.id), else_=None)),
                func.min(Product.id))
-        .join(Category, Category.id == Product.category_id)
-        .where(Product.provider_id.in_(provider_ids), visible_products_condition(),
-               Category.parent_id == top.id)
+        .where(Product.provider_id.in_(provider_ids), Product.status == "published",
+               Product.category_id.in_(in_top))
         .group_by(Product.provider_id)).all()
     return {pid: (int(s or 0), int(n), first_sub or first) for pid, s, n, first_sub, first
             in rows}
@@ -238,7 +242,11 @@ def _words(words: list[str]) -> str:
 # --------------------------------------------------------------------------- scoring
 
 def _score(session: Session, need: Need, provider_ids: list[int], hits: TextHits,
-           now: datetime, yardstick: float = 0.0) -> list[Match]:
+           now: datetime, yardstick: float = 0.0, categories: dict | None = None,
+           owners: dict | None = None) -> list[Match]:
+    """Score the listed ones among ``provider_ids``. ``categories`` (institution →
+    (listings in the sub-category, in the top category, a listing id)) and ``owners``
+    (listing → institution, for the text hits) when the caller has them already."""
     if not provider_ids:
         return []
     sub = need.category
@@ -250,15 +258,17 @@ def _score(session: Session, need: Need, provider_ids: list[int], hits: TextHits
     ids = list(orgs)
     if not ids:
         return []
-    categories = _category_figures(session, ids, sub, top)
+    if categories is None:
+        categories = _category_figures(session, ids, sub, top)
     responses = _responses(session, ids, now)
     ratings = _ratings(session, ids, top, now - timedelta(days=365))
     loads = _loads(session, ids)
     # Best listing per institution by text relevance.
     listing_titles, best_listing = {}, {}
     if hits.scores:
-        owners = dict(session.execute(select(Product.id, Product.provider_id).where(
-            Product.id.in_(list(hits.scores)))).all())
+        if owners is None:
+            owners = dict(session.execute(select(Product.id, Product.provider_id).where(
+                Product.id.in_(list(hits.scores)))).all())
         for pid, relevance in hits.scores.items():
             org = owners.get(pid)
             if org in orgs and relevance > best_listing.get(org, (0.0, None))[0]:
@@ -344,17 +354,25 @@ def rank(session: Session, need: Need, limit: int = 8, index_dir=None,
     sub = need.category
     top = sub.parent or sub
     hits = text_hits(need, index_dir, top)
-    candidates: set[int] = set()
+    # Listed institutions only: _score keeps those; here the listing's status is enough.
+    owners = {}
     if hits.scores:
-        candidates.update(session.scalars(select(Product.provider_id).where(
-            Product.id.in_(list(hits.scores)), visible_products_condition())).all())
-    candidates.update(session.scalars(
-        select(Product.provider_id).where(Product.category_id == sub.id,
-                                          visible_products_condition())
-        .group_by(Product.provider_id)
-        .order_by(func.count(Product.id).desc(), Product.provider_id)
-        .limit(CATEGORY_CANDIDATES)).all())
-    return _score(session, need, sorted(candidates), hits, now)[:limit]
+        owners = dict(session.execute(select(Product.id, Product.provider_id).where(
+            Product.id.in_(list(hits.scores)), Product.status == "published")).all())
+    # Every institution's listings in the sub-category, in one GROUP BY on (category, status).
+    in_sub = {org: (n, first) for org, n, first in session.execute(
+        select(Product.provider_id, func.count(Product.id), func.min(Product.id))
+        .where(Product.category_id == sub.id, Product.status == "published")
+        .group_by(Product.provider_id))}
+    candidates = set(owners.values())
+    candidates.update(sorted(in_sub, key=lambda org: (-in_sub[org][0], org))
+                      [:CATEGORY_CANDIDATES])
+    in_top = {owners[pid] for pid in hits.in_top if pid in owners}
+    categories = {org: (in_sub.get(org, (0, None))[0],
+                        1 if org in in_top or org in in_sub else 0,
+                        in_sub.get(org, (0, None))[1]) for org in candidates}
+    return _score(session, need, sorted(candidates), hits, now, categories=categories,
+                  owners=owners)[:limit]
 
 
 def score_one(session: Session, need: Need, provider_id: int,
