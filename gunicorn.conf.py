@@ -3,7 +3,7 @@
 WEB_CONCURRENCY   worker processes (default: 2 x CPU cores + 1)
 GUNICORN_THREADS  threads per worker; more than 1 uses the gthread worker (default 1)
                   (2 measured better for catalogue pages served from the visitors' page cache:
-                  README, Performance)
+                  docs/performance.md)
 BIND              address to listen on (default 127.0.0.1:8000; put a proxy in front)
 GUNICORN_TIMEOUT  seconds before a silent worker is killed and replaced (default 30)
 GUNICORN_MAX_REQUESTS  recycle a worker after this many requests, 0 = never (default 0)

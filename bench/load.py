@@ -344,7 +344,7 @@ def main() -> None:
         flask(env, "load-demo", "--if-empty")
         from marketplace import create_app
         from marketplace.database import db
-        from marketplace.demo import BUYER_EMAIL, DEMO_PASSWORD
+        from marketplace.demo.catalogue import BUYER_EMAIL, DEMO_PASSWORD
 
         app = create_app({"SEARCH_DRAIN_IN_PROCESS": False})
         with app.app_context():

@@ -7,7 +7,7 @@ Run by hand, not as a test:
     .venv/bin/python bench/matching.py --institutions 500 --listings 5000 --needs 200
 
 It builds a deterministic synthetic market (fixed seed) in a migrated SQLite database and a
-Whoosh index made by ``catalog.search_index.document_for``, the same code as production:
+Whoosh index made by ``catalog.search.index.document_for``, the same code as production:
 
 - every institution has a home sub-category, two *specialities* (service words of that
   sub-category, English and Chinese, e.g. "freedom-to-operate analysis / 自由实施分析"), the
@@ -137,7 +137,7 @@ def build(workdir: Path, institutions, listings):
 
     from catalog.categories import seed_categories
     from catalog.models import Category, Product
-    from catalog.search_index import document_for, index_write_lock, open_index
+    from catalog.search.index import document_for, index_write_lock, open_index
     from marketplace.database import make_engine
     from marketplace.migrate import upgrade
     from marketplace.models import Organisation

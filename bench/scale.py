@@ -404,7 +404,7 @@ def generate(engine: Engine, sizes: Sizes, *, seed: int = SEED, now: datetime | 
              say: Callable[[str], object] = say_default) -> dict:
     """Fill an empty, migrated database. Returns counts and per-step timings."""
     from catalog.categories import seed_categories
-    from marketplace.demo import load_demo_data
+    from marketplace.demo.catalogue import load_demo_data
 
     d = Dialect(engine.dialect.name)
     now_dt = (now or datetime.now(UTC)).replace(second=0, microsecond=0)
@@ -1192,7 +1192,7 @@ def login_as_staff(app):
     """A test client logged in through the login form, as the demo's staff member."""
     import re
 
-    from marketplace.demo import DEMO_PASSWORD, STAFF_EMAIL
+    from marketplace.demo.catalogue import DEMO_PASSWORD, STAFF_EMAIL
 
     client = app.test_client()
     page = client.get("/login").get_data(as_text=True)

@@ -7,7 +7,7 @@ Run by hand, not as a test:
     .venv/bin/python bench/search.py --sizes 2000 --runs 50   # a check that it runs (~15 s)
 
 For each size it builds a deterministic synthetic catalogue (fixed seed, English and Chinese
-vocabulary drawn from the real category tree), indexes it with ``catalog.search_index`` and
+vocabulary drawn from the real category tree), indexes it with ``catalog.search.index`` and
 prints: bulk index time, index size, one-listing update latency (commit, and until the next
 search sees it), and p50/p95 latency of
 
@@ -26,7 +26,7 @@ cache, ``posix_fadvise(DONTNEED)``, best effort), *first pass* (a fresh handle p
 each distinct query once; the OS file cache is warm) and *warm* (``--runs`` runs cycling
 through the ~34 distinct queries, everything cached: the steady state).
 
-The same shapes are also timed through the whole ``catalog.search_query.search`` service call
+The same shapes are also timed through the whole ``catalog.search.query.search`` service call
 (category tree, index search with facet counts, the database re-check of the page's listings,
 highlighted snippets), against a SQLite database holding the same listings; and a listing
 change is timed through the outbox: enqueue and commit, drain, until ``search()`` finds it.
@@ -51,21 +51,10 @@ from types import SimpleNamespace
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from catalog.categories import CATEGORY_TREE  # noqa: E402
-from catalog.search_index import (  # noqa: E402
-    analyze,
-    document_for,
-    forget_index,
-    index_write_lock,
-    open_index,
-)
-from catalog.search_query import (  # noqa: E402
-    CategoryTree,
-    SearchParams,
-    TextQuery,
-    borrow_searcher,
-    run_index_search,
-    search,
-)
+from catalog.search.index import document_for, index_write_lock, open_index  # noqa: E402
+from catalog.search.pool import TextQuery, borrow_searcher, forget_index  # noqa: E402
+from catalog.search.query import CategoryTree, SearchParams, run_index_search, search  # noqa: E402
+from catalog.search.schema import analyze  # noqa: E402
 from marketplace import reference  # noqa: E402
 
 SEED = 20261123
@@ -320,7 +309,7 @@ def drop_file_cache(path: Path) -> bool:
 def make_cold(index_dir: Path) -> None:
     """No index handle, no searcher, no segment cache in this process; index files out of the
     OS page cache (best effort)."""
-    from catalog import search_query
+    from catalog.search import query as search_query
 
     forget_index(index_dir)
     search_query._highlight_cached.cache_clear()  # snippets of the service call
@@ -429,9 +418,9 @@ def outbox_latency(engine, index_dir: Path, listings, samples: int) -> dict[str,
     the end of the drain that applies it, and the first ``search()`` that finds it."""
     from sqlalchemy.orm import Session
 
-    from catalog import search_outbox
     from catalog.models import Product
-    from catalog.search_worker import drain_outbox
+    from catalog.search import outbox as search_outbox
+    from catalog.search.worker import drain_outbox
 
     out: dict[str, list[float]] = {"commit": [], "drain": [], "visible": []}
     for n in range(samples):

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from catalog.models import Category, Product
+from catalog.services import visible_products_condition
 
 MAX_COMPARE = 4
 SESSION_KEY = "compare"
@@ -51,8 +52,6 @@ def remove(ids: list[int], product_id: int) -> list[int]:
 
 
 def is_comparable(session: Session, product_id: int) -> bool:
-    from catalog.services import visible_products_condition
-
     return session.scalar(select(Product.id).where(
         Product.id == product_id, visible_products_condition())) is not None
 
@@ -69,8 +68,6 @@ class Comparison:
 
 def load_comparison(session: Session, ids: list[int]) -> Comparison:
     """The picked listings that are still public, in the order they were picked."""
-    from catalog.services import visible_products_condition
-
     ids = clean_ids(ids)
     if not ids:
         return Comparison(products=[], missing=[])

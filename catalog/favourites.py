@@ -5,8 +5,8 @@ Collectors of an institution are told when it is suspended or reinstated
 
 Notes to the collector when a starred listing's price changes or it is withdrawn come from
 ``notify_favourite_changes``. It is called where outbox rows are consumed: the search-outbox
-drain (``catalog.search_worker``) and a full rebuild, which deletes the rows it covered
-(``catalog.search_index.reindex_all``), because every change the public can notice (publish,
+drain (``catalog.search.worker``) and a full rebuild, which deletes the rows it covered
+(``catalog.search.index.reindex_all``), because every change the public can notice (publish,
 edit approval, suspension, archiving, institution suspension) already goes through the outbox.
 It compares each favourite with what its user last saw (``Favourite.seen_price_from`` and the
 user's latest favourite notice for that listing), so calling it again for the same state,
@@ -22,9 +22,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from catalog.models import Favourite, Product
-from catalog.services import Page
+from catalog.services import (
+    listed_providers_condition,
+    visible_ids,
+    visible_products_condition,
+)
+from marketplace import permissions
 from marketplace.models import Notification, Organisation, User
 from marketplace.notifications import notify
+from marketplace.paging import Page, paginate
 from orders.money import format_amount
 
 NOTICE_KINDS = ("favourite_price", "favourite_withdrawn", "favourite_available")
@@ -36,7 +42,7 @@ class FavouriteError(Exception):
 
 def can_collect(user) -> bool:
     """Only enterprise members collect (DESIGN.md §2)."""
-    return bool(getattr(user, "is_authenticated", False) and user.role == "enterprise")
+    return permissions.is_buyer_account(user)
 
 
 def product_link(product_id: int) -> str:
@@ -56,15 +62,11 @@ def _bump_count(session: Session, product_id: int, delta: int) -> None:
 
 
 def _visible_product(session: Session, product_id: int) -> Product | None:
-    from catalog.services import visible_products_condition
-
     return session.scalar(
         select(Product).where(Product.id == product_id, visible_products_condition()))
 
 
 def _listed_provider(session: Session, provider_id: int) -> Organisation | None:
-    from catalog.services import listed_providers_condition
-
     return session.scalar(
         select(Organisation).where(Organisation.id == provider_id, listed_providers_condition()))
 
@@ -149,9 +151,6 @@ def list_favourites(session: Session, user: User, *, product_page: int = 1,
                     provider_page: int = 1, page_size: int = 24) -> FavouriteList:
     """The favourites page: services and institutions, each newest first and paged on its
     own; withdrawn ones kept and marked unavailable."""
-    from catalog.search_index import visible_ids
-    from catalog.services import paginate
-
     newest = (Favourite.created_at.desc(), Favourite.id.desc())
     mine = select(Favourite).where(Favourite.user_id == user.id)
     products = paginate(session, mine.where(Favourite.product_id.is_not(None)).options(
@@ -165,7 +164,8 @@ def list_favourites(session: Session, user: User, *, product_page: int = 1,
         for f in products.items]
     providers = paginate(session, mine.where(Favourite.provider_id.is_not(None)).options(
         joinedload(Favourite.provider)).order_by(*newest), provider_page, page_size)
-    providers.items = [(f, f.provider, f.provider.is_listed) for f in providers.items]
+    providers.items = [(f, f.provider, permissions.is_listed_provider(f.provider))
+                       for f in providers.items]
     return FavouriteList(products=products, providers=providers)
 
 
@@ -182,8 +182,6 @@ def notify_favourite_changes(session: Session, product: Product,
     ``old_price_from`` is accepted for listing services that know it, but each favourite's
     own ``seen_price_from`` is the baseline: it is what that user was last told.
     """
-    from catalog.search_index import visible_ids
-
     favourites = list(session.scalars(
         select(Favourite).where(Favourite.product_id == product.id)))
     if not favourites:

@@ -4,7 +4,7 @@
 same transaction as every change that a public catalogue page shows, so a committed change and
 its new version become visible together, in every process:
 
-- explicitly by ``catalog/search_outbox.py`` (every listing change that reaches search);
+- explicitly by ``catalog/search/outbox.py`` (every listing change that reaches search);
 - by two session events, for everything else: a flush that inserts, deletes or changes a
   listing, package, category, organisation (profile, verification, suspension, credibility),
   review or credibility snapshot, and an ORM ``update()``/``delete()``/``insert()`` statement
@@ -45,6 +45,7 @@ from flask_login import current_user
 from sqlalchemy import event, inspect, select, update
 from sqlalchemy.orm import Session
 
+from catalog.compare import SESSION_KEY
 from catalog.models import (
     CatalogVersion,
     Category,
@@ -53,6 +54,7 @@ from catalog.models import (
     Review,
 )
 from marketplace.database import db
+from marketplace.i18n import current_locale
 from marketplace.models import Organisation
 from providers.models import CredibilitySnapshot
 
@@ -270,8 +272,6 @@ def pages() -> PageCache:
 def _session_is_plain() -> bool:
     """No flash messages waiting and no comparison picks: nothing of this visitor's own
     (besides the CSRF token) is on the page."""
-    from catalog.compare import SESSION_KEY
-
     return not session.get("_flashes") and not session.get(SESSION_KEY)
 
 
@@ -286,7 +286,7 @@ def _visitor_key(extra: Callable[[], object] | None) -> tuple | None:
     if version is None:
         return None
     return (request.endpoint, request.host, request.script_root, request.full_path, version,
-            extra() if extra else None)
+            extra() if extra else None, current_locale())
 
 
 def _csrf_field() -> str:

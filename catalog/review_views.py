@@ -5,25 +5,24 @@ Thin views: the rules are in ``catalog.reviews``, the permission decisions in
 ``marketplace.permissions``.
 """
 
-from datetime import datetime
 
-import click
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from catalog import reviews
 from catalog.models import Product, Review
-from catalog.services import paginate, parse_page
 from marketplace.database import db, utcnow
 from marketplace.errors import render_error
 from marketplace.models import Organisation
+from marketplace.paging import paginate, parse_page
 from marketplace.permissions import (
     can_reply_to_review,
     can_view_buyer_rating,
     can_view_order_review,
     can_view_product,
     can_view_provider_profile,
+    is_public_review,
     order_role,
     review_side,
     staff_required,
@@ -60,6 +59,13 @@ def _load_order(order_id: int) -> Order:
     return order
 
 
+@bp.errorhandler(reviews.ReviewError)
+def _refused(exc: reviews.ReviewError):
+    """A rule said no (not a party, window closed, rated already...): nothing is kept."""
+    db.session.rollback()
+    return render_error(exc.status, exc.message)
+
+
 # --------------------------------------------------------------------------- writing
 
 @bp.route("/orders/<int:order_id>/review", methods=["GET", "POST"])
@@ -68,12 +74,8 @@ def write(order_id):
     order = _load_order(order_id)
     side = review_side(current_user, order)
     now = utcnow()
-    try:
-        if request.method == "GET" or side is None:
-            reviews.check_can_review(db.session, order, _user(), now, _blind_days())
-    except reviews.ReviewError as exc:
-        db.session.rollback()
-        return render_error(exc.status, exc.message)
+    if request.method == "GET" or side is None:
+        reviews.check_can_review(db.session, order, _user(), now, _blind_days())
     errors: dict[str, str] = {}
     if request.method == "POST":
         scores = {name: request.form.get(name) for name in reviews.SIDE_DIMENSIONS[side]}
@@ -84,10 +86,8 @@ def write(order_id):
         except reviews.ReviewInvalid as exc:
             db.session.rollback()
             errors = exc.errors
-        except reviews.ReviewError as exc:
-            db.session.rollback()
-            return render_error(exc.status, exc.message)
         else:
+            db.session.commit()
             if review.published_at is not None:
                 flash("Thank you. Both reviews are in, so both are now published.", "success")
             else:
@@ -116,10 +116,8 @@ def reply(review_id):
     except reviews.ReviewInvalid as exc:
         db.session.rollback()
         flash(" ".join(exc.errors.values()), "danger")
-    except reviews.ReviewError as exc:
-        db.session.rollback()
-        return render_error(exc.status, exc.message)
     else:
+        db.session.commit()
         flash("Your reply is published under the review.", "success")
     return redirect(_order_url(order, order_role(current_user, order)) + "#rating")
 
@@ -203,8 +201,7 @@ def order_rating_panel(order: Order) -> dict:
         "other_waiting": bool(other and both.of(other) and both.of(other).published_at is None),
         "mine": both.of(side) if side else None,
         "can_reply": bool(shown["buyer"] and can_reply_to_review(current_user, shown["buyer"])
-                          and shown["buyer"].published_at and shown["buyer"].reply is None
-                          and shown["buyer"].hidden_at is None),
+                          and is_public_review(shown["buyer"]) and shown["buyer"].reply is None),
         "buyer_rating": buyer_rating,
         "labels": reviews.DIMENSION_LABELS,
         "dimensions": [(name, *reviews.DIMENSION_LABELS[name])
@@ -268,6 +265,7 @@ def hide(review_id):
         db.session.rollback()
         flash(exc.message, "warning")
     else:
+        db.session.commit()
         flash("Review hidden. It no longer counts and is not shown publicly.", "success")
     return redirect(_back())
 
@@ -282,26 +280,6 @@ def unhide(review_id):
         db.session.rollback()
         flash(exc.message, "warning")
     else:
+        db.session.commit()
         flash("Review shown again; it counts in the averages.", "success")
     return redirect(_back())
-
-
-# --------------------------------------------------------------------------- command
-
-@bp.cli.command("publish-reviews")
-@click.option("--now", "now_text", default=None,
-              help="Act as if it were this UTC time (ISO 8601), e.g. to replay a run.")
-def publish_reviews_command(now_text):
-    """Publish reviews whose double-blind window is over (also run by run-order-timers)."""
-    now = datetime.fromisoformat(now_text) if now_text else utcnow()
-    if now.tzinfo is None:
-        from datetime import UTC
-
-        now = now.replace(tzinfo=UTC)
-    from marketplace import jobs
-
-    def body(job):
-        count = reviews.publish_due_reviews(db.session, now, _blind_days())
-        return f"{count} reviews published (blind window of {_blind_days()} days over)."
-
-    jobs.run("publish-reviews", body)

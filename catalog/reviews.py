@@ -12,6 +12,9 @@
 - Staff hide a review with a recorded reason (audit log) and may show it again; a hidden
   review counts nowhere.
 
+Services here flush; the view or job that calls them commits (docs/development.md,
+Transactions).
+
 A review COUNTS (averages, public pages) when it is published and not hidden:
 ``counted_reviews_condition()``. Every change of what counts for a listing recomputes
 ``Product.rating_x100``/``rating_count`` and queues the listing in the search outbox, in the
@@ -21,22 +24,23 @@ same transaction.
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from catalog import search_outbox
 from catalog.models import BUYER_DIMENSIONS, PROVIDER_DIMENSIONS, Product, Review
-from marketplace import audit
+from catalog.search import outbox as search_outbox
+from marketplace import audit, permissions
 from marketplace.database import utcnow
 from marketplace.models import Organisation, User
 from marketplace.notifications import notify_organisation
 from marketplace.permissions import can_moderate_reviews, can_reply_to_review, review_side
+from orders import states
 from orders.models import Order
 
 DEFAULT_BLIND_DAYS = 14
-REVIEWABLE_STATUSES = ("completed", "settled", "resolved")
+REVIEWABLE_STATUSES = states.REVIEWABLE
 MAX_BODY = 4000
 MAX_REPLY = 2000
 MAX_REASON = 1000
@@ -80,8 +84,9 @@ class ReviewInvalid(ReviewError):
 # --------------------------------------------------------------------------- small rules
 
 def counted_reviews_condition():
-    """SQL condition of a review that counts: published and not hidden."""
-    return and_(Review.published_at.is_not(None), Review.hidden_at.is_(None))
+    """SQL condition of a review that counts: published and not hidden (the rule lives in
+    marketplace.permissions)."""
+    return permissions.public_reviews_filter(Review)
 
 
 def mean_x100(total: int, count: int) -> int:
@@ -192,7 +197,7 @@ def check_can_review(session: Session, order: Order, user: User, now: datetime,
 def submit_review(session: Session, order: Order, user: User, scores: dict,
                   body: str | None = "", *, now: datetime | None = None,
                   blind_days: int | None = None) -> Review:
-    """Write ``user``'s side's review of ``order`` and commit. Publishes both reviews when
+    """Write ``user``'s side's review of ``order`` (flushed; the caller commits). Publishes both reviews when
     the other side's is already in. Raises ``ReviewError`` (nothing stored) when the user is
     not a party, the order is not complete, the side has rated already, or the window closed;
     ``ReviewInvalid`` when scores or text are wrong."""
@@ -221,7 +226,7 @@ def submit_review(session: Session, order: Order, user: User, scores: dict,
         _publish(session, [review, other], now)
     else:
         _tell_other_side(session, order, side, blind_until(order, blind_days))
-    session.commit()
+    session.flush()
     return review
 
 
@@ -273,8 +278,8 @@ def _publish(session: Session, reviews: list[Review], now: datetime) -> int:
 
 def publish_due_reviews(session: Session, now: datetime, blind_days: int | None = None) -> int:
     """Publish every review whose blind window has passed (the other side never wrote).
-    Idempotent: published reviews are never touched again. Commits once; returns how many
-    reviews were published."""
+    Idempotent: published reviews are never touched again. Flushes (the job commits);
+    returns how many reviews were published."""
     days = blind_days if blind_days is not None else blind_days_setting()
     cutoff = now - timedelta(days=days)
     done = func.coalesce(Order.completed_at, Order.closed_at, Order.updated_at)
@@ -289,7 +294,7 @@ def publish_due_reviews(session: Session, now: datetime, blind_days: int | None 
         by_order.setdefault(review.order_id, []).append(review)
     for group in by_order.values():
         count += _publish(session, group, now)
-    session.commit()
+    session.flush()
     return count
 
 
@@ -421,7 +426,7 @@ def reply_to_review(session: Session, review: Review, user: User, text: str | No
         session, session.get(Organisation, review.author_org_id), "review_reply",
         f"Order {order.number}: the institution replied to your review",
         body, _order_link(order, "buyer") + "#rating")
-    session.commit()
+    session.flush()
     return review
 
 
@@ -453,7 +458,7 @@ def hide_review(session: Session, review: Review, staff: User, reason: str | Non
         session, session.get(Organisation, review.author_org_id), "review_hidden",
         f"Order {order.number}: your review was hidden by platform staff",
         f"Reason: {reason}", _order_link(order, party) + "#rating")
-    session.commit()
+    session.flush()
     return review
 
 
@@ -472,7 +477,7 @@ def unhide_review(session: Session, review: Review, staff: User, reason: str | N
     if review.side == "buyer" and review.product_id:
         refresh_product_rating(session, review.product_id)
     _refresh_credibility(session, {review.subject_org_id}, now)
-    session.commit()
+    session.flush()
     return review
 
 

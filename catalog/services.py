@@ -2,18 +2,20 @@
 
 Every function takes a SQLAlchemy session and returns plain results, so web pages, CLI
 commands and tests share the same rules. The visibility rule of DESIGN.md §3 lives in
-``visible_products_condition`` and nowhere else.
+marketplace.permissions (``is_public_listing`` / ``public_listings_filter``);
+``visible_products_condition`` is its catalogue-side name.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from sqlalchemy import String, and_, cast, false, func, or_, select, update
+from sqlalchemy import String, cast, false, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
 from catalog.models import PRICING_MODES, Category, Product
-from marketplace import reference
+from marketplace import permissions, reference
 from marketplace.models import Organisation
+from marketplace.paging import Page, paginate, parse_page  # noqa: F401 (also imported from here)
 
 SORTS = {
     "newest": "Newest first",
@@ -30,83 +32,27 @@ INSTITUTION_TYPE_CODES = {code for code, _en, _zh in reference.INSTITUTION_TYPES
 # --------------------------------------------------------------------------- visibility
 
 def listed_providers_condition() -> ColumnElement[bool]:
-    """Institutions whose published listings the public may see."""
-    return and_(
-        Organisation.kind == "provider",
-        Organisation.verification_status == "verified",
-        Organisation.suspended.is_(False),
-    )
+    """Institutions whose published listings the public may see (marketplace.permissions)."""
+    return permissions.listed_providers_filter()
 
 
 def visible_products_condition() -> ColumnElement[bool]:
-    """THE public visibility rule: published listings of verified, non-suspended institutions.
+    """THE public visibility rule in SQL, from marketplace.permissions (its one home)."""
+    return permissions.public_listings_filter(Product)
 
-    The provider check is an uncorrelated ``IN (subquery)`` so the condition means the same
-    thing wherever it is embedded, including inside queries over ``organisation``.
-    """
-    listed_ids = select(Organisation.id).where(listed_providers_condition()).correlate(None)
-    return and_(Product.status == "published", Product.provider_id.in_(listed_ids))
+
+def visible_ids(session: Session, product_ids) -> set[int]:
+    """Which of ``product_ids`` the public may see right now (the catalogue's one rule)."""
+    ids = list(product_ids)
+    if not ids:
+        return set()
+    return set(session.scalars(
+        select(Product.id).where(Product.id.in_(ids), visible_products_condition())))
 
 
 def card_options():
     """Loader options for product cards: provider and category in the same query."""
     return (joinedload(Product.provider), joinedload(Product.category))
-
-
-# --------------------------------------------------------------------------- pagination
-
-@dataclass
-class Page:
-    """One page of results; ``page`` is already clamped to 1..pages."""
-
-    items: list
-    total: int
-    page: int
-    page_size: int
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.page_size))
-
-    @property
-    def first_index(self) -> int:
-        return 0 if self.total == 0 else (self.page - 1) * self.page_size + 1
-
-    @property
-    def last_index(self) -> int:
-        return min(self.total, self.page * self.page_size)
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-
-def parse_page(raw) -> int:
-    """A page number from the query string; anything unusable means page 1."""
-    try:
-        page = int(str(raw).strip())
-    except (TypeError, ValueError):
-        return 1
-    return max(1, min(page, 1_000_000))
-
-
-def paginate(session: Session, stmt, page: int, page_size: int, *, scalars: bool = True) -> Page:
-    """Run ``stmt`` for one page. Pages past the end show the last page."""
-    page_size = max(1, int(page_size))
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    pages = max(1, -(-total // page_size))
-    page = max(1, min(page, pages))
-    limited = stmt.limit(page_size).offset((page - 1) * page_size)
-    if scalars:
-        items = list(session.scalars(limited).unique())
-    else:
-        items = list(session.execute(limited).all())
-    return Page(items=items, total=total, page=page, page_size=page_size)
 
 
 # --------------------------------------------------------------------------- home page

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from catalog.models import Category
-from catalog.search_index import analyze
-from catalog.search_query import normalise_query
+from catalog.search.query import normalise_query
+from catalog.search.schema import analyze
 from catalog.services import Page
 from demand.models import Need
 from marketplace.database import utcnow

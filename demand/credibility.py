@@ -1,4 +1,4 @@
-"""What the demand side adds to both sides' credibility (providers/credibility.py):
+"""What the demand side adds to both sides' credibility (providers/credibility/):
 
 - an institution's **invitation response rate**: invitations to needs it answered (a
   proposal or "not interested") out of those it could have answered (answered, or the

@@ -11,7 +11,7 @@ text            25  relevance (BM25 over the search index, jieba + English stemm
 region          10  the institution (its regions) or its best listing serves the need's region, a region that
                     contains it (Suzhou Industrial Park is in Suzhou, in Jiangsu), or the whole
                     country: 10; no region asked: 10; otherwise 0
-credibility     15  the institution's credibility score (providers/credibility.py) × 15 / 100;
+credibility     15  the institution's credibility score (providers/credibility/) × 15 / 100;
                     69 (where a new verified institution starts) until first computed
 response        10  invitations to earlier needs answered (proposal or "not interested"),
                     with a prior of 1 of 2: (answered + 1) / (invited + 2) × 10
@@ -106,7 +106,7 @@ def _index_dir(index_dir):
 
 def need_text(need: Need) -> str:
     """What the need says, the title twice (as the index weighs titles over descriptions)."""
-    from catalog.search_index import _plain_markdown
+    from catalog.search.index import _plain_markdown
 
     return "\n".join([need.title, need.title, _plain_markdown(need.description)[:4000],
                       need.financial_purpose or ""])
@@ -130,7 +130,7 @@ def text_hits(need: Need, index_dir, top: Category | None,
     """The listings most relevant to the need in the search index (none if it is missing).
 
     ``only_pids``: score just these listings (one institution's, for ``score_one``)."""
-    from catalog.search_query import TextQuery, borrow_searcher
+    from catalog.search.pool import TextQuery, borrow_searcher
 
     index_dir = _index_dir(index_dir)
     if not index_dir:

@@ -44,13 +44,6 @@ bp = Blueprint("demand", __name__)
 LOCAL = ZoneInfo("Asia/Shanghai")
 
 
-def _local_time(value: datetime) -> str:
-    """A UTC time as the platform's local time (Asia/Shanghai), to the minute."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M")
-
-
 def _user():
     return current_user._get_current_object()
 
@@ -598,30 +591,3 @@ def staff_funnel():
             "Content-Disposition": f"attachment; filename=needs-{start}-{end}.csv"})
     return render_template("demand/staff_funnel.html", f=figures, stages=funnel.STAGES,
                            days=days)
-
-
-def register(app) -> None:
-    """The blueprint and the ``run-need-timers`` command."""
-    import click
-
-    app.register_blueprint(bp)
-    app.jinja_env.filters["demand_time"] = _local_time
-
-    @app.cli.command("run-need-timers")
-    @click.option("--now", default=None, help="ISO time to run the timers at (replays).")
-    def run_need_timers(now):
-        """Expire needs past their deadline without proposals, remind buyers with
-        proposals to award, expire long-unawarded needs. Safe to re-run; run-order-timers
-        runs it too."""
-        from marketplace import jobs
-
-        when = datetime.fromisoformat(now) if now else utcnow()
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-
-        def body(_job):
-            report = services.run_need_timers(db.session, now=when)
-            db.session.commit()
-            return str(report)
-
-        jobs.run("run-need-timers", body)

@@ -1,38 +1,51 @@
-"""Innovation Service Supermarket: the application factory."""
+"""Innovation Service Supermarket: the application factory.
+
+``create_app`` reads top-down: configuration, extensions, blueprints, app-wide hooks,
+commands. Extension objects live in ``marketplace.extensions``; each package lists its
+commands in its own ``cli.py``.
+"""
 
 import logging
 
 from flask import Flask
-from flask_login import LoginManager
-from flask_wtf.csrf import CSRFProtect
 
 from marketplace.config import INSTANCE_DIR, ROOT, load_config
-from marketplace.database import db
-
-csrf = CSRFProtect()
-login_manager = LoginManager()
-login_manager.login_view = "accounts.login"
-login_manager.login_message = "Please log in to continue."
-login_manager.login_message_category = "info"
-login_manager.session_protection = "strong"
-
-
-@login_manager.user_loader
-def _load_user(user_id: str):
-    from marketplace.models import User
-
-    try:
-        raw_id, raw_version = user_id.split(":", 1)
-        user = db.session.get(User, int(raw_id))
-        version = int(raw_version)
-    except (ValueError, TypeError):
-        return None
-    if user is None or user.session_version != version or not user.active:
-        return None
-    return user
 
 
 def create_app(overrides: dict | None = None) -> Flask:
+    # Imported here, not at module level: every domain module imports marketplace.database,
+    # which runs this package's __init__ first; the views import those domain modules.
+    import catalog.cli
+    import demand.cli
+    import marketplace.cli
+    import marketplace.demo.cli
+    import orders.cli
+    import providers.cli
+    from catalog import review_views
+    from catalog import views as catalog_views
+    from catalog.search import views as search_views
+    from demand import views as demand_views
+    from marketplace import (
+        accounts,
+        console,
+        errors,
+        events,
+        i18n,
+        notification_views,
+        review,
+        security,
+        serving,
+        staff,
+        templating,
+        views,
+    )
+    from marketplace.extensions import csrf, db, login_manager
+    from marketplace.mail import check_settings
+    from orders import admin_views, quote_views, settlement_views
+    from orders import views as order_views
+    from providers import credibility_views, portal
+    from providers import views as provider_views
+
     app = Flask(
         __name__,
         template_folder=str(ROOT / "templates"),
@@ -42,67 +55,43 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(load_config())
     if overrides:
         app.config.update(overrides)
-    from marketplace.mail import check_settings
-
     check_settings(app.config)  # an unknown MAIL_BACKEND or a bad SITE_URL stops start-up
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-
-    # Import every model module so relationships resolve and metadata is complete.
-    import catalog.models  # noqa: F401
-    import demand.models  # noqa: F401
-    import orders.models  # noqa: F401
-    import providers.models  # noqa: F401
 
     db.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
+    i18n.init_app(app)  # Flask-Babel: language, Beijing time, money formats
 
-    from catalog import views as catalog_views
-    from marketplace import accounts, errors, staff, templating, views
-    from providers import views as provider_views
+    for blueprint in (
+        views.bp,                  # home, about
+        accounts.bp,               # sign-up, login, password
+        catalog_views.bp,          # categories, listings
+        provider_views.bp,         # public institution profiles
+        staff.bp,                  # staff: verification, moderation, users
+        portal.bp,                 # institutions' portal: listings, team
+        review.bp,                 # staff review queue
+        notification_views.bp,
+        search_views.bp,           # search, favourites, comparison
+        review_views.bp,           # ratings: reviews, replies, staff moderation
+        settlement_views.bp,       # settlement batches, statements, exports, reconciliation
+        console.bp,                # monitors' console: progress, interventions, audit log
+        credibility_views.bp,      # credibility: explanation, console page
+        order_views.bp,            # cart, checkout, orders (buyer, institution, staff), webhook
+        quote_views.bp,            # quote requests, quotes, financial applications
+        admin_views.bp,            # staff: orders, voucher programmes, commission rates
+        demand_views.bp,           # needs (需求), demand board, proposals, award, funnel
+    ):
+        app.register_blueprint(blueprint)
 
-    app.register_blueprint(views.bp)
-    app.register_blueprint(accounts.bp)
-    app.register_blueprint(catalog_views.bp)
-    app.register_blueprint(provider_views.bp)
-    app.register_blueprint(staff.bp)
-    from marketplace import notification_views, review
-    from providers import portal
-
-    app.register_blueprint(portal.bp)
-    app.register_blueprint(review.bp)
-    app.register_blueprint(notification_views.bp)
-    from catalog import search_views
-
-    search_views.register(app)  # search, favourites, comparison; reindex/drain-outbox
-    from catalog import review_views
-
-    app.register_blueprint(review_views.bp)  # ratings: reviews, replies, staff moderation
-    from orders.views import register as register_orders
-
-    register_orders(app)  # cart, checkout, orders, quotes, vouchers, Stripe webhook
-    from orders import settlement_views
-
-    settlement_views.register(app)  # settlement batches, statements, exports, reconciliation
-    from marketplace import console
-
-    app.register_blueprint(console.bp)  # monitors' console: progress, interventions, audit log
-    from providers import credibility_views
-
-    app.register_blueprint(credibility_views.bp)  # credibility: explanation, console page
-    from demand import views as demand_views
-
-    demand_views.register(app)  # needs (需求), demand board, proposals, award
     errors.register(app)
-    from marketplace import serving
-
     serving.register(app)  # /healthz, request ids and logs, static fingerprints, gzip
     templating.register(app)
-
-    from marketplace import security
-
     security.init_app(app)  # CSP and security headers, rate limits, 413/429 answers
-    from marketplace.cli import register_cli
+    events.load_subscribers()  # who reacts to domain events (marketplace/events.py)
 
-    register_cli(app)
+    for group in (marketplace.cli.cli, catalog.cli.cli, providers.cli.cli, orders.cli.cli,
+                  marketplace.demo.cli.cli, demand.cli.cli):
+        for command in group.commands.values():
+            app.cli.add_command(command)
     return app

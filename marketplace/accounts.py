@@ -1,7 +1,6 @@
 """Accounts blueprint: sign-up, login (with lockout), logout, my account, forgotten password,
 and the staff list of login lockouts."""
 
-from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
@@ -18,21 +17,12 @@ from marketplace.forms import (
     ProviderSignupForm,
     ResetPasswordForm,
 )
+from marketplace.navigation import is_safe_next
 from marketplace.notifications import absolute_url
+from marketplace.paging import parse_page
 from marketplace.permissions import staff_required
 
 bp = Blueprint("accounts", __name__)
-
-
-def is_safe_next(target: str | None) -> bool:
-    """Only relative paths on this site: "/orders?page=2" yes; "//evil.com", "http://..",
-    "/\\evil.com" and "javascript:" no."""
-    if not target or not target.startswith("/") or target.startswith("//"):
-        return False
-    if "\\" in target or any(ord(char) < 32 or ord(char) == 127 for char in target):
-        return False
-    parts = urlsplit(target)
-    return not parts.scheme and not parts.netloc
 
 
 def _next_url(default: str) -> str:
@@ -247,8 +237,6 @@ def reset_password(token):
 @bp.get("/staff/lockouts")
 @staff_required
 def lockouts():
-    from catalog.services import parse_page
-
     page = service.lockout_page(db.session, utcnow(), parse_page(request.args.get("page")))
     return render_template("accounts/lockouts.html", page=page, rows=page.items,
                            form=ClearLockoutForm())

@@ -19,6 +19,8 @@ from marketplace import audit, reference
 from marketplace import credit_code as credit_codes
 from marketplace.database import utcnow
 from marketplace.models import LoginThrottle, Organisation, User
+from marketplace.notifications import queue_email
+from marketplace.paging import paginate
 from marketplace.passwords import hash_password, password_problems, verify_password
 
 GENERIC_LOGIN_ERROR = "Email or password is incorrect."
@@ -298,8 +300,6 @@ def lockout_page(session: Session, now: datetime, page: int = 1, page_size: int 
     """Addresses locked now or with failed logins since the last success, latest failure
     first, one page (catalog.services.Page) of dicts with the account each belongs to (None
     for an unknown address). For staff."""
-    from catalog.services import paginate
-
     stmt = (select(LoginThrottle, User).outerjoin(User, User.email == LoginThrottle.email)
             .where(or_(LoginThrottle.locked_until > now, LoginThrottle.failures > 0))
             .order_by(LoginThrottle.last_failure_at.desc(), LoginThrottle.id.desc()))
@@ -370,8 +370,6 @@ def request_password_reset(session: Session, email: str, secret_key: str,
 
     Returns whether an email was queued; callers must not tell the visitor (the page always
     says "if an account exists...")."""
-    from marketplace.notifications import queue_email
-
     user = session.scalar(select(User).where(User.email == normalise_email(email)))
     if user is None or not user.active:
         return False
@@ -392,8 +390,6 @@ def reset_password(session: Session, token: str, new: str, secret_key: str,
                    max_age: int) -> User:
     """Set a new password from a reset link: single use (the token is bound to the old
     password), signs out every session (session_version), forgets failed logins."""
-    from marketplace.notifications import queue_email
-
     user = user_for_reset_token(session, token, secret_key, max_age)
     problems = password_problems(new or "", user.email)
     if problems:

@@ -39,6 +39,11 @@ def load_config() -> dict:
         "SECRET_KEY": secret_key,
         "DATABASE_URL": database_url,
         "CURRENCY": os.environ.get("CURRENCY", "CNY"),
+        # Language and time (marketplace/i18n.py): Chinese first, times shown and days and
+        # months counted in the platform's zone; stored times stay UTC.
+        "DEFAULT_LOCALE": os.environ.get("DEFAULT_LOCALE", "zh_Hans_CN"),
+        "PLATFORM_TIMEZONE": os.environ.get("PLATFORM_TIMEZONE", "Asia/Shanghai"),
+        "TRANSLATIONS_DIR": os.environ.get("TRANSLATIONS_DIR", str(ROOT / "translations")),
         "STRIPE_SECRET_KEY": os.environ.get("STRIPE_SECRET_KEY", "sk_test_localstripe"),
         "STRIPE_PUBLISHABLE_KEY": os.environ.get("STRIPE_PUBLISHABLE_KEY", "pk_test_localstripe"),
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),

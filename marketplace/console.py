@@ -12,31 +12,17 @@ from flask_wtf import FlaskForm
 from wtforms import DateTimeLocalField, RadioField, TextAreaField
 from wtforms.validators import Optional
 
-from catalog.services import parse_page
 from marketplace import console_service
 from marketplace.database import db, utcnow
-from marketplace.permissions import staff_required
+from marketplace.paging import parse_page
+from marketplace.permissions import has_role, staff_required
 from orders import services as order_services
-from orders import sla, workflow
+from orders import sla, states, workflow
 from orders.forms import RulingForm, choices
+from orders.views import order_page, staff_detail_page
 
 bp = Blueprint("console", __name__, url_prefix="/staff", cli_group=None)
 
-
-@bp.cli.command("rebuild-console-figures")
-def rebuild_console_figures():
-    """Recompute the dashboard's daily roll-up and per-state counters from the orders (after
-    a bulk load that bypassed the app; idempotent, one transaction)."""
-    from marketplace import jobs
-    from orders import figures
-
-    def body(job):
-        report = figures.rebuild(db.session)
-        db.session.commit()
-        return (f"Rebuilt the console figures: {report['days']:,} day rows, "
-                f"{report['orders']:,} orders counted.")
-
-    jobs.run("rebuild-console-figures", body)
 
 # (key, label, icon, endpoint candidates). A link shows only when its endpoint is registered,
 # so pages other areas add later appear by themselves and missing ones never break the nav.
@@ -61,8 +47,6 @@ ADMIN_ONLY = {"commissions"}
 
 def nav_items(user) -> list[tuple[str, str, str, str]]:
     """(key, label, icon, endpoint) for every console page that exists and ``user`` may open."""
-    from marketplace.permissions import has_role
-
     items = []
     for key, label, icon, candidates in NAV_ITEMS:
         if key in ADMIN_ONLY and not has_role(user, "admin"):
@@ -111,13 +95,17 @@ INTERVENTION_FORMS = {"note": NoteForm, "extend": ExtendForm, "nudge": NudgeForm
                       "cancel": CancelForm}
 
 
+@order_page.STAFF_PANELS.append
 def intervention_context(order, bound: dict | None = None) -> dict:
     """Forms and SLA status for the staff order page (blank forms unless one is bound)."""
     forms = {name: cls(prefix=name, formdata=None) for name, cls in INTERVENTION_FORMS.items()}
     forms.update(bound or {})
     now = utcnow()
     return {"console_forms": forms, "console_sla": sla.classify(order, now, _warning_days()),
-            "console_deadline_field": sla.deadline_field(order)}
+            "console_deadline_field": sla.deadline_field(order),
+            # which interventions apply, decided here (the templates only render them)
+            "console_is_open": states.is_open(order.status),
+            "console_can_cancel": workflow.can(order, "cancel", _staff())}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -148,8 +136,6 @@ def _apply_errors(form, errors: dict[str, str]) -> None:
 
 def _rerender(order_id: int, name: str, form):
     """The staff order page again, with the refused form and its messages (HTTP 400)."""
-    from orders.views import staff_detail_page
-
     db.session.rollback()
     if name == "ruling":
         return staff_detail_page(order_id, status=400, ruling_form=form, console_open=name)
@@ -181,10 +167,9 @@ def dashboard_page():
                        "values": [f.orders for f in data.by_category]},
         "currency": data.currency,
     }
-    from marketplace.staff import overview
-
     return render_template("console/dashboard.html", data=data, chart=chart,
-                           periods=console_service.PERIODS, overview=overview(db.session),
+                           periods=console_service.PERIODS,
+                           overview=console_service.overview(db.session),
                            status_label=workflow.status_label)
 
 

@@ -14,20 +14,22 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import String, and_, cast, func, literal_column, null, or_, select, union_all
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.sql.expression import FunctionElement
 
-from catalog.models import Category, Product, ProductRevision
-from catalog.services import Page, paginate
+from catalog.models import PRODUCT_STATUSES, Category, Product, ProductRevision
 from marketplace import audit
-from marketplace.models import AuditLog, Organisation, User
+from marketplace.i18n import local_today
+from marketplace.models import ROLES, VERIFICATION_STATUSES, AuditLog, Organisation, User
 from marketplace.notifications import notify_organisation
-from orders import figures, sla, workflow
+from marketplace.paging import Page, paginate
+from orders import figures, sla, states, workflow
 from orders import services as order_services
 from orders.models import ORDER_STATUSES, Order
 from orders.money import format_amount
+from providers import credibility
 
-OPEN_STATUSES = workflow.OPEN_STATUSES
+OPEN_STATUSES = states.OPEN
 TOP_LIST = 10
 
 
@@ -117,8 +119,9 @@ class Dashboard:
         return sum(self.by_state.get(s, 0) for s in OPEN_STATUSES)
 
 
-def _buckets(period: str, now: datetime) -> tuple[list[str], datetime, str]:
-    today = now.astimezone(UTC).date()
+def _buckets(period: str, now: datetime) -> tuple[list[str], date, str]:
+    """The labels of the last 30 local days or 12 local months, and the first day."""
+    today = local_today(now)
     if period == "12m":
         months = []
         year, month = today.year, today.month
@@ -126,18 +129,16 @@ def _buckets(period: str, now: datetime) -> tuple[list[str], datetime, str]:
             months.append(f"{year:04d}-{month:02d}")
             year, month = (year, month - 1) if month > 1 else (year - 1, 12)
         months.reverse()
-        first = datetime(int(months[0][:4]), int(months[0][5:]), 1, tzinfo=UTC)
-        return months, first, "month"
+        return months, date(int(months[0][:4]), int(months[0][5:]), 1), "month"
     days = [(today - timedelta(days=n)).isoformat() for n in range(29, -1, -1)]
-    first = datetime.combine(date.fromisoformat(days[0]), datetime.min.time(), tzinfo=UTC)
-    return days, first, "day"
+    return days, date.fromisoformat(days[0]), "day"
 
 
 def time_series(session: Session, period: str, now: datetime, currency: str) -> Series:
     """Orders placed and GMV paid per day / month, from the daily roll-up (orders/figures.py:
     a few hundred rows, whatever the number of orders)."""
     labels, first, unit = _buckets(period, now)
-    placed, gmv = figures.daily(session, first.date(), now.astimezone(UTC).date(), currency)
+    placed, gmv = figures.daily(session, first, local_today(now), currency)
     width = 7 if unit == "month" else 10
     placed_by: dict[str, int] = {}
     gmv_by: dict[str, int] = {}
@@ -216,11 +217,7 @@ def dashboard(session: Session, now: datetime, *, period: str = "30d", currency:
 
 
 def low_credibility_alerts(session: Session, limit: int = TOP_LIST) -> list | None:
-    """Alerts from the credibility scoring, or None while that module is not installed."""
-    try:
-        from providers import credibility
-    except ImportError:
-        return None
+    """Alerts from the credibility scoring, or None when it offers none."""
     alerts = getattr(credibility, "low_credibility_alerts", None)
     if alerts is None:
         return None
@@ -819,3 +816,57 @@ def audit_choices(session: Session) -> tuple[list[str], list[str]]:
     types = session.scalars(select(AuditLog.target_type).distinct()
                             .order_by(AuditLog.target_type)).all()
     return list(actions), list(types)
+
+
+# --------------------------------------------------------------------------- staff overview
+
+RECENT_SIGNUPS = 20
+
+
+@dataclass(frozen=True)
+class Overview:
+    enterprises_by_status: dict[str, int]
+    providers_by_status: dict[str, int]
+    products_by_status: dict[str, int]
+    users_by_role: dict[str, int]
+    recent_signups: list[Organisation]
+
+    @property
+    def enterprises(self) -> int:
+        return sum(self.enterprises_by_status.values())
+
+    @property
+    def providers(self) -> int:
+        return sum(self.providers_by_status.values())
+
+    @property
+    def products(self) -> int:
+        return sum(self.products_by_status.values())
+
+    @property
+    def users(self) -> int:
+        return sum(self.users_by_role.values())
+
+
+def _counts(session: Session, column, keys, *where) -> dict[str, int]:
+    """Row counts grouped by ``column``, with a zero for every known key."""
+    rows = session.execute(select(column, func.count()).where(*where).group_by(column)).all()
+    found = dict(rows)
+    return {key: found.get(key, 0) for key in keys} | {
+        key: value for key, value in found.items() if key not in keys}
+
+
+def overview(session: Session, recent: int = RECENT_SIGNUPS) -> Overview:
+    return Overview(
+        enterprises_by_status=_counts(session, Organisation.verification_status,
+                                      VERIFICATION_STATUSES, Organisation.kind == "enterprise"),
+        providers_by_status=_counts(session, Organisation.verification_status,
+                                    VERIFICATION_STATUSES, Organisation.kind == "provider"),
+        products_by_status=_counts(session, Product.status, PRODUCT_STATUSES),
+        users_by_role=_counts(session, User.role, ROLES),
+        recent_signups=list(session.scalars(
+            select(Organisation)
+            .options(selectinload(Organisation.members))
+            .order_by(Organisation.created_at.desc(), Organisation.id.desc())
+            .limit(recent))),
+    )

@@ -5,6 +5,8 @@ import logging
 from flask import render_template
 from flask_wtf.csrf import CSRFError
 
+from marketplace.database import db
+
 log = logging.getLogger(__name__)
 
 MESSAGES = {
@@ -39,8 +41,6 @@ def register(app):
 
     @app.errorhandler(500)
     def _server_error(exc):
-        from marketplace.database import db
-
         db.session.rollback()
         log.exception("Unhandled error", exc_info=getattr(exc, "original_exception", exc))
         return render_error(500)

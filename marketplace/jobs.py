@@ -40,6 +40,8 @@ import click
 from flask import current_app
 from sqlalchemy import text
 
+from marketplace.database import db
+
 log = logging.getLogger(__name__)
 
 
@@ -138,8 +140,6 @@ def run(name: str, body: Callable[[Job], str], *, engine=None, lock_dir=None,
     """Run ``body`` under the job's lock and print its summary line.
 
     Returns the summary, or None when another run holds the lock (nothing done)."""
-    from marketplace.database import db
-
     engine = engine if engine is not None else db.engine
     lock_dir = lock_dir or current_app.config.get("JOB_LOCK_DIR") or Path(
         current_app.instance_path) / "locks"

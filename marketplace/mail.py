@@ -124,7 +124,7 @@ def check_settings(config) -> None:
     if backend not in BACKENDS:
         raise MailSettingsError(
             f"MAIL_BACKEND={backend!r} is not a mail backend; use one of: "
-            + ", ".join(BACKENDS) + " (see the README, Configuration).")
+            + ", ".join(BACKENDS) + " (see docs/operations.md, Configuration).")
     _check_site_url(config.get("SITE_URL", ""))
     if backend != "smtp":
         return

@@ -93,6 +93,8 @@ class User(UserMixin, Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Part of the login cookie: bumping it (password change) signs out every other session.
     session_version: Mapped[int] = mapped_column(Integer, default=1)
+    # The language the member chose with the navbar switch (None: follow the browser).
+    locale: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
 

@@ -4,10 +4,11 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, login_required
 from sqlalchemy import select, update
 
-from marketplace.accounts import is_safe_next
 from marketplace.database import db, utcnow
 from marketplace.models import Notification
+from marketplace.navigation import is_safe_next
 from marketplace.notifications import unread_count
+from marketplace.paging import paginate, parse_page
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 
@@ -36,8 +37,6 @@ def _mine(notification_id: int) -> Notification:
 @bp.get("")
 @login_required
 def index():
-    from catalog.services import paginate, parse_page
-
     show = request.args.get("show")
     stmt = select(Notification).where(Notification.user_id == current_user.id)
     if show == "unread":

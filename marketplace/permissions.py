@@ -1,18 +1,27 @@
 """Who may do what: role checks for routes and ownership checks for objects.
 
-Every view that touches an object asks this module; nothing else decides permissions.
+Every view, service and query that needs one of these rules asks this module; nothing else
+decides permissions. Where a rule is needed both in Python (one object in hand) and in SQL
+(a query over many), both forms sit side by side here and tests/test_permissions.py checks
+them against each other.
 """
 
 from functools import wraps
 
 from flask import abort
 from flask_login import current_user, login_required
+from sqlalchemy import Select, and_, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from marketplace.models import Organisation, User
+
+# Admins can do everything staff can.
+STAFF_ROLES = ("staff", "admin")
 
 
 def has_role(user, *roles: str) -> bool:
     if not getattr(user, "is_authenticated", False):
         return False
-    # Admins can do everything staff can.
     if user.role == "admin" and "staff" in roles:
         return True
     return user.role in roles
@@ -38,6 +47,71 @@ staff_required = role_required("staff")
 admin_required = role_required("admin")
 
 
+# --------------------------------------------------------------------------- staff
+
+def is_staff(user) -> bool:
+    """Platform staff or admin (signed in or not: also answers for plain ``User`` rows)."""
+    return getattr(user, "role", None) in STAFF_ROLES
+
+
+def staff_users() -> Select:
+    """The active staff and admin accounts (who gets the platform's notifications)."""
+    return select(User).where(User.role.in_(STAFF_ROLES), User.active.is_(True))
+
+
+# --------------------------------------------------------------------------- buying
+
+def is_buyer_account(user) -> bool:
+    """An enterprise member: the only kind of account that collects, carts, buys and asks
+    for quotes (DESIGN.md §2). Whether its enterprise is suspended is ``may_buy``."""
+    return bool(getattr(user, "is_authenticated", False) and user.role == "enterprise"
+                and user.organisation_id is not None)
+
+
+def may_buy(user) -> bool:
+    """An enterprise member whose enterprise is not suspended may place new orders."""
+    return is_buyer_account(user) and not (user.organisation is not None
+                                           and user.organisation.suspended)
+
+
+# --------------------------------------------------------------------------- catalogue visibility
+
+PUBLIC_LISTING_STATUS = "published"
+
+
+def is_listed_provider(organisation) -> bool:
+    """Whether an institution and its published listings may be shown to the public:
+    a verified, non-suspended provider (DESIGN.md §3). SQL twin: ``listed_providers_filter``."""
+    return organisation.is_listed
+
+
+def listed_providers_filter() -> ColumnElement[bool]:
+    """SQL twin of ``is_listed_provider`` (and of ``Organisation.is_listed``)."""
+    return and_(
+        Organisation.kind == "provider",
+        Organisation.verification_status == "verified",
+        Organisation.suspended.is_(False),
+    )
+
+
+def is_public_listing(product) -> bool:
+    """THE public visibility rule: a published listing of a listed institution.
+    SQL twin: ``public_listings_filter``."""
+    return product.status == PUBLIC_LISTING_STATUS and is_listed_provider(product.provider)
+
+
+def public_listings_filter(product_model) -> ColumnElement[bool]:
+    """SQL twin of ``is_public_listing``, over ``product_model`` (catalog.models.Product,
+    passed in so that this core module does not import the catalogue).
+
+    The provider check is an uncorrelated ``IN (subquery)`` so the condition means the same
+    thing wherever it is embedded, including inside queries over ``organisation``.
+    """
+    listed_ids = select(Organisation.id).where(listed_providers_filter()).correlate(None)
+    return and_(product_model.status == PUBLIC_LISTING_STATUS,
+                product_model.provider_id.in_(listed_ids))
+
+
 def is_member_of(user, organisation_id: int | None) -> bool:
     return (
         getattr(user, "is_authenticated", False)
@@ -48,13 +122,13 @@ def is_member_of(user, organisation_id: int | None) -> bool:
 
 def can_view_product(user, product) -> bool:
     """Published listings of listed institutions are public; others only for owners and staff."""
-    if product.status == "published" and product.provider.is_listed:
+    if is_public_listing(product):
         return True
     return has_role(user, "staff") or is_member_of(user, product.provider_id)
 
 
 def can_view_provider_profile(user, organisation) -> bool:
-    if organisation.is_listed:
+    if is_listed_provider(organisation):
         return True
     return has_role(user, "staff") or is_member_of(user, organisation.id)
 
@@ -123,6 +197,18 @@ def can_view_quote_request(user, request) -> bool:
 
 # --------------------------------------------------------------------------- reviews
 
+def is_public_review(review) -> bool:
+    """A review counts and is shown beyond its author and staff once it is published (both
+    sides rated, or the blind window passed) and not hidden by staff.
+    SQL twin: ``public_reviews_filter``."""
+    return review.published_at is not None and review.hidden_at is None
+
+
+def public_reviews_filter(review_model) -> ColumnElement[bool]:
+    """SQL twin of ``is_public_review`` over ``review_model`` (catalog.models.Review)."""
+    return and_(review_model.published_at.is_not(None), review_model.hidden_at.is_(None))
+
+
 def review_side(user, order) -> str | None:
     """The review a user may write on an order: "buyer" (a member of the buying enterprise
     rates the institution) or "provider" (a member of the institution rates the buyer).
@@ -141,7 +227,7 @@ def can_view_order_review(user, review, order) -> bool:
         return False
     if review.side == role:
         return True
-    return review.published_at is not None and review.hidden_at is None
+    return is_public_review(review)
 
 
 def can_reply_to_review(user, review) -> bool:

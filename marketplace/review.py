@@ -18,10 +18,10 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from catalog.models import Category, Product
-from catalog.services import parse_page
 from marketplace.database import db
 from marketplace.errors import render_error
 from marketplace.models import Organisation, User
+from marketplace.paging import parse_page
 from marketplace.permissions import staff_required
 from providers import forms, listings, onboarding
 from providers.errors import PermissionDenied, RuleError

@@ -28,23 +28,22 @@ import math
 import time
 
 from flask import current_app, jsonify, render_template, request
-from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from marketplace.extensions import limiter
 from marketplace.serving import loggable_path
+from orders.stripe_gateway import test_card_entry_allowed
 
 log = logging.getLogger(__name__)
 
 HSTS_MAX_AGE = 365 * 24 * 3600
 STRIPE_PLACEHOLDER_KEY = "sk_test_localstripe"
 
-limiter = Limiter(key_func=get_remote_address, strategy="fixed-window", headers_enabled=True)
-
 # Endpoint -> (config key of its limit, HTTP methods it applies to). A GET of a form is free;
-# sending it counts. Limits are per client address (see README, "Security").
+# sending it counts. Limits are per client address (see docs/security.md).
 RATE_LIMITED_ENDPOINTS = {
     "accounts.login": ("RATELIMIT_LOGIN", ["POST"]),
     # Changing the password checks the current one: a stolen session must not make it a
@@ -64,8 +63,6 @@ SHARED_SCOPES = {"RATELIMIT_SIGNUP": "signup", "RATELIMIT_PASSWORD_RESET": "pass
 
 def real_stripe_configured(config) -> bool:
     """Whether checkout uses Stripe.js Elements (real keys), so the CSP must allow Stripe."""
-    from orders.stripe_gateway import test_card_entry_allowed
-
     key = (config.get("STRIPE_SECRET_KEY") or "").strip()
     if not key or key == STRIPE_PLACEHOLDER_KEY:
         return False

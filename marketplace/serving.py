@@ -38,11 +38,11 @@ import uuid
 from datetime import UTC, datetime
 
 from flask import Flask, g, jsonify, request
-from flask_compress import Compress
 from sqlalchemy import text
 from werkzeug.security import safe_join
 
 from marketplace.database import db
+from marketplace.extensions import compress
 
 REQUEST_LOGGER = "marketplace.requests"
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -50,7 +50,6 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT_LIVED = "public, max-age=3600"
 
-compress = Compress()
 log = logging.getLogger(REQUEST_LOGGER)
 
 # URL rule variables that are credentials: whoever reads the log must not be able to use them.
@@ -90,7 +89,7 @@ def health(app: Flask) -> tuple[dict, bool]:
     """The state of the database and the search index; (report, healthy)."""
     from whoosh import index as whoosh_index
 
-    from catalog.search_index import INDEX_NAME
+    from catalog.search.schema import INDEX_NAME
 
     report: dict = {"database": "ok", "search_index": "ok"}
     healthy = True

@@ -2,9 +2,9 @@
 
 from flask import request, url_for
 
-from marketplace import reference
+from marketplace import i18n, reference
 from marketplace.markdown import render_markdown
-from orders.money import format_amount, format_compact, format_rate
+from orders.money import format_amount, format_compact, format_range, format_rate
 
 
 def _url_with(**changes) -> str:
@@ -22,9 +22,12 @@ def register(app):
     app.jinja_env.filters["money"] = lambda amount, currency="CNY": (
         "—" if amount is None else format_amount(amount, currency)
     )
+    # Compact amounts count in 万/亿 for Chinese readers ("500万元"), k/M for English ones.
     app.jinja_env.filters["money_compact"] = lambda amount, currency="CNY": (
-        "—" if amount is None else format_compact(amount, currency)
+        "—" if amount is None else format_compact(amount, currency, i18n.is_chinese())
     )
+    app.jinja_env.filters["money_range"] = lambda low, high, currency="CNY": (
+        format_range(low, high, currency, i18n.is_chinese()))
     app.jinja_env.filters["rate"] = lambda bp: "—" if bp is None else format_rate(bp)
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["region"] = lambda code: reference.REGION_LABELS.get(code, code)
@@ -37,3 +40,6 @@ def register(app):
     )
     app.jinja_env.globals["url_with"] = _url_with
     app.jinja_env.globals["reference"] = reference
+    from orders import states
+
+    app.jinja_env.globals["order_states"] = states  # the one table of order statuses

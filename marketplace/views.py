@@ -1,11 +1,15 @@
 """Site-wide pages: the home page and shared template context."""
 
-from flask import Blueprint, render_template
+from urllib.parse import urlsplit
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from catalog import page_cache
 from catalog import services as catalog_services
 from catalog.categories import top_level_categories
 from catalog.views import category_counts
+from marketplace import i18n
 from marketplace.database import db
 
 bp = Blueprint("main", __name__)
@@ -28,3 +32,25 @@ def home():
         featured=catalog_services.featured_products(db.session, limit=8),
         newest=catalog_services.newest_products(db.session, limit=8),
     )
+
+
+@bp.post("/language")
+def choose_language():
+    """The navbar's 中文 / English switch: kept on the account for members (it follows them
+    to every device) and in a cookie for everyone (visitors, and the next login page)."""
+    locale = i18n.normalise_locale(request.form.get("locale"))
+    target = request.form.get("next") or ""
+    parts = urlsplit(target)
+    # Only back to a page of this site: a path, never another host.
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        target = url_for("main.home")
+    response = redirect(target)
+    if locale is None or locale not in i18n.LANGUAGES:
+        return response
+    if current_user.is_authenticated:
+        current_user.locale = locale
+        db.session.commit()
+    response.set_cookie(i18n.LOCALE_COOKIE, locale, max_age=i18n.COOKIE_MAX_AGE,
+                        samesite="Lax", httponly=True,
+                        secure=bool(request.is_secure))
+    return response

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from catalog.models import Package, Product
 from catalog.services import visible_products_condition
+from marketplace import permissions
 from marketplace.models import Organisation, User
 from orders.models import Cart, CartLine
 
@@ -22,7 +23,7 @@ class CartError(ValueError):
 
 
 def _require_buyer(user: User) -> None:
-    if user.role != "enterprise" or user.organisation_id is None:
+    if not permissions.is_buyer_account(user):
         raise CartError("Only enterprise accounts can buy services.", status=403)
 
 

@@ -1,5 +1,5 @@
 """Checkout: the cart becomes one order per provider, with an optional innovation voucher,
-paid by card or by corporate bank transfer.
+paid by one of the payment methods a buyer can choose (orders.payments.choices()).
 
 Exactly-once: the checkout page carries a random one-time token in a hidden field. The first
 statement of ``place_orders`` inserts a ``Checkout`` row with that token, which is UNIQUE: a
@@ -19,15 +19,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from marketplace import permissions
 from marketplace.database import utcnow
 from marketplace.models import User
 from orders import cart as carts
 from orders import commission, payments, vouchers, workflow
 from orders.models import CartLine, Checkout, Order, OrderLine, Voucher
-from orders.money import voucher_cover
 
-PAYMENT_METHODS = {"card": "Card (funds held until you accept the work)",
-                   "bank_transfer": "Corporate bank transfer"}
 DEFAULT_PAYMENT_WINDOW_DAYS = 3
 
 
@@ -79,7 +77,7 @@ class Plan:
 
 
 def _require_buyer(user: User) -> None:
-    if user.role != "enterprise" or user.organisation_id is None:
+    if not permissions.is_buyer_account(user):
         raise CheckoutError("Only enterprise accounts can buy services.", status=403)
 
 
@@ -90,6 +88,7 @@ def usable_voucher(session: Session, user: User, voucher_id: int | None,
     voucher = session.get(Voucher, voucher_id)
     if voucher is None or voucher.organisation_id != user.organisation_id:
         raise CheckoutError("That voucher does not belong to your enterprise.", status=403)
+    vouchers.read_current(session, voucher)
     if not vouchers.is_valid_on(voucher, today):
         raise CheckoutError("That voucher is used up, expired or its programme has closed.")
     return voucher
@@ -105,8 +104,7 @@ def plan(session: Session, cart_view: carts.CartView, voucher: Voucher | None) -
             eligible = sum(line.package.price * line.quantity for line in item.group.lines
                            if line.id not in item.group.problems
                            and vouchers.product_eligible(voucher.programme, line.product))
-            cover = voucher_cover(eligible, voucher.programme.max_share_bp,
-                                           balance, remaining)
+            cover = vouchers.allowance(voucher, eligible, balance, remaining)
             item.voucher = cover
             balance -= cover
             remaining -= cover
@@ -139,7 +137,7 @@ def place_orders(session: Session, user: User, data: CheckoutInput,
 
         raise CheckoutError(suspended_buyer_message(user.organisation), status=403)
     now = now or utcnow()
-    if data.payment_method not in PAYMENT_METHODS:
+    if data.payment_method not in dict(payments.choices()):
         raise CheckoutError("Choose how to pay.")
     if not data.token or len(data.token) > 64:
         raise CheckoutError("This checkout form is incomplete. Reload the page and try again.")
@@ -184,10 +182,9 @@ def place_orders(session: Session, user: User, data: CheckoutInput,
             except vouchers.VoucherError as exc:
                 raise CheckoutError(exc.message, status=409) from None
         if order.amount_due == 0:
-            order.payment_method = "voucher"
-            payments.order_paid(session, order, workflow.SYSTEM, now=now)
-        elif data.payment_method == "bank_transfer":
-            payments.begin_bank_transfer(session, order)
+            payments.voucher.paid_in_full(session, order, workflow.SYSTEM, now=now)
+        elif payments.get(data.payment_method).begins_at_checkout:
+            payments.get(data.payment_method).begin(session, order)
     session.flush()
     session.refresh(checkout)
     return CheckoutResult(checkout=checkout, replayed=False)

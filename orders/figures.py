@@ -2,7 +2,7 @@
 
 Two small tables (orders/models.py):
 
-- ``order_day_figure``: per UTC day, order category (0: none) and currency, the orders
+- ``order_day_figure``: per local calendar day (``PLATFORM_TIMEZONE``, Beijing by default), order category (0: none) and currency, the orders
   placed that day, the orders paid that day and the sum of their subtotals (GMV);
 - ``order_state_count``: orders per status.
 
@@ -28,12 +28,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Date, cast, delete, event, func, insert, literal_column, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from marketplace.i18n import platform_zone, to_local
 from orders.models import Order, OrderDayFigure, OrderStateCount
 
 _TRACKED = ("status", "created_at", "paid_at", "category_id", "currency", "subtotal")
@@ -52,11 +53,10 @@ class Snapshot:
 
 
 def _day(moment: datetime | None) -> date | None:
+    """The platform's local calendar day of an instant (Beijing days by default)."""
     if moment is None:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).date()
+    return to_local(moment).date()
 
 
 def snapshot(order: Order) -> Snapshot:
@@ -193,9 +193,14 @@ def _after_flush(session: Session, flush_context) -> None:
 # --------------------------------------------------------------------------- rebuild
 
 def _day_expr(connection, column):
+    """The local calendar day of a stored instant, in SQL (as ``_day`` does in Python)."""
+    zone = platform_zone()
     if connection.dialect.name == "postgresql":
-        return cast(column.op("AT TIME ZONE")(literal_column("'UTC'")), Date)
-    return func.date(column)
+        return cast(column.op("AT TIME ZONE")(literal_column(f"'{zone.key}'")), Date)
+    # SQLite knows no zones: shift by the zone's offset now. Exact for Asia/Shanghai (no
+    # daylight saving since 1991); a zone with DST would need the rebuild in Python.
+    offset = datetime.now(zone).utcoffset() or timedelta(0)
+    return func.date(column, f"{int(offset.total_seconds()) // 60:+d} minutes")
 
 
 def rebuild(session: Session) -> dict[str, int]:

@@ -30,13 +30,16 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from catalog.models import Category, Package, Product
 from marketplace.database import Base, utcnow
 from marketplace.models import Organisation, User
+from orders import states
 
-ORDER_STATUSES = (
-    "pending_payment", "paid", "accepted", "in_progress", "delivered", "completed", "settled",
-    "declined", "cancelled", "disputed", "resolved",
-)
+ORDER_STATUSES = states.VALUES  # the one table of statuses: orders/states.py
 ORDER_KINDS = ("package", "quote", "application")
+# The payment methods the database accepts (CHECK constraints; a new one needs a migration).
+# Each is a module of orders/payments/ registered under this name; orders.payments checks
+# at import that every registered method is listed here.
 PAYMENT_METHODS = ("card", "bank_transfer", "voucher")
+# A checkout is paid with a method the buyer chooses; the voucher only ever pays a share.
+CHECKOUT_PAYMENT_METHODS = tuple(m for m in PAYMENT_METHODS if m != "voucher")
 # pending: created, waiting for the card confirmation or the bank transfer;
 # requires_action: 3-D Secure authentication outstanding; held: funds authorised (card);
 # captured: money with the platform (card captured or transfer received); failed: the
@@ -95,7 +98,7 @@ class Checkout(Base):
     is UNIQUE, so a double click or a re-posted form can only ever create one of these."""
 
     __tablename__ = "checkout"
-    __table_args__ = (CheckConstraint(_in("payment_method", ("card", "bank_transfer")),
+    __table_args__ = (CheckConstraint(_in("payment_method", CHECKOUT_PAYMENT_METHODS),
                                       name="payment_method"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -150,7 +153,7 @@ class Order(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
     kind: Mapped[str] = mapped_column(String(16), default="package")
-    status: Mapped[str] = mapped_column(String(20), default="pending_payment", index=True)
+    status: Mapped[str] = mapped_column(String(20), default=states.INITIAL, index=True)
     # Bumped by every transition; transitions are conditional on it (no lost updates).
     version: Mapped[int] = mapped_column(Integer, default=1)
     checkout_id: Mapped[int | None] = mapped_column(ForeignKey("checkout.id"), index=True)

@@ -22,19 +22,27 @@ def exponent(currency: str) -> int:
 
 
 def parse_amount(text: str | int | Decimal, currency: str) -> int:
-    """Parse a major-unit amount such as "1,234.50" into minor units (123450).
+    """Parse a major-unit amount such as "1,234.50" or "12万" into minor units (123450,
+    12000000).
 
     Refuses negatives, non-numbers and more decimals than the currency has.
     """
     if isinstance(text, bool):
         raise MoneyError("Enter an amount")
-    raw = str(text).strip().replace(",", "").replace("¥", "").replace("$", "")
+    raw = str(text).strip().replace(",", "").replace("，", "").replace("¥", "").replace("$", "")
+    raw = raw.removesuffix("元").strip()
     if not raw:
         raise MoneyError("Enter an amount")
+    # Chinese counts large amounts in 万 (10,000) and 亿 (100,000,000): "12万", "1.5亿元".
+    multiplier = 1
+    for unit, factor in (("万", 10_000), ("亿", 100_000_000)):
+        if raw.endswith(unit):
+            raw, multiplier = raw[: -len(unit)].strip(), factor
+            break
     try:
-        value = Decimal(raw)
+        value = Decimal(raw) * multiplier
     except InvalidOperation:
-        raise MoneyError(f"{text!r} is not an amount") from None
+        raise MoneyError(f"{text!r} is not an amount (write e.g. 1,200.50 or 12万)") from None
     if not value.is_finite():
         raise MoneyError(f"{text!r} is not an amount")
     if value < 0:
@@ -71,9 +79,23 @@ def format_decimal(amount: int, currency: str = "CNY") -> str:
     return f"{to_decimal(amount, currency):.{exponent(currency)}f}"
 
 
-def format_compact(amount: int, currency: str = "CNY") -> str:
-    """Short form for ranges on cards: 5,000,000.00 CNY -> "¥5M", 80,000 -> "¥80k"."""
+_WAN = Decimal(10_000)
+_YI = Decimal(100_000_000)
+
+
+def format_compact(amount: int, currency: str = "CNY", chinese: bool = False) -> str:
+    """Short form for ranges and large round amounts.
+
+    English: 5,000,000.00 CNY -> "¥5M", 80,000 -> "¥80k". Chinese counts CNY in 万 and 亿:
+    "500万元", "1.2亿元". Amounts not round enough for the short form stay exact.
+    """
     major = to_decimal(amount, currency)
+    if chinese and currency.upper() == "CNY":
+        for unit, suffix in ((_YI, "亿元"), (_WAN, "万元")):
+            if major >= unit and major / unit == (major / unit).quantize(Decimal("0.01")):
+                text = f"{(major / unit).normalize():,f}"
+                return f"{text}{suffix}"
+        return format_amount(amount, currency)
     symbol = CURRENCY_SYMBOLS.get(currency.upper(), currency.upper() + " ")
     for threshold, suffix in ((Decimal(1_000_000), "M"), (Decimal(1_000), "k")):
         if major >= threshold:
@@ -81,6 +103,20 @@ def format_compact(amount: int, currency: str = "CNY") -> str:
             text = f"{value:f}".rstrip("0").rstrip(".")
             return f"{symbol}{text}{suffix}"
     return format_amount(amount, currency)
+
+
+def format_range(low: int | None, high: int | None, currency: str = "CNY",
+                 chinese: bool = False) -> str:
+    """"50万–300万元" in Chinese (元 said once, at the end), "¥500k–¥3M" in English."""
+    if low is None and high is None:
+        return "—"
+    if low is None or high is None:
+        return format_compact(low if high is None else high, currency, chinese)
+    first, second = (format_compact(low, currency, chinese),
+                     format_compact(high, currency, chinese))
+    if first.endswith(("万元", "亿元")) and second.endswith(("万元", "亿元")):
+        first = first[:-1]
+    return f"{first}–{second}"
 
 
 def format_rate(basis_points: int) -> str:

@@ -7,20 +7,12 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from catalog.services import Page, paginate
 from marketplace.models import Organisation
+from orders import states
 from orders.models import ORDER_STATUSES, Order, Payment
 
 # Tab -> statuses. "todo" depends on who is looking.
-GROUPS = {
-    "all": ORDER_STATUSES,
-    "open": ("pending_payment", "paid", "accepted", "in_progress", "delivered", "disputed"),
-    "completed": ("completed", "settled"),
-    "closed": ("declined", "cancelled", "resolved"),
-}
-NEEDS_ACTION = {  # per role: the states in which an order waits on that side
-    "buyer": ("pending_payment", "delivered"),
-    "provider": ("paid", "accepted", "in_progress"),
-    "staff": ("disputed",),
-}
+GROUPS = states.TABS
+NEEDS_ACTION = states.ACTS_NEXT  # per role: the states in which an order waits on that side
 GROUP_LABELS = {"todo": "Needs action", "open": "Open", "completed": "Completed",
                 "closed": "Closed", "all": "All"}
 

@@ -19,13 +19,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from catalog.models import Product
-from catalog.services import visible_products_condition
+from catalog.services import paginate, visible_products_condition
+from marketplace import permissions
 from marketplace.database import utcnow
 from marketplace.models import User
 from marketplace.notifications import notify_organisation
 from orders import checkout, commission, payments, workflow
 from orders.models import Milestone, Order, OrderLine, Quote, QuoteRequest
-from orders.money import format_amount
+from orders.money import MoneyError, format_amount, parse_share
 
 DEFAULT_REQUEST_DAYS = 14
 DEFAULT_VALID_DAYS = 14
@@ -56,7 +57,7 @@ def _visible(session: Session, product: Product) -> bool:
 
 
 def _require_buyer(user: User) -> None:
-    if user.role != "enterprise" or user.organisation_id is None:
+    if not permissions.is_buyer_account(user):
         raise QuoteError("Only enterprise accounts can request quotes or apply.", status=403)
     if user.organisation is not None and user.organisation.suspended:
         from providers.credibility import suspended_buyer_message
@@ -122,8 +123,6 @@ def send_quote(session: Session, user: User, request: QuoteRequest, price: int, 
 
 def parse_milestones(text: str) -> list[dict]:
     """"title | share % | YYYY-MM-DD" per line → [{"title", "share_bp", "due_date"}]."""
-    from orders.money import MoneyError, parse_share
-
     result = []
     for number, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
@@ -272,8 +271,6 @@ def requests_for(session: Session, *, page: int = 1, page_size: int = 24,
     """One page of an enterprise's or an institution's quote requests, newest first, with
     what each row shows (service, both organisations) loaded with it; only those in
     ``status`` when given (one of REQUEST_STATUS)."""
-    from catalog.services import paginate
-
     stmt = select(QuoteRequest).options(joinedload(QuoteRequest.product),
                                         joinedload(QuoteRequest.buyer),
                                         joinedload(QuoteRequest.provider))

@@ -30,7 +30,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from catalog.services import Page
+from orders import payments as payment_methods
 from orders.models import Payment
+from orders.money import format_amount
 from orders.settlement import Period
 from orders.stripe_gateway import GatewayError, StripeGateway
 
@@ -141,8 +143,6 @@ def _stripe_facts(intent: dict, refunds_by_intent: dict[str, list[dict]],
 
 
 def _money(amount: int, currency: str) -> str:
-    from orders.money import format_amount
-
     return format_amount(amount, currency)
 
 
@@ -180,7 +180,8 @@ def reconcile(session: Session, period: Period, gw: StripeGateway,
     start, end = period.bounds()
     report = Report(period, currency)
     payments = list(session.scalars(
-        select(Payment).where(Payment.method == "card", Payment.created_at >= start,
+        select(Payment).where(Payment.method.in_(payment_methods.names(reconcile_with_stripe=True)),
+                              Payment.created_at >= start,
                               Payment.created_at < end)
         .options(selectinload(Payment.refunds), selectinload(Payment.order))
         .order_by(Payment.id)))

@@ -14,8 +14,8 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from catalog import search_outbox
 from catalog.models import Product
+from catalog.search import outbox as search_outbox
 from marketplace import audit
 from marketplace.database import utcnow
 from marketplace.models import User

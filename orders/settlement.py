@@ -49,11 +49,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, joinedload, object_session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from catalog.services import Page, paginate
+from marketplace import permissions
 from marketplace.audit import record
 from marketplace.database import utcnow
+from marketplace.i18n import local_day_bounds
 from marketplace.models import Organisation, User
 from marketplace.notifications import notify_organisation
-from orders import ledger, workflow
+from orders import ledger, states, workflow
 from orders.models import (
     LedgerEntry,
     Order,
@@ -67,7 +70,7 @@ from orders.models import (
 from orders.money import format_amount, format_decimal
 
 FIGURES = ("gross", "refunds", "voucher", "fee", "net")
-SETTLEABLE_STATUSES = ("completed", "resolved")
+SETTLEABLE_STATUSES = states.SETTLEABLE
 REFERENCE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ./_-]{3,63}$")
 PERIOD_RE = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -100,9 +103,9 @@ class Period:
         return self.label.replace(" – ", "_to_")
 
     def bounds(self) -> tuple[datetime, datetime]:
-        """[start, end) as UTC datetimes."""
-        return (datetime.combine(self.start, time.min, UTC),
-                datetime.combine(self.end + timedelta(days=1), time.min, UTC))
+        """[start, end) as UTC instants of the platform's local calendar: December in
+        Suzhou starts at 16:00 UTC on 30 November."""
+        return local_day_bounds(self.start)[0], local_day_bounds(self.end)[1]
 
 
 def month(text: str) -> Period:
@@ -125,6 +128,7 @@ def period_between(start: date | None, end: date | None) -> Period:
 
 
 def previous_month(today: date) -> str:
+    """The month before ``today`` (a local calendar date: ``i18n.local_today()``)."""
     first = today.replace(day=1) - timedelta(days=1)
     return f"{first:%Y-%m}"
 
@@ -390,8 +394,6 @@ STATUS_LABELS = {"paid": ("Paid", "success"), "partly_paid": ("Partly paid", "wa
 
 
 def list_batches(session: Session, page: int, page_size: int):
-    from catalog.services import paginate
-
     stmt = (select(SettlementBatch)
             .options(selectinload(SettlementBatch.statements))  # each row's paid status
             .order_by(SettlementBatch.period_start.desc(), SettlementBatch.period_end.desc(),
@@ -438,8 +440,6 @@ def unbatched_backlog(session: Session, before: date, currency: str) -> tuple[in
 
 
 def statements_of_provider(session: Session, provider_org_id: int, page: int, page_size: int):
-    from catalog.services import paginate
-
     stmt = (select(SettlementStatement).join(SettlementBatch)
             .options(joinedload(SettlementStatement.batch))  # each row's period and number
             .where(SettlementStatement.provider_org_id == provider_org_id)
@@ -466,7 +466,7 @@ def mark_paid(session: Session, statement: SettlementStatement, actor: User, ref
     to ``settled``, audit and a notification to the provider. Caller commits; on any error
     nothing is written."""
     reference = clean_reference(reference)
-    if workflow.SYSTEM is not actor and getattr(actor, "role", None) not in ("staff", "admin"):
+    if workflow.SYSTEM is not actor and not permissions.is_staff(actor):
         raise workflow.NotAllowed("Only platform staff mark statements paid.")
     stale = stale_items(session, statement)
     if stale:
@@ -665,8 +665,6 @@ def voucher_report(session: Session, programme: VoucherProgramme, period: Period
     or ruled on in the period (open orders may still give the voucher back). The totals
     cover the whole period (one aggregate query); the rows are one page of it (none with
     ``page_size=0``)."""
-    from catalog.services import Page, paginate
-
     count, order_total, applied, returned = session.execute(_redemptions_of(
         programme, period, func.count(), func.coalesce(func.sum(Order.subtotal), 0),
         func.coalesce(func.sum(VoucherRedemption.amount), 0),

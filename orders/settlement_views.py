@@ -321,7 +321,3 @@ def provider_statement_csv(statement_id):
     s = _statement(statement_id)
     return _csv_response(settlement.iter_statement_csv(db.session, s),
                          settlement.statement_filename(s))
-
-
-def register(app) -> None:
-    app.register_blueprint(bp)

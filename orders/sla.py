@@ -25,6 +25,7 @@ from sqlalchemy import BigInteger, and_, case, func, literal, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
+from orders import states
 from orders.models import Milestone, Order, ProgressUpdate
 
 SLA_CODES = ("overdue", "at_risk", "on_track")
@@ -35,15 +36,11 @@ SLA_LABELS = {
 }
 DEFAULT_WARNING_DAYS = 3
 # Status -> the column holding its deadline. Only these states run an SLA clock.
-DEADLINE_COLUMN = {"paid": "accept_by", "accepted": "due_at", "in_progress": "due_at"}
-CLOCKED_STATUSES = tuple(DEADLINE_COLUMN)
-ACCEPT_STATUSES = ("paid",)
-WORK_STATUSES = ("accepted", "in_progress")
-_NO_CLOCK_REASONS = {
-    "pending_payment": "awaiting the buyer's payment",
-    "delivered": "delivered, awaiting the buyer's review",
-    "disputed": "in dispute, awaiting a staff ruling",
-}
+DEADLINE_COLUMN = states.DEADLINE_COLUMN
+CLOCKED_STATUSES = states.CLOCKED
+ACCEPT_STATUSES = states.ACCEPT_CLOCKED
+WORK_STATUSES = states.WORK_CLOCKED
+_NO_CLOCK_REASONS = states.WAITING_REASONS
 
 
 @dataclass(frozen=True)

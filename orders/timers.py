@@ -26,7 +26,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from catalog import reviews
-from orders import payments, quotes, services, workflow
+from orders import payments, quotes, services, states, workflow
 from orders.models import LedgerEntry, Order, Payment
 from orders.stripe_gateway import StripeGateway
 
@@ -101,11 +101,12 @@ def run(session: Session, now: datetime, auto_complete_days: int = DEFAULT_AUTO_
     session.commit()
     report.expired_requests, report.expired_quotes = expired.requests, expired.quotes
     report.reviews_published = reviews.publish_due_reviews(session, now)
+    session.commit()
 
     for payment_id in tracked(_old_holds(session, now), "hold check"):
         payment = session.get(Payment, payment_id)
         try:
-            payments.refresh_from_stripe(session, payment, gw)
+            payments.get(payment.method).confirm(session, payment, gw=gw)
             session.commit()
             if payment.status == "released":
                 report.lapsed.append(payment.order.number)
@@ -129,8 +130,8 @@ def run(session: Session, now: datetime, auto_complete_days: int = DEFAULT_AUTO_
 def _cancel_unpaid(session: Session, order: Order, now: datetime, gw) -> None:
     # A card authorised a moment ago (webhook not yet in) must not be cancelled blindly.
     live = order.live_payment
-    if live is not None and live.method == "card" and live.stripe_payment_intent_id:
-        payments.refresh_from_stripe(session, live, gw)
+    if live is not None and payments.get(live.method).asks_provider:
+        payments.get(live.method).confirm(session, live, gw=gw)
         session.commit()
         session.refresh(order)
         if order.status != "pending_payment":
@@ -143,7 +144,7 @@ def _old_holds(session: Session, now: datetime) -> list[int]:
     """Card holds of open orders authorised long enough ago that Stripe may release them."""
     return list(session.scalars(
         select(Payment.id).join(Order).where(
-            Order.status.in_(workflow.LAPSABLE_STATUSES), Payment.method == "card",
+            Order.status.in_(workflow.LAPSABLE_STATUSES), Payment.method.in_(payments.names(holds_money=True)),
             Payment.status == "held",
             Payment.authorised_at < now - timedelta(days=HOLD_CHECK_AFTER_DAYS))
         .order_by(Payment.id)).all())
@@ -152,7 +153,7 @@ def _old_holds(session: Session, now: datetime) -> list[int]:
 def _money_out_of_line(session: Session) -> list[Order]:
     """Closed orders whose money is not settled in our records: an attempt or hold still
     open, escrow or held funds left on the ledger, or a settled order not paid out."""
-    closed = ("completed", "settled", "declined", "cancelled", "resolved")
+    closed = states.CLOSED
     stuck = set(session.scalars(
         select(Payment.order_id).join(Order).where(
             Order.status.in_(closed),

@@ -132,12 +132,27 @@ def product_eligible(programme: VoucherProgramme, product: Product) -> bool:
     return bool(ids & set(programme.eligible_category_ids))
 
 
-def allowance(voucher: Voucher, eligible_amount: int, balance_left: int | None = None) -> int:
-    """How much the voucher may pay of ``eligible_amount`` (the voucher-eligible part of an
-    order): the programme's maximum share, the voucher's balance, the budget left."""
+def allowance(voucher: Voucher, eligible_amount: int, balance_left: int | None = None,
+              budget_left: int | None = None) -> int:
+    """The voucher cap, the one rule for checkout (orders.checkout.plan, spreading one
+    voucher over several orders: pass what is left after the earlier ones) and for paying a
+    quote or application order (apply_to_order): how much the voucher may pay of
+    ``eligible_amount`` (the voucher-eligible part of an order), at most the programme's
+    share of it, the voucher's balance and the programme's budget left; what the budget has
+    left is applied when it is less than the share."""
     programme = voucher.programme
     balance = voucher.balance if balance_left is None else balance_left
-    return voucher_cover(eligible_amount, programme.max_share_bp, balance, programme.remaining)
+    budget = programme.remaining if budget_left is None else budget_left
+    return voucher_cover(eligible_amount, programme.max_share_bp, balance, budget)
+
+
+def read_current(session: Session, voucher: Voucher) -> Voucher:
+    """Re-read the voucher's balance and its programme's budget before the cap is computed:
+    a copy loaded earlier in this session (another request or a job spent budget since)
+    would give a cap larger than what is left, and the redemption would then be refused."""
+    session.refresh(voucher)
+    session.refresh(voucher.programme)
+    return voucher
 
 
 def redeem(session: Session, voucher: Voucher, order: Order, amount: int) -> VoucherRedemption:
@@ -234,7 +249,7 @@ def apply_to_order(session: Session, voucher: Voucher, order: Order) -> VoucherR
         raise VoucherError("That voucher belongs to another enterprise.")
     if order.product is None or not product_eligible(voucher.programme, order.product):
         raise VoucherError("This service is not eligible for that voucher.")
-    amount = allowance(voucher, order.subtotal)
+    amount = allowance(read_current(session, voucher), order.subtotal)
     if amount <= 0:
         raise VoucherError("The voucher has nothing left to apply here.")
     return redeem(session, voucher, order, amount)

@@ -3,7 +3,7 @@ to reconcile payments whose browser never came back.
 
 The event's copy of the PaymentIntent is not trusted as the current state (events can
 arrive late and out of order): the intent is fetched from Stripe and applied with
-orders.payments.apply_intent, which is idempotent.
+the payment's method (orders.payments.card.apply_intent, idempotent).
 """
 
 import logging
@@ -54,8 +54,7 @@ def handle_event(session: Session, event: dict, gw: StripeGateway | None = None)
         log.warning("webhook %s for unknown PaymentIntent %s", event_id, obj.get("id"))
         return "ignored: unknown payment"
     gw = gw or payments.gateway()
-    intent = gw.retrieve_intent(obj["id"])
-    outcome = payments.apply_intent(session, payment, intent, gw)
+    outcome = payments.get(payment.method).webhook(session, payment, event, gw)
     record.outcome = f"payment {payment.id}: {outcome}"
     session.commit()
     if outcome in ("held", "captured") and payment.order.status in ("cancelled", "declined"):

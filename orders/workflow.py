@@ -12,7 +12,12 @@ a transition gets ``NotAllowed`` (HTTP 403); a role that may, but not from the o
 state, gets ``WrongState`` (HTTP 409). Either way nothing is changed. A successful transition
 updates the order with a conditional UPDATE (status and version must still be what we read,
 so two people acting at once cannot both win), writes an ``OrderEvent`` for the timeline and
-notifies the other parties.
+publishes ``OrderTransitioned`` (marketplace/events.py): orders/notices.py notifies the other
+parties in the same transaction, providers/credibility/subscribers.py marks both parties for
+a credibility recompute that runs after commit.
+
+Statuses (labels, groups, who acts next) live in orders/states.py; this module holds the
+transitions between them.
 
 Money follows the state: orders.payments reacts to the new state (capture, release, refund)
 after the transition is recorded.
@@ -21,47 +26,29 @@ after the transition is recorded.
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from marketplace import events
 from marketplace.database import utcnow
+from marketplace.events import OrderTransitioned
 from marketplace.models import User
-from marketplace.notifications import notify, notify_organisation
 from marketplace.permissions import order_role
-from orders import figures  # noqa: F401 (keeps the dashboard figures with every change)
+from orders import figures, states  # noqa: F401 (figures keeps the dashboard figures with every change)
 from orders.models import Order, OrderEvent
 
 ROLES = ("buyer", "provider", "staff", "system")
 SYSTEM = None  # the actor of automatic transitions (timers, webhooks)
 
-STATUS_LABELS = {
-    "pending_payment": ("Awaiting payment", "待支付", "warning"),
-    "paid": ("Paid · awaiting acceptance", "已支付", "info"),
-    "accepted": ("Accepted", "已接单", "primary"),
-    "in_progress": ("In progress", "服务中", "primary"),
-    "delivered": ("Delivered · awaiting acceptance", "已交付", "info"),
-    "completed": ("Completed", "已完成", "success"),
-    "settled": ("Settled", "已结算", "success"),
-    "declined": ("Declined", "已拒单", "secondary"),
-    "cancelled": ("Cancelled", "已取消", "secondary"),
-    "disputed": ("In dispute", "争议中", "danger"),
-    "resolved": ("Dispute resolved", "已裁决", "dark"),
-}
-OPEN_STATUSES = ("pending_payment", "paid", "accepted", "in_progress", "delivered", "disputed")
-CLOSED_STATUSES = ("completed", "settled", "declined", "cancelled", "resolved")
-TERMINAL_STATUSES = ("settled", "declined", "cancelled")
-# Open states whose money is held on the card (captured only when the buyer accepts the work):
-# the states a card hold released at Stripe can catch an order in.
-LAPSABLE_STATUSES = ("paid", "accepted", "in_progress", "delivered", "disputed")
-
-
-def status_label(status: str) -> str:
-    return STATUS_LABELS.get(status, (status, "", "secondary"))[0]
-
-
-def status_badge(status: str) -> str:
-    return STATUS_LABELS.get(status, (status, "", "secondary"))[2]
+# Statuses, labels and groups live in orders.states; these names stay for older imports.
+STATUS_LABELS = {s.value: (s.label, s.label_zh, s.badge) for s in states.STATES.values()}
+OPEN_STATUSES = states.OPEN
+CLOSED_STATUSES = states.CLOSED
+TERMINAL_STATUSES = states.TERMINAL
+LAPSABLE_STATUSES = states.LAPSABLE
+status_label = states.label
+status_badge = states.badge
 
 
 @dataclass(frozen=True)
@@ -73,66 +60,63 @@ class Transition:
     summary: str  # timeline text: "<actor> accepted the order"
     note_required: frozenset[str] = field(default_factory=frozenset)  # roles that must explain
     stamp: str | None = None  # order column set to the time of the transition
+    # How the order page shows it: the question of its note box ("" = a plain button), the
+    # button's style and the timeline entry.
+    prompt: str = ""
+    style: str = "btn-outline-primary"
+    done: str = ""
 
 
-def _t(name, label, to, summary, allowed, note_required=(), stamp=None) -> Transition:
+def _t(name, label, to, summary, allowed, note_required=(), stamp=None, *, prompt="",
+       style="btn-outline-primary", done="") -> Transition:
     return Transition(name=name, label=label, to=to, summary=summary,
-                      allowed={role: frozenset(states) for role, states in allowed.items()},
-                      note_required=frozenset(note_required), stamp=stamp)
+                      allowed={role: frozenset(sources) for role, sources in allowed.items()},
+                      note_required=frozenset(note_required), stamp=stamp, prompt=prompt,
+                      style=style, done=done or label)
 
 
 TRANSITIONS: dict[str, Transition] = {t.name: t for t in (
     _t("pay", "Mark as paid", "paid", "payment received; funds are held",
-       {"system": ["pending_payment"], "staff": ["pending_payment"]}, stamp="paid_at"),
+       {"system": ["pending_payment"], "staff": ["pending_payment"]}, stamp="paid_at",
+       done="Paid — funds held"),
     _t("accept", "Accept order", "accepted", "accepted the order",
-       {"provider": ["paid"]}, stamp="accepted_at"),
+       {"provider": ["paid"]}, stamp="accepted_at", style="btn-success", done="Accepted"),
     _t("decline", "Decline order", "declined", "declined the order; the money is released",
        {"provider": ["paid"], "system": ["paid"]}, note_required=["provider"],
-       stamp="closed_at"),
+       stamp="closed_at", prompt="Why do you decline? The buyer sees this.",
+       style="btn-outline-danger", done="Declined"),
     _t("start", "Start work", "in_progress", "started work",
-       {"provider": ["accepted"]}),
+       {"provider": ["accepted"]}, style="btn-primary", done="Work started"),
     _t("deliver", "Deliver", "delivered", "delivered the work",
-       {"provider": ["accepted", "in_progress"]}, stamp="delivered_at"),
+       {"provider": ["accepted", "in_progress"]}, stamp="delivered_at", done="Delivered"),
     _t("request_revision", "Ask for a revision", "in_progress", "asked for a revision",
-       {"buyer": ["delivered"]}, note_required=["buyer"]),
+       {"buyer": ["delivered"]}, note_required=["buyer"], prompt="What should be changed?",
+       style="btn-outline-secondary", done="Revision requested"),
     _t("complete", "Accept delivery", "completed", "accepted the delivery; the order is complete",
-       {"buyer": ["delivered"], "system": ["delivered"]}, stamp="completed_at"),
+       {"buyer": ["delivered"], "system": ["delivered"]}, stamp="completed_at",
+       style="btn-success", done="Completed"),
     _t("dispute", "Open a dispute", "disputed", "opened a dispute",
-       {"buyer": ["accepted", "in_progress", "delivered"]}, note_required=["buyer"]),
+       {"buyer": ["accepted", "in_progress", "delivered"]}, note_required=["buyer"],
+       prompt="What went wrong? Platform staff will review the order, its messages and files.",
+       style="btn-outline-danger", done="Dispute opened"),
     _t("resolve", "Rule on the dispute", "resolved", "ruled on the dispute",
-       {"staff": ["disputed"]}, note_required=["staff"], stamp="closed_at"),
+       {"staff": ["disputed"]}, note_required=["staff"], stamp="closed_at",
+       done="Dispute resolved"),
     _t("cancel", "Cancel order", "cancelled", "cancelled the order",
        {"buyer": ["pending_payment", "paid"],
         "staff": ["pending_payment", "paid", "accepted", "in_progress"],
         "system": ["pending_payment"]},
-       note_required=["staff"], stamp="closed_at"),
+       note_required=["staff"], stamp="closed_at", prompt="Reason for cancelling",
+       style="btn-outline-danger", done="Cancelled"),
     # Real Stripe cancels a card hold that is not captured within about seven days: the
     # order is not paid any more, so it goes back to awaiting payment (orders.payments).
     _t("lapse", "Payment lapsed", "pending_payment",
        "found the card hold released by the bank; the order must be paid again",
-       {"system": list(LAPSABLE_STATUSES)}),
+       {"system": list(LAPSABLE_STATUSES)}, done="Card hold released — awaiting payment again"),
     _t("settle", "Mark settled", "settled", "settled the order with the institution",
        {"staff": ["completed", "resolved"], "system": ["completed", "resolved"]},
-       stamp="closed_at"),
+       stamp="closed_at", done="Settled"),
 )}
-
-# Transitions that change an input of the credibility score of buyer or provider: paying
-# (the buyer's on-time payment, the provider's paid orders), accepting (the provider's
-# response time and accepted orders) and every ending. The score's badge is stored, its
-# breakdown computed live, so missing one here would show two different scores.
-CREDIBILITY_TRANSITIONS = frozenset({"pay", "accept", "complete", "resolve", "cancel",
-                                     "decline", "dispute"})
-
-# Who hears about each transition (besides the actor's own organisation). Nobody hears
-# about "settle" order by order: the institution gets one notice per paid statement
-# (orders.settlement.mark_paid), not one per order in it.
-_NOTIFY = {
-    "pay": ("buyer", "provider"), "accept": ("buyer",), "decline": ("buyer",),
-    "start": ("buyer",), "deliver": ("buyer",), "request_revision": ("provider",),
-    "complete": ("buyer", "provider"), "dispute": ("provider", "staff"),
-    "resolve": ("buyer", "provider"), "cancel": ("buyer", "provider"),
-    "lapse": ("buyer", "provider", "staff"),
-}
 
 
 class WorkflowError(Exception):
@@ -173,6 +157,31 @@ def allowed_transitions(order: Order, actor: User | None) -> list[Transition]:
 def can(order: Order, name: str, actor: User | None) -> bool:
     role = role_of(order, actor)
     return order.status in TRANSITIONS[name].allowed.get(role, ())
+
+
+# The transitions a page shows as a plain button (with a note box where one is needed);
+# paying, delivering and ruling have forms of their own.
+_OWN_FORMS = frozenset({"pay", "deliver", "resolve"})
+
+
+def page_actions(order: Order, actor: User | None, role: str | None,
+                 elsewhere: frozenset[str] | set[str] = frozenset()) -> dict:
+    """What the order page offers ``actor`` now, computed once for the template: the
+    transition ``buttons`` (less those fired through their own forms, and ``elsewhere``:
+    what this role does on another page) and the flags of the other forms."""
+    allowed = allowed_transitions(order, actor)
+    names = {t.name for t in allowed}
+    working = role == "provider" and order.status in states.WORKING
+    return {
+        "actions": allowed,
+        "buttons": [t for t in allowed if t.name not in _OWN_FORMS and t.name not in elsewhere],
+        "can_deliver": "deliver" in names,
+        "can_report_work": working,  # progress updates and milestones (orders.services)
+        "show_progress": order.status in states.WORK_BEGUN or bool(order.milestones),
+        "can_rule": "resolve" in names,
+        "can_refund_after_capture": role == "staff" and order.status in states.SETTLEABLE,
+        "transition_done": {t.name: t.done for t in TRANSITIONS.values()},  # timeline entries
+    }
 
 
 def check(order: Order, name: str, actor: User | None, note: str = "") -> str:
@@ -228,12 +237,13 @@ def transition(session: Session, order: Order, name: str, actor: User | None, *,
                        actor_role=role, from_status=from_status, to_status=transition_.to,
                        note=(note or "").strip(), created_at=now)
     session.add(event)
-    _notify(session, order, name, role, actor, note)
     session.flush()
-    if name in CREDIBILITY_TRANSITIONS:
-        from providers.credibility import refresh_for_order
-
-        refresh_for_order(session, order, now)  # both parties, in this transaction
+    # Notifications (in this transaction) and the credibility mark (recomputed after
+    # commit) subscribe to this; see marketplace/events.py for who listens.
+    events.publish(session, OrderTransitioned(
+        order_id=order.id, name=name, from_status=from_status, to_status=transition_.to,
+        actor_role=role, at=now, actor_id=getattr(actor, "id", None), note=(note or "").strip()))
+    session.flush()
     return event
 
 
@@ -253,25 +263,3 @@ def order_link(order: Order, party: str) -> str:
     if party == "staff":
         return f"/staff/orders/{order.id}"
     return f"/orders/{order.id}"
-
-
-def _notify(session: Session, order: Order, name: str, role: str, actor, note: str) -> None:
-    transition_ = TRANSITIONS[name]
-    who = {"buyer": "The buyer", "provider": "The institution", "staff": "Platform staff",
-           "system": "The platform"}[role]
-    title = f"Order {order.number}: {status_label(transition_.to).lower()}"
-    body = f"{who} {transition_.summary}: {order.title}."
-    if note:
-        body += f"\n\nNote: {note.strip()}"
-    for party in _NOTIFY.get(name, ()):
-        if party == role:
-            continue
-        if party == "staff":
-            staff = session.scalars(select(User).where(User.role.in_(("staff", "admin")),
-                                                       User.active.is_(True))).all()
-            for user in staff:
-                notify(session, user, f"order_{name}", title, body, order_link(order, "staff"))
-            continue
-        organisation = order.buyer if party == "buyer" else order.provider
-        notify_organisation(session, organisation, f"order_{name}", title, body,
-                            order_link(order, party))

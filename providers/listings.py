@@ -27,12 +27,12 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import func, literal, null, select, union_all
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from catalog import search_outbox
 from catalog.models import PRICING_MODES, Category, Package, Product, ProductRevision
+from catalog.search import outbox as search_outbox
 from catalog.services import Page, paginate
-from marketplace import audit, notifications, reference
+from marketplace import audit, notifications, permissions, reference
 from marketplace.database import utcnow
-from marketplace.models import AuditLog, Organisation, User
+from marketplace.models import AuditLog, Organisation
 from marketplace.permissions import can_manage_institution, has_role
 from orders.money import format_amount, format_rate
 from providers import links
@@ -409,8 +409,7 @@ def submit(session: Session, user, product: Product) -> str:
         kind = "change"
     else:
         raise RuleError("Only drafts and changes to published listings can be submitted.")
-    for member in session.scalars(select(User).where(User.role.in_(("staff", "admin")),
-                                                     User.active.is_(True))):
+    for member in session.scalars(permissions.staff_users()):
         notifications.notify(session, member, "moderation.submitted",
                              f"Listing to review: {product.title}",
                              f"{product.provider.name} submitted a "
@@ -567,7 +566,7 @@ def approve(session: Session, staff, product: Product, note: str | None = None) 
     note = (note or "").strip()[:2000] or None
     item = _require_pending(session, product)
     org = product.provider
-    if not org.is_listed:
+    if not permissions.is_listed_provider(org):
         raise RuleError(f"{org.name} is not verified or is suspended, so its listings cannot be "
                         "published.")
     now = utcnow()

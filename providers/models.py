@@ -80,3 +80,17 @@ class CredibilitySnapshot(Base):
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     organisation: Mapped[Organisation] = relationship()
+
+
+class CredibilityDirty(Base):
+    """An organisation whose credibility must be recomputed (providers/credibility/store.py):
+    written in the transaction of the change that moved an input (an order transition), so
+    the recompute runs after commit, off the user's request, and a crash loses no mark.
+    ``marks`` counts the marks, so a drain deletes only a row nobody marked again meanwhile."""
+
+    __tablename__ = "credibility_dirty"
+
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), primary_key=True)
+    since: Mapped[datetime] = mapped_column(default=utcnow)  # the oldest unprocessed mark
+    marks: Mapped[int] = mapped_column(Integer, default=1)

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from catalog import favourites, search_outbox
+from catalog import favourites
+from catalog.search import outbox as search_outbox
 from catalog.services import Page, paginate
-from marketplace import audit, notifications, reference
+from marketplace import audit, events, notifications, permissions, reference
 from marketplace import credit_code as credit_codes
 from marketplace.database import utcnow
+from marketplace.events import OrganisationStandingChanged
 from marketplace.models import AuditLog, Organisation, User
 from marketplace.permissions import can_manage_institution, has_role
 from providers import links, uploads
@@ -239,7 +241,7 @@ def submit_application(session: Session, user, org: Organisation) -> None:
             "This application has already been submitted or decided.",
             verification_status="pending", submitted_at=utcnow())
     audit.record(session, user, "institution.submit", org)
-    _refresh_credibility(session, org)
+    _standing_changed(session, org, "submitted")
     for member in _staff(session):
         notifications.notify(session, member, "verification.submitted",
                              f"New institution application: {org.name}",
@@ -251,16 +253,15 @@ def submit_application(session: Session, user, org: Organisation) -> None:
         "two working days. We will notify you of their decision.", link=links.APPLICATION)
 
 
-def _refresh_credibility(session: Session, org: Organisation) -> None:
-    """Verification and suspension are part of the credibility score (providers/credibility)."""
-    from providers.credibility import refresh_organisation
-
-    refresh_organisation(session, org)
+def _standing_changed(session: Session, org: Organisation, change: str) -> None:
+    """Verification and suspension are inputs of the credibility score: its subscriber
+    (providers/credibility/subscribers.py) refreshes the stored badge in this transaction."""
+    session.flush()
+    events.publish(session, OrganisationStandingChanged(organisation_id=org.id, change=change))
 
 
 def _staff(session: Session) -> list[User]:
-    return list(session.scalars(select(User).where(User.role.in_(("staff", "admin")),
-                                                   User.active.is_(True))))
+    return list(session.scalars(permissions.staff_users()))
 
 
 # --------------------------------------------------------------------------- staff decisions
@@ -274,7 +275,7 @@ def approve(session: Session, staff, org: Organisation, note: str | None = None)
     audit.record(session, staff, "institution.approve", org, reason=note)
     # Any listings it already has (e.g. re-verified after a change) become visible again.
     search_outbox.enqueue_provider(session, org.id, "provider_verified")
-    _refresh_credibility(session, org)  # after the outbox rows: no duplicates
+    _standing_changed(session, org, "approved")  # after the outbox rows: no duplicates
     notifications.notify_organisation(
         session, org, "verification.approved", f"{org.name} is verified",
         "Platform staff have verified your institution. You can now submit listings for "
@@ -289,7 +290,7 @@ def reject(session: Session, staff, org: Organisation, reason: str) -> None:
             "Only a pending application can be rejected.",
             verification_status="rejected", verification_note=reason)
     audit.record(session, staff, "institution.reject", org, reason=reason)
-    _refresh_credibility(session, org)
+    _standing_changed(session, org, "rejected")
     notifications.notify_organisation(
         session, org, "verification.rejected", "Your institution application was not approved",
         f"Reason given by platform staff: {reason}\n\nYou can correct your application and "
@@ -303,7 +304,7 @@ def request_more_info(session: Session, staff, org: Organisation, reason: str) -
             "Only a pending application can be sent back for more documents.",
             verification_status="more_info", verification_note=reason)
     audit.record(session, staff, "institution.request_info", org, reason=reason)
-    _refresh_credibility(session, org)
+    _standing_changed(session, org, "more_info")
     notifications.notify_organisation(
         session, org, "verification.more_info", "Platform staff need more documents",
         f"{reason}\n\nUpload the documents and submit your application again.",
@@ -320,7 +321,7 @@ def suspend(session: Session, staff, org: Organisation, reason: str) -> int:
             suspended=True, suspended_reason=reason)
     audit.record(session, staff, "institution.suspend", org, reason=reason)
     queued = search_outbox.enqueue_provider(session, org.id, "provider_suspended")
-    _refresh_credibility(session, org)  # after the outbox rows: no duplicates
+    _standing_changed(session, org, "suspended")  # after the outbox rows: no duplicates
     favourites.notify_provider_collectors(session, org)
     notifications.notify_organisation(
         session, org, "institution.suspended", f"{org.name} has been suspended",
@@ -335,7 +336,7 @@ def reinstate(session: Session, staff, org: Organisation, note: str | None = Non
             suspended=False, suspended_reason=None)
     audit.record(session, staff, "institution.reinstate", org, reason=(note or "").strip() or None)
     queued = search_outbox.enqueue_provider(session, org.id, "provider_reinstated")
-    _refresh_credibility(session, org)  # after the outbox rows: no duplicates
+    _standing_changed(session, org, "reinstated")  # after the outbox rows: no duplicates
     favourites.notify_provider_collectors(session, org)
     notifications.notify_organisation(
         session, org, "institution.reinstated", f"{org.name} has been reinstated",

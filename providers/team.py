@@ -20,7 +20,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from marketplace import audit, notifications
+from marketplace import audit, notifications, permissions
 from marketplace.database import utcnow
 from marketplace.models import Organisation, User
 from marketplace.passwords import hash_password, password_problems
@@ -149,7 +149,7 @@ def join_refusal(user, invitation: Invitation) -> str | None:
     org = invitation.organisation
     if user.organisation_id == org.id:
         return f"You are already a member of {org.name}."
-    if user.role in ("staff", "admin"):
+    if permissions.is_staff(user):
         return ("Platform staff accounts cannot join an institution. Log out and open the link "
                 "again to create a separate institution account.")
     if user.organisation_id is not None:

@@ -85,3 +85,17 @@ ensure_venv() {
     export PATH="$VENV/bin:$PATH"
     export VIRTUAL_ENV="$VENV"
 }
+
+# ensure_catalogues [force]: compile translations/*/LC_MESSAGES/messages.po into .mo files
+# (the app loads only those) when a .po is newer than its .mo. Needs the venv (pybabel).
+ensure_catalogues() {
+    local po mo
+    for po in "$ROOT"/translations/*/LC_MESSAGES/messages.po; do
+        [ -f "$po" ] || continue
+        mo="${po%.po}.mo"
+        if [ "${1:-}" = force ] || [ ! -f "$mo" ] || [ "$po" -nt "$mo" ]; then
+            "$VENV/bin/pybabel" -q compile -f -i "$po" -o "$mo" \
+                || die "pybabel compile failed for $po"
+        fi
+    done
+}

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from pseudo_locale import PSEUDO_LOCALE
 from sqlalchemy import create_engine, make_url, text
 
 from catalog.categories import seed_categories
@@ -57,7 +58,16 @@ def database_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def app(database_url, tmp_path_factory):
+def translations_dir(tmp_path_factory):
+    """The committed catalogues compiled afresh (the app loads only .mo files), plus the
+    test-only pseudo-locale (tests/pseudo_locale.py)."""
+    from pseudo_locale import compile_catalogues
+
+    return compile_catalogues(tmp_path_factory.mktemp("translations"))
+
+
+@pytest.fixture(scope="session")
+def app(database_url, tmp_path_factory, translations_dir):
     instance = tmp_path_factory.mktemp("instance")
     application = create_app({
         "TESTING": True,
@@ -69,6 +79,11 @@ def app(database_url, tmp_path_factory):
         "MAIL_BACKEND": "outbox",
         # Not the test client's "localhost": emails must carry SITE_URL, not the Host header.
         "SITE_URL": "https://supermarket.example.cn",
+        # Most tests pin the English texts; tests/test_i18n.py checks the Chinese default.
+        "DEFAULT_LOCALE": "en",
+        "TRANSLATIONS_DIR": str(translations_dir),
+        "BABEL_TRANSLATION_DIRECTORIES": str(translations_dir),
+        "EXTRA_LOCALES": [PSEUDO_LOCALE],
     })
     return application
 

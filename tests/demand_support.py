@@ -8,7 +8,7 @@ import factories
 from sqlalchemy import select
 
 from catalog.models import Category
-from catalog.search_index import reindex_all
+from catalog.search.index import reindex_all
 from demand import services
 from demand.services import NeedData, ProposalData
 from marketplace.database import utcnow

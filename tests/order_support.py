@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 import factories
+from helpers import login, logout, pdf_bytes  # noqa: F401  (shared helpers, re-exported)
 from sqlalchemy import update
 
 from marketplace.models import Organisation, User
@@ -65,21 +66,9 @@ def set_status(session, target: Order, status: str) -> None:
     session.refresh(target)
 
 
-def login(client, user, password: str = factories.PASSWORD):
-    from conftest import post_form
+def drain_credibility(session, now=None):
+    """Run the after-commit credibility job now, as the jobs loop would after the commit:
+    order transitions only mark both parties in credibility_dirty (marketplace/events.py)."""
+    from providers.credibility import drain_dirty
 
-    response = post_form(client, "/login", {"email": user.email, "password": password})
-    assert response.status_code == 302, response.get_data(as_text=True)[:500]
-    return response
-
-
-def logout(client):
-    from conftest import post_form
-
-    return post_form(client, "/logout", {})
-
-
-def pdf_bytes(text: str = "Report") -> bytes:
-    return (f"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
-            f"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n% {text}\n"
-            "trailer << /Root 1 0 R >>\n%%EOF\n").encode()
+    return drain_dirty(session, now, limit=10**6)

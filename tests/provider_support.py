@@ -8,20 +8,13 @@ from pathlib import Path
 
 import factories
 import pytest
-from conftest import post_form
+from helpers import login, pdf_bytes  # noqa: F401  (shared helpers, re-exported)
 from sqlalchemy import func, select
 
 from catalog.models import SearchOutbox
 from marketplace.credit_code import generate
 
 _rng = random.Random(1234)
-
-
-def pdf_bytes(text: str = "Business licence") -> bytes:
-    body = (f"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
-            f"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n% {text}\n"
-            "trailer << /Root 1 0 R >>\n%%EOF\n")
-    return body.encode()
 
 
 def png_bytes(width: int = 2, height: int = 2) -> bytes:
@@ -43,12 +36,6 @@ def jpeg_bytes() -> bytes:
 
 def credit_code() -> str:
     return generate(_rng)
-
-
-def login(client, user, password: str = factories.PASSWORD):
-    response = post_form(client, "/login", {"email": user.email, "password": password})
-    assert response.status_code == 302, response.get_data(as_text=True)[:500]
-    return response
 
 
 def files_in(folder) -> list[Path]:

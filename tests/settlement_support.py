@@ -46,6 +46,7 @@ import order_support as osup
 from sqlalchemy import update
 
 from marketplace.database import utcnow
+from marketplace.i18n import local_today
 from orders import commission, ledger, payments, services, settlement, vouchers
 from orders.models import Order
 
@@ -105,7 +106,7 @@ def build_month(session) -> Month:
     b = replace(a, provider_org=provider_b, provider=factories.user(session, provider_b))
     commission.set_provider_rate(session, a.provider_org.id, 1000, "Contract A")
     commission.set_provider_rate(session, b.provider_org.id, 1250, "Contract B")
-    today = utcnow().date()
+    today = local_today()
     programmes = {}
     for key, share in (("P1", 3000), ("P2", 5000)):
         programmes[key] = vouchers.create_programme(session, a.staff, vouchers.ProgrammeInput(

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from catalog import reviews
 from catalog.models import Review, SearchOutbox
-from catalog.search_index import reindex_all
-from catalog.search_worker import drain_outbox
+from catalog.search.index import reindex_all
+from catalog.search.worker import drain_outbox
 
 FAIR = {"clarity": "4", "cooperation": "3", "payment": "5"}
 FIVES = {"quality": "5", "timeliness": "5", "communication": "5", "value": "5"}
@@ -36,6 +36,7 @@ def rate(session, p, product, scores):
     now = datetime.now(UTC)
     review = reviews.submit_review(session, order, p.buyer, scores, "", now=now, blind_days=14)
     reviews.submit_review(session, order, p.provider, FAIR, "", now=now, blind_days=14)
+    session.commit()
     return review
 
 

@@ -5,7 +5,7 @@ the rebuild command recomputes the same rows and is idempotent; the dashboard re
 
 import re
 from collections import defaultdict
-from datetime import UTC, timedelta
+from datetime import timedelta
 from html import unescape
 
 import factories
@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 
 from marketplace.console_service import ProgressFilters, dashboard, progress
 from marketplace.database import utcnow
+from marketplace.i18n import to_local
 from orders import figures, sla, workflow
 from orders.models import Order, OrderDayFigure, OrderStateCount
 
@@ -26,9 +27,9 @@ def from_scratch(session) -> tuple[dict, dict]:
     for order in session.scalars(select(Order)):
         states[order.status] += 1
         key = (order.category_id or 0, order.currency)
-        days[(order.created_at.astimezone(UTC).date(), *key)][0] += 1
+        days[(to_local(order.created_at).date(), *key)][0] += 1
         if order.paid_at is not None:
-            bucket = days[(order.paid_at.astimezone(UTC).date(), *key)]
+            bucket = days[(to_local(order.paid_at).date(), *key)]
             bucket[1] += 1
             bucket[2] += order.subtotal
     return ({k: tuple(v) for k, v in days.items()}, dict(states))

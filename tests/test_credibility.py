@@ -271,8 +271,8 @@ def _score_of(session, org) -> int:
 
 def test_the_stored_score_follows_acceptance_so_badge_and_breakdown_agree(session):
     """Accepting changes the provider's response time; the badge (the stored score) must move
-    with it, not wait for the nightly recompute while the breakdown already shows the new
-    figure."""
+    with it once the after-commit job ran, not wait for the nightly recompute while the
+    breakdown already shows the new figure."""
     p = osup.parties(session)
     slow = [_order(session, p, "paid", paid_at=NOW - 71 * HOUR) for _ in range(2)]
     credibility.recompute(session, p.provider_org, NOW)
@@ -282,6 +282,7 @@ def test_the_stored_score_follows_acceptance_so_badge_and_breakdown_agree(sessio
     for order in slow:
         workflow.transition(session, order, "accept", p.provider, now=NOW)
     session.commit()
+    osup.drain_credibility(session, NOW)  # the after-commit job
     stored = _score_of(session, p.provider_org)
     assert stored < before
     assert stored == credibility.current(session, p.provider_org, NOW).score
@@ -301,6 +302,7 @@ def test_a_late_completion_lowers_and_an_on_time_one_raises_the_provider_score(s
 
     workflow.transition(session, late, "complete", p.buyer, now=NOW)
     session.commit()
+    osup.drain_credibility(session, NOW)  # the after-commit job
     after_late = _score_of(session, p.provider_org)
     assert after_late < before
     on_time = {part.key: part for part in credibility.current(session, p.provider_org,
@@ -309,6 +311,7 @@ def test_a_late_completion_lowers_and_an_on_time_one_raises_the_provider_score(s
 
     workflow.transition(session, punctual, "complete", p.buyer, now=NOW)
     session.commit()
+    osup.drain_credibility(session, NOW)  # the after-commit job
     assert _score_of(session, p.provider_org) > after_late
     # Each change left a snapshot for the chart.
     snapshots = session.scalars(select(CredibilitySnapshot.score).where(
@@ -329,6 +332,7 @@ def test_a_lost_dispute_lowers_the_provider_and_a_rejected_one_the_buyer(session
 
     workflow.transition(session, first, "dispute", p.buyer, note="Nothing delivered.", now=NOW)
     session.commit()
+    osup.drain_credibility(session, NOW)  # the after-commit job
     provider_open = _score_of(session, p.provider_org)
     assert provider_open < provider_start  # an open dispute counts half against the provider
     assert _score_of(session, p.buyer_org) == buyer_start  # opening one is the buyer's right
@@ -336,6 +340,7 @@ def test_a_lost_dispute_lowers_the_provider_and_a_rejected_one_the_buyer(session
     workflow.transition(session, first, "resolve", p.staff, note="Work not done.", now=NOW,
                         changes={"ruling": "full", "ruling_refund": first.subtotal})
     session.commit()
+    osup.drain_credibility(session, NOW)  # the after-commit job
     provider_lost = _score_of(session, p.provider_org)
     assert provider_lost < provider_open
     assert _score_of(session, p.buyer_org) == buyer_start
@@ -344,6 +349,7 @@ def test_a_lost_dispute_lowers_the_provider_and_a_rejected_one_the_buyer(session
     workflow.transition(session, second, "resolve", p.staff, note="The work was fine.",
                         now=NOW, changes={"ruling": "none", "ruling_refund": 0})
     session.commit()
+    osup.drain_credibility(session, NOW)  # the after-commit job
     assert _score_of(session, p.buyer_org) < buyer_start
     disputes = {part.key: part for part in credibility.current(session, p.buyer_org,
                                                                 NOW).parts}["disputes"]
@@ -371,7 +377,7 @@ def test_a_changed_provider_score_queues_its_published_listings(session):
     assert org.credibility_updated_at == NOW
 
     # A listing another service queued in the same transaction is not queued twice.
-    from catalog import search_outbox
+    from catalog.search import outbox as search_outbox
 
     search_outbox.enqueue(session, shown.id, "listing_changed")
     org.verification_status = "pending"
@@ -458,8 +464,8 @@ def index_dir(app, tmp_path, monkeypatch):
 
 
 def test_search_filters_and_sorts_by_credibility(session, client, index_dir):
-    from catalog.search_index import reindex_all
-    from catalog.search_query import SearchParams, search
+    from catalog.search.index import reindex_all
+    from catalog.search.query import SearchParams, search
 
     trusted = factories.provider(session, name="Trusted Patent Agency",
                                  credibility_score=92, credibility_level="AAA")
@@ -494,9 +500,9 @@ def test_search_filters_and_sorts_by_credibility(session, client, index_dir):
 
 
 def test_a_score_change_reaches_the_search_index_through_the_outbox(session, index_dir):
-    from catalog.search_index import reindex_all
-    from catalog.search_query import SearchParams, search
-    from catalog.search_worker import drain_outbox
+    from catalog.search.index import reindex_all
+    from catalog.search.query import SearchParams, search
+    from catalog.search.worker import drain_outbox
 
     org = factories.provider(session)
     listing = factories.product(session, org, title="Trademark registration")

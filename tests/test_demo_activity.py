@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from catalog.categories import seed_categories
 from catalog.models import Product, Review
 from marketplace.database import db, utcnow
-from marketplace.demo import (
+from marketplace.demo import activity as demo_activity
+from marketplace.demo.catalogue import (
     BUYER_EMAIL,
     DEMO_PASSWORD,
     PROVIDER_EMAIL,
@@ -22,7 +23,6 @@ from marketplace.demo import (
     load_demo_data,
 )
 from marketplace.models import Notification, User
-from orders import demo_activity
 from orders.models import (
     LedgerEntry,
     Order,

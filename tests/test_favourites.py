@@ -5,6 +5,7 @@ import factories
 import pytest
 from conftest import csrf_token, post_form
 from flask import g
+from helpers import login
 from query_budget import count_queries
 from sqlalchemy import select
 
@@ -15,8 +16,8 @@ from catalog.favourites import (
     toggle_provider,
 )
 from catalog.models import Favourite, Product
-from catalog.search_index import reindex_all
-from catalog.search_worker import drain_outbox
+from catalog.search.index import reindex_all
+from catalog.search.worker import drain_outbox
 from marketplace.models import Notification
 from providers import listings
 
@@ -37,11 +38,6 @@ def shop(session):
     buyer = factories.user(session, buyer_org, email="buyer@example.com")
     session.commit()
     return {"org": org, "member": member, "listing": listing, "buyer": buyer}
-
-
-def login(client, email):
-    response = post_form(client, "/login", {"email": email, "password": factories.PASSWORD})
-    assert response.status_code == 302, response.get_data(as_text=True)[:300]
 
 
 def favourite_count(session, product_id):

@@ -13,11 +13,11 @@ from conftest import _wipe
 from sqlalchemy import func, select
 from stripe_fixtures import localstripe  # noqa: F401
 
-from catalog import search_outbox
 from catalog.categories import seed_categories
 from catalog.models import Favourite, SearchOutbox
-from catalog.search_index import indexed_ids
-from catalog.search_worker import drain_outbox
+from catalog.search import outbox as search_outbox
+from catalog.search.index import indexed_ids
+from catalog.search.worker import drain_outbox
 from marketplace import jobs
 from marketplace.config import ROOT
 from marketplace.database import db, utcnow
@@ -354,7 +354,7 @@ def test_credibility_recompute_killed_halfway_then_rerun_equals_one_clean_run(
     credibility_scenario(session)
     runner = app.test_cli_runner()
     args = ["recompute-credibility", "--now", "2026-11-20T02:00"]
-    kill_on_call(monkeypatch, credibility, "score", at=3)  # the third organisation
+    kill_on_call(monkeypatch, credibility.store, "score", at=3)  # the third organisation
     with pytest.raises(Killed):
         runner.invoke(args=args)
     monkeypatch.undo()

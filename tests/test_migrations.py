@@ -65,7 +65,7 @@ def test_migrated_test_database_matches_the_models(database_url, full_metadata):
     differences = schema_differences(database_url, full_metadata)
     assert differences == [], (
         "the models and the migrations disagree; add a migration "
-        "(see README, 'Adding a migration'):\n" + "\n".join(map(repr, differences))
+        "(see docs/development.md, 'Adding a migration'):\n" + "\n".join(map(repr, differences))
     )
 
 

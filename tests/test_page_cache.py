@@ -17,8 +17,8 @@ from sqlalchemy import select, update
 
 from catalog import reviews
 from catalog.models import CatalogVersion, Product
-from catalog.search_index import reindex_all
-from catalog.search_worker import drain_outbox
+from catalog.search.index import reindex_all
+from catalog.search.worker import drain_outbox
 from marketplace import create_app
 from marketplace.database import db
 from providers import credibility, listings, onboarding
@@ -177,6 +177,7 @@ def test_a_new_review_and_a_credibility_change_show_at_once(session, client, p, 
     reviews.submit_review(session, order, p.buyer, FIVES, "Quick and careful work.", now=now,
                           blind_days=14)
     reviews.submit_review(session, order, p.provider, FAIR, "", now=now, blind_days=14)
+    session.commit()
     assert 'data-average="5.00" data-count="1"' in text(get(client, "/c/patent-application"))
     assert "Quick and careful work." in text(get(client, product_page))
 
@@ -235,7 +236,7 @@ def test_search_pages_follow_the_index_after_the_outbox_drain(session, client, p
     path = "/search?q=cached"
     assert f'data-product-id="{listing.id}"' in text(twice(client, path))
     listing.title = "Renamed trademark service"
-    from catalog import search_outbox
+    from catalog.search import outbox as search_outbox
 
     search_outbox.enqueue(session, listing.id, "edited")
     session.commit()

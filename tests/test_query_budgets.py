@@ -32,7 +32,8 @@ from sqlalchemy import func, insert, select
 from catalog.categories import seed_categories
 from catalog.compare import SESSION_KEY as COMPARE_KEY
 from catalog.models import Category, Favourite, Package, Product, Review
-from catalog.search_index import document_for, forget_index, load_products, open_index
+from catalog.search.index import document_for, load_products, open_index
+from catalog.search.pool import forget_index
 from marketplace.audit import record
 from marketplace.credit_code import generate
 from marketplace.database import db, utcnow

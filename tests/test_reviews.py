@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 
 from catalog import reviews
 from catalog.models import Product, Review, SearchOutbox
-from catalog.search_index import reindex_all
-from catalog.search_query import SearchParams, search
-from catalog.search_worker import drain_outbox
+from catalog.search.index import reindex_all
+from catalog.search.query import SearchParams, search
+from catalog.search.worker import drain_outbox
 from marketplace.models import AuditLog
 from orders import timers
 
@@ -49,8 +49,10 @@ def rate(client, order, data):
 
 
 def write(session, order, user, scores, body="", now=None):
-    return reviews.submit_review(session, order, user, scores, body, now=now or T0,
-                                 blind_days=14)
+    review = reviews.submit_review(session, order, user, scores, body, now=now or T0,
+                                   blind_days=14)
+    session.commit()  # services flush; here the test is the caller
+    return review
 
 
 # --------------------------------------------------------------------------- rules
@@ -388,6 +390,42 @@ def test_staff_hide_with_reason_and_unhide(session, client, p):
     assert (product.rating_count, product.rating_x100) == (2, 313)
     assert session.scalar(select(AuditLog.reason).where(AuditLog.action == "review.unhide")) == (
         "Author apologised; words were quotes")
+
+
+@pytest.mark.parametrize("hidden_side", ["buyer", "provider"])
+def test_a_hidden_review_leaves_the_order_page_of_the_rated_party(session, client, p,
+                                                                   hidden_side):
+    """Hidden by staff, a review disappears for the party it rates, on the order page too;
+    its author (with the reason) and staff still see it."""
+    order, buyer_review = published_pair(session, p, GOOD, "Rude words about the agency")
+    provider_review = session.scalar(select(Review).where(Review.order_id == order.id,
+                                                          Review.side == "provider"))
+    provider_review.body = "Rude words about the buyer"
+    session.commit()
+    hidden = buyer_review if hidden_side == "buyer" else provider_review
+    reviews.hide_review(session, hidden, p.staff, "Abusive language", now=datetime.now(UTC))
+    session.commit()
+    author, subject = ((p.buyer, p.provider) if hidden_side == "buyer"
+                       else (p.provider, p.buyer))
+    pages = {"buyer": f"/orders/{order.id}", "provider": f"/provider/orders/{order.id}",
+             "staff": f"/staff/orders/{order.id}"}
+
+    def page_of(user, side):
+        support.login(client, user)
+        try:
+            response = client.get(pages[side])
+            assert response.status_code == 200
+            return response.get_data(as_text=True)
+        finally:
+            support.logout(client)
+
+    subject_page = page_of(subject, "provider" if hidden_side == "buyer" else "buyer")
+    assert hidden.body not in subject_page
+    assert "Abusive language" not in subject_page
+    author_page = page_of(author, hidden_side)
+    assert hidden.body in author_page and "Abusive language" in author_page
+    staff_page = page_of(p.staff, "staff")
+    assert hidden.body in staff_page and "Abusive language" in staff_page
 
 
 @pytest.mark.parametrize("who", ["visitor", "buyer", "provider", "outsider"])

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select
 
 from catalog.models import Category, Product
-from catalog.search_index import reindex_all
-from catalog.search_query import SearchParams, search
+from catalog.search.index import reindex_all
+from catalog.search.query import SearchParams, search
 from catalog.services import (
     category_counts,
     json_list_contains,

@@ -8,10 +8,11 @@ test database is emptied before every test), indexed once, and every query is a 
 import pytest
 from sqlalchemy.orm import Session
 
-from catalog.search_index import forget_index, reindex_all
-from catalog.search_query import SearchParams, search
+from catalog.search.index import reindex_all
+from catalog.search.pool import forget_index
+from catalog.search.query import SearchParams, search
 from marketplace.database import make_engine
-from marketplace.demo import DEFAULT_SEED, load_demo_data
+from marketplace.demo.catalogue import DEFAULT_SEED, load_demo_data
 from marketplace.migrate import upgrade
 
 PCT = "PCT国际专利申请 · PCT international patent application"
@@ -159,7 +160,7 @@ def test_chinese_sub_words_match_longer_words(demo):
                                                             "专利 商标 检索", "loan insurance"])
 def test_early_stopping_ranking_equals_scoring_everything(demo, query):
     """The threshold algorithm returns exactly what scoring every match would."""
-    from catalog.search_query import TextQuery, borrow_searcher
+    from catalog.search.pool import TextQuery, borrow_searcher
 
     _session, index_dir = demo
     text_query = TextQuery.parse(query)

@@ -5,8 +5,8 @@ import pytest
 from sqlalchemy import update
 
 from catalog.models import Product
-from catalog.search_index import reindex_all
-from catalog.search_query import MAX_QUERY_CHARS, SearchParams, normalise_query, search
+from catalog.search.index import reindex_all
+from catalog.search.query import MAX_QUERY_CHARS, SearchParams, normalise_query, search
 
 
 @pytest.fixture(autouse=True)

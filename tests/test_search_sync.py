@@ -10,11 +10,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from catalog import page_cache, search_outbox
+from catalog import page_cache
 from catalog.models import SearchOutbox
-from catalog.search_index import indexed_ids, open_index, reindex_all
-from catalog.search_query import SearchParams, search
-from catalog.search_worker import apply_rows, drain_outbox, wait_for_background_drain
+from catalog.search import outbox as search_outbox
+from catalog.search.index import indexed_ids, open_index, reindex_all
+from catalog.search.query import SearchParams, search
+from catalog.search.worker import apply_rows, drain_outbox, wait_for_background_drain
 from marketplace.database import db, make_engine
 from providers import listings, onboarding
 
@@ -261,7 +262,7 @@ def test_two_processes_draining_at_once(app, session, index_dir, institution):
 
 
 def test_a_busy_writer_makes_the_non_blocking_drain_skip(session, index_dir, institution):
-    from catalog.search_index import index_write_lock
+    from catalog.search.index import index_write_lock
 
     org, _member = institution
     listing = factories.product(session, org, title="Grant application coaching 项目申报",

@@ -10,7 +10,8 @@ import pytest
 from order_support import login
 from sqlalchemy import create_engine
 
-from catalog.search_index import forget_index, open_index
+from catalog.search.index import open_index
+from catalog.search.pool import forget_index
 from marketplace.database import db
 from marketplace.serving import IMMUTABLE, REQUEST_LOGGER
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import factories
 import pytest
-from conftest import post_form
+from helpers import login
 
 from catalog.models import Product
 from marketplace.database import db, utcnow
@@ -27,12 +27,6 @@ def section(body: str, testid: str) -> str:
     """The HTML of one <section data-testid=...> (sections are not nested on these pages)."""
     start = body.index(f'data-testid="{testid}"')
     return body[start:body.index("</section>", start)]
-
-
-def log_in(client, user) -> None:
-    """Sign in through the login page, as a person would."""
-    response = post_form(client, "/login", {"email": user.email, "password": factories.PASSWORD})
-    assert response.status_code == 302, response.get_data(as_text=True)[-2500:]
 
 
 @pytest.fixture
@@ -386,7 +380,7 @@ def test_hidden_product_preview_for_provider_member_and_staff(app, client, build
 
     for viewer in (member, staff):
         other = app.test_client()
-        log_in(other, viewer)
+        login(other, viewer)
         response = other.get(f"/products/{listing.id}")
         assert response.status_code == 200, viewer
         assert "Preview — not public" in text(response)
@@ -394,7 +388,7 @@ def test_hidden_product_preview_for_provider_member_and_staff(app, client, build
 
     for viewer in (outsider, buyer):
         other = app.test_client()
-        log_in(other, viewer)
+        login(other, viewer)
         assert other.get(f"/products/{listing.id}").status_code == 404
 
     assert stored_product(app, listing.id).view_count == 0
@@ -406,7 +400,7 @@ def test_public_product_has_no_preview_banner(client, build):
         member = factories.user(session, listing.provider)
 
     assert "Preview — not public" not in text(client.get(f"/products/{listing.id}"))
-    log_in(client, member)
+    login(client, member)
     assert "Preview — not public" not in text(client.get(f"/products/{listing.id}"))
 
 
@@ -448,7 +442,7 @@ def test_view_count_increments_for_visitors_only(app, client, build):
     client.get(f"/products/{listing.id}")
     app.test_client().get(f"/products/{listing.id}")
     insider = app.test_client()
-    log_in(insider, member)
+    login(insider, member)
     insider.get(f"/products/{listing.id}")
 
     stored = stored_product(app, listing.id)
@@ -507,7 +501,7 @@ def test_unlisted_provider_profile_is_404_but_previewable(app, client, build, fi
     assert client.get(f"/institutions/{provider.id}").status_code == 404
     for viewer in (member, staff):
         other = app.test_client()
-        log_in(other, viewer)
+        login(other, viewer)
         response = other.get(f"/institutions/{provider.id}")
         assert response.status_code == 200
         assert "Preview — not public" in text(response)

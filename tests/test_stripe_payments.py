@@ -11,9 +11,11 @@ import factories
 import pytest
 import requests
 from conftest import post_form
+from helpers import login
 from sqlalchemy import func, select
 from stripe_fixtures import (  # noqa: F401
     SECRET_KEY,
+    WEBHOOK_SECRET,
     event_payload,
     free_port,
     localstripe,
@@ -257,9 +259,23 @@ def test_webhook_with_a_bad_signature_is_rejected(client, session, bought):
     assert session.scalar(select(func.count()).select_from(StripeWebhookEvent)) == 0
 
 
-def test_webhook_needs_no_csrf_token_but_every_other_post_does(client):
-    response = client.post("/cart/add", data={"package_id": "1"})
-    assert response.status_code in (302, 400)  # logged out: login redirect or CSRF refusal
+def test_webhook_needs_no_csrf_token_but_every_other_post_does(app, client, session,
+                                                               monkeypatch):
+    monkeypatch.setitem(app.config, "STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    buyer = factories.user(session, factories.enterprise(session))
+    product = factories.product(session)
+    session.commit()
+    login(client, buyer)  # signed in, so only the missing token can refuse the form post
+    refused = client.post("/cart/add", data={"package_id": product.packages[0].id})
+    assert refused.status_code == 400
+    assert "security token" in refused.get_data(as_text=True)
+    assert cart.line_count(session, buyer) == 0
+    # The same client, no token either: Stripe's signed webhook is accepted.
+    payload = event_payload("evt_no_csrf_token", "customer.created",
+                            {"id": "cus_no_csrf", "object": "customer"})
+    accepted = client.post("/stripe/webhook", data=payload, headers=signed_headers(payload))
+    assert accepted.status_code == 200, accepted.get_data(as_text=True)
+    assert accepted.get_json()["status"].startswith("ignored")
 
 
 def test_localstripe_delivers_a_real_signed_webhook_for_a_declined_card(live_server, session,

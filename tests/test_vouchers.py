@@ -9,6 +9,7 @@ import order_support as osup
 import pytest
 from conftest import post_form
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from stripe_fixtures import localstripe  # noqa: F401
 
 from marketplace.database import db
@@ -349,3 +350,65 @@ def test_paying_again_after_a_released_hold_books_the_voucher_share_once(session
     assert sum(balances.values()) == 0 and balances["escrow"] == 0
     assert balances["platform_cash"] == 200_000 and balances["voucher_receivable"] == 200_000
     assert -(balances["provider_payable"] + balances["platform_fee_revenue"]) == 400_000
+
+
+def test_a_quote_order_gets_what_is_left_of_the_budget_when_it_is_less_than_the_share(
+        client, session):
+    """At checkout a voucher pays min(share, balance, budget left); the pay page of a quote or
+    application order applies the same cap (vouchers.allowance), not a refusal."""
+    p = osup.parties(session)
+    scheme = programme(session, p.staff, budget=1_000_000, share=5000)
+    other_org = factories.enterprise(session, name="Kunshan Photonics Co., Ltd.")
+    other = factories.user(session, other_org)
+    theirs = vouchers.grant(session, p.staff, scheme, other_org, 800_000)
+    ours = vouchers.grant(session, p.staff, scheme, p.buyer_org, 1_000_000)
+    product = factories.product(session, p.provider_org, prices=(1_400_000,),
+                                voucher_eligible=True)
+    cart.add(session, other, product.packages[0].id)
+    checkout.place_orders(session, other, checkout.CheckoutInput(
+        token=checkout.new_token(), payment_method="bank_transfer", voucher_id=theirs.id))
+    session.commit()
+    session.refresh(scheme)
+    assert scheme.remaining == 300_000  # 700,000 of the budget spent by the other enterprise
+
+    quoted = osup.order(session, p, price=1_000_000, kind="quote",
+                        product=factories.product(session, p.provider_org, mode="quote",
+                                                  voucher_eligible=True))
+    session.commit()
+    osup.login(client, p.buyer)
+    response = post_form(client, f"/orders/{quoted.id}/pay", {
+        "payment_method": "bank_transfer", "voucher_id": str(ours.id)})
+    assert response.status_code == 302
+    session.expire_all()
+    quoted = session.get(Order, quoted.id)
+    # The share would be 500,000; 300,000 is what the budget has left, so that is applied.
+    assert quoted.voucher_amount == 300_000 and quoted.amount_due == 700_000
+    assert session.get(VoucherProgramme, scheme.id).remaining == 0
+    assert session.get(Voucher, ours.id).balance == 700_000
+
+
+def test_applying_a_voucher_caps_it_at_the_budget_left_now_not_when_it_was_loaded(session):
+    """The cap is computed from the programme's budget as it is when the voucher is applied:
+    another enterprise spending the budget after this session loaded the programme (another
+    request, or a long-running job) leaves less than the share, and that remainder is
+    applied instead of refusing with "budget has run out"."""
+    p = osup.parties(session)
+    scheme = programme(session, p.staff, budget=1_000_000, share=5000)
+    other_org = factories.enterprise(session, name="Kunshan Photonics Co., Ltd.")
+    theirs = vouchers.grant(session, p.staff, scheme, other_org, 800_000)
+    ours = vouchers.grant(session, p.staff, scheme, p.buyer_org, 1_000_000)
+    product = factories.product(session, p.provider_org, mode="quote", voucher_eligible=True)
+    quoted = osup.order(session, p, price=1_000_000, kind="quote", product=product)
+    their_order = osup.order(session, p, price=1_400_000, kind="quote", product=product)
+    session.commit()
+    assert ours.programme.remaining == 1_000_000  # this session has read the programme
+
+    with Session(db.engine) as other:  # meanwhile another request spends 700,000
+        vouchers.redeem(other, other.get(Voucher, theirs.id), other.get(Order, their_order.id),
+                        700_000)
+        other.commit()
+
+    redemption = vouchers.apply_to_order(session, ours, quoted)
+    session.commit()
+    assert redemption.amount == 300_000 and quoted.amount_due == 700_000
+    assert session.get(VoucherProgramme, scheme.id).remaining == 0

@@ -8,11 +8,13 @@ from datetime import date, timedelta
 
 import factories
 import pytest
+from helpers import browser_login as login
+from helpers import browser_logout as logout
 from playwright.sync_api import expect
 from sqlalchemy import select
 from stripe_fixtures import localstripe  # noqa: F401
 
-from catalog.search_index import reindex_all
+from catalog.search.index import reindex_all
 from marketplace.database import db
 from orders import ledger, vouchers
 from orders.models import Order
@@ -54,20 +56,6 @@ def market(app, tmp_path, monkeypatch, localstripe):  # noqa: F811
         session.commit()
         reindex_all(session, index_dir)
     return localstripe
-
-
-def login(page, base, email):
-    page.goto(base + "/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(factories.PASSWORD)
-    page.get_by_role("button", name=re.compile("Log in")).click()
-    expect(page.get_by_test_id("account-menu")).to_be_visible()
-
-
-def logout(page):
-    page.get_by_test_id("account-menu").click()
-    page.get_by_role("button", name="Log out").click()
-    expect(page.get_by_role("link", name="Log in")).to_be_visible()
 
 
 def open_order(page, base, title_part):

@@ -11,6 +11,7 @@ from pathlib import Path
 import factories
 import order_support as support
 import pytest
+from helpers import browser_login as _login
 from playwright.sync_api import expect
 from stripe_fixtures import localstripe  # noqa: F401
 
@@ -21,14 +22,6 @@ from orders.models import ProgressUpdate
 pytestmark = pytest.mark.browser
 
 OK_CARD = payments.TestCard("4242424242424242", 12, 2030, "123")
-
-
-def _login(page, base, user):
-    page.goto(f"{base}/login")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(factories.PASSWORD)
-    page.get_by_role("button", name=re.compile("Log in")).click()
-    expect(page.get_by_test_id("account-menu")).to_be_visible()
 
 
 def _platform(session):

@@ -11,10 +11,11 @@ from pathlib import Path
 import factories
 import order_support as support
 import pytest
+from helpers import browser_login as _login
 from playwright.sync_api import expect
 
 from catalog import reviews
-from catalog.search_index import reindex_all
+from catalog.search.index import reindex_all
 from marketplace.database import db
 
 pytestmark = pytest.mark.browser
@@ -22,14 +23,6 @@ ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
 
 FIVES = {"quality": "5", "timeliness": "5", "communication": "4", "value": "5"}
 FAIR = {"clarity": "4", "cooperation": "3", "payment": "5"}
-
-
-def _login(page, base, user):
-    page.goto(f"{base}/login")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(factories.PASSWORD)
-    page.get_by_role("button", name=re.compile("Log in")).click()
-    expect(page.get_by_test_id("account-menu")).to_be_visible()
 
 
 def _world(session):

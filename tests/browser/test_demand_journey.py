@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 from stripe_fixtures import localstripe  # noqa: F401
 
-from catalog.search_index import reindex_all
+from catalog.search.index import reindex_all
 from demand.models import Need
 from marketplace.database import db
 from orders.models import Order

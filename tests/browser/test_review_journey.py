@@ -3,12 +3,13 @@ with a message), the institution sees only that the buyer has rated, rates the b
 reviews appear, the institution replies; a visitor reads the averages and pages through the
 reviews with htmx; staff hide an abusive review with a reason."""
 
-import re
 from datetime import UTC, datetime, timedelta
 
 import factories
 import order_support as support
 import pytest
+from helpers import browser_login as login
+from helpers import browser_logout as logout
 from playwright.sync_api import expect
 
 from catalog import reviews
@@ -60,20 +61,6 @@ def market(app):
                               product=product, title="Invention patent filing 发明专利申请")
         session.commit()
         return {"order_id": order.id, "product_id": product.id}
-
-
-def login(page, base, email):
-    page.goto(base + "/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(factories.PASSWORD)
-    page.get_by_role("button", name=re.compile("Log in")).click()
-    expect(page.get_by_test_id("account-menu")).to_be_visible()
-
-
-def logout(page):
-    page.get_by_test_id("account-menu").click()
-    page.get_by_role("button", name="Log out").click()
-    expect(page.get_by_role("link", name="Log in")).to_be_visible()
 
 
 def test_both_sides_rate_reply_read_and_moderate(page, live_server, market, screenshots):

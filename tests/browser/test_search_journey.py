@@ -7,7 +7,7 @@ import factories
 import pytest
 from playwright.sync_api import expect
 
-from catalog.search_index import reindex_all
+from catalog.search.index import reindex_all
 from marketplace.database import db
 
 pytestmark = pytest.mark.browser

@@ -4,26 +4,17 @@ download the statement CSV; the institution reads its paid statement in the port
 
 import csv
 import io
-import re
 from pathlib import Path
 
-import factories
 import pytest
 import settlement_support as ss
+from helpers import browser_login as _login
 from playwright.sync_api import expect
 from stripe_fixtures import localstripe  # noqa: F401
 
 from marketplace.database import db
 
 pytestmark = pytest.mark.browser
-
-
-def _login(page, base, user):
-    page.goto(f"{base}/login")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(factories.PASSWORD)
-    page.get_by_role("button", name=re.compile("Log in")).click()
-    expect(page.get_by_test_id("account-menu")).to_be_visible()
 
 
 def test_staff_settle_a_month_and_the_institution_reads_its_statement(

@@ -3,12 +3,11 @@ long order titles, every figure column (net payable last) is visible without scr
 table at 1280 and 1440 pixels, amounts never wrap, and on a phone the table scrolls inside its
 own box while the page itself does not."""
 
-import re
 
-import factories
 import order_support as osup
 import pytest
 import settlement_support as ss
+from helpers import browser_login as _login
 from playwright.sync_api import expect
 
 from marketplace.database import db, utcnow
@@ -32,14 +31,6 @@ def _big_statement(session):
     session.commit()
     statement = run.batch.statements[0]
     return p.staff, statement.id, statement.net
-
-
-def _login(page, base, user):
-    page.goto(f"{base}/login")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(factories.PASSWORD)
-    page.get_by_role("button", name=re.compile("Log in")).click()
-    expect(page.get_by_test_id("account-menu")).to_be_visible()
 
 
 def _overflow(page, selector):

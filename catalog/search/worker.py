@@ -1,7 +1,7 @@
 """The single writer that applies the search outbox to the Whoosh index.
 
 Services write ``SearchOutbox`` rows in the same transaction as each listing change
-(``catalog.search_outbox``). ``drain_outbox`` applies them:
+(``catalog.search.outbox``). ``drain_outbox`` applies them:
 
 1. take the writer lock (an OS file lock next to the index, so only one process writes);
 2. read a batch of rows in id order and re-read those listings from the database;
@@ -25,21 +25,19 @@ import threading
 import time
 from dataclasses import dataclass
 
-import click
-from flask import current_app
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from catalog import favourites
 from catalog.models import SearchOutbox
-from catalog.search_index import (
+from catalog.search.index import (
     document_for,
     index_write_lock,
-    indexed_ids,
     load_products,
     open_index,
-    reindex_all,
-    visible_ids,
 )
+from catalog.services import visible_ids
+from marketplace.database import db
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +93,6 @@ def drain_outbox(session: Session, index_dir, *, batch_size: int = 200,
 
     Give it a session of its own: it commits after each batch.
     """
-    from catalog.favourites import notify_favourite_changes
-
     result = DrainResult()
     ix = open_index(index_dir)  # before the lock: creating a missing index takes it too
     with index_write_lock(index_dir, blocking=blocking) as held:
@@ -112,7 +108,7 @@ def drain_outbox(session: Session, index_dir, *, batch_size: int = 200,
                 break
             updated, deleted, products = apply_rows(session, ix, rows)
             for product in products:
-                result.notices += notify_favourite_changes(session, product)
+                result.notices += favourites.notify_favourite_changes(session, product)
             session.execute(delete(SearchOutbox).where(
                 SearchOutbox.id.in_([row.id for row in rows])))
             session.commit()
@@ -185,59 +181,7 @@ def in_process_drain_enabled(app) -> bool:
     return bool(setting)
 
 
-def register(app) -> None:
-    """CLI commands and the after-request drain hook."""
-    from marketplace.database import db
-
-    @app.after_request
-    def _kick_search_drain(response):
-        if in_process_drain_enabled(app) and db.engine is not None:
-            _drainer.kick(db.engine, app.config["SEARCH_INDEX_DIR"])
-        return response
-
-    @app.cli.command("reindex")
-    @click.option("--if-empty", is_flag=True,
-                  help="Only rebuild a missing or empty index; otherwise apply the outbox.")
-    def reindex_command(if_empty):
-        """Rebuild the search index from the database."""
-        from sqlalchemy import func
-
-        from catalog.models import Product
-        from catalog.services import visible_products_condition
-        from marketplace import jobs
-
-        index_dir = current_app.config["SEARCH_INDEX_DIR"]
-
-        def body(job):
-            if if_empty:
-                existing = len(indexed_ids(index_dir))
-                if existing:
-                    result = drain_outbox(db.session, index_dir)
-                    return f"The search index has {existing} listings; not rebuilt. {result}"
-            total = db.session.scalar(select(func.count()).select_from(Product).where(
-                visible_products_condition()))
-            with job.bar(total, "indexing listings") as advance:
-                count = reindex_all(db.session, index_dir, on_batch=advance)
-            return f"Indexed {count} listings."
-
-        jobs.run("reindex", body)
-
-    @app.cli.command("drain-outbox")
-    @click.option("--loop", is_flag=True, help="Keep draining (a worker process).")
-    @click.option("--interval", default=1.0, show_default=True, help="Seconds between polls.")
-    def drain_command(loop, interval):
-        """Apply pending listing changes to the search index."""
-        from marketplace import jobs
-
-        index_dir = current_app.config["SEARCH_INDEX_DIR"]
-
-        def body(job):
-            while True:
-                result = drain_outbox(db.session, index_dir)
-                if not loop:
-                    return str(result)
-                if result.rows:
-                    click.echo(str(result))
-                time.sleep(interval)
-
-        jobs.run("drain-outbox", body)
+def kick_background_drain(app) -> None:
+    """After a request: wake the in-process drainer (when SEARCH_DRAIN_IN_PROCESS is on)."""
+    if in_process_drain_enabled(app) and db.engine is not None:
+        _drainer.kick(db.engine, app.config["SEARCH_INDEX_DIR"])

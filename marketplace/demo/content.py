@@ -1,4 +1,4 @@
-"""Vocabulary and text tables for the demo supermarket (marketplace/demo.py).
+"""Vocabulary and text tables for the demo supermarket (marketplace/demo/catalogue.py).
 
 Everything here is fixed data: names, places, service templates, deliverables and prose in
 English and Chinese. The loader combines them with a seeded random generator, so the same

@@ -15,11 +15,12 @@ from flask import (
 from flask_login import current_user, login_required
 
 from catalog import compare, favourites, page_cache
-from catalog.search_index import open_index
-from catalog.search_query import RATING_OPTIONS, SORTS, CategoryTree, SearchParams, search
-from catalog.services import parse_page
-from marketplace.accounts import is_safe_next
+from catalog.search.index import open_index
+from catalog.search.query import RATING_OPTIONS, SORTS, CategoryTree, SearchParams, search
+from catalog.search.worker import kick_background_drain
 from marketplace.database import db
+from marketplace.navigation import is_safe_next
+from marketplace.paging import parse_page
 from marketplace.permissions import role_required
 
 bp = Blueprint("search", __name__)
@@ -213,10 +214,12 @@ def clear_compare():
     return redirect(url_for("search.compare_page"))
 
 
-def register(app) -> None:
-    """Blueprint, CLI commands and the in-process outbox drain."""
-    from catalog.search_worker import register as register_worker
+@bp.record_once
+def _install_template_globals(state) -> None:
+    state.app.jinja_env.globals.update(TEMPLATE_GLOBALS)
 
-    app.register_blueprint(bp)
-    app.jinja_env.globals.update(TEMPLATE_GLOBALS)
-    register_worker(app)
+
+@bp.after_app_request
+def _kick_search_drain(response):
+    kick_background_drain(current_app)
+    return response

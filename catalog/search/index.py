@@ -1,28 +1,19 @@
-"""The Whoosh index of publicly visible listings: schema, analyzer, opening and rebuilding.
+"""The Whoosh index of publicly visible listings: documents, opening and rebuilding.
 
 The index is derived data (DESIGN.md §7). It is rebuilt from the database by ``reindex_all``
-and kept in step by the outbox drain in ``catalog.search_worker``; both write only while
+and kept in step by the outbox drain in ``catalog.search.worker``; both write only while
 holding ``index_write_lock``, so there is exactly one writer at a time across processes.
-
-Text analysis: jieba segments Chinese (search mode, so "发明专利申请" also yields "发明",
-"专利", "申请"), English runs come out as words; then case folding, stop words and Porter
-stemming ("applications" and "application" both become "applic"). The tokenizer is ours
-rather than ``jieba.analyse.ChineseTokenizer`` because that one reports character offsets as
-token positions and importing ``jieba.analyse`` loads (and leaks a handle on) its IDF table.
+The schema and text analysis are in ``catalog.search.schema``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
 import logging
 import os
 import re
-import tempfile
 import threading
-import unicodedata
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,213 +21,21 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, joinedload
 from whoosh import index as whoosh_index
 from whoosh import writing
-from whoosh.analysis import Filter, LowercaseFilter, StopFilter, Token, Tokenizer
-from whoosh.fields import BOOLEAN, DATETIME, ID, KEYWORD, NUMERIC, TEXT, Schema
-from whoosh.lang.porter import stem
 
+from catalog import favourites
 from catalog.models import Category, Product, SearchOutbox
+from catalog.search.schema import (
+    FIELD_WEIGHTS,
+    INDEX_NAME,
+    LOCK_FILE,
+    NO_PRICE,
+    load_jieba,
+    make_schema,
+)
+from catalog.services import visible_products_condition
 from marketplace import reference
 
 log = logging.getLogger(__name__)
-
-# Bump when the schema or analysis changes: a new name means a new, empty index that
-# `reindex` fills, instead of a silently mismatched old one.
-INDEX_NAME = "products_v1"
-LOCK_FILE = "writer.lock"
-
-STOP_WORDS = frozenset((
-    "a", "an", "and", "are", "as", "at", "be", "by", "can", "for", "from", "have", "if", "in",
-    "is", "it", "may", "not", "of", "on", "or", "that", "the", "this", "to", "us", "we", "when",
-    "will", "with", "you", "your", "our",
-    "的", "了", "和", "与", "及", "或", "等", "是", "在", "为", "对", "将",
-))
-
-# How many times each part of a listing is written into the one searchable ``text`` field:
-# repetition is the field weight (a title word counts about three times a description word).
-# One field keeps every query a handful of plain term look-ups, which is what makes a pure
-# Python engine fast enough at 100k listings (see bench/search.py).
-FIELD_WEIGHTS = {
-    "title": 3,
-    "tags": 2,
-    "category": 2,
-    "provider": 1,
-    "summary": 1,
-    "regions": 1,
-    "description": 1,
-}
-
-# Stored in price_from when a listing has no price (quote listings): sorts last both ways
-# and never falls inside a price filter, which starts at 0.
-NO_PRICE = -1
-
-
-# --------------------------------------------------------------------------- jieba
-
-_jieba_lock = threading.Lock()
-_jieba_ready = False
-
-
-def load_jieba():
-    """Load jieba's dictionary once per process (about a second), quietly, cache in tmp."""
-    global _jieba_ready
-    import jieba
-
-    if _jieba_ready:
-        return jieba
-    with _jieba_lock:
-        if not _jieba_ready:
-            jieba.setLogLevel(logging.WARNING)
-            jieba.dt.tmp_dir = tempfile.gettempdir()
-            jieba.initialize()
-            _jieba_ready = True
-    return jieba
-
-
-
-
-_HAN_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-# Runs of Chinese characters, or runs of other letters/digits (English words, "5G", "ISO9001").
-_RUNS = re.compile(f"([{_HAN_RANGES}]+)|([^\\W{_HAN_RANGES}_]+)")
-
-
-@functools.lru_cache(maxsize=100_000)
-def _segment_han(run: str) -> tuple[tuple[str, int, int], ...]:
-    """jieba search-mode words of a run of Chinese characters (runs repeat a lot: cached)."""
-    jieba = load_jieba()
-    return tuple(jieba.tokenize(run, mode="search"))
-
-
-def _segment_raw(value: str) -> tuple[tuple[str, int, int], ...]:
-    """Indexable words of ``value`` with their character offsets, NFKC-normalised.
-
-    Only Chinese runs go through jieba; other words are split on non-word characters, which
-    is what jieba does with them too, at a fraction of the cost.
-    """
-    words = []
-    for match in _RUNS.finditer(value):
-        han, other = match.groups()
-        start = match.start()
-        if han:
-            words.extend((word, start + s, start + e) for word, s, e in _segment_han(han))
-        elif len(other) > 1 or other.isdigit():
-            words.append((unicodedata.normalize("NFKC", other), start, match.end()))
-    return tuple(words)
-
-
-# Provider names, category paths, region lists and tags repeat across many listings.
-_segment = functools.lru_cache(maxsize=50_000)(_segment_raw)
-
-
-class JiebaTokenizer(Tokenizer):
-    """Mixed Chinese/English tokenizer on jieba's search-mode segmentation.
-
-    Emits sequential positions and original character offsets (for highlighting), and drops
-    whitespace, punctuation and one-letter Latin tokens.
-    """
-
-    def __eq__(self, other):
-        return other.__class__ is self.__class__
-
-    def __call__(self, value, positions=False, chars=False, keeporiginal=False,
-                 removestops=True, start_pos=0, start_char=0, tokenize=True, mode="",
-                 **kwargs) -> Iterator[Token]:
-        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
-        if not tokenize:
-            token.original = token.text = value
-            token.boost = 1.0
-            if positions:
-                token.pos = start_pos
-            if chars:
-                token.startchar = start_char
-                token.endchar = start_char + len(value)
-            yield token
-            return
-        pos = start_pos
-        for word, start, end in _segment(value) if len(value) <= 300 else _segment_raw(value):
-            token.text = word
-            token.boost = 1.0
-            token.stopped = False
-            if keeporiginal:
-                token.original = word
-            if positions:
-                token.pos = pos
-                pos += 1
-            if chars:
-                token.startchar = start_char + start
-                token.endchar = start_char + end
-            yield token
-
-
-@functools.lru_cache(maxsize=50000)
-def _stem(word: str) -> str:
-    return stem(word)
-
-
-class AsciiStemFilter(Filter):
-    """Porter-stem Latin words only; Chinese tokens pass through untouched."""
-
-    def __eq__(self, other):
-        return other.__class__ is self.__class__
-
-    def __call__(self, tokens):
-        for token in tokens:
-            if not token.stopped and token.text.isascii():
-                token.text = _stem(token.text)
-            yield token
-
-
-def make_analyzer():
-    """jieba tokenizer | case folding | stop words | English stemming."""
-    return (JiebaTokenizer() | LowercaseFilter()
-            | StopFilter(stoplist=STOP_WORDS, minsize=1) | AsciiStemFilter())
-
-
-class SpellingWordFilter(Filter):
-    """Keep plain Latin words of three letters or more: what "did you mean" can respell."""
-
-    def __eq__(self, other):
-        return other.__class__ is self.__class__
-
-    def __call__(self, tokens):
-        for token in tokens:
-            if len(token.text) >= 3 and token.text.isascii() and token.text.isalpha():
-                yield token
-
-
-def make_spelling_analyzer():
-    """Unstemmed, lower-case Latin words for "did you mean" suggestions."""
-    return JiebaTokenizer() | LowercaseFilter() | SpellingWordFilter()
-
-
-def analyze(text: str) -> list[tuple[str, int, int]]:
-    """Tokens of ``text`` as (term, startchar, endchar): the same terms the index holds."""
-    return [(t.text, t.startchar, t.endchar)
-            for t in ANALYZER(text, chars=True, mode="query") if not t.stopped]
-
-
-ANALYZER = make_analyzer()
-
-
-def make_schema() -> Schema:
-    return Schema(
-        id=ID(stored=True, unique=True),
-        pid=NUMERIC(int, bits=64, sortable=True),
-        text=TEXT(analyzer=ANALYZER, phrase=False),
-        title=TEXT(analyzer=ANALYZER, phrase=False),
-        spell=TEXT(analyzer=make_spelling_analyzer(), phrase=False),
-        region=KEYWORD(commas=True),
-        cat_top=KEYWORD,
-        cat_sub=KEYWORD,
-        institution_type=KEYWORD,
-        provider_id=KEYWORD,
-        mode=KEYWORD,
-        voucher=BOOLEAN,
-        price_from=NUMERIC(int, bits=64, sortable=True, signed=True),
-        rating=NUMERIC(float, sortable=True),
-        sales_count=NUMERIC(int, bits=64, sortable=True),
-        credibility=NUMERIC(int, sortable=True),
-        published_at=DATETIME(sortable=True),
-    )
 
 
 # --------------------------------------------------------------------------- documents
@@ -322,8 +121,6 @@ def load_products(session: Session, product_ids=None) -> list[Product]:
     long-lived one (``drain-outbox --loop``) would otherwise hand back the listing as it
     first loaded it, and index that.
     """
-    from catalog.services import visible_products_condition
-
     stmt = select(Product).options(
         joinedload(Product.provider),
         joinedload(Product.category).joinedload(Category.parent),
@@ -333,17 +130,6 @@ def load_products(session: Session, product_ids=None) -> list[Product]:
     else:
         stmt = stmt.where(Product.id.in_(list(product_ids)))
     return list(session.scalars(stmt).unique())
-
-
-def visible_ids(session: Session, product_ids) -> set[int]:
-    """Which of ``product_ids`` the public may see right now (the catalogue's one rule)."""
-    from catalog.services import visible_products_condition
-
-    ids = list(product_ids)
-    if not ids:
-        return set()
-    return set(session.scalars(
-        select(Product.id).where(Product.id.in_(ids), visible_products_condition())))
 
 
 # --------------------------------------------------------------------------- opening
@@ -397,13 +183,10 @@ def open_index(index_dir) -> whoosh_index.Index:
     return ix
 
 
-def forget_index(index_dir) -> None:
-    """Drop the cached handle for ``index_dir`` (tests that delete the directory)."""
-    from catalog import search_query
-
+def forget_index_handle(key: str) -> None:
+    """Drop the cached handle of the index at real path ``key`` (see pool.forget_index)."""
     with _indexes_lock:
-        _indexes.pop(_key(index_dir), None)
-    search_query.forget_searchers(_key(index_dir))
+        _indexes.pop(key, None)
 
 
 def indexed_ids(index_dir) -> list[int]:
@@ -455,14 +238,12 @@ def reindex_all(session: Session, index_dir, batch: int = 1000, on_batch=None) -
 
 def _absorb_rows(session: Session, rows: list, chunk: int = 500) -> int:
     """After a rebuild: send the favourite notes of the outbox rows it covered (as the drain
-    would, see catalog.search_worker) and delete the rows, one transaction per chunk."""
-    from catalog.favourites import notify_favourite_changes
-
+    would, see catalog.search.worker) and delete the rows, one transaction per chunk."""
     notices = 0
     for start in range(0, len(rows), chunk):
         part = rows[start:start + chunk]
         for product in load_products(session, sorted({product_id for _id, product_id in part})):
-            notices += notify_favourite_changes(session, product)
+            notices += favourites.notify_favourite_changes(session, product)
         session.execute(delete(SearchOutbox).where(SearchOutbox.id.in_([r[0] for r in part])))
         session.commit()
         session.expunge_all()
@@ -470,8 +251,6 @@ def _absorb_rows(session: Session, rows: list, chunk: int = 500) -> int:
 
 
 def _visible_batch(session: Session, after_id: int, limit: int) -> list[Product]:
-    from catalog.services import visible_products_condition
-
     stmt = (
         select(Product)
         .where(visible_products_condition(), Product.id > after_id)

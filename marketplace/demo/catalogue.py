@@ -10,7 +10,7 @@ every date from the fixed ``REFERENCE_NOW``. (Only the password hash differs bet
 is salted, as every password hash must be.) Rows are planned in plain Python first and then
 written with bulk inserts, so the whole load takes a few seconds.
 
-Text and vocabulary live in ``marketplace.demo_content``.
+Text and vocabulary live in ``marketplace.demo.content``.
 """
 
 import random
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from catalog.categories import CATEGORY_TREE, seed_categories
 from catalog.models import Category, Package, Product, SearchOutbox
 from marketplace import credit_code
-from marketplace import demo_content as content
+from marketplace.demo import content
 from marketplace.models import Organisation, User
 from marketplace.passwords import hash_password
 from marketplace.reference import (
@@ -38,6 +38,7 @@ from marketplace.reference import (
     REGIONS,
 )
 from orders.money import format_amount, format_compact, format_rate
+from providers.credibility import recompute_all
 
 DEFAULT_SEED = 20261123
 # Published in the README and printed by the loader: this is a public demo password.
@@ -149,7 +150,6 @@ def load_demo_data(session: Session, seed: int = DEFAULT_SEED,
     # Hashing is deliberately slow (scrypt): hash once and share it among the demo accounts.
     password_hash = hash_password(DEMO_PASSWORD)
     _write(session, plan, categories, password_hash, say)
-    from providers.credibility import recompute_all
 
     # Credibility badges from the start; every listing is already queued for the index.
     say(str(recompute_all(session, REFERENCE_NOW, queue_listings=False)))

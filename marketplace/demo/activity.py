@@ -1,7 +1,7 @@
 """Demo activity: about nine months of trade among the demo organisations.
 
 ``load_demo_activity(session, now=..., seed=..., orders=...)`` runs after the demo
-supermarket (``marketplace.demo``) and the demo vouchers are loaded, and gives the monitors'
+supermarket (``marketplace.demo.catalogue``) and the demo vouchers are loaded, and gives the monitors'
 console, the ratings and the buyers' and institutions' order pages something to show:
 a few hundred orders in every state of the workflow, in all three pricing modes (packages,
 accepted quotes, financial applications), paid by corporate bank transfer and innovation
@@ -34,13 +34,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import time_machine
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from catalog import reviews
 from catalog.models import Package, Product, Review
+from catalog.search import outbox as search_outbox
 from catalog.services import visible_products_condition
-from marketplace.demo import BUYER_EMAIL, PROVIDER_EMAIL, STAFF_EMAIL
+from marketplace.demo.catalogue import BUYER_EMAIL, PROVIDER_EMAIL, STAFF_EMAIL
 from marketplace.models import Notification, Organisation, User
 from orders import (
     cart,
@@ -61,6 +63,7 @@ from orders.models import (
     Voucher,
 )
 from orders.money import apply_rate
+from providers.credibility import recompute_all
 
 DEFAULT_SEED = 20261124
 DEFAULT_ORDERS = 300
@@ -821,12 +824,6 @@ def load_demo_activity(session: Session, *, now: datetime | None = None,
                        echo: Callable[[str], object] | None = None) -> ActivityReport:
     """Play nine months of trade up to ``now`` (default: the current hour). Commits as it
     goes, one service action at a time, as the site would. Refuses when orders exist."""
-    try:
-        import time_machine
-    except ImportError as exc:  # a production install without the test extra
-        raise ActivityError("The demo activity needs time-machine (pip install -e '.[test]', "
-                            "as scripts/serve does).") from exc
-
     say = echo or (lambda _message: None)
     started = time.perf_counter()
     if has_orders(session):
@@ -887,9 +884,6 @@ def _grant_history_vouchers(sim: _Sim, plans: list[_Plan], start: datetime) -> N
 def _finish(session: Session, now: datetime) -> None:
     """Publish reviews whose blind window passed, mark older notifications read, score everyone, rate every listing and
     queue the listings for the search index (ratings and credibility are indexed)."""
-    from catalog import search_outbox
-    from providers.credibility import recompute_all
-
     reviews.publish_due_reviews(session, now)
     # People read their notifications: only the last few days' are still unread.
     session.execute(update(Notification).where(

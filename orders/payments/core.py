@@ -1,0 +1,378 @@
+"""The bookkeeping every payment method shares: payment status moves, the order becoming
+paid, refunds (reserved before the method sends them), staff refunds split between cash and
+voucher, and the money that follows an order's state (``sync_money``), which asks each
+payment's method (orders.payments.base) to capture, release or refund.
+
+Rules kept here:
+
+- a payment row exists (and is committed) before Stripe is called, and the PaymentIntent id
+  is committed before the intent is confirmed, so a crash never loses track of money: the
+  webhook or the timer job finds the row again (by PaymentIntent id or metadata);
+- every status change of a payment is a conditional UPDATE from the statuses it may leave,
+  so the browser return, a webhook and a retry can race without posting anything twice;
+- refunds are reserved with ``amount_refunded + x <= amount_captured`` before Stripe is asked
+  (and a CHECK constraint says the same), so we never refund more than was captured, whatever
+  Stripe or localstripe would accept;
+- ``sync_money`` makes the money match the order's state and is idempotent: views call it
+  right after a transition, and ``run-order-timers`` calls it again for anything left behind
+  (for example when Stripe was unreachable).
+
+Functions that call Stripe commit the session at the points noted in their docstrings.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from marketplace import audit, permissions
+from marketplace.database import utcnow
+from marketplace.models import User
+from marketplace.notifications import notify, notify_organisation
+from orders import ledger, vouchers, workflow
+from orders.models import Order, OrderEvent, Payment, Refund
+from orders.money import format_amount, refund_split
+from orders.payments.base import get
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ACCEPT_WITHIN_HOURS = 72
+
+
+class PaymentError(Exception):
+    """A payment action refused; ``status`` is the HTTP status for views."""
+
+    def __init__(self, message: str, status: int = 409):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class HoldLapsed(PaymentError):
+    """The order's card hold was released at Stripe before it was captured: the order went
+    back to awaiting payment (already committed) and cannot complete."""
+
+
+def _setting(name: str, default: int) -> int:
+    try:
+        return int(current_app.config.get(name, default))
+    except RuntimeError:
+        return default
+
+
+def _move(session: Session, payment: Payment, from_statuses: tuple[str, ...], to: str,
+          **values) -> bool:
+    """Change a payment's status only if it is still in one of ``from_statuses``."""
+    session.flush()
+    result = session.execute(
+        update(Payment).where(Payment.id == payment.id, Payment.status.in_(from_statuses))
+        .values(status=to, updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False))
+    session.refresh(payment)
+    return result.rowcount == 1
+
+
+# --------------------------------------------------------------------------- order paid
+
+def order_paid(session: Session, order: Order, actor: User | None = workflow.SYSTEM,
+               now: datetime | None = None) -> bool:
+    """The money for ``order`` is secured: fire ``pay`` and book the voucher share."""
+    now = now or utcnow()
+    if order.status != "pending_payment":
+        return False
+    hours = _setting("ACCEPT_WITHIN_HOURS", DEFAULT_ACCEPT_WITHIN_HOURS)
+    try:
+        workflow.transition(session, order, "pay", actor, now=now,
+                            changes={"accept_by": now + timedelta(hours=hours)})
+    except workflow.WrongState:
+        session.refresh(order)
+        return False
+    # Paid again after a lapsed card hold: the voucher share is on the ledger already.
+    missing = order.voucher_amount - ledger.balances(session, order.id)["voucher_receivable"]
+    if missing > 0:
+        ledger.voucher_applied(session, order, missing)
+    return True
+
+
+def _hold_lapsed(session: Session, order: Order, now: datetime) -> None:
+    """The card hold of an order not yet completed was released at Stripe (real Stripe
+    cancels an uncaptured PaymentIntent after about seven days): nothing is held for the
+    work any more, so the order goes back to awaiting payment with a fresh payment window.
+    Buyer, institution and staff are told (the ``lapse`` transition notifies them)."""
+    days = _setting("PAYMENT_WINDOW_DAYS", 3)
+    try:
+        workflow.transition(
+            session, order, "lapse", workflow.SYSTEM, now=now,
+            note="The card hold expired or was released at the bank before the work was "
+                 "accepted. The buyer must pay again; nothing was charged.",
+            changes={"payment_due_at": now + timedelta(days=days), "accept_by": None,
+                     "paid_at": None})
+    except workflow.WrongState:
+        session.refresh(order)
+
+
+# --------------------------------------------------------------------------- starting an attempt
+
+def _claim(session: Session, order: Order) -> None:
+    """Serialise payment starts on the order: a conditional UPDATE of the order row (status
+    and version must still be what we read) bumps its version. On PostgreSQL the row stays
+    locked until this transaction ends, so a concurrent start waits, then matches no row;
+    on SQLite the UPDATE takes the database write lock. The loser changes nothing."""
+    session.flush()
+    result = session.execute(
+        update(Order).where(Order.id == order.id, Order.status == "pending_payment",
+                            Order.version == order.version)
+        .values(version=Order.version + 1)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        raise PaymentError("Another payment attempt for this order started a moment ago. "
+                           "Reload the order page to see where it stands.")
+    set_committed_value(order, "version", order.version + 1)
+
+
+# --------------------------------------------------------------------------- before capture
+
+def confirm_hold(session: Session, order: Order, gw=None) -> None:
+    """Before the buyer's acceptance captures the money: is the card hold still there?
+    If Stripe released it, the order goes back to awaiting payment (committed) and
+    ``HoldLapsed`` is raised. If Stripe cannot be reached the capture will find out
+    (``sync_money`` then posts no revenue for money not received)."""
+    lapsed = False
+    for payment in list(order.payments):
+        if payment.status == "held" and not get(payment.method).still_held(session, payment, gw):
+            lapsed = True
+    if lapsed:
+        session.commit()
+        raise HoldLapsed("The card hold on this order was released by the bank before the "
+                         "work was accepted, so nothing can be captured. The buyer must pay "
+                         "again before the order can be completed.")
+
+
+# --------------------------------------------------------------------------- refunds
+
+def refund_payment(session: Session, payment: Payment, amount: int, actor: User | None,
+                   reason: str, gw=None,
+                   form_token: str | None = None) -> Refund:
+    """Refund part of what was captured. Never more than captured minus refunded: the
+    reservation is a conditional UPDATE (and a CHECK constraint), so a second refund
+    racing this one cannot pass it. The refund row (with the form's one-time token, UNIQUE)
+    is written before Stripe is asked, so a double-submitted form fails here, not after a
+    second refund at Stripe. Card refunds go through the Refunds API; bank transfers are
+    recorded for staff to pay back. Caller commits."""
+    if amount <= 0:
+        raise PaymentError("Enter an amount to refund.", status=400)
+    session.flush()
+    reserved = session.execute(
+        update(Payment)
+        .where(Payment.id == payment.id, Payment.status == "captured",
+               Payment.amount_refunded + amount <= Payment.amount_captured)
+        .values(amount_refunded=Payment.amount_refunded + amount, updated_at=utcnow())
+        .execution_options(synchronize_session=False))
+    session.refresh(payment)
+    if reserved.rowcount != 1:
+        raise PaymentError(
+            f"Refused: at most {format_amount(max(payment.refundable, 0), payment.currency)} "
+            "of this payment can still be refunded (refunds never exceed what was captured).",
+            status=400)
+    order = payment.order
+    method = get(payment.method)
+    refund = Refund(payment_id=payment.id, order_id=order.id, amount=amount,
+                    reason=reason.strip(), created_by_id=getattr(actor, "id", None),
+                    form_token=form_token,
+                    status="succeeded" if method.refunds_at_provider else "pending_transfer")
+    _add_refund(session, refund)
+    method.refund(session, payment, amount, refund, gw)
+    ledger.refunded(session, order, amount)
+    workflow.record_event(session, order, "refund", actor,
+                          note=f"Refunded {format_amount(amount, order.currency)}"
+                               + (f": {reason.strip()}" if reason.strip() else ""))
+    notify_organisation(session, order.buyer, "order_refund",
+                        f"Order {order.number}: {format_amount(amount, order.currency)} refunded",
+                        reason.strip() or "A refund was issued on your order.",
+                        workflow.order_link(order, "buyer"))
+    session.flush()
+    return refund
+
+
+@dataclass
+class StaffRefund:
+    """What a staff refund gave back: ``cash`` to the buyer and ``voucher`` value to the
+    innovation voucher, both recorded on one ``refund`` row."""
+
+    cash: int
+    voucher: int
+    refund: Refund
+
+    @property
+    def total(self) -> int:
+        return self.cash + self.voucher
+
+
+ALREADY_REFUNDED = ("This refund form was already submitted (a double click?): the refund "
+                    "was issued once and nothing more was refunded. Reload the order to see "
+                    "it; to refund more, fill in the form again.")
+
+
+def _add_refund(session: Session, refund: Refund) -> None:
+    """Insert a refund row now; a form token already used is refused (UNIQUE index)."""
+    session.add(refund)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise PaymentError(ALREADY_REFUNDED) from None
+
+
+def staff_refund(session: Session, order: Order, staff: User, amount: int, reason: str,
+                 gw=None, form_token: str | None = None
+                 ) -> StaffRefund:
+    """A refund after capture, decided by staff on a completed or resolved order.
+
+    ``amount`` is order value given back. It is split between the buyer's cash and the
+    innovation voucher in proportion to the voucher's share of the price
+    (orders.money.refund_split, on the totals given back so far), so the voucher never pays
+    more than its share of what the order keeps.
+
+    ``form_token`` is the refund form's one-time token: a second submission of the same
+    form raises PaymentError and refunds nothing. Caller commits."""
+    if workflow.role_of(order, staff) != "staff":
+        raise workflow.NotAllowed("Only platform staff can issue refunds.")
+    if order.status not in ("completed", "resolved"):
+        raise workflow.WrongState("Refunds after capture are issued on completed or resolved "
+                                  "orders; open orders are cancelled or ruled on instead.")
+    if not reason.strip():
+        raise PaymentError("Give the reason for the refund.", status=400)
+    if amount <= 0:
+        raise PaymentError("Enter an amount to refund.", status=400)
+    if form_token and session.scalar(select(Refund.id).where(Refund.form_token == form_token)):
+        raise PaymentError(ALREADY_REFUNDED)
+    session.refresh(order)
+    captured = [p for p in order.payments if p.status == "captured"]
+    redemption = vouchers.redemption_for(session, order.id)
+    cash_kept = sum(p.refundable for p in captured)
+    voucher_kept = redemption.net if redemption is not None else 0
+    if cash_kept + voucher_kept <= 0:
+        raise PaymentError("Nothing was captured on this order, so there is nothing to refund.",
+                           status=400)
+    if amount > cash_kept + voucher_kept:
+        raise PaymentError(
+            f"Refused: at most {format_amount(cash_kept + voucher_kept, order.currency)} of "
+            "this order can still be refunded (refunds never exceed what was paid).",
+            status=400)
+    back_after = order.subtotal - (cash_kept + voucher_kept) + amount
+    _cash_total, voucher_total = refund_split(min(back_after, order.subtotal), order.subtotal,
+                                              order.voucher_amount)
+    voucher_part = min(amount, max(0, voucher_kept - (order.voucher_amount - voucher_total)))
+    cash_part = min(amount - voucher_part, cash_kept)
+    voucher_part = amount - cash_part  # <= voucher_kept, since amount <= everything kept
+    payment = None
+    if cash_part:
+        payment = next(p for p in reversed(captured) if p.refundable >= cash_part)
+        refund = refund_payment(session, payment, cash_part, staff, reason, gw, form_token)
+        refund.voucher_amount = voucher_part
+    else:  # the voucher takes all of it: one row all the same (and the form's token)
+        refund = Refund(payment_id=None, order_id=order.id, amount=0,
+                        voucher_amount=voucher_part, reason=reason.strip(),
+                        created_by_id=staff.id, form_token=form_token, status="succeeded")
+        _add_refund(session, refund)
+    if voucher_part:
+        _give_back_voucher(session, order, redemption, voucher_part, staff)
+    audit.record(session, staff, "order.refund", order, reason.strip(), number=order.number,
+                 amount=amount, cash=cash_part, voucher=voucher_part,
+                 payment_id=getattr(payment, "id", None))
+    session.flush()
+    return StaffRefund(cash=cash_part, voucher=voucher_part, refund=refund)
+
+
+# --------------------------------------------------------------------------- money follows state
+
+def targets(order: Order) -> tuple[int, int, bool] | None:
+    """(cash kept, voucher value kept, recognise?) for a closed order; None while open."""
+    if order.status in ("cancelled", "declined"):
+        return 0, 0, False
+    if order.status in ("completed", "settled"):
+        return order.amount_due, order.voucher_amount, True
+    if order.status == "resolved":
+        back = min(order.ruling_refund or 0, order.subtotal)
+        cash_back, voucher_back = refund_split(back, order.subtotal, order.voucher_amount)
+        return order.amount_due - cash_back, order.voucher_amount - voucher_back, True
+    return None
+
+
+def sync_money(session: Session, order: Order, gw=None) -> list[str]:
+    """Make the money match the order's state; idempotent. Returns what was done.
+
+    Cancelled/declined: holds released, unfinished attempts cancelled, received money
+    refunded, voucher value given back. Completed: holds captured, the order's value
+    recognised (platform fee and provider payable). Resolved: the staff ruling applied
+    (partial capture or refund, voucher share given back), the rest recognised.
+    Settled: the provider's payable paid out. Commits after each Stripe call.
+    """
+    wanted = targets(order)
+    done: list[str] = []
+    if wanted is None:
+        return done
+    keep_cash, keep_voucher, recognise = wanted
+    session.refresh(order)
+    for payment in list(order.payments):
+        done += get(payment.method).follow_order(session, payment, keep_cash, gw)
+    redemption = vouchers.redemption_for(session, order.id)
+    if redemption is not None:
+        excess = redemption.net - keep_voucher
+        if excess > 0 and _give_back_voucher(session, order, redemption, excess,
+                                             workflow.SYSTEM):
+            done.append("voucher_returned")
+    session.refresh(order)
+    holds_left = any(p.status in ("held", "pending", "requires_action") for p in order.payments)
+    received = sum(p.amount_captured for p in order.payments if p.status == "captured")
+    if recognise and not holds_left and received < keep_cash:
+        # The hold was released before it could be captured (the order completed while
+        # Stripe was unreachable): no revenue for money never received, staff are told.
+        if _payment_missing(session, order, keep_cash - received):
+            done.append("payment_missing")
+    elif recognise and not holds_left and ledger.balances(session, order.id)["escrow"] < 0:
+        ledger.recognise(session, order)
+        done.append("recognised")
+    if order.status == "settled" and ledger.balances(session, order.id)["provider_payable"] < 0:
+        ledger.payout(session, order)
+        done.append("paid_out")
+    session.flush()
+    return done
+
+
+def _payment_missing(session: Session, order: Order, missing: int) -> bool:
+    """Tell staff once that a closed order's money was never received. True if told now."""
+    if session.scalar(select(OrderEvent.id).where(OrderEvent.order_id == order.id,
+                                                  OrderEvent.name == "payment_missing")):
+        return False
+    note = (f"{format_amount(missing, order.currency)} of this order was never captured: the "
+            "card hold was released before the capture. Nothing is recognised or paid out "
+            "until staff settle it with the buyer.")
+    workflow.record_event(session, order, "payment_missing", workflow.SYSTEM, note=note)
+    staff = session.scalars(permissions.staff_users()).all()
+    for user in staff:
+        notify(session, user, "order_payment_missing",
+               f"Order {order.number}: payment missing", note, workflow.order_link(order, "staff"))
+    return True
+
+
+def _give_back_voucher(session: Session, order: Order, redemption, amount: int,
+                       actor: User | None) -> int:
+    """Return up to ``amount`` to the order's voucher (and its programme's budget) and post
+    the reversal; returns what was given back."""
+    given = vouchers.give_back(session, redemption, amount)
+    receivable = ledger.balances(session, order.id)["voucher_receivable"]
+    if min(given, receivable) > 0:
+        ledger.voucher_returned(session, order, min(given, receivable))
+    if given:
+        workflow.record_event(session, order, "voucher_returned", actor,
+                              note=f"{format_amount(given, order.currency)} returned to the "
+                                   "innovation voucher.")
+    return given
+
+

@@ -1,0 +1,132 @@
+"""THE table of order statuses (DESIGN.md §5): one row per status, and every list of
+statuses the code needs derived from it.
+
+Models (the status CHECK constraint), the workflow, list tabs, timers, SLA, settlement,
+reviews, credibility, the staff console and the templates read this module; none keeps its
+own copy. Adding a status means one row here, the transitions into and out of it in
+orders/workflow.py, and a migration for the CHECK constraint (orders/models.py reads
+``VALUES``).
+
+Columns:
+    value       the string stored in purchase_order.status
+    label       English label; label_zh the Chinese name shown next to it
+    badge       Bootstrap colour of its badge
+    group       "open" (work or money still moving), "closed" (ended, but the order still
+                waits to be settled with the institution) or "terminal" (nothing more happens)
+    tab         the buyer's and institution's order-list tab: open / completed / closed
+    deadline    the order column holding the SLA deadline while in this status, or None
+                when no SLA clock runs (the clock runs exactly when this is set)
+    acts_next   who must act next: buyer / provider / staff / nobody
+    waiting     why no SLA clock runs, for open states without one ("" otherwise)
+    card_hold   the buyer's card hold can still be released by the bank in this status
+                (the "lapse" transition); only open states that already hold money
+    reviewable  both sides may rate each other (the work ended with an outcome)
+    work_begun  the institution accepted the order (its progress is worth showing)
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class OrderState:
+    value: str
+    label: str
+    label_zh: str
+    badge: str
+    group: str  # open / closed / terminal
+    tab: str  # open / completed / closed
+    acts_next: str = "nobody"  # buyer / provider / staff / nobody
+    deadline: str | None = None  # accept_by / due_at: the SLA clock runs
+    waiting: str = ""
+    card_hold: bool = False
+    reviewable: bool = False
+    work_begun: bool = False  # the institution accepted: progress and milestones are shown
+
+    @property
+    def clock_runs(self) -> bool:
+        return self.deadline is not None
+
+
+GROUPS = ("open", "closed", "terminal")
+ACTORS = ("buyer", "provider", "staff", "nobody")
+
+STATES: dict[str, OrderState] = {s.value: s for s in (
+    OrderState("pending_payment", "Awaiting payment", "待支付", "warning", "open", "open",
+               acts_next="buyer", waiting="awaiting the buyer's payment"),
+    OrderState("paid", "Paid · awaiting acceptance", "已支付", "info", "open", "open",
+               acts_next="provider", deadline="accept_by", card_hold=True),
+    OrderState("accepted", "Accepted", "已接单", "primary", "open", "open",
+               acts_next="provider", deadline="due_at", card_hold=True, work_begun=True),
+    OrderState("in_progress", "In progress", "服务中", "primary", "open", "open",
+               acts_next="provider", deadline="due_at", card_hold=True, work_begun=True),
+    OrderState("delivered", "Delivered · awaiting acceptance", "已交付", "info", "open", "open",
+               acts_next="buyer", waiting="delivered, awaiting the buyer's review",
+               card_hold=True, work_begun=True),
+    OrderState("completed", "Completed", "已完成", "success", "closed", "completed",
+               reviewable=True, work_begun=True),
+    OrderState("settled", "Settled", "已结算", "success", "terminal", "completed",
+               reviewable=True, work_begun=True),
+    OrderState("declined", "Declined", "已拒单", "secondary", "terminal", "closed"),
+    OrderState("cancelled", "Cancelled", "已取消", "secondary", "terminal", "closed"),
+    OrderState("disputed", "In dispute", "争议中", "danger", "open", "open",
+               acts_next="staff", waiting="in dispute, awaiting a staff ruling",
+               card_hold=True, work_begun=True),
+    OrderState("resolved", "Dispute resolved", "已裁决", "dark", "closed", "closed",
+               reviewable=True, work_begun=True),
+)}
+
+
+def _where(**wanted) -> tuple[str, ...]:
+    return tuple(s.value for s in STATES.values()
+                 if all(getattr(s, key) == value for key, value in wanted.items()))
+
+
+VALUES: tuple[str, ...] = tuple(STATES)  # the CHECK constraint of purchase_order.status
+INITIAL = "pending_payment"
+OPEN: tuple[str, ...] = _where(group="open")
+# Ended: nothing more to do for buyer or provider. "closed" ones still wait for settlement.
+CLOSED: tuple[str, ...] = tuple(s for s in VALUES if STATES[s].group != "open")
+TERMINAL: tuple[str, ...] = _where(group="terminal")
+SETTLEABLE: tuple[str, ...] = _where(group="closed")
+# Open states whose money is held on the card (captured only when the buyer accepts the work):
+# the states a card hold released at Stripe can catch an order in.
+LAPSABLE: tuple[str, ...] = _where(card_hold=True)
+REVIEWABLE: tuple[str, ...] = _where(reviewable=True)
+WORK_BEGUN: tuple[str, ...] = _where(work_begun=True)
+# SLA: status -> deadline column, for the states whose clock runs.
+DEADLINE_COLUMN: dict[str, str] = {s.value: s.deadline for s in STATES.values() if s.deadline}
+CLOCKED: tuple[str, ...] = tuple(DEADLINE_COLUMN)
+ACCEPT_CLOCKED: tuple[str, ...] = _where(deadline="accept_by")  # waiting for acceptance
+WORK_CLOCKED: tuple[str, ...] = _where(deadline="due_at")  # work under way
+# The institution is working: it posts progress and milestones and may deliver.
+WORKING: tuple[str, ...] = WORK_CLOCKED
+WAITING_REASONS: dict[str, str] = {s.value: s.waiting for s in STATES.values() if s.waiting}
+# Order-list tabs: tab -> statuses.
+TABS: dict[str, tuple[str, ...]] = {
+    "all": VALUES, "open": _where(tab="open"), "completed": _where(tab="completed"),
+    "closed": _where(tab="closed")}
+# Per side: the states in which an order waits on that side ("Needs action" tab).
+ACTS_NEXT: dict[str, tuple[str, ...]] = {
+    actor: _where(acts_next=actor) for actor in ACTORS if actor != "nobody"}
+
+
+def state(status: str) -> OrderState:
+    """The row of ``status``; an unknown value gets a neutral row (shown, never trusted)."""
+    return STATES.get(status) or OrderState(status, status, "", "secondary", "terminal",
+                                            "closed")
+
+
+def label(status: str) -> str:
+    return state(status).label
+
+
+def label_zh(status: str) -> str:
+    return state(status).label_zh
+
+
+def badge(status: str) -> str:
+    return state(status).badge
+
+
+def is_open(status: str) -> bool:
+    return status in OPEN

@@ -1,0 +1,191 @@
+"""The order page every party sees (buyer, institution, staff), its workflow buttons,
+messages and files."""
+
+import logging
+from collections.abc import Callable
+
+from flask import (
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+)
+from flask_login import login_required
+
+from marketplace.database import db
+from orders import files as order_files
+from orders import forms, ledger, payments, services, vouchers, workflow
+from orders.models import Order, OrderFile
+from orders.views import bp
+from orders.views.common import (
+    _bank_details,
+    _flash_outcome,
+    _load_order,
+    _post_form,
+    _user,
+    back_on_refusal,
+    order_url,
+)
+from providers import uploads
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- order page
+
+def _detail(order_id: int, status: int = 200, **extra):
+    order, role = _load_order(order_id)
+    files = db.session.query(OrderFile).filter(OrderFile.order_id == order.id).order_by(
+        OrderFile.id).all()
+    redemption = vouchers.redemption_for(db.session, order.id)
+    context = dict(
+        order=order, role=role,
+        # buttons and form flags, once: the template renders them (orders.workflow)
+        **workflow.page_actions(order, _user(), role,
+                                set(STAFF_DO_ELSEWHERE) if role == "staff" else set()),
+        timeline=services.timeline(db.session, order.id),
+        messages=services.messages(db.session, order.id),
+        requirement_files=[f for f in files if f.purpose == "requirements"],
+        buyer_money=ledger.buyer_view(db.session, order),
+        provider_money=ledger.provider_view(db.session, order),
+        balances=ledger.balances(db.session, order.id) if role == "staff" else None,
+        entries=ledger.entries(db.session, order.id) if role == "staff" else None,
+        redemption=redemption, bank=_bank_details(),
+        milestone_form=forms.MilestoneForm(prefix="milestone"),
+        progress_form=forms.ProgressForm(prefix="progress"),
+        deliver_form=forms.DeliverForm(prefix="deliver"),
+        message_form=forms.MessageForm(prefix="message"),
+        ruling_form=forms.RulingForm(prefix="ruling"),
+        refund_form=forms.RefundForm(prefix="refund"),
+        transfer_form=forms.TransferReceivedForm(prefix="transfer"),
+        payment=order.live_payment,
+        failed_payment=next((p for p in reversed(order.payments) if p.status == "failed"), None),
+    ) | extra
+    if role == "staff":  # monitors' console: SLA status and interventions (marketplace/console)
+        bound = extra.pop("console_bound", None)
+        for panel in STAFF_PANELS:
+            context |= panel(order, bound)
+        context |= extra
+    return render_template("orders/detail.html", **context), status
+
+
+# What the staff order page shows besides the order: the console adds its SLA status and
+# intervention forms here when it is imported (marketplace/console.py), so the buying area
+# shows the panels without importing the app shell above it. Each panel takes the order and
+# the forms a refused intervention re-shows, and returns template context.
+STAFF_PANELS: list[Callable[[Order, dict | None], dict]] = []
+
+
+@bp.get("/orders/<int:order_id>")
+@login_required
+def order_detail(order_id):
+    return _detail(order_id)
+
+
+@bp.get("/provider/orders/<int:order_id>")
+@login_required
+def provider_order(order_id):
+    return _detail(order_id)
+
+
+# --------------------------------------------------------------------------- order actions
+
+SIMPLE_ACTIONS = {
+    "accept": ("Order accepted. The buyer has been told.",
+               lambda o, u, note: services.accept(db.session, o, u, note)),
+    "decline": ("Order declined; the buyer's money is released.",
+                lambda o, u, note: services.decline(db.session, o, u, note)),
+    "start": ("Marked as in progress.", lambda o, u, note: services.start(db.session, o, u, note)),
+    "request_revision": ("Revision requested.",
+                         lambda o, u, note: services.request_revision(db.session, o, u, note)),
+    "complete": ("Delivery accepted: the order is complete and the payment captured.",
+                 lambda o, u, note: services.complete(db.session, o, u, note)),
+    "dispute": ("Dispute opened. Platform staff will review it.",
+                lambda o, u, note: services.dispute(db.session, o, u, note)),
+    "cancel": ("Order cancelled.", lambda o, u, note: services.cancel(db.session, o, u, note)),
+    "settle": ("Order marked as settled with the institution.",
+               lambda o, u, note: services.settle(db.session, o, u, note)),
+}
+
+
+# Workflow steps staff take elsewhere, never with the plain order buttons: a cancel goes
+# through the console intervention (refund of what was paid, reason, audit row) and an order
+# settles when its settlement statement is paid (a hand-settled order would leave every
+# settlement batch, so the institution would never be paid through a statement).
+STAFF_DO_ELSEWHERE = {
+    "cancel": "Staff cancel an order with “Cancel with refund”, giving the reason.",
+    "settle": "Orders settle when their settlement statement is marked paid "
+              "(Settlement in the staff console).",
+}
+
+
+@bp.post("/orders/<int:order_id>/actions/<name>")
+@login_required
+def order_action(order_id, name):
+    order, role = _load_order(order_id)
+    if name not in SIMPLE_ACTIONS:
+        abort(404)
+    if role == "staff" and name in STAFF_DO_ELSEWHERE:
+        flash(STAFF_DO_ELSEWHERE[name], "warning")
+        return redirect(order_url(order))
+    message, action = SIMPLE_ACTIONS[name]
+    note = (request.form.get("note") or "").strip()[:5000]
+    with back_on_refusal(order_url(order), workflow.NoteRequired, payments.HoldLapsed):
+        outcome = action(order, _user(), note)
+    _flash_outcome(outcome, message)
+    return redirect(order_url(order))
+
+
+@bp.post("/orders/<int:order_id>/messages")
+@login_required
+def message(order_id):
+    order, _role = _load_order(order_id)
+    form = _post_form(forms.MessageForm, "message")
+    if form is None:
+        return redirect(order_url(order) + "#messages")
+    upload_dir = current_app.config["UPLOAD_DIR"]
+    pending = None
+    try:
+        with back_on_refusal(order_url(order) + "#messages", uploads.UploadError,
+                             services.OrderError):
+            pending = order_files.check_uploads(form.files.data or [])
+            posted = services.post_message(db.session, order, _user(), form.body.data)
+            pending.save(db.session, upload_dir, purpose="message", user=_user(),
+                         order_id=order.id, message_id=posted.id)
+            db.session.commit()
+    except workflow.WorkflowError:
+        if pending:
+            pending.discard(upload_dir)
+        raise
+    flash("Message sent.", "success")
+    return redirect(order_url(order) + "#messages")
+
+
+@bp.get("/orders/<int:order_id>/files/<int:file_id>")
+@login_required
+def download_file(order_id, file_id):
+    order, _role = _load_order(order_id)
+    row = db.session.get(OrderFile, file_id)
+    if row is None or row.order_id != order.id:
+        abort(404)
+    return file_response(row)
+
+
+def file_response(row: OrderFile):
+    try:
+        path = uploads.path_for(current_app.config["UPLOAD_DIR"], row.stored_name)
+    except uploads.UploadError:
+        abort(404)
+    if not path.is_file():
+        abort(404)
+    inline = request.args.get("inline") == "1" and row.content_type.startswith("image/")
+    response = send_file(path, mimetype=row.content_type, as_attachment=not inline,
+                         download_name=row.original_name, max_age=0, conditional=True)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; sandbox"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
