@@ -40,7 +40,13 @@ from marketplace import audit, reference
 from marketplace.database import utcnow
 from marketplace.models import Organisation, User
 from marketplace.notifications import notify_organisation
-from marketplace.permissions import has_role, is_member_of, need_role
+from marketplace.permissions import (
+    has_role,
+    is_buyer_account,
+    is_member_of,
+    may_buy,
+    need_role,
+)
 from orders.models import Order, Quote, QuoteRequest
 from orders.money import format_amount
 
@@ -105,9 +111,9 @@ def need_link(need: Need, side: str = "buyer") -> str:
 # --------------------------------------------------------------------------- who
 
 def _require_enterprise(user: User) -> None:
-    if user.role != "enterprise" or user.organisation_id is None:
+    if not is_buyer_account(user):
         raise DemandError("Only enterprise accounts can publish needs (需求).", status=403)
-    if user.organisation is not None and user.organisation.suspended:
+    if not may_buy(user):
         from providers.credibility import suspended_buyer_message
 
         raise DemandError(suspended_buyer_message(user.organisation), status=403)
