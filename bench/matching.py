@@ -195,6 +195,14 @@ def build(workdir: Path, institutions, listings):
     return engine, index_dir, categories
 
 
+def _old_index_shim() -> None:
+    """Indexes built before catalog/search/ existed pickled their analyzer as
+    ``catalog.search_index``: let --reuse open them (the classes are the same)."""
+    import catalog.search.schema
+
+    sys.modules.setdefault("catalog.search_index", catalog.search.schema)
+
+
 def run(args) -> None:
     from sqlalchemy import select
     from sqlalchemy.orm import Session
@@ -214,6 +222,7 @@ def run(args) -> None:
             engine, index_dir = make_engine(f"sqlite:///{workdir / 'bench.sqlite'}"), \
                 workdir / "index"
             print(f"reusing the database and index in {workdir}", flush=True)
+            _old_index_shim()
         else:
             engine, index_dir, _categories = build(workdir, institutions, listings)
         cold, warm, cpu, precision, found = [], [], [], [], 0
