@@ -16,6 +16,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.database import Base, utcnow
+from marketplace.i18n import local_text
 from marketplace.models import Organisation
 
 PRICING_MODES = ("packaged", "quote", "financial")
@@ -65,6 +66,11 @@ class Product(Base):
     category_id: Mapped[int] = mapped_column(ForeignKey("category.id"))
     title: Mapped[str] = mapped_column(String(200))
     summary: Mapped[str] = mapped_column(String(500))
+    # Optional second-language title and summary (Chinese for an English listing, English for
+    # a Chinese one): pages show the viewer's language first (``local_title``), search
+    # indexes both.
+    title_alt: Mapped[str | None] = mapped_column(String(200))
+    summary_alt: Mapped[str | None] = mapped_column(String(500))
     description: Mapped[str] = mapped_column(Text, default="")  # Markdown, sanitised on render
     regions: Mapped[list] = mapped_column(default=list)
     tags: Mapped[list] = mapped_column(default=list)
@@ -110,6 +116,15 @@ class Product(Base):
     def rating_average(self) -> float | None:
         """Average buyer rating (1.00-5.00), None while no review counts."""
         return self.rating_x100 / 100 if self.rating_x100 is not None else None
+
+    @property
+    def local_title(self) -> str:
+        """The title in the viewer's language when the listing has one, else its title."""
+        return local_text(self.title, self.title_alt)
+
+    @property
+    def local_summary(self) -> str:
+        return local_text(self.summary, self.summary_alt)
 
     def __repr__(self) -> str:
         return f"<Product {self.id} {self.title!r} {self.status}>"

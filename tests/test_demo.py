@@ -117,17 +117,19 @@ def _check_full_load(session) -> tuple[list[int], int]:
                                             "suspended", "archived"}
     titles = [p.title for p in products]
     assert len(titles) == len(set(titles))
-    # Neighbouring cards must not read alike: summaries differ within every sub-category,
-    # and a Chinese listing's summary carries an English sentence, not its title again.
+    # Neighbouring cards must not read alike: summaries differ within every sub-category.
     by_category: dict[int, list[str]] = {}
     for p in products:
         by_category.setdefault(p.category_id, []).append(p.summary)
     for summaries in by_category.values():
         assert len(set(summaries)) >= 0.8 * len(summaries)
+    # Every listing speaks both languages: a Chinese and an English title and summary, one
+    # as the listing's own text and the other as its second-language version.
+    cjk = re.compile(r"[\u4e00-\u9fff]")
     for p in products:
-        if " · " in p.title:
-            assert not p.summary.rstrip(".").endswith(p.title.split(" · ", 1)[1])
-            assert re.search(r"[\u4e00-\u9fff]", p.summary) and re.search(r"[a-z]{4} ", p.summary)
+        assert p.title_alt and p.summary_alt, p.title
+        assert bool(cjk.search(p.title)) != bool(cjk.search(p.title_alt)), p.title
+        assert bool(cjk.search(p.summary)) != bool(cjk.search(p.summary_alt)), p.title
     assert sum(p.featured for p in products) == 12
     assert 0.3 <= sum(p.voucher_eligible for p in products) / len(products) <= 0.5
     assert sum(bool(re.search(r"[\u4e00-\u9fff]", t)) for t in titles) > len(titles) * 0.35
@@ -157,7 +159,8 @@ def _check_full_load(session) -> tuple[list[int], int]:
         if p.pricing_mode == "quote":
             assert p.quote_brief and p.price_from is None
     # Prices in realistic ranges: invention-patent filing packages cost ¥3,000–¥12,000.
-    filings = [p for p in products if re.search(r"Invention patent (filing|drafting)", p.title)]
+    filings = [p for p in products
+               if re.search(r"Invention patent (filing|drafting)", f"{p.title} {p.title_alt}")]
     assert filings
     assert all(300_000 <= k.price <= 1_200_000 for p in filings for k in packages[p.id])
 

@@ -490,7 +490,7 @@ def _plan_listing(rng: random.Random, top: str, slug: str, sub, institution: _In
             title_en, title_zh = _titles(template, focus, institution, terms)
             # One listing per service: the English core must be new, whatever the language.
             if title_en not in used_titles:
-                title = f"{title_zh} · {title_en}" if lang == "zh" else title_en
+                title = title_zh if lang == "zh" else title_en
                 chosen = (template, focus, mode, terms, title_en, title_zh, title)
                 break
         if chosen:
@@ -503,7 +503,7 @@ def _plan_listing(rng: random.Random, top: str, slug: str, sub, institution: _In
         title_en, title_zh = _titles(template, focus, institution, terms)
         title_en += f" by {institution.brand_en}"
         title_zh += f"（{institution.brand_zh}）"
-        title = f"{title_zh} · {title_en}" if lang == "zh" else title_en
+        title = title_zh if lang == "zh" else title_en
         chosen = (template, focus, mode, terms, title_en, title_zh, title)
     template, focus, mode, terms, title_en, title_zh, title = chosen
     used_titles.add(title_en)
@@ -517,7 +517,10 @@ def _plan_listing(rng: random.Random, top: str, slug: str, sub, institution: _In
 
     row = {
         "category_id": None, "provider_id": None,
-        "title": title, "pricing_mode": mode, "currency": CURRENCY,
+        # Both languages: the listing's own as the title, the other as the second-language
+        # title (pages show the viewer's language first).
+        "title": title, "title_alt": title_en if lang == "zh" else title_zh,
+        "pricing_mode": mode, "currency": CURRENCY,
         "price_from": None, "quote_brief": None,
         "amount_min": None, "amount_max": None, "rate_min_bp": None, "rate_max_bp": None,
         "term_min_months": None, "term_max_months": None, "service_fee": None,
@@ -567,6 +570,8 @@ def _plan_listing(rng: random.Random, top: str, slug: str, sub, institution: _In
     else:
         row["regions"] = list(served)
     row["summary"] = _summary_text(lang, sub, pitches, included, title_en)
+    row["summary_alt"] = _summary_text("en" if lang == "zh" else "zh", sub, pitches, included,
+                                       title_en)
     row["description"] = _description(lang, sub, pitches, included, mode, terms, row,
                                       institution, top=top)
     return listing
@@ -574,8 +579,8 @@ def _plan_listing(rng: random.Random, top: str, slug: str, sub, institution: _In
 
 def _summary_text(lang: str, sub, pitches, included, title_en: str) -> str:
     """A card's summary: one of the sub-category's pitches, two of this listing's own
-    deliverables and who it is for, so neighbouring cards do not read alike. Chinese
-    listings add the pitch in English. The choices come from a stream seeded by the title,
+    deliverables and who it is for, so neighbouring cards do not read alike, in one
+    language (the other goes to ``summary_alt``). The choices come from a stream seeded by the title,
     so the demo's main random stream (and everything planned after it) does not move."""
     pick = random.Random(f"summary:{title_en}")
     pitch_en, pitch_zh = pick.choice(pitches)
@@ -585,7 +590,7 @@ def _summary_text(lang: str, sub, pitches, included, title_en: str) -> str:
         text = (f"{pitch_en} Includes {_lower_first(first_en)} and {_lower_first(second_en)}; "
                 f"for {_lower_first(audience_en)}.")
     else:
-        text = f"{pitch_zh}服务包括{first_zh}、{second_zh}，适用于{audience_zh}。 {pitch_en}"
+        text = f"{pitch_zh}服务包括{first_zh}、{second_zh}，适用于{audience_zh}。"
     return text[:500]
 
 

@@ -3,7 +3,7 @@
 NULL means the member never chose: they follow the browser like a visitor.
 
 Revision ID: 0018
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-07 02:20:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0018'
-down_revision: str | Sequence[str] | None = '0012'
+down_revision: str | Sequence[str] | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
