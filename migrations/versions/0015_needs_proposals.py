@@ -1,10 +1,10 @@
 """the demand side (issue 15): needs (需求), their versions and files, invitations,
 proposals with versions and message threads
 
-Branch `demand`; the lead re-chains down_revision at merge time.
+Branch `demand`, chained after 0019 (main at the time); the lead re-chains at merge time if needed.
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0019
 Create Date: 2026-12-07 02:11:58.018445
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import marketplace.database
 
 revision: str = '0015'
-down_revision: str | Sequence[str] | None = '0012'
+down_revision: str | Sequence[str] | None = '0019'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
