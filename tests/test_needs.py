@@ -16,7 +16,9 @@ from marketplace.permissions import can_view_need
 
 
 @pytest.fixture
-def w(session, app):
+def w(session, app, tmp_path, monkeypatch):
+    # An index of our own: other tests may leave the shared one in any state.
+    monkeypatch.setitem(app.config, "SEARCH_INDEX_DIR", str(tmp_path / "search-index"))
     return ds.world(session, app)
 
 
