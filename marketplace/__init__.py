@@ -16,6 +16,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     # Imported here, not at module level: every domain module imports marketplace.database,
     # which runs this package's __init__ first; the views import those domain modules.
     import catalog.cli
+    import demand.cli
     import marketplace.cli
     import marketplace.demo.cli
     import orders.cli
@@ -24,6 +25,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from catalog import views as catalog_views
     from catalog.search import console as search_console
     from catalog.search import views as search_views
+    from demand import views as demand_views
     from marketplace import (
         accounts,
         console,
@@ -86,6 +88,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         quote_views.bp,            # quote requests, quotes, financial applications
         admin_views.bp,            # staff: orders, voucher programmes, commission rates
         paperwork_views.bp,        # contracts (合同) and 发票: signing, invoices, registration
+        demand_views.bp,           # needs (需求), demand board, proposals, award, funnel
     ):
         app.register_blueprint(blueprint)
 
@@ -97,7 +100,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     events.load_subscribers()  # who reacts to domain events (marketplace/events.py)
 
     for group in (marketplace.cli.cli, catalog.cli.cli, providers.cli.cli, orders.cli.cli,
-                  marketplace.demo.cli.cli):
+                  marketplace.demo.cli.cli, demand.cli.cli):
         for command in group.commands.values():
             app.cli.add_command(command)
     return app

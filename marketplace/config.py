@@ -67,6 +67,10 @@ def load_config() -> dict:
         # issued within INVOICE_OVERDUE_DAYS shows on the staff paperwork page.
         "CONTRACT_THRESHOLD": _int("CONTRACT_THRESHOLD", 5_000_000),
         "INVOICE_OVERDUE_DAYS": _int("INVOICE_OVERDUE_DAYS", 7),
+        # Needs (demand/): institutions invited when a need opens; an open need with proposals
+        # but no award expires NEED_AWARD_DAYS after its proposal deadline.
+        "NEED_INVITES": _int("NEED_INVITES", 8),
+        "NEED_AWARD_DAYS": _int("NEED_AWARD_DAYS", 30),
         # Credibility (providers/credibility.py): organisations scoring below this are listed
         # as low-credibility alerts in the monitors' console.
         "CREDIBILITY_ALERT_BELOW": _int("CREDIBILITY_ALERT_BELOW", 55),

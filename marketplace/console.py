@@ -42,6 +42,7 @@ NAV_ITEMS = (
      ("reviews.staff_list",)),
     ("verification", _l("Verification"), "bi-patch-check", ("review.verification_queue",)),
     ("moderation", _l("Moderation"), "bi-shield-check", ("review.moderation_queue",)),
+    ("needs", _l("Needs"), "bi-megaphone", ("demand.staff_needs",)),
     ("vouchers", _l("Vouchers"), "bi-ticket-perforated", ("orders_admin.voucher_programmes",)),
     ("commissions", _l("Commissions"), "bi-percent", ("orders_admin.commissions",)),
     ("audit", _l("Audit log"), "bi-journal-text", ("console.audit",)),

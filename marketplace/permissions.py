@@ -250,3 +250,51 @@ def can_view_statement(user, statement) -> bool:
     """A settlement statement: staff, and members of the institution it pays (read-only)."""
     return has_role(user, "staff") or (has_role(user, "provider")
                                        and is_member_of(user, statement.provider_org_id))
+
+
+# --------------------------------------------------------------------------- needs (需求)
+# ``invited``: whether the user's institution holds a live invitation to (or a proposal on)
+# the need; the caller looks it up (demand.services.provider_access).
+
+def need_role(user, need, invited: bool = False) -> str | None:
+    """The part a user plays on a need: "buyer" (a member of the enterprise that published
+    it), "provider" (an institution member who may read it: invited, or the need is public
+    on the board), "staff", or None. Drafts and needs awaiting moderation are only the
+    enterprise's and staff's; invitation-only needs only the invited institutions'."""
+    if not getattr(user, "is_authenticated", False) or not user.active:
+        return None
+    if user.role == "enterprise" and is_member_of(user, need.buyer_org_id):
+        return "buyer"
+    if has_role(user, "staff"):
+        return "staff"
+    if user.role == "provider" and user.organisation_id is not None:
+        if need.status in ("draft", "submitted"):
+            return None
+        if invited or (need.visibility == "public" and need.status == "open"):
+            return "provider"
+    return None
+
+
+def can_view_need(user, need, invited: bool = False) -> bool:
+    return need_role(user, need, invited) is not None
+
+
+def can_view_proposal(user, proposal) -> bool:
+    """A proposal (its price and terms included): its institution, the enterprise that
+    published the need, and staff. No other institution or enterprise."""
+    if not getattr(user, "is_authenticated", False) or not user.active:
+        return False
+    if user.role == "enterprise" and is_member_of(user, proposal.need.buyer_org_id):
+        return True
+    if user.role == "provider" and is_member_of(user, proposal.provider_org_id):
+        return True
+    return has_role(user, "staff")
+
+
+def can_see_buyer_name(user, need) -> bool:
+    """The company behind a need: always for its own members and staff; for institutions
+    only when the enterprise chose to show it (the winner learns it from its order)."""
+    role = need_role(user, need, invited=True)
+    if role in ("buyer", "staff"):
+        return True
+    return bool(need.show_company)

@@ -10,6 +10,7 @@ import catalog.search_models  # noqa: F401
 import orders.models  # noqa: F401
 import orders.paperwork_models  # noqa: F401
 import providers.models  # noqa: F401
+import demand.models  # noqa: F401
 import marketplace.models  # noqa: F401
 from marketplace.database import Base
 

@@ -38,7 +38,11 @@ def run_order_timers(now_text):
             click.echo(f"  error: {error}", err=True)
         if report.errors:
             job.fail()
-        return report.summary()
+        from demand.services import run_need_timers  # needs (需求) past their deadline
+
+        needs = run_need_timers(db.session, now)
+        db.session.commit()
+        return f"{report.summary()}; {needs}"
 
     jobs.run("run-order-timers", body)
 

@@ -854,6 +854,9 @@ def load_demo_activity(session: Session, *, now: datetime | None = None,
         stories = [sim.story(plan) for plan in plans]
         stories += [sim.nightly_timers(start), sim.monthly_settlement(start)]
         _run(stories, coordinates.move_to, now)
+        from demand.demo import load_demo_needs
+
+        say(f"Demo needs (需求) by status: {load_demo_needs(session, now)}")
         coordinates.move_to(now)
         report.invoices = paperwork_demo.invoice_history(session, now, rng)  # 发票
         session.commit()

@@ -12,7 +12,7 @@ Credit codes were already unique (``uq_organisation_credit_code``, 0001); names 
 another organisation's name or credit code are refused by the sign-up service.
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-07 02:30:00
 """
 
@@ -24,7 +24,7 @@ from alembic import op
 from marketplace.database import UTCDateTime
 
 revision: str = '0016'
-down_revision: str | Sequence[str] | None = '0014'
+down_revision: str | Sequence[str] | None = '0015'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -148,6 +148,9 @@ def gather(session: Session, now: datetime,
                           for key, value in values.items()}
                 figures[(kind, row[0])] = values
         reviews = _review_figures(session, ids)
+        from demand.credibility import figures as demand_figures
+
+        demand = demand_figures(session, ids, now)
         for org_id, kind, status, has_code, suspended, created_at, cur_score, cur_level in orgs:
             found = figures.get((kind, org_id), {})
             count, total = reviews.get(org_id, (0, 0))
@@ -155,7 +158,7 @@ def gather(session: Session, now: datetime,
                 kind=kind, verification_status=status, has_credit_code=bool(has_code),
                 suspended=bool(suspended), age_days=_age_days(created_at, now),
                 reviews=count, review_sum_x100=total,
-                **{key: value for key, value in found.items()})
+                **{key: value for key, value in found.items()}, **demand.get(org_id, {}))
             out[org_id] = (OrgRow(org_id, kind, cur_score, cur_level), inputs)
     return out
 

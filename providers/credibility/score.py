@@ -80,6 +80,12 @@ class CredibilityInputs:
     responses: int = 0  # orders with a measured response
     response_hours: float = 0.0  # summed hours of those responses
     completed: int = 0  # orders completed
+    # Demand side (demand/credibility.py): provider invitations it could answer / answered;
+    # enterprise needs with proposals that ended / of those left without award or reason.
+    invitations: int = 0
+    invitations_answered: int = 0
+    needs_with_proposals: int = 0
+    needs_unawarded: int = 0
 
 
 @dataclass(frozen=True)
@@ -242,7 +248,9 @@ def _disputes(i: CredibilityInputs) -> Part:
 
 def _cancellations(i: CredibilityInputs) -> Part:
     full = WEIGHTS["cancellations"]
-    rate = i.cancelled / (i.paid + CANCEL_PRIOR_ORDERS)
+    unawarded = i.needs_unawarded if i.kind == "enterprise" else 0
+    ended = i.needs_with_proposals if i.kind == "enterprise" else 0
+    rate = (i.cancelled + unawarded) / (i.paid + ended + CANCEL_PRIOR_ORDERS)
     points = _round1(full * _clamp(1 - rate / CANCEL_ZERO_AT))
     if i.kind == "provider":
         text = ngettext("Declined or cancelled after acceptance: %(cancelled)s of %(num)d paid "
@@ -253,8 +261,14 @@ def _cancellations(i: CredibilityInputs) -> Part:
                         "of %(num)d paid order.", "Cancelled after paying, before the "
                         "institution accepted: %(cancelled)s of %(num)d paid orders.", i.paid,
                         cancelled=i.cancelled)
-    return Part("cancellations", PART_LABELS["cancellations"], points, full,
-                f"{i.cancelled} / {i.paid}", text)
+    figure = f"{i.cancelled} / {i.paid}"
+    if ended:
+        text += " " + _("Needs that received proposals and were closed without an award and "
+                        "without a reason, or left to expire: %(unawarded)s of %(ended)s; "
+                        "they count like cancellations.", unawarded=unawarded, ended=ended)
+        figure += " · " + _("needs %(unawarded)s / %(ended)s", unawarded=unawarded,
+                            ended=ended)
+    return Part("cancellations", PART_LABELS["cancellations"], points, full, figure, text)
 
 
 def _response(i: CredibilityInputs) -> Part:
@@ -286,6 +300,16 @@ def _response(i: CredibilityInputs) -> Part:
                             "%(zero)s h or slower earns nothing.", i.responses,
                             hours=actual, zero=zero_text)
         figure = f"{actual} h"
+    if i.kind == "provider" and i.invitations:
+        # Answering invitations to needs (a proposal or "not interested") is responsiveness
+        # too: the part is scaled by the answer rate, with a prior of 1 answered of 2.
+        rate = (i.invitations_answered + 1) / (i.invitations + 2)
+        points = _round1(points * rate)
+        text += " " + _("Answered %(answered)s of %(invited)s invitations to needs; the part "
+                        "is scaled by that rate (%(rate)s).", answered=i.invitations_answered,
+                        invited=i.invitations, rate=f"{rate:.0%}")
+        figure += " · " + _("%(answered)s/%(invited)s invitations",
+                            answered=i.invitations_answered, invited=i.invitations)
     return Part("response", PART_LABELS["response"], points, full, figure, text)
 
 

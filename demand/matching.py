@@ -1,0 +1,401 @@
+"""Matching a need to institutions: an explainable score out of 100 made of parts.
+
+=============  ===  ==========================================================================
+part           max  rule
+=============  ===  ==========================================================================
+category        30  a published listing in the need's sub-category: 30; only in its top
+                    category: 15; none: 0
+text            25  relevance (BM25 over the search index, jieba + English stemming, the same
+                    analyzer as the catalogue search) of the institution's best listing to the
+                    need's title and description, relative to the best candidate: 25 × r/r_max
+region          10  the institution (its regions) or its best listing serves the need's region, a region that
+                    contains it (Suzhou Industrial Park is in Suzhou, in Jiangsu), or the whole
+                    country: 10; no region asked: 10; otherwise 0
+credibility     15  the institution's credibility score (providers/credibility/) × 15 / 100;
+                    69 (where a new verified institution starts) until first computed
+response        10  invitations to earlier needs answered (proposal or "not interested"),
+                    with a prior of 1 of 2: (answered + 1) / (invited + 2) × 10
+ratings          5  published buyer ratings in the need's top category over the last 365 days,
+                    blended with 3 neutral 3.5★ ratings: (avg − 1) / 4 × 5
+load             5  open orders (paid, accepted, in progress): 5 × max(0, 1 − open / 20)
+=============  ===  ==========================================================================
+
+Candidates are the institutions of the best few hundred listings by text relevance within
+the need's top category (read from the search index, then re-checked against the
+catalogue's visibility rule) together with the institutions that have most listings in the
+need's sub-category; only listed institutions (verified, not suspended) are ever ranked.
+The parts are computed for all candidates with a handful of GROUP BY queries.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from catalog.models import Category, Product, Review
+from catalog.services import listed_providers_condition, visible_products_condition
+from demand.models import Need, NeedInvitation
+from marketplace import reference
+from marketplace.database import utcnow
+from marketplace.models import Organisation
+from orders.models import Order
+
+WEIGHTS = {"category": 30, "text": 25, "region": 10, "credibility": 15, "response": 10,
+           "ratings": 5, "load": 5}
+LABELS = {"category": "Category fit", "text": "Relevance of listings", "region": "Region",
+          "credibility": "Credibility", "response": "Response rate",
+          "ratings": "Recent ratings", "load": "Current load"}
+TEXT_CANDIDATE_LISTINGS = 400
+CATEGORY_CANDIDATES = 200
+MAX_QUERY_TERMS = 24
+NEW_INSTITUTION_CREDIBILITY = 69
+LOAD_FULL_AT = 20
+OPEN_ORDER_STATUSES = ("paid", "accepted", "in_progress")
+RATING_PRIOR_X100, RATING_PRIOR_N = 350, 3
+# Regions that contain other regions (a listing serving Suzhou serves the Industrial Park).
+_PARENT = {"suzhou_sip": "suzhou", "suzhou_snd": "suzhou", "kunshan": "suzhou",
+           "changshu": "suzhou", "zhangjiagang": "suzhou", "taicang": "suzhou",
+           "suzhou": "jiangsu", "wuxi": "jiangsu", "changzhou": "jiangsu",
+           "nanjing": "jiangsu"}
+
+
+@dataclass
+class Part:
+    key: str
+    label: str
+    points: float
+    max: int
+    detail: str
+
+
+@dataclass
+class Match:
+    provider_id: int
+    provider_name: str
+    product_id: int | None
+    score: int
+    parts: list[Part] = field(default_factory=list)
+
+    def parts_json(self) -> list[dict]:
+        return [asdict(part) for part in self.parts]
+
+
+def region_chain(code: str | None) -> set[str]:
+    """The region and every region containing it, plus "national"."""
+    chain = {"national"}
+    while code:
+        chain.add(code)
+        code = _PARENT.get(code)
+    return chain
+
+
+def _index_dir(index_dir):
+    if index_dir is not None:
+        return index_dir
+    try:
+        return current_app.config.get("SEARCH_INDEX_DIR")
+    except RuntimeError:
+        return None
+
+
+def need_text(need: Need) -> str:
+    """What the need says, the title twice (as the index weighs titles over descriptions)."""
+    from catalog.search.index import _plain_markdown
+
+    return "\n".join([need.title, need.title, _plain_markdown(need.description)[:4000],
+                      need.financial_purpose or ""])
+
+
+# --------------------------------------------------------------------------- text relevance
+
+@dataclass
+class TextHits:
+    """Listing id → (relevance, the need's words it contains), for the best listings."""
+
+    scores: dict[int, float] = field(default_factory=dict)
+    words: dict[int, list[str]] = field(default_factory=dict)
+    in_region: set[int] = field(default_factory=set)  # of those, listings serving the region
+    in_top: set[int] = field(default_factory=set)  # of those, listings in the need's top category
+    available: bool = True
+
+
+def text_hits(need: Need, index_dir, top: Category | None,
+              only_pids: set[int] | None = None) -> TextHits:
+    """The listings most relevant to the need in the search index (none if it is missing).
+
+    ``only_pids``: score just these listings (one institution's, for ``score_one``)."""
+    from catalog.search.pool import TextQuery, borrow_searcher
+
+    index_dir = _index_dir(index_dir)
+    if not index_dir:
+        return TextHits(available=False)
+    try:
+        context = borrow_searcher(index_dir)
+        searcher, snapshot = context.__enter__()
+    except Exception:  # no index yet: matching still works on the other parts
+        return TextHits(available=False)
+    try:
+        if searcher.doc_count() == 0:  # a new, empty index (not built yet)
+            return TextHits(available=False)
+        parsed = TextQuery.parse(need_text(need))
+        terms = [t for t in dict.fromkeys(parsed.atoms + parsed.extras)
+                 if searcher.doc_frequency("text", t) > 0]
+        idf = {t: searcher.idf("text", t) for t in terms}
+        terms = sorted(terms, key=lambda t: -idf[t])[:MAX_QUERY_TERMS]
+        if not terms:
+            return TextHits()
+        docs = frozenset().union(*(snapshot.term_set(searcher, "text", t) for t in terms))
+        docs = docs - snapshot.stale_docs
+        pid_of = snapshot.values(searcher, "pid")
+        if only_pids is not None:
+            docs = frozenset(d for d in docs if pid_of[d] in only_pids)
+        top_docs = frozenset()
+        if only_pids is None and top is not None:
+            top_docs = snapshot.term_set(searcher, "cat_top", str(top.id))
+            docs = (docs & top_docs) or docs
+        if not docs:
+            return TextHits()
+        query = TextQuery(text="", atoms=terms, extras=[])
+        best = snapshot.top_by_relevance(searcher, query, docs, TEXT_CANDIDATE_LISTINGS)
+        parts = {t: snapshot.term_scores(searcher, t) for t in terms}
+        serving = frozenset()
+        if need.region:  # listings naming the region, a region containing it, or "national"
+            serving = frozenset().union(*(snapshot.term_set(searcher, "region", code)
+                                          for code in region_chain(need.region)))
+        hits = TextHits()
+        for docnum in best:
+            found = [t for t in terms if docnum in parts[t]]
+            pid = pid_of[docnum]
+            hits.scores[pid] = sum(idf[t] * parts[t][docnum] for t in found)
+            hits.words[pid] = found
+            if docnum in serving:
+                hits.in_region.add(pid)
+            if docnum in top_docs:
+                hits.in_top.add(pid)
+        return hits
+    finally:
+        context.__exit__(None, None, None)
+
+
+# --------------------------------------------------------------------------- figures
+
+def _category_figures(session: Session, provider_ids, sub: Category, top: Category):
+    """Per institution: published listings in the sub-category and in the top category, and
+    one listing id to place the order on (sub-category first). The institutions are listed
+    ones already (``_score`` filters them), so only the listing's own status is checked."""
+    in_sub = case((Product.category_id == sub.id, 1), else_=0)
+    in_top = select(Category.id).where(Category.parent_id == top.id).scalar_subquery()
+    rows = session.execute(
+        select(Product.provider_id, func.sum(in_sub), func.count(Product.id),
+               func.min(case((Product.category_id == sub.id, Product.id), else_=None)),
+               func.min(Product.id))
+        .where(Product.provider_id.in_(provider_ids), Product.status == "published",
+               Product.category_id.in_(in_top))
+        .group_by(Product.provider_id)).all()
+    return {pid: (int(s or 0), int(n), first_sub or first) for pid, s, n, first_sub, first
+            in rows}
+
+
+def _responses(session: Session, provider_ids, before: datetime) -> dict[int, tuple[int, int]]:
+    answered = case((NeedInvitation.status.in_(("declined", "proposed")), 1), else_=0)
+    rows = session.execute(
+        select(NeedInvitation.provider_org_id, func.count(NeedInvitation.id),
+               func.sum(answered))
+        .where(NeedInvitation.provider_org_id.in_(provider_ids),
+               NeedInvitation.status != "removed", NeedInvitation.created_at < before)
+        .group_by(NeedInvitation.provider_org_id)).all()
+    return {org: (int(n), int(a or 0)) for org, n, a in rows}
+
+
+def _ratings(session: Session, provider_ids, top: Category, since: datetime):
+    sub_ids = select(Category.id).where(Category.parent_id == top.id)
+    rows = session.execute(
+        select(Review.subject_org_id, func.count(Review.id), func.sum(Review.score_x100))
+        .join(Order, Order.id == Review.order_id)
+        .where(Review.subject_org_id.in_(provider_ids), Review.side == "buyer",
+               Review.published_at.is_not(None), Review.hidden_at.is_(None),
+               Review.published_at >= since, Order.category_id.in_(sub_ids))
+        .group_by(Review.subject_org_id)).all()
+    return {org: (int(n), int(total or 0)) for org, n, total in rows}
+
+
+def _loads(session: Session, provider_ids) -> dict[int, int]:
+    rows = session.execute(
+        select(Order.provider_org_id, func.count(Order.id))
+        .where(Order.provider_org_id.in_(provider_ids), Order.status.in_(OPEN_ORDER_STATUSES))
+        .group_by(Order.provider_org_id)).all()
+    return {org: int(n) for org, n in rows}
+
+
+def _words(words: list[str]) -> str:
+    shown = [w for w in words if not re.fullmatch(r"\d+", w)][:6]
+    return "、".join(shown) if any(ord(c) > 0x2E80 for w in shown for c in w) \
+        else ", ".join(shown)
+
+
+# --------------------------------------------------------------------------- scoring
+
+def _score(session: Session, need: Need, provider_ids: list[int], hits: TextHits,
+           now: datetime, yardstick: float = 0.0, categories: dict | None = None,
+           owners: dict | None = None) -> list[Match]:
+    """Score the listed ones among ``provider_ids``. ``categories`` (institution →
+    (listings in the sub-category, in the top category, a listing id)) and ``owners``
+    (listing → institution, for the text hits) when the caller has them already."""
+    if not provider_ids:
+        return []
+    sub = need.category
+    top = sub.parent or sub
+    orgs = {row.id: row for row in session.execute(
+        select(Organisation.id, Organisation.name, Organisation.credibility_score,
+               Organisation.credibility_level, Organisation.regions_served)
+        .where(Organisation.id.in_(provider_ids), listed_providers_condition()))}
+    ids = list(orgs)
+    if not ids:
+        return []
+    if categories is None:
+        categories = _category_figures(session, ids, sub, top)
+    responses = _responses(session, ids, now)
+    ratings = _ratings(session, ids, top, now - timedelta(days=365))
+    loads = _loads(session, ids)
+    # Best listing per institution by text relevance.
+    listing_titles, best_listing = {}, {}
+    if hits.scores:
+        if owners is None:
+            owners = dict(session.execute(select(Product.id, Product.provider_id).where(
+                Product.id.in_(list(hits.scores)))).all())
+        for pid, relevance in hits.scores.items():
+            org = owners.get(pid)
+            if org in orgs and relevance > best_listing.get(org, (0.0, None))[0]:
+                best_listing[org] = (relevance, pid)
+        listing_titles = dict(session.execute(select(Product.id, Product.title).where(
+            Product.id.in_([pid for _r, pid in best_listing.values()]))).all())
+    best_relevance = max([yardstick, *(r for r, _pid in best_listing.values())])
+    wanted = region_chain(need.region) if need.region else set()
+    region_label = reference.REGION_LABELS.get(need.region, need.region) if need.region else ""
+
+    matches = []
+    for org_id, org in orgs.items():
+        parts = []
+        in_sub, in_top, first_listing = categories.get(org_id, (0, 0, None))
+        if in_sub:
+            parts.append(Part("category", LABELS["category"], 30, 30,
+                              f"{in_sub} published listing{'s' if in_sub != 1 else ''} in "
+                              f"{sub.name} ({sub.name_zh})"))
+        elif in_top:
+            parts.append(Part("category", LABELS["category"], 15, 30,
+                              f"Listings in {top.name} ({top.name_zh}), none in {sub.name}"))
+        else:
+            parts.append(Part("category", LABELS["category"], 0, 30,
+                              f"No listing in {top.name} ({top.name_zh})"))
+        relevance, best_pid = best_listing.get(org_id, (0.0, None))
+        if not hits.available:
+            parts.append(Part("text", LABELS["text"], 0, 25, "Search index not available"))
+        elif best_pid is None or best_relevance <= 0:
+            parts.append(Part("text", LABELS["text"], 0, 25,
+                              "No listing uses the need's words"))
+        else:
+            points = round(25 * relevance / best_relevance, 1)
+            parts.append(Part("text", LABELS["text"], points, 25,
+                              f"“{listing_titles.get(best_pid, '')}” matches "
+                              f"{_words(hits.words.get(best_pid, []))}"))
+        if not need.region:
+            parts.append(Part("region", LABELS["region"], 10, 10, "No region asked"))
+        else:
+            served = set(org.regions_served or [])
+            if served & wanted or best_pid in hits.in_region:
+                parts.append(Part("region", LABELS["region"], 10, 10,
+                                  f"Serves {region_label}"
+                                  + (" (nationwide)" if "national" in served
+                                     and need.region not in served else "")))
+            else:
+                parts.append(Part("region", LABELS["region"], 0, 10,
+                                  f"Does not list {region_label} among its regions"))
+        credibility = org.credibility_score
+        if credibility is None:
+            parts.append(Part("credibility", LABELS["credibility"],
+                              round(15 * NEW_INSTITUTION_CREDIBILITY / 100, 1), 15,
+                              "Not yet computed: counted as a new verified institution (69)"))
+        else:
+            parts.append(Part("credibility", LABELS["credibility"],
+                              round(15 * credibility / 100, 1), 15,
+                              f"{credibility}/100, level {org.credibility_level or '–'}"))
+        invited, answered = responses.get(org_id, (0, 0))
+        rate = (answered + 1) / (invited + 2)
+        parts.append(Part("response", LABELS["response"], round(10 * rate, 1), 10,
+                          f"Answered {answered} of {invited} earlier invitations"
+                          if invited else "No earlier invitations (counted as 1 of 2)"))
+        count, total = ratings.get(org_id, (0, 0))
+        average = (RATING_PRIOR_X100 * RATING_PRIOR_N + total) / (RATING_PRIOR_N + count) / 100
+        parts.append(Part("ratings", LABELS["ratings"], round(5 * (average - 1) / 4, 1), 5,
+                          f"{count} rating{'s' if count != 1 else ''} in {top.name} this year"
+                          + (f", average {total / count / 100:.1f}★" if count else "")))
+        load = loads.get(org_id, 0)
+        parts.append(Part("load", LABELS["load"],
+                          round(5 * max(0.0, 1 - load / LOAD_FULL_AT), 1), 5,
+                          f"{load} open order{'s' if load != 1 else ''}"))
+        total_points = sum(part.points for part in parts)
+        matches.append(Match(provider_id=org_id, provider_name=org.name,
+                             product_id=best_pid or first_listing,
+                             score=int(total_points + 0.5), parts=parts))
+    matches.sort(key=lambda m: (-sum(p.points for p in m.parts), m.provider_id))
+    return matches
+
+
+def rank(session: Session, need: Need, limit: int = 8, index_dir=None,
+         now: datetime | None = None) -> list[Match]:
+    """The best ``limit`` listed institutions for the need, best first."""
+    now = now or utcnow()
+    sub = need.category
+    top = sub.parent or sub
+    hits = text_hits(need, index_dir, top)
+    # Listed institutions only: _score keeps those; here the listing's status is enough.
+    owners = {}
+    if hits.scores:
+        owners = dict(session.execute(select(Product.id, Product.provider_id).where(
+            Product.id.in_(list(hits.scores)), Product.status == "published")).all())
+    # Every institution's listings in the sub-category, in one GROUP BY on (category, status).
+    in_sub = {org: (n, first) for org, n, first in session.execute(
+        select(Product.provider_id, func.count(Product.id), func.min(Product.id))
+        .where(Product.category_id == sub.id, Product.status == "published")
+        .group_by(Product.provider_id))}
+    candidates = set(owners.values())
+    candidates.update(sorted(in_sub, key=lambda org: (-in_sub[org][0], org))
+                      [:CATEGORY_CANDIDATES])
+    in_top = {owners[pid] for pid in hits.in_top if pid in owners}
+    categories = {org: (in_sub.get(org, (0, None))[0],
+                        1 if org in in_top or org in in_sub else 0,
+                        in_sub.get(org, (0, None))[1]) for org in candidates}
+    return _score(session, need, sorted(candidates), hits, now, categories=categories,
+                  owners=owners)[:limit]
+
+
+def score_one(session: Session, need: Need, provider_id: int,
+              now: datetime | None = None, index_dir=None) -> Match:
+    """The same score for one institution (staff or favourite invitations)."""
+    now = now or utcnow()
+    pids = set(session.scalars(select(Product.id).where(Product.provider_id == provider_id,
+                                                         visible_products_condition())))
+    hits = text_hits(need, index_dir, None, only_pids=pids) if pids else TextHits()
+    # Relative text relevance needs a yardstick: the best listing of the need's ranking.
+    reference_hits = text_hits(need, index_dir, need.category.parent or need.category)
+    found = _score(session, need, [provider_id], hits, now,
+                   yardstick=max(reference_hits.scores.values(), default=0.0))
+    if found:
+        return found[0]
+    org = session.get(Organisation, provider_id)
+    return Match(provider_id=provider_id, provider_name=org.name if org else "",
+                 product_id=None, score=0, parts=[])
+
+
+def timed_rank(session: Session, need: Need, limit: int = 8, index_dir=None,
+               now: datetime | None = None) -> tuple[list[Match], float]:
+    """``rank`` and how long it took in milliseconds (bench/matching.py)."""
+    start = time.perf_counter()
+    found = rank(session, need, limit=limit, index_dir=index_dir, now=now)
+    return found, (time.perf_counter() - start) * 1000

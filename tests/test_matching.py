@@ -1,0 +1,91 @@
+"""Matching: the expected institution comes first for a clear need, in Chinese and in
+English, the score is explained by its parts, and only listed institutions are ranked."""
+
+from datetime import timedelta
+
+import demand_support as ds
+import factories
+import pytest
+
+from demand import matching, services
+from marketplace.database import utcnow
+
+
+@pytest.fixture
+def w(session, app, tmp_path, monkeypatch):
+    # An index of our own: other tests may leave the shared one in any state.
+    monkeypatch.setitem(app.config, "SEARCH_INDEX_DIR", str(tmp_path / "search-index"))
+    return ds.world(session, app)
+
+
+def _parts(match) -> dict:
+    return {part.key: part for part in match.parts}
+
+
+def test_a_chinese_fto_need_ranks_the_fto_agency_first_and_says_why(session, w, app):
+    need = services.create_need(session, w.buyer, ds.fto_data(session))
+    ranked = matching.rank(session, need, index_dir=app.config["SEARCH_INDEX_DIR"])
+    assert ranked[0].provider_id == w.fto.id
+    parts = _parts(ranked[0])
+    assert set(parts) == set(matching.WEIGHTS)
+    assert parts["category"].points == 30 and "IP strategy" in parts["category"].detail
+    assert parts["text"].points == 25
+    assert "Freedom-to-operate" in parts["text"].detail
+    assert "自由实施" in parts["text"].detail or "fto" in parts["text"].detail.lower()
+    assert parts["region"].points == 10  # serves Suzhou, which contains the Industrial Park
+    assert ranked[0].score == round(sum(p.points for p in ranked[0].parts))
+    by_id = {m.provider_id: m for m in ranked}
+    if w.filer.id in by_id:  # same top category, another sub-category, Wuxi only
+        filer = _parts(by_id[w.filer.id])
+        assert filer["category"].points == 15 and filer["region"].points == 0
+
+
+def test_an_english_battery_need_finds_the_testing_lab(session, w, app):
+    data = ds.fto_data(session, title="Battery pack safety testing to GB 38031",
+                       description="We need thermal runaway and vibration tests for our EV "
+                                   "battery packs before certification.",
+                       category_id=ds.category_id(session, "testing"), region="suzhou")
+    need = services.create_need(session, w.buyer, data)
+    ranked = matching.rank(session, need, index_dir=app.config["SEARCH_INDEX_DIR"])
+    assert ranked[0].provider_id == w.lab.id
+    assert _parts(ranked[0])["text"].points > 0
+
+
+def test_suspended_and_unverified_institutions_are_never_matched(session, w, app):
+    w.fto.suspended = True
+    unverified = factories.provider(session, verified=False)
+    factories.product(session, unverified, category_slug="ip-strategy",
+                      title="FTO freedom-to-operate 自由实施分析")
+    session.commit()
+    need = services.create_need(session, w.buyer, ds.fto_data(session))
+    ranked = matching.rank(session, need, index_dir=app.config["SEARCH_INDEX_DIR"])
+    ids = {m.provider_id for m in ranked}
+    assert w.fto.id not in ids and unverified.id not in ids
+
+
+def test_response_rate_to_earlier_invitations_counts(session, w, app):
+    earlier = ds.open_need(session, w, app)
+    invited = {i.provider_org_id for i in earlier.invitations}
+    assert {w.fto.id, w.filer.id} <= invited
+    services.decline_invitation(session, w.fto_user, earlier, "capacity")
+    session.commit()
+    need = services.create_need(session, w.buyer, ds.fto_data(session))
+    later = utcnow() + timedelta(minutes=1)
+    ranked = {m.provider_id: _parts(m) for m in matching.rank(
+        session, need, index_dir=app.config["SEARCH_INDEX_DIR"], now=later)}
+    assert ranked[w.fto.id]["response"].points > ranked[w.filer.id]["response"].points
+    assert "Answered 1 of 1" in ranked[w.fto.id]["response"].detail
+
+
+def test_matching_works_without_a_search_index(session, w, app, tmp_path):
+    need = services.create_need(session, w.buyer, ds.fto_data(session))
+    ranked = matching.rank(session, need, index_dir=str(tmp_path / "missing"))
+    assert ranked[0].provider_id == w.fto.id  # category fit still decides
+    assert _parts(ranked[0])["text"].detail == "Search index not available"
+
+
+def test_number_of_invitations_follows_the_setting(session, w, app, monkeypatch):
+    monkeypatch.setitem(app.config, "NEED_INVITES", 1)
+    need = ds.open_need(session, w, app)
+    assert [i.provider_org_id for i in need.invitations] == [w.fto.id]
+    assert need.invitations[0].score_parts[0]["key"] == "category"
