@@ -241,6 +241,7 @@ def _run_to_completion(session: Session, order_id: int, staff: User, t: datetime
 
     from orders import payments
     from orders import services as orders
+    from orders.paperwork_demo import sign_contract
 
     def at(moment):
         return time_machine.travel(moment.astimezone(UTC), tick=False)
@@ -260,6 +261,11 @@ def _run_to_completion(session: Session, order_id: int, staff: User, t: datetime
     t += steps[1]
     with at(t):
         orders.accept(session, orders.load(session, order_id), provider, now=t)
+        session.commit()
+        # An awarded proposal is a quote order with a technology contract: both sign it
+        # before the work starts (orders/contracts.py), as the demo's other orders do.
+        sign_contract(session, order_id, buyer, provider, t,
+                      random.Random(order_id))  # noqa: S311 (demo IP addresses)
         session.commit()
     t += steps[2]
     with at(t):

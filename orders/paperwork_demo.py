@@ -39,8 +39,11 @@ def sign_contract(session: Session, order_id: int, buyer: User, provider: User,
 
 
 def _demo_pdf(number: str) -> bytes:
+    """A one-page PDF (the upload check parses it with a PDF library, which needs a page)."""
     return (f"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
-            f"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n% demo fapiao {number}\n"
+            f"2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n"
+            f"3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >> endobj\n"
+            f"% demo fapiao {number}\n"
             "trailer << /Root 1 0 R >>\n%%EOF\n").encode()
 
 
