@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -104,10 +106,10 @@ class Period:
         start = _parse_day(args.get("from"), "from", errors) or end - timedelta(
             days=DEFAULT_DAYS - 1)
         if start > end:
-            errors["from"] = "The period starts after it ends."
+            errors["from"] = _("The period starts after it ends.")
             start = end
         if (end - start).days >= MAX_DAYS:
-            errors["from"] = f"At most {MAX_DAYS} days at a time."
+            errors["from"] = _("At most %(days)d days at a time.", days=MAX_DAYS)
             start = end - timedelta(days=MAX_DAYS - 1)
         return cls(start=start, end=end, errors=errors)
 
@@ -121,7 +123,7 @@ def _parse_day(raw, name: str, errors: dict) -> date | None:
     try:
         return date.fromisoformat(str(raw)[:10])
     except ValueError:
-        errors[name] = "Use a date like 2026-12-01."
+        errors[name] = _("Use a date like 2026-12-01.")
         return None
 
 
@@ -136,9 +138,9 @@ class QueryRow:
 
 
 REPORTS = {
-    "top": "Top queries",
-    "zero": "Queries that found nothing",
-    "noclick": "Queries with results but no click",
+    "top": _l("Top queries"),
+    "zero": _l("Queries that found nothing"),
+    "noclick": _l("Queries with results but no click"),
 }
 
 

@@ -23,6 +23,8 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
@@ -111,15 +113,15 @@ def click(product_id: int):
 # --------------------------------------------------------------------------- forms
 
 class SynonymForm(FlaskForm):
-    phrases = TextAreaField("Phrases that mean the same (one per line, or separated by |)",
+    phrases = TextAreaField(_l("Phrases that mean the same (one per line, or separated by |)"),
                             validators=[DataRequired(), Length(max=2000)],
                             render_kw={"rows": 2})
-    note = StringField("Note", validators=[Optional(), Length(max=500)])
+    note = StringField(_l("Note"), validators=[Optional(), Length(max=500)])
 
 
 class QuerySynonymForm(FlaskForm):
     query = HiddenField(validators=[DataRequired(), Length(max=200)])
-    meaning = StringField("Means", validators=[DataRequired(), Length(max=60)])
+    meaning = StringField(_l("Means"), validators=[DataRequired(), Length(max=60)])
 
 
 class DeleteForm(FlaskForm):
@@ -155,7 +157,8 @@ def synonym_create():
             flash(str(exc), "danger")
         else:
             db.session.commit()
-            flash(f"Synonym group added: {' / '.join(group.phrases)}.", "success")
+            flash(_("Synonym group added: %(phrases)s.", phrases=" / ".join(group.phrases)),
+                  "success")
     else:
         flash(_form_problem(form), "danger")
     return redirect(url_for("search_console.synonym_list"))
@@ -174,7 +177,7 @@ def synonym_update(group_id: int):
             flash(str(exc), "danger")
         else:
             db.session.commit()
-            flash("Synonym group saved.", "success")
+            flash(_("Synonym group saved."), "success")
     else:
         flash(_form_problem(form), "danger")
     return redirect(url_for("search_console.synonym_list", _anchor=f"group-{group_id}"))
@@ -192,15 +195,15 @@ def synonym_delete(group_id: int):
         flash(str(exc), "warning")
     else:
         db.session.commit()
-        flash("Synonym group deleted.", "success")
+        flash(_("Synonym group deleted."), "success")
     return redirect(url_for("search_console.synonym_list"))
 
 
 def _form_problem(form) -> str:
     for errors in form.errors.values():
         if errors:
-            return f"Not saved: {errors[0]}"
-    return "Not saved."
+            return _("Not saved: %(problem)s", problem=errors[0])
+    return _("Not saved.")
 
 
 # --------------------------------------------------------------------------- analytics
@@ -247,7 +250,7 @@ def analytics_synonym():
         flash(str(exc), "danger")
     else:
         db.session.commit()
-        flash(f"“{form.query.data}” now searches like: {' / '.join(group.phrases)}.",
-              "success")
+        flash(_("“%(query)s” now searches like: %(phrases)s.", query=form.query.data,
+                phrases=" / ".join(group.phrases)), "success")
     return redirect(back)
 

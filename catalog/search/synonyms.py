@@ -17,6 +17,7 @@ import re
 import threading
 from pathlib import Path
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -57,12 +58,13 @@ def shipped_groups(path: Path = SHIPPED_FILE) -> list[list[str]]:
 
 def _validate(phrases: list[str]) -> list[str]:
     if len(phrases) < 2:
-        raise SynonymError("A synonym group needs at least two phrases (同义词).")
+        raise SynonymError(_("A synonym group needs at least two phrases."))
     if len(phrases) > MAX_PHRASES:
-        raise SynonymError(f"At most {MAX_PHRASES} phrases in one group.")
+        raise SynonymError(_("At most %(count)d phrases in one group.", count=MAX_PHRASES))
     long = [p for p in phrases if len(p) > MAX_PHRASE_CHARS]
     if long:
-        raise SynonymError(f"Phrases are at most {MAX_PHRASE_CHARS} characters: {long[0]!r}.")
+        raise SynonymError(_("Phrases are at most %(count)d characters: “%(phrase)s”.",
+                             count=MAX_PHRASE_CHARS, phrase=long[0]))
     return phrases
 
 
@@ -88,7 +90,7 @@ def update_group(session: Session, actor, group_id: int, phrases_text: str,
 
     group = session.get(SearchSynonym, group_id)
     if group is None:
-        raise SynonymError("That synonym group no longer exists.")
+        raise SynonymError(_("That synonym group no longer exists."))
     phrases = _validate(parse_phrases(phrases_text))
     before = list(group.phrases)
     group.phrases = phrases
@@ -105,7 +107,7 @@ def delete_group(session: Session, actor, group_id: int) -> None:
 
     group = session.get(SearchSynonym, group_id)
     if group is None:
-        raise SynonymError("That synonym group no longer exists.")
+        raise SynonymError(_("That synonym group no longer exists."))
     audit.record(session, actor, "search_synonym.delete", group, phrases=list(group.phrases))
     session.delete(group)
     session.flush()
@@ -121,9 +123,9 @@ def add_query_as_synonym(session: Session, actor, query: str, meaning: str) -> S
     phrase = fold(query)[:QUERY_MAX]
     target = fold(meaning)
     if not phrase or not target:
-        raise SynonymError("Say what the query means: a word or phrase the catalogue uses.")
+        raise SynonymError(_("Say what the query means: a word or phrase the catalogue uses."))
     if phrase == target:
-        raise SynonymError("The query and its meaning are the same phrase.")
+        raise SynonymError(_("The query and its meaning are the same phrase."))
     for group in session.scalars(select(SearchSynonym).order_by(SearchSynonym.id)):
         if target in group.phrases or phrase in group.phrases:
             if phrase in group.phrases and target in group.phrases:
@@ -137,7 +139,7 @@ def add_query_as_synonym(session: Session, actor, query: str, meaning: str) -> S
             page_cache.bump(session)
             return group
     return create_group(session, actor, f"{phrase}|{target}",
-                        note="Added from a search that found nothing")
+                        note=_("Added from a search that found nothing"))
 
 
 def seed_shipped(session: Session) -> int:
