@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from marketplace.database import Base, utcnow
+from marketplace.i18n import local_text
 from marketplace.models import Organisation, User
 from orders.models import Order, SettlementStatement
 
@@ -48,8 +49,8 @@ SIDE_LABELS = {"buyer": ("委托方（甲方）", "Client (Party A)"),
                "provider": ("受托方（乙方）", "Contractor (Party B)")}
 CONTRACT_STATUSES = ("draft", "awaiting_signatures", "signed", "superseded")
 INVOICE_KINDS = {
-    "ordinary": ("增值税普通发票", "Ordinary VAT invoice (普票)"),
-    "special": ("增值税专用发票", "Special VAT invoice (专票)"),
+    "ordinary": ("增值税普通发票", "Ordinary VAT invoice"),
+    "special": ("增值税专用发票", "Special VAT invoice"),
 }
 INVOICE_STATUSES = ("requested", "issued", "reversed")
 
@@ -104,11 +105,11 @@ class Contract(Base):
 
     @property
     def type_label(self) -> str:
-        return CONTRACT_TYPES[self.contract_type][0]
+        return local_text(*CONTRACT_TYPES[self.contract_type])  # viewer's language
 
     @property
     def ownership_label(self) -> str:
-        return OWNERSHIP_CHOICES[self.ownership][0]
+        return local_text(*OWNERSHIP_CHOICES[self.ownership])
 
     def signature_of(self, side: str) -> "ContractSignature | None":
         return next((s for s in self.signatures if s.side == side), None)
@@ -164,7 +165,7 @@ class InvoiceProfile(Base):
 
     @property
     def kind_label(self) -> str:
-        return INVOICE_KINDS[self.kind][0]
+        return local_text(*INVOICE_KINDS[self.kind])
 
 
 class Invoice(Base):
@@ -226,7 +227,7 @@ class Invoice(Base):
 
     @property
     def kind_label(self) -> str:
-        return INVOICE_KINDS[self.kind][0]
+        return local_text(*INVOICE_KINDS[self.kind])
 
 
 class PlatformFeeInvoice(Base):
