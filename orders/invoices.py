@@ -422,7 +422,7 @@ def platform_fee_invoice(session: Session, staff: User, statement: SettlementSta
                         lambda: _("The platform invoiced its fee of %(amount)s on your "
                                   "statement for %(month)s.",
                                   amount=format_amount(row.amount, row.currency),
-                                  month=f"{statement.batch.period_start:%Y-%m}"),
+                                  month=statement.batch.period_start.strftime("%Y-%m")),
                         "/provider/statements")
     return row
 
