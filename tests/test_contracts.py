@@ -196,7 +196,7 @@ def test_contract_page_sign_form_and_pdf_download(client, session, p):
     session.commit()
     osup.login(client, p.buyer)
     html = client.get(f"/orders/{order.id}/contract").get_data(as_text=True)
-    assert "技术咨询合同" in html and 'data-testid="sign-contract"' in html
+    assert "Technology consulting contract" in html and 'data-testid="sign-contract"' in html
     assert 'data-testid="change-contract"' not in html  # the buyer does not edit terms
     response = client.get(f"/orders/{order.id}/contract/v1.pdf")
     assert response.status_code == 200 and response.mimetype == "application/pdf"
