@@ -30,12 +30,18 @@ from sqlalchemy.orm import Session, selectinload
 
 from marketplace import credit_code
 from marketplace.database import utcnow
-from marketplace.i18n import format_date, local_text
+from marketplace.i18n import format_date
 from marketplace.models import User
 from marketplace.notifications import notify_organisation
 from orders.models import Order, Payment, SettlementStatement, VoucherRedemption
 from orders.money import format_amount
-from orders.paperwork_models import INVOICE_KINDS, Invoice, InvoiceProfile, PlatformFeeInvoice
+from orders.paperwork_models import (
+    INVOICE_KIND_NAMES,
+    INVOICE_KINDS,
+    Invoice,
+    InvoiceProfile,
+    PlatformFeeInvoice,
+)
 from providers import uploads
 
 DEFAULT_OVERDUE_DAYS = 7
@@ -225,7 +231,7 @@ def request_invoice(session: Session, user: User, order: Order, profile: Invoice
                                   number=order.number),
                         lambda: _("%(buyer)s asks for a %(kind)s of %(amount)s, title "
                                   "“%(title)s”.", buyer=order.buyer.name,
-                                  kind=local_text(*INVOICE_KINDS[profile.kind]),
+                                  kind=str(INVOICE_KIND_NAMES[profile.kind]),
                                   amount=format_amount(amount, order.currency),
                                   title=profile.title),
                         invoice_link(invoice))

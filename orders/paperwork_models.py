@@ -8,6 +8,7 @@ per side of a version, one invoice number per institution.
 
 from datetime import date, datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -24,7 +25,6 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from marketplace.database import Base, utcnow
-from marketplace.i18n import local_text
 from marketplace.models import Organisation, User
 from orders.models import Order, SettlementStatement
 
@@ -53,6 +53,24 @@ INVOICE_KINDS = {
     "special": ("增值税专用发票", "Special VAT invoice"),
 }
 INVOICE_STATUSES = ("requested", "issued", "reversed")
+
+# The same labels for the pages, in the viewer's language (the tables above keep the
+# contract's own Chinese and English wording for the PDFs and the registration export).
+CONTRACT_TYPE_NAMES = {
+    "development": _l("Technology development contract"),
+    "transfer": _l("Technology transfer contract"),
+    "licence": _l("Technology licence contract"),
+    "consulting": _l("Technology consulting contract"),
+    "service": _l("Technology service contract"),
+}
+OWNERSHIP_NAMES = {
+    "buyer": _l("Results owned by the buyer"),
+    "institution_with_licence": _l("Results owned by the institution; the buyer holds a free, "
+                                   "non-exclusive licence"),
+    "joint": _l("Results owned jointly by both parties"),
+}
+INVOICE_KIND_NAMES = {"ordinary": _l("Ordinary VAT invoice"),
+                      "special": _l("Special VAT invoice")}
 
 
 def _in(column: str, values) -> str:
@@ -105,11 +123,11 @@ class Contract(Base):
 
     @property
     def type_label(self) -> str:
-        return local_text(*CONTRACT_TYPES[self.contract_type])  # viewer's language
+        return str(CONTRACT_TYPE_NAMES[self.contract_type])  # viewer's language
 
     @property
     def ownership_label(self) -> str:
-        return local_text(*OWNERSHIP_CHOICES[self.ownership])
+        return str(OWNERSHIP_NAMES[self.ownership])
 
     def signature_of(self, side: str) -> "ContractSignature | None":
         return next((s for s in self.signatures if s.side == side), None)
@@ -165,7 +183,7 @@ class InvoiceProfile(Base):
 
     @property
     def kind_label(self) -> str:
-        return local_text(*INVOICE_KINDS[self.kind])
+        return str(INVOICE_KIND_NAMES[self.kind])
 
 
 class Invoice(Base):
@@ -227,7 +245,7 @@ class Invoice(Base):
 
     @property
     def kind_label(self) -> str:
-        return local_text(*INVOICE_KINDS[self.kind])
+        return str(INVOICE_KIND_NAMES[self.kind])
 
 
 class PlatformFeeInvoice(Base):

@@ -37,9 +37,11 @@ from orders import contracts, invoices, services
 from orders.models import SettlementStatement
 from orders.money import MoneyError, format_amount, parse_amount, parse_share
 from orders.paperwork_models import (
+    CONTRACT_TYPE_NAMES,
     CONTRACT_TYPES,
-    INVOICE_KINDS,
+    INVOICE_KIND_NAMES,
     OWNERSHIP_CHOICES,
+    OWNERSHIP_NAMES,
     Contract,
     Invoice,
     InvoiceProfile,
@@ -92,7 +94,7 @@ def contract_page(order_id):
     return render_template(
         "contracts/page.html", order=order, role=role, contract=live, versions=all_versions,
         actions=contract_actions(live, _user(), role), order_page=_order_page(order, role),
-        types=CONTRACT_TYPES, ownerships=OWNERSHIP_CHOICES,
+        types=CONTRACT_TYPE_NAMES, ownerships=OWNERSHIP_NAMES,
         blocked=contracts.start_blocked_reason(order))
 
 
@@ -355,7 +357,7 @@ def invoice_profiles():
     organisation = user.organisation
     return render_template("invoices/profiles.html",
                            profiles=invoices.profiles_of(db.session, user.organisation_id),
-                           kinds=INVOICE_KINDS, entered=entered, organisation=organisation)
+                           kinds=INVOICE_KIND_NAMES, entered=entered, organisation=organisation)
 
 
 def _own_profile(profile_id: int) -> InvoiceProfile:
