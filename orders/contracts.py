@@ -21,11 +21,13 @@ import hashlib
 from datetime import UTC, date, datetime, time, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from marketplace.database import utcnow
+from marketplace.i18n import format_datetime
 from marketplace.models import User
 from marketplace.notifications import notify, notify_organisation
 from marketplace.passwords import verify_password
@@ -231,17 +233,17 @@ def change_terms(session: Session, contract: Contract, actor: User, *, contract_
     """The institution changes the type or the results ownership: a new version."""
     order = contract.order
     if side_of(actor, order) != "provider":
-        raise ContractError("Only the institution's members can change the contract (合同) "
-                            "terms.", status=403)
+        raise ContractError(_("Only the institution's members can change the contract "
+                              "terms."), status=403)
     if contract_type not in CONTRACT_TYPES:
-        raise ContractError("Choose one of the five technology-contract types.")
+        raise ContractError(_("Choose one of the five technology-contract types."))
     if ownership not in OWNERSHIP_CHOICES:
-        raise ContractError("Choose who owns the results.")
+        raise ContractError(_("Choose who owns the results."))
     if contract.status != "awaiting_signatures":
         raise ContractError(_not_signable(session, contract), status=409)
     if (contract_type == contract.contract_type and ownership == contract.ownership
             and not terms_outdated(contract, now or utcnow())):
-        raise ContractError("Nothing changed: the contract already says this.")
+        raise ContractError(_("Nothing changed: the contract already says this."))
     return new_version(session, contract, actor, contract_type=contract_type,
                        ownership=ownership, now=now)
 
@@ -273,17 +275,18 @@ def new_version(session: Session, contract: Contract, actor: User | None, *,
     try:
         session.flush()
     except IntegrityError:
-        raise ContractError("The contract was changed by someone else a moment ago. Reload "
-                            "the page.", status=409) from None
+        raise ContractError(_("The contract was changed by someone else a moment ago. "
+                              "Reload the page."), status=409) from None
     _timeline(session, order, "contract_version", actor,
               f"Contract version {successor.version}: {successor.type_label}, "
               f"{successor.ownership_label}. Both sides sign again.")
     signed_before = [s for s in contract.signatures]
     for signature in signed_before:
         notify(session, signature.user, "contract_changed",
-               f"Contract of order {order.number} changed: please sign version "
-               f"{successor.version}", "The terms changed after you signed; the earlier "
-               "version is kept but no longer in force.", contract_link(order, signature.side))
+               lambda: _("Contract of order %(number)s changed: please sign version "
+                         "%(version)s", number=order.number, version=successor.version),
+               lambda: _("The terms changed after you signed; the earlier version is kept "
+                         "but no longer in force."), contract_link(order, signature.side))
     return successor
 
 
@@ -305,12 +308,15 @@ def contract_link(order: Order, side: str) -> str:
 def _not_signable(session: Session, contract: Contract) -> str:
     if contract.status == "superseded":
         current = live(session, contract.order_id)
-        newer = f" version {current.version}" if current else " a newer version"
-        return (f"Version {contract.version} of this contract (合同) is outdated: it was "
-                f"replaced by{newer}. Read and sign that one.")
+        if current:
+            return _("Version %(version)s of this contract is outdated: it was replaced by "
+                     "version %(newer)s. Read and sign that one.",
+                     version=contract.version, newer=current.version)
+        return _("Version %(version)s of this contract is outdated: it was replaced by a "
+                 "newer version. Read and sign that one.", version=contract.version)
     if contract.status == "signed":
-        return "This contract (合同) is already signed by both sides; it can no longer change."
-    return "This contract (合同) cannot be signed now."
+        return _("This contract is already signed by both sides; it can no longer change.")
+    return _("This contract cannot be signed now.")
 
 
 def sign(session: Session, contract: Contract, user: User, password: str, *, ip: str = "",
@@ -318,8 +324,8 @@ def sign(session: Session, contract: Contract, user: User, password: str, *, ip:
     """``user`` signs ``contract`` for their side, confirming with their password."""
     side = _signing_side(session, contract, user)
     if not password or not verify_password(user.password_hash, password):
-        raise ContractError("That password is not right. Signing needs your account "
-                            "password.")
+        raise ContractError(_("That password is not right. Signing needs your account "
+                              "password."))
     return _record(session, contract, user, side, ip, now or utcnow())
 
 
@@ -334,16 +340,17 @@ def record_signature(session: Session, contract: Contract, user: User, *, ip: st
 def _signing_side(session: Session, contract: Contract, user: User) -> str:
     side = side_of(user, contract.order)
     if side is None:
-        raise ContractError("Only a member of the buying enterprise or of the institution can "
-                            "sign this contract (合同), each for their own organisation.",
+        raise ContractError(_("Only a member of the buying enterprise or of the institution "
+                              "can sign this contract, each for their own organisation."),
                             status=403)
     if contract.status != "awaiting_signatures":
         raise ContractError(_not_signable(session, contract), status=409)
     existing = contract.signature_of(side)
     if existing is not None:
-        raise ContractError(f"Your side signed version {contract.version} already "
-                            f"({existing.signer_name}, {existing.signed_at:%Y-%m-%d %H:%M} "
-                            "UTC).", status=409)
+        raise ContractError(_("Your side signed version %(version)s already (%(name)s, "
+                              "%(when)s).", version=contract.version,
+                              name=existing.signer_name,
+                              when=format_datetime(existing.signed_at)), status=409)
     return side
 
 
@@ -362,7 +369,8 @@ def _record(session: Session, contract: Contract, user: User, side: str, ip: str
     try:
         session.flush()
     except IntegrityError:
-        raise ContractError("Your side signed this version a moment ago.", status=409) from None
+        raise ContractError(_("Your side signed this version a moment ago."),
+                            status=409) from None
     session.refresh(contract, ["signatures"])
     _timeline(session, order, "contract_signed", user,
               f"{organisation.name} signed contract version {contract.version} "
@@ -370,9 +378,12 @@ def _record(session: Session, contract: Contract, user: User, side: str, ip: str
     other = "provider" if side == "buyer" else "buyer"
     if contract.signature_of(other) is None:
         notify_organisation(session, order.provider if other == "provider" else order.buyer,
-                            "contract_to_sign", f"Please sign the contract of order "
-                            f"{order.number}", f"{organisation.name} signed the "
-                            f"{contract.type_label}. The work starts once you sign too.",
+                            "contract_to_sign",
+                            lambda: _("Please sign the contract of order %(number)s",
+                                      number=order.number),
+                            lambda: _("%(organisation)s signed the %(type)s. The work starts "
+                                      "once you sign too.", organisation=organisation.name,
+                                      type=contract.type_label),
                             contract_link(order, other))
         return signature
     _complete(session, contract, now)
@@ -388,8 +399,10 @@ def _complete(session: Session, contract: Contract, now: datetime) -> None:
     order = contract.order
     for organisation, side in ((order.buyer, "buyer"), (order.provider, "provider")):
         notify_organisation(session, organisation, "contract_signed",
-                            f"Contract of order {order.number} signed by both sides",
-                            "The signed copy, with the signature page, is ready to download.",
+                            lambda: _("Contract of order %(number)s signed by both sides",
+                                      number=order.number),
+                            lambda: _("The signed copy, with the signature page, is ready to "
+                                      "download."),
                             contract_link(order, side))
 
 
@@ -408,11 +421,15 @@ def start_blocked_reason(order: Order) -> str | None:
 def _blocked_message(status: str, version: int, signed_sides: set[str]) -> str | None:
     if status == "signed":
         return None
-    missing = [{"buyer": "buyer", "provider": "institution"}[side]
-               for side in ("buyer", "provider") if side not in signed_sides]
-    waiting = " and the ".join(missing)
-    return (f"The contract (合同) must be signed by both sides before work starts: waiting "
-            f"for the {waiting} to sign version {version}.")
+    missing = [side for side in ("buyer", "provider") if side not in signed_sides]
+    if missing == ["buyer"]:
+        return _("The contract must be signed by both sides before work starts: waiting for "
+                 "the buyer to sign version %(version)s.", version=version)
+    if missing == ["provider"]:
+        return _("The contract must be signed by both sides before work starts: waiting for "
+                 "the institution to sign version %(version)s.", version=version)
+    return _("The contract must be signed by both sides before work starts: waiting for the "
+             "buyer and the institution to sign version %(version)s.", version=version)
 
 
 def order_summary(session: Session, order_id: int) -> dict:
@@ -456,7 +473,7 @@ def nudge(session: Session, contract: Contract, staff: User,
           now: datetime | None = None) -> int:
     """Remind the sides that have not signed; returns how many people were notified."""
     if contract.status != "awaiting_signatures":
-        raise ContractError("This contract is not waiting for signatures.", status=409)
+        raise ContractError(_("This contract is not waiting for signatures."), status=409)
     now = now or utcnow()
     order = contract.order
     count = 0
@@ -464,10 +481,12 @@ def nudge(session: Session, contract: Contract, staff: User,
         if contract.signature_of(side) is None:
             count += notify_organisation(
                 session, organisation, "contract_nudge",
-                f"Reminder: the contract of order {order.number} waits for your signature",
-                f"Platform staff remind you to read and sign version {contract.version} of "
-                f"the {contract.type_label}. Work on the order starts once both sides have "
-                "signed.", contract_link(order, side))
+                lambda: _("Reminder: the contract of order %(number)s waits for your "
+                          "signature", number=order.number),
+                lambda: _("Platform staff remind you to read and sign version %(version)s "
+                          "of the %(type)s. Work on the order starts once both sides have "
+                          "signed.", version=contract.version, type=contract.type_label),
+                contract_link(order, side))
     contract.last_nudged_at = now
     from marketplace import audit
 

@@ -23,17 +23,25 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from marketplace import credit_code
 from marketplace.database import utcnow
+from marketplace.i18n import format_date
 from marketplace.models import User
 from marketplace.notifications import notify_organisation
 from orders.models import Order, Payment, SettlementStatement, VoucherRedemption
 from orders.money import format_amount
-from orders.paperwork_models import INVOICE_KINDS, Invoice, InvoiceProfile, PlatformFeeInvoice
+from orders.paperwork_models import (
+    INVOICE_KIND_NAMES,
+    INVOICE_KINDS,
+    Invoice,
+    InvoiceProfile,
+    PlatformFeeInvoice,
+)
 from providers import uploads
 
 DEFAULT_OVERDUE_DAYS = 7
@@ -76,7 +84,7 @@ class ProfileInput:
 
 def _require_enterprise(user: User) -> None:
     if user.role != "enterprise" or user.organisation_id is None:
-        raise InvoiceError("Only enterprise accounts keep invoice (发票) profiles.", status=403)
+        raise InvoiceError(_("Only enterprise accounts keep invoice profiles."), status=403)
 
 
 def profiles_of(session: Session, organisation_id: int) -> list[InvoiceProfile]:
@@ -88,13 +96,13 @@ def profiles_of(session: Session, organisation_id: int) -> list[InvoiceProfile]:
 def _clean_profile(data: ProfileInput) -> dict:
     title = " ".join((data.title or "").split())
     if not title:
-        raise InvoiceError("Give the invoice title (发票抬头): the enterprise's full legal name.")
+        raise InvoiceError(_("Give the invoice title: the enterprise's full legal name."))
     try:
         number = credit_code.validate(data.taxpayer_number)
     except credit_code.CreditCodeError as exc:
-        raise InvoiceError(f"Taxpayer number (纳税人识别号): {exc}") from None
+        raise InvoiceError(_("Taxpayer number: %(error)s", error=exc)) from None
     if data.kind not in INVOICE_KINDS:
-        raise InvoiceError("Choose 普通发票 or 增值税专用发票.")
+        raise InvoiceError(_("Choose an ordinary or a special VAT invoice."))
     values = {"title": title[:200], "taxpayer_number": number,
               "address": (data.address or "").strip()[:200],
               "phone": (data.phone or "").strip()[:40],
@@ -103,10 +111,10 @@ def _clean_profile(data: ProfileInput) -> dict:
               "kind": data.kind, "email": (data.email or "").strip()[:254]}
     if data.kind == "special" and not all(values[k] for k in ("address", "phone", "bank_name",
                                                                 "bank_account")):
-        raise InvoiceError("A special VAT invoice (增值税专用发票) needs the registered address, "
-                           "phone, bank and account number.")
+        raise InvoiceError(_("A special VAT invoice needs the registered address, phone, bank "
+                             "and account number."))
     if values["email"] and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", values["email"]):
-        raise InvoiceError("The email address to receive the 发票 does not look right.")
+        raise InvoiceError(_("The email address to receive the VAT invoice does not look right."))
     return values
 
 
@@ -114,7 +122,7 @@ def save_profile(session: Session, user: User, data: ProfileInput,
                  profile: InvoiceProfile | None = None) -> InvoiceProfile:
     _require_enterprise(user)
     if profile is not None and profile.organisation_id != user.organisation_id:
-        raise InvoiceError("Not found.", status=404)
+        raise InvoiceError(_("Not found."), status=404)
     values = _clean_profile(data)
     if profile is None:
         profile = InvoiceProfile(organisation_id=user.organisation_id, **values)
@@ -130,7 +138,7 @@ def delete_profile(session: Session, user: User, profile: InvoiceProfile) -> Non
     """Requests keep their own snapshot of the profile, so deleting one loses nothing."""
     _require_enterprise(user)
     if profile.organisation_id != user.organisation_id:
-        raise InvoiceError("Not found.", status=404)
+        raise InvoiceError(_("Not found."), status=404)
     session.delete(profile)
     session.flush()
 
@@ -179,10 +187,10 @@ def check_reconciles(session: Session, order: Order) -> None:
     """Issued total ≤ paid − refunded, or an InvoiceError saying by how much it is over."""
     figures = amounts(session, order)
     if figures.issued > figures.net_paid:
-        raise InvoiceError(
-            f"The 发票 issued for this order would total "
-            f"{format_amount(figures.issued, order.currency)}, more than the "
-            f"{format_amount(figures.net_paid, order.currency)} paid after refunds.")
+        raise InvoiceError(_(
+            "The VAT invoices issued for this order would total %(issued)s, more than the "
+            "%(paid)s paid after refunds.", issued=format_amount(figures.issued, order.currency),
+            paid=format_amount(figures.net_paid, order.currency)))
 
 
 # --------------------------------------------------------------------------- requests
@@ -195,20 +203,21 @@ def for_order(session: Session, order_id: int) -> list[Invoice]:
 def request_invoice(session: Session, user: User, order: Order, profile: InvoiceProfile,
                     amount: int, note: str = "", now: datetime | None = None) -> Invoice:
     if user.role != "enterprise" or user.organisation_id != order.buyer_org_id:
-        raise InvoiceError("Only the buying enterprise can request a 发票 for this order.",
+        raise InvoiceError(_("Only the buying enterprise can request a VAT invoice for this "
+                             "order."),
                            status=403)
     if profile.organisation_id != order.buyer_org_id:
-        raise InvoiceError("Choose one of your enterprise's invoice profiles.", status=404)
+        raise InvoiceError(_("Choose one of your enterprise's invoice profiles."), status=404)
     if amount <= 0:
-        raise InvoiceError("The amount must be more than zero.")
+        raise InvoiceError(_("The amount must be more than zero."))
     figures = amounts(session, order)
     if amount > figures.requestable:
-        raise InvoiceError(
-            f"A 发票 for this order can be at most "
-            f"{format_amount(figures.requestable, order.currency)}: what you paid "
-            f"({format_amount(figures.paid, order.currency)}) minus refunds "
-            f"({format_amount(figures.refunded, order.currency)}) and 发票 already "
-            "requested or issued.")
+        raise InvoiceError(_(
+            "A VAT invoice for this order can be at most %(most)s: what you paid (%(paid)s) "
+            "minus refunds (%(refunded)s) and VAT invoices already requested or issued.",
+            most=format_amount(figures.requestable, order.currency),
+            paid=format_amount(figures.paid, order.currency),
+            refunded=format_amount(figures.refunded, order.currency)))
     now = now or utcnow()
     invoice = Invoice(order_id=order.id, buyer_org_id=order.buyer_org_id,
                       provider_org_id=order.provider_org_id, profile_id=profile.id,
@@ -218,9 +227,13 @@ def request_invoice(session: Session, user: User, order: Order, profile: Invoice
     session.add(invoice)
     session.flush()
     notify_organisation(session, order.provider, "invoice_requested",
-                        f"发票 requested for order {order.number}",
-                        f"{order.buyer.name} asks for a {INVOICE_KINDS[profile.kind][0]} of "
-                        f"{format_amount(amount, order.currency)}, title “{profile.title}”.",
+                        lambda: _("VAT invoice requested for order %(number)s",
+                                  number=order.number),
+                        lambda: _("%(buyer)s asks for a %(kind)s of %(amount)s, title "
+                                  "“%(title)s”.", buyer=order.buyer.name,
+                                  kind=str(INVOICE_KIND_NAMES[profile.kind]),
+                                  amount=format_amount(amount, order.currency),
+                                  title=profile.title),
                         invoice_link(invoice))
     return invoice
 
@@ -259,7 +272,7 @@ def check_file(data: bytes, filename: str | None) -> uploads.CheckedFile:
 
 def _require_institution(user: User, invoice: Invoice) -> None:
     if user.role != "provider" or user.organisation_id != invoice.provider_org_id:
-        raise InvoiceError("Only the institution of this order can record its 发票.",
+        raise InvoiceError(_("Only the institution of this order can record its VAT invoices."),
                            status=403)
 
 
@@ -270,34 +283,35 @@ def issue(session: Session, user: User, invoice: Invoice, data: IssueInput,
     succeeds (and removes it if the commit fails)."""
     _require_institution(user, invoice)
     if invoice.status != "requested":
-        raise InvoiceError("This 发票 was already recorded.", status=409)
+        raise InvoiceError(_("This VAT invoice was already recorded."), status=409)
     number = (data.number or "").strip()
     code = (data.code or "").strip()
     if not NUMBER.match(number):
-        raise InvoiceError("The 发票号码 has 8 digits (or 20 for a 数电票).")
+        raise InvoiceError(_("The invoice number has 8 digits (or 20 for a digital invoice)."))
     if code and not CODE.match(code):
-        raise InvoiceError("The 发票代码 has 10 or 12 digits (leave it empty for a 数电票).")
+        raise InvoiceError(_("The invoice code has 10 or 12 digits (leave it empty for a "
+                             "digital invoice)."))
     now = now or utcnow()
     if data.issued_on > now.date():
-        raise InvoiceError("The issue date is in the future.")
+        raise InvoiceError(_("The issue date is in the future."))
     if data.tax_rate_bp not in TAX_RATES_BP:
-        raise InvoiceError("Choose a VAT rate in force: 0%, 1%, 3%, 6%, 9% or 13%.")
+        raise InvoiceError(_("Choose a VAT rate in force: 0%%, 1%%, 3%%, 6%%, 9%% or 13%%."))
     if data.amount <= 0:
-        raise InvoiceError("The amount must be more than zero.")
+        raise InvoiceError(_("The amount must be more than zero."))
     order = invoice.order
     figures = amounts(session, order)
     if figures.issued + data.amount > figures.net_paid:
-        raise InvoiceError(
-            f"Issued 发票 may total at most what the buyer paid minus refunds: "
-            f"{format_amount(max(0, figures.net_paid - figures.issued), order.currency)} "
-            "more for this order.")
+        raise InvoiceError(_(
+            "Issued VAT invoices may total at most what the buyer paid minus refunds: "
+            "%(amount)s more for this order.",
+            amount=format_amount(max(0, figures.net_paid - figures.issued), order.currency)))
     duplicate = session.scalar(select(Invoice).where(Invoice.provider_org_id
                                                      == invoice.provider_org_id,
                                                      Invoice.number == number))
     if duplicate is not None:
-        raise InvoiceError(f"Your institution already recorded 发票号码 {number} "
-                           f"(order {duplicate.order.number}). Each 发票 has its own number.",
-                           status=409)
+        raise InvoiceError(_("Your institution already recorded invoice number %(number)s "
+                             "(order %(order)s). Each VAT invoice has its own number.",
+                             number=number, order=duplicate.order.number), status=409)
     invoice.number, invoice.code = number, code or None
     invoice.issued_on, invoice.amount, invoice.tax_rate_bp = (data.issued_on, data.amount,
                                                              data.tax_rate_bp)
@@ -308,14 +322,17 @@ def issue(session: Session, user: User, invoice: Invoice, data: IssueInput,
     try:
         session.flush()
     except IntegrityError:
-        raise InvoiceError(f"Your institution already recorded 发票号码 {number}.",
-                           status=409) from None
+        raise InvoiceError(_("Your institution already recorded invoice number %(number)s.",
+                             number=number), status=409) from None
     check_reconciles(session, order)
     notify_organisation(session, order.buyer, "invoice_issued",
-                        f"发票 issued for order {order.number}",
-                        f"{order.provider.name} issued 发票 {number} for "
-                        f"{format_amount(data.amount, order.currency)}. Download it from "
-                        "the order's paperwork page.", invoice_link(invoice))
+                        lambda: _("VAT invoice issued for order %(number)s",
+                                  number=order.number),
+                        lambda: _("%(institution)s issued VAT invoice %(number)s for "
+                                  "%(amount)s. Download it from the order's paperwork page.",
+                                  institution=order.provider.name, number=number,
+                                  amount=format_amount(data.amount, order.currency)),
+                        invoice_link(invoice))
     return invoice
 
 
@@ -324,16 +341,16 @@ def reverse(session: Session, user: User, invoice: Invoice, reversal_number: str
     """Red-letter reversal (红冲) of an issued 发票 after a refund."""
     _require_institution(user, invoice)
     if invoice.status != "issued":
-        raise InvoiceError("Only an issued 发票 can be reversed.", status=409)
+        raise InvoiceError(_("Only an issued VAT invoice can be reversed."), status=409)
     figures = amounts(session, invoice.order)
     if figures.refunded <= 0:
-        raise InvoiceError("A red-letter reversal (红冲) follows a refund, and this order has "
-                           "none.", status=409)
+        raise InvoiceError(_("A red-letter reversal follows a refund, and this order has "
+                             "none."), status=409)
     reversal_number = (reversal_number or "").strip()
     if not NUMBER.match(reversal_number):
-        raise InvoiceError("Give the number of the red-letter 发票 (8 or 20 digits).")
+        raise InvoiceError(_("Give the number of the red-letter invoice (8 or 20 digits)."))
     if not (reason or "").strip():
-        raise InvoiceError("Say why the 发票 is reversed.")
+        raise InvoiceError(_("Say why the VAT invoice is reversed."))
     invoice.status = "reversed"
     invoice.reversed_at = now or utcnow()
     invoice.reversed_by_id = user.id
@@ -342,10 +359,14 @@ def reverse(session: Session, user: User, invoice: Invoice, reversal_number: str
     session.flush()
     order = invoice.order
     notify_organisation(session, order.buyer, "invoice_reversed",
-                        f"发票 {invoice.number} reversed (红冲)",
-                        f"{order.provider.name} reversed 发票 {invoice.number} after the "
-                        f"refund on order {order.number}. You can request a new 发票 for what "
-                        "remains paid.", invoice_link(invoice))
+                        lambda: _("VAT invoice %(number)s reversed (red-letter invoice)",
+                                  number=invoice.number),
+                        lambda: _("%(institution)s reversed VAT invoice %(number)s after the "
+                                  "refund on order %(order)s. You can request a new VAT "
+                                  "invoice for what remains paid.",
+                                  institution=order.provider.name, number=invoice.number,
+                                  order=order.number),
+                        invoice_link(invoice))
     return invoice
 
 
@@ -364,15 +385,18 @@ def overdue(session: Session, now: datetime | None = None,
 
 def nudge(session: Session, invoice: Invoice, staff: User, now: datetime | None = None) -> int:
     if invoice.status != "requested":
-        raise InvoiceError("This 发票 is not waiting to be issued.", status=409)
+        raise InvoiceError(_("This VAT invoice is not waiting to be issued."), status=409)
     now = now or utcnow()
     order = invoice.order
     count = notify_organisation(
         session, order.provider, "invoice_nudge",
-        f"Reminder: a 发票 for order {order.number} is overdue",
-        f"{order.buyer.name} asked for a {invoice.kind_label} of "
-        f"{format_amount(invoice.amount_requested, invoice.currency)} on "
-        f"{invoice.requested_at:%Y-%m-%d}. Please issue it and record it on the platform.",
+        lambda: _("Reminder: a VAT invoice for order %(number)s is overdue",
+                  number=order.number),
+        lambda: _("%(buyer)s asked for a %(kind)s of %(amount)s on %(day)s. Please issue it "
+                  "and record it on the platform.", buyer=order.buyer.name,
+                  kind=invoice.kind_label,
+                  amount=format_amount(invoice.amount_requested, invoice.currency),
+                  day=format_date(invoice.requested_at)),
         invoice_link(invoice))
     invoice.last_nudged_at = now
     from marketplace import audit
@@ -391,7 +415,7 @@ def platform_fee_invoice(session: Session, staff: User, statement: SettlementSta
     if existing is not None:
         return existing
     if statement.fee <= 0:
-        raise InvoiceError("This statement has no platform fee to invoice.", status=409)
+        raise InvoiceError(_("This statement has no platform fee to invoice."), status=409)
     row = PlatformFeeInvoice(statement_id=statement.id, provider_org_id=statement.provider_org_id,
                              number=f"{now:%Y%m%d}{statement.id:012d}", issued_on=now.date(),
                              amount=statement.fee, currency=statement.batch.currency,
@@ -399,10 +423,13 @@ def platform_fee_invoice(session: Session, staff: User, statement: SettlementSta
     session.add(row)
     session.flush()
     notify_organisation(session, statement.provider, "platform_invoice",
-                        f"Platform 发票 {row.number} for the service fee",
-                        f"The platform invoiced its fee of "
-                        f"{format_amount(row.amount, row.currency)} on your statement for "
-                        f"{statement.batch.period_start:%Y-%m}.", "/provider/statements")
+                        lambda: _("Platform VAT invoice %(number)s for the service fee",
+                                  number=row.number),
+                        lambda: _("The platform invoiced its fee of %(amount)s on your "
+                                  "statement for %(month)s.",
+                                  amount=format_amount(row.amount, row.currency),
+                                  month=statement.batch.period_start.strftime("%Y-%m")),
+                        "/provider/statements")
     return row
 
 

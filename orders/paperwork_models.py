@@ -8,6 +8,7 @@ per side of a version, one invoice number per institution.
 
 from datetime import date, datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -48,10 +49,28 @@ SIDE_LABELS = {"buyer": ("委托方（甲方）", "Client (Party A)"),
                "provider": ("受托方（乙方）", "Contractor (Party B)")}
 CONTRACT_STATUSES = ("draft", "awaiting_signatures", "signed", "superseded")
 INVOICE_KINDS = {
-    "ordinary": ("增值税普通发票", "Ordinary VAT invoice (普票)"),
-    "special": ("增值税专用发票", "Special VAT invoice (专票)"),
+    "ordinary": ("增值税普通发票", "Ordinary VAT invoice"),
+    "special": ("增值税专用发票", "Special VAT invoice"),
 }
 INVOICE_STATUSES = ("requested", "issued", "reversed")
+
+# The same labels for the pages, in the viewer's language (the tables above keep the
+# contract's own Chinese and English wording for the PDFs and the registration export).
+CONTRACT_TYPE_NAMES = {
+    "development": _l("Technology development contract"),
+    "transfer": _l("Technology transfer contract"),
+    "licence": _l("Technology licence contract"),
+    "consulting": _l("Technology consulting contract"),
+    "service": _l("Technology service contract"),
+}
+OWNERSHIP_NAMES = {
+    "buyer": _l("Results owned by the buyer"),
+    "institution_with_licence": _l("Results owned by the institution; the buyer holds a free, "
+                                   "non-exclusive licence"),
+    "joint": _l("Results owned jointly by both parties"),
+}
+INVOICE_KIND_NAMES = {"ordinary": _l("Ordinary VAT invoice"),
+                      "special": _l("Special VAT invoice")}
 
 
 def _in(column: str, values) -> str:
@@ -104,11 +123,11 @@ class Contract(Base):
 
     @property
     def type_label(self) -> str:
-        return CONTRACT_TYPES[self.contract_type][0]
+        return str(CONTRACT_TYPE_NAMES[self.contract_type])  # viewer's language
 
     @property
     def ownership_label(self) -> str:
-        return OWNERSHIP_CHOICES[self.ownership][0]
+        return str(OWNERSHIP_NAMES[self.ownership])
 
     def signature_of(self, side: str) -> "ContractSignature | None":
         return next((s for s in self.signatures if s.side == side), None)
@@ -164,7 +183,7 @@ class InvoiceProfile(Base):
 
     @property
     def kind_label(self) -> str:
-        return INVOICE_KINDS[self.kind][0]
+        return str(INVOICE_KIND_NAMES[self.kind])
 
 
 class Invoice(Base):
@@ -226,7 +245,7 @@ class Invoice(Base):
 
     @property
     def kind_label(self) -> str:
-        return INVOICE_KINDS[self.kind][0]
+        return str(INVOICE_KIND_NAMES[self.kind])
 
 
 class PlatformFeeInvoice(Base):

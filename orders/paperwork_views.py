@@ -25,6 +25,9 @@ from flask import (
     send_file,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -34,9 +37,11 @@ from orders import contracts, invoices, services
 from orders.models import SettlementStatement
 from orders.money import MoneyError, format_amount, parse_amount, parse_share
 from orders.paperwork_models import (
+    CONTRACT_TYPE_NAMES,
     CONTRACT_TYPES,
-    INVOICE_KINDS,
+    INVOICE_KIND_NAMES,
     OWNERSHIP_CHOICES,
+    OWNERSHIP_NAMES,
     Contract,
     Invoice,
     InvoiceProfile,
@@ -89,7 +94,7 @@ def contract_page(order_id):
     return render_template(
         "contracts/page.html", order=order, role=role, contract=live, versions=all_versions,
         actions=contract_actions(live, _user(), role), order_page=_order_page(order, role),
-        types=CONTRACT_TYPES, ownerships=OWNERSHIP_CHOICES,
+        types=CONTRACT_TYPE_NAMES, ownerships=OWNERSHIP_NAMES,
         blocked=contracts.start_blocked_reason(order))
 
 
@@ -154,8 +159,8 @@ def sign_contract(order_id):
         return redirect(url_for("paperwork.contract_page", order_id=order.id))
     db.session.commit()
     done = contract.status == "signed"
-    flash("Contract signed by both sides: work can start." if done else
-          "You signed the contract (合同). The other side has been asked to sign.", "success")
+    flash(_("Contract signed by both sides: work can start.") if done else
+          _("You signed the contract. The other side has been asked to sign."), "success")
     return redirect(url_for("paperwork.contract_page", order_id=order.id))
 
 
@@ -177,7 +182,8 @@ def change_contract(order_id):
         flash(exc.message, "danger")
         return redirect(url_for("paperwork.contract_page", order_id=order.id))
     db.session.commit()
-    flash(f"Version {new.version} of the contract is ready; both sides sign it again.",
+    flash(_("Version %(version)s of the contract is ready; both sides sign it again.",
+            version=new.version),
           "success")
     return redirect(url_for("paperwork.contract_page", order_id=order.id))
 
@@ -205,7 +211,7 @@ def request_invoice(order_id):
         profile = db.session.get(InvoiceProfile, int(request.form.get("profile_id", "")))
         amount = parse_amount(request.form.get("amount", ""), order.currency)
     except (ValueError, MoneyError):
-        flash("Choose an invoice profile and enter the amount.", "danger")
+        flash(_("Choose an invoice profile and enter the amount."), "danger")
         return redirect(back)
     if profile is None:
         abort(404)
@@ -219,7 +225,7 @@ def request_invoice(order_id):
         flash(exc.message, "danger")
         return redirect(back)
     db.session.commit()
-    flash("发票 requested. The institution has been told.", "success")
+    flash(_("VAT invoice requested. The institution has been told."), "success")
     return redirect(back)
 
 
@@ -255,12 +261,12 @@ def issue_invoice(invoice_id):
             amount=parse_amount(request.form.get("amount", ""), invoice.currency),
             tax_rate_bp=parse_share(request.form.get("tax_rate", "")))
     except (ValueError, MoneyError):
-        flash("Fill in the 发票 number, date (YYYY-MM-DD), amount and tax rate.", "danger")
+        flash(_("Fill in the invoice number, date (YYYY-MM-DD), amount and tax rate."), "danger")
         return redirect(back)
     stored = None
     try:
         if upload is None or not upload.filename:
-            raise uploads.UploadError("Attach the 发票 as a PDF or OFD file.")
+            raise uploads.UploadError(_("Attach the VAT invoice as a PDF or OFD file."))
         checked = invoices.check_file(
             uploads.read_limited(upload.stream, invoices.MAX_FILE_BYTES), upload.filename)
         stored = uploads.new_stored_name(checked.content_type)
@@ -278,7 +284,7 @@ def issue_invoice(invoice_id):
         db.session.rollback()
         uploads.remove(upload_dir, stored)
         raise
-    flash("发票 recorded. The buyer can download it now.", "success")
+    flash(_("VAT invoice recorded. The buyer can download it now."), "success")
     return redirect(back)
 
 
@@ -297,7 +303,7 @@ def reverse_invoice(invoice_id):
         flash(exc.message, "danger")
         return redirect(back)
     db.session.commit()
-    flash("发票 marked red-letter reversed (红冲).", "success")
+    flash(_("VAT invoice marked as reversed with a red-letter invoice."), "success")
     return redirect(back)
 
 
@@ -341,7 +347,7 @@ def invoice_profiles():
         try:
             invoices.save_profile(db.session, user, _profile_input())
             db.session.commit()
-            flash("Invoice profile saved.", "success")
+            flash(_("Invoice profile saved."), "success")
             return redirect(request.args.get("next") if (request.args.get("next") or "")
                             .startswith("/orders/") else url_for("paperwork.invoice_profiles"))
         except invoices.InvoiceError as exc:
@@ -351,7 +357,7 @@ def invoice_profiles():
     organisation = user.organisation
     return render_template("invoices/profiles.html",
                            profiles=invoices.profiles_of(db.session, user.organisation_id),
-                           kinds=INVOICE_KINDS, entered=entered, organisation=organisation)
+                           kinds=INVOICE_KIND_NAMES, entered=entered, organisation=organisation)
 
 
 def _own_profile(profile_id: int) -> InvoiceProfile:
@@ -372,7 +378,7 @@ def edit_invoice_profile(profile_id):
         flash(exc.message, "danger")
         return redirect(url_for("paperwork.invoice_profiles"))
     db.session.commit()
-    flash("Invoice profile updated.", "success")
+    flash(_("Invoice profile updated."), "success")
     return redirect(url_for("paperwork.invoice_profiles"))
 
 
@@ -382,7 +388,7 @@ def delete_invoice_profile(profile_id):
     profile = _own_profile(profile_id)
     invoices.delete_profile(db.session, _user(), profile)
     db.session.commit()
-    flash("Invoice profile deleted.", "success")
+    flash(_("Invoice profile deleted."), "success")
     return redirect(url_for("paperwork.invoice_profiles"))
 
 
@@ -411,7 +417,8 @@ def nudge_contract(contract_id):
         flash(exc.message, "warning")
         return redirect(url_for("paperwork.staff_paperwork"))
     db.session.commit()
-    flash(f"Reminder sent to {count} member(s).", "success")
+    flash(ngettext("Reminder sent to %(num)d member.", "Reminder sent to %(num)d members.",
+                   count), "success")
     return redirect(url_for("paperwork.staff_paperwork"))
 
 
@@ -428,7 +435,8 @@ def nudge_invoice(invoice_id):
         flash(exc.message, "warning")
         return redirect(url_for("paperwork.staff_paperwork"))
     db.session.commit()
-    flash(f"Reminder sent to {count} member(s) of the institution.", "success")
+    flash(ngettext("Reminder sent to %(num)d member of the institution.",
+                   "Reminder sent to %(num)d members of the institution.", count), "success")
     return redirect(url_for("paperwork.staff_paperwork"))
 
 
@@ -445,7 +453,8 @@ def platform_fee_invoice(statement_id):
         flash(exc.message, "warning")
         return redirect(url_for("paperwork.staff_paperwork"))
     db.session.commit()
-    flash(f"Platform 发票 {row.number} recorded for {statement.provider.name}.", "success")
+    flash(_("Platform VAT invoice %(number)s recorded for %(institution)s.",
+            number=row.number, institution=statement.provider.name), "success")
     return redirect(url_for("paperwork.staff_paperwork"))
 
 
@@ -463,6 +472,17 @@ REGISTRATION_COLUMNS = [
     ("region", "所在地区 Region"), ("field", "技术领域 Field"),
     ("ownership", "成果归属 Results ownership"), ("sha256", "SHA-256"),
 ]
+# The files keep the bilingual headings above (the technology-market office reads
+# Chinese); the page shows the column headings in the viewer's language.
+REGISTRATION_HEADINGS = {
+    "contract_no": _l("Contract no."), "contract_type": _l("Contract type"),
+    "project": _l("Project"), "buyer": _l("Buyer (client)"),
+    "buyer_credit_code": _l("Buyer credit code"), "provider": _l("Institution (contractor)"),
+    "provider_credit_code": _l("Institution credit code"), "amount": _l("Amount (CNY)"),
+    "technical_amount": _l("Technical-transaction amount (CNY)"),
+    "signed_on": _l("Signed on"), "due_on": _l("Due"), "region": _l("Region"),
+    "field": _l("Technical field"), "ownership": _l("Results ownership"), "sha256": "SHA-256",
+}
 
 
 def _period() -> tuple[date, date, str]:
@@ -478,7 +498,7 @@ def _period() -> tuple[date, date, str]:
         month = request.args.get("month") or f"{today:%Y-%m}"
         start = datetime.strptime(month, "%Y-%m").date()
     except ValueError:
-        abort(400, "Give the period as ?month=YYYY-MM or ?start=YYYY-MM-DD&end=YYYY-MM-DD.")
+        abort(400, _("Give the period as ?month=YYYY-MM or ?start=YYYY-MM-DD&end=YYYY-MM-DD."))
     end = start.replace(day=calendar.monthrange(start.year, start.month)[1])
     return start, end, f"{start:%Y-%m}"
 
@@ -490,7 +510,8 @@ def registration_rows(found: list[Contract]) -> list[dict]:
         amount = format_amount(order.subtotal, order.currency, symbol=False).replace(",", "")
         rows.append({
             "contract_no": f"{order.number}-V{contract.version}",
-            "contract_type": contract.type_label, "project": terms.get("order_title", ""),
+            "contract_type": CONTRACT_TYPES[contract.contract_type][0],
+            "project": terms.get("order_title", ""),
             "buyer": terms["buyer"]["name"], "buyer_credit_code": terms["buyer"]["credit_code"],
             "provider": terms["provider"]["name"],
             "provider_credit_code": terms["provider"]["credit_code"],
@@ -500,7 +521,7 @@ def registration_rows(found: list[Contract]) -> list[dict]:
             "signed_on": contract.signed_at.date().isoformat(),
             "due_on": terms.get("due_date", ""),
             "region": terms["buyer"].get("region_zh") or terms.get("region", ""),
-            "field": terms.get("field", ""), "ownership": contract.ownership_label,
+            "field": terms.get("field", ""), "ownership": OWNERSHIP_CHOICES[contract.ownership][0],
             "sha256": contract.sha256 or "",
         })
     return rows
@@ -512,7 +533,7 @@ def registration():
     start, end, label = _period()
     found = contracts.signed_in_period(db.session, start, end)
     return render_template("contracts/registration.html", rows=registration_rows(found),
-                           columns=REGISTRATION_COLUMNS, start=start, end=end, label=label,
+                           columns=list(REGISTRATION_HEADINGS.items()), start=start, end=end, label=label,
                            query=request.args.to_dict())
 
 

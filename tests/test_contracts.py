@@ -191,12 +191,23 @@ def test_only_the_institution_changes_terms(session, p):
 
 # --------------------------------------------------------------------------- pages
 
+def test_contract_page_reads_in_chinese_for_a_chinese_viewer(client, session, p):
+    order = pws.quote_order(session, p)
+    session.commit()
+    client.set_cookie("lang", "zh_Hans_CN")
+    osup.login(client, p.buyer)
+    html = client.get(f"/orders/{order.id}/contract").get_data(as_text=True)
+    assert "技术合同" in html and "技术咨询合同" in html and "签署合同" in html
+    assert "Contract (合同)" not in html and "Signatures" not in html
+    assert "等待委托方和服务机构签署第 1 版" in html  # why the work cannot start yet
+
+
 def test_contract_page_sign_form_and_pdf_download(client, session, p):
     order = pws.quote_order(session, p)
     session.commit()
     osup.login(client, p.buyer)
     html = client.get(f"/orders/{order.id}/contract").get_data(as_text=True)
-    assert "技术咨询合同" in html and 'data-testid="sign-contract"' in html
+    assert "Technology consulting contract" in html and 'data-testid="sign-contract"' in html
     assert 'data-testid="change-contract"' not in html  # the buyer does not edit terms
     response = client.get(f"/orders/{order.id}/contract/v1.pdf")
     assert response.status_code == 200 and response.mimetype == "application/pdf"

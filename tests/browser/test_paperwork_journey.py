@@ -98,7 +98,7 @@ def test_quote_to_signed_contract_to_invoice_to_registration(app, live_server, p
     # The buyer reads the contract: Chinese PDF, and signs (a wrong password first).
     page.goto(f"{base}/orders/{order_id}")
     page.get_by_test_id("contract-link").click()
-    expect(page.get_by_test_id("contract-page")).to_contain_text("技术咨询合同")
+    expect(page.get_by_test_id("contract-page")).to_contain_text("Technology consulting contract")
     with page.expect_download() as download_info:
         page.get_by_test_id("contract-pdf").click()
     pdf = (tmp_path / "contract.pdf")
@@ -134,17 +134,17 @@ def test_quote_to_signed_contract_to_invoice_to_registration(app, live_server, p
     page.goto(f"{base}/orders/{order_id}")
     page.get_by_test_id("invoices-link").click()
     expect(page.get_by_test_id("requestable")).to_contain_text("¥60,000.00")
-    expect(page.get_by_label("Invoice profile")).to_contain_text("增值税专用发票")
+    expect(page.get_by_label("Invoice profile")).to_contain_text("Special VAT invoice")
     page.get_by_test_id("request-invoice").click()
-    expect(page.get_by_test_id("order-invoices")).to_contain_text("Requested · 待开票")
+    expect(page.get_by_test_id("order-invoices")).to_contain_text("Requested")
     logout(page)
 
     # The institution records it with the PDF.
     login(page, base, "agent@jinji.example")
     page.goto(f"{base}/orders/{order_id}/invoices")
     page.get_by_role("link", name="Open").click()
-    page.get_by_label("发票号码 (8 or 20 digits)").fill("24322000000012345678")
-    page.get_by_label("The 发票 file (PDF or OFD, at most 5 MB)").set_input_files(
+    page.get_by_label("Invoice number (8 or 20 digits)").fill("24322000000012345678")
+    page.get_by_label("The VAT invoice file (PDF or OFD, at most 5 MB)").set_input_files(
         files=[{"name": "发票.pdf", "mimeType": "application/pdf",
                 "buffer": b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer\n%%EOF\n"}])
     page.get_by_test_id("issue-invoice").click()
