@@ -761,7 +761,7 @@ def display_values(session: Session, data: ListingData) -> list[tuple[str, str, 
         (_("Delivery time"), "value",
          _("%(days)d days", days=data.delivery_days) if data.delivery_days else "—"),
         (_("Innovation vouchers"), "value",
-         _("Accepted") if data.voucher_eligible else _("Not accepted")),
+         _("Vouchers accepted") if data.voucher_eligible else _("Vouchers not accepted")),
         (_("Pricing"), "value", str(MODE_LABELS.get(data.pricing_mode, data.pricing_mode))),
     ]
     if data.pricing_mode == "packaged":
