@@ -352,7 +352,7 @@ def _score(session: Session, need: Need, provider_ids: list[int], hits: TextHits
                                    "%(average)s★",
                                    "%(num)d ratings in %(category)s this year, average "
                                    "%(average)s★", count, category=local_name(top),
-                                   average=f"{total / count / 100:.1f}")
+                                   average=format(total / count / 100, ".1f"))
                           if count else _("No ratings in %(category)s this year",
                                           category=local_name(top))))
         load = loads.get(org_id, 0)

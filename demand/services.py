@@ -237,7 +237,7 @@ def validate_need(session: Session, data: NeedData, now: datetime) -> NeedData:
         raise DemandError(_("Describe the need: what you want done, for what and by when."))
     if len(data.description) > MAX_TEXT:
         raise DemandError(_("The description is longer than %(count)s characters.",
-                                count=f"{MAX_TEXT:,}"))
+                                count=format(MAX_TEXT, ",")))
     category = session.get(Category, data.category_id) if data.category_id else None
     if category is None or category.parent_id is None:
         raise DemandError(_("Choose the sub-category that fits the need."))
@@ -632,7 +632,7 @@ def validate_milestones(milestones: list[dict], delivery_date: date, today: date
     total = sum(row["share_bp"] for row in clean)
     if total != 10_000:
         raise DemandError(_("Milestone shares must add up to 100 %% (they add up to %(total)s %%).",
-                            total=f"{total / 100:g}"))
+                            total=format(total / 100, "g")))
     return clean
 
 
