@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
@@ -241,6 +241,11 @@ def _loads(session: Session, provider_ids) -> dict[int, int]:
     return {org: int(n) for org, n in rows}
 
 
+def _category_name(category) -> str:
+    """The category's name in the language the explanation is written in."""
+    return local_name(category, str(get_locale() or ""))
+
+
 def _words(words: list[str]) -> str:
     shown = [w for w in words if not re.fullmatch(r"\d+", w)][:6]
     return "、".join(shown) if any(ord(c) > 0x2E80 for w in shown for c in w) \
@@ -295,14 +300,14 @@ def _score(session: Session, need: Need, provider_ids: list[int], hits: TextHits
             parts.append(Part("category", LABELS["category"], 30, 30,
                               ngettext("%(num)d published listing in %(category)s",
                                        "%(num)d published listings in %(category)s",
-                                       in_sub, category=local_name(sub))))
+                                       in_sub, category=_category_name(sub))))
         elif in_top:
             parts.append(Part("category", LABELS["category"], 15, 30,
                               _("Listings in %(top)s, none in %(sub)s",
-                                top=local_name(top), sub=local_name(sub))))
+                                top=_category_name(top), sub=_category_name(sub))))
         else:
             parts.append(Part("category", LABELS["category"], 0, 30,
-                              _("No listing in %(top)s", top=local_name(top))))
+                              _("No listing in %(top)s", top=_category_name(top))))
         relevance, best_pid = best_listing.get(org_id, (0.0, None))
         if not hits.available:
             parts.append(Part("text", LABELS["text"], 0, 25, _("Search index not available")))
@@ -351,10 +356,10 @@ def _score(session: Session, need: Need, provider_ids: list[int], hits: TextHits
                           ngettext("%(num)d rating in %(category)s this year, average "
                                    "%(average)s★",
                                    "%(num)d ratings in %(category)s this year, average "
-                                   "%(average)s★", count, category=local_name(top),
+                                   "%(average)s★", count, category=_category_name(top),
                                    average=format(total / count / 100, ".1f"))
                           if count else _("No ratings in %(category)s this year",
-                                          category=local_name(top))))
+                                          category=_category_name(top))))
         load = loads.get(org_id, 0)
         parts.append(Part("load", LABELS["load"],
                           round(5 * max(0.0, 1 - load / LOAD_FULL_AT), 1), 5,
