@@ -39,9 +39,17 @@ def sign_contract(session: Session, order_id: int, buyer: User, provider: User,
 
 
 def _demo_pdf(number: str) -> bytes:
-    return (f"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
-            f"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n% demo fapiao {number}\n"
-            "trailer << /Root 1 0 R >>\n%%EOF\n").encode()
+    """A one-page PDF the upload check accepts (it rejects files without pages)."""
+    import io
+
+    import pikepdf
+
+    pdf = pikepdf.new()
+    pdf.add_blank_page()
+    pdf.docinfo["/Title"] = f"Demo fapiao {number}"
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()
 
 
 def _profile(session: Session, buyer: User) -> InvoiceProfile:
