@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
@@ -24,13 +25,14 @@ from demand.models import Need
 from marketplace.database import utcnow
 
 BUDGET_BANDS = {
-    "open": ("Open to proposals", None, None),
-    "lt50k": ("Up to ¥50,000", 0, 5_000_000),
-    "50k-500k": ("¥50,000–500,000", 5_000_000, 50_000_000),
-    "gt500k": ("Over ¥500,000", 50_000_000, None),
+    "open": (_l("Open to proposals"), None, None),
+    "lt50k": (_l("Up to ¥50,000"), 0, 5_000_000),
+    "50k-500k": (_l("¥50,000–500,000"), 5_000_000, 50_000_000),
+    "gt500k": (_l("Over ¥500,000"), 50_000_000, None),
 }
-DEADLINES = {"7": "Closing within 7 days", "30": "Closing within 30 days"}
-SORTS = {"relevance": "Best match", "deadline": "Deadline soonest", "newest": "Newest"}
+DEADLINES = {"7": _l("Closing within 7 days"), "30": _l("Closing within 30 days")}
+SORTS = {"relevance": _l("Best match"), "deadline": _l("Deadline soonest"),
+         "newest": _l("Newest")}
 MAX_CANDIDATES = 5000
 
 

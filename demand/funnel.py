@@ -10,6 +10,7 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
@@ -18,9 +19,9 @@ from demand.models import Need, NeedInvitation, Proposal
 from marketplace.database import utcnow
 from orders.models import Order
 
-STAGES = (("published", "Published"), ("matched", "Matched"),
-          ("with_proposals", "With proposals"), ("awarded", "Awarded"),
-          ("completed", "Order completed"))
+STAGES = (("published", _l("Published")), ("matched", _l("Matched")),
+          ("with_proposals", _l("With proposals")), ("awarded", _l("Awarded")),
+          ("completed", _l("Order completed")))
 COMPLETED_ORDER_STATUSES = ("completed", "settled")
 DEFAULT_UNANSWERED_DAYS = 7
 

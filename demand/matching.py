@@ -31,10 +31,13 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import get_locale, ngettext
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
@@ -43,14 +46,16 @@ from catalog.services import listed_providers_condition, visible_products_condit
 from demand.models import Need, NeedInvitation
 from marketplace import reference
 from marketplace.database import utcnow
+from marketplace.i18n import local_name
 from marketplace.models import Organisation
 from orders.models import Order
 
 WEIGHTS = {"category": 30, "text": 25, "region": 10, "credibility": 15, "response": 10,
            "ratings": 5, "load": 5}
-LABELS = {"category": "Category fit", "text": "Relevance of listings", "region": "Region",
-          "credibility": "Credibility", "response": "Response rate",
-          "ratings": "Recent ratings", "load": "Current load"}
+LABELS = {"category": _l("Category fit"), "text": _l("Relevance of listings"),
+          "region": _l("Region"), "credibility": _l("Credibility"),
+          "response": _l("Response rate"), "ratings": _l("Recent ratings"),
+          "load": _l("Current load")}
 TEXT_CANDIDATE_LISTINGS = 400
 CATEGORY_CANDIDATES = 200
 MAX_QUERY_TERMS = 24
@@ -83,7 +88,10 @@ class Match:
     parts: list[Part] = field(default_factory=list)
 
     def parts_json(self) -> list[dict]:
-        return [asdict(part) for part in self.parts]
+        # Labels are lazy strings: stored as text; pages show LABELS by key in the viewer's
+        # language.
+        return [{"key": part.key, "label": str(part.label), "points": part.points,
+                 "max": part.max, "detail": str(part.detail)} for part in self.parts]
 
 
 def region_chain(code: str | None) -> set[str]:
@@ -233,6 +241,11 @@ def _loads(session: Session, provider_ids) -> dict[int, int]:
     return {org: int(n) for org, n in rows}
 
 
+def _category_name(category) -> str:
+    """The category's name in the language the explanation is written in."""
+    return local_name(category, str(get_locale() or ""))
+
+
 def _words(words: list[str]) -> str:
     shown = [w for w in words if not re.fullmatch(r"\d+", w)][:6]
     return "、".join(shown) if any(ord(c) > 0x2E80 for w in shown for c in w) \
@@ -285,60 +298,72 @@ def _score(session: Session, need: Need, provider_ids: list[int], hits: TextHits
         in_sub, in_top, first_listing = categories.get(org_id, (0, 0, None))
         if in_sub:
             parts.append(Part("category", LABELS["category"], 30, 30,
-                              f"{in_sub} published listing{'s' if in_sub != 1 else ''} in "
-                              f"{sub.name} ({sub.name_zh})"))
+                              ngettext("%(num)d published listing in %(category)s",
+                                       "%(num)d published listings in %(category)s",
+                                       in_sub, category=_category_name(sub))))
         elif in_top:
             parts.append(Part("category", LABELS["category"], 15, 30,
-                              f"Listings in {top.name} ({top.name_zh}), none in {sub.name}"))
+                              _("Listings in %(top)s, none in %(sub)s",
+                                top=_category_name(top), sub=_category_name(sub))))
         else:
             parts.append(Part("category", LABELS["category"], 0, 30,
-                              f"No listing in {top.name} ({top.name_zh})"))
+                              _("No listing in %(top)s", top=_category_name(top))))
         relevance, best_pid = best_listing.get(org_id, (0.0, None))
         if not hits.available:
-            parts.append(Part("text", LABELS["text"], 0, 25, "Search index not available"))
+            parts.append(Part("text", LABELS["text"], 0, 25, _("Search index not available")))
         elif best_pid is None or best_relevance <= 0:
             parts.append(Part("text", LABELS["text"], 0, 25,
-                              "No listing uses the need's words"))
+                              _("No listing uses the need's words")))
         else:
             points = round(25 * relevance / best_relevance, 1)
             parts.append(Part("text", LABELS["text"], points, 25,
-                              f"“{listing_titles.get(best_pid, '')}” matches "
-                              f"{_words(hits.words.get(best_pid, []))}"))
+                              _("“%(title)s” matches %(words)s",
+                                title=listing_titles.get(best_pid, ""),
+                                words=_words(hits.words.get(best_pid, [])))))
         if not need.region:
-            parts.append(Part("region", LABELS["region"], 10, 10, "No region asked"))
+            parts.append(Part("region", LABELS["region"], 10, 10, _("No region asked")))
         else:
             served = set(org.regions_served or [])
             if served & wanted or best_pid in hits.in_region:
                 parts.append(Part("region", LABELS["region"], 10, 10,
-                                  f"Serves {region_label}"
-                                  + (" (nationwide)" if "national" in served
-                                     and need.region not in served else "")))
+                                  _("Serves %(region)s (nationwide)", region=region_label)
+                                  if "national" in served and need.region not in served
+                                  else _("Serves %(region)s", region=region_label)))
             else:
                 parts.append(Part("region", LABELS["region"], 0, 10,
-                                  f"Does not list {region_label} among its regions"))
+                                  _("Does not list %(region)s among its regions",
+                                    region=region_label)))
         credibility = org.credibility_score
         if credibility is None:
             parts.append(Part("credibility", LABELS["credibility"],
                               round(15 * NEW_INSTITUTION_CREDIBILITY / 100, 1), 15,
-                              "Not yet computed: counted as a new verified institution (69)"))
+                              _("Not yet computed: counted as a new verified institution "
+                                "(%(score)s)", score=NEW_INSTITUTION_CREDIBILITY)))
         else:
             parts.append(Part("credibility", LABELS["credibility"],
                               round(15 * credibility / 100, 1), 15,
-                              f"{credibility}/100, level {org.credibility_level or '–'}"))
+                              _("%(score)s/100, level %(level)s", score=credibility,
+                                level=org.credibility_level or "–")))
         invited, answered = responses.get(org_id, (0, 0))
         rate = (answered + 1) / (invited + 2)
         parts.append(Part("response", LABELS["response"], round(10 * rate, 1), 10,
-                          f"Answered {answered} of {invited} earlier invitations"
-                          if invited else "No earlier invitations (counted as 1 of 2)"))
+                          _("Answered %(answered)s of %(invited)s earlier invitations",
+                            answered=answered, invited=invited)
+                          if invited else _("No earlier invitations (counted as 1 of 2)")))
         count, total = ratings.get(org_id, (0, 0))
         average = (RATING_PRIOR_X100 * RATING_PRIOR_N + total) / (RATING_PRIOR_N + count) / 100
         parts.append(Part("ratings", LABELS["ratings"], round(5 * (average - 1) / 4, 1), 5,
-                          f"{count} rating{'s' if count != 1 else ''} in {top.name} this year"
-                          + (f", average {total / count / 100:.1f}★" if count else "")))
+                          ngettext("%(num)d rating in %(category)s this year, average "
+                                   "%(average)s★",
+                                   "%(num)d ratings in %(category)s this year, average "
+                                   "%(average)s★", count, category=_category_name(top),
+                                   average=format(total / count / 100, ".1f"))
+                          if count else _("No ratings in %(category)s this year",
+                                          category=_category_name(top))))
         load = loads.get(org_id, 0)
         parts.append(Part("load", LABELS["load"],
                           round(5 * max(0.0, 1 - load / LOAD_FULL_AT), 1), 5,
-                          f"{load} open order{'s' if load != 1 else ''}"))
+                          ngettext("%(num)d open order", "%(num)d open orders", load)))
         total_points = sum(part.points for part in parts)
         matches.append(Match(provider_id=org_id, provider_name=org.name,
                              product_id=best_pid or first_listing,

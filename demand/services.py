@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -38,6 +40,7 @@ from demand.models import (
 )
 from marketplace import audit, reference
 from marketplace.database import utcnow
+from marketplace.i18n import format_date, format_datetime
 from marketplace.models import Organisation, User
 from marketplace.notifications import notify_organisation
 from marketplace.permissions import (
@@ -56,21 +59,22 @@ MAX_TITLE = 200
 MAX_TEXT = 20_000
 REGION_CODES = {code for code, _en, _zh in reference.REGIONS}
 NEED_STATUS_LABELS = {
-    "draft": ("Draft", "secondary"), "submitted": ("Awaiting moderation", "warning"),
-    "open": ("Open for proposals", "success"), "awarded": ("Awarded", "primary"),
-    "closed": ("Closed without award", "secondary"), "expired": ("Expired", "secondary"),
+    "draft": (_l("Draft"), "secondary"), "submitted": (_l("Awaiting moderation"), "warning"),
+    "open": (_l("Open for proposals"), "success"), "awarded": (_l("Awarded"), "primary"),
+    "closed": (_l("Closed without award"), "secondary"),
+    "expired": (_l("Expired"), "secondary"),
 }
 PROPOSAL_STATUS_LABELS = {
-    "active": ("Active", "success"), "withdrawn": ("Withdrawn", "secondary"),
-    "awarded": ("Awarded", "primary"), "not_selected": ("Not selected", "secondary"),
+    "active": (_l("Active"), "success"), "withdrawn": (_l("Withdrawn"), "secondary"),
+    "awarded": (_l("Awarded"), "primary"), "not_selected": (_l("Not selected"), "secondary"),
 }
 DECLINE_REASONS = {
-    "out_of_scope": "Outside our services",
-    "capacity": "No capacity before the deadline",
-    "budget": "Budget too low",
-    "region": "We do not serve this region",
-    "unclear": "The need is not clear enough",
-    "other": "Other",
+    "out_of_scope": _l("Outside our services"),
+    "capacity": _l("No capacity before the deadline"),
+    "budget": _l("Budget too low"),
+    "region": _l("We do not serve this region"),
+    "unclear": _l("The need is not clear enough"),
+    "other": _l("Other"),
 }
 
 
@@ -112,7 +116,7 @@ def need_link(need: Need, side: str = "buyer") -> str:
 
 def _require_enterprise(user: User) -> None:
     if not is_buyer_account(user):
-        raise DemandError("Only enterprise accounts can publish needs (需求).", status=403)
+        raise DemandError(_("Only enterprise accounts can publish needs."), status=403)
     if not may_buy(user):
         from providers.credibility import suspended_buyer_message
 
@@ -121,24 +125,24 @@ def _require_enterprise(user: User) -> None:
 
 def _require_owner(user: User, need: Need) -> None:
     if user.role != "enterprise" or not is_member_of(user, need.buyer_org_id):
-        raise DemandError("Only the enterprise that published this need can do that.",
+        raise DemandError(_("Only the enterprise that published this need can do that."),
                           status=403)
 
 
 def _require_staff(user: User) -> None:
     if not has_role(user, "staff"):
-        raise DemandError("Only platform staff can do that.", status=403)
+        raise DemandError(_("Only platform staff can do that."), status=403)
 
 
 def _require_institution(user: User) -> Organisation:
     if user.role != "provider" or user.organisation is None:
-        raise DemandError("Only service institutions can answer needs.", status=403)
+        raise DemandError(_("Only service institutions can answer needs."), status=403)
     org = user.organisation
     if org.suspended:
-        raise DemandError("Your institution is suspended by the platform and cannot send "
-                          "proposals or answer needs until it is reinstated.", status=403)
+        raise DemandError(_("Your institution is suspended by the platform and cannot send "
+                          "proposals or answer needs until it is reinstated."), status=403)
     if not org.is_verified:
-        raise DemandError("Your institution must be verified before it can answer needs.",
+        raise DemandError(_("Your institution must be verified before it can answer needs."),
                           status=403)
     return org
 
@@ -177,7 +181,7 @@ def require_view(session: Session, user, need: Need) -> str:
     exist for them; its title is not leaked)."""
     role = role_on(session, user, need)
     if role is None:
-        raise DemandError("No such need.", status=404)
+        raise DemandError(_("No such need."), status=404)
     return role
 
 
@@ -226,55 +230,56 @@ def validate_need(session: Session, data: NeedData, now: datetime) -> NeedData:
     data.title = (data.title or "").strip()
     data.description = (data.description or "").strip()
     if not data.title:
-        raise DemandError("Give the need a title.")
+        raise DemandError(_("Give the need a title."))
     if len(data.title) > MAX_TITLE:
-        raise DemandError(f"The title is longer than {MAX_TITLE} characters.")
+        raise DemandError(_("The title is longer than %(count)s characters.", count=MAX_TITLE))
     if not data.description:
-        raise DemandError("Describe the need: what you want done, for what and by when.")
+        raise DemandError(_("Describe the need: what you want done, for what and by when."))
     if len(data.description) > MAX_TEXT:
-        raise DemandError(f"The description is longer than {MAX_TEXT:,} characters.")
+        raise DemandError(_("The description is longer than %(count)s characters.",
+                                count=format(MAX_TEXT, ",")))
     category = session.get(Category, data.category_id) if data.category_id else None
     if category is None or category.parent_id is None:
-        raise DemandError("Choose the sub-category that fits the need.")
+        raise DemandError(_("Choose the sub-category that fits the need."))
     if data.budget_kind not in BUDGET_KINDS:
-        raise DemandError("Choose a budget: fixed, a range, or open to proposals.")
+        raise DemandError(_("Choose a budget: fixed, a range, or open to proposals."))
     for amount in (data.budget_min, data.budget_max):
         if amount is not None and amount <= 0:
-            raise DemandError("Budget amounts must be more than zero.")
+            raise DemandError(_("Budget amounts must be more than zero."))
     if data.budget_kind == "fixed":
         if data.budget_min is None:
-            raise DemandError("Enter the fixed budget.")
+            raise DemandError(_("Enter the fixed budget."))
         data.budget_max = data.budget_min
     elif data.budget_kind == "range":
         if data.budget_min is None or data.budget_max is None:
-            raise DemandError("Enter both ends of the budget range.")
+            raise DemandError(_("Enter both ends of the budget range."))
         if data.budget_min > data.budget_max:
-            raise DemandError("The budget's minimum is above its maximum.")
+            raise DemandError(_("The budget's minimum is above its maximum."))
     else:
         data.budget_min = data.budget_max = None
     if (category.parent and category.parent.slug == "finance"):
         if not data.financial_amount or data.financial_amount <= 0:
-            raise DemandError("A financing need says the amount wanted.")
+            raise DemandError(_("A financing need says the amount wanted."))
         if not data.financial_term_months or not 1 <= data.financial_term_months <= 360:
-            raise DemandError("The financing term is between 1 and 360 months.")
+            raise DemandError(_("The financing term is between 1 and 360 months."))
         data.financial_purpose = (data.financial_purpose or "").strip()
         if not data.financial_purpose:
-            raise DemandError("Say what the financing is for.")
+            raise DemandError(_("Say what the financing is for."))
     else:
         data.financial_amount = data.financial_term_months = None
         data.financial_purpose = None
     if data.proposal_deadline is None:
-        raise DemandError("Set the deadline for proposals.")
+        raise DemandError(_("Set the deadline for proposals."))
     data.proposal_deadline = _aware(data.proposal_deadline)
     if data.proposal_deadline <= now:
-        raise DemandError("The proposal deadline is in the past.")
+        raise DemandError(_("The proposal deadline is in the past."))
     if data.wanted_delivery is not None and data.wanted_delivery < data.proposal_deadline.date():
-        raise DemandError("The wanted delivery date is before the proposal deadline.")
+        raise DemandError(_("The wanted delivery date is before the proposal deadline."))
     if data.region is not None and data.region not in REGION_CODES:
-        raise DemandError("Choose a region from the list.")
+        raise DemandError(_("Choose a region from the list."))
     if data.visibility not in VISIBILITIES:
-        raise DemandError("Choose who sees the need: the demand board or invited "
-                          "institutions only.")
+        raise DemandError(_("Choose who sees the need: the demand board or invited "
+                          "institutions only."))
     data.show_company = bool(data.show_company)
     return data
 
@@ -309,11 +314,11 @@ def update_need(session: Session, user: User, need: Need, data: NeedData, note: 
     now = now or utcnow()
     _require_owner(user, need)
     if need.status not in ("draft", "submitted", "open"):
-        raise DemandError("This need is no longer open and cannot be edited.", status=409)
+        raise DemandError(_("This need is no longer open and cannot be edited."), status=409)
     validate_need(session, data, now)
     if need.status == "open" and data.category_id != need.category_id:
-        raise DemandError("The category of an open need cannot change: close it and "
-                          "publish a new one.")
+        raise DemandError(_("The category of an open need cannot change: close it and "
+                          "publish a new one."))
     data.apply(need)
     need.updated_at = now
     if need.status == "open":
@@ -323,8 +328,10 @@ def update_need(session: Session, user: User, need: Need, data: NeedData, note: 
                                 created_at=now))
         for org in _answering_institutions(session, need):
             notify_organisation(session, org, "need_updated",
-                                f"Need updated (version {need.version}): {need.title}",
-                                (note or "The enterprise changed the need.").strip()[:500],
+                                _l("Need updated (version %(version)s): %(title)s",
+                                   version=need.version, title=need.title),
+                                (note or "").strip()[:500]
+                                or _l("The enterprise changed the need."),
                                 need_link(need, "provider"))
     session.flush()
     return need
@@ -347,7 +354,7 @@ def submit_need(session: Session, user: User, need: Need, now: datetime | None =
     _require_owner(user, need)
     _require_enterprise(user)
     if need.status != "draft":
-        raise DemandError("Only a draft can be submitted.", status=409)
+        raise DemandError(_("Only a draft can be submitted."), status=409)
     validate_need(session, NeedData.of(need), now)
     need.status = "submitted"
     need.submitted_at = now
@@ -362,23 +369,24 @@ def approve_need(session: Session, staff: User, need: Need, note: str | None = N
     now = now or utcnow()
     _require_staff(staff)
     if _aware(need.proposal_deadline) <= now:
-        raise DemandError("The need's proposal deadline has passed; return it to the "
-                          "enterprise to set a new one.", status=409)
+        raise DemandError(_("The need's proposal deadline has passed; return it to the "
+                          "enterprise to set a new one."), status=409)
     taken = session.execute(update(Need).where(Need.id == need.id, Need.status == "submitted")
                             .values(status="open", opened_at=now, updated_at=now)
                             .execution_options(synchronize_session=False))
     if taken.rowcount != 1:
-        raise DemandError("This need is not waiting for moderation (another staff member "
-                          "may have decided it).", status=409)
+        raise DemandError(_("This need is not waiting for moderation (another staff member "
+                          "may have decided it)."), status=409)
     session.refresh(need)
     session.add(NeedVersion(need=need, version=need.version, snapshot=snapshot_of(need),
                             note="Published", author_id=need.author_id, created_at=now))
     audit.record(session, staff, "need.approve", need, reason=(note or "").strip() or None)
     invitations = invite_matches(session, need, now=now, index_dir=index_dir)
-    notify_organisation(session, need.buyer, "need_open", f"Need published: {need.title}",
-                        f"Platform staff approved your need. {len(invitations)} matched "
-                        "institutions were invited; see why each was chosen on the need's "
-                        "page.", need_link(need))
+    notify_organisation(session, need.buyer, "need_open",
+                        _l("Need published: %(title)s", title=need.title),
+                        _l("Platform staff approved your need. %(count)s matched "
+                           "institutions were invited; see why each was chosen on the need's "
+                           "page.", count=len(invitations)), need_link(need))
     session.flush()
     return invitations
 
@@ -389,16 +397,18 @@ def reject_need(session: Session, staff: User, need: Need, reason: str,
     _require_staff(staff)
     reason = (reason or "").strip()
     if not reason:
-        raise DemandError("Say why the need goes back to the enterprise.")
+        raise DemandError(_("Say why the need goes back to the enterprise."))
     taken = session.execute(update(Need).where(Need.id == need.id, Need.status == "submitted")
                             .values(status="draft", rejection_reason=reason, updated_at=now)
                             .execution_options(synchronize_session=False))
     if taken.rowcount != 1:
-        raise DemandError("This need is not waiting for moderation.", status=409)
+        raise DemandError(_("This need is not waiting for moderation."), status=409)
     session.refresh(need)
     audit.record(session, staff, "need.reject", need, reason=reason)
-    notify_organisation(session, need.buyer, "need_returned", f"Need returned: {need.title}",
-                        f"Platform staff returned your need: {reason}", need_link(need))
+    notify_organisation(session, need.buyer, "need_returned",
+                        _l("Need returned: %(title)s", title=need.title),
+                        _l("Platform staff returned your need: %(reason)s", reason=reason),
+                        need_link(need))
     session.flush()
 
 
@@ -412,7 +422,7 @@ def close_need(session: Session, user: User, need: Need, reason: str = "",
         .values(status="closed", closed_at=now, close_reason=(reason or "").strip() or None,
                 updated_at=now).execution_options(synchronize_session=False))
     if taken.rowcount != 1:
-        raise DemandError("This need is already awarded or closed.", status=409)
+        raise DemandError(_("This need is already awarded or closed."), status=409)
     session.refresh(need)
     _not_selected(session, need, None, now, "The enterprise closed the need without an award."
                   + (f" Reason: {need.close_reason}" if need.close_reason else ""))
@@ -456,23 +466,24 @@ def _invite(session: Session, need: Need, provider_id: int, source: str, now: da
     provider = session.get(Organisation, provider_id)
     buyer = need.buyer.name if need.show_company else "An enterprise"
     notify_organisation(session, provider, "need_invitation",
-                        f"Invitation to propose (需求): {need.title}",
-                        f"{buyer} published a need that fits your services. Proposals are "
-                        f"due by {_aware(need.proposal_deadline):%Y-%m-%d %H:%M} UTC. Answer "
-                        "with a proposal or tell us it is not for you.",
+                        _l("Invitation to propose: %(title)s", title=need.title),
+                        lambda: _("%(buyer)s published a need that fits your services. "
+                                  "Proposals are due by %(when)s. Answer with a proposal or "
+                                  "tell us it is not for you.", buyer=buyer,
+                                  when=format_datetime(_aware(need.proposal_deadline))),
                         need_link(need, "provider"))
     return invitation
 
 
 def _require_invitable(session: Session, need: Need, provider: Organisation) -> None:
     if need.status != "open":
-        raise DemandError("Institutions can only be invited while the need is open.",
+        raise DemandError(_("Institutions can only be invited while the need is open."),
                           status=409)
     if not provider.is_listed:
-        raise DemandError("Only verified institutions in good standing can be invited.")
+        raise DemandError(_("Only verified institutions in good standing can be invited."))
     existing = invitation_for(session, need, provider.id)
     if existing is not None and existing.status != "removed":
-        raise DemandError(f"{provider.name} is already invited.", status=409)
+        raise DemandError(_("%(name)s is already invited.", name=provider.name), status=409)
 
 
 def _reinvite_or_invite(session, need, provider, source, now, by) -> NeedInvitation:
@@ -505,9 +516,9 @@ def staff_remove_invitation(session: Session, staff: User, invitation: NeedInvit
     _require_staff(staff)
     reason = (reason or "").strip()
     if not reason:
-        raise DemandError("Say why the invitation is removed.")
+        raise DemandError(_("Say why the invitation is removed."))
     if invitation.status != "invited":
-        raise DemandError("Only an unanswered invitation can be removed.", status=409)
+        raise DemandError(_("Only an unanswered invitation can be removed."), status=409)
     invitation.status = "removed"
     audit.record(session, staff, "need.uninvite", invitation.need, reason=reason,
                  provider_org_id=invitation.provider_org_id)
@@ -531,7 +542,7 @@ def invite_favourite(session: Session, user: User, need: Need, provider: Organis
     now = now or utcnow()
     _require_owner(user, need)
     if provider.id not in {org.id for org in favourite_institutions(session, user)}:
-        raise DemandError("You can invite institutions from your favourites only.",
+        raise DemandError(_("You can invite institutions from your favourites only."),
                           status=403)
     _require_invitable(session, need, provider)
     return _reinvite_or_invite(session, need, provider, "favourite", now, user)
@@ -545,14 +556,14 @@ def decline_invitation(session: Session, user: User, need: Need, reason: str, no
     org = _require_institution(user)
     invitation = invitation_for(session, need, org.id)
     if invitation is None or invitation.status == "removed":
-        raise DemandError("Your institution was not invited to this need.", status=403)
+        raise DemandError(_("Your institution was not invited to this need."), status=403)
     if invitation.status != "invited":
-        raise DemandError("You already answered this invitation.", status=409)
+        raise DemandError(_("You already answered this invitation."), status=409)
     if reason not in DECLINE_REASONS:
-        raise DemandError("Choose a reason from the list.")
+        raise DemandError(_("Choose a reason from the list."))
     note = (note or "").strip()
     if reason == "other" and not note:
-        raise DemandError("Say in a few words why the need is not for you.")
+        raise DemandError(_("Say in a few words why the need is not for you."))
     invitation.status = "declined"
     invitation.decline_reason = reason
     invitation.decline_note = note[:2000] or None
@@ -588,58 +599,62 @@ def validate_milestones(milestones: list[dict], delivery_date: date, today: date
     """Rows of {title, share_bp, due_date}: at least one, shares adding up to exactly 100 %,
     each due date given, not in the past, in order, and not after the delivery date."""
     if not milestones:
-        raise DemandError("Add at least one milestone (one row of 100 % is fine).")
+        raise DemandError(_("Add at least one milestone (a single row of 100 % will do)."))
     clean, previous = [], None
     for number, row in enumerate(milestones, start=1):
         title = str(row.get("title") or "").strip()
         if not title:
-            raise DemandError(f"Milestone {number} has no title.")
+            raise DemandError(_("Milestone %(number)s has no title.", number=number))
         share = row.get("share_bp")
         if not isinstance(share, int) or share <= 0:
-            raise DemandError(f"Milestone {number}: its share must be more than 0 %.")
+            raise DemandError(_("Milestone %(number)s: its share must be more than 0 %%.",
+                                number=number))
         due = row.get("due_date")
         if isinstance(due, str):
             try:
                 due = date.fromisoformat(due)
             except ValueError:
-                raise DemandError(f"Milestone {number}: dates are YYYY-MM-DD.") from None
+                raise DemandError(_("Milestone %(number)s: dates are YYYY-MM-DD.",
+                                  number=number)) from None
         if due is None:
-            raise DemandError(f"Milestone {number} has no due date.")
+            raise DemandError(_("Milestone %(number)s has no due date.", number=number))
         if due < today:
-            raise DemandError(f"Milestone {number} is due in the past.")
+            raise DemandError(_("Milestone %(number)s is due in the past.", number=number))
         if previous is not None and due < previous:
-            raise DemandError(f"Milestone {number} is due before milestone {number - 1}: "
-                              "put the milestones in date order.")
+            raise DemandError(_("Milestone %(number)s is due before milestone %(previous)s: "
+                                "put the milestones in date order.",
+                                number=number, previous=number - 1))
         if due > delivery_date:
-            raise DemandError(f"Milestone {number} is due after the delivery date.")
+            raise DemandError(_("Milestone %(number)s is due after the delivery date.",
+                                number=number))
         previous = due
         clean.append({"title": title[:200], "share_bp": share, "due_date": due.isoformat()})
     total = sum(row["share_bp"] for row in clean)
     if total != 10_000:
-        raise DemandError(f"Milestone shares must add up to 100 % (they add up to "
-                          f"{total / 100:g} %).")
+        raise DemandError(_("Milestone shares must add up to 100 %% (they add up to %(total)s %%).",
+                            total=format(total / 100, "g")))
     return clean
 
 
 def validate_proposal(need: Need, data: ProposalData, now: datetime) -> ProposalData:
     if data.price is None or data.price <= 0:
-        raise DemandError("Enter your price (for financing: the service fee), more than zero.")
+        raise DemandError(_("Enter your price (for financing: the service fee), more than zero."))
     if data.delivery_date is None:
-        raise DemandError("Enter the delivery date.")
+        raise DemandError(_("Enter the delivery date."))
     if data.delivery_date < now.date():
-        raise DemandError("The delivery date is in the past.")
+        raise DemandError(_("The delivery date is in the past."))
     data.milestones = validate_milestones(data.milestones, data.delivery_date, now.date())
     data.team = (data.team or "").strip()[:MAX_TEXT]
     data.cover_note = (data.cover_note or "").strip()[:MAX_TEXT]
     if not data.cover_note:
-        raise DemandError("Write a cover note: how you would meet the need.")
+        raise DemandError(_("Write a cover note: how you would meet the need."))
     if need.is_financial:
         if not data.offered_amount or data.offered_amount <= 0:
-            raise DemandError("Enter the amount you offer.")
+            raise DemandError(_("Enter the amount you offer."))
         if data.rate_bp is None or not 0 <= data.rate_bp <= 10_000:
-            raise DemandError("Enter the annual rate, between 0 % and 100 %.")
+            raise DemandError(_("Enter the annual rate, between 0 % and 100 %."))
         if not data.term_months or not 1 <= data.term_months <= 360:
-            raise DemandError("The term is between 1 and 360 months.")
+            raise DemandError(_("The term is between 1 and 360 months."))
         data.conditions = (data.conditions or "").strip()[:MAX_TEXT] or None
     else:
         data.offered_amount = data.rate_bp = data.term_months = None
@@ -664,21 +679,21 @@ def _listing_for(session: Session, need: Need, org: Organisation) -> Product:
                                      (Product.pricing_mode == "quote").desc(), Product.id)
                            .limit(1)).all()
     if not rows:
-        raise DemandError("Publish at least one listing before sending proposals: the "
-                          "order of an awarded proposal is placed on it.", status=409)
+        raise DemandError(_("Publish at least one listing before sending proposals: the "
+                          "order of an awarded proposal is placed on it."), status=409)
     return rows[0]
 
 
 def _require_can_propose(session: Session, user: User, need: Need, now: datetime):
     org = _require_institution(user)
     if need.status != "open":
-        raise DemandError("This need is not open for proposals.", status=409)
+        raise DemandError(_("This need is not open for proposals."), status=409)
     if _aware(need.proposal_deadline) <= now:
-        raise DemandError("The deadline for proposals has passed.", status=409)
+        raise DemandError(_("The deadline for proposals has passed."), status=409)
     invitation = invitation_for(session, need, org.id)
     invited = invitation is not None and invitation.status != "removed"
     if need.visibility == "invited" and not invited:
-        raise DemandError("This need is open to invited institutions only.", status=403)
+        raise DemandError(_("This need is open to invited institutions only."), status=403)
     return org, invitation
 
 
@@ -695,12 +710,12 @@ def submit_proposal(session: Session, user: User, need: Need, data: ProposalData
     org, invitation = _require_can_propose(session, user, need, now)
     existing = proposal_for(session, need, org.id)
     if existing is not None and existing.status == "active":
-        raise DemandError("Your institution already sent a proposal: revise it instead.",
+        raise DemandError(_("Your institution already sent a proposal: revise it instead."),
                           status=409)
     if existing is not None:
-        raise DemandError("Your institution withdrew its proposal to this need.", status=409)
+        raise DemandError(_("Your institution withdrew its proposal to this need."), status=409)
     if invitation is not None and invitation.status == "declined":
-        raise DemandError("Your institution declined this need.", status=409)
+        raise DemandError(_("Your institution declined this need."), status=409)
     validate_proposal(need, data, now)
     product = _listing_for(session, need, org)
     proposal = Proposal(need_id=need.id, provider_org_id=org.id, author_id=user.id,
@@ -716,10 +731,11 @@ def submit_proposal(session: Session, user: User, need: Need, data: ProposalData
         invitation.status = "proposed"
         invitation.answered_at = now
     notify_organisation(session, need.buyer, "proposal_received",
-                        f"New proposal for “{need.title}”",
-                        f"{org.name} sent a proposal: "
-                        f"{format_amount(proposal.price, proposal.currency)}, delivery by "
-                        f"{proposal.delivery_date.isoformat()}.", need_link(need))
+                        _l("New proposal for “%(title)s”", title=need.title),
+                        lambda: _("%(name)s sent a proposal: %(price)s, delivery by %(when)s.",
+                                  name=org.name,
+                                  price=format_amount(proposal.price, proposal.currency),
+                                  when=format_date(proposal.delivery_date)), need_link(need))
     session.flush()
     if invitation is not None:
         _refresh_credibility(session, [org.id], now)
@@ -728,7 +744,7 @@ def submit_proposal(session: Session, user: User, need: Need, data: ProposalData
 
 def _require_own_proposal(user: User, proposal: Proposal) -> None:
     if user.role != "provider" or not is_member_of(user, proposal.provider_org_id):
-        raise DemandError("Only the institution that sent this proposal can change it.",
+        raise DemandError(_("Only the institution that sent this proposal can change it."),
                           status=403)
 
 
@@ -740,7 +756,7 @@ def revise_proposal(session: Session, user: User, proposal: Proposal, data: Prop
     need = proposal.need
     _require_can_propose(session, user, need, now)
     if proposal.status != "active":
-        raise DemandError("Only an active proposal can be revised.", status=409)
+        raise DemandError(_("Only an active proposal can be revised."), status=409)
     validate_proposal(need, data, now)
     taken = session.execute(update(Proposal).where(
         Proposal.id == proposal.id, Proposal.status == "active",
@@ -749,17 +765,19 @@ def revise_proposal(session: Session, user: User, proposal: Proposal, data: Prop
             **{name: getattr(data, name) for name in ProposalData.FIELDS})
         .execution_options(synchronize_session=False))
     if taken.rowcount != 1:
-        raise DemandError("This proposal changed a moment ago; reload it and try again.",
+        raise DemandError(_("This proposal changed a moment ago; reload it and try again."),
                           status=409)
     session.refresh(proposal)
     session.add(ProposalVersion(proposal=proposal, version=proposal.version,
                                 snapshot=_snapshot(proposal), author_id=user.id,
                                 created_at=now))
     notify_organisation(session, need.buyer, "proposal_revised",
-                        f"Proposal revised for “{need.title}”",
-                        f"{proposal.provider.name} revised its proposal (version "
-                        f"{proposal.version}): {format_amount(proposal.price, proposal.currency)}"
-                        f", delivery by {proposal.delivery_date.isoformat()}.", need_link(need))
+                        _l("Proposal revised for “%(title)s”", title=need.title),
+                        lambda: _("%(name)s revised its proposal (version %(version)s): "
+                                  "%(price)s, delivery by %(when)s.",
+                                  name=proposal.provider.name, version=proposal.version,
+                                  price=format_amount(proposal.price, proposal.currency),
+                                  when=format_date(proposal.delivery_date)), need_link(need))
     session.flush()
     return proposal
 
@@ -773,11 +791,11 @@ def withdraw_proposal(session: Session, user: User, proposal: Proposal,
                             .values(status="withdrawn", decided_at=now, updated_at=now)
                             .execution_options(synchronize_session=False))
     if taken.rowcount != 1:
-        raise DemandError("Only an active proposal can be withdrawn.", status=409)
+        raise DemandError(_("Only an active proposal can be withdrawn."), status=409)
     session.refresh(proposal)
     notify_organisation(session, proposal.need.buyer, "proposal_withdrawn",
-                        f"Proposal withdrawn for “{proposal.need.title}”",
-                        f"{proposal.provider.name} withdrew its proposal.",
+                        _l("Proposal withdrawn for “%(title)s”", title=proposal.need.title),
+                        _l("%(name)s withdrew its proposal.", name=proposal.provider.name),
                         need_link(proposal.need))
     session.flush()
 
@@ -785,7 +803,7 @@ def withdraw_proposal(session: Session, user: User, proposal: Proposal,
 def set_shortlisted(session: Session, user: User, proposal: Proposal, on: bool) -> None:
     _require_owner(user, proposal.need)
     if proposal.status != "active":
-        raise DemandError("Only active proposals can be shortlisted.", status=409)
+        raise DemandError(_("Only active proposals can be shortlisted."), status=409)
     proposal.shortlisted = bool(on)
     session.flush()
 
@@ -801,19 +819,19 @@ def post_message(session: Session, user: User, proposal: Proposal, body: str,
     elif user.role == "provider" and is_member_of(user, proposal.provider_org_id):
         side, other, link = "provider", need.buyer, need_link(need)
     else:
-        raise DemandError("Only the enterprise and the proposing institution write here.",
+        raise DemandError(_("Only the enterprise and the proposing institution write here."),
                           status=403)
     if not body:
-        raise DemandError("Write a message.")
+        raise DemandError(_("Write a message."))
     if len(body) > 5000:
-        raise DemandError("Keep a message under 5,000 characters.")
+        raise DemandError(_("Keep a message under 5,000 characters."))
     if need.status not in ("open", "awarded"):
-        raise DemandError("This need is closed.", status=409)
+        raise DemandError(_("This need is closed."), status=409)
     message = ProposalMessage(proposal_id=proposal.id, author_id=user.id, side=side,
                               body=body, created_at=now)
     session.add(message)
-    notify_organisation(session, other, "proposal_message", f"New message about "
-                        f"“{need.title}”", body[:500], link)
+    notify_organisation(session, other, "proposal_message",
+                        _l("New message about “%(title)s”", title=need.title), body[:500], link)
     session.flush()
     return message
 
@@ -833,19 +851,19 @@ def award(session: Session, user: User, proposal: Proposal, feedback: str = "",
     _require_owner(user, need)
     _require_enterprise(user)
     if need.status != "open":
-        raise DemandError("This need has already been awarded or closed.", status=409)
+        raise DemandError(_("This need has already been awarded or closed."), status=409)
     if proposal.status != "active":
-        raise DemandError("Only an active proposal can be awarded.", status=409)
+        raise DemandError(_("Only an active proposal can be awarded."), status=409)
     if not proposal.provider.is_listed:
-        raise DemandError("This institution is not in good standing on the platform now "
-                          "(suspended or unverified) and cannot be awarded.", status=409)
+        raise DemandError(_("This institution is not in good standing on the platform now "
+                          "(suspended or unverified) and cannot be awarded."), status=409)
     product = proposal.product
     taken = session.execute(update(Need).where(Need.id == need.id, Need.status == "open")
                             .values(status="awarded", awarded_proposal_id=proposal.id,
                                     awarded_at=now, closed_at=now, updated_at=now)
                             .execution_options(synchronize_session=False))
     if taken.rowcount != 1:
-        raise DemandError("This need has already been awarded or closed.", status=409)
+        raise DemandError(_("This need has already been awarded or closed."), status=409)
     session.refresh(need)
     request = QuoteRequest(product_id=product.id, buyer_org_id=need.buyer_org_id,
                            buyer_user_id=user.id, provider_org_id=proposal.provider_org_id,
@@ -900,12 +918,14 @@ def _not_selected(session: Session, need: Need, winner: Proposal | None, now: da
         proposal.status = "not_selected"
         proposal.decided_at = now
         proposal.feedback = feedback or None
-        body = (f"The enterprise chose another institution for “{need.title}”."
-                if winner else f"“{need.title}” was closed without an award.")
-        if feedback:
-            body += f"\n\nFeedback from the enterprise: {feedback}"
+        def body(title=need.title, chosen=winner is not None):
+            text = (_("The enterprise chose another institution for “%(title)s”.", title=title)
+                    if chosen else _("“%(title)s” was closed without an award.", title=title))
+            if feedback:
+                text += "\n\n" + _("Feedback from the enterprise: %(text)s", text=feedback)
+            return text
         notify_organisation(session, proposal.provider, "proposal_not_selected",
-                            f"Proposal not selected: {need.title}", body,
+                            _l("Proposal not selected: %(title)s", title=need.title), body,
                             need_link(need, "provider"))
 
 
@@ -933,9 +953,11 @@ def run_need_timers(session: Session, now: datetime | None = None) -> TimerRepor
         if _expire(session, need, now):
             report.expired += 1
             notify_organisation(session, need.buyer, "need_expired",
-                                f"Need expired without proposals: {need.title}",
-                                "No institution sent a proposal before the deadline. You can "
-                                "publish it again with a later deadline or a wider brief.",
+                                _l("Need expired without proposals: %(title)s",
+                                   title=need.title),
+                                _l("No institution sent a proposal before the deadline. You "
+                                   "can publish it again with a later deadline or a wider "
+                                   "brief."),
                                 need_link(need))
     for need in session.scalars(select(Need).where(
             Need.status == "open", Need.proposal_deadline <= now, active,
@@ -943,9 +965,10 @@ def run_need_timers(session: Session, now: datetime | None = None) -> TimerRepor
         need.reminded_at = now
         report.reminded += 1
         notify_organisation(session, need.buyer, "need_deadline",
-                            f"Proposals are in: {need.title}",
-                            "The deadline for proposals has passed. Compare them side by side "
-                            "and award one, or close the need with a reason.", need_link(need))
+                            _l("Proposals are in: %(title)s", title=need.title),
+                            _l("The deadline for proposals has passed. Compare them side by "
+                               "side and award one, or close the need with a reason."),
+                            need_link(need))
     late = now - timedelta(days=_setting("NEED_AWARD_DAYS", DEFAULT_AWARD_DAYS))
     for need in session.scalars(select(Need).where(
             Need.status == "open", Need.proposal_deadline <= late)).all():

@@ -20,6 +20,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -99,7 +100,7 @@ def _int(name: str, label: str) -> int | None:
     try:
         return int(raw)
     except ValueError:
-        raise DemandError(f"{label} must be a whole number.") from None
+        raise DemandError(_("%(field)s must be a whole number.", field=label)) from None
 
 
 def _date(name: str, label: str) -> date | None:
@@ -109,20 +110,20 @@ def _date(name: str, label: str) -> date | None:
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        raise DemandError(f"{label}: write the date as YYYY-MM-DD.") from None
+        raise DemandError(_("%(field)s: write the date as YYYY-MM-DD.", field=label)) from None
 
 
 def _deadline() -> datetime | None:
     """The proposal deadline: a local date (end of that day, Asia/Shanghai) and optional
     time, stored in UTC."""
-    day = _date("proposal_deadline", "Proposal deadline")
+    day = _date("proposal_deadline", _("Proposal deadline"))
     if day is None:
         return None
     raw = (request.form.get("proposal_deadline_time") or "").strip() or "23:59"
     try:
         clock = time.fromisoformat(raw)
     except ValueError:
-        raise DemandError("Proposal deadline: write the time as HH:MM.") from None
+        raise DemandError(_("Proposal deadline: write the time as HH:MM.")) from None
     return datetime.combine(day, clock, tzinfo=LOCAL).astimezone(UTC)
 
 
@@ -130,14 +131,14 @@ def _need_data() -> NeedData:
     form = request.form
     return NeedData(
         title=form.get("title", ""), description=form.get("description", ""),
-        category_id=_int("category_id", "Category"),
+        category_id=_int("category_id", _("Category")),
         budget_kind=form.get("budget_kind", "open"),
         budget_min=_amount("budget_min"), budget_max=_amount("budget_max"),
         financial_amount=_amount("financial_amount"),
-        financial_term_months=_int("financial_term_months", "The term"),
+        financial_term_months=_int("financial_term_months", _("The term")),
         financial_purpose=form.get("financial_purpose"),
         proposal_deadline=_deadline(),
-        wanted_delivery=_date("wanted_delivery", "Wanted delivery"),
+        wanted_delivery=_date("wanted_delivery", _("Wanted delivery")),
         region=form.get("region") or None, visibility=form.get("visibility", "public"),
         show_company=form.get("show_company") == "1")
 
@@ -154,7 +155,7 @@ def _milestones() -> list[dict]:
         try:
             share_bp = parse_share(share) if share.strip() else 0
         except MoneyError as exc:
-            raise DemandError(f"Milestone {number}: {exc}.") from None
+            raise DemandError(_("Milestone %(number)s: %(problem)s.", number=number, problem=exc)) from None
         rows.append({"title": title, "share_bp": share_bp, "due_date": due.strip() or None})
     return rows
 
@@ -165,13 +166,13 @@ def _proposal_data(need: Need) -> ProposalData:
     try:
         rate_bp = parse_share(rate) if rate else None
     except MoneyError as exc:
-        raise DemandError(f"Rate: {exc}.") from None
+        raise DemandError(_("Rate: %(problem)s.", problem=exc)) from None
     return ProposalData(
-        price=_amount("price", need.currency), delivery_date=_date("delivery_date", "Delivery"),
+        price=_amount("price", need.currency), delivery_date=_date("delivery_date", _("Delivery")),
         milestones=_milestones(), team=form.get("team", ""),
         cover_note=form.get("cover_note", ""),
         offered_amount=_amount("offered_amount", need.currency), rate_bp=rate_bp,
-        term_months=_int("term_months", "The term"), conditions=form.get("conditions"))
+        term_months=_int("term_months", _("The term")), conditions=form.get("conditions"))
 
 
 def _save_need_files(need: Need, proposal: Proposal | None = None) -> list[str]:
@@ -228,8 +229,8 @@ def new_need():
             abort(exc.status, exc.message)
         flash(exc.message, "danger")
         return _form_page(None, data), 400
-    flash("Need submitted for moderation: staff check it before it opens."
-          if need.status == "submitted" else "Need saved as a draft.", "success")
+    flash(_("Need submitted for moderation: staff check it before it opens.")
+          if need.status == "submitted" else _("Need saved as a draft."), "success")
     return redirect(url_for("demand.need_detail", need_id=need.id))
 
 
@@ -255,8 +256,9 @@ def edit_need(need_id):
             abort(exc.status, exc.message)
         flash(exc.message, "danger")
         return _form_page(need, data), 400
-    flash("Need updated." + (f" Version {need.version} is shown to the invited institutions."
-                             if need.status == "open" else ""), "success")
+    flash(_("Need updated. Version %(version)s is shown to the invited institutions.",
+            version=need.version)
+          if need.status == "open" else _("Need updated."), "success")
     return redirect(url_for("demand.need_detail", need_id=need.id))
 
 
@@ -277,14 +279,14 @@ def _buyer_action(need_id: int, action, message: str):
 @role_required("enterprise")
 def submit_need(need_id):
     return _buyer_action(need_id, lambda need: services.submit_need(db.session, _user(), need),
-                         "Need submitted for moderation.")
+                         _("Need submitted for moderation."))
 
 
 @bp.post("/needs/<int:need_id>/close")
 @role_required("enterprise")
 def close_need(need_id):
     return _buyer_action(need_id, lambda need: services.close_need(
-        db.session, _user(), need, request.form.get("reason", "")), "Need closed.")
+        db.session, _user(), need, request.form.get("reason", "")), _("Need closed."))
 
 
 @bp.post("/needs/<int:need_id>/invite")
@@ -294,7 +296,7 @@ def invite_favourite(need_id):
     if provider is None:
         abort(404)
     return _buyer_action(need_id, lambda need: services.invite_favourite(
-        db.session, _user(), need, provider), f"{provider.name} invited.")
+        db.session, _user(), need, provider), _("%(name)s invited.", name=provider.name))
 
 
 def _int_arg(name: str) -> int:
@@ -325,6 +327,7 @@ def need_detail(need_id):
         invitations=invitations, response_hours=hours,
         favourites=[f for f in favourites if f.id not in invited_ids],
         order=services.order_for(db.session, need), statuses=services.NEED_STATUS_LABELS,
+        part_labels=matching.LABELS,
         proposal_statuses=services.PROPOSAL_STATUS_LABELS,
         decline_reasons=services.DECLINE_REASONS, weights=matching.WEIGHTS,
         can_award=role == "buyer" and need.status == "open",
@@ -342,7 +345,8 @@ def award(proposal_id):
     except DemandError as exc:
         _fail(exc)
         return redirect(url_for("demand.need_detail", need_id=proposal.need_id))
-    flash(f"Proposal awarded: order {order.number} is waiting for your payment.", "success")
+    flash(_("Proposal awarded: order %(number)s is waiting for your payment.",
+            number=order.number), "success")
     return redirect(url_for("orders.pay", order_id=order.id))
 
 
@@ -390,7 +394,7 @@ def withdraw(proposal_id):
     try:
         services.withdraw_proposal(db.session, _user(), proposal)
         db.session.commit()
-        flash("Proposal withdrawn.", "success")
+        flash(_("Proposal withdrawn."), "success")
     except DemandError as exc:
         _fail(exc)
     return redirect(url_for("demand.board_need", need_id=proposal.need_id))
@@ -466,7 +470,7 @@ def decline(need_id):
         services.decline_invitation(db.session, _user(), need, request.form.get("reason", ""),
                                     request.form.get("note", ""))
         db.session.commit()
-        flash("Thank you: the enterprise will not wait for you on this need.", "success")
+        flash(_("Thank you: the enterprise will not wait for you on this need."), "success")
     except DemandError as exc:
         _fail(exc)
     return redirect(url_for("demand.board_need", need_id=need.id))
@@ -495,7 +499,7 @@ def propose(need_id):
             abort(exc.status, exc.message)
         flash(exc.message, "danger")
         return redirect(url_for("demand.board_need", need_id=need.id) + "#proposal-form")
-    flash("Proposal revised." if proposal.version > 1 else "Proposal sent.", "success")
+    flash(_("Proposal revised.") if proposal.version > 1 else _("Proposal sent."), "success")
     return redirect(url_for("demand.board_need", need_id=need.id))
 
 
@@ -534,7 +538,7 @@ def _staff_action(need_id: int, action, message: str):
 def staff_approve(need_id):
     return _staff_action(need_id, lambda need: services.approve_need(
         db.session, _user(), need, request.form.get("note")),
-        "Need approved and opened; the matched institutions are invited.")
+        _("Need approved and opened; the matched institutions are invited."))
 
 
 @bp.post("/staff/needs/<int:need_id>/reject")
@@ -542,7 +546,7 @@ def staff_approve(need_id):
 def staff_reject(need_id):
     return _staff_action(need_id, lambda need: services.reject_need(
         db.session, _user(), need, request.form.get("reason", "")),
-        "Need returned to the enterprise.")
+        _("Need returned to the enterprise."))
 
 
 @bp.post("/staff/needs/<int:need_id>/invite")
@@ -550,10 +554,10 @@ def staff_reject(need_id):
 def staff_invite(need_id):
     provider = db.session.get(Organisation, _int_arg("provider_id"))
     if provider is None or provider.kind != "provider":
-        flash("No institution with that number.", "danger")
+        flash(_("No institution with that number."), "danger")
         return redirect(url_for("demand.need_detail", need_id=need_id))
     return _staff_action(need_id, lambda need: services.staff_invite(
-        db.session, _user(), need, provider), f"{provider.name} invited.")
+        db.session, _user(), need, provider), _("%(name)s invited.", name=provider.name))
 
 
 @bp.post("/staff/needs/invitations/<int:invitation_id>/remove")
@@ -564,7 +568,7 @@ def staff_uninvite(invitation_id):
         abort(404)
     return _staff_action(invitation.need_id, lambda need: services.staff_remove_invitation(
         db.session, _user(), invitation, request.form.get("reason", "")),
-        "Invitation removed.")
+        _("Invitation removed."))
 
 
 @bp.get("/staff/needs/funnel")
@@ -590,4 +594,4 @@ def staff_funnel():
         return Response(funnel.csv_text(figures), mimetype="text/csv", headers={
             "Content-Disposition": f"attachment; filename=needs-{start}-{end}.csv"})
     return render_template("demand/staff_funnel.html", f=figures, stages=funnel.STAGES,
-                           days=days)
+                           statuses=services.NEED_STATUS_LABELS, days=days)
