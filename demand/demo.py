@@ -261,11 +261,6 @@ def _run_to_completion(session: Session, order_id: int, staff: User, t: datetime
     t += steps[1]
     with at(t):
         orders.accept(session, orders.load(session, order_id), provider, now=t)
-        # Work starts only under a contract both sides signed (orders/contracts.py).
-        from orders.paperwork_demo import sign_contract
-
-        sign_contract(session, order_id, buyer, provider, t, random.Random(order_id))  # noqa: S311 (demo IPs)
-        session.commit()
         # An awarded proposal is a quote order with a technology contract: both sign it
         # before the work starts (orders/contracts.py), as the demo's other orders do.
         sign_contract(session, order_id, buyer, provider, t,
