@@ -155,7 +155,7 @@ class ProgrammeForm(FlaskForm):
                            validators=[DataRequired(_l("Enter the maximum share."))], default="50")
     categories = SelectMultipleField(_l("Eligible categories"), coerce=int, validate_choice=False,
                                      render_kw={"size": 8})
-    regions = SelectMultipleField("Enterprises' regions", render_kw={"size": 6})
+    regions = SelectMultipleField(_l("Enterprises' regions"), render_kw={"size": 6})
 
 
 class GrantForm(FlaskForm):

@@ -305,9 +305,10 @@ def _response(i: CredibilityInputs) -> Part:
         # too: the part is scaled by the answer rate, with a prior of 1 answered of 2.
         rate = (i.invitations_answered + 1) / (i.invitations + 2)
         points = _round1(points * rate)
+        rate_text = format(rate, ".0%")
         text += " " + _("Answered %(answered)s of %(invited)s invitations to needs; the part "
                         "is scaled by that rate (%(rate)s).", answered=i.invitations_answered,
-                        invited=i.invitations, rate=f"{rate:.0%}")
+                        invited=i.invitations, rate=rate_text)
         figure += " · " + _("%(answered)s/%(invited)s invitations",
                             answered=i.invitations_answered, invited=i.invitations)
     return Part("response", PART_LABELS["response"], points, full, figure, text)
