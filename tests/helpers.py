@@ -2,7 +2,6 @@
 a minimal valid PDF. Test-area support modules (order_support, provider_support) re-export
 them, so ``support.login(client, user)`` keeps working."""
 
-import re
 
 import factories
 
@@ -41,9 +40,11 @@ def browser_login(page, base: str, who, password: str = factories.PASSWORD) -> N
     from playwright.sync_api import expect
 
     page.goto(f"{base}/login")
-    page.get_by_label("Email").fill(_email(who))
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name=re.compile("Log in")).click()
+    # By field name, not label: the page may be in Chinese (邮箱, 密码, 登录).
+    form = page.locator("form").filter(has=page.locator("input[name=password]"))
+    form.locator("input[name=email]").fill(_email(who))
+    form.locator("input[name=password]").fill(password)
+    form.locator("button[type=submit]").click()
     expect(page.get_by_test_id("account-menu")).to_be_visible()
 
 
@@ -51,5 +52,5 @@ def browser_logout(page) -> None:
     from playwright.sync_api import expect
 
     page.get_by_test_id("account-menu").click()
-    page.get_by_role("button", name="Log out").click()
-    expect(page.get_by_role("link", name="Log in")).to_be_visible()
+    page.locator("form[action$='/logout'] button[type=submit]").click()
+    expect(page.locator("a[href$='/login']").first).to_be_visible()

@@ -75,7 +75,7 @@ def test_need_to_completed_order(app, live_server, page, world, screenshots):
     expect(page.get_by_test_id("empty-state")).to_be_visible()
     page.get_by_test_id("new-need").click()
     page.get_by_label("Title").fill("欧盟上市前的专利自由实施分析 (FTO)")
-    page.get_by_label(re.compile("^Description")).fill(
+    page.get_by_label(re.compile("^Need description")).fill(
         "扫地机器人进入欧洲市场前，需要一份**自由实施分析** (freedom-to-operate) 报告，覆盖欧洲专利。")
     page.get_by_label("Category").select_option(str(ids["category"]))
     page.get_by_role("radio", name="Range").check()
