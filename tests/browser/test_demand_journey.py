@@ -150,13 +150,27 @@ def test_need_to_completed_order(app, live_server, page, world, screenshots):
         order = db.session.scalar(select(Order))
         order_id, number = order.id, order.number
         assert order.kind == "quote" and order.subtotal == 55_000_00
+
+    # --- the buyer signs the technology contract the award made (work waits for both)
+    import factories
+
+    page.goto(f"{base}/orders/{order_id}")
+    page.get_by_test_id("contract-link").click()
+    page.get_by_label("Your account password").fill(factories.PASSWORD)
+    page.get_by_test_id("sign-contract").click()
+    expect(page.get_by_test_id("contract-status")).to_be_visible()
     logout(page)
 
-    # --- the FTO agency accepts, reaches both milestones and delivers
+    # --- the FTO agency accepts, signs, reaches both milestones and delivers
     login(page, base, emails["fto_user"])
     page.goto(f"{base}/provider/orders/{order_id}")
     page.get_by_test_id("action-accept").click()
     expect(page.get_by_test_id("order-status")).to_have_text("Accepted")
+    page.get_by_test_id("contract-link").click()
+    page.get_by_label("Your account password").fill(factories.PASSWORD)
+    page.get_by_test_id("sign-contract").click()
+    expect(page.get_by_test_id("contract-status")).to_contain_text("Signed by both sides")
+    page.goto(f"{base}/provider/orders/{order_id}")
     page.get_by_test_id("milestone-done").first.click()
     expect(page.get_by_test_id("order-status")).to_have_text("In progress")
     page.get_by_test_id("milestone-done").first.click()
