@@ -240,3 +240,21 @@ def test_ambiguous_amounts_are_refused_with_a_reason(text):
 
     with pytest.raises(MoneyError, match=r"amount|decimal"):
         parse_amount(text, "CNY")
+
+
+def test_imported_macros_speak_each_requests_language(app, client):
+    """A macro file's top level runs once when first imported: labels built there would
+    keep the language of the first page that used it (the listing cards' mode badges did)."""
+    import factories
+
+    with app.app_context():
+        factories.product(db.session, factories.provider(db.session))
+        db.session.commit()
+    client.set_cookie("lang", "zh_Hans_CN")
+    chinese = client.get("/c/patent-application").get_data(as_text=True)
+    client.set_cookie("lang", "en")
+    english = client.get("/c/patent-application").get_data(as_text=True)
+    badge = re.compile(r'data-testid="mode-badge"><i class="bi [\w-]+"></i> ([^<]+)</span>')
+    assert badge.findall(chinese) and badge.findall(english)
+    assert set(badge.findall(english)) == {"Packaged"}
+    assert "Packaged" not in set(badge.findall(chinese))
