@@ -9,15 +9,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 
-@dataclass
-class Page:
-    """One page of results; ``page`` is already clamped to 1..pages."""
+class PageNumbers:
+    """What the pagination macro reads of a page: from ``total``, ``page`` and ``page_size``
+    (shared by list pages and search results)."""
 
-    items: list
     total: int
     page: int
     page_size: int
-    extra: dict = field(default_factory=dict)
 
     @property
     def pages(self) -> int:
@@ -38,6 +36,18 @@ class Page:
     @property
     def has_next(self) -> bool:
         return self.page < self.pages
+
+
+@dataclass
+class Page(PageNumbers):
+    """One page of results; ``page`` is already clamped to 1..pages."""
+
+    items: list
+    total: int
+    page: int
+    page_size: int
+    extra: dict = field(default_factory=dict)
+
 
 
 def parse_page(raw) -> int:

@@ -53,6 +53,7 @@ from catalog.search.synonyms import synonym_map
 from catalog.search.typos import FEW_RESULTS, correct_chinese
 from catalog.services import visible_ids, visible_products_condition
 from marketplace import reference
+from marketplace.paging import PageNumbers
 
 MAX_QUERY_CHARS = 200
 MAX_PAGE = 10_000
@@ -508,7 +509,7 @@ class SearchHit:
 
 
 @dataclass
-class SearchPage:
+class SearchPage(PageNumbers):
     params: SearchParams
     hits: list[SearchHit]
     total: int
@@ -524,26 +525,6 @@ class SearchPage:
     @property
     def items(self):
         return self.hits
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.page_size))
-
-    @property
-    def first_index(self) -> int:
-        return 0 if self.total == 0 else (self.page - 1) * self.page_size + 1
-
-    @property
-    def last_index(self) -> int:
-        return min(self.total, self.page * self.page_size)
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
 
 
 def _snippet(product: Product, terms: set[str]) -> Markup:
