@@ -67,7 +67,8 @@ PAGES = {
     # enterprise buyer
     "favourites": ("buyer", "/favourites", 13),
     "institution directory (buyer)": ("buyer", "/institutions", 10),  # stars: one look-up
-    "my account": ("buyer", "/account", 13),
+    # The credibility breakdown also reads the needs (issue 15): one grouped query per side.
+    "my account": ("buyer", "/account", 14),
     "notifications": ("buyer", "/notifications", 10),
     "my quote requests": ("buyer", "/quotes", 9),
     "quote detail (buyer)": ("buyer", "/quotes/{quote_request}", 10),
@@ -94,7 +95,7 @@ PAGES = {
     "staff order detail": ("admin", "/staff/orders/{order}", 21),
     "progress": ("admin", "/staff/progress", 11),
     "credibility console": ("admin", "/staff/credibility", 13),
-    "credibility detail": ("admin", "/staff/credibility/{provider_org}", 16),
+    "credibility detail": ("admin", "/staff/credibility/{provider_org}", 17),
     "audit log": ("admin", "/staff/audit", 9),
     "moderation queue": ("admin", "/staff/moderation", 11),
     "verification queue": ("admin", "/staff/verification", 9),
