@@ -34,6 +34,7 @@ DEMO_PASSWORD = "Demo-password-2026"
 # so they are taken out from the inside until none is left.
 WRAPPED = re.compile(re.escape(OPEN) + r"[^" + OPEN + CLOSE + r"]*" + re.escape(CLOSE))
 WORD = re.compile(r"[^\W\d_]{2,}", re.U)  # two or more letters (Latin or CJK)
+STRIPE_ID = re.compile(r"\b(?:pi|re|ch|pm|cus|evt|seti|src|card)_[A-Za-z0-9]{6,}\b")
 MONTHS = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct",
           "Nov", "Dec", "AM", "PM"}
 VISIBLE_ATTRIBUTES = ("title", "placeholder", "aria-label", "alt", "data-confirm",
@@ -104,7 +105,9 @@ class DataStrings:
 
     def leftover(self, text: str) -> list[str]:
         """The words of ``text`` that are neither wrapped nor part of a database string."""
-        rest = text
+        # Stripe's object ids (the reconciliation page lists intents the gateway holds,
+        # which need not be in this database) are data too.
+        rest = STRIPE_ID.sub(" ", text)
         while WRAPPED.search(rest):
             rest = WRAPPED.sub(" ", rest)
         # Longest first over all candidates, so a short value ("high-tech enterprises") does
