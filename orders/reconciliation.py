@@ -48,6 +48,16 @@ EXPECTED = {
     "failed": {"requires_payment_method", "canceled"},
     "canceled": {"canceled", "requires_payment_method", "requires_confirmation"},
 }
+# Stripe's words for a PaymentIntent, said in ours (the raw status stays in the page's data).
+STRIPE_STATUS_LABELS = {
+    "requires_payment_method": _l("Awaiting a card"),
+    "requires_confirmation": _l("Awaiting confirmation"),
+    "requires_action": _l("Needs 3-D Secure"),
+    "processing": _l("Processing"),
+    "requires_capture": _l("Authorised, not captured"),
+    "succeeded": _l("Captured"),
+    "canceled": _l("Cancelled"),
+}
 KIND_LABELS = {
     "missing_at_stripe": _l("Missing at Stripe"),
     "missing_here": _l("Missing in our records"),
@@ -144,6 +154,14 @@ def _stripe_facts(intent: dict, refunds_by_intent: dict[str, list[dict]],
                          metadata=dict(intent.get("metadata") or {}))
 
 
+def _stripe_status(status: str) -> str:
+    return str(STRIPE_STATUS_LABELS.get(status, status))
+
+
+def _our_status(payment: Payment) -> str:
+    return payment_methods.status_badge(payment.method, payment.status)[0]
+
+
 def _money(amount: int, currency: str) -> str:
     return format_amount(amount, currency)
 
@@ -152,8 +170,8 @@ def _compare(report: Report, payment: Payment, facts: _StripeIntent) -> None:
     currency = payment.currency
     intent_id = facts.id
     if facts.status not in EXPECTED.get(payment.status, set()):
-        report.mismatches.append(Mismatch("status", intent_id, payment, payment.status,
-                                          facts.status))
+        report.mismatches.append(Mismatch("status", intent_id, payment, _our_status(payment),
+                                          _stripe_status(facts.status)))
     if facts.amount != payment.amount:
         report.mismatches.append(Mismatch("amount", intent_id, payment,
                                           _money(payment.amount, currency),
@@ -222,7 +240,7 @@ def reconcile(session: Session, period: Period, gw: StripeGateway,
             meta = facts.metadata
             report.mismatches.append(Mismatch(
                 "missing_here", intent["id"], None, "—",
-                f"{facts.status}, {_money(facts.amount, currency)}",
+                f"{_stripe_status(facts.status)}, {_money(facts.amount, currency)}",
                 _("Stripe intent with order %(number)s; no payment of ours records it.",
                   number=meta["order_number"]) if meta.get("order_number") else
                 _("Stripe intent with no order in its metadata; no payment of ours records "
@@ -240,7 +258,7 @@ def reconcile(session: Session, period: Period, gw: StripeGateway,
             intent = gw.retrieve_intent(intent_id)
         except GatewayError:
             report.mismatches.append(Mismatch(
-                "missing_at_stripe", intent_id, payment, payment.status, _("not found"),
+                "missing_at_stripe", intent_id, payment, _our_status(payment), _("not found"),
                 _("Our payment names a PaymentIntent Stripe does not have.")))
             continue
         _compare(report, payment, _stripe_facts(intent, refunds_by_intent, refunds_by_charge))

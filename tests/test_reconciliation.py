@@ -138,6 +138,9 @@ def test_intents_missing_on_either_side_and_status_differences_are_found(
     assert ("missing_here", lost_intent) in found
     ghost = next(m for m in report.mismatches if m.intent_id == stray["id"])
     assert "T-GHOST" in ghost.detail
+    # Staff read both sides' states in words, not Stripe's or our column values.
+    status = next(m for m in report.mismatches if m.kind == "status")
+    assert (status.ours, status.stripe) == ("Hold released", "Captured")
     assert report.counts()["missing_here"] == 2
 
 

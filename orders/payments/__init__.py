@@ -48,6 +48,7 @@ from orders.payments.base import (
     names,
     register,
     selectable,
+    status_badge,
 )
 from orders.payments.card import (
     TestCard,
@@ -91,5 +92,5 @@ __all__ = [
     "begin_bank_transfer", "begin_card_payment", "card", "choices", "confirm_hold",
     "create_browser_intent", "gateway", "get", "mark_transfer_received", "order_paid",
     "pay_with_test_card", "payment_for_intent", "refresh_from_stripe", "refund_payment",
-    "label", "names", "register", "selectable", "staff_refund", "sync_money", "targets", "voucher",
+    "label", "names", "register", "selectable", "staff_refund", "status_badge", "sync_money", "targets", "voucher",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
@@ -95,6 +96,18 @@ class PaymentMethod:
 
 _METHODS: dict[str, PaymentMethod] = {}
 
+# A payment's status in words, with its badge colour; a method may say it its own way
+# (``status_labels``), e.g. a bank transfer is "awaiting transfer", not "awaiting payment".
+STATUS_BADGES = {
+    "pending": (_l("Awaiting payment"), "warning"),
+    "requires_action": (_l("Needs 3-D Secure"), "warning"),
+    "held": (_l("Funds held"), "info"),
+    "captured": (_l("Captured"), "success"),
+    "failed": (_l("Failed"), "danger"),
+    "released": (_l("Hold released"), "secondary"),
+    "canceled": (_l("Cancelled"), "secondary"),
+}
+
 
 def register(cls: type[PaymentMethod]) -> type[PaymentMethod]:
     _METHODS[cls.name] = cls()
@@ -130,3 +143,12 @@ def label(name: str) -> str:
     """Short label of a method for lists and the order page; the raw name if unknown."""
     method = _METHODS.get(name)
     return str(method.short_label) if method else name
+
+
+def status_badge(method: str, status: str) -> tuple[str, str]:
+    """(label, badge colour) of a payment of ``method`` in ``status``."""
+    label_, colour = STATUS_BADGES.get(status, (status, "secondary"))
+    own = _METHODS.get(method)
+    if own is not None and status in own.status_labels:
+        label_ = own.status_labels[status]
+    return str(label_), colour

@@ -73,5 +73,6 @@ def _template_helpers(state) -> None:
     app.jinja_env.globals.update(cart_count=cart_count, order_status_label=workflow.status_label,
                                  order_status_badge=workflow.status_badge, order_url=order_url,
                                  payment_method=payments.get, payment_methods=payments.all_methods,
-                                 payment_method_label=payments.label)
+                                 payment_method_label=payments.label,
+                                 payment_status_badge=payments.status_badge)
     app.jinja_env.filters["share"] = share_text
