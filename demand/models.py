@@ -185,7 +185,8 @@ class Proposal(Base):
     __table_args__ = (
         UniqueConstraint("need_id", "provider_org_id", name="uq_proposal_provider"),
         CheckConstraint(_in("status", PROPOSAL_STATUSES), name="status"),
-        CheckConstraint("price > 0", name="price_positive"),
+        # A financial proposal's price is its service fee, which may be zero (DESIGN.md §3).
+        CheckConstraint("price >= 0", name="price_not_negative"),
         Index("ix_proposal_provider_status", "provider_org_id", "status"),
     )
 

@@ -637,8 +637,13 @@ def validate_milestones(milestones: list[dict], delivery_date: date, today: date
 
 
 def validate_proposal(need: Need, data: ProposalData, now: datetime) -> ProposalData:
-    if data.price is None or data.price <= 0:
-        raise DemandError(_("Enter your price (for financing: the service fee), more than zero."))
+    if need.is_financial:
+        # The price of a financial proposal is its service fee, which may be zero (DESIGN.md
+        # §3): awarding it makes an order with nothing to pay (orders.quotes).
+        if data.price is None or data.price < 0:
+            raise DemandError(_("Enter your service fee (0 if you charge none)."))
+    elif data.price is None or data.price <= 0:
+        raise DemandError(_("Enter your price, more than zero."))
     if data.delivery_date is None:
         raise DemandError(_("Enter the delivery date."))
     if data.delivery_date < now.date():

@@ -648,7 +648,9 @@ class QuoteRequest(Base):
 class Quote(Base):
     __tablename__ = "quote"
     __table_args__ = (
-        CheckConstraint("price > 0", name="price_positive"),
+        # Zero only for an awarded zero-fee financial proposal (demand.services.award);
+        # institutions' own quotes are more than zero (orders.quotes.send_quote).
+        CheckConstraint("price >= 0", name="price_not_negative"),
         CheckConstraint(_in("status", ("sent", "accepted", "declined", "expired", "superseded")),
                         name="status"),
     )

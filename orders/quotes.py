@@ -246,6 +246,9 @@ def _order_for_quote(session: Session, user: User, quote: Quote, now: datetime) 
                                f"delivery by {quote.due_date.isoformat()}.")
     session.flush()
     contracts.ensure_for_order(session, order, user, now)  # its technology contract (合同)
+    # A zero price (an awarded zero-fee financial proposal) leaves nothing to pay: the order
+    # is paid at once and waits for the institution to accept it, like a free application.
+    payments.voucher.paid_in_full(session, order, workflow.SYSTEM, now=now)
     return order
 
 
@@ -279,9 +282,7 @@ def apply(session: Session, user: User, product: Product, amount: int | None,
                        need.strip(), now, application_amount=amount,
                        application_term_months=term_months)
     workflow.record_event(session, order, "placed", user, note="Application submitted.")
-    if fee == 0:
-        order.payment_method = "voucher"  # nothing to pay
-        payments.order_paid(session, order, workflow.SYSTEM, now=now)
+    payments.voucher.paid_in_full(session, order, workflow.SYSTEM, now=now)  # a zero fee
     session.flush()
     return order
 
