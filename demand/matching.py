@@ -3,8 +3,11 @@
 =============  ===  ==========================================================================
 part           max  rule
 =============  ===  ==========================================================================
-category        30  a published listing in the need's sub-category: 30; only in its top
-                    category: 15; none: 0
+category        30  published listings in the need's sub-category, by depth: 15 + 5 per
+                    listing up to 3 (1: 20, 2: 25, 3 or more: 30); only in its top category:
+                    15; none: 0. One listing in a sub-category can be a sideline; three are
+                    a line of business (bench/matching.py: institutions with one stray
+                    listing there took ~40 % of the top 8 when any listing counted as 30)
 text            25  relevance (BM25 over the search index, jieba + English stemming, the same
                     analyzer as the catalogue search) of the institution's best listing to the
                     need's title and description, relative to the best candidate: 25 × r/r_max
@@ -63,6 +66,7 @@ LABELS = {"category": _l("Category fit"), "text": _l("Relevance of listings"),
           "load": _l("Current load")}
 TEXT_CANDIDATE_LISTINGS = 400
 CATEGORY_CANDIDATES = 200
+CATEGORY_DEPTH = 3  # published listings in the sub-category that earn the full category fit
 MAX_QUERY_TERMS = 24
 NEW_INSTITUTION_CREDIBILITY = 69
 LOAD_FULL_AT = 20
@@ -301,6 +305,14 @@ def _best_listings(hits: TextHits, orgs, owners: dict) -> dict[int, tuple[float,
     return best
 
 
+def category_points(in_sub: int, in_top: int) -> int:
+    """Category fit: 15 for listings in the need's top category, plus 5 per published
+    listing in its sub-category up to CATEGORY_DEPTH (15 + 15 × min(n, 3) / 3)."""
+    if in_sub:
+        return 15 + 15 * min(in_sub, CATEGORY_DEPTH) // CATEGORY_DEPTH
+    return 15 if in_top else 0
+
+
 def _first_pass(need: Need, orgs: dict, hits: TextHits, categories: dict, best_listing: dict,
                 yardstick: float) -> dict[int, _Figures]:
     """Category, text, region and credibility points of every candidate."""
@@ -311,7 +323,7 @@ def _first_pass(need: Need, orgs: dict, hits: TextHits, categories: dict, best_l
         f = _Figures(org=org)
         f.in_sub, f.in_top, f.first_listing = categories.get(org_id, (0, 0, None))
         f.relevance, f.best_pid = best_listing.get(org_id, (0.0, None))
-        f.points["category"] = 30 if f.in_sub else 15 if f.in_top else 0
+        f.points["category"] = category_points(f.in_sub, f.in_top)
         f.points["text"] = (round(25 * f.relevance / best_relevance, 1)
                             if hits.available and f.best_pid is not None and best_relevance > 0
                             else 0)
@@ -359,11 +371,19 @@ def _explain(need: Need, f: _Figures, hits: TextHits, titles: dict[int, str]) ->
     region_label = reference.REGION_LABELS.get(need.region, need.region) if need.region else ""
     p = f.points
     parts = []
-    if f.in_sub:
+    if f.in_sub >= CATEGORY_DEPTH:
         parts.append(Part("category", LABELS["category"], p["category"], 30,
                           ngettext("%(num)d published listing in %(category)s",
                                    "%(num)d published listings in %(category)s",
                                    f.in_sub, category=_category_name(sub))))
+    elif f.in_sub:
+        parts.append(Part("category", LABELS["category"], p["category"], 30,
+                          ngettext("%(num)d published listing in %(category)s (full points "
+                                   "from %(full)d)",
+                                   "%(num)d published listings in %(category)s (full points "
+                                   "from %(full)d)",
+                                   f.in_sub, category=_category_name(sub),
+                                   full=CATEGORY_DEPTH)))
     elif f.in_top:
         parts.append(Part("category", LABELS["category"], p["category"], 30,
                           _("Listings in %(top)s, none in %(sub)s",

@@ -31,7 +31,9 @@ def test_a_chinese_fto_need_ranks_the_fto_agency_first_and_says_why(session, w, 
     assert ranked[0].provider_id == w.fto.id
     parts = _parts(ranked[0])
     assert set(parts) == set(matching.WEIGHTS)
-    assert parts["category"].points == 30 and "IP strategy" in parts["category"].detail
+    # One listing in the sub-category: 20 of 30 (full category fit from three listings).
+    assert parts["category"].points == 20 and "IP strategy" in parts["category"].detail
+    assert "full points from 3" in parts["category"].detail
     assert parts["text"].points == 25
     assert "Freedom-to-operate" in parts["text"].detail
     assert "自由实施" in parts["text"].detail or "fto" in parts["text"].detail.lower()
@@ -133,3 +135,35 @@ def test_a_listing_hidden_since_the_index_was_built_is_not_named(session, w, app
     fto = next(m for m in ranked if m.provider_id == w.fto.id)
     assert fto.product_id == other.id
     assert "Freedom-to-operate" not in _parts(fto)["text"].detail
+
+
+def test_category_fit_grows_with_listings_in_the_sub_category(session, w, app):
+    """A sideline (one listing in the need's sub-category) scores below a line of business
+    (three or more) when their best listings read the same."""
+    assert [matching.category_points(n, 1) for n in (0, 1, 2, 3, 7)] == [15, 20, 25, 30, 30]
+    assert matching.category_points(0, 0) == 0
+    sideline = factories.provider(session, name="Wuzhong Trademark House",
+                                  regions_served=["suzhou"], credibility_score=80)
+    factories.product(session, sideline, mode="quote", category_slug="ip-strategy",
+                      title="Freedom-to-operate (FTO) analysis before an EU launch",
+                      tags=["FTO", "自由实施"])
+    for n in range(3):
+        factories.product(session, sideline, category_slug="trademark-registration",
+                          title=f"Trademark registration package {n}")
+    specialist = factories.provider(session, name="Suzhou FTO Specialists",
+                                    regions_served=["suzhou"], credibility_score=80)
+    for title in ("Freedom-to-operate (FTO) analysis before an EU launch",
+                  "FTO search for medical devices", "Patent landscape before launch"):
+        factories.product(session, specialist, mode="quote", category_slug="ip-strategy",
+                          title=title, tags=["FTO", "自由实施"])
+    session.commit()
+    reindex_all(session, app.config["SEARCH_INDEX_DIR"])
+    need = services.create_need(session, w.buyer, ds.fto_data(session))
+    ranked = {m.provider_id: m for m in matching.rank(
+        session, need, limit=20, index_dir=app.config["SEARCH_INDEX_DIR"])}
+    assert _parts(ranked[specialist.id])["category"].points == 30
+    assert _parts(ranked[specialist.id])["category"].detail.startswith("3 published listings")
+    assert _parts(ranked[sideline.id])["category"].points == 20
+    order = list(ranked)  # the sideline was created first: ties would put it ahead
+    assert sideline.id < specialist.id
+    assert order.index(specialist.id) < order.index(sideline.id)
