@@ -186,7 +186,8 @@ def build(workdir: Path, institutions, listings):
                     continue  # the index holds visible listings only
                 writer.add_document(**document_for(SimpleNamespace(
                     id=item.id, title=item.title, summary=item.summary,
-                    description=item.description, tags=item.tags, regions=item.regions,
+                    title_alt=None, summary_alt=None, description=item.description,
+                    tags=item.tags, regions=item.regions,
                     pricing_mode="quote", price_from=None, voucher_eligible=False,
                     sales_count=0, rating_average=None, published_at=now, created_at=now,
                     provider=orgs[item.provider_id], category=categories[item.sub])))

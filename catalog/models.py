@@ -57,7 +57,9 @@ class Product(Base):
             "status in ('draft', 'pending_review', 'published', 'suspended', 'archived')",
             name="status",
         ),
-        Index("ix_product_status_category", "status", "category_id"),
+        # Covers the per-institution counts of a category's listings (demand matching,
+        # migration 0022) as well as the (status, category) reads it replaced.
+        Index("ix_product_status_category_provider", "status", "category_id", "provider_id"),
         Index("ix_product_status_published_at", "status", "published_at"),
     )
 

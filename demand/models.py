@@ -185,7 +185,8 @@ class Proposal(Base):
     __table_args__ = (
         UniqueConstraint("need_id", "provider_org_id", name="uq_proposal_provider"),
         CheckConstraint(_in("status", PROPOSAL_STATUSES), name="status"),
-        CheckConstraint("price > 0", name="price_positive"),
+        # A financial proposal's price is its service fee, which may be zero (DESIGN.md §3).
+        CheckConstraint("price >= 0", name="price_not_negative"),
         Index("ix_proposal_provider_status", "provider_org_id", "status"),
     )
 
@@ -193,8 +194,9 @@ class Proposal(Base):
     need_id: Mapped[int] = mapped_column(ForeignKey("need.id", ondelete="CASCADE"), index=True)
     provider_org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
     author_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    # The listing the order will be placed on when this proposal wins.
-    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
+    # The listing the order will be placed on when this proposal wins; none for a verified
+    # institution without published listings (the order then stands on the need itself).
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("product.id"))
     status: Mapped[str] = mapped_column(String(14), default="active")
     version: Mapped[int] = mapped_column(Integer, default=1)
     shortlisted: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -218,7 +220,7 @@ class Proposal(Base):
 
     need: Mapped[Need] = relationship(back_populates="proposals")
     provider: Mapped[Organisation] = relationship()
-    product: Mapped[Product] = relationship()
+    product: Mapped[Product | None] = relationship()
     versions: Mapped[list["ProposalVersion"]] = relationship(
         back_populates="proposal", order_by="ProposalVersion.version",
         cascade="all, delete-orphan")

@@ -637,8 +637,13 @@ def validate_milestones(milestones: list[dict], delivery_date: date, today: date
 
 
 def validate_proposal(need: Need, data: ProposalData, now: datetime) -> ProposalData:
-    if data.price is None or data.price <= 0:
-        raise DemandError(_("Enter your price (for financing: the service fee), more than zero."))
+    if need.is_financial:
+        # The price of a financial proposal is its service fee, which may be zero (DESIGN.md
+        # §3): awarding it makes an order with nothing to pay (orders.quotes).
+        if data.price is None or data.price < 0:
+            raise DemandError(_("Enter your service fee (0 if you charge none)."))
+    elif data.price is None or data.price <= 0:
+        raise DemandError(_("Enter your price, more than zero."))
     if data.delivery_date is None:
         raise DemandError(_("Enter the delivery date."))
     if data.delivery_date < now.date():
@@ -662,9 +667,10 @@ def validate_proposal(need: Need, data: ProposalData, now: datetime) -> Proposal
     return data
 
 
-def _listing_for(session: Session, need: Need, org: Organisation) -> Product:
+def _listing_for(session: Session, need: Need, org: Organisation) -> Product | None:
     """The institution's listing the order will stand on: the one matching invited it with,
-    else its best visible listing in the need's sub-category, then top category, then any."""
+    else its best visible listing in the need's sub-category, then top category, then any;
+    None for an institution without published listings (its order stands on the need)."""
     invitation = invitation_for(session, need, org.id)
     if invitation is not None and invitation.product_id is not None:
         product = session.scalar(select(Product).where(Product.id == invitation.product_id,
@@ -678,10 +684,7 @@ def _listing_for(session: Session, need: Need, org: Organisation) -> Product:
                                      (Category.parent_id == category.parent_id).desc(),
                                      (Product.pricing_mode == "quote").desc(), Product.id)
                            .limit(1)).all()
-    if not rows:
-        raise DemandError(_("Publish at least one listing before sending proposals: the "
-                          "order of an awarded proposal is placed on it."), status=409)
-    return rows[0]
+    return rows[0] if rows else None
 
 
 def _require_can_propose(session: Session, user: User, need: Need, now: datetime):
@@ -719,7 +722,8 @@ def submit_proposal(session: Session, user: User, need: Need, data: ProposalData
     validate_proposal(need, data, now)
     product = _listing_for(session, need, org)
     proposal = Proposal(need_id=need.id, provider_org_id=org.id, author_id=user.id,
-                        product_id=product.id, currency=need.currency, created_at=now,
+                        product_id=product.id if product is not None else None,
+                        currency=need.currency, created_at=now,
                         updated_at=now)
     for name in ProposalData.FIELDS:
         setattr(proposal, name, getattr(data, name))
@@ -857,7 +861,6 @@ def award(session: Session, user: User, proposal: Proposal, feedback: str = "",
     if not proposal.provider.is_listed:
         raise DemandError(_("This institution is not in good standing on the platform now "
                           "(suspended or unverified) and cannot be awarded."), status=409)
-    product = proposal.product
     taken = session.execute(update(Need).where(Need.id == need.id, Need.status == "open")
                             .values(status="awarded", awarded_proposal_id=proposal.id,
                                     awarded_at=now, closed_at=now, updated_at=now)
@@ -865,7 +868,10 @@ def award(session: Session, user: User, proposal: Proposal, feedback: str = "",
     if taken.rowcount != 1:
         raise DemandError(_("This need has already been awarded or closed."), status=409)
     session.refresh(need)
-    request = QuoteRequest(product_id=product.id, buyer_org_id=need.buyer_org_id,
+    # On the proposal's listing, or (an institution without listings) on the need itself:
+    # its title and sub-category name the order and decide its commission and contract.
+    request = QuoteRequest(product_id=proposal.product_id, title=need.title[:200],
+                           category_id=need.category_id, buyer_org_id=need.buyer_org_id,
                            buyer_user_id=user.id, provider_org_id=proposal.provider_org_id,
                            need=_requirements(need, proposal), budget=need.budget_max,
                            currency=proposal.currency, deadline=need.wanted_delivery,

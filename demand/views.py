@@ -345,6 +345,10 @@ def award(proposal_id):
     except DemandError as exc:
         _fail(exc)
         return redirect(url_for("demand.need_detail", need_id=proposal.need_id))
+    if order.status != "pending_payment":  # a zero service fee: nothing to pay
+        flash(_("Proposal awarded: order %(number)s needs no payment and goes straight to "
+                "the institution.", number=order.number), "success")
+        return redirect(url_for("orders.order_detail", order_id=order.id))
     flash(_("Proposal awarded: order %(number)s is waiting for your payment.",
             number=order.number), "success")
     return redirect(url_for("orders.pay", order_id=order.id))

@@ -626,7 +626,12 @@ class QuoteRequest(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
+    # The listing asked; none for the award of a proposal from an institution without
+    # published listings (demand.services.award): then ``title`` and ``category_id`` (the
+    # need's) say what the order is for and which category's commission and contract apply.
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("product.id"))
+    title: Mapped[str | None] = mapped_column(String(200))
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("category.id"))
     buyer_org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
     buyer_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     provider_org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
@@ -638,17 +643,26 @@ class QuoteRequest(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]  # an unanswered request lapses
 
-    product: Mapped[Product] = relationship()
+    product: Mapped[Product | None] = relationship()
+    category: Mapped[Category | None] = relationship()
     buyer: Mapped[Organisation] = relationship(foreign_keys=[buyer_org_id])
     provider: Mapped[Organisation] = relationship(foreign_keys=[provider_org_id])
     quotes: Mapped[list["Quote"]] = relationship(back_populates="request", order_by="Quote.id")
     files: Mapped[list[OrderFile]] = relationship(order_by="OrderFile.id")
 
+    @property
+    def subject(self) -> str:
+        """What the request is about, as lists and pages name it: the listing's title, or
+        (no listing) the title it was given."""
+        return self.product.title if self.product is not None else (self.title or "")
+
 
 class Quote(Base):
     __tablename__ = "quote"
     __table_args__ = (
-        CheckConstraint("price > 0", name="price_positive"),
+        # Zero only for an awarded zero-fee financial proposal (demand.services.award);
+        # institutions' own quotes are more than zero (orders.quotes.send_quote).
+        CheckConstraint("price >= 0", name="price_not_negative"),
         CheckConstraint(_in("status", ("sent", "accepted", "declined", "expired", "superseded")),
                         name="status"),
     )

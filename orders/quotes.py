@@ -134,7 +134,7 @@ def send_quote(session: Session, user: User, request: QuoteRequest, price: int, 
         session, request.buyer, "quote_received",
         lambda: _("Quote received: %(price)s", price=format_amount(price, request.currency)),
         lambda: _("%(institution)s sent a quote for “%(title)s”, delivery by %(date)s.",
-                  institution=request.provider.name, title=request.product.title,
+                  institution=request.provider.name, title=request.subject,
                   date=format_date(due_date)),
         f"/quotes/{request.id}")
     return quote
@@ -192,7 +192,7 @@ def decide(session: Session, user: User, quote: Quote, accept: bool,
         notify_organisation(
             session, request.provider, "quote_declined", lambda: _("Quote declined"),
             lambda: _("%(buyer)s declined your quote for “%(title)s”.",
-                      buyer=request.buyer.name, title=request.product.title),
+                      buyer=request.buyer.name, title=request.subject),
             f"/provider/quotes/{request.id}")
         session.flush()
         return None
@@ -207,23 +207,29 @@ def decide(session: Session, user: User, quote: Quote, accept: bool,
     return order
 
 
-def _new_order(session: Session, user: User, product: Product, kind: str, price: int,
-               title: str, package_name: str, requirements: str, now: datetime,
-               **fields) -> Order:
+def _new_order(session: Session, user: User, product: Product | None, kind: str, price: int,
+               title: str, package_name: str, requirements: str, now: datetime, *,
+               provider_org_id: int | None = None, category_id: int | None = None,
+               currency: str | None = None, **fields) -> Order:
+    """An order awaiting payment on ``product``, or (no listing: an awarded proposal of an
+    institution without listings) for ``provider_org_id`` in ``category_id``."""
+    if product is not None:
+        provider_org_id, category_id = product.provider_id, product.category_id
+        currency = product.currency
     order = Order(number=f"tmp-{uuid.uuid4().hex[:24]}", kind=kind,
                   buyer_org_id=user.organisation_id, buyer_user_id=user.id,
-                  provider_org_id=product.provider_id, product_id=product.id,
-                  category_id=product.category_id, title=title[:200], currency=product.currency,
+                  provider_org_id=provider_org_id,
+                  product_id=product.id if product is not None else None,
+                  category_id=category_id, title=title[:200], currency=currency or "CNY",
                   subtotal=price,
-                  commission_bp=commission.rate_for(session, product.provider_id,
-                                                    product.category_id),
+                  commission_bp=commission.rate_for(session, provider_org_id, category_id),
                   requirements=requirements, created_at=now,
                   payment_due_at=now + timedelta(days=_setting(
                       "PAYMENT_WINDOW_DAYS", checkout.DEFAULT_PAYMENT_WINDOW_DAYS)), **fields)
-    order.lines.append(OrderLine(product_id=product.id, package_id=None,
-                                 product_title=product.title, package_name=package_name,
-                                 unit_price=price, quantity=1,
-                                 delivery_days=product.delivery_days))
+    order.lines.append(OrderLine(product_id=order.product_id, package_id=None,
+                                 product_title=title[:200] if product is None else product.title,
+                                 package_name=package_name, unit_price=price, quantity=1,
+                                 delivery_days=product.delivery_days if product else None))
     session.add(order)
     session.flush()
     order.number = checkout.order_number(order, now)
@@ -232,10 +238,11 @@ def _new_order(session: Session, user: User, product: Product, kind: str, price:
 
 def _order_for_quote(session: Session, user: User, quote: Quote, now: datetime) -> Order:
     request = quote.request
-    product = request.product
     due = datetime.combine(quote.due_date, datetime.min.time(), tzinfo=now.tzinfo)
-    order = _new_order(session, user, product, "quote", quote.price, product.title,
-                       f"Quote #{quote.id}", request.need, now, quote_id=quote.id, due_at=due)
+    order = _new_order(session, user, request.product, "quote", quote.price, request.subject,
+                       f"Quote #{quote.id}", request.need, now, quote_id=quote.id, due_at=due,
+                       provider_org_id=request.provider_org_id,
+                       category_id=request.category_id, currency=quote.currency)
     for position, item in enumerate(quote.milestones or []):
         session.add(Milestone(order_id=order.id, position=position, title=item["title"],
                               share_bp=item["share_bp"],
@@ -246,6 +253,9 @@ def _order_for_quote(session: Session, user: User, quote: Quote, now: datetime) 
                                f"delivery by {quote.due_date.isoformat()}.")
     session.flush()
     contracts.ensure_for_order(session, order, user, now)  # its technology contract (合同)
+    # A zero price (an awarded zero-fee financial proposal) leaves nothing to pay: the order
+    # is paid at once and waits for the institution to accept it, like a free application.
+    payments.voucher.paid_in_full(session, order, workflow.SYSTEM, now=now)
     return order
 
 
@@ -279,9 +289,7 @@ def apply(session: Session, user: User, product: Product, amount: int | None,
                        need.strip(), now, application_amount=amount,
                        application_term_months=term_months)
     workflow.record_event(session, order, "placed", user, note="Application submitted.")
-    if fee == 0:
-        order.payment_method = "voucher"  # nothing to pay
-        payments.order_paid(session, order, workflow.SYSTEM, now=now)
+    payments.voucher.paid_in_full(session, order, workflow.SYSTEM, now=now)  # a zero fee
     session.flush()
     return order
 

@@ -6,7 +6,10 @@ from datetime import timedelta
 import demand_support as ds
 import factories
 import pytest
+from sqlalchemy import select
 
+from catalog.models import Product
+from catalog.search.index import reindex_all
 from demand import matching, services
 from marketplace.database import utcnow
 
@@ -28,7 +31,9 @@ def test_a_chinese_fto_need_ranks_the_fto_agency_first_and_says_why(session, w, 
     assert ranked[0].provider_id == w.fto.id
     parts = _parts(ranked[0])
     assert set(parts) == set(matching.WEIGHTS)
-    assert parts["category"].points == 30 and "IP strategy" in parts["category"].detail
+    # One listing in the sub-category: 20 of 30 (full category fit from three listings).
+    assert parts["category"].points == 20 and "IP strategy" in parts["category"].detail
+    assert "full points from 3" in parts["category"].detail
     assert parts["text"].points == 25
     assert "Freedom-to-operate" in parts["text"].detail
     assert "自由实施" in parts["text"].detail or "fto" in parts["text"].detail.lower()
@@ -89,3 +94,76 @@ def test_number_of_invitations_follows_the_setting(session, w, app, monkeypatch)
     need = ds.open_need(session, w, app)
     assert [i.provider_org_id for i in need.invitations] == [w.fto.id]
     assert need.invitations[0].score_parts[0]["key"] == "category"
+
+
+def test_the_best_few_are_the_same_as_scoring_every_candidate(session, w, app):
+    """Response, ratings and load are read only for candidates that can still reach the
+    top (matching._second_pass): the pruned ranking equals the full one."""
+    for n in range(12):  # more candidates than the limit, with scores close together
+        org = factories.provider(session, name=f"IP strategy firm {n}",
+                                 regions_served=["suzhou"] if n % 2 else ["wuxi"],
+                                 credibility_score=50 + 4 * n)
+        factories.product(session, org, mode="quote",
+                          category_slug="ip-strategy" if n % 3 else "patent-application",
+                          title=f"Patent landscape and FTO review no. {n}",
+                          tags=["FTO"] if n % 4 else ["patent"])
+    session.commit()
+    reindex_all(session, app.config["SEARCH_INDEX_DIR"])
+    need = services.create_need(session, w.buyer, ds.fto_data(session))
+    index_dir = app.config["SEARCH_INDEX_DIR"]
+    every = matching.rank(session, need, limit=1000, index_dir=index_dir)
+    assert len(every) > 8
+    for limit in (1, 3, 8):
+        best = matching.rank(session, need, limit=limit, index_dir=index_dir)
+        assert [(m.provider_id, m.score) for m in best] == \
+            [(m.provider_id, m.score) for m in every[:limit]]
+        assert [m.parts_json() for m in best] == [m.parts_json() for m in every[:limit]]
+
+
+def test_a_listing_hidden_since_the_index_was_built_is_not_named(session, w, app):
+    """The index lags the catalogue: a listing archived a moment ago may still be a text
+    hit, but the result never names it (the ranking is made again without it)."""
+    fto_listing = session.scalar(select(Product).where(Product.provider_id == w.fto.id))
+    other = factories.product(session, w.fto, category_slug="ip-strategy",
+                              title="Patent portfolio review 专利组合评估")
+    session.commit()
+    reindex_all(session, app.config["SEARCH_INDEX_DIR"])
+    fto_listing.status = "archived"  # no drain: the index still holds it
+    session.commit()
+    need = services.create_need(session, w.buyer, ds.fto_data(session))
+    ranked = matching.rank(session, need, index_dir=app.config["SEARCH_INDEX_DIR"])
+    fto = next(m for m in ranked if m.provider_id == w.fto.id)
+    assert fto.product_id == other.id
+    assert "Freedom-to-operate" not in _parts(fto)["text"].detail
+
+
+def test_category_fit_grows_with_listings_in_the_sub_category(session, w, app):
+    """A sideline (one listing in the need's sub-category) scores below a line of business
+    (three or more) when their best listings read the same."""
+    assert [matching.category_points(n, 1) for n in (0, 1, 2, 3, 7)] == [15, 20, 25, 30, 30]
+    assert matching.category_points(0, 0) == 0
+    sideline = factories.provider(session, name="Wuzhong Trademark House",
+                                  regions_served=["suzhou"], credibility_score=80)
+    factories.product(session, sideline, mode="quote", category_slug="ip-strategy",
+                      title="Freedom-to-operate (FTO) analysis before an EU launch",
+                      tags=["FTO", "自由实施"])
+    for n in range(3):
+        factories.product(session, sideline, category_slug="trademark-registration",
+                          title=f"Trademark registration package {n}")
+    specialist = factories.provider(session, name="Suzhou FTO Specialists",
+                                    regions_served=["suzhou"], credibility_score=80)
+    for title in ("Freedom-to-operate (FTO) analysis before an EU launch",
+                  "FTO search for medical devices", "Patent landscape before launch"):
+        factories.product(session, specialist, mode="quote", category_slug="ip-strategy",
+                          title=title, tags=["FTO", "自由实施"])
+    session.commit()
+    reindex_all(session, app.config["SEARCH_INDEX_DIR"])
+    need = services.create_need(session, w.buyer, ds.fto_data(session))
+    ranked = {m.provider_id: m for m in matching.rank(
+        session, need, limit=20, index_dir=app.config["SEARCH_INDEX_DIR"])}
+    assert _parts(ranked[specialist.id])["category"].points == 30
+    assert _parts(ranked[specialist.id])["category"].detail.startswith("3 published listings")
+    assert _parts(ranked[sideline.id])["category"].points == 20
+    order = list(ranked)  # the sideline was created first: ties would put it ahead
+    assert sideline.id < specialist.id
+    assert order.index(specialist.id) < order.index(sideline.id)

@@ -319,3 +319,95 @@ def test_the_whole_flow_through_the_pages(client, session, w, app):
     assert 'data-testid="funnel-awarded">1<' in funnel
     csv = client.get("/staff/needs/funnel?format=csv")
     assert csv.mimetype == "text/csv" and "欧盟上市前" in csv.get_data(as_text=True)
+
+
+def _financing_need(session, w, app):
+    """A bank with an IP-pledge loan listing and an open financing need it can answer."""
+    import factories
+
+    from catalog.search.index import reindex_all
+
+    bank = factories.provider(session, name="Suzhou Science & Technology Bank",
+                              institution_type="bank", regions_served=["suzhou"])
+    factories.product(session, bank, mode="financial", category_slug="ip-pledge",
+                      title="IP-pledge loan 知识产权质押贷款",
+                      summary="知识产权质押融资 loans against granted patents.")
+    bank_user = factories.user(session, bank)
+    session.commit()
+    reindex_all(session, app.config["SEARCH_INDEX_DIR"])
+    need = ds.open_need(session, w, app, title="知识产权质押融资 IP-pledge loan",
+                        description="以12项发明专利质押，融资300万元，期限两年。",
+                        category_id=ds.category_id(session, "ip-pledge"), budget_kind="open",
+                        budget_min=None, budget_max=None, financial_amount=300_000_000,
+                        financial_term_months=24, financial_purpose="A new production line")
+    return bank, bank_user, need
+
+
+def test_zero_fee_financial_proposal_is_awarded_and_the_order_runs_to_completion(
+        session, w, app, client):
+    """DESIGN.md §3: a financial service fee may be zero. Awarding such a proposal makes a
+    quote order with nothing to pay: paid at once, accepted by the institution, its contract
+    signed by both sides, milestones, delivery and completion as usual, a ledger that sums
+    to zero, and no card or bank payment anywhere."""
+    import factories
+    import order_support as osup
+    from conftest import post_form
+
+    from orders import contracts, ledger
+    from orders import services as order_services
+    from orders.models import Payment
+
+    bank, bank_user, need = _financing_need(session, w, app)
+    need_id = need.id
+    # Zero is refused for a price, but it is a valid service fee; negative never is.
+    with pytest.raises(DemandError, match="service fee"):
+        services.submit_proposal(session, bank_user, need, ds.proposal_data(
+            price=-1, offered_amount=300_000_000, rate_bp=380, term_months=24))
+    session.rollback()
+    proposal = services.submit_proposal(session, bank_user, need, ds.proposal_data(
+        price=0, offered_amount=300_000_000, rate_bp=380, term_months=24))
+    session.commit()
+    proposal_id = proposal.id
+    assert proposal.price == 0
+
+    osup.login(client, w.buyer)
+    assert "¥0.00" in client.get(f"/needs/{need_id}").get_data(as_text=True)
+    response = post_form(client, f"/proposals/{proposal_id}/award", {})
+    assert response.status_code == 302
+    session.expire_all()
+    order = session.scalar(select(Order))
+    assert response.headers["Location"].endswith(f"/orders/{order.id}")  # not the pay page
+    assert "needs no payment" in client.get(response.headers["Location"]).get_data(
+        as_text=True)
+    assert order.kind == "quote" and order.subtotal == 0 and order.amount_due == 0
+    assert order.status == "paid" and order.accept_by is not None
+    assert session.get(Quote, order.quote_id).price == 0
+    assert client.get(f"/orders/{order.id}/pay").status_code == 302  # nothing to pay
+    osup.logout(client)
+
+    order_services.accept(session, order, bank_user)
+    contract = contracts.live(session, order.id)
+    assert contract is not None
+    contracts.sign(session, contract, w.buyer, factories.PASSWORD, ip="10.0.0.1")
+    contracts.sign(session, contract, bank_user, factories.PASSWORD, ip="10.0.0.2")
+    order_services.start(session, order, bank_user)
+    for milestone in list(order.milestones):
+        order_services.complete_milestone(session, order, bank_user, milestone.id)
+    order_services.deliver(session, order, bank_user, "Loan contract signed, funds released.")
+    order_services.complete(session, order, w.buyer, "Received.")
+    session.commit()
+    assert order.status == "completed"
+    assert set(ledger.balances(session, order.id).values()) == {0}
+    assert session.scalar(select(func.count()).select_from(Payment)) == 0
+
+    osup.login(client, w.buyer)  # the order is trackable: its timeline shows every step
+    page = client.get(f"/orders/{order.id}").get_data(as_text=True)
+    assert "Search and claim charts" in page and "Loan contract signed" in page
+
+
+def test_a_zero_price_is_still_refused_outside_financing(session, w, app):
+    need = ds.open_need(session, w, app)
+    with pytest.raises(DemandError, match="more than zero"):
+        services.submit_proposal(session, w.fto_user, need, ds.proposal_data(price=0))
+    session.rollback()
+    assert _proposals(session) == 0

@@ -183,6 +183,19 @@ class SegmentData:
                     self.values_of(reader, "cat_top"), self.values_of(reader, "cat_sub"),
                     self.values_of(reader, "institution_type"),
                     [int(r) for r in self.values_of(reader, "rating")], strict=True)]
+            elif fieldname == "provider_id":
+                # The institution of each listing, as an int (0: none). Read straight from
+                # the postings, not through term_set: one set per institution would crowd
+                # the words out of the term cache.
+                found = [0] * self.size
+                for term in reader.lexicon(fieldname):
+                    text = term.decode("utf-8") if isinstance(term, bytes) else term
+                    matcher = _raw_postings(reader, fieldname, text)
+                    if matcher is None or not text.isdigit():
+                        continue
+                    owner = int(text)
+                    for docnum in _posting_lists(matcher)[0]:
+                        found[docnum] = owner
             elif fieldname in _KEYWORD_VALUE_FIELDS:
                 found = [None] * self.size
                 for term in reader.lexicon(fieldname):
