@@ -23,7 +23,7 @@ from sqlalchemy.sql.expression import FunctionElement
 
 from catalog.models import PRODUCT_STATUSES, Category, Product, ProductRevision
 from marketplace import audit
-from marketplace.i18n import format_datetime, local_today
+from marketplace.i18n import format_date, format_datetime, local_today
 from marketplace.models import ROLES, VERIFICATION_STATUSES, AuditLog, Organisation, User
 from marketplace.notifications import notify
 from marketplace.paging import Page, paginate
@@ -719,6 +719,49 @@ def extend_deadline(session: Session, order: Order, staff: User, new_deadline: d
                    if field_name == "accept_by" else
                    _("Order %(number)s: due date extended to %(when)s",
                      number=order.number, when=format_datetime(new_deadline))), reason)
+    session.flush()
+    return event
+
+
+def extend_milestone(session: Session, order: Order, staff: User, milestone_id: int | None,
+                     new_due: date | None, reason: str, now: datetime):
+    """Move a milestone still awaiting the institution's submission to a later local due day
+    (in the future and later than its current one). The SLA status follows at once (it is
+    computed, never stored); a new deviation from the new date alerts again
+    (orders/alerts.py keys its alerts by the due date)."""
+    errors: dict[str, str] = {}
+    milestone = next((m for m in order.milestones if m.id == milestone_id), None)
+    if order.status not in OPEN_STATUSES:
+        errors[""] = _("This order is closed; its milestones can no longer be extended.")
+    elif milestone is None:
+        errors["milestone"] = _("Choose a milestone of this order.")
+    elif milestone.status not in sla.AWAITING_SUBMISSION:
+        errors["milestone"] = _("This milestone was already submitted; only milestones "
+                                "awaiting submission can be extended.")
+    today = local_today(now)
+    current = milestone.due_date if milestone is not None else None
+    if new_due is None:
+        errors["new_due_date"] = _("Enter the new due date.")
+    elif new_due <= today:
+        errors["new_due_date"] = _("The new due date must be in the future.")
+    elif current is not None and new_due <= current:
+        errors["new_due_date"] = _("The new due date must be later than the current one "
+                                   "(%(date)s).", date=format_date(current))
+    reason = _reason(reason, errors)
+    if errors:
+        raise InterventionError(errors)
+    milestone.due_date = new_due
+    before = current.isoformat() if current else "none"
+    note = (f"Milestone “{milestone.title}” moved from {before} to {new_due.isoformat()}. "
+            f"{reason}")
+    event = workflow.record_event(session, order, "milestone_extended", staff, note=note)
+    audit.record(session, staff, "order.extend_milestone", order, reason, number=order.number,
+                 milestone=milestone.title, before=current.isoformat() if current else None,
+                 after=new_due.isoformat())
+    _tell(session, order, ("buyer", "provider"), "order_milestone_extended",
+          lambda: _("Order %(number)s: milestone “%(title)s” extended to %(date)s",
+                    number=order.number, title=milestone.title, date=format_date(new_due)),
+          reason)
     session.flush()
     return event
 

@@ -178,6 +178,29 @@ def milestone_plan(milestones, done: int, now: datetime,
     return MilestonePlan(overdue, at_risk, at_risk_planned, planned_bp)
 
 
+def milestone_deviations(order: Order, now: datetime, warning_days: int | None = None
+                         ) -> list[tuple[str, Milestone, int]]:
+    """Every deviating milestone of ``order`` as (kind, milestone, basis points planned by its
+    due day): "overdue" for each one past its due day without a submission, "at_risk" for
+    each one awaiting submission due within the window with the percent done below the plan
+    at its day. Nothing unless the work is under way (the deviation alerts, orders/alerts.py)."""
+    if order.status not in WORK_STATUSES:
+        return []
+    done = order.progress_percent
+    today, horizon = milestone_horizon(now, warning_days)
+    dated = [m for m in order.milestones if m.due_date is not None]
+    found = []
+    for m in sorted(dated, key=lambda m: (m.due_date, m.position, m.id)):
+        if m.status not in AWAITING_SUBMISSION:
+            continue
+        planned = sum(other.share_bp for other in dated if other.due_date <= m.due_date)
+        if m.due_date < today:
+            found.append(("overdue", m, planned))
+        elif m.due_date <= horizon and done * 100 < planned:
+            found.append(("at_risk", m, planned))
+    return found
+
+
 def overdue_milestones(order: Order, now: datetime) -> list[Milestone]:
     """The order's milestones past their due day without a submission (the order page marks
     them); none unless the work is under way."""
