@@ -127,13 +127,15 @@ def intervention_context(order, bound: dict | None = None) -> dict:
     forms = {name: cls(prefix=name, formdata=None) for name, cls in INTERVENTION_FORMS.items()}
     forms.update(bound or {})
     now = utcnow()
-    # Milestones staff may extend: those still awaiting the institution's submission.
-    extendable = [m for m in order.milestones if m.status in sla.AWAITING_SUBMISSION]
+    # Milestones staff may extend: those still awaiting the institution's submission, while
+    # the work is under way (the page shows the milestones then: no extra query).
+    extendable = [m for m in order.milestones if m.status in sla.AWAITING_SUBMISSION] \
+        if console_service.milestones_extendable(order) else []
     forms["milestone"].milestone.choices = [
         (m.id, f"{m.title} ({format_date(m.due_date)})" if m.due_date else m.title)
         for m in extendable]
     return {"console_forms": forms, "console_sla": sla.classify(order, now, _warning_days()),
-            "console_extendable_milestones": extendable if states.is_open(order.status) else [],
+            "console_extendable_milestones": extendable,
             "console_deadline_field": sla.deadline_field(order),
             # which interventions apply, decided here (the templates only render them)
             "console_is_open": states.is_open(order.status),

@@ -723,6 +723,12 @@ def extend_deadline(session: Session, order: Order, staff: User, new_deadline: d
     return event
 
 
+def milestones_extendable(order: Order) -> bool:
+    """Staff extend milestones of open orders whose work has begun (accepted by the
+    institution, not yet closed)."""
+    return order.status in OPEN_STATUSES and order.status in states.WORK_BEGUN
+
+
 def extend_milestone(session: Session, order: Order, staff: User, milestone_id: int | None,
                      new_due: date | None, reason: str, now: datetime):
     """Move a milestone still awaiting the institution's submission to a later local due day
@@ -733,6 +739,9 @@ def extend_milestone(session: Session, order: Order, staff: User, milestone_id: 
     milestone = next((m for m in order.milestones if m.id == milestone_id), None)
     if order.status not in OPEN_STATUSES:
         errors[""] = _("This order is closed; its milestones can no longer be extended.")
+    elif not milestones_extendable(order):
+        errors[""] = _("The institution has not accepted this order yet; its milestones "
+                       "can be extended once the work has begun.")
     elif milestone is None:
         errors["milestone"] = _("Choose a milestone of this order.")
     elif milestone.status not in sla.AWAITING_SUBMISSION:

@@ -288,6 +288,20 @@ def test_extension_refused_once_the_order_is_closed(client, session, overdue):
     assert state(session, order) == before
 
 
+def test_extension_refused_before_the_work_begins(client, session, overdue):
+    p, order = overdue
+    support.set_status(session, order, "paid")
+    session.commit()
+    support.login(client, p.staff)
+    assert 'data-testid="milestone-extend-form"' not in text(
+        client.get(f"/staff/orders/{order.id}"))
+    before = state(session, order)
+    response = _extend(client, order, order.milestones[0].id, START + 20 * D, "early")
+    assert response.status_code == 400
+    assert "can be extended once the work has begun" in text(response)
+    assert state(session, order) == before
+
+
 # --------------------------------------------------------------------------- pages
 
 def test_parties_see_the_overdue_milestone_on_the_order_page(client, session, overdue):

@@ -85,6 +85,9 @@ OPEN_FATES = {
     "pending_payment": 0.03, "paid": 0.03, "accepted": 0.02, "in_progress": 0.05,
     "overdue": 0.025, "at_risk": 0.02, "delivered": 0.03, "disputed": 0.006,
     "quote_open": 0.01,
+    # in progress, the order's own due date still ahead, but its first milestone is past its
+    # day without a submission: overdue by the milestone (orders/sla.py, issue 13)
+    "milestone_late": 0.01,
 }
 MODE_WEIGHTS = {"packaged": 62, "quote": 23, "financial": 15}
 
@@ -352,7 +355,7 @@ def _before_order(plan: _Plan) -> timedelta:
 def _make_plan(rng: random.Random, cast: _Cast, index: int, fate: str, now: datetime,
                start: datetime, *, buyer: _Who | None = None, provider_user: _Who | None = None,
                mode: str | None = None, recent: bool = False) -> _Plan | None:
-    if fate in ("quote_open", "quote_declined"):
+    if fate in ("quote_open", "quote_declined", "milestone_late"):
         mode = "quote"
     elif fate.startswith("resolved") or fate == "disputed":
         mode = "quote" if rng.random() < 0.3 else "packaged"  # something paid to argue about
@@ -383,6 +386,8 @@ def _make_plan(rng: random.Random, cast: _Cast, index: int, fate: str, now: date
         accepted_at = now - work - _days(rng, 1, 9)
     elif fate == "at_risk":
         accepted_at = now - work + _days(rng, 0.5, 2.5)
+    elif fate == "milestone_late":
+        accepted_at = now - work * rng.uniform(0.6, 0.8)
     elif fate in ("delivered", "disputed", "awaiting_review"):
         plan.late = rng.uniform(0.85, 1.05)
         ago = {"delivered": (0.2, 4), "disputed": (2.5, 6),
@@ -600,7 +605,8 @@ class _Sim:
         accepted_at = t
         work = timedelta(days=plan.days)
         order = fresh()
-        if plan.mode == "packaged" and order.subtotal >= 30_000_00 and not order.milestones:
+        if (plan.mode == "packaged" and order.subtotal >= 30_000_00
+                or plan.fate == "milestone_late") and not order.milestones:
             for item in self.milestone_plan(t, order.due_at.date()):
                 services.add_milestone(s, order, provider, item["title"], item["share_bp"],
                                        date.fromisoformat(item["due_date"]))
@@ -618,13 +624,15 @@ class _Sim:
             services.cancel(s, fresh(), self.staff, self.pick(STAFF_CANCEL_REASONS), now=t)
             return
         # The work: progress updates (and milestones reached) along the way.
-        open_work = plan.fate in ("in_progress", "overdue", "at_risk")
+        open_work = plan.fate in ("in_progress", "overdue", "at_risk", "milestone_late")
         deliver_at = accepted_at + work * plan.late
         checkpoints = sorted(rng.sample([0.15, 0.3, 0.45, 0.6, 0.75, 0.9], rng.randint(1, 3)))
         if open_work and checkpoints[0] > 0.2:
             checkpoints = [0.1, *checkpoints]
         if plan.fate == "at_risk":
             checkpoints = [0.2]
+        if plan.fate == "milestone_late":
+            checkpoints = [0.1, 0.3]
         for share in checkpoints:
             moment = accepted_at + (deliver_at - accepted_at) * share
             if moment >= self.now or (not open_work and moment >= deliver_at):
@@ -633,6 +641,8 @@ class _Sim:
             yield t
             order = fresh()
             percent = int(share * 100) if plan.fate != "at_risk" else rng.randint(25, 45)
+            if plan.fate == "milestone_late":
+                percent = rng.randint(5, 15)  # short of the first milestone (30% or more)
             if plan.fate == "overdue":
                 percent = min(percent, 85)
             for milestone in order.milestones:
