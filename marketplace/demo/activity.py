@@ -85,9 +85,6 @@ OPEN_FATES = {
     "pending_payment": 0.03, "paid": 0.03, "accepted": 0.02, "in_progress": 0.05,
     "overdue": 0.025, "at_risk": 0.02, "delivered": 0.03, "disputed": 0.006,
     "quote_open": 0.01,
-    # in progress, the order's own due date still ahead, but its first milestone is past its
-    # day without a submission: overdue by the milestone (orders/sla.py, issue 13)
-    "milestone_late": 0.01,
 }
 MODE_WEIGHTS = {"packaged": 62, "quote": 23, "financial": 15}
 
@@ -283,6 +280,9 @@ class _Plan:
     gaps: dict[str, timedelta] = field(default_factory=dict)
     work_done: float = 1.0  # share of the work time elapsed at ``now`` (open work states)
     late: float = 1.0  # delivery time as a share of the agreed time
+    # A story played with its own random stream (not the history's): added without
+    # changing any other order of the same seed and clock.
+    rng: random.Random | None = None
 
 
 def _hours(rng: random.Random, lo: float, hi: float) -> timedelta:
@@ -434,7 +434,7 @@ DEMO_PROVIDER_FATES = ["paid", "quote_open", "in_progress", "at_risk", "delivere
 
 
 def _plans(rng: random.Random, cast: _Cast, count: int, now: datetime,
-           start: datetime) -> list[_Plan]:
+           start: datetime, side_rng: random.Random | None = None) -> list[_Plan]:
     plans: list[_Plan] = []
 
     def add(fate, **kwargs) -> None:
@@ -460,6 +460,16 @@ def _plans(rng: random.Random, cast: _Cast, count: int, now: datetime,
     # A dispute ruled on in the last days, whatever the clock: older rulings are settled by
     # the time the history reaches ``now``, and the console should show a "resolved" order.
     add(rng.choice(["resolved_full", "resolved_partial", "resolved_none"]), recent=True)
+    # Work in progress whose own due date is still ahead but whose first milestone is past
+    # its day without a submission: overdue by the milestone (orders/sla.py, issue 13), so
+    # the monitors see one. Planned and played with its own random stream.
+    if side_rng is not None:
+        for _attempt in range(12):
+            plan = _make_plan(side_rng, cast, len(plans), "milestone_late", now, start)
+            if plan is not None:
+                plan.voucher, plan.rng = False, side_rng
+                plans.append(plan)
+                break
     return plans
 
 
@@ -500,6 +510,23 @@ class _Sim:
     def voucher_for(self, buyer: _Who, moment: datetime) -> int | None:
         usable = vouchers.usable_vouchers(self.session, buyer.organisation_id, moment.date())
         return usable[0].id if usable else None
+
+    def play(self, plan: _Plan) -> Story:
+        """The plan's story, each step drawing from the plan's own random stream if it has
+        one (``self.rng`` is swapped in for the step, then put back)."""
+        if plan.rng is None:
+            yield from self.story(plan)
+            return
+        story = self.story(plan)
+        while True:
+            shared, self.rng = self.rng, plan.rng
+            try:
+                moment = next(story, None)
+            finally:
+                self.rng = shared
+            if moment is None:
+                return
+            yield moment
 
     # ---- one order, from the first request to the reviews
     def story(self, plan: _Plan) -> Story:  # noqa: C901 - one readable script per order
@@ -852,7 +879,8 @@ def load_demo_activity(session: Session, *, now: datetime | None = None,
     rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
     report = ActivityReport()
     cast = _cast(session, rng)
-    plans = _plans(rng, cast, orders, now, start)
+    plans = _plans(rng, cast, orders, now, start,
+                   side_rng=random.Random(seed + 1))  # noqa: S311 - demo data
     plans.sort(key=lambda p: (p.t0, p.index))
     say(f"Planned {len(plans)} orders and quote requests from {start:%Y-%m-%d} to "
         f"{now:%Y-%m-%d} (seed {seed}).")
@@ -861,7 +889,7 @@ def load_demo_activity(session: Session, *, now: datetime | None = None,
     coordinates = traveller.start()
     try:
         _grant_history_vouchers(sim, plans, start)
-        stories = [sim.story(plan) for plan in plans]
+        stories = [sim.play(plan) for plan in plans]
         stories += [sim.nightly_timers(start), sim.monthly_settlement(start)]
         _run(stories, coordinates.move_to, now)
         from demand.demo import load_demo_needs
