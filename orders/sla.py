@@ -252,7 +252,8 @@ def classify(order: Order, now: datetime, warning_days: int | None = None,
     if now > due:
         when = (_("acceptance due %(span)s ago", span=_span(now - due)) if accepting
                 else _("due %(span)s ago", span=_span(now - due)))
-        return SlaStatus("overdue", f"{when}, {figures}", due, done, round(expected))
+        return SlaStatus("overdue", f"{when}, {figures}", due, done, round(expected),
+                         plan.overdue if plan is not None else None)
     if plan is not None and plan.overdue is not None:
         return SlaStatus("overdue", _milestone_reason(plan, done, today), due, done,
                          round(expected), plan.overdue)

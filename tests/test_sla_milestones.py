@@ -132,7 +132,9 @@ def test_reasons_name_the_milestone(cases):
     assert status.clocked and status.deadline is None
     assert str(status.label) == "Overdue"
     order, _ = cases["order overdue and a milestone overdue"]
-    assert sla.classify(order, NOW, 3).reason.startswith("due 1 day ago")  # the order's own
+    status = sla.classify(order, NOW, 3)
+    assert status.reason.startswith("due 1 day ago")  # the order's own deadline first
+    assert status.milestone_overdue and status.milestone.title == "Step 1"
 
 
 def test_the_local_day_decides_not_utc(session):
