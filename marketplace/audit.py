@@ -42,6 +42,7 @@ ACTION_LABELS = {
     "login_lockout.cleared": _l("Sign-in lockout cleared"),
     "order.note": _l("Staff note on an order"),
     "order.extend_deadline": _l("Order deadline extended"),
+    "order.extend_milestone": _l("Milestone extended"),
     "order.nudge": _l("Party reminded"),
     "order.cancel": _l("Order cancelled"),
     "order.refund": _l("Order refunded"),
@@ -88,7 +89,7 @@ DETAIL_LABELS = {
     "ruling": _l("Ruling"), "sequence": _l("Run"), "score": _l("Score"),
     "provider": _l("Institution"), "changes": _l("Changes"), "refund": _l("Refund"),
     "rate": _l("Rate"), "code": _l("Code"), "email": _l("Email"), "role": _l("Role"),
-    "status": _l("Status"), "note": _l("Note"),
+    "status": _l("Status"), "note": _l("Note"), "milestone": _l("Milestone"),
 }
 
 

@@ -11,13 +11,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, RadioField, TextAreaField
+from wtforms import DateField, DateTimeLocalField, RadioField, SelectField, TextAreaField
 from wtforms.validators import Optional
 
 from marketplace import audit as audit_trail
 from marketplace import console_service
 from marketplace.database import db, utcnow
-from marketplace.i18n import local_name, platform_zone
+from marketplace.i18n import format_date, local_name, platform_zone
 from marketplace.paging import parse_page
 from marketplace.permissions import has_role, staff_required
 from orders import services as order_services
@@ -97,6 +97,13 @@ class ExtendForm(FlaskForm):
     reason = TextAreaField(_l("Reason"), validators=[Optional()], render_kw=ROWS)
 
 
+class MilestoneExtendForm(FlaskForm):
+    milestone = SelectField(_l("Milestone"), coerce=int, choices=[], validate_choice=False,
+                            validators=[Optional()])
+    new_due_date = DateField(_l("New due date (Beijing calendar day)"), validators=[Optional()])
+    reason = TextAreaField(_l("Reason"), validators=[Optional()], render_kw=ROWS)
+
+
 class NudgeForm(FlaskForm):
     party = RadioField(_l("Remind"), choices=choices([("provider", _l("The institution")),
                                                      ("buyer", _l("The buyer"))]),
@@ -109,7 +116,8 @@ class CancelForm(FlaskForm):
                            validators=[Optional()], render_kw=ROWS)
 
 
-INTERVENTION_FORMS = {"note": NoteForm, "extend": ExtendForm, "nudge": NudgeForm,
+INTERVENTION_FORMS = {"note": NoteForm, "extend": ExtendForm,
+                      "milestone": MilestoneExtendForm, "nudge": NudgeForm,
                       "cancel": CancelForm}
 
 
@@ -119,7 +127,15 @@ def intervention_context(order, bound: dict | None = None) -> dict:
     forms = {name: cls(prefix=name, formdata=None) for name, cls in INTERVENTION_FORMS.items()}
     forms.update(bound or {})
     now = utcnow()
+    # Milestones staff may extend: those still awaiting the institution's submission, while
+    # the work is under way (the page shows the milestones then: no extra query).
+    extendable = [m for m in order.milestones if m.status in sla.AWAITING_SUBMISSION] \
+        if console_service.milestones_extendable(order) else []
+    forms["milestone"].milestone.choices = [
+        (m.id, f"{m.title} ({format_date(m.due_date)})" if m.due_date else m.title)
+        for m in extendable]
     return {"console_forms": forms, "console_sla": sla.classify(order, now, _warning_days()),
+            "console_extendable_milestones": extendable,
             "console_deadline_field": sla.deadline_field(order),
             # which interventions apply, decided here (the templates only render them)
             "console_is_open": states.is_open(order.status),
@@ -255,6 +271,14 @@ def extend(order_id):
 
     return _intervene(order_id, "extend", action, _("Deadline extended; both parties have been "
                       "told."))
+
+
+@bp.post("/orders/<int:order_id>/milestone-extend")
+@staff_required
+def extend_milestone(order_id):
+    return _intervene(order_id, "milestone", lambda order, form: console_service.extend_milestone(
+        db.session, order, _staff(), form.milestone.data, form.new_due_date.data,
+        form.reason.data, utcnow()), _("Milestone extended; both parties have been told."))
 
 
 @bp.post("/orders/<int:order_id>/nudge")

@@ -23,7 +23,7 @@ from sqlalchemy.sql.expression import FunctionElement
 
 from catalog.models import PRODUCT_STATUSES, Category, Product, ProductRevision
 from marketplace import audit
-from marketplace.i18n import format_datetime, local_today
+from marketplace.i18n import format_date, format_datetime, local_today
 from marketplace.models import ROLES, VERIFICATION_STATUSES, AuditLog, Organisation, User
 from marketplace.notifications import notify
 from marketplace.paging import Page, paginate
@@ -188,7 +188,8 @@ def dashboard(session: Session, now: datetime, *, period: str = "30d", currency:
         None, False, False, TOP_LIST)]
     loaded = {o.id: o for o in session.scalars(
         select(Order).where(Order.id.in_(overdue_ids))
-        .options(joinedload(Order.buyer), joinedload(Order.provider)))} if overdue_ids else {}
+        .options(joinedload(Order.buyer), joinedload(Order.provider),
+                 joinedload(Order.milestones))).unique()} if overdue_ids else {}
     overdue_rows = [loaded[i] for i in overdue_ids if i in loaded]
     done = _done_for(session, [o.id for o in overdue_rows])
     pending_moderations = (
@@ -256,11 +257,15 @@ class Count(int):
 
 
 def overdue_count(session: Session, now: datetime, *where) -> Count:
-    """Overdue orders: one (status, deadline) index range count per clocked state."""
+    """Overdue orders: one (status, deadline) index range count per clocked state, and the
+    orders overdue only by a milestone (read from the milestone (status, due_date) index)."""
     parts = [select(func.count()).select_from(Order).where(  # count(*): index-only
         *where, Order.status == status,
         getattr(Order, column).is_not(None), getattr(Order, column) < now).scalar_subquery()
         for status, column in sla.DEADLINE_COLUMN.items()]
+    parts.append(select(func.count()).select_from(Order).where(
+        *where, sla.milestone_overdue(now),
+        or_(Order.due_at.is_(None), Order.due_at >= now)).scalar_subquery())
     return Count(int(session.scalar(select(sum(parts[1:], parts[0]))) or 0))
 
 
@@ -305,6 +310,7 @@ class ProgressFilters:
     category: int | None = None
     state: str | None = None
     sla: str | None = None
+    milestone_overdue: bool = False  # only orders with a milestone past due, not submitted
     sort: str = "sla"
     direction: str = "asc"
 
@@ -324,11 +330,13 @@ class ProgressFilters:
                    category=category,
                    state=state if state in OPEN_STATUSES else None,
                    sla=code if code in sla.SLA_CODES else None,
+                   milestone_overdue=args.get("milestone") == "overdue",
                    sort=sort, direction=direction)
 
     @property
     def active(self) -> bool:
-        return bool(self.provider or self.enterprise or self.category or self.state or self.sla)
+        return bool(self.provider or self.enterprise or self.category or self.state or self.sla
+                    or self.milestone_overdue)
 
 
 @dataclass
@@ -420,8 +428,12 @@ def _streams(filters: ProgressFilters, now: datetime, warning_days: int | None) 
     statuses = [filters.state] if filters.state else list(OPEN_STATUSES)
     edge = now + sla.warning_window(warning_days)
     streams = []
+    m_over = sla.milestone_overdue(now)
+    m_risk = sla.milestone_at_risk(now, warning_days)
     for status in statuses:
         clocked = status in sla.CLOCKED_STATUSES
+        # Milestones count while the work is under way (orders/sla.py).
+        work = status in sla.WORK_STATUSES
         deadline = getattr(Order, sla.DEADLINE_COLUMN.get(status, "due_at"))
         if filters.sla in ("overdue", "at_risk") and not clocked:
             continue
@@ -434,18 +446,40 @@ def _streams(filters: ProgressFilters, now: datetime, warning_days: int | None) 
             behind = sla.behind_plan(now)
             wanted = {"overdue": (0,), "at_risk": (1,), "on_track": (2,)}.get(
                 filters.sla, (0, 1, 2))
+            # Not overdue by a milestone / not at risk by one either (work states only).
+            calm = [~m_over] if work else []
+            quiet = [~m_over, ~m_risk] if work else []
             if 0 in wanted:
                 streams.append(_Stream(0, 0, status, column, [*where, deadline < now]))
+                if work:  # overdue by a milestone only: by deadline, then those without one
+                    streams.append(_Stream(0, 0, status, column,
+                                           [*where, deadline >= now, m_over]))
+                    streams.append(_Stream(0, 1, status, None,
+                                           [*where, deadline.is_(None), m_over], deadline))
             if 1 in wanted:
                 streams.append(_Stream(1, 0, status, column,
-                                       [*where, deadline >= now, deadline <= edge, behind]))
+                                       [*where, deadline >= now, deadline <= edge, *calm,
+                                        or_(behind, m_risk) if work else behind]))
+                if work:  # at risk by a milestone only
+                    streams.append(_Stream(1, 0, status, column,
+                                           [*where, deadline > edge, *calm, m_risk]))
+                    streams.append(_Stream(1, 1, status, None,
+                                           [*where, deadline.is_(None), *calm, m_risk],
+                                           deadline))
             if 2 in wanted:
                 streams.append(_Stream(2, 0, status, column,
-                                       [*where, deadline >= now, deadline <= edge, ~behind],
-                                       window=(now, edge)))
-                streams.append(_Stream(2, 0, status, column, [*where, deadline > edge]))
-                streams.append(_Stream(2, 1, status, None, [*where, deadline.is_(None)],
+                                       [*where, deadline >= now, deadline <= edge, ~behind,
+                                        *quiet], window=(now, edge)))
+                streams.append(_Stream(2, 0, status, column, [*where, deadline > edge, *quiet]))
+                streams.append(_Stream(2, 1, status, None, [*where, deadline.is_(None), *quiet],
                                        deadline))
+            continue
+        if filters.sla == "overdue" and work and column is deadline:
+            # Two index ranges, not one OR: past the deadline, or overdue by a milestone.
+            streams.append(_Stream(0, 0, status, column, [*where, deadline < now]))
+            streams.append(_Stream(0, 0, status, column, [*where, deadline >= now, m_over]))
+            streams.append(_Stream(0, 1, status, None, [*where, deadline.is_(None), m_over],
+                                   column))
             continue
         if filters.sla:
             where.append(sla.sla_condition(filters.sla, now, warning_days))
@@ -539,6 +573,8 @@ def progress(session: Session, filters: ProgressFilters, now: datetime, *, page:
         filtered.append(_party_condition(Order.buyer_org_id, "enterprise", filters.enterprise))
     if filters.category:
         filtered.append(Order.category_id.in_(_category_ids(session, filters.category)))
+    if filters.milestone_overdue:
+        filtered.append(sla.milestone_overdue(now))
     if filters.state:
         base.append(Order.status == filters.state)
     base += filtered
@@ -575,10 +611,12 @@ def progress(session: Session, filters: ProgressFilters, now: datetime, *, page:
     ids = [order_id for _key, order_id in found]
     # The page's orders with their percent done (index-only sub-plans for 24 rows), parties
     # and category: one query by primary key.
+    # Milestones come in the same query (a joined collection): the SLA status reads them.
     loaded = {o.id: (o, int(d or 0)) for o, d in session.execute(
         select(Order, sla.done_expr()).where(Order.id.in_(ids))
         .options(joinedload(Order.buyer), joinedload(Order.provider),
-                 joinedload(Order.category)))} if ids else {}
+                 joinedload(Order.category), joinedload(Order.milestones))).unique()} \
+        if ids else {}
     rows = [ProgressRow(loaded[i][0], sla.classify(loaded[i][0], now, warning_days,
                                                    done=loaded[i][1]))
             for i in ids if i in loaded]
@@ -681,6 +719,58 @@ def extend_deadline(session: Session, order: Order, staff: User, new_deadline: d
                    if field_name == "accept_by" else
                    _("Order %(number)s: due date extended to %(when)s",
                      number=order.number, when=format_datetime(new_deadline))), reason)
+    session.flush()
+    return event
+
+
+def milestones_extendable(order: Order) -> bool:
+    """Staff extend milestones of open orders whose work has begun (accepted by the
+    institution, not yet closed)."""
+    return order.status in OPEN_STATUSES and order.status in states.WORK_BEGUN
+
+
+def extend_milestone(session: Session, order: Order, staff: User, milestone_id: int | None,
+                     new_due: date | None, reason: str, now: datetime):
+    """Move a milestone still awaiting the institution's submission to a later local due day
+    (in the future and later than its current one). The SLA status follows at once (it is
+    computed, never stored); a new deviation from the new date alerts again
+    (orders/alerts.py keys its alerts by the due date)."""
+    errors: dict[str, str] = {}
+    milestone = next((m for m in order.milestones if m.id == milestone_id), None)
+    if order.status not in OPEN_STATUSES:
+        errors[""] = _("This order is closed; its milestones can no longer be extended.")
+    elif not milestones_extendable(order):
+        errors[""] = _("The institution has not accepted this order yet; its milestones "
+                       "can be extended once the work has begun.")
+    elif milestone is None:
+        errors["milestone"] = _("Choose a milestone of this order.")
+    elif milestone.status not in sla.AWAITING_SUBMISSION:
+        errors["milestone"] = _("This milestone was already submitted; only milestones "
+                                "awaiting submission can be extended.")
+    today = local_today(now)
+    current = milestone.due_date if milestone is not None else None
+    if new_due is None:
+        errors["new_due_date"] = _("Enter the new due date.")
+    elif new_due <= today:
+        errors["new_due_date"] = _("The new due date must be in the future.")
+    elif current is not None and new_due <= current:
+        errors["new_due_date"] = _("The new due date must be later than the current one "
+                                   "(%(date)s).", date=format_date(current))
+    reason = _reason(reason, errors)
+    if errors:
+        raise InterventionError(errors)
+    milestone.due_date = new_due
+    before = current.isoformat() if current else "none"
+    note = (f"Milestone “{milestone.title}” moved from {before} to {new_due.isoformat()}. "
+            f"{reason}")
+    event = workflow.record_event(session, order, "milestone_extended", staff, note=note)
+    audit.record(session, staff, "order.extend_milestone", order, reason, number=order.number,
+                 milestone=milestone.title, before=current.isoformat() if current else None,
+                 after=new_due.isoformat())
+    _tell(session, order, ("buyer", "provider"), "order_milestone_extended",
+          lambda: _("Order %(number)s: milestone “%(title)s” extended to %(date)s",
+                    number=order.number, title=milestone.title, date=format_date(new_due)),
+          reason)
     session.flush()
     return event
 

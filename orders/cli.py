@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 from marketplace import jobs
 from marketplace.database import db, utcnow
 from marketplace.i18n import local_today
-from orders import settlement, timers
+from orders import settlement, sla, timers
 
 cli = AppGroup("orders", help="Commands of the buying area.")
 
@@ -21,7 +21,8 @@ cli = AppGroup("orders", help="Commands of the buying area.")
               help="Pretend it is this UTC time (ISO 8601), for testing and replays.")
 def run_order_timers(now_text):
     """Auto-decline paid orders not accepted in time, auto-complete delivered orders the
-    buyer did not answer, cancel unpaid orders, expire quotes, repair stuck money.
+    buyer did not answer, cancel unpaid orders, expire quotes, repair stuck money, announce
+    milestones that deviate from the plan (once per deviation).
     Safe to run as often as you like (cron: every few minutes)."""
     now = utcnow()
     if now_text:
@@ -31,9 +32,11 @@ def run_order_timers(now_text):
             raise click.BadParameter("use ISO 8601, e.g. 2026-12-01T09:00:00") from exc
         now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
     days = int(current_app.config.get("AUTO_COMPLETE_DAYS", 7))
+    warning_days = int(current_app.config.get("SLA_WARNING_DAYS", sla.DEFAULT_WARNING_DAYS))
 
     def body(job):
-        report = timers.run(db.session, now, days, progress=job.progress)
+        report = timers.run(db.session, now, days, progress=job.progress,
+                            warning_days=warning_days)
         for error in report.errors:
             click.echo(f"  error: {error}", err=True)
         if report.errors:

@@ -291,6 +291,8 @@ class Milestone(Base):
         CheckConstraint("status in ('pending', 'done')", name="status"),
         # Percent done of many orders from the index alone (orders/sla.py: done_expr).
         Index("ix_milestone_order_status_share", "order_id", "status", "share_bp"),
+        # Milestones past due / due soon, whatever the order (orders/sla.py, orders/alerts.py).
+        Index("ix_milestone_status_due_date", "status", "due_date"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -305,6 +307,28 @@ class Milestone(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     order: Mapped[Order] = relationship(back_populates="milestones")
+
+
+class MilestoneAlert(Base):
+    """One deviation alert sent for a milestone (orders/alerts.py): the unique key
+    (milestone, kind, due date) makes the daily job tell buyer, institution and staff once
+    per deviation; a milestone extended to a new due date can deviate, and alert, again."""
+
+    __tablename__ = "milestone_alert"
+    __table_args__ = (
+        CheckConstraint("kind in ('overdue', 'at_risk')", name="kind"),
+        UniqueConstraint("milestone_id", "kind", "due_date", name="uq_milestone_alert_once"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(
+        ForeignKey("purchase_order.id", ondelete="CASCADE"), index=True)
+    milestone_id: Mapped[int] = mapped_column(ForeignKey("milestone.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # overdue / at_risk
+    due_date: Mapped[date] = mapped_column(Date)  # the milestone's due date it was sent for
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    milestone: Mapped[Milestone] = relationship()
 
 
 class ProgressUpdate(Base):

@@ -12,6 +12,18 @@ Pure functions taking ``now``, so a page, a job and a test with a frozen clock a
   (``accepted_at``, else ``paid_at``) and the deadline; exactly on plan is on track;
 - otherwise **on track**.
 
+Milestones (DESIGN.md §5, issue 13) count too, for orders whose work is under way. Their due
+dates are local (Beijing) calendar days, compared with ``local_today(now)``:
+
+- a milestone still awaiting the institution's submission
+  (``states.MILESTONE_AWAITING_SUBMISSION``) after its due day has ended makes the order
+  **overdue**, whatever the order's own due date;
+- one awaiting submission and due within the warning window (today up to today + the
+  window's days) makes the order **at risk** when the percent done is below the milestone
+  plan at its due day (the cumulative share of the milestones due on or before that day);
+- the milestone plan *by now* (cumulative share of the milestones whose due day has ended)
+  joins the time-elapsed share in "behind plan" for the order's own warning window.
+
 ``sla_case()`` is the same classification as an SQL expression, so lists filter, count and
 sort by SLA in the database. Filters on one status use only ``status`` and the deadline
 column, so they run on a (status, due_at) / (status, accept_by) index; the progress
@@ -19,15 +31,17 @@ sub-queries are evaluated only for the orders inside the warning window.
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from sqlalchemy import BigInteger, and_, case, func, literal, or_, select
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import FunctionElement
 
+from marketplace.i18n import format_date, local_today
 from orders import states
 from orders.models import Milestone, Order, ProgressUpdate
 
@@ -44,6 +58,8 @@ CLOCKED_STATUSES = states.CLOCKED
 ACCEPT_STATUSES = states.ACCEPT_CLOCKED
 WORK_STATUSES = states.WORK_CLOCKED
 _NO_CLOCK_REASONS = states.WAITING_REASONS
+AWAITING_SUBMISSION = states.MILESTONE_AWAITING_SUBMISSION
+MILESTONE_REACHED = "done"  # counts in the percent done (Order.progress_percent, done_expr)
 
 
 @dataclass(frozen=True)
@@ -53,12 +69,18 @@ class SlaStatus:
     deadline: datetime | None = None
     done: int | None = None  # percent done
     expected: int | None = None  # percent expected by now (time elapsed), rounded down
+    # The milestone behind an "overdue" / "at risk" caused by a milestone (None otherwise).
+    milestone: Milestone | None = None
 
     @property
     def clocked(self) -> bool:
         """False for open orders without a running deadline (awaiting payment, delivered,
         in dispute, no due date): they count as on track but are shown as "No deadline"."""
-        return self.deadline is not None
+        return self.deadline is not None or self.milestone is not None
+
+    @property
+    def milestone_overdue(self) -> bool:
+        return self.code == "overdue" and self.milestone is not None
 
     @property
     def label(self) -> str:
@@ -120,6 +142,89 @@ def expected_percent(started: datetime | None, due: datetime, now: datetime) -> 
     return min(100.0, max(0.0, share))
 
 
+@dataclass(frozen=True)
+class MilestonePlan:
+    """Where an order stands against its milestones on the local day ``today``."""
+
+    overdue: Milestone | None  # the earliest past its due day, still awaiting submission
+    at_risk: Milestone | None  # the earliest due within the window with progress behind it
+    at_risk_planned: int  # basis points planned by the at-risk milestone's due day
+    planned_bp: int  # basis points of the milestones whose due day has ended
+
+
+def milestone_horizon(now: datetime, warning_days: int | None = None) -> tuple[date, date]:
+    """(today, last day of the warning window) on the platform's calendar."""
+    today = local_today(now)
+    return today, today + timedelta(days=warning_window(warning_days).days)
+
+
+def milestone_plan(milestones, done: int, now: datetime,
+                   warning_days: int | None = None) -> MilestonePlan:
+    """The milestone rules of the module docstring, in Python (``milestones`` of one order,
+    ``done`` its percent done)."""
+    today, horizon = milestone_horizon(now, warning_days)
+    dated = sorted((m for m in milestones if m.due_date is not None),
+                   key=lambda m: (m.due_date, m.position, m.id or 0))
+    waiting = [m for m in dated if m.status in AWAITING_SUBMISSION]
+    overdue = next((m for m in waiting if m.due_date < today), None)
+    at_risk, at_risk_planned = None, 0
+    for m in waiting:
+        if today <= m.due_date <= horizon:
+            planned = sum(other.share_bp for other in dated if other.due_date <= m.due_date)
+            if done * 100 < planned:
+                at_risk, at_risk_planned = m, planned
+                break
+    planned_bp = sum(m.share_bp for m in dated if m.due_date < today)
+    return MilestonePlan(overdue, at_risk, at_risk_planned, planned_bp)
+
+
+def milestone_deviations(order: Order, now: datetime, warning_days: int | None = None
+                         ) -> list[tuple[str, Milestone, int]]:
+    """Every deviating milestone of ``order`` as (kind, milestone, basis points planned by its
+    due day): "overdue" for each one past its due day without a submission, "at_risk" for
+    each one awaiting submission due within the window with the percent done below the plan
+    at its day. Nothing unless the work is under way (the deviation alerts, orders/alerts.py)."""
+    if order.status not in WORK_STATUSES:
+        return []
+    done = order.progress_percent
+    today, horizon = milestone_horizon(now, warning_days)
+    dated = [m for m in order.milestones if m.due_date is not None]
+    found = []
+    for m in sorted(dated, key=lambda m: (m.due_date, m.position, m.id)):
+        if m.status not in AWAITING_SUBMISSION:
+            continue
+        planned = sum(other.share_bp for other in dated if other.due_date <= m.due_date)
+        if m.due_date < today:
+            found.append(("overdue", m, planned))
+        elif m.due_date <= horizon and done * 100 < planned:
+            found.append(("at_risk", m, planned))
+    return found
+
+
+def overdue_milestones(order: Order, now: datetime) -> list[Milestone]:
+    """The order's milestones past their due day without a submission (the order page marks
+    them); none unless the work is under way."""
+    if order.status not in WORK_STATUSES:
+        return []
+    today = local_today(now)
+    return [m for m in order.milestones if m.status in AWAITING_SUBMISSION
+            and m.due_date is not None and m.due_date < today]
+
+
+def _milestone_reason(plan: MilestonePlan, done: int, today: date) -> str:
+    if plan.overdue is not None:
+        m = plan.overdue
+        return _("milestone “%(title)s” was due %(date)s (%(span)s ago) and is not submitted, "
+                 "%(done)d%% done", title=m.title, date=format_date(m.due_date),
+                 span=_UNITS["day"]((today - m.due_date).days), done=done)
+    m = plan.at_risk
+    when = (_("milestone “%(title)s” due today", title=m.title) if m.due_date == today else
+            _("milestone “%(title)s” due in %(span)s", title=m.title,
+              span=_UNITS["day"]((m.due_date - today).days)))
+    return _("%(when)s, %(done)d%% done, %(planned)d%% planned by then", when=when, done=done,
+             planned=plan.at_risk_planned // 100)
+
+
 def classify(order: Order, now: datetime, warning_days: int | None = None,
              done: int | None = None) -> SlaStatus:
     """The SLA status of ``order`` at ``now``. ``done`` overrides the percent done (the list
@@ -129,10 +234,16 @@ def classify(order: Order, now: datetime, warning_days: int | None = None,
         return SlaStatus("on_track", str(reason) if reason else _("no SLA clock"))
     due = deadline(order)
     accepting = order.status in ACCEPT_STATUSES
-    if due is None:
-        return SlaStatus("on_track", _("no due date set"))
     done = (0 if order.status in ACCEPT_STATUSES else order.progress_percent) \
         if done is None else done
+    plan = None if accepting else milestone_plan(order.milestones, done, now, warning_days)
+    today = local_today(now)
+    if due is None:
+        if plan is not None and (plan.overdue or plan.at_risk):
+            milestone = plan.overdue or plan.at_risk
+            return SlaStatus("overdue" if plan.overdue else "at_risk",
+                             _milestone_reason(plan, done, today), None, done, None, milestone)
+        return SlaStatus("on_track", _("no due date set"))
     expected = expected_percent(start(order), due, now)
     figures = _("%(done)d%% done, %(expected)d%% expected", done=done,
                 expected=round(expected))
@@ -141,15 +252,26 @@ def classify(order: Order, now: datetime, warning_days: int | None = None,
     if now > due:
         when = (_("acceptance due %(span)s ago", span=_span(now - due)) if accepting
                 else _("due %(span)s ago", span=_span(now - due)))
-        return SlaStatus("overdue", f"{when}, {figures}", due, done, round(expected))
+        return SlaStatus("overdue", f"{when}, {figures}", due, done, round(expected),
+                         plan.overdue if plan is not None else None)
+    if plan is not None and plan.overdue is not None:
+        return SlaStatus("overdue", _milestone_reason(plan, done, today), due, done,
+                         round(expected), plan.overdue)
     remaining = due - now
     if not remaining:
         when = _("acceptance due now") if accepting else _("due now")
     else:
         when = (_("acceptance due in %(span)s", span=_span(remaining)) if accepting
                 else _("due in %(span)s", span=_span(remaining)))
-    if remaining <= warning_window(warning_days) and done < expected:
+    behind_milestones = plan is not None and done * 100 < plan.planned_bp
+    if remaining <= warning_window(warning_days) and (done < expected or behind_milestones):
+        if behind_milestones and not done < expected:
+            figures = _("%(done)d%% done, %(planned)d%% planned by the milestones due so far",
+                        done=done, planned=plan.planned_bp // 100)
         return SlaStatus("at_risk", f"{when}, {figures}", due, done, round(expected))
+    if plan is not None and plan.at_risk is not None:
+        return SlaStatus("at_risk", _milestone_reason(plan, done, today), due, done,
+                         round(expected), plan.at_risk)
     return SlaStatus("on_track", f"{when}, {figures}", due, done, round(expected))
 
 
@@ -179,6 +301,20 @@ def deadline_expr():
     return case((Order.status.in_(ACCEPT_STATUSES), Order.accept_by), else_=Order.due_at)
 
 
+def _work_done(order_id):
+    """Percent done of the order ``order_id`` (a column) while its work is under way: the
+    higher of the best progress update and the milestones reached."""
+    progress = func.coalesce(select(func.max(ProgressUpdate.percent))
+                             .where(ProgressUpdate.order_id == order_id)
+                             .scalar_subquery(), 0)
+    reached = aliased(Milestone)
+    milestones = func.coalesce(select(func.sum(reached.share_bp))
+                               .where(reached.order_id == order_id,
+                                      reached.status == MILESTONE_REACHED)
+                               .scalar_subquery(), 0) // 100
+    return case((progress >= milestones, progress), else_=milestones)
+
+
 def done_expr():
     """Percent done in SQL: the higher of the best progress update and milestones reached
     (the same rule as ``Order.progress_percent`` for orders still being worked on)."""
@@ -187,19 +323,63 @@ def done_expr():
                              .correlate(Order).scalar_subquery(), 0)
     milestones = func.coalesce(select(func.sum(Milestone.share_bp))
                                .where(Milestone.order_id == Order.id,
-                                      Milestone.status == "done")
+                                      Milestone.status == MILESTONE_REACHED)
                                .correlate(Order).scalar_subquery(), 0) // 100
     work = case((progress >= milestones, progress), else_=milestones)
     return case((Order.status.in_(ACCEPT_STATUSES), literal(0)), else_=work)
 
 
+# Milestone conditions are ``Order.id IN (milestones ...)``: one read of the milestone
+# (status, due_date) index, not a sub-plan per order.
+def overdue_milestone_orders(now: datetime):
+    """SELECT of the ids of orders with a milestone past its due day without a submission
+    (whatever the order's status)."""
+    today = local_today(now)
+    return select(Milestone.order_id).where(Milestone.status.in_(AWAITING_SUBMISSION),
+                                            Milestone.due_date < today)
+
+
+def milestone_overdue(now: datetime):
+    """Work under way and a milestone past its due day without a submission."""
+    return and_(Order.status.in_(WORK_STATUSES), Order.id.in_(overdue_milestone_orders(now)))
+
+
+def milestone_at_risk(now: datetime, warning_days: int | None = None):
+    """Work under way and a milestone awaiting submission due within the warning window,
+    with the percent done below the plan at its due day (cumulative share)."""
+    today, horizon = milestone_horizon(now, warning_days)
+    upcoming = aliased(Milestone)
+    earlier = aliased(Milestone)
+    planned = select(func.coalesce(func.sum(earlier.share_bp), 0)).where(
+        earlier.order_id == upcoming.order_id, earlier.due_date.is_not(None),
+        earlier.due_date <= upcoming.due_date).scalar_subquery()
+    orders = select(upcoming.order_id).where(
+        upcoming.status.in_(AWAITING_SUBMISSION), upcoming.due_date >= today,
+        upcoming.due_date <= horizon, _work_done(upcoming.order_id) * 100 < planned)
+    return and_(Order.status.in_(WORK_STATUSES), Order.id.in_(orders))
+
+
+def _behind_milestones(now: datetime):
+    """Work under way and percent done below the milestones whose due day has ended."""
+    today = local_today(now)
+    planned = func.coalesce(select(func.sum(Milestone.share_bp))
+                            .where(Milestone.order_id == Order.id,
+                                   Milestone.due_date < today)
+                            .correlate(Order).scalar_subquery(), 0)
+    return and_(Order.status.in_(WORK_STATUSES), done_expr() * 100 < planned)
+
+
 # Each branch tests IS NOT NULL first, so an order without a deadline is FALSE (never NULL)
 # and "on track" (NOT overdue AND NOT at risk) includes it.
-def _overdue(now: datetime):
+def _deadline_passed(now: datetime):
     return or_(and_(Order.status.in_(ACCEPT_STATUSES), Order.accept_by.is_not(None),
                     Order.accept_by < now),
                and_(Order.status.in_(WORK_STATUSES), Order.due_at.is_not(None),
                     Order.due_at < now))
+
+
+def _overdue(now: datetime):
+    return or_(_deadline_passed(now), milestone_overdue(now))
 
 
 def _in_window(now: datetime, window: timedelta):
@@ -210,22 +390,28 @@ def _in_window(now: datetime, window: timedelta):
                     Order.due_at >= now, Order.due_at <= edge))
 
 
+def _at_risk(now: datetime, warning_days: int | None):
+    """At risk, for orders that are not overdue."""
+    return or_(and_(_in_window(now, warning_window(warning_days)), _behind_plan_bool(now)),
+               milestone_at_risk(now, warning_days))
+
+
 def sla_condition(code: str, now: datetime, warning_days: int | None = None):
     """WHERE clause selecting open orders with SLA status ``code`` at ``now``."""
-    window = warning_window(warning_days)
     overdue = _overdue(now)
-    at_risk = and_(_in_window(now, window), _behind_plan_bool(now))
+    at_risk = and_(~overdue, _at_risk(now, warning_days))
     if code == "overdue":
         return overdue
     if code == "at_risk":
         return at_risk
     if code == "on_track":
-        return and_(~overdue, ~at_risk)
+        return and_(~overdue, ~_at_risk(now, warning_days))
     raise ValueError(code)
 
 
 def _behind_plan_bool(now: datetime):
-    """The behind-plan test as a plain boolean expression (portable across backends)."""
+    """The behind-plan test as a plain boolean expression (portable across backends): behind
+    the time elapsed, or behind the milestones due so far."""
     due = epoch(deadline_expr())
     started_col = func.coalesce(Order.accepted_at, Order.paid_at)
     started = epoch(started_col)
@@ -235,6 +421,7 @@ def _behind_plan_bool(now: datetime):
         and_(started_col.is_not(None), due <= started, done < 100),
         and_(started_col.is_not(None), due > started,
              done * (due - started) < 100 * (literal(round(now.timestamp())) - started)),
+        _behind_milestones(now),
     )
 
 
@@ -245,9 +432,8 @@ def behind_plan(now: datetime):
 
 def sla_case(now: datetime, warning_days: int | None = None):
     """CASE expression giving 0 (overdue), 1 (at risk) or 2 (on track): sorts worst first."""
-    window = warning_window(warning_days)
     return case((_overdue(now), 0),
-                (and_(_in_window(now, window), _behind_plan_bool(now)), 1),
+                (_at_risk(now, warning_days), 1),
                 else_=2)
 
 

@@ -101,6 +101,10 @@ ACCEPT_CLOCKED: tuple[str, ...] = _where(deadline="accept_by")  # waiting for ac
 WORK_CLOCKED: tuple[str, ...] = _where(deadline="due_at")  # work under way
 # The institution is working: it posts progress and milestones and may deliver.
 WORKING: tuple[str, ...] = WORK_CLOCKED
+# Milestones (orders.models.Milestone.status) that still wait for the institution's
+# submission: one of these past its due day makes the order overdue (orders/sla.py) and
+# raises a deviation alert (orders/alerts.py). Statuses after a submission are not in it.
+MILESTONE_AWAITING_SUBMISSION: tuple[str, ...] = ("pending",)
 WAITING_REASONS: dict[str, str] = {s.value: s.waiting for s in STATES.values() if s.waiting}
 # Order-list tabs: tab -> statuses.
 TABS: dict[str, tuple[str, ...]] = {

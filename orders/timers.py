@@ -12,7 +12,10 @@
   Stripe releases an uncaptured hold after about seven days): a released one puts its order
   back to awaiting payment, in case the webhook never arrived;
 - closed orders whose money is not yet where their state says (Stripe was unreachable, a
-  process died) are brought in line again.
+  process died) are brought in line again;
+- milestones that deviate from the plan (past due without a submission, or due soon with
+  the work behind it) are announced to buyer, institution and staff, once per deviation
+  (orders/alerts.py).
 
 ``now`` is passed in, so tests run the timers with a frozen clock. Each order is its own
 transaction: one failure does not stop the others.
@@ -24,10 +27,11 @@ from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from catalog import reviews
-from orders import payments, quotes, services, states, workflow
+from orders import alerts, payments, quotes, services, states, workflow
 from orders.models import LedgerEntry, Order, Payment
 from orders.stripe_gateway import StripeGateway
 
@@ -48,6 +52,7 @@ class TimerReport:
     expired_requests: int = 0
     expired_quotes: int = 0
     reviews_published: int = 0
+    milestone_alerts: int = 0
     errors: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -57,12 +62,15 @@ class TimerReport:
                 f"{len(self.lapsed)} card holds found released, "
                 f"{self.expired_requests} quote requests and {self.expired_quotes} quotes "
                 f"expired, {self.reviews_published} reviews published (blind window over), "
+                f"{self.milestone_alerts} milestone deviation alerts, "
                 f"{len(self.errors)} errors")
 
 
 def run(session: Session, now: datetime, auto_complete_days: int = DEFAULT_AUTO_COMPLETE_DAYS,
-        gw: StripeGateway | None = None, progress=None) -> TimerReport:
-    """``progress(items, label)`` wraps each batch (marketplace.jobs: a progress bar)."""
+        gw: StripeGateway | None = None, progress=None,
+        warning_days: int | None = None) -> TimerReport:
+    """``progress(items, label)`` wraps each batch (marketplace.jobs: a progress bar);
+    ``warning_days`` is the SLA warning window (SLA_WARNING_DAYS) of the milestone alerts."""
     report = TimerReport()
 
     def tracked(items, label: str):
@@ -130,6 +138,20 @@ def run(session: Session, now: datetime, auto_complete_days: int = DEFAULT_AUTO_
         except Exception as exc:  # noqa: BLE001
             session.rollback()
             log.warning("attempt check failed for payment %s: %s", payment_id, exc)
+
+    for order_id in tracked(alerts.deviating_orders(session, now, warning_days),
+                            "milestone alerts"):
+        order = session.get(Order, order_id)
+        try:
+            report.milestone_alerts += len(alerts.alert_order(session, order, now,
+                                                              warning_days))
+            session.commit()
+        except IntegrityError:
+            session.rollback()  # a concurrent run announced them first
+        except Exception as exc:  # noqa: BLE001
+            session.rollback()
+            log.exception("milestone alerts failed for order %s", order_id)
+            report.errors.append(f"milestone alerts {order_id}: {exc}")
 
     for order in tracked(_money_out_of_line(session), "money repair"):
         try:

@@ -23,8 +23,10 @@ from marketplace.demo.catalogue import (
     load_demo_data,
 )
 from marketplace.models import Notification, User
+from orders import sla
 from orders.models import (
     LedgerEntry,
+    MilestoneAlert,
     Order,
     QuoteRequest,
     SettlementBatch,
@@ -99,6 +101,10 @@ def test_demo_activity_fills_every_page_and_runs_once(app):
     progress = client.get("/staff/progress?sla=overdue")
     assert progress.status_code == 200
     assert all(number in progress.get_data(as_text=True) for number in expected["overdue"])
+    # Work whose own due date is ahead but whose milestone is past due (issue 13).
+    progress = client.get("/staff/progress?milestone=overdue")
+    assert progress.status_code == 200
+    assert all(number in progress.get_data(as_text=True) for number in expected["milestone"])
     # Paperwork (issue 14): every order at work has its contract signed; 发票 were issued.
     with app.app_context():
         from orders.paperwork_models import Contract, Invoice
@@ -182,7 +188,14 @@ def _check_history(session, now: datetime) -> dict:
     overdue = session.scalars(select(Order.number).where(
         Order.status.in_(("accepted", "in_progress")), Order.due_at < now)).all()
     assert overdue
+    # An order overdue only by a milestone (its own due date ahead), announced by the timers.
+    milestone_late = session.scalars(select(Order.number).where(
+        sla.milestone_overdue(now), Order.due_at > now + timedelta(days=1))).all()
+    assert milestone_late
+    assert session.scalar(select(func.count(MilestoneAlert.id)).where(
+        MilestoneAlert.kind == "overdue")) > 0
     return {
+        "milestone": milestone_late,
         "buyer": session.scalars(select(Order.number).where(Order.buyer_org_id == buyer_org)
                                  .order_by(Order.created_at.desc()).limit(3)).all(),
         "provider": waiting, "overdue": overdue,

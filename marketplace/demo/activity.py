@@ -280,6 +280,9 @@ class _Plan:
     gaps: dict[str, timedelta] = field(default_factory=dict)
     work_done: float = 1.0  # share of the work time elapsed at ``now`` (open work states)
     late: float = 1.0  # delivery time as a share of the agreed time
+    # A story played with its own random stream (not the history's): added without
+    # changing any other order of the same seed and clock.
+    rng: random.Random | None = None
 
 
 def _hours(rng: random.Random, lo: float, hi: float) -> timedelta:
@@ -352,7 +355,7 @@ def _before_order(plan: _Plan) -> timedelta:
 def _make_plan(rng: random.Random, cast: _Cast, index: int, fate: str, now: datetime,
                start: datetime, *, buyer: _Who | None = None, provider_user: _Who | None = None,
                mode: str | None = None, recent: bool = False) -> _Plan | None:
-    if fate in ("quote_open", "quote_declined"):
+    if fate in ("quote_open", "quote_declined", "milestone_late"):
         mode = "quote"
     elif fate.startswith("resolved") or fate == "disputed":
         mode = "quote" if rng.random() < 0.3 else "packaged"  # something paid to argue about
@@ -383,6 +386,8 @@ def _make_plan(rng: random.Random, cast: _Cast, index: int, fate: str, now: date
         accepted_at = now - work - _days(rng, 1, 9)
     elif fate == "at_risk":
         accepted_at = now - work + _days(rng, 0.5, 2.5)
+    elif fate == "milestone_late":
+        accepted_at = now - work * rng.uniform(0.6, 0.8)
     elif fate in ("delivered", "disputed", "awaiting_review"):
         plan.late = rng.uniform(0.85, 1.05)
         ago = {"delivered": (0.2, 4), "disputed": (2.5, 6),
@@ -429,7 +434,7 @@ DEMO_PROVIDER_FATES = ["paid", "quote_open", "in_progress", "at_risk", "delivere
 
 
 def _plans(rng: random.Random, cast: _Cast, count: int, now: datetime,
-           start: datetime) -> list[_Plan]:
+           start: datetime, side_rng: random.Random | None = None) -> list[_Plan]:
     plans: list[_Plan] = []
 
     def add(fate, **kwargs) -> None:
@@ -455,6 +460,16 @@ def _plans(rng: random.Random, cast: _Cast, count: int, now: datetime,
     # A dispute ruled on in the last days, whatever the clock: older rulings are settled by
     # the time the history reaches ``now``, and the console should show a "resolved" order.
     add(rng.choice(["resolved_full", "resolved_partial", "resolved_none"]), recent=True)
+    # Work in progress whose own due date is still ahead but whose first milestone is past
+    # its day without a submission: overdue by the milestone (orders/sla.py, issue 13), so
+    # the monitors see one. Planned and played with its own random stream.
+    if side_rng is not None:
+        for _attempt in range(12):
+            plan = _make_plan(side_rng, cast, len(plans), "milestone_late", now, start)
+            if plan is not None:
+                plan.voucher, plan.rng = False, side_rng
+                plans.append(plan)
+                break
     return plans
 
 
@@ -495,6 +510,23 @@ class _Sim:
     def voucher_for(self, buyer: _Who, moment: datetime) -> int | None:
         usable = vouchers.usable_vouchers(self.session, buyer.organisation_id, moment.date())
         return usable[0].id if usable else None
+
+    def play(self, plan: _Plan) -> Story:
+        """The plan's story, each step drawing from the plan's own random stream if it has
+        one (``self.rng`` is swapped in for the step, then put back)."""
+        if plan.rng is None:
+            yield from self.story(plan)
+            return
+        story = self.story(plan)
+        while True:
+            shared, self.rng = self.rng, plan.rng
+            try:
+                moment = next(story, None)
+            finally:
+                self.rng = shared
+            if moment is None:
+                return
+            yield moment
 
     # ---- one order, from the first request to the reviews
     def story(self, plan: _Plan) -> Story:  # noqa: C901 - one readable script per order
@@ -600,7 +632,8 @@ class _Sim:
         accepted_at = t
         work = timedelta(days=plan.days)
         order = fresh()
-        if plan.mode == "packaged" and order.subtotal >= 30_000_00 and not order.milestones:
+        if (plan.mode == "packaged" and order.subtotal >= 30_000_00
+                or plan.fate == "milestone_late") and not order.milestones:
             for item in self.milestone_plan(t, order.due_at.date()):
                 services.add_milestone(s, order, provider, item["title"], item["share_bp"],
                                        date.fromisoformat(item["due_date"]))
@@ -618,13 +651,15 @@ class _Sim:
             services.cancel(s, fresh(), self.staff, self.pick(STAFF_CANCEL_REASONS), now=t)
             return
         # The work: progress updates (and milestones reached) along the way.
-        open_work = plan.fate in ("in_progress", "overdue", "at_risk")
+        open_work = plan.fate in ("in_progress", "overdue", "at_risk", "milestone_late")
         deliver_at = accepted_at + work * plan.late
         checkpoints = sorted(rng.sample([0.15, 0.3, 0.45, 0.6, 0.75, 0.9], rng.randint(1, 3)))
         if open_work and checkpoints[0] > 0.2:
             checkpoints = [0.1, *checkpoints]
         if plan.fate == "at_risk":
             checkpoints = [0.2]
+        if plan.fate == "milestone_late":
+            checkpoints = [0.1, 0.3]
         for share in checkpoints:
             moment = accepted_at + (deliver_at - accepted_at) * share
             if moment >= self.now or (not open_work and moment >= deliver_at):
@@ -633,6 +668,8 @@ class _Sim:
             yield t
             order = fresh()
             percent = int(share * 100) if plan.fate != "at_risk" else rng.randint(25, 45)
+            if plan.fate == "milestone_late":
+                percent = rng.randint(5, 15)  # short of the first milestone (30% or more)
             if plan.fate == "overdue":
                 percent = min(percent, 85)
             for milestone in order.milestones:
@@ -842,7 +879,8 @@ def load_demo_activity(session: Session, *, now: datetime | None = None,
     rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
     report = ActivityReport()
     cast = _cast(session, rng)
-    plans = _plans(rng, cast, orders, now, start)
+    plans = _plans(rng, cast, orders, now, start,
+                   side_rng=random.Random(seed + 1))  # noqa: S311 - demo data
     plans.sort(key=lambda p: (p.t0, p.index))
     say(f"Planned {len(plans)} orders and quote requests from {start:%Y-%m-%d} to "
         f"{now:%Y-%m-%d} (seed {seed}).")
@@ -851,7 +889,7 @@ def load_demo_activity(session: Session, *, now: datetime | None = None,
     coordinates = traveller.start()
     try:
         _grant_history_vouchers(sim, plans, start)
-        stories = [sim.story(plan) for plan in plans]
+        stories = [sim.play(plan) for plan in plans]
         stories += [sim.nightly_timers(start), sim.monthly_settlement(start)]
         _run(stories, coordinates.move_to, now)
         from demand.demo import load_demo_needs

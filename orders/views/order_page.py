@@ -17,9 +17,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
-from marketplace.database import db
+from marketplace.database import db, utcnow
 from orders import files as order_files
-from orders import forms, ledger, payments, services, vouchers, workflow
+from orders import forms, ledger, payments, services, sla, vouchers, workflow
 from orders.models import Order, OrderFile
 from orders.views import bp
 from orders.views.common import (
@@ -64,6 +64,8 @@ def _detail(order_id: int, status: int = 200, **extra):
         refund_form=forms.RefundForm(prefix="refund"),
         transfer_form=forms.TransferReceivedForm(prefix="transfer"),
         payment=order.live_payment,
+        # milestones past their due day without a submission (marked on the page)
+        overdue_milestone_ids={m.id for m in sla.overdue_milestones(order, utcnow())},
         failed_payment=next((p for p in reversed(order.payments) if p.status == "failed"), None),
     ) | extra
     if role == "staff":  # monitors' console: SLA status and interventions (marketplace/console)
