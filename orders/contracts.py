@@ -18,7 +18,7 @@ Services flush; the view or command commits.
 """
 
 import hashlib
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from marketplace.database import utcnow
-from marketplace.i18n import format_datetime
+from marketplace.i18n import format_datetime, local_day_bounds
 from marketplace.models import User
 from marketplace.notifications import notify, notify_organisation
 from marketplace.passwords import verify_password
@@ -497,9 +497,9 @@ def nudge(session: Session, contract: Contract, staff: User,
 
 
 def signed_in_period(session: Session, start: date, end: date) -> list[Contract]:
-    """Contracts signed by both sides between ``start`` and ``end`` (inclusive, UTC days)."""
-    low = datetime.combine(start, time.min, tzinfo=UTC)
-    high = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
+    """Contracts signed by both sides between ``start`` and ``end`` (inclusive days of the
+    platform's calendar: a contract signed at 07:00 Beijing time on the 1st is in that month)."""
+    low, high = local_day_bounds(start)[0], local_day_bounds(end)[1]
     return list(session.scalars(
         select(Contract).where(Contract.status == "signed", Contract.signed_at >= low,
                                Contract.signed_at < high)

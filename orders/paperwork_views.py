@@ -32,6 +32,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from marketplace.database import db, utcnow
+from marketplace.i18n import local_today, to_local
 from marketplace.permissions import can_view_order, order_role, role_required, staff_required
 from orders import contracts, invoices, services
 from orders.models import SettlementStatement
@@ -244,7 +245,7 @@ def invoice_detail(invoice_id):
     return render_template("invoices/detail.html", invoice=invoice, order=invoice.order,
                            role=role, tax_rates=invoices.TAX_RATES_BP,
                            figures=invoices.amounts(db.session, invoice.order),
-                           today=utcnow().date())
+                           today=local_today())
 
 
 @bp.post("/invoices/<int:invoice_id>/issue")
@@ -487,7 +488,7 @@ REGISTRATION_HEADINGS = {
 
 def _period() -> tuple[date, date, str]:
     """?month=YYYY-MM (default: this month) or ?start=&end= (YYYY-MM-DD, inclusive)."""
-    today = utcnow().date()
+    today = local_today()
     try:
         if request.args.get("start") and request.args.get("end"):
             start = date.fromisoformat(request.args["start"])
@@ -503,14 +504,21 @@ def _period() -> tuple[date, date, str]:
     return start, end, f"{start:%Y-%m}"
 
 
-def registration_rows(found: list[Contract]) -> list[dict]:
+def registration_rows(found: list[Contract], official: bool = True) -> list[dict]:
+    """The registration fields of each contract. ``official``: the contract type and the
+    ownership in the office's Chinese wording (the exports); otherwise in the viewer's
+    language (the page)."""
+    type_names = ({code: names[0] for code, names in CONTRACT_TYPES.items()} if official
+                  else CONTRACT_TYPE_NAMES)
+    ownership_names = ({code: names[0] for code, names in OWNERSHIP_CHOICES.items()}
+                       if official else OWNERSHIP_NAMES)
     rows = []
     for contract in found:
         terms, order = contract.terms, contract.order
         amount = format_amount(order.subtotal, order.currency, symbol=False).replace(",", "")
         rows.append({
             "contract_no": f"{order.number}-V{contract.version}",
-            "contract_type": CONTRACT_TYPES[contract.contract_type][0],
+            "contract_type": str(type_names[contract.contract_type]),
             "project": terms.get("order_title", ""),
             "buyer": terms["buyer"]["name"], "buyer_credit_code": terms["buyer"]["credit_code"],
             "provider": terms["provider"]["name"],
@@ -518,10 +526,10 @@ def registration_rows(found: list[Contract]) -> list[dict]:
             # The whole price is for technical work here (no equipment or materials are
             # sold through the platform), so the technical-transaction amount equals it.
             "amount": amount, "technical_amount": amount,
-            "signed_on": contract.signed_at.date().isoformat(),
+            "signed_on": to_local(contract.signed_at).date().isoformat(),
             "due_on": terms.get("due_date", ""),
             "region": terms["buyer"].get("region_zh") or terms.get("region", ""),
-            "field": terms.get("field", ""), "ownership": OWNERSHIP_CHOICES[contract.ownership][0],
+            "field": terms.get("field", ""), "ownership": str(ownership_names[contract.ownership]),
             "sha256": contract.sha256 or "",
         })
     return rows
@@ -532,7 +540,8 @@ def registration_rows(found: list[Contract]) -> list[dict]:
 def registration():
     start, end, label = _period()
     found = contracts.signed_in_period(db.session, start, end)
-    return render_template("contracts/registration.html", rows=registration_rows(found),
+    return render_template("contracts/registration.html",
+                           rows=registration_rows(found, official=False),
                            columns=list(REGISTRATION_HEADINGS.items()), start=start, end=end, label=label,
                            query=request.args.to_dict())
 

@@ -6,7 +6,7 @@ import csv
 import hashlib
 import io
 import zipfile
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import factories
 import order_support as osup
@@ -15,6 +15,7 @@ import pytest
 from conftest import post_form
 from sqlalchemy import func, select
 
+from marketplace.i18n import to_local
 from marketplace.models import Notification
 from orders import cart, checkout, contracts, services, workflow
 from orders.paperwork_models import ContractSignature
@@ -272,7 +273,8 @@ def test_registration_export_lists_signed_contracts(client, session, p):
     osup.login(client, p.staff)
     html = client.get(f"/staff/contract-registration?month={month}").get_data(as_text=True)
     assert order.number in html and unsigned_order.number not in html
-    assert p.buyer_org.credit_code in html and "技术咨询合同" in html
+    # The page speaks the viewer's language; the exports keep the office's Chinese wording.
+    assert p.buyer_org.credit_code in html and "Technology consulting contract" in html
     rows = list(csv.reader(io.StringIO(client.get(
         f"/staff/contract-registration/export.csv?month={month}").get_data(as_text=True)
         .lstrip("\ufeff"))))
@@ -283,7 +285,7 @@ def test_registration_export_lists_signed_contracts(client, session, p):
     assert row["受托方信用代码 Institution credit code"] == p.provider_org.credit_code
     assert row["合同金额（元） Amount (CNY)"] == "60000.00"
     assert row["技术交易额（元） Technical-transaction amount (CNY)"] == "60000.00"
-    assert row["签订日期 Signed on"] == contract.signed_at.date().isoformat()
+    assert row["签订日期 Signed on"] == to_local(contract.signed_at).date().isoformat()
     from openpyxl import load_workbook
 
     book = load_workbook(io.BytesIO(client.get(
@@ -298,6 +300,23 @@ def test_registration_export_lists_signed_contracts(client, session, p):
     other = date(2020, 1, 1).strftime("%Y-%m")
     assert order.number not in client.get(
         f"/staff/contract-registration?month={other}").get_data(as_text=True)
+
+
+def test_registration_months_are_beijing_months(client, session, p):
+    """Signed at 07:30 Beijing time on 1 November (23:30 UTC on 31 October): November's."""
+    order = pws.quote_order(session, p)
+    contract = contracts.live(session, order.id)
+    contracts.sign(session, contract, p.buyer, factories.PASSWORD)
+    contracts.sign(session, contract, p.provider, factories.PASSWORD)
+    contract.signed_at = datetime(2026, 10, 31, 23, 30, tzinfo=UTC)
+    session.commit()
+    osup.login(client, p.staff)
+    assert order.number not in client.get(
+        "/staff/contract-registration?month=2026-10").get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(client.get(
+        "/staff/contract-registration/export.csv?month=2026-11").get_data(as_text=True)
+        .lstrip("\ufeff"))))
+    assert dict(zip(rows[0], rows[1], strict=True))["签订日期 Signed on"] == "2026-11-01"
 
 
 def test_saving_after_the_order_changed_takes_the_current_terms(session, p):
