@@ -31,9 +31,11 @@ def run_order_timers(now_text):
             raise click.BadParameter("use ISO 8601, e.g. 2026-12-01T09:00:00") from exc
         now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
     days = int(current_app.config.get("AUTO_COMPLETE_DAYS", 7))
+    milestone_days = int(current_app.config.get("MILESTONE_AUTO_APPROVE_DAYS", 14))
 
     def body(job):
-        report = timers.run(db.session, now, days, progress=job.progress)
+        report = timers.run(db.session, now, days, progress=job.progress,
+                            milestone_days=milestone_days)
         for error in report.errors:
             click.echo(f"  error: {error}", err=True)
         if report.errors:

@@ -103,6 +103,19 @@ class ProgressForm(FlaskForm):
     files = MultipleFileField(_l("Files (PDF, PNG or JPEG)"))
 
 
+class MilestoneSubmitForm(FlaskForm):
+    note = TextAreaField(_l("What was done for this milestone"),
+                         validators=[DataRequired(_l("Say what was done for this milestone.")),
+                                     Length(max=5000)])
+    files = MultipleFileField(_l("Files (PDF, PNG or JPEG)"))
+
+
+class MilestoneChangesForm(FlaskForm):
+    reason = TextAreaField(_l("What should be changed?"),
+                           validators=[DataRequired(_l("Say what should be changed.")),
+                                       Length(max=5000)])
+
+
 class DeliverForm(FlaskForm):
     note = TextAreaField(_l("Delivery note"), validators=[DataRequired(_l("Describe what you deliver.")),
                                                       Length(max=5000)])

@@ -229,7 +229,8 @@ class Order(Base):
         if self.status in ("delivered", "completed", "settled"):
             return 100
         done = [p.percent for p in self.progress_updates]
-        milestone_share = sum(m.share_bp for m in self.milestones if m.status == "done") // 100
+        milestone_share = sum(m.share_bp for m in self.milestones
+                              if m.status in states.MILESTONE_REACHED) // 100
         return max([0, milestone_share, *done])
 
     def __repr__(self) -> str:
@@ -288,7 +289,8 @@ class Milestone(Base):
     __tablename__ = "milestone"
     __table_args__ = (
         CheckConstraint("share_bp >= 0 and share_bp <= 10000", name="share_range"),
-        CheckConstraint("status in ('pending', 'done')", name="status"),
+        CheckConstraint(_in("status", states.MILESTONE_VALUES), name="status"),
+        CheckConstraint("released_amount >= 0", name="released_not_negative"),
         # Percent done of many orders from the index alone (orders/sla.py: done_expr).
         Index("ix_milestone_order_status_share", "order_id", "status", "share_bp"),
     )
@@ -300,11 +302,25 @@ class Milestone(Base):
     title: Mapped[str] = mapped_column(String(200))
     share_bp: Mapped[int] = mapped_column(Integer)  # share of the order price, basis points
     due_date: Mapped[date | None] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    completed_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # states.MILESTONE_*
+    completed_at: Mapped[datetime | None]  # last submitted (the work reported done)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Submission and the buyer's answer (issue 13): the note and files of the submission live
+    # on a progress update (the order's upload rules), the reason for changes here.
+    submitted_at: Mapped[datetime | None]
+    submission_note: Mapped[str] = mapped_column(Text, default="")
+    submission_update_id: Mapped[int | None] = mapped_column(
+        ForeignKey("progress_update.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None]
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+    approved_by: Mapped[str | None] = mapped_column(String(16))  # buyer / timer / completion
+    auto_notice_at: Mapped[datetime | None]  # the buyer was told of the coming auto-approval
+    released_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    release_posting: Mapped[str | None] = mapped_column(String(32))  # ledger posting id
 
     order: Mapped[Order] = relationship(back_populates="milestones")
+    submission: Mapped["ProgressUpdate | None"] = relationship(
+        foreign_keys=[submission_update_id])
 
 
 class ProgressUpdate(Base):

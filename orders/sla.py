@@ -187,7 +187,7 @@ def done_expr():
                              .correlate(Order).scalar_subquery(), 0)
     milestones = func.coalesce(select(func.sum(Milestone.share_bp))
                                .where(Milestone.order_id == Order.id,
-                                      Milestone.status == "done")
+                                      Milestone.status.in_(states.MILESTONE_REACHED))
                                .correlate(Order).scalar_subquery(), 0) // 100
     work = case((progress >= milestones, progress), else_=milestones)
     return case((Order.status.in_(ACCEPT_STATUSES), literal(0)), else_=work)

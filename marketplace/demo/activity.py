@@ -47,11 +47,13 @@ from marketplace.models import Notification, Organisation, User
 from orders import (
     cart,
     checkout,
+    ledger,
     paperwork_demo,
     payments,
     quotes,
     services,
     settlement,
+    states,
     timers,
     vouchers,
 )
@@ -638,8 +640,12 @@ class _Sim:
             for milestone in order.milestones:
                 reached = sum(m.share_bp for m in order.milestones
                               if m.position <= milestone.position) // 100
-                if milestone.status != "done" and reached <= percent:
-                    services.complete_milestone(s, order, provider, milestone.id)
+                if milestone.status in states.MILESTONE_SUBMITTABLE and reached <= percent:
+                    # Submitted by the institution, approved by the buyer: its share of the
+                    # escrow is released (issue 13).
+                    milestones.submit(s, order, provider, milestone.id,
+                                      self.pick(PROGRESS_NOTES[min(3, percent // 25)]), now=t)
+                    milestones.approve(s, order, buyer, milestone.id, now=t)
             services.post_progress(s, order, provider, percent,
                                    self.pick(PROGRESS_NOTES[min(3, percent // 25)]))
             self.commit()
@@ -649,8 +655,9 @@ class _Sim:
         yield t
         order = fresh()
         for milestone in order.milestones:
-            if milestone.status != "done":
-                services.complete_milestone(s, order, provider, milestone.id)
+            if milestone.status in states.MILESTONE_SUBMITTABLE:  # approved with the delivery
+                milestones.submit(s, order, provider, milestone.id,
+                                  self.pick(DELIVERY_NOTES), now=t)
         services.deliver(s, order, provider, self.pick(DELIVERY_NOTES), now=t)
         self.commit()
         if plan.fate == "revision":
@@ -676,8 +683,12 @@ class _Sim:
             yield t
             order = fresh()
             ruling = plan.fate.removeprefix("resolved_")
-            refund = apply_rate(order.subtotal, rng.choice([2000, 3000, 5000])) \
+            # A ruling splits only what is still held (milestones approved were released).
+            held = order.subtotal - ledger.released_total(s, order.id)
+            refund = apply_rate(held, rng.choice([2000, 3000, 5000])) \
                 if ruling == "partial" else None
+            if ruling == "partial" and not 0 < refund < held:
+                ruling, refund = "none", None
             services.resolve(s, order, self.staff, ruling, refund, RULING_NOTES[ruling])
         elif plan.fate == "auto_complete":
             # Nobody answers: the nightly timer completes it after AUTO_COMPLETE_DAYS.

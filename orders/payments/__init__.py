@@ -62,9 +62,11 @@ from orders.payments.card import (
     refresh_from_stripe,
 )
 from orders.payments.core import (
+    CaptureFailed,
     HoldLapsed,
     PaymentError,
     StaffRefund,
+    capture_for_acceptance,
     confirm_hold,
     order_paid,
     refund_payment,
@@ -87,7 +89,7 @@ if _unknown:
                        "orders.models.PAYMENT_METHODS (add them there with a migration)")
 
 __all__ = [
-    "HoldLapsed", "PaymentError", "PaymentMethod", "StaffRefund", "TestCard", "all_methods",
+    "CaptureFailed", "capture_for_acceptance", "HoldLapsed", "PaymentError", "PaymentMethod", "StaffRefund", "TestCard", "all_methods",
     "apply_intent", "authenticate_test_payment", "bank_reference", "bank_transfer",
     "begin_bank_transfer", "begin_card_payment", "card", "choices", "confirm_hold",
     "create_browser_intent", "gateway", "get", "mark_transfer_received", "order_paid",

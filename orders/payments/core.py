@@ -43,6 +43,10 @@ from orders.payments.base import get
 log = logging.getLogger(__name__)
 
 DEFAULT_ACCEPT_WITHIN_HOURS = 72
+# A card hold lives about seven days at the bank; the acceptance window (whose end the timer
+# declines the order at) never runs longer than this, so a hold is captured or released
+# before the bank lets it go (issue 13).
+MAX_ACCEPT_WITHIN_HOURS = 6 * 24
 
 
 class PaymentError(Exception):
@@ -57,6 +61,11 @@ class PaymentError(Exception):
 class HoldLapsed(PaymentError):
     """The order's card hold was released at Stripe before it was captured: the order went
     back to awaiting payment (already committed) and cannot complete."""
+
+
+class CaptureFailed(PaymentError):
+    """The institution's acceptance could not capture the card (Stripe refused or did not
+    answer): nothing changed, the order is still paid and awaiting acceptance."""
 
 
 def _setting(name: str, default: int) -> int:
@@ -86,7 +95,8 @@ def order_paid(session: Session, order: Order, actor: User | None = workflow.SYS
     now = now or utcnow()
     if order.status != "pending_payment":
         return False
-    hours = _setting("ACCEPT_WITHIN_HOURS", DEFAULT_ACCEPT_WITHIN_HOURS)
+    hours = min(_setting("ACCEPT_WITHIN_HOURS", DEFAULT_ACCEPT_WITHIN_HOURS),
+                MAX_ACCEPT_WITHIN_HOURS)
     try:
         workflow.transition(session, order, "pay", actor, now=now,
                             changes={"accept_by": now + timedelta(hours=hours)})
@@ -152,6 +162,35 @@ def confirm_hold(session: Session, order: Order, gw=None) -> None:
         raise HoldLapsed(_("The card hold on this order was released by the bank before the "
                            "work was accepted, so nothing can be captured. The buyer must pay "
                            "again before the order can be completed."))
+
+
+def capture_for_acceptance(session: Session, order: Order, gw=None) -> list[str]:
+    """The institution accepts ``order``: its money goes into the platform's escrow before
+    the ``accept`` transition (issue 13). Stripe is asked first whether the card hold is
+    still there (``HoldLapsed``, the order back to awaiting payment, if not), then the hold
+    is captured in full. A capture that fails raises ``CaptureFailed`` and leaves the order
+    paid, awaiting acceptance, with a timeline entry; the provider may try again. Bank
+    transfers and vouchers are in escrow already. Commits around each Stripe call."""
+    confirm_hold(session, order, gw)
+    done: list[str] = []
+    for payment in list(order.payments):
+        if payment.status == "held":
+            done += get(payment.method).capture_on_accept(session, payment, gw)
+    return done
+
+
+def capture_failed(session: Session, order: Order, reason: str) -> CaptureFailed:
+    """Record a failed capture at acceptance (committed) and return the error to raise."""
+    session.rollback()
+    workflow.record_event(session, order, "capture_failed", workflow.SYSTEM,
+                          note=f"The card could not be captured at acceptance: {reason}. "
+                               "The order stays paid, awaiting acceptance.")
+    session.commit()
+    return CaptureFailed(_("The buyer's card payment could not be captured just now "
+                           "(%(reason)s). Nothing changed: the order is still paid and "
+                           "awaiting your acceptance. Try again in a few minutes; if the bank "
+                           "released the card hold meanwhile, the order goes back to the "
+                           "buyer to pay again.", reason=reason))
 
 
 # --------------------------------------------------------------------------- refunds
@@ -293,14 +332,23 @@ def staff_refund(session: Session, order: Order, staff: User, amount: int, reaso
 
 # --------------------------------------------------------------------------- money follows state
 
-def targets(order: Order) -> tuple[int, int, bool] | None:
-    """(cash kept, voucher value kept, recognise?) for a closed order; None while open."""
+def targets(order: Order, released: int = 0) -> tuple[int, int, bool] | None:
+    """(cash kept, voucher value kept, recognise?) for a closed order; None while open.
+
+    ``released`` is order value already released to the institution by milestone approvals:
+    it is never given back by a cancellation or a ruling (only a staff clawback can), so a
+    cancelled order keeps it and a ruling splits only what is still held."""
+    released = max(0, min(released, order.subtotal))
     if order.status in ("cancelled", "declined"):
-        return 0, 0, False
+        if not released:
+            return 0, 0, False
+        cash_back, voucher_back = refund_split(order.subtotal - released, order.subtotal,
+                                               order.voucher_amount)
+        return order.amount_due - cash_back, order.voucher_amount - voucher_back, False
     if order.status in ("completed", "settled"):
         return order.amount_due, order.voucher_amount, True
     if order.status == "resolved":
-        back = min(order.ruling_refund or 0, order.subtotal)
+        back = min(order.ruling_refund or 0, order.subtotal - released)
         cash_back, voucher_back = refund_split(back, order.subtotal, order.voucher_amount)
         return order.amount_due - cash_back, order.voucher_amount - voucher_back, True
     return None
@@ -315,7 +363,7 @@ def sync_money(session: Session, order: Order, gw=None) -> list[str]:
     (partial capture or refund, voucher share given back), the rest recognised.
     Settled: the provider's payable paid out. Commits after each Stripe call.
     """
-    wanted = targets(order)
+    wanted = targets(order, ledger.released_total(session, order.id))
     done: list[str] = []
     if wanted is None:
         return done
@@ -360,6 +408,33 @@ def _payment_missing(session: Session, order: Order, missing: int) -> bool:
     for user in staff:
         notify(session, user, "order_payment_missing",
                f"Order {order.number}: payment missing", note, workflow.order_link(order, "staff"))
+    return True
+
+
+def repay_needed(session: Session, order: Order, amount: int) -> bool:
+    """An order past acceptance whose card hold is gone (accepted before capture-on-
+    acceptance, issue 13, and released by the bank before ``capture-accepted-holds`` ran):
+    the order is not sent back (``lapse`` exists only before acceptance); the buyer and
+    staff are told, once, that the buyer must pay again. True if told now."""
+    if session.scalar(select(OrderEvent.id).where(OrderEvent.order_id == order.id,
+                                                  OrderEvent.name == "repay_needed")):
+        return False
+    money = format_amount(amount, order.currency)
+    workflow.record_event(session, order, "repay_needed", workflow.SYSTEM,
+                          note=f"The card hold of {money} was released by the bank before it "
+                               "was captured. The buyer must pay again; staff follow up.")
+    notify_organisation(
+        session, order.buyer, "order_repay_needed",
+        lambda: _("Order %(number)s: please pay again", number=order.number),
+        lambda: _("The bank released the hold on your card (%(amount)s) before the platform "
+                  "captured it, so nothing was charged. Platform staff will contact you to "
+                  "pay again so the work can go on.", amount=money),
+        workflow.order_link(order, "buyer"))
+    for user in session.scalars(permissions.staff_users()).all():
+        notify(session, user, "order_repay_needed",
+               f"Order {order.number}: card hold released after acceptance",
+               f"{money} was never captured; the buyer was asked to pay again.",
+               workflow.order_link(order, "staff"))
     return True
 
 

@@ -1,0 +1,101 @@
+"""milestone: submission, the buyer's answer and the money it released (issue 13, escrow)
+
+Milestones used to be ``pending`` or ``done`` (marked by the institution, no money moved).
+Now the institution submits a milestone (note, files on a progress update), the buyer
+approves it (or asks for changes, with a reason; the timer approves after
+MILESTONE_AUTO_APPROVE_DAYS of silence) and the approval releases its share of the order
+from escrow (ledger posting ``milestone_release``, id kept in ``release_posting``).
+
+Existing rows: ``done`` milestones of orders still open become ``submitted`` (submitted now,
+so the buyer gets the full approval window and the 3-day notice); those of closed orders
+become ``approved`` by ``completion`` (their money was settled with the whole order). The
+status column widens to 20 characters (``changes_requested``).
+
+Chain: written after 0019 on the escrow branch; the lead re-chains it after 0020 at merge.
+
+Revision ID: 0021
+Revises: 0019
+Create Date: 2026-12-07 05:50:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import marketplace.database
+
+revision: str = '0021'
+down_revision: str | Sequence[str] | None = '0019'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+STATUSES = ("pending", "submitted", "changes_requested", "approved", "disputed", "ruled")
+OPEN = ("pending_payment", "paid", "accepted", "in_progress", "delivered", "disputed")
+
+
+def _in(values) -> str:
+    return "status in (" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('milestone', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('ck_milestone_status'), type_='check')
+        batch_op.alter_column('status', existing_type=sa.String(length=16),
+                              type_=sa.String(length=20), existing_nullable=False)
+        batch_op.add_column(sa.Column('submitted_at',
+                                      marketplace.database.UTCDateTime(timezone=True),
+                                      nullable=True))
+        batch_op.add_column(sa.Column('submission_note', sa.Text(), nullable=False,
+                                      server_default=''))
+        batch_op.add_column(sa.Column('submission_update_id', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('decided_at',
+                                      marketplace.database.UTCDateTime(timezone=True),
+                                      nullable=True))
+        batch_op.add_column(sa.Column('decision_note', sa.Text(), nullable=False,
+                                      server_default=''))
+        batch_op.add_column(sa.Column('approved_by', sa.String(length=16), nullable=True))
+        batch_op.add_column(sa.Column('auto_notice_at',
+                                      marketplace.database.UTCDateTime(timezone=True),
+                                      nullable=True))
+        batch_op.add_column(sa.Column('released_amount', sa.BigInteger(), nullable=False,
+                                      server_default='0'))
+        batch_op.add_column(sa.Column('release_posting', sa.String(length=32), nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f('fk_milestone_submission_update_id_progress_update'), 'progress_update',
+            ['submission_update_id'], ['id'], ondelete='SET NULL')
+    open_orders = ", ".join(f"'{s}'" for s in OPEN)
+    op.execute("UPDATE milestone SET status = 'submitted', submitted_at = CURRENT_TIMESTAMP "  # noqa: S608 (constants)
+               "WHERE status = 'done' AND order_id IN (SELECT id FROM purchase_order "
+               f"WHERE status IN ({open_orders}))")
+    op.execute("UPDATE milestone SET status = 'approved', approved_by = 'completion', "
+               "submitted_at = completed_at, decided_at = completed_at WHERE status = 'done'")
+    with op.batch_alter_table('milestone', schema=None) as batch_op:
+        batch_op.create_check_constraint(batch_op.f('ck_milestone_status'), _in(STATUSES))
+        batch_op.create_check_constraint(batch_op.f('ck_milestone_released_not_negative'),
+                                         'released_amount >= 0')
+
+
+def downgrade() -> None:
+    op.execute("UPDATE milestone SET status = 'done' WHERE status IN "
+               "('submitted', 'approved', 'disputed', 'ruled')")
+    op.execute("UPDATE milestone SET status = 'pending' WHERE status = 'changes_requested'")
+    with op.batch_alter_table('milestone', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('ck_milestone_released_not_negative'),
+                                 type_='check')
+        batch_op.drop_constraint(batch_op.f('ck_milestone_status'), type_='check')
+        batch_op.drop_constraint(batch_op.f('fk_milestone_submission_update_id_progress_update'),
+                                 type_='foreignkey')
+        batch_op.drop_column('release_posting')
+        batch_op.drop_column('released_amount')
+        batch_op.drop_column('auto_notice_at')
+        batch_op.drop_column('approved_by')
+        batch_op.drop_column('decision_note')
+        batch_op.drop_column('decided_at')
+        batch_op.drop_column('submission_update_id')
+        batch_op.drop_column('submission_note')
+        batch_op.drop_column('submitted_at')
+        batch_op.alter_column('status', existing_type=sa.String(length=20),
+                              type_=sa.String(length=16), existing_nullable=False)
+        batch_op.create_check_constraint(batch_op.f('ck_milestone_status'),
+                                         "status in ('pending', 'done')")
