@@ -153,6 +153,16 @@ class RefundForm(FlaskForm):
                                                     "form again.")), Length(max=64)])
 
 
+class ClawbackForm(FlaskForm):
+    amount = AmountField(_l("Amount to claw back"),
+                         validators=[DataRequired(_l("Enter an amount."))])
+    reason = TextAreaField(_l("Reason"), validators=[DataRequired(_l("Give the reason.")),
+                                                 Length(max=2000)])
+    token = HiddenField(default=one_time_token,
+                        validators=[DataRequired(_l("Reload the page and fill in the refund "
+                                                    "form again.")), Length(max=64)])
+
+
 class TransferReceivedForm(FlaskForm):
     amount = AmountField(_l("Amount received"), validators=[DataRequired(_l("Enter the amount."))])
     reference = StringField(_l("Bank statement reference"), validators=[Length(max=64)])

@@ -27,6 +27,9 @@ Postings:
     milestone_release Dr escrow Cr platform_fee_revenue, Cr provider_payable  (a milestone
                      approved: its share leaves escrow while the order still runs; never
                      more than escrow holds in money the platform has: ``releasable``)
+    clawback         Dr provider_payable, Dr platform_fee_revenue  Cr platform_cash  (staff
+                     refund money already released; the institution's next statement
+                     deducts it)
     payout           Dr provider_payable     Cr platform_cash      settled with the provider
 
 Card money is captured when the institution accepts the order (issue 13), so from then on
@@ -216,6 +219,18 @@ def milestone_release(session: Session, order: Order, amount: int, memo: str = "
     return posting, amount
 
 
+def clawback(session: Session, order: Order, amount: int) -> str:
+    """Money already released to the institution refunded to the buyer (staff clawback):
+    taken back out of the institution's payable and the platform fee (the fee on that part
+    at the order's rate), deducted from the institution's next statement."""
+    if amount <= 0:
+        raise LedgerError("a clawback is positive")
+    fee, net = fee_split(amount, order.commission_bp)
+    return post(session, order, "clawback",
+                {"provider_payable": net, "platform_fee_revenue": fee, "platform_cash": -amount},
+                "Clawback: refunded from money released to the institution")
+
+
 def released_total(session: Session, order_id: int) -> int:
     """Order value released from escrow by milestone approvals so far."""
     session.flush()
@@ -223,6 +238,14 @@ def released_total(session: Session, order_id: int) -> int:
         select(func.coalesce(func.sum(LedgerEntry.amount), 0))
         .where(LedgerEntry.order_id == order_id, LedgerEntry.kind == "milestone_release",
                LedgerEntry.account == "escrow")) or 0)
+
+
+def payout_amount(session: Session, order: Order, amount: int,
+                  memo: str = "Paid out to the institution") -> str:
+    """Pay ``amount`` of the order's payable (one statement line); a negative amount is a
+    clawback taken back out of the institution's payout."""
+    return post(session, order, "payout", {"provider_payable": amount, "platform_cash": -amount},
+                memo)
 
 
 def payout(session: Session, order: Order) -> str:

@@ -212,42 +212,8 @@ def request_changes(session: Session, order: Order, actor: User, milestone_id: i
     return milestone
 
 
-# --------------------------------------------------------------------------- order events
-
-def on_dispute(session: Session, order: Order, milestone_id: int | None) -> Milestone | None:
-    """A dispute opened naming a milestone: the milestone is held for the ruling."""
-    if milestone_id is None:
-        return None
-    milestone = _find(order, milestone_id)
-    if not _move(session, milestone, states.MILESTONE_DISPUTABLE, "disputed"):
-        raise OrderError(_("This milestone cannot be disputed now (it was approved, or is "
-                           "disputed already)."), status=409)
-    return milestone
-
-
-def check_disputable(order: Order, milestone_id: int | None) -> None:
-    if milestone_id is None:
-        return
-    milestone = _find(order, milestone_id)
-    if milestone.status not in states.MILESTONE_DISPUTABLE:
-        raise OrderError(_("This milestone cannot be disputed now (it was approved, or is "
-                           "disputed already)."), status=409)
-
-
-def on_ruling(session: Session, order: Order) -> None:
-    session.execute(update(Milestone).where(Milestone.order_id == order.id,
-                                            Milestone.status == "disputed")
-                    .values(status="ruled").execution_options(synchronize_session=False))
-
-
-def on_completion(session: Session, order: Order, now: datetime) -> None:
-    """The buyer accepted the delivery: milestones not yet approved are approved with it
-    (the completion releases the rest of escrow)."""
-    session.execute(update(Milestone).where(
-        Milestone.order_id == order.id,
-        Milestone.status.in_(("pending", "submitted", "changes_requested")))
-        .values(status="approved", approved_by="completion", decided_at=now)
-        .execution_options(synchronize_session=False))
+# Disputes, rulings and completion touch milestones too: orders/services.py
+# (milestone_disputed, milestones_ruled, milestones_completed).
 
 
 # --------------------------------------------------------------------------- timer

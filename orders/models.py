@@ -750,16 +750,31 @@ class SettlementStatement(Base):
         back_populates="statement", order_by="SettlementItem.id")
 
 
+SETTLEMENT_ITEM_KINDS = ("order", "release", "clawback")
+
+
 class SettlementItem(Base):
-    """One order in a statement, with its figures read from the ledger. ``order_id`` is
-    UNIQUE: an order settles in exactly one batch."""
+    """One line of a statement, with its figures read from the ledger: a whole order
+    (``kind`` "order": completed or ruled on; what its earlier release items did not already
+    settle), or one ledger posting of a still running or settled order (issue 13: a milestone
+    ``release``, or a staff ``clawback`` against the institution). A posting is in at most
+    one batch (``posting`` UNIQUE), and an order's whole-order line too (partial UNIQUE index
+    on ``order_id`` where ``posting`` is NULL)."""
 
     __tablename__ = "settlement_item"
+    __table_args__ = (
+        CheckConstraint(_in("kind", SETTLEMENT_ITEM_KINDS), name="kind"),
+        CheckConstraint("(kind = 'order') = (posting IS NULL)", name="kind_posting"),
+        Index("uq_settlement_item_whole_order", "order_id", unique=True,
+              sqlite_where=text("posting IS NULL"), postgresql_where=text("posting IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("settlement_batch.id"), index=True)
     statement_id: Mapped[int] = mapped_column(ForeignKey("settlement_statement.id"), index=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("purchase_order.id"), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("purchase_order.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="order")
+    posting: Mapped[str | None] = mapped_column(String(32), unique=True)
     gross: Mapped[int] = mapped_column(BigInteger)
     refunds: Mapped[int] = mapped_column(BigInteger)
     voucher: Mapped[int] = mapped_column(BigInteger)

@@ -21,7 +21,7 @@ from marketplace import audit
 from marketplace.database import utcnow
 from marketplace.models import User
 from marketplace.notifications import notify_organisation
-from orders import payments, workflow
+from orders import payments, states, workflow
 from orders.models import Milestone, Order, OrderEvent, OrderMessage, ProgressUpdate
 from orders.money import format_amount
 from orders.stripe_gateway import GatewayError, StripeGateway
@@ -152,8 +152,55 @@ def add_milestone(session: Session, order: Order, actor: User, title: str, share
     return milestone
 
 
-# Submitting, approving and sending back milestones (money released from escrow): see
-# orders/milestones.py.
+# --------------------------------------------------------------------------- milestones
+# Submitting, approving and sending back milestones (money released from escrow) live in
+# orders/milestones.py; these are what the order's own transitions do to them.
+
+def _milestone(order: Order, milestone_id: int) -> Milestone:
+    milestone = next((m for m in order.milestones if m.id == milestone_id), None)
+    if milestone is None:
+        raise OrderError(_("No such milestone on this order."), status=404)
+    return milestone
+
+
+def _check_disputable(order: Order, milestone_id: int | None) -> None:
+    if milestone_id is not None and \
+            _milestone(order, milestone_id).status not in states.MILESTONE_DISPUTABLE:
+        raise OrderError(_("This milestone cannot be disputed now (it was approved, or is "
+                           "disputed already)."), status=409)
+
+
+def milestone_disputed(session: Session, order: Order, milestone_id: int | None) -> None:
+    """A dispute opened naming a milestone: the milestone is held for the ruling
+    (conditional UPDATE: an approval that came first wins)."""
+    if milestone_id is None:
+        return
+    milestone = _milestone(order, milestone_id)
+    session.flush()
+    result = session.execute(
+        update(Milestone).where(Milestone.id == milestone.id,
+                                Milestone.status.in_(states.MILESTONE_DISPUTABLE))
+        .values(status="disputed").execution_options(synchronize_session=False))
+    session.refresh(milestone)
+    if result.rowcount != 1:
+        raise OrderError(_("This milestone cannot be disputed now (it was approved, or is "
+                           "disputed already)."), status=409)
+
+
+def milestones_ruled(session: Session, order: Order) -> None:
+    session.execute(update(Milestone).where(Milestone.order_id == order.id,
+                                            Milestone.status == "disputed")
+                    .values(status="ruled").execution_options(synchronize_session=False))
+
+
+def milestones_completed(session: Session, order: Order, now: datetime) -> None:
+    """The buyer accepted the delivery: milestones not yet approved are approved with it
+    (the completion releases the rest of escrow)."""
+    session.execute(update(Milestone).where(
+        Milestone.order_id == order.id,
+        Milestone.status.in_(("pending", "submitted", "changes_requested")))
+        .values(status="approved", approved_by="completion", decided_at=now)
+        .execution_options(synchronize_session=False))
 
 
 def _require_provider_working(order: Order, actor: User) -> None:
@@ -211,12 +258,10 @@ def complete(session: Session, order: Order, actor: User | None, note: str = "",
     """Accept the delivery: capture the held money and recognise it. Stripe is asked first
     whether the hold is still there; if it was released the order goes back to awaiting
     payment and ``payments.HoldLapsed`` is raised instead."""
-    from orders import milestones
-
     workflow.check(order, "complete", actor, note)
     payments.confirm_hold(session, order, gw)
     now = now or utcnow()
-    milestones.on_completion(session, order, now)  # the completion releases the rest
+    milestones_completed(session, order, now)  # the completion releases the rest
     outcome = _fire(session, order, "complete", actor, note, now, gw=gw, money=True)
     if order.product_id:
         session.execute(update(Product).where(Product.id == order.product_id)
@@ -232,12 +277,10 @@ def dispute(session: Session, order: Order, actor: User, reason: str,
             milestone_id: int | None = None) -> Outcome:
     """The buyer opens a dispute, on the order or on one of its milestones (held until the
     ruling; milestones already approved keep their released money)."""
-    from orders import milestones
-
     workflow.check(order, "dispute", actor, reason)
-    milestones.check_disputable(order, milestone_id)
+    _check_disputable(order, milestone_id)
     event = workflow.transition(session, order, "dispute", actor, note=reason)
-    milestones.on_dispute(session, order, milestone_id)
+    milestone_disputed(session, order, milestone_id)
     session.commit()
     return Outcome(event=event)
 
@@ -249,7 +292,7 @@ def resolve(session: Session, order: Order, staff: User, ruling: str, refund: in
     """Staff ruling: full refund, partial refund (an amount), or no refund. Like
     ``complete`` it first asks Stripe whether the card hold is still there
     (``payments.HoldLapsed`` if not: the order is back to awaiting payment)."""
-    from orders import ledger, milestones
+    from orders import ledger
 
     if ruling not in RULINGS:
         raise OrderError(_("Choose a ruling."))
@@ -276,7 +319,7 @@ def resolve(session: Session, order: Order, staff: User, ruling: str, refund: in
     summary = f"{RULINGS[ruling]}"
     if ruling == "partial":
         summary += f": {format_amount(refund, order.currency)} back to the buyer"
-    milestones.on_ruling(session, order)
+    milestones_ruled(session, order)
     return _fire(session, order, "resolve", staff, f"{summary}. {note}" if note else "",
                  changes={"ruling": ruling, "ruling_refund": refund}, gw=gw, money=True)
 

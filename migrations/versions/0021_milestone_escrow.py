@@ -11,6 +11,13 @@ so the buyer gets the full approval window and the 3-day notice); those of close
 become ``approved`` by ``completion`` (their money was settled with the whole order). The
 status column widens to 20 characters (``changes_requested``).
 
+settlement_item: a statement line is a whole order (``kind`` "order", as before) or one
+ledger posting of an order (``release`` of a milestone while the order still runs, or a
+staff ``clawback``): ``kind`` and ``posting`` (UNIQUE) added; ``order_id`` is no longer
+UNIQUE by itself but through a partial UNIQUE index on whole-order lines (``posting IS
+NULL``), so an order still settles in one batch as a whole while its releases go into earlier
+ones. Existing rows are whole-order lines.
+
 Chain: written after 0019 on the escrow branch; the lead re-chains it after 0020 at merge.
 
 Revision ID: 0021
@@ -76,7 +83,35 @@ def upgrade() -> None:
                                          'released_amount >= 0')
 
 
+    with op.batch_alter_table('settlement_item', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('kind', sa.String(length=16), nullable=False,
+                                      server_default='order'))
+        batch_op.add_column(sa.Column('posting', sa.String(length=32), nullable=True))
+        batch_op.drop_constraint(batch_op.f('uq_settlement_item_order_id'), type_='unique')
+        batch_op.create_unique_constraint(batch_op.f('uq_settlement_item_posting'), ['posting'])
+        batch_op.create_index(batch_op.f('ix_settlement_item_order_id'), ['order_id'],
+                              unique=False)
+        batch_op.create_check_constraint(batch_op.f('ck_settlement_item_kind'),
+                                         "kind in ('order', 'release', 'clawback')")
+        batch_op.create_check_constraint(batch_op.f('ck_settlement_item_kind_posting'),
+                                         "(kind = 'order') = (posting IS NULL)")
+    op.create_index('uq_settlement_item_whole_order', 'settlement_item', ['order_id'],
+                    unique=True, sqlite_where=sa.text('posting IS NULL'),
+                    postgresql_where=sa.text('posting IS NULL'))
+
+
 def downgrade() -> None:
+    op.drop_index('uq_settlement_item_whole_order', table_name='settlement_item')
+    op.execute("DELETE FROM settlement_item WHERE posting IS NOT NULL")
+    with op.batch_alter_table('settlement_item', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('ck_settlement_item_kind_posting'), type_='check')
+        batch_op.drop_constraint(batch_op.f('ck_settlement_item_kind'), type_='check')
+        batch_op.drop_index(batch_op.f('ix_settlement_item_order_id'))
+        batch_op.drop_constraint(batch_op.f('uq_settlement_item_posting'), type_='unique')
+        batch_op.create_unique_constraint(batch_op.f('uq_settlement_item_order_id'),
+                                          ['order_id'])
+        batch_op.drop_column('posting')
+        batch_op.drop_column('kind')
     op.execute("UPDATE milestone SET status = 'done' WHERE status IN "
                "('submitted', 'approved', 'disputed', 'ruled')")
     op.execute("UPDATE milestone SET status = 'pending' WHERE status = 'changes_requested'")

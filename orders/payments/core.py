@@ -36,7 +36,14 @@ from marketplace.database import utcnow
 from marketplace.models import User
 from marketplace.notifications import notify, notify_organisation
 from orders import ledger, vouchers, workflow
-from orders.models import Order, OrderEvent, Payment, Refund
+from orders.models import (
+    Order,
+    OrderEvent,
+    Payment,
+    Refund,
+    SettlementItem,
+    SettlementStatement,
+)
 from orders.money import format_amount, refund_split
 from orders.payments.base import get
 
@@ -197,7 +204,7 @@ def capture_failed(session: Session, order: Order, reason: str) -> CaptureFailed
 
 def refund_payment(session: Session, payment: Payment, amount: int, actor: User | None,
                    reason: str, gw=None,
-                   form_token: str | None = None) -> Refund:
+                   form_token: str | None = None, clawback: bool = False) -> Refund:
     """Refund part of what was captured. Never more than captured minus refunded: the
     reservation is a conditional UPDATE (and a CHECK constraint), so a second refund
     racing this one cannot pass it. The refund row (with the form's one-time token, UNIQUE)
@@ -227,7 +234,10 @@ def refund_payment(session: Session, payment: Payment, amount: int, actor: User 
                     status="succeeded" if method.refunds_at_provider else "pending_transfer")
     _add_refund(session, refund)
     method.refund(session, payment, amount, refund, gw)
-    ledger.refunded(session, order, amount)
+    if clawback:  # money already released to the institution (issue 13)
+        ledger.clawback(session, order, amount)
+    else:
+        ledger.refunded(session, order, amount)
     workflow.record_event(session, order, "refund", actor,
                           note=f"Refunded {format_amount(amount, order.currency)}"
                                + (f": {reason.strip()}" if reason.strip() else ""))
@@ -330,6 +340,63 @@ def staff_refund(session: Session, order: Order, staff: User, amount: int, reaso
     return StaffRefund(cash=cash_part, voucher=voucher_part, refund=refund)
 
 
+def clawback_limit(session: Session, order: Order) -> int:
+    """Order value released to the institution (milestone releases, completion, ruling) not
+    yet clawed back, capped by the cash that can still be refunded."""
+    released = sum(e.amount for e in ledger.entries(session, order.id)
+                   if e.account == "escrow" and e.kind in ("milestone_release", "recognise"))
+    clawed = sum(-e.amount for e in ledger.entries(session, order.id)
+                 if e.account == "platform_cash" and e.kind == "clawback")
+    cash = sum(p.refundable for p in order.payments if p.status == "captured")
+    return max(0, min(released - clawed, cash))
+
+
+def staff_clawback(session: Session, order: Order, staff: User, amount: int, reason: str,
+                   gw=None, form_token: str | None = None) -> Refund:
+    """Staff refund money already released to the institution (issue 13): the buyer gets
+    ``amount`` back from the captured payment (Stripe's Refunds API for cards), and the
+    ledger records a ``clawback`` (Dr provider_payable and platform_fee_revenue, Cr platform
+    cash) that the institution's next statement deducts. Audited; the institution is told.
+    Never more than was released and not clawed back, nor more than the payment can still
+    refund. Caller commits."""
+    if workflow.role_of(order, staff) != "staff":
+        raise workflow.NotAllowed(_("Only platform staff can record a clawback."))
+    if not (reason or "").strip():
+        raise PaymentError(_("Give the reason for the clawback."), status=400)
+    if amount <= 0:
+        raise PaymentError(_("Enter an amount to claw back."), status=400)
+    if form_token and session.scalar(select(Refund.id).where(Refund.form_token == form_token)):
+        raise PaymentError(ALREADY_REFUNDED)
+    session.refresh(order)
+    limit = clawback_limit(session, order)
+    if amount > limit:
+        raise PaymentError(_("Refused: at most %(amount)s released to the institution can be "
+                             "clawed back on this order.",
+                             amount=format_amount(limit, order.currency)), status=400)
+    payment = next((p for p in reversed(order.payments)
+                    if p.status == "captured" and p.refundable >= amount), None)
+    if payment is None:
+        raise PaymentError(_("No single payment of this order can refund that much; claw back "
+                             "a smaller amount."), status=400)
+    refund = refund_payment(session, payment, amount, staff, reason, gw, form_token,
+                            clawback=True)
+    workflow.record_event(session, order, "clawback", staff,
+                          note=f"Clawback of {format_amount(amount, order.currency)} against "
+                               f"the institution's next statement: {reason.strip()}")
+    audit.record(session, staff, "order.clawback", order, reason.strip(), number=order.number,
+                 amount=amount, payment_id=payment.id)
+    notify_organisation(
+        session, order.provider, "order_clawback",
+        lambda: _("Order %(number)s: %(amount)s clawed back", number=order.number,
+                  amount=format_amount(amount, order.currency)),
+        lambda: _("Platform staff refunded %(amount)s of money already released to you for "
+                  "this order. It is deducted from your next statement. Reason: %(reason)s",
+                  amount=format_amount(amount, order.currency), reason=reason.strip()),
+        workflow.order_link(order, "provider"))
+    session.flush()
+    return refund
+
+
 # --------------------------------------------------------------------------- money follows state
 
 def targets(order: Order, released: int = 0) -> tuple[int, int, bool] | None:
@@ -388,11 +455,22 @@ def sync_money(session: Session, order: Order, gw=None) -> list[str]:
     elif recognise and not holds_left and ledger.balances(session, order.id)["escrow"] < 0:
         ledger.recognise(session, order)
         done.append("recognised")
-    if order.status == "settled" and ledger.balances(session, order.id)["provider_payable"] < 0:
+    if (order.status == "settled" and ledger.balances(session, order.id)["provider_payable"] < 0
+            and not _in_unpaid_statement(session, order)):
         ledger.payout(session, order)
         done.append("paid_out")
     session.flush()
     return done
+
+
+def _in_unpaid_statement(session: Session, order: Order) -> bool:
+    """A line of the order (a milestone release, say) waits in a statement not paid yet:
+    its payable is paid when that statement is, not by the repair job."""
+    return session.scalar(
+        select(SettlementItem.id).join(SettlementStatement,
+                                       SettlementStatement.id == SettlementItem.statement_id)
+        .where(SettlementItem.order_id == order.id, SettlementStatement.paid_at.is_(None))
+        .limit(1)) is not None
 
 
 def _payment_missing(session: Session, order: Order, missing: int) -> bool:

@@ -65,6 +65,8 @@ def _detail(order_id: int, status: int = 200, **extra):
         milestone_changes_forms={m.id: forms.MilestoneChangesForm(prefix=f"mc{m.id}")
                                  for m in order.milestones},
         money_panel=ledger.money_panel(db.session, order),
+        clawback_limit=payments.clawback_limit(db.session, order) if role == "staff" else 0,
+        clawback_form=forms.ClawbackForm(prefix="clawback"),
         progress_form=forms.ProgressForm(prefix="progress"),
         deliver_form=forms.DeliverForm(prefix="deliver"),
         message_form=forms.MessageForm(prefix="message"),
