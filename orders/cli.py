@@ -1,4 +1,5 @@
-"""Commands of the buying area: `flask --app marketplace run-order-timers | run-settlement`.
+"""Commands of the buying area: `flask --app marketplace run-order-timers | run-settlement |
+capture-accepted-holds`.
 
 The app factory adds every command of ``cli`` to the top-level `flask` command."""
 
@@ -11,7 +12,7 @@ from flask.cli import AppGroup
 from marketplace import jobs
 from marketplace.database import db, utcnow
 from marketplace.i18n import local_today
-from orders import settlement, timers
+from orders import payments, settlement, timers
 
 cli = AppGroup("orders", help="Commands of the buying area.")
 
@@ -47,6 +48,23 @@ def run_order_timers(now_text):
         return f"{report.summary()}; {needs}"
 
     jobs.run("run-order-timers", body)
+
+
+@cli.command("capture-accepted-holds")
+def capture_accepted_holds():
+    """One-off (issue 13, escrow): capture the card holds of orders accepted before the card
+    was captured at acceptance, so their money is held by the platform; an order whose hold
+    the bank already released is marked for the buyer to pay again (buyer and staff told
+    once). Idempotent: run it after deploying, and again until it reports nothing left."""
+
+    def body(job):
+        report = payments.capture_accepted_holds(db.session, progress=job.progress)
+        if report.failed:
+            click.echo("  Stripe did not answer for: " + ", ".join(report.failed), err=True)
+            job.fail()
+        return report.summary()
+
+    jobs.run("capture-accepted-holds", body)
 
 
 @cli.command("run-settlement")

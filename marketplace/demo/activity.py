@@ -57,6 +57,7 @@ from orders import (
     timers,
     vouchers,
 )
+from orders import milestones as milestone_flow
 from orders.models import (
     Order,
     Quote,
@@ -643,9 +644,10 @@ class _Sim:
                 if milestone.status in states.MILESTONE_SUBMITTABLE and reached <= percent:
                     # Submitted by the institution, approved by the buyer: its share of the
                     # escrow is released (issue 13).
-                    milestones.submit(s, order, provider, milestone.id,
-                                      self.pick(PROGRESS_NOTES[min(3, percent // 25)]), now=t)
-                    milestones.approve(s, order, buyer, milestone.id, now=t)
+                    milestone_flow.submit(s, order, provider, milestone.id,
+                                          self.pick(PROGRESS_NOTES[min(3, percent // 25)]),
+                                          now=t)
+                    milestone_flow.approve(s, order, buyer, milestone.id, now=t)
             services.post_progress(s, order, provider, percent,
                                    self.pick(PROGRESS_NOTES[min(3, percent // 25)]))
             self.commit()
@@ -656,8 +658,8 @@ class _Sim:
         order = fresh()
         for milestone in order.milestones:
             if milestone.status in states.MILESTONE_SUBMITTABLE:  # approved with the delivery
-                milestones.submit(s, order, provider, milestone.id,
-                                  self.pick(DELIVERY_NOTES), now=t)
+                milestone_flow.submit(s, order, provider, milestone.id,
+                                      self.pick(DELIVERY_NOTES), now=t)
         services.deliver(s, order, provider, self.pick(DELIVERY_NOTES), now=t)
         self.commit()
         if plan.fate == "revision":

@@ -66,6 +66,7 @@ from orders.payments.core import (
     HoldLapsed,
     PaymentError,
     StaffRefund,
+    capture_accepted_holds,
     capture_for_acceptance,
     clawback_limit,
     confirm_hold,
@@ -91,7 +92,7 @@ if _unknown:
                        "orders.models.PAYMENT_METHODS (add them there with a migration)")
 
 __all__ = [
-    "CaptureFailed", "capture_for_acceptance", "clawback_limit", "staff_clawback", "HoldLapsed", "PaymentError", "PaymentMethod", "StaffRefund", "TestCard", "all_methods",
+    "CaptureFailed", "capture_accepted_holds", "capture_for_acceptance", "clawback_limit", "staff_clawback", "HoldLapsed", "PaymentError", "PaymentMethod", "StaffRefund", "TestCard", "all_methods",
     "apply_intent", "authenticate_test_payment", "bank_reference", "bank_transfer",
     "begin_bank_transfer", "begin_card_payment", "card", "choices", "confirm_hold",
     "create_browser_intent", "gateway", "get", "mark_transfer_received", "order_paid",

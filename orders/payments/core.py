@@ -397,6 +397,62 @@ def staff_clawback(session: Session, order: Order, staff: User, amount: int, rea
     return refund
 
 
+# --------------------------------------------------------------------------- one-off migration
+
+@dataclass
+class HoldMigration:
+    """What ``capture_accepted_holds`` did, by order number."""
+
+    captured: list[str]
+    repay_needed: list[str]
+    failed: list[str]
+
+    def summary(self) -> str:
+        return (f"{len(self.captured)} card holds captured into escrow, "
+                f"{len(self.repay_needed)} orders whose hold was already gone (buyer asked to "
+                f"pay again), {len(self.failed)} left for a later run (Stripe did not answer)")
+
+
+def accepted_holds(session: Session) -> list[int]:
+    """Card payments still only held on orders past acceptance (accepted before
+    capture-on-acceptance, issue 13)."""
+    from orders import states
+
+    past_acceptance = tuple(s for s in states.OPEN if s in states.WORK_BEGUN)
+    return list(session.scalars(
+        select(Payment.id).join(Order, Order.id == Payment.order_id)
+        .where(Payment.status == "held", Order.status.in_(past_acceptance))
+        .order_by(Payment.id)).all())
+
+
+def capture_accepted_holds(session: Session, gw=None, progress=None) -> HoldMigration:
+    """The one-off step of issue 13 (``flask --app marketplace capture-accepted-holds``):
+    every order already past acceptance whose card is still only a hold has it captured
+    now, so its money is held by the platform like any other; an order whose hold the bank
+    already released is marked for the buyer to pay again (``repay_needed``: timeline entry,
+    buyer and staff told once). Idempotent: a second run finds nothing to do. Each payment is
+    its own transaction (commits)."""
+    report = HoldMigration([], [], [])
+    ids = accepted_holds(session)
+    for payment_id in (progress(ids, "holds") if progress else ids):
+        payment = session.get(Payment, payment_id)
+        order = payment.order
+        try:
+            done = get(payment.method).capture_on_accept(session, payment, gw)
+            session.commit()
+            if done or payment.status == "captured":
+                report.captured.append(order.number)
+        except HoldLapsed:
+            session.commit()
+            report.repay_needed.append(order.number)
+        except CaptureFailed:
+            report.failed.append(order.number)
+        session.refresh(payment)
+        if payment.status == "released" and order.number not in report.repay_needed:
+            report.repay_needed.append(order.number)
+    return report
+
+
 # --------------------------------------------------------------------------- money follows state
 
 def targets(order: Order, released: int = 0) -> tuple[int, int, bool] | None:
