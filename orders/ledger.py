@@ -271,12 +271,23 @@ def buyer_view(session: Session, order: Order) -> dict[str, int]:
     }
 
 
-def provider_view(session: Session, order: Order) -> dict[str, int]:
-    """What the institution sees: order value, commission and its net, expected or earned."""
-    current = balances(session, order.id)
+def balances_of(rows: list[LedgerEntry]) -> dict[str, int]:
+    """Balance per account from entries already read (the order page reads them once)."""
+    found = {account: 0 for account in LEDGER_ACCOUNTS}
+    for e in rows:
+        found[e.account] += e.amount
+    return found
+
+
+def provider_view(session: Session, order: Order,
+                  rows: list[LedgerEntry] | None = None) -> dict[str, int]:
+    """What the institution sees: order value, commission and its net, expected or earned.
+    ``rows``: the order's entries, if already read."""
+    rows = entries(session, order.id) if rows is None else rows
+    current = balances_of(rows)
     fee_posted = -current["platform_fee_revenue"]
     payable = -current["provider_payable"]
-    paid_out = sum(-e.amount for e in entries(session, order.id)
+    paid_out = sum(-e.amount for e in rows
                    if e.kind == "payout" and e.account == "platform_cash")
     if fee_posted or payable or paid_out:
         fee, net, earned = fee_posted, payable + paid_out, True
@@ -287,12 +298,12 @@ def provider_view(session: Session, order: Order) -> dict[str, int]:
             "payable": payable, "paid_out": paid_out, "earned": earned}
 
 
-def money_panel(session: Session, order: Order) -> dict:
+def money_panel(session: Session, order: Order, rows: list[LedgerEntry] | None = None) -> dict:
     """The order page's money panel (buyer, institution and staff): paid in, still on the
     card, held by the platform, released per milestone and at completion or ruling, refunded,
     platform fee, payable and paid out; with each figure's posting ids (staff link to the
-    ledger entries)."""
-    rows = entries(session, order.id)
+    ledger entries). ``rows``: the order's entries, if already read."""
+    rows = entries(session, order.id) if rows is None else rows
     current: dict[str, int] = {account: 0 for account in LEDGER_ACCOUNTS}
     paid_in = refunded = at_close = clawed_back = 0
     postings: dict[str, list[str]] = {"paid_in": [], "refunded": [], "at_close": [],

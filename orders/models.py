@@ -308,14 +308,14 @@ class Milestone(Base):
     # Submission and the buyer's answer (issue 13): the note and files of the submission live
     # on a progress update (the order's upload rules), the reason for changes here.
     submitted_at: Mapped[datetime | None]
-    submission_note: Mapped[str] = mapped_column(Text, default="")
+    submission_note: Mapped[str] = mapped_column(Text, default="", server_default="")
     submission_update_id: Mapped[int | None] = mapped_column(
         ForeignKey("progress_update.id", ondelete="SET NULL"))
     decided_at: Mapped[datetime | None]
-    decision_note: Mapped[str] = mapped_column(Text, default="")
+    decision_note: Mapped[str] = mapped_column(Text, default="", server_default="")
     approved_by: Mapped[str | None] = mapped_column(String(16))  # buyer / timer / completion
     auto_notice_at: Mapped[datetime | None]  # the buyer was told of the coming auto-approval
-    released_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    released_amount: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     release_posting: Mapped[str | None] = mapped_column(String(32))  # ledger posting id
 
     order: Mapped[Order] = relationship(back_populates="milestones")
@@ -773,7 +773,7 @@ class SettlementItem(Base):
     batch_id: Mapped[int] = mapped_column(ForeignKey("settlement_batch.id"), index=True)
     statement_id: Mapped[int] = mapped_column(ForeignKey("settlement_statement.id"), index=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("purchase_order.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(16), default="order")
+    kind: Mapped[str] = mapped_column(String(16), default="order", server_default="order")
     posting: Mapped[str | None] = mapped_column(String(32), unique=True)
     gross: Mapped[int] = mapped_column(BigInteger)
     refunds: Mapped[int] = mapped_column(BigInteger)

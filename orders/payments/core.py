@@ -340,12 +340,14 @@ def staff_refund(session: Session, order: Order, staff: User, amount: int, reaso
     return StaffRefund(cash=cash_part, voucher=voucher_part, refund=refund)
 
 
-def clawback_limit(session: Session, order: Order) -> int:
+def clawback_limit(session: Session, order: Order, rows=None) -> int:
     """Order value released to the institution (milestone releases, completion, ruling) not
-    yet clawed back, capped by the cash that can still be refunded."""
-    released = sum(e.amount for e in ledger.entries(session, order.id)
+    yet clawed back, capped by the cash that can still be refunded. ``rows``: the order's
+    ledger entries, if already read."""
+    rows = ledger.entries(session, order.id) if rows is None else rows
+    released = sum(e.amount for e in rows
                    if e.account == "escrow" and e.kind in ("milestone_release", "recognise"))
-    clawed = sum(-e.amount for e in ledger.entries(session, order.id)
+    clawed = sum(-e.amount for e in rows
                  if e.account == "platform_cash" and e.kind == "clawback")
     cash = sum(p.refundable for p in order.payments if p.status == "captured")
     return max(0, min(released - clawed, cash))

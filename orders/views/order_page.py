@@ -44,6 +44,7 @@ def _detail(order_id: int, status: int = 200, **extra):
     files = db.session.query(OrderFile).filter(OrderFile.order_id == order.id).order_by(
         OrderFile.id).all()
     redemption = vouchers.redemption_for(db.session, order.id)
+    rows = ledger.entries(db.session, order.id)  # read once for every money figure below
     context = dict(
         order=order, role=role,
         # buttons and form flags, once: the template renders them (orders.workflow)
@@ -53,9 +54,9 @@ def _detail(order_id: int, status: int = 200, **extra):
         messages=services.messages(db.session, order.id),
         requirement_files=[f for f in files if f.purpose == "requirements"],
         buyer_money=ledger.buyer_view(db.session, order),
-        provider_money=ledger.provider_view(db.session, order),
-        balances=ledger.balances(db.session, order.id) if role == "staff" else None,
-        entries=ledger.entries(db.session, order.id) if role == "staff" else None,
+        provider_money=ledger.provider_view(db.session, order, rows),
+        balances=ledger.balances_of(rows) if role == "staff" else None,
+        entries=rows if role == "staff" else None,
         redemption=redemption, bank=_bank_details(),
         milestone_form=forms.MilestoneForm(prefix="milestone"),
         milestone_amounts=milestones.amounts(order),
@@ -64,8 +65,9 @@ def _detail(order_id: int, status: int = 200, **extra):
                                 for m in order.milestones},
         milestone_changes_forms={m.id: forms.MilestoneChangesForm(prefix=f"mc{m.id}")
                                  for m in order.milestones},
-        money_panel=ledger.money_panel(db.session, order),
-        clawback_limit=payments.clawback_limit(db.session, order) if role == "staff" else 0,
+        money_panel=ledger.money_panel(db.session, order, rows),
+        clawback_limit=payments.clawback_limit(db.session, order, rows) if role == "staff"
+        else 0,
         clawback_form=forms.ClawbackForm(prefix="clawback"),
         progress_form=forms.ProgressForm(prefix="progress"),
         deliver_form=forms.DeliverForm(prefix="deliver"),
