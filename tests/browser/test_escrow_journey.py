@@ -19,7 +19,7 @@ from stripe_fixtures import localstripe  # noqa: F401
 
 from marketplace.database import db
 from orders import cart, checkout, commission, milestones, payments, services, timers
-from orders.models import Milestone, Order, SettlementItem
+from orders.models import LedgerEntry, Milestone, Order, SettlementItem
 
 pytestmark = pytest.mark.browser
 
@@ -35,8 +35,8 @@ def _as(page, base, user):
 def test_three_milestones_over_two_months(app, live_server, page, screenshots,
                                           localstripe):  # noqa: F811
     page.set_viewport_size({"width": 1280, "height": 1000})
-    clock = time_machine.travel(START, tick=True)
-    clock.start()
+    traveller = time_machine.travel(START, tick=True)
+    clock = traveller.start()
     try:
         with app.app_context():
             s = db.session
@@ -105,7 +105,8 @@ def test_three_milestones_over_two_months(app, live_server, page, screenshots,
         _as(page, live_server, p.buyer)
         page.goto(f"{live_server}/orders/{order_id}")
         expect(page.get_by_test_id("panel-release")).to_have_count(2)
-        expect(page.get_by_text("Approved automatically after 14 days")).to_be_visible()
+        expect(page.get_by_test_id("milestones").get_by_text(
+            "Approved automatically after 14 days")).to_be_visible()
         screenshots(page, "milestone-2-auto-approved")
 
         # November: milestone 3 submitted, the buyer disputes it, staff split what is held.
@@ -132,8 +133,14 @@ def test_three_milestones_over_two_months(app, live_server, page, screenshots,
         expect(page.get_by_test_id("panel-refunded")).to_contain_text("1,000.00")
         expect(page.get_by_test_id("panel-held")).to_contain_text("0.00")
         screenshots(page, "money-panel-staff")
-        intent = localstripe.intent(intent_id)
-        assert intent["status"] == "succeeded" and intent["amount_received"] == PRICE
+        assert localstripe.intent(intent_id)["status"] == "succeeded"
+        with app.app_context():
+            (card,) = db.session.get(Order, order_id).payments
+            assert (card.amount_captured, card.amount_refunded) == (PRICE, 100000)
+            captures = db.session.scalars(select(LedgerEntry.amount).where(
+                LedgerEntry.order_id == order_id, LedgerEntry.kind == "capture",
+                LedgerEntry.account == "platform_cash")).all()
+            assert captures == [PRICE]
         refunds = localstripe.client.refunds.list(params={"payment_intent": intent_id}).data
         assert [r.amount for r in refunds] == [100000]  # captured once, refunded once
 
@@ -157,4 +164,4 @@ def test_three_milestones_over_two_months(app, live_server, page, screenshots,
                 ("release", 300000, 0, 30000, 270000),
                 ("order", 400000, 100000, 30000, 270000)]
     finally:
-        clock.stop()
+        traveller.stop()
