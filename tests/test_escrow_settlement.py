@@ -189,3 +189,30 @@ def test_statement_page_lists_milestone_releases(client, session):
     assert response.status_code == 200 and "Milestone release" in response.get_data(
         as_text=True)
     _ = utcnow
+
+
+def test_a_refund_after_completion_never_takes_back_money_paid_out(session):
+    """A release paid out in an earlier statement is not the order's to refund any more:
+    "Refund after capture" refuses it (pointing to the clawback) and the clawback takes it."""
+    p = osup.parties(session)
+    order = _funded_order(session, p)
+    _approve(session, order, p, 0)
+    run = settlement.run_period(session, _period(), p.staff)
+    settlement.mark_paid(session, run.batch.statements[0], p.staff, "PAY-0001")
+    services.deliver(session, order, p.provider, "Done")
+    session.commit()
+    services.complete(session, order, p.buyer)
+    with pytest.raises(payments.PaymentError, match="clawback"):
+        payments.staff_refund(session, order, p.staff, PRICE, "Everything back")
+    session.rollback()
+    assert sum(ledger.balances(session, order.id).values()) == 0
+    done = payments.staff_refund(session, order, p.staff, 350000, "The unpaid part back")
+    session.commit()
+    assert done.cash == 350000
+    payments.staff_clawback(session, order, p.staff, 150000, "The paid part back")
+    session.commit()
+    balances = ledger.balances(session, order.id)
+    assert sum(balances.values()) == 0 and balances["escrow"] == 0
+    assert balances["provider_payable"] > 0  # the institution owes what it was paid
+    payment = order.payments[-1]
+    assert payment.amount_refunded == payment.amount_captured == PRICE

@@ -315,6 +315,14 @@ def staff_refund(session: Session, order: Order, staff: User, amount: int, reaso
             f"Refused: at most {format_amount(cash_kept + voucher_kept, order.currency)} of "
             "this order can still be refunded (refunds never exceed what was paid).",
             status=400)
+    current = ledger.balances(session, order.id)
+    reversible = max(0, -current["escrow"]) + max(
+        0, -current["platform_fee_revenue"] - current["provider_payable"])
+    if amount > reversible:  # part of it was paid out to the institution already
+        raise PaymentError(_("Refused: only %(amount)s of this order is still owed to the "
+                             "institution; money already paid out to it is refunded with a "
+                             "clawback against its next statement.",
+                             amount=format_amount(reversible, order.currency)), status=400)
     back_after = order.subtotal - (cash_kept + voucher_kept) + amount
     _cash_total, voucher_total = refund_split(min(back_after, order.subtotal), order.subtotal,
                                               order.voucher_amount)
