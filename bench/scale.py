@@ -854,7 +854,7 @@ def _insert_progress(conn: Connection, d: Dialect, now_s: int) -> None:
         INSERT INTO milestone (order_id, position, title, share_bp, due_date, status,
             completed_at, created_at)
         SELECT p.id, m.pos, m.title, m.share, {d.day(due)},
-            CASE WHEN {done} THEN 'done' ELSE 'pending' END,
+            CASE WHEN {done} THEN 'approved' ELSE 'pending' END,
             CASE WHEN {done} THEN {d.ts(f'CASE WHEN {due} < {now_s} THEN {due} ELSE p.accepted_s END')} END,
             {d.ts('p.accepted_s')}
         FROM scale_plan p CROSS JOIN ({steps}) m

@@ -239,7 +239,7 @@ def _run_to_completion(session: Session, order_id: int, staff: User, t: datetime
     accept the delivery: the order an awarded proposal became, completed."""
     import time_machine
 
-    from orders import payments
+    from orders import milestones, payments
     from orders import services as orders
     from orders.paperwork_demo import sign_contract
 
@@ -269,8 +269,10 @@ def _run_to_completion(session: Session, order_id: int, staff: User, t: datetime
     t += steps[2]
     with at(t):
         order = orders.load(session, order_id)
-        for milestone in order.milestones:
-            orders.complete_milestone(session, order, provider, milestone.id)
+        for milestone in order.milestones:  # submitted, then approved by the buyer (issue 13)
+            milestones.submit(session, order, provider, milestone.id, "Milestone work done.",
+                              now=t)
+            milestones.approve(session, order, buyer, milestone.id, now=t)
         orders.deliver(session, orders.load(session, order_id), provider,
                        "Landscape report (PDF) and the assignee spreadsheet.", now=t)
         session.commit()

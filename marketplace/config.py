@@ -60,6 +60,9 @@ def load_config() -> dict:
         "PAYMENT_WINDOW_DAYS": _int("PAYMENT_WINDOW_DAYS", 3),
         "ACCEPT_WITHIN_HOURS": _int("ACCEPT_WITHIN_HOURS", 72),
         "AUTO_COMPLETE_DAYS": _int("AUTO_COMPLETE_DAYS", 7),
+        # A submitted milestone the buyer leaves unanswered this many days is approved by the
+        # timer (its share released from escrow); the buyer is told 3 days before.
+        "MILESTONE_AUTO_APPROVE_DAYS": _int("MILESTONE_AUTO_APPROVE_DAYS", 14),
         "QUOTE_REQUEST_DAYS": _int("QUOTE_REQUEST_DAYS", 14),
         "QUOTE_VALID_DAYS": _int("QUOTE_VALID_DAYS", 14),
         # Contracts and 发票 (orders/contracts.py, orders/invoices.py): package orders from this

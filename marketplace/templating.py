@@ -52,3 +52,5 @@ def register(app):
     from orders import states
 
     app.jinja_env.globals["order_states"] = states  # the one table of order statuses
+    app.jinja_env.filters["milestone_label"] = states.milestone_label
+    app.jinja_env.filters["milestone_badge"] = states.milestone_badge

@@ -1,4 +1,5 @@
-"""Commands of the buying area: `flask --app marketplace run-order-timers | run-settlement`.
+"""Commands of the buying area: `flask --app marketplace run-order-timers | run-settlement |
+capture-accepted-holds`.
 
 The app factory adds every command of ``cli`` to the top-level `flask` command."""
 
@@ -11,7 +12,7 @@ from flask.cli import AppGroup
 from marketplace import jobs
 from marketplace.database import db, utcnow
 from marketplace.i18n import local_today
-from orders import settlement, sla, timers
+from orders import payments, settlement, sla, timers
 
 cli = AppGroup("orders", help="Commands of the buying area.")
 
@@ -33,10 +34,11 @@ def run_order_timers(now_text):
         now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
     days = int(current_app.config.get("AUTO_COMPLETE_DAYS", 7))
     warning_days = int(current_app.config.get("SLA_WARNING_DAYS", sla.DEFAULT_WARNING_DAYS))
+    milestone_days = int(current_app.config.get("MILESTONE_AUTO_APPROVE_DAYS", 14))
 
     def body(job):
         report = timers.run(db.session, now, days, progress=job.progress,
-                            warning_days=warning_days)
+                            warning_days=warning_days, milestone_days=milestone_days)
         for error in report.errors:
             click.echo(f"  error: {error}", err=True)
         if report.errors:
@@ -48,6 +50,23 @@ def run_order_timers(now_text):
         return f"{report.summary()}; {needs}"
 
     jobs.run("run-order-timers", body)
+
+
+@cli.command("capture-accepted-holds")
+def capture_accepted_holds():
+    """One-off (issue 13, escrow): capture the card holds of orders accepted before the card
+    was captured at acceptance, so their money is held by the platform; an order whose hold
+    the bank already released is marked for the buyer to pay again (buyer and staff told
+    once). Idempotent: run it after deploying, and again until it reports nothing left."""
+
+    def body(job):
+        report = payments.capture_accepted_holds(db.session, progress=job.progress)
+        if report.failed:
+            click.echo("  Stripe did not answer for: " + ", ".join(report.failed), err=True)
+            job.fail()
+        return report.summary()
+
+    jobs.run("capture-accepted-holds", body)
 
 
 @cli.command("run-settlement")

@@ -103,6 +103,19 @@ class ProgressForm(FlaskForm):
     files = MultipleFileField(_l("Files (PDF, PNG or JPEG)"))
 
 
+class MilestoneSubmitForm(FlaskForm):
+    note = TextAreaField(_l("What was done for this milestone"),
+                         validators=[DataRequired(_l("Say what was done for this milestone.")),
+                                     Length(max=5000)])
+    files = MultipleFileField(_l("Files (PDF, PNG or JPEG)"))
+
+
+class MilestoneChangesForm(FlaskForm):
+    reason = TextAreaField(_l("What should be changed?"),
+                           validators=[DataRequired(_l("Say what should be changed.")),
+                                       Length(max=5000)])
+
+
 class DeliverForm(FlaskForm):
     note = TextAreaField(_l("Delivery note"), validators=[DataRequired(_l("Describe what you deliver.")),
                                                       Length(max=5000)])
@@ -135,6 +148,16 @@ class RefundForm(FlaskForm):
                                                  Length(max=2000)])
     # A fresh token every time the form is shown; a refund stores it (UNIQUE), so the same
     # form posted twice (a double click) refunds once.
+    token = HiddenField(default=one_time_token,
+                        validators=[DataRequired(_l("Reload the page and fill in the refund "
+                                                    "form again.")), Length(max=64)])
+
+
+class ClawbackForm(FlaskForm):
+    amount = AmountField(_l("Amount to claw back"),
+                         validators=[DataRequired(_l("Enter an amount."))])
+    reason = TextAreaField(_l("Reason"), validators=[DataRequired(_l("Give the reason.")),
+                                                 Length(max=2000)])
     token = HiddenField(default=one_time_token,
                         validators=[DataRequired(_l("Reload the page and fill in the refund "
                                                     "form again.")), Length(max=64)])

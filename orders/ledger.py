@@ -24,7 +24,16 @@ Postings:
     recognise        Dr escrow  Cr platform_fee_revenue, Cr provider_payable  (work accepted)
     refund/voucher_return after recognition: Dr provider_payable, Dr platform_fee_revenue,
                      Cr platform_cash / voucher_receivable (fee recomputed on what is left)
+    milestone_release Dr escrow Cr platform_fee_revenue, Cr provider_payable  (a milestone
+                     approved: its share leaves escrow while the order still runs; never
+                     more than escrow holds in money the platform has: ``releasable``)
+    clawback         Dr provider_payable, Dr platform_fee_revenue  Cr platform_cash  (staff
+                     refund money already released; the institution's next statement
+                     deducts it)
     payout           Dr provider_payable     Cr platform_cash      settled with the provider
+
+Card money is captured when the institution accepts the order (issue 13), so from then on
+``escrow`` is backed by platform cash: "held by the platform" is ``held_by_platform``.
 
 All amount arithmetic is in orders.money.
 """
@@ -183,6 +192,62 @@ def recognise(session: Session, order: Order) -> str:
                 f"Earned: fee at {order.commission_bp / 100:.2f}%, rest payable to the institution")
 
 
+def releasable(current: dict[str, int]) -> int:
+    """What escrow holds in money the platform actually has (captured card, received
+    transfer, voucher value): escrow's credit less what is still only a card hold."""
+    return max(0, -current["escrow"] - max(0, current["buyer_funds_held"]))
+
+
+def held_by_platform(current: dict[str, int]) -> int:
+    """The order's money held by the platform in escrow ("托管中"), captured or received."""
+    return releasable(current)
+
+
+def milestone_release(session: Session, order: Order, amount: int, memo: str = "") -> tuple[str, int]:
+    """Release up to ``amount`` of order value from escrow to the institution (a milestone
+    approved), fee at the order's rate. Never more than ``releasable``: returns the posting
+    id and what was released (0 and "" when escrow holds nothing in money)."""
+    if amount < 0:
+        raise LedgerError("a release is not negative")
+    amount = min(amount, releasable(balances(session, order.id)))
+    if amount <= 0:
+        return "", 0
+    fee, net = fee_split(amount, order.commission_bp)
+    posting = post(session, order, "milestone_release",
+                   {"escrow": amount, "platform_fee_revenue": -fee, "provider_payable": -net},
+                   memo or "Milestone approved: its share released to the institution")
+    return posting, amount
+
+
+def clawback(session: Session, order: Order, amount: int) -> str:
+    """Money already released to the institution refunded to the buyer (staff clawback):
+    taken back out of the institution's payable and the platform fee (the fee on that part
+    at the order's rate), deducted from the institution's next statement."""
+    if amount <= 0:
+        raise LedgerError("a clawback is positive")
+    fee, net = fee_split(amount, order.commission_bp)
+    return post(session, order, "clawback",
+                {"provider_payable": net, "platform_fee_revenue": fee, "platform_cash": -amount},
+                "Clawback: refunded from money released to the institution")
+
+
+def released_total(session: Session, order_id: int) -> int:
+    """Order value released from escrow by milestone approvals so far."""
+    session.flush()
+    return int(session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0))
+        .where(LedgerEntry.order_id == order_id, LedgerEntry.kind == "milestone_release",
+               LedgerEntry.account == "escrow")) or 0)
+
+
+def payout_amount(session: Session, order: Order, amount: int,
+                  memo: str = "Paid out to the institution") -> str:
+    """Pay ``amount`` of the order's payable (one statement line); a negative amount is a
+    clawback taken back out of the institution's payout."""
+    return post(session, order, "payout", {"provider_payable": amount, "platform_cash": -amount},
+                memo)
+
+
 def payout(session: Session, order: Order) -> str:
     amount = -balances(session, order.id)["provider_payable"]
     return post(session, order, "payout", {"provider_payable": amount, "platform_cash": -amount},
@@ -206,12 +271,23 @@ def buyer_view(session: Session, order: Order) -> dict[str, int]:
     }
 
 
-def provider_view(session: Session, order: Order) -> dict[str, int]:
-    """What the institution sees: order value, commission and its net, expected or earned."""
-    current = balances(session, order.id)
+def balances_of(rows: list[LedgerEntry]) -> dict[str, int]:
+    """Balance per account from entries already read (the order page reads them once)."""
+    found = {account: 0 for account in LEDGER_ACCOUNTS}
+    for e in rows:
+        found[e.account] += e.amount
+    return found
+
+
+def provider_view(session: Session, order: Order,
+                  rows: list[LedgerEntry] | None = None) -> dict[str, int]:
+    """What the institution sees: order value, commission and its net, expected or earned.
+    ``rows``: the order's entries, if already read."""
+    rows = entries(session, order.id) if rows is None else rows
+    current = balances_of(rows)
     fee_posted = -current["platform_fee_revenue"]
     payable = -current["provider_payable"]
-    paid_out = sum(-e.amount for e in entries(session, order.id)
+    paid_out = sum(-e.amount for e in rows
                    if e.kind == "payout" and e.account == "platform_cash")
     if fee_posted or payable or paid_out:
         fee, net, earned = fee_posted, payable + paid_out, True
@@ -220,3 +296,49 @@ def provider_view(session: Session, order: Order) -> dict[str, int]:
         earned = False
     return {"value": order.subtotal, "rate_bp": order.commission_bp, "fee": fee, "net": net,
             "payable": payable, "paid_out": paid_out, "earned": earned}
+
+
+def money_panel(session: Session, order: Order, rows: list[LedgerEntry] | None = None) -> dict:
+    """The order page's money panel (buyer, institution and staff): paid in, still on the
+    card, held by the platform, released per milestone and at completion or ruling, refunded,
+    platform fee, payable and paid out; with each figure's posting ids (staff link to the
+    ledger entries). ``rows``: the order's entries, if already read."""
+    rows = entries(session, order.id) if rows is None else rows
+    current: dict[str, int] = {account: 0 for account in LEDGER_ACCOUNTS}
+    paid_in = refunded = at_close = clawed_back = 0
+    postings: dict[str, list[str]] = {"paid_in": [], "refunded": [], "at_close": [],
+                                      "clawback": []}
+    for e in rows:
+        current[e.account] += e.amount
+        if e.account == "escrow" and e.kind in ("held", "transfer", "voucher"):
+            paid_in -= e.amount
+            postings["paid_in"].append(e.posting)
+        if ((e.kind == "release" and e.account == "buyer_funds_held")
+                or (e.kind == "refund" and e.account == "platform_cash")
+                or (e.kind == "voucher_return" and e.account == "voucher_receivable")):
+            refunded -= e.amount
+            postings["refunded"].append(e.posting)
+        if e.kind == "recognise" and e.account == "escrow":
+            at_close += e.amount
+            postings["at_close"].append(e.posting)
+        if e.kind == "clawback" and e.account == "platform_cash":
+            clawed_back -= e.amount
+            postings["clawback"].append(e.posting)
+    amounts_by_posting = {e.posting: e.amount for e in rows
+                          if e.kind == "milestone_release" and e.account == "escrow"}
+    releases = [{"title": m.title, "position": m.position + 1, "amount": m.released_amount,
+                 "posting": m.release_posting, "by": m.approved_by, "at": m.decided_at}
+                for m in order.milestones if m.release_posting in amounts_by_posting]
+    return {
+        "paid_in": paid_in,
+        "on_card": max(0, current["buyer_funds_held"]),
+        "held": held_by_platform(current),
+        "releases": releases,
+        "released": sum(amounts_by_posting.values()),
+        "at_close": at_close,
+        "refunded": refunded,
+        "clawed_back": clawed_back,
+        "fee": -current["platform_fee_revenue"],
+        "payable": -current["provider_payable"],
+        "postings": {key: list(dict.fromkeys(value)) for key, value in postings.items()},
+    }

@@ -229,7 +229,8 @@ class Order(Base):
         if self.status in ("delivered", "completed", "settled"):
             return 100
         done = [p.percent for p in self.progress_updates]
-        milestone_share = sum(m.share_bp for m in self.milestones if m.status == "done") // 100
+        milestone_share = sum(m.share_bp for m in self.milestones
+                              if m.status in states.MILESTONE_REACHED) // 100
         return max([0, milestone_share, *done])
 
     def __repr__(self) -> str:
@@ -288,7 +289,8 @@ class Milestone(Base):
     __tablename__ = "milestone"
     __table_args__ = (
         CheckConstraint("share_bp >= 0 and share_bp <= 10000", name="share_range"),
-        CheckConstraint("status in ('pending', 'done')", name="status"),
+        CheckConstraint(_in("status", states.MILESTONE_VALUES), name="status"),
+        CheckConstraint("released_amount >= 0", name="released_not_negative"),
         # Percent done of many orders from the index alone (orders/sla.py: done_expr).
         Index("ix_milestone_order_status_share", "order_id", "status", "share_bp"),
         # Milestones past due / due soon, whatever the order (orders/sla.py, orders/alerts.py).
@@ -302,11 +304,25 @@ class Milestone(Base):
     title: Mapped[str] = mapped_column(String(200))
     share_bp: Mapped[int] = mapped_column(Integer)  # share of the order price, basis points
     due_date: Mapped[date | None] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    completed_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # states.MILESTONE_*
+    completed_at: Mapped[datetime | None]  # last submitted (the work reported done)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Submission and the buyer's answer (issue 13): the note and files of the submission live
+    # on a progress update (the order's upload rules), the reason for changes here.
+    submitted_at: Mapped[datetime | None]
+    submission_note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    submission_update_id: Mapped[int | None] = mapped_column(
+        ForeignKey("progress_update.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None]
+    decision_note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    approved_by: Mapped[str | None] = mapped_column(String(16))  # buyer / timer / completion
+    auto_notice_at: Mapped[datetime | None]  # the buyer was told of the coming auto-approval
+    released_amount: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    release_posting: Mapped[str | None] = mapped_column(String(32))  # ledger posting id
 
     order: Mapped[Order] = relationship(back_populates="milestones")
+    submission: Mapped["ProgressUpdate | None"] = relationship(
+        foreign_keys=[submission_update_id])
 
 
 class MilestoneAlert(Base):
@@ -772,16 +788,31 @@ class SettlementStatement(Base):
         back_populates="statement", order_by="SettlementItem.id")
 
 
+SETTLEMENT_ITEM_KINDS = ("order", "release", "clawback")
+
+
 class SettlementItem(Base):
-    """One order in a statement, with its figures read from the ledger. ``order_id`` is
-    UNIQUE: an order settles in exactly one batch."""
+    """One line of a statement, with its figures read from the ledger: a whole order
+    (``kind`` "order": completed or ruled on; what its earlier release items did not already
+    settle), or one ledger posting of a still running or settled order (issue 13: a milestone
+    ``release``, or a staff ``clawback`` against the institution). A posting is in at most
+    one batch (``posting`` UNIQUE), and an order's whole-order line too (partial UNIQUE index
+    on ``order_id`` where ``posting`` is NULL)."""
 
     __tablename__ = "settlement_item"
+    __table_args__ = (
+        CheckConstraint(_in("kind", SETTLEMENT_ITEM_KINDS), name="kind"),
+        CheckConstraint("(kind = 'order') = (posting IS NULL)", name="kind_posting"),
+        Index("uq_settlement_item_whole_order", "order_id", unique=True,
+              sqlite_where=text("posting IS NULL"), postgresql_where=text("posting IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("settlement_batch.id"), index=True)
     statement_id: Mapped[int] = mapped_column(ForeignKey("settlement_statement.id"), index=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("purchase_order.id"), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("purchase_order.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="order", server_default="order")
+    posting: Mapped[str | None] = mapped_column(String(32), unique=True)
     gross: Mapped[int] = mapped_column(BigInteger)
     refunds: Mapped[int] = mapped_column(BigInteger)
     voucher: Mapped[int] = mapped_column(BigInteger)

@@ -21,7 +21,7 @@ from marketplace import audit
 from marketplace.database import utcnow
 from marketplace.models import User
 from marketplace.notifications import notify_organisation
-from orders import payments, workflow
+from orders import payments, states, workflow
 from orders.models import Milestone, Order, OrderEvent, OrderMessage, ProgressUpdate
 from orders.money import format_amount
 from orders.stripe_gateway import GatewayError, StripeGateway
@@ -91,13 +91,28 @@ def _fire(session: Session, order: Order, name: str, actor: User | None, note: s
 # --------------------------------------------------------------------------- provider
 
 def accept(session: Session, order: Order, actor: User, note: str = "",
-           now: datetime | None = None) -> Outcome:
+           now: datetime | None = None, gw: StripeGateway | None = None) -> Outcome:
+    """The institution accepts: the buyer's card hold is captured first (issue 13), so from
+    now on the money is held by the platform in escrow. A capture that fails leaves the
+    order paid (``payments.CaptureFailed``); a hold the bank already released sends it back
+    to awaiting payment (``payments.HoldLapsed``). If the order changed meanwhile (the buyer
+    cancelled a moment before), the money follows its new state."""
+    workflow.check(order, "accept", actor, note)
     now = now or utcnow()
     changes = {}
     if order.due_at is None:
         days = max([line.delivery_days or 0 for line in order.lines] or [0]) or 14
         changes["due_at"] = now + timedelta(days=days)
-    return _fire(session, order, "accept", actor, note, now, changes)
+    money = payments.capture_for_acceptance(session, order, gw)
+    try:
+        outcome = _fire(session, order, "accept", actor, note, now, changes)
+    except workflow.WrongState:
+        session.rollback()
+        session.refresh(order)
+        settle_money(session, order, gw)  # e.g. cancelled meanwhile: the capture goes back
+        raise
+    outcome.money = money
+    return outcome
 
 
 def decline(session: Session, order: Order, actor: User | None, reason: str,
@@ -137,24 +152,55 @@ def add_milestone(session: Session, order: Order, actor: User, title: str, share
     return milestone
 
 
-def complete_milestone(session: Session, order: Order, actor: User, milestone_id: int) -> Milestone:
-    _require_provider_working(order, actor)
+# --------------------------------------------------------------------------- milestones
+# Submitting, approving and sending back milestones (money released from escrow) live in
+# orders/milestones.py; these are what the order's own transitions do to them.
+
+def _milestone(order: Order, milestone_id: int) -> Milestone:
     milestone = next((m for m in order.milestones if m.id == milestone_id), None)
     if milestone is None:
         raise OrderError(_("No such milestone on this order."), status=404)
-    if milestone.status == "done":
-        raise OrderError(_("This milestone is already done."), status=409)
-    milestone.status = "done"
-    milestone.completed_at = utcnow()
-    _auto_start(session, order, actor)
-    workflow.record_event(session, order, "milestone_done", actor,
-                          note=f"Milestone “{milestone.title}” reached.")
-    notify_organisation(session, order.buyer, "order_milestone",
-                        lambda: _("Order %(number)s: milestone reached", number=order.number),
-                        lambda: _("“%(title)s” is done.", title=milestone.title),
-                        workflow.order_link(order, "buyer"))
-    session.flush()
     return milestone
+
+
+def _check_disputable(order: Order, milestone_id: int | None) -> None:
+    if milestone_id is not None and \
+            _milestone(order, milestone_id).status not in states.MILESTONE_DISPUTABLE:
+        raise OrderError(_("This milestone cannot be disputed now (it was approved, or is "
+                           "disputed already)."), status=409)
+
+
+def milestone_disputed(session: Session, order: Order, milestone_id: int | None) -> None:
+    """A dispute opened naming a milestone: the milestone is held for the ruling
+    (conditional UPDATE: an approval that came first wins)."""
+    if milestone_id is None:
+        return
+    milestone = _milestone(order, milestone_id)
+    session.flush()
+    result = session.execute(
+        update(Milestone).where(Milestone.id == milestone.id,
+                                Milestone.status.in_(states.MILESTONE_DISPUTABLE))
+        .values(status="disputed").execution_options(synchronize_session=False))
+    session.refresh(milestone)
+    if result.rowcount != 1:
+        raise OrderError(_("This milestone cannot be disputed now (it was approved, or is "
+                           "disputed already)."), status=409)
+
+
+def milestones_ruled(session: Session, order: Order) -> None:
+    session.execute(update(Milestone).where(Milestone.order_id == order.id,
+                                            Milestone.status == "disputed")
+                    .values(status="ruled").execution_options(synchronize_session=False))
+
+
+def milestones_completed(session: Session, order: Order, now: datetime) -> None:
+    """The buyer accepted the delivery: milestones not yet approved are approved with it
+    (the completion releases the rest of escrow)."""
+    session.execute(update(Milestone).where(
+        Milestone.order_id == order.id,
+        Milestone.status.in_(("pending", "submitted", "changes_requested")))
+        .values(status="approved", approved_by="completion", decided_at=now)
+        .execution_options(synchronize_session=False))
 
 
 def _require_provider_working(order: Order, actor: User) -> None:
@@ -214,6 +260,8 @@ def complete(session: Session, order: Order, actor: User | None, note: str = "",
     payment and ``payments.HoldLapsed`` is raised instead."""
     workflow.check(order, "complete", actor, note)
     payments.confirm_hold(session, order, gw)
+    now = now or utcnow()
+    milestones_completed(session, order, now)  # the completion releases the rest
     outcome = _fire(session, order, "complete", actor, note, now, gw=gw, money=True)
     if order.product_id:
         session.execute(update(Product).where(Product.id == order.product_id)
@@ -225,8 +273,16 @@ def complete(session: Session, order: Order, actor: User | None, note: str = "",
     return outcome
 
 
-def dispute(session: Session, order: Order, actor: User, reason: str) -> Outcome:
-    return _fire(session, order, "dispute", actor, reason)
+def dispute(session: Session, order: Order, actor: User, reason: str,
+            milestone_id: int | None = None) -> Outcome:
+    """The buyer opens a dispute, on the order or on one of its milestones (held until the
+    ruling; milestones already approved keep their released money)."""
+    workflow.check(order, "dispute", actor, reason)
+    _check_disputable(order, milestone_id)
+    event = workflow.transition(session, order, "dispute", actor, note=reason)
+    milestone_disputed(session, order, milestone_id)
+    session.commit()
+    return Outcome(event=event)
 
 
 # --------------------------------------------------------------------------- staff / both
@@ -236,13 +292,23 @@ def resolve(session: Session, order: Order, staff: User, ruling: str, refund: in
     """Staff ruling: full refund, partial refund (an amount), or no refund. Like
     ``complete`` it first asks Stripe whether the card hold is still there
     (``payments.HoldLapsed`` if not: the order is back to awaiting payment)."""
+    from orders import ledger
+
     if ruling not in RULINGS:
         raise OrderError(_("Choose a ruling."))
+    # A ruling splits only what is still held: milestones already approved were released to
+    # the institution (only a staff clawback takes such money back).
+    held = order.subtotal - ledger.released_total(session, order.id)
     if ruling == "full":
-        refund = order.subtotal
+        refund = held
     elif ruling == "none":
         refund = 0
-    elif refund is None or not 0 < refund < order.subtotal:
+    elif refund is None or not 0 < refund < held:
+        if held < order.subtotal:
+            raise OrderError(_("A partial refund is more than zero and less than what is "
+                               "still held for this order (%(value)s; approved milestones "
+                               "were released to the institution).",
+                               value=format_amount(held, order.currency)))
         raise OrderError(_("A partial refund is more than zero and less than the order value "
                            "(%(value)s).", value=format_amount(order.subtotal, order.currency)))
     note = note.strip()
@@ -253,6 +319,7 @@ def resolve(session: Session, order: Order, staff: User, ruling: str, refund: in
     summary = f"{RULINGS[ruling]}"
     if ruling == "partial":
         summary += f": {format_amount(refund, order.currency)} back to the buyer"
+    milestones_ruled(session, order)
     return _fire(session, order, "resolve", staff, f"{summary}. {note}" if note else "",
                  changes={"ruling": ruling, "ruling_refund": refund}, gw=gw, money=True)
 

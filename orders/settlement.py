@@ -12,8 +12,17 @@ Rules:
 - **Idempotent.** Running a period again creates nothing when nothing new is ready: it
   returns the existing batch. When orders of the period became ready since (a capture that
   had to be retried, say), the new run makes a *supplementary* batch (sequence 2, 3, ...)
-  holding only those orders. An order is never in two batches: ``settlement_item.order_id``
-  is UNIQUE in the database, so even two runs racing cannot both take an order.
+  holding only those orders. An order is never in two batches as a whole: a partial UNIQUE
+  index on ``settlement_item.order_id`` (whole-order lines) and UNIQUE ``posting`` (release
+  and clawback lines) make sure, so even two runs racing cannot both take an order or a
+  posting.
+- **Milestone releases and clawbacks (issue 13).** A milestone approved while its order
+  still runs posts ``milestone_release``; a staff clawback posts ``clawback``. Each such
+  posting not yet in a batch and made before the period ends enters the run as its own line
+  (``settlement_item.kind`` "release"/"clawback", ``posting`` UNIQUE), so the institution is
+  paid for approved milestones month by month. The order's whole-order line, when it
+  completes, carries what those lines did not (its figures less theirs). Releases of an order
+  that is itself ready in the run are simply part of its whole-order line.
 - **Figures come from the ledger** (``orders.ledger``), per order:
 
   ========  ==================================================================
@@ -174,13 +183,18 @@ class Figures:
         for name in FIGURES:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
-    def problem(self, order: Order) -> str | None:
-        """Why this order's money is not final yet (None when it can be settled)."""
+    def subtract(self, other: "Figures") -> None:
+        for name in FIGURES:
+            setattr(self, name, getattr(self, name) - getattr(other, name))
+
+    def problem(self, order: Order, expected_gross: int | None = None) -> str | None:
+        """Why this order's money is not final yet (None when it can be settled).
+        ``expected_gross``: the order value less what release lines settled already."""
         if self.held:
             return "card money is still held at Stripe (capture or release pending)"
         if self.escrow:
             return "money is still in escrow (not yet recognised or returned)"
-        if self.gross != order.subtotal:
+        if self.gross != (order.subtotal if expected_gross is None else expected_gross):
             return "the ledger does not cover the order value"
         if self.gross - self.refunds != self.fee + self.net:
             return "the ledger figures do not add up"
@@ -198,7 +212,7 @@ def figures_from_entries(entries: list[LedgerEntry]) -> Figures:
         if e.account == "buyer_funds_held":
             f.held += e.amount
         if ((e.kind == "release" and e.account == "buyer_funds_held")
-                or (e.kind == "refund" and e.account == "platform_cash")
+                or (e.kind in ("refund", "clawback") and e.account == "platform_cash")
                 or (e.kind == "voucher_return" and e.account == "voucher_receivable")):
             f.refunds -= e.amount
         if e.account == "voucher_receivable":
@@ -208,6 +222,74 @@ def figures_from_entries(entries: list[LedgerEntry]) -> Figures:
         if e.account == "provider_payable" and e.kind != "payout":
             f.net -= e.amount
     return f
+
+
+def posting_figures(kind: str, entries) -> Figures:
+    """The figures of one release or clawback posting: a release brings its share of the
+    order value (gross) split into fee and net; a clawback gives money back to the buyer
+    (refunds) out of the fee and the institution's net (both negative)."""
+    f = figures_from_entries(entries)
+    if kind == "release":
+        f.gross = sum(e.amount for e in entries if e.account == "escrow")
+    f.escrow = 0
+    return f
+
+
+POSTING_KINDS = {"milestone_release": "release", "clawback": "clawback"}
+
+
+@dataclass
+class PostingLine:
+    order: Order
+    kind: str  # release / clawback
+    posting: str
+    figures: Figures
+
+
+def posting_candidates(session: Session, period: Period, currency: str,
+                       exclude_orders: set[int]) -> list[PostingLine]:
+    """Release and clawback postings made before the period ends and in no batch yet:
+    releases of orders not settled as a whole yet (and not being settled in this run),
+    clawbacks of any order."""
+    _start, end = period.bounds()
+    taken = select(SettlementItem.id).where(SettlementItem.posting == LedgerEntry.posting)
+    rows = session.execute(
+        select(LedgerEntry.order_id, LedgerEntry.posting, LedgerEntry.kind)
+        .join(Order, Order.id == LedgerEntry.order_id)
+        .where(LedgerEntry.kind.in_(tuple(POSTING_KINDS)), LedgerEntry.created_at < end,
+               LedgerEntry.currency == currency, ~taken.exists(),
+               or_(LedgerEntry.kind == "clawback", Order.batched_at.is_(None)))
+        .group_by(LedgerEntry.order_id, LedgerEntry.posting, LedgerEntry.kind)
+        .order_by(LedgerEntry.order_id, func.min(LedgerEntry.id))).all()
+    rows = [row for row in rows if not (row.kind == "milestone_release"
+                                        and row.order_id in exclude_orders)]
+    if not rows:
+        return []
+    by_posting: dict[str, list] = defaultdict(list)
+    postings = [row.posting for row in rows]
+    for start in range(0, len(postings), 500):
+        for entry in session.execute(
+                select(LedgerEntry.order_id, LedgerEntry.kind, LedgerEntry.account,
+                       LedgerEntry.amount, LedgerEntry.posting)
+                .where(LedgerEntry.posting.in_(postings[start:start + 500]))):
+            by_posting[entry.posting].append(entry)
+    return [PostingLine(session.get(Order, row.order_id), POSTING_KINDS[row.kind], row.posting,
+                        posting_figures(POSTING_KINDS[row.kind], by_posting[row.posting]))
+            for row in rows]
+
+
+def settled_lines(session: Session, order_ids: list[int]) -> dict[int, Figures]:
+    """Per order, the sum of its release and clawback lines in any batch (what its
+    whole-order line must not count again)."""
+    found: dict[int, Figures] = {}
+    for start in range(0, len(order_ids), 500):
+        for row in session.execute(
+                select(SettlementItem.order_id, *[getattr(SettlementItem, n) for n in FIGURES])
+                .where(SettlementItem.order_id.in_(order_ids[start:start + 500]),
+                       SettlementItem.posting.is_not(None))):
+            total = found.setdefault(row.order_id, Figures())
+            total.add(Figures(**{name: getattr(row, name) for name in FIGURES}))
+    return found
 
 
 def _no_progress(items, label):
@@ -304,13 +386,26 @@ def run_period(session: Session, period: Period, actor: User | None, currency: s
     waiting: list[tuple[Order, str]] = []
     orders = candidates(session, period, currency)
     figures = figures_for(session, [o.id for o in orders], progress)
+    earlier = settled_lines(session, [o.id for o in orders])
+    # Releases of orders settled as a whole in this run are part of their whole-order line;
+    # clawbacks are always lines of their own (here or in an earlier batch), so a
+    # whole-order line counts neither again.
+    lines = posting_candidates(session, period, currency, {o.id for o in orders})
+    for line in lines:
+        if line.order.id in figures:
+            earlier.setdefault(line.order.id, Figures()).add(line.figures)
     for order in orders:
-        problem = figures[order.id].problem(order)
+        f = figures[order.id]
+        expected = order.subtotal
+        if order.id in earlier:  # its releases were settled month by month already
+            f.subtract(earlier[order.id])
+            expected -= earlier[order.id].gross
+        problem = f.problem(order, expected)
         if problem:
             waiting.append((order, problem))
         else:
-            ready.append((order, figures[order.id]))
-    if not ready:
+            ready.append((order, f))
+    if not ready and not lines:
         return RunResult(period, existing[-1] if existing else None, False, waiting)
 
     batch = SettlementBatch(period_start=period.start, period_end=period.end,
@@ -321,26 +416,33 @@ def run_period(session: Session, period: Period, actor: User | None, currency: s
         with session.begin_nested():
             session.add(batch)
             session.flush()
-            by_provider: dict[int, list[tuple[Order, Figures]]] = defaultdict(list)
+            by_provider: dict[int, list[tuple[Order, str, str | None, Figures]]] = \
+                defaultdict(list)
             for order, f in ready:
-                by_provider[order.provider_org_id].append((order, f))
+                by_provider[order.provider_org_id].append((order, "order", None, f))
+            for line in lines:
+                by_provider[line.order.provider_org_id].append(
+                    (line.order, line.kind, line.posting, line.figures))
             batch_total = Figures()
             for provider_id, rows in progress(sorted(by_provider.items()), "statements"):
-                statement = SettlementStatement(batch_id=batch.id, provider_org_id=provider_id,
-                                                order_count=len(rows))
+                statement = SettlementStatement(
+                    batch_id=batch.id, provider_org_id=provider_id,
+                    order_count=len({order.id for order, *_rest in rows}))
                 session.add(statement)
                 session.flush()
                 total = Figures()
-                for order, f in rows:
+                for order, kind, posting, f in rows:
                     session.add(SettlementItem(batch_id=batch.id, statement_id=statement.id,
-                                               order_id=order.id, **f.as_dict()))
+                                               order_id=order.id, kind=kind, posting=posting,
+                                               **f.as_dict()))
                     total.add(f)
                 for name in FIGURES:
                     setattr(statement, name, getattr(total, name))
                 batch_total.add(total)
             for name in FIGURES:
                 setattr(batch, name, getattr(batch_total, name))
-            batch.order_count = len(ready)
+            batch.order_count = len({order.id for order, _f in ready}
+                                    | {line.order.id for line in lines})
             session.flush()
             _mark_batched(session, [order for order, _f in ready], batch.created_at)
     except IntegrityError:
@@ -364,13 +466,18 @@ class Stale:
 
 
 def stale_items(session: Session, statement: SettlementStatement) -> list[Stale]:
-    """Orders of a statement whose ledger figures changed since the batch was made."""
-    items = statement.items
+    """Orders of a statement whose ledger figures changed since the batch was made. (A
+    release or clawback line is one posting, which never changes.)"""
+    items = [item for item in statement.items if item.kind == "order"]
     live = figures_for(session, [item.order_id for item in items])
+    earlier = settled_lines(session, [item.order_id for item in items])
     found = []
     for item in items:
         stored = {name: getattr(item, name) for name in FIGURES}
-        now = live[item.order_id].as_dict()
+        figures = live[item.order_id]
+        if item.order_id in earlier:
+            figures.subtract(earlier[item.order_id])
+        now = figures.as_dict()
         if stored != now:
             found.append(Stale(item.order, stored, now))
     return found
@@ -386,7 +493,7 @@ def refresh_statement(session: Session, statement: SettlementStatement, actor: U
         return 0
     by_order = {s.order.id: s.now for s in stale}
     for item in statement.items:
-        if item.order_id in by_order:
+        if item.kind == "order" and item.order_id in by_order:
             for name, value in by_order[item.order_id].items():
                 setattr(item, name, value)
     _retotal(statement)
@@ -511,10 +618,15 @@ def mark_paid(session: Session, statement: SettlementStatement, actor: User, ref
     label = Period(statement.batch.period_start, statement.batch.period_end).label
     for item in statement.items:
         order = item.order
-        if order.status in SETTLEABLE_STATUSES:
+        if item.kind == "order" and order.status in SETTLEABLE_STATUSES:
             workflow.transition(session, order, "settle", actor, now=now,
                                 note=f"Paid out in statement {label} ({reference}).")
-        ledger.payout(session, order)
+        # Each line pays its own net (a clawback line's is negative: the institution's
+        # payout is that much smaller), so a release paid in an earlier statement and the
+        # rest of the order paid now add up to the order's payable.
+        ledger.payout_amount(session, order, item.net,
+                             "Paid out to the institution" if item.kind != "clawback"
+                             else "Clawback deducted from the institution's payout")
     record(session, actor, "settlement.statement_paid", statement, None,
            reference=reference, net=statement.net, orders=statement.order_count,
            provider=statement.provider.name, period=label)
@@ -586,7 +698,7 @@ def _statement_rows(session: Session, batch: SettlementBatch, *where) -> Iterato
     currency = batch.currency
     number, period = batch_number(batch), Period(batch.period_start, batch.period_end).label
     result = session.execute(
-        select(provider.name, provider.credit_code, Order.number, Order.status,
+        select(provider.name, provider.credit_code, Order.number, Order.status, SettlementItem.kind,
                Order.completed_at, Order.closed_at, buyer.name,
                *[getattr(SettlementItem, name) for name in FIGURES],
                SettlementStatement.payout_reference)
@@ -601,11 +713,20 @@ def _statement_rows(session: Session, batch: SettlementBatch, *where) -> Iterato
     for chunk in _chunks(result):
         yield _csv_text(
             [number, period, name, credit_code or "", order_number,
-             workflow.status_label(status), _closed_on(status, completed_at, closed_at),
+             item_label(kind, status), _closed_on(status, completed_at, closed_at),
              buyer_name, *[format_decimal(value, currency) for value in figures],
              currency, reference or ""]
-            for (name, credit_code, order_number, status, completed_at, closed_at, buyer_name,
-                 *figures, reference) in chunk)
+            for (name, credit_code, order_number, status, kind, completed_at, closed_at,
+                 buyer_name, *figures, reference) in chunk)
+
+
+ITEM_KIND_LABELS = {"release": _l("Milestone release"), "clawback": _l("Clawback")}
+
+
+def item_label(kind: str, status: str) -> str:
+    """A statement line's status column: the order's status, or what kind of line it is."""
+    return str(ITEM_KIND_LABELS[kind]) if kind in ITEM_KIND_LABELS \
+        else workflow.status_label(status)
 
 
 def _totals_row(label: str, holder, currency: str, width: int = len(STATEMENT_COLUMNS)) -> list:

@@ -62,7 +62,9 @@ POSTING_LABELS = {"held": _l("Card held"), "transfer": _l("Bank transfer receive
                   "voucher": _l("Voucher applied"), "capture": _l("Card captured"),
                   "release": _l("Hold released"), "voucher_return": _l("Voucher value given back"),
                   "refund": _l("Refund to the buyer"), "recognise": _l("Work accepted"),
-                  "payout": _l("Payout to the institution")}
+                  "payout": _l("Payout to the institution"),
+                  "milestone_release": _l("Milestone approved: released"),
+                  "clawback": _l("Clawback from the institution")}
 ACCOUNT_LABELS = {"buyer_funds_held": _l("Buyer funds held (card authorisation)"),
                   "platform_cash": _l("Platform cash"),
                   "escrow": _l("Escrow (owed on open orders)"),

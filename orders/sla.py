@@ -59,7 +59,7 @@ ACCEPT_STATUSES = states.ACCEPT_CLOCKED
 WORK_STATUSES = states.WORK_CLOCKED
 _NO_CLOCK_REASONS = states.WAITING_REASONS
 AWAITING_SUBMISSION = states.MILESTONE_AWAITING_SUBMISSION
-MILESTONE_REACHED = "done"  # counts in the percent done (Order.progress_percent, done_expr)
+MILESTONE_REACHED = states.MILESTONE_REACHED  # count in the percent done (progress_percent, done_expr)
 
 
 @dataclass(frozen=True)
@@ -310,7 +310,7 @@ def _work_done(order_id):
     reached = aliased(Milestone)
     milestones = func.coalesce(select(func.sum(reached.share_bp))
                                .where(reached.order_id == order_id,
-                                      reached.status == MILESTONE_REACHED)
+                                      reached.status.in_(MILESTONE_REACHED))
                                .scalar_subquery(), 0) // 100
     return case((progress >= milestones, progress), else_=milestones)
 
@@ -323,7 +323,7 @@ def done_expr():
                              .correlate(Order).scalar_subquery(), 0)
     milestones = func.coalesce(select(func.sum(Milestone.share_bp))
                                .where(Milestone.order_id == Order.id,
-                                      Milestone.status == MILESTONE_REACHED)
+                                      Milestone.status.in_(MILESTONE_REACHED))
                                .correlate(Order).scalar_subquery(), 0) // 100
     work = case((progress >= milestones, progress), else_=milestones)
     return case((Order.status.in_(ACCEPT_STATUSES), literal(0)), else_=work)

@@ -19,7 +19,8 @@ Columns:
     acts_next   who must act next: buyer / provider / staff / nobody
     waiting     why no SLA clock runs, for open states without one ("" otherwise)
     card_hold   the buyer's card hold can still be released by the bank in this status
-                (the "lapse" transition); only open states that already hold money
+                (the "lapse" transition): only before acceptance, since the provider's
+                ``accept`` captures the card into the platform's escrow (issue 13)
     reviewable  both sides may rate each other (the work ended with an outcome)
     work_begun  the institution accepted the order (its progress is worth showing)
 """
@@ -57,12 +58,12 @@ STATES: dict[str, OrderState] = {s.value: s for s in (
     OrderState("paid", _l("Paid · awaiting acceptance"), "info", "open", "open",
                acts_next="provider", deadline="accept_by", card_hold=True),
     OrderState("accepted", _l("Accepted"), "primary", "open", "open",
-               acts_next="provider", deadline="due_at", card_hold=True, work_begun=True),
+               acts_next="provider", deadline="due_at", work_begun=True),
     OrderState("in_progress", _l("In progress"), "primary", "open", "open",
-               acts_next="provider", deadline="due_at", card_hold=True, work_begun=True),
+               acts_next="provider", deadline="due_at", work_begun=True),
     OrderState("delivered", _l("Delivered · awaiting acceptance"), "info", "open", "open",
                acts_next="buyer", waiting=_l("delivered, awaiting the buyer's review"),
-               card_hold=True, work_begun=True),
+               work_begun=True),
     OrderState("completed", _l("Completed"), "success", "closed", "completed",
                reviewable=True, work_begun=True),
     OrderState("settled", _l("Settled"), "success", "terminal", "completed",
@@ -71,7 +72,7 @@ STATES: dict[str, OrderState] = {s.value: s for s in (
     OrderState("cancelled", _l("Cancelled"), "secondary", "terminal", "closed"),
     OrderState("disputed", _l("In dispute"), "danger", "open", "open",
                acts_next="staff", waiting=_l("in dispute, awaiting a staff ruling"),
-               card_hold=True, work_begun=True),
+               work_begun=True),
     OrderState("resolved", _l("Dispute resolved"), "dark", "closed", "closed",
                reviewable=True, work_begun=True),
 )}
@@ -89,8 +90,8 @@ OPEN: tuple[str, ...] = _where(group="open")
 CLOSED: tuple[str, ...] = tuple(s for s in VALUES if STATES[s].group != "open")
 TERMINAL: tuple[str, ...] = _where(group="terminal")
 SETTLEABLE: tuple[str, ...] = _where(group="closed")
-# Open states whose money is held on the card (captured only when the buyer accepts the work):
-# the states a card hold released at Stripe can catch an order in.
+# Open states whose money is still only a hold on the card (captured when the institution
+# accepts the order): the states a card hold released at Stripe can catch an order in.
 LAPSABLE: tuple[str, ...] = _where(card_hold=True)
 REVIEWABLE: tuple[str, ...] = _where(reviewable=True)
 WORK_BEGUN: tuple[str, ...] = _where(work_begun=True)
@@ -101,10 +102,6 @@ ACCEPT_CLOCKED: tuple[str, ...] = _where(deadline="accept_by")  # waiting for ac
 WORK_CLOCKED: tuple[str, ...] = _where(deadline="due_at")  # work under way
 # The institution is working: it posts progress and milestones and may deliver.
 WORKING: tuple[str, ...] = WORK_CLOCKED
-# Milestones (orders.models.Milestone.status) that still wait for the institution's
-# submission: one of these past its due day makes the order overdue (orders/sla.py) and
-# raises a deviation alert (orders/alerts.py). Statuses after a submission are not in it.
-MILESTONE_AWAITING_SUBMISSION: tuple[str, ...] = ("pending",)
 WAITING_REASONS: dict[str, str] = {s.value: s.waiting for s in STATES.values() if s.waiting}
 # Order-list tabs: tab -> statuses.
 TABS: dict[str, tuple[str, ...]] = {
@@ -131,3 +128,56 @@ def badge(status: str) -> str:
 
 def is_open(status: str) -> bool:
     return status in OPEN
+
+
+# --------------------------------------------------------------------------- milestones
+#
+# THE table of milestone statuses (issue 13): a milestone is submitted by the institution,
+# approved by the buyer (or by the timer after MILESTONE_AUTO_APPROVE_DAYS of silence), which
+# releases its share of the order from escrow, or sent back with a reason; a dispute opened on
+# it holds it until staff rule. orders/models.py reads MILESTONE_VALUES for the CHECK
+# constraint; orders/services.py moves milestones between these with conditional UPDATEs.
+
+
+@dataclass(frozen=True)
+class MilestoneState:
+    value: str
+    label: str
+    badge: str
+    reached: bool = False  # the institution says the work of it is done (counts as progress)
+    released: bool = False  # its share of the money left escrow for the institution
+
+
+MILESTONE_STATUSES: tuple[MilestoneState, ...] = (
+    MilestoneState("pending", _l("Not submitted"), "secondary"),
+    MilestoneState("submitted", _l("Submitted · awaiting approval"), "info", reached=True),
+    MilestoneState("changes_requested", _l("Changes requested"), "warning"),
+    MilestoneState("approved", _l("Approved · released"), "success", reached=True,
+                   released=True),
+    MilestoneState("disputed", _l("In dispute"), "danger", reached=True),
+    MilestoneState("ruled", _l("Ruled on by staff"), "dark", reached=True),
+)
+MILESTONE_TABLE: dict[str, MilestoneState] = {m.value: m for m in MILESTONE_STATUSES}
+MILESTONE_VALUES: tuple[str, ...] = tuple(MILESTONE_TABLE)  # CHECK of milestone.status
+MILESTONE_REACHED: tuple[str, ...] = tuple(m.value for m in MILESTONE_STATUSES if m.reached)
+# The institution may submit (again) from these.
+MILESTONE_SUBMITTABLE: tuple[str, ...] = ("pending", "changes_requested")
+# Milestones that still wait for the institution's (first or corrected) submission: one of
+# these past its due day makes the order overdue (orders/sla.py) and raises a deviation
+# alert (orders/alerts.py).
+MILESTONE_AWAITING_SUBMISSION: tuple[str, ...] = MILESTONE_SUBMITTABLE
+# The buyer may dispute the order naming one of these milestones.
+MILESTONE_DISPUTABLE: tuple[str, ...] = ("pending", "submitted", "changes_requested")
+# Order states in which a submitted milestone may be approved (not while disputed, not
+# after the order closed).
+MILESTONE_APPROVABLE_ORDER: tuple[str, ...] = ("accepted", "in_progress", "delivered")
+
+
+def milestone_label(status: str) -> str:
+    row = MILESTONE_TABLE.get(status)
+    return str(row.label) if row else status
+
+
+def milestone_badge(status: str) -> str:
+    row = MILESTONE_TABLE.get(status)
+    return row.badge if row else "secondary"

@@ -16,6 +16,9 @@
 - milestones that deviate from the plan (past due without a submission, or due soon with
   the work behind it) are announced to buyer, institution and staff, once per deviation
   (orders/alerts.py).
+- submitted milestones: the buyer is told NOTICE_DAYS_BEFORE days before the timer approves
+  one (once), and a milestone unanswered for MILESTONE_AUTO_APPROVE_DAYS is approved (its
+  share released from escrow; orders/milestones.py).
 
 ``now`` is passed in, so tests run the timers with a frozen clock. Each order is its own
 transaction: one failure does not stop the others.
@@ -31,8 +34,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from catalog import reviews
-from orders import alerts, payments, quotes, services, states, workflow
-from orders.models import LedgerEntry, Order, Payment
+from orders import alerts, milestones, payments, quotes, services, states, workflow
+from orders.models import LedgerEntry, Milestone, Order, Payment
 from orders.stripe_gateway import StripeGateway
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,8 @@ class TimerReport:
     cancelled: list[str] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
     lapsed: list[str] = field(default_factory=list)
+    milestone_notices: int = 0
+    milestones_approved: list[str] = field(default_factory=list)
     expired_requests: int = 0
     expired_quotes: int = 0
     reviews_published: int = 0
@@ -60,6 +65,8 @@ class TimerReport:
                 f"{len(self.completed)} completed automatically, "
                 f"{len(self.cancelled)} cancelled (unpaid), {len(self.repaired)} money repaired, "
                 f"{len(self.lapsed)} card holds found released, "
+                f"{len(self.milestones_approved)} milestones approved automatically "
+                f"({self.milestone_notices} notices sent), "
                 f"{self.expired_requests} quote requests and {self.expired_quotes} quotes "
                 f"expired, {self.reviews_published} reviews published (blind window over), "
                 f"{self.milestone_alerts} milestone deviation alerts, "
@@ -68,10 +75,13 @@ class TimerReport:
 
 def run(session: Session, now: datetime, auto_complete_days: int = DEFAULT_AUTO_COMPLETE_DAYS,
         gw: StripeGateway | None = None, progress=None,
-        warning_days: int | None = None) -> TimerReport:
+        warning_days: int | None = None, milestone_days: int | None = None) -> TimerReport:
     """``progress(items, label)`` wraps each batch (marketplace.jobs: a progress bar);
-    ``warning_days`` is the SLA warning window (SLA_WARNING_DAYS) of the milestone alerts."""
+    ``warning_days`` is the SLA warning window (SLA_WARNING_DAYS) of the milestone alerts;
+    ``milestone_days``: MILESTONE_AUTO_APPROVE_DAYS unless given."""
     report = TimerReport()
+    if milestone_days is None:
+        milestone_days = milestones.auto_approve_days()
 
     def tracked(items, label: str):
         return progress(items, label) if progress is not None else items
@@ -106,6 +116,32 @@ def run(session: Session, now: datetime, auto_complete_days: int = DEFAULT_AUTO_
                                 Order.payment_due_at < now),
          lambda order: _cancel_unpaid(session, order, now, gw),
          report.cancelled, "cancel-unpaid")
+
+    for milestone_id in tracked(milestones.due_for_notice(session, now, milestone_days),
+                                "milestone notice"):
+        try:
+            if milestones.send_notice(session, milestone_id, now, milestone_days):
+                report.milestone_notices += 1
+            session.commit()
+        except Exception as exc:  # noqa: BLE001
+            session.rollback()
+            log.exception("milestone notice failed for milestone %s", milestone_id)
+            report.errors.append(f"milestone notice {milestone_id}: {exc}")
+    for milestone_id in tracked(milestones.due_for_approval(session, now, milestone_days),
+                                "milestone auto-approve"):
+        milestone = session.get(Milestone, milestone_id)
+        order = milestone.order
+        try:
+            milestones.approve(session, order, workflow.SYSTEM, milestone_id, now=now,
+                               by="timer")
+            session.commit()
+            report.milestones_approved.append(f"{order.number}/{milestone.position + 1}")
+        except (workflow.WorkflowError, services.OrderError):
+            session.rollback()  # answered or disputed a moment ago: the buyer's act wins
+        except Exception as exc:  # noqa: BLE001
+            session.rollback()
+            log.exception("milestone auto-approve failed for milestone %s", milestone_id)
+            report.errors.append(f"milestone {order.number}: {exc}")
 
     expired = quotes.expire(session, now)
     session.commit()
@@ -179,10 +215,12 @@ def _cancel_unpaid(session: Session, order: Order, now: datetime, gw) -> None:
 
 
 def _old_holds(session: Session, now: datetime) -> list[int]:
-    """Card holds of open orders authorised long enough ago that Stripe may release them."""
+    """Card holds of open orders authorised long enough ago that Stripe may release them
+    (before acceptance; and holds of orders accepted before capture-on-acceptance, until
+    ``capture-accepted-holds`` has run)."""
     return list(session.scalars(
         select(Payment.id).join(Order).where(
-            Order.status.in_(workflow.LAPSABLE_STATUSES), Payment.method.in_(payments.names(holds_money=True)),
+            Order.status.in_(states.OPEN), Payment.method.in_(payments.names(holds_money=True)),
             Payment.status == "held",
             Payment.authorised_at < now - timedelta(days=HOLD_CHECK_AFTER_DAYS))
         .order_by(Payment.id)).all())

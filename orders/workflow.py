@@ -4,8 +4,9 @@ status through ``transition()`` and nowhere else.
     pending_payment → paid (funds held) → accepted → in_progress → delivered → completed → settled
     side exits: declined (provider refuses, money released), cancelled (rules per state),
                 disputed → resolved (staff ruling: full, partial or no refund)
-    back to pending_payment (system only, "lapse"): the card hold of a paid but not yet
-                completed order was released at Stripe, so the buyer must pay again
+    back to pending_payment (system only, "lapse"): the card hold of a paid order not yet
+                accepted was released at Stripe, so the buyer must pay again (from
+                acceptance on the card is captured: issue 13)
 
 Each transition names, per role, the states it may be fired from. A role that may never fire
 a transition gets ``NotAllowed`` (HTTP 403); a role that may, but not from the order's current
@@ -114,6 +115,7 @@ TRANSITIONS: dict[str, Transition] = {t.name: t for t in (
        style="btn-outline-danger", done=_l("Cancelled")),
     # Real Stripe cancels a card hold that is not captured within about seven days: the
     # order is not paid any more, so it goes back to awaiting payment (orders.payments).
+    # Only before acceptance: the institution's acceptance captures the card (issue 13).
     _t("lapse", _l("Payment lapsed"), "pending_payment",
        _l("found the card hold released by the bank; the order must be paid again"),
        {"system": list(LAPSABLE_STATUSES)},

@@ -248,20 +248,25 @@ def test_cancel_needs_a_reason(client, session, paid_by_card):
     assert state(session, order) == before
 
 
-def test_cancel_with_refund_releases_the_card_hold_and_balances_the_ledger(
+def test_cancel_with_refund_refunds_the_captured_card_and_balances_the_ledger(
         client, session, paid_by_card):
+    """Issue 13: the card was captured when the institution accepted (the money held by
+    the platform), so a staff cancellation refunds it through Stripe's Refunds API."""
     order, payment, stripe = paid_by_card["order"], paid_by_card["payment"], paid_by_card["stripe"]
     services.accept(session, order, paid_by_card["provider"])
-    assert ledger.balances(session, order.id)["buyer_funds_held"] == 500000
+    assert ledger.balances(session, order.id)["escrow"] == -500000
     response = post_form(client, f"/staff/orders/{order.id}/cancel",
                          {"cancel-reason": "Institution lost its licence"})
     assert response.status_code == 302
     session.expire_all()
     order = session.get(Order, order.id)
     assert order.status == "cancelled"
-    assert session.get(Payment, payment.id).status == "released"
-    assert stripe.intent(payment.stripe_payment_intent_id)["status"] == "canceled"
-    assert set(ledger.balances(session, order.id).values()) == {0}
+    payment = session.get(Payment, payment.id)
+    assert payment.status == "captured" and payment.amount_refunded == 500000
+    assert stripe.intent(payment.stripe_payment_intent_id)["status"] == "succeeded"
+    balances = ledger.balances(session, order.id)
+    assert balances["escrow"] == 0 and balances["platform_cash"] == 0
+    assert set(balances.values()) == {0}
     (row,) = audit_rows(session, "order.cancel")
     assert row.reason == "Institution lost its licence" and row.details["from_status"] == "accepted"
     cancel = session.scalar(select(OrderEvent).where(OrderEvent.order_id == order.id,
@@ -319,7 +324,9 @@ def test_partial_refund_ruling_moves_the_money_and_is_audited(client, session, d
     session.expire_all()
     order = session.get(Order, order.id)
     assert (order.status, order.ruling, order.ruling_refund) == ("resolved", "partial", 120000)
-    assert session.get(Payment, payment.id).amount_captured == 380000
+    # Captured at acceptance (issue 13): the ruling refunds part of it.
+    assert session.get(Payment, payment.id).amount_captured == 500000
+    assert session.get(Payment, payment.id).amount_refunded == 120000
     assert stripe.intent(payment.stripe_payment_intent_id)["status"] == "succeeded"
     balances = ledger.balances(session, order.id)
     assert sum(balances.values()) == 0 and balances["escrow"] == 0

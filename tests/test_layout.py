@@ -7,6 +7,7 @@ DOCUMENTED_COMMANDS = {
     "backup", "create-staff", "drain-outbox", "init-db", "load-demo", "load-demo-activity",
     "outbox", "publish-reviews", "rebuild-console-figures", "recompute-credibility", "reindex",
     "restore", "run-order-timers", "run-settlement", "seed-demo-vouchers", "send-mail",
+    "capture-accepted-holds",
 }
 
 

@@ -12,7 +12,17 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from stripe_fixtures import localstripe  # noqa: F401
 
-from orders import cart, checkout, commission, ledger, payments, services, vouchers, workflow
+from orders import (
+    cart,
+    checkout,
+    commission,
+    ledger,
+    milestones,
+    payments,
+    services,
+    vouchers,
+    workflow,
+)
 from orders.models import LedgerEntry, Order, Payment, Voucher, VoucherProgramme, VoucherRedemption
 from orders.money import apply_rate, refund_split, split_by_shares, voucher_cover
 
@@ -111,6 +121,17 @@ OPS = st.one_of(
     # Stripe releases an uncaptured card hold (after about seven days); we hear of it at
     # once (webhook) or only when the buyer accepts the delivery / staff rule.
     st.tuples(st.just("expire"), ORDER, st.booleans()),
+    # Issue 13: milestones that move money, the timer's approvals, disputes on a milestone,
+    # clawbacks of released money.
+    st.tuples(st.just("milestones"), ORDER, st.lists(st.integers(1, 5000), min_size=1,
+                                                     max_size=3)),
+    st.tuples(st.just("submit"), ORDER, st.integers(0, 2)),
+    st.tuples(st.just("submit"), ORDER, st.integers(0, 2)),
+    st.tuples(st.just("approve"), ORDER, st.integers(0, 2)),
+    st.tuples(st.just("auto_approve"), ORDER, st.integers(0, 2)),
+    st.tuples(st.just("changes"), ORDER, st.integers(0, 2)),
+    st.tuples(st.just("milestone_dispute"), ORDER, st.integers(0, 2)),
+    st.tuples(st.just("clawback"), ORDER, st.integers(1, 120)),
 )
 NEXT_STEP = {"pending_payment": "transfer", "paid": "accept", "accepted": "deliver",
              "in_progress": "deliver", "delivered": "complete", "completed": "settle"}
@@ -126,8 +147,29 @@ def check_invariants(session, world):
         assert balances["buyer_funds_held"] == held
         for payment in order.payments:
             assert 0 <= payment.amount_refunded <= payment.amount_captured <= payment.amount
+        entries = ledger.entries(session, order_id)
+        released = sum(e.amount for e in entries
+                       if e.kind == "milestone_release" and e.account == "escrow")
+        clawed = sum(-e.amount for e in entries
+                     if e.kind == "clawback" and e.account == "platform_cash")
+        redemption = session.scalar(select(VoucherRedemption)
+                                    .where(VoucherRedemption.order_id == order_id))
+        captured = sum(p.amount_captured for p in order.payments if p.status == "captured")
+        # Released never exceeds what was captured (cash) or applied (voucher), refunds never
+        # exceed captures, a clawback never exceeds what was released.
+        assert released <= captured + (redemption.amount if redemption else 0), (
+            released, captured)
+        assert sum(p.amount_refunded for p in order.payments) <= captured
+        assert clawed <= released + sum(e.amount for e in entries
+                                        if e.kind == "recognise" and e.account == "escrow")
+        assert balances["escrow"] <= 0, balances  # escrow never overdrawn
         if order.status in ("cancelled", "declined"):
-            assert all(value == 0 for value in balances.values()), (order.status, balances)
+            assert balances["escrow"] == 0 and balances["buyer_funds_held"] == 0
+            if not released:
+                assert all(value == 0 for value in balances.values()), (order.status, balances)
+            else:  # released milestones stay with the institution (less any clawback)
+                fee, net = -balances["platform_fee_revenue"], -balances["provider_payable"]
+                assert fee + net == released - clawed, (balances, released, clawed)
         if order.status in ("completed", "settled"):
             # Never completed on money that is gone (a card hold released at Stripe).
             assert sum(p.amount_captured for p in order.payments
@@ -136,10 +178,12 @@ def check_invariants(session, world):
             assert balances["escrow"] == 0 and balances["buyer_funds_held"] == 0
             # The platform never pays out more than it holds or is owed by the voucher funder
             # (it may pay the institution before the funder reimburses the voucher share).
-            assert balances["platform_cash"] + balances["voucher_receivable"] >= 0
-            assert balances["platform_fee_revenue"] <= 0 and balances["provider_payable"] <= 0
-        redemption = session.scalar(select(VoucherRedemption)
-                                    .where(VoucherRedemption.order_id == order_id))
+            # A clawback after the payout is refunded at once and recovered from the
+            # institution's next statement: until then the institution owes it.
+            assert balances["platform_cash"] + balances["voucher_receivable"] \
+                + max(0, balances["provider_payable"]) >= 0, balances
+            assert balances["platform_fee_revenue"] <= 0
+            assert balances["provider_payable"] <= 0 or clawed, balances
         voucher_net = redemption.net if redemption else 0
         assert balances["voucher_receivable"] <= voucher_net
         # Every posting balances on its own, not only the order's total.
@@ -153,7 +197,7 @@ def check_invariants(session, world):
             cash_kept = sum(p.amount_captured - p.amount_refunded for p in order.payments
                             if p.status == "captured")
             kept = cash_kept + voucher_net
-            assert voucher_net * order.subtotal <= kept * order.voucher_amount, (
+            assert clawed or voucher_net * order.subtotal <= kept * order.voucher_amount, (
                 order.status, order.subtotal, order.voucher_amount, cash_kept, voucher_net)
     programme = session.get(VoucherProgramme, world["programme"])
     redeemed = session.scalar(
@@ -246,6 +290,34 @@ def run_op(session, world, op):
                     payments.refresh_from_stripe(session, held)
                     session.commit()
                     assert order.status == "pending_payment", order.status
+        elif name == "milestones":
+            _n, _i, shares = op
+            for number, share in enumerate(shares):
+                services.add_milestone(session, order, provider, f"M{number}", share, None)
+            session.commit()
+        elif name in ("submit", "approve", "auto_approve", "changes", "milestone_dispute"):
+            index = op[2]
+            if index >= len(order.milestones):
+                return
+            milestone_id = order.milestones[index].id
+            if name == "submit":
+                milestones.submit(session, order, provider, milestone_id, "Done")
+            elif name == "approve":
+                milestones.approve(session, order, buyer, milestone_id)
+            elif name == "auto_approve":
+                milestones.approve(session, order, workflow.SYSTEM, milestone_id, by="timer")
+            elif name == "changes":
+                milestones.request_changes(session, order, buyer, milestone_id, "Redo")
+            else:
+                services.dispute(session, order, buyer, "This milestone is wrong", milestone_id)
+            session.commit()
+        elif name == "clawback":
+            _n, _i, percent = op
+            limit = payments.clawback_limit(session, order)
+            if limit:
+                payments.staff_clawback(session, order, staff,
+                                        max(1, limit * min(percent, 100) // 100), "Clawback")
+                session.commit()
         elif name == "refund":
             _n, _i, percent = op
             captured = next((p for p in order.payments if p.status == "captured"), None)
@@ -263,7 +335,15 @@ def run_op(session, world, op):
 @example(price=400_000, budget=3_000_000, voucher_amounts=(1_000_000, 1_000_000), share=5000,
          rate=1000, first=("checkout", "card", True, 0), depth=3,
          ops=[("refund", 0, 75), ("advance", 0), ("refund", 0, 50), ("advance", 0)])
-# A hold released at Stripe that nobody heard of until the buyer accepted the delivery.
+# Milestones approved by the buyer and the timer, a dispute on the third split by a ruling,
+# then a clawback of released money (issue 13).
+@example(price=400_000, budget=3_000_000, voucher_amounts=(1_000_000, 1_000_000), share=5000,
+         rate=1000, first=("checkout", "card", True, 0), depth=2,
+         ops=[("milestones", 0, [3000, 3000, 4000]), ("submit", 0, 0), ("approve", 0, 0),
+              ("submit", 0, 1), ("auto_approve", 0, 1), ("submit", 0, 2),
+              ("milestone_dispute", 0, 2), ("resolve", 0, "partial", 20),
+              ("clawback", 0, 50), ("advance", 0)])
+# A hold released at Stripe before the institution accepted (it captures at acceptance).
 @example(price=400_000, budget=3_000_000, voucher_amounts=(1_000_000, 1_000_000), share=5000,
          rate=1000, first=("checkout", "card", True, 0), depth=2,
          ops=[("expire", 0, False), ("advance", 0), ("advance", 0), ("advance", 0)])

@@ -107,7 +107,7 @@ def test_progress_on_plan_means_no_at_risk_alert(session, plan):
 def test_a_reached_milestone_never_alerts(session, plan):
     p, order = plan
     session.execute(Milestone.__table__.update().where(Milestone.title == "Design")
-                    .values(status="done"))
+                    .values(status="approved"))
     session.commit()
     assert [_run(session, START + day * D) for day in range(2, 12)] == [0] * 10
     assert kinds(session, p.staff) == []
@@ -230,7 +230,7 @@ def test_extension_validation_changes_nothing(client, session, overdue, pick, ne
     session.add(Milestone(order_id=other.id, title="Elsewhere", share_bp=5000,
                           due_date=START + 3 * D))
     session.add(Milestone(order_id=order.id, position=2, title="Kick-off", share_bp=0,
-                          due_date=START + 2 * D, status="done"))
+                          due_date=START + 2 * D, status="approved"))
     session.commit()
     ids = {"design": order.milestones[0].id, "build": order.milestones[1].id,
            "other": other.milestones[0].id,

@@ -121,8 +121,12 @@ def test_the_whole_workflow_over_http(client, session, deal, app):
     assert milestone_id
     html = page(client, f"/provider/orders/{order.id}")
     assert "Prior-art search" in html
-    mid = re.search(r"/milestones/(\d+)/done", html).group(1)
-    post_form(client, f"/orders/{order.id}/milestones/{mid}/done", {})
+    # Issue 13: the institution submits a milestone; the buyer's approval releases money.
+    mid = re.search(r"/milestones/(\d+)/submit", html).group(1)
+    post_form(client, f"/orders/{order.id}/milestones/{mid}/submit",
+              {f"ms{mid}-note": "Search report attached",
+               f"ms{mid}-files": (io.BytesIO(osup.pdf_bytes("search")), "search.pdf")},
+              content_type="multipart/form-data")
     post_form(client, f"/orders/{order.id}/progress",
               {"progress-percent": "60", "progress-note": "Claims drafted",
                "progress-files": (io.BytesIO(osup.pdf_bytes("draft")), "claims.pdf")},
@@ -149,8 +153,8 @@ def test_the_whole_workflow_over_http(client, session, deal, app):
     assert completed.status == "completed"
     assert sum(ledger.balances(session, order.id).values()) == 0
     names = [e.name for e in completed.events]
-    for expected in ("placed", "pay", "accept", "milestone_added", "milestone_done", "progress",
-                     "deliver", "complete"):
+    for expected in ("placed", "pay", "accept", "milestone_added", "milestone_submitted",
+                     "progress", "deliver", "complete"):
         assert expected in names
     osup.logout(client)
     # The file is for the parties and staff only.

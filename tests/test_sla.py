@@ -24,7 +24,7 @@ def _order(session, p, status, *, due=None, accept_by=None, started=None, paid=N
                                    note="work"))
     if milestone_bp is not None:
         session.add(Milestone(order_id=order.id, title="Step", share_bp=milestone_bp,
-                              status="done"))
+                              status="approved"))  # issue 13: "done" became submit/approve
     session.flush()
     session.refresh(order)
     return order

@@ -45,16 +45,16 @@ CASES = [
     ("milestone due today, on its plan", dict(percent=30, milestones=[
         (3000, TODAY, "pending")]), "on_track"),
     ("milestone due yesterday, reached", dict(milestones=[
-        (3000, TODAY - D, "done"), (7000, TODAY + 15 * D, "pending")]), "on_track"),
+        (3000, TODAY - D, "approved"), (7000, TODAY + 15 * D, "pending")]), "on_track"),
     ("milestone at the window's last day, behind", dict(percent=0, milestones=[
         (5000, TODAY + 3 * D, "pending")]), "at_risk"),
     ("milestone one day past the window", dict(percent=0, milestones=[
         (5000, TODAY + 4 * D, "pending")]), "on_track"),
     ("cumulative plan: second milestone due soon, behind", dict(percent=50, milestones=[
-        (4000, TODAY - 5 * D, "done"), (4000, TODAY + 2 * D, "pending"),
+        (4000, TODAY - 5 * D, "approved"), (4000, TODAY + 2 * D, "pending"),
         (2000, TODAY + 10 * D, "pending")]), "at_risk"),
     ("cumulative plan: second milestone due soon, on plan", dict(percent=80, milestones=[
-        (4000, TODAY - 5 * D, "done"), (4000, TODAY + 2 * D, "pending"),
+        (4000, TODAY - 5 * D, "approved"), (4000, TODAY + 2 * D, "pending"),
         (2000, TODAY + 10 * D, "pending")]), "on_track"),
     ("no order due date, milestone overdue", dict(due=None, milestones=[
         (5000, TODAY - 3 * D, "pending")]), "overdue"),

@@ -1,5 +1,6 @@
 """Card payments against localstripe (a stateful fake Stripe on 127.0.0.1): funds held with
-manual capture, captured on completion, released on decline, declines, 3-D Secure, refunds
+manual capture, captured when the institution accepts (issue 13: from then on held by the
+platform in escrow), released on decline, declines, 3-D Secure, refunds
 after capture (never more than captured), and webhooks (verified, de-duplicated,
 reconciling a payment whose browser never came back)."""
 
@@ -56,7 +57,10 @@ def pay(session, order, card):
     return payments.pay_with_test_card(session, payment, card)
 
 
-def test_card_payment_is_held_then_captured_when_the_buyer_accepts(session, bought):
+def test_card_payment_is_held_then_captured_when_the_institution_accepts(session, bought):
+    """Issue 13 (replaces "captured when the buyer accepts"): the hold is captured at the
+    institution's acceptance; the money then sits in escrow (held by the platform) until the
+    buyer accepts the work, which recognises it without another Stripe call."""
     order, stripe = bought["order"], bought["stripe"]
     payment = pay(session, order, OK_CARD)
     assert payment.status == "held" and payment.amount_authorised == 500000
@@ -64,15 +68,20 @@ def test_card_payment_is_held_then_captured_when_the_buyer_accepts(session, boug
     assert stripe.intent(payment.stripe_payment_intent_id)["status"] == "requires_capture"
     assert ledger.balances(session, order.id)["buyer_funds_held"] == 500000
 
-    services.accept(session, order, bought["provider"])
-    services.deliver(session, order, bought["provider"], "Filed; receipts attached.")
-    session.commit()
-    assert stripe.intent(payment.stripe_payment_intent_id)["status"] == "requires_capture"
-    outcome = services.complete(session, order, bought["buyer"])
-    assert outcome.warning is None and "captured" in outcome.money
+    outcome = services.accept(session, order, bought["provider"])
+    assert outcome.money == ["captured"] and order.status == "accepted"
     session.refresh(payment)
     assert payment.status == "captured" and payment.amount_captured == 500000
     assert stripe.intent(payment.stripe_payment_intent_id)["status"] == "succeeded"
+    balances = ledger.balances(session, order.id)
+    assert balances["buyer_funds_held"] == 0 and balances["platform_cash"] == 500000
+    assert balances["escrow"] == -500000  # held by the platform, owed on the open order
+    assert ledger.held_by_platform(balances) == 500000
+
+    services.deliver(session, order, bought["provider"], "Filed; receipts attached.")
+    session.commit()
+    outcome = services.complete(session, order, bought["buyer"])
+    assert outcome.warning is None and outcome.money == ["recognised"]
     balances = ledger.balances(session, order.id)
     assert balances["buyer_funds_held"] == 0 and balances["escrow"] == 0
     assert balances["platform_cash"] == 500000 and sum(balances.values()) == 0
@@ -177,7 +186,9 @@ def test_the_database_refuses_a_refund_beyond_captured_even_without_our_code(ses
     session.rollback()
 
 
-def test_partial_ruling_captures_part_and_releases_the_rest(session, bought):
+def test_partial_ruling_refunds_part_of_what_was_captured(session, bought):
+    """Issue 13 (replaces "a partial ruling captures part and releases the rest"): the card
+    was captured at acceptance, so a partial ruling refunds through the Refunds API."""
     order, stripe = bought["order"], bought["stripe"]
     payment = pay(session, order, OK_CARD)
     services.accept(session, order, bought["provider"])
@@ -187,12 +198,23 @@ def test_partial_ruling_captures_part_and_releases_the_rest(session, bought):
     services.resolve(session, order, bought["staff"], "partial", 200000, "Half delivered")
     session.refresh(payment)
     assert order.status == "resolved" and payment.status == "captured"
-    assert payment.amount_captured == 300000
+    assert payment.amount_captured == 500000 and payment.amount_refunded == 200000
     intent = stripe.intent(payment.stripe_payment_intent_id)
     assert intent["status"] == "succeeded"
+    refunds = stripe.client.refunds.list(params={"payment_intent": intent["id"]}).data
+    assert [r.amount for r in refunds] == [200000]
     balances = ledger.balances(session, order.id)
     assert balances["buyer_funds_held"] == 0 and balances["escrow"] == 0
     assert -(balances["provider_payable"] + balances["platform_fee_revenue"]) == 300000
+
+
+def _legacy_accept(session, order, provider):
+    """An order accepted before capture-on-acceptance (issue 13): accepted, card still only
+    held. ``capture-accepted-holds`` handles these; the tests below keep their old paths
+    working meanwhile."""
+    workflow.transition(session, order, "accept", provider,
+                        changes={"due_at": utcnow() + timedelta(days=14)})
+    session.commit()
 
 
 # --------------------------------------------------------------------------- webhooks
@@ -337,12 +359,11 @@ def _notified(session, user, kind):
 def test_a_hold_cancelled_at_stripe_puts_the_order_back_to_awaiting_payment(client, session,
                                                                            bought):
     """Real Stripe cancels an uncaptured PaymentIntent after about seven days. When the
-    webhook says so, the order needs paying again: it can no longer be delivered or
-    completed on money that is gone, and the buyer can pay again."""
+    webhook says so before the institution accepted (the only time a hold exists now), the
+    order needs paying again: it cannot be accepted on money that is gone."""
     order, stripe = bought["order"], bought["stripe"]
     payment = pay(session, order, OK_CARD)
-    services.accept(session, order, bought["provider"])
-    assert order.status == "accepted"
+    assert order.status == "paid"
     cancelled = stripe.client.payment_intents.cancel(payment.stripe_payment_intent_id).to_dict()
     assert cancelled["status"] == "canceled"
 
@@ -357,7 +378,7 @@ def test_a_hold_cancelled_at_stripe_puts_the_order_back_to_awaiting_payment(clie
     assert _notified(session, bought["buyer"], "order_lapse") == 1
     assert _notified(session, bought["staff"], "order_lapse") == 1
     with pytest.raises(workflow.WrongState):
-        services.deliver(session, order, bought["provider"], "Done anyway")
+        services.accept(session, order, bought["provider"])
     session.rollback()
 
     again = pay(session, order, OK_CARD)
@@ -372,18 +393,16 @@ def test_a_hold_cancelled_at_stripe_puts_the_order_back_to_awaiting_payment(clie
     assert -(balances["provider_payable"] + balances["platform_fee_revenue"]) == 500000
 
 
-def test_completing_an_order_whose_hold_was_cancelled_is_refused(session, bought):
-    """No webhook arrived (or not yet): accepting the delivery looks at Stripe first, and an
-    order whose hold is gone goes back to awaiting payment instead of completing."""
+def test_accepting_an_order_whose_hold_was_cancelled_is_refused(session, bought):
+    """No webhook arrived (or not yet): the institution's acceptance looks at Stripe first,
+    and an order whose hold is gone goes back to awaiting payment instead of being accepted
+    (issue 13; this used to happen at the buyer's completion)."""
     order, stripe = bought["order"], bought["stripe"]
     payment = pay(session, order, OK_CARD)
-    services.accept(session, order, bought["provider"])
-    services.deliver(session, order, bought["provider"], "Done")
-    session.commit()
     stripe.client.payment_intents.cancel(payment.stripe_payment_intent_id)
 
     with pytest.raises(payments.PaymentError, match="(?i)pay again"):
-        services.complete(session, order, bought["buyer"])
+        services.accept(session, order, bought["provider"])
     session.expire_all()
     order = session.get(Order, order.id)
     assert order.status == "pending_payment"
@@ -393,15 +412,46 @@ def test_completing_an_order_whose_hold_was_cancelled_is_refused(session, bought
     assert not ledger.recognised(session, order)
 
 
-def test_the_timer_job_finds_a_hold_cancelled_at_stripe(session, bought):
+def test_a_failed_capture_at_acceptance_leaves_the_order_paid(session, bought):
+    """Stripe does not answer when the institution accepts: nothing changes (the order is
+    still paid and awaiting acceptance, the hold still there), the timeline says why, and
+    accepting again a moment later captures once."""
     order, stripe = bought["order"], bought["stripe"]
     payment = pay(session, order, OK_CARD)
+    unreachable = StripeGateway(SECRET_KEY, f"http://127.0.0.1:{free_port()}", test_mode=True)
+    with pytest.raises(payments.CaptureFailed, match="(?i)still paid"):
+        services.accept(session, order, bought["provider"], gw=unreachable)
+    session.expire_all()
+    order = session.get(Order, order.id)
+    payment = session.get(Payment, payment.id)
+    assert order.status == "paid" and payment.status == "held"
+    assert stripe.intent(payment.stripe_payment_intent_id)["status"] == "requires_capture"
+    assert [e.name for e in order.events][-1] == "capture_failed"
+    assert ledger.balances(session, order.id)["buyer_funds_held"] == 500000
+
     services.accept(session, order, bought["provider"])
+    session.refresh(payment)
+    assert order.status == "accepted" and payment.status == "captured"
+    assert stripe.intent(payment.stripe_payment_intent_id)["status"] == "succeeded"
+    captures = [e for e in ledger.entries(session, order.id)
+                if e.kind == "capture" and e.account == "platform_cash"]
+    assert [e.amount for e in captures] == [500000]
+
+
+def test_the_timer_job_finds_a_hold_cancelled_at_stripe(session, bought):
+    """A legacy order (accepted before capture-on-acceptance) whose hold the bank released:
+    the hold check finds it; the order is not sent back (no lapse after acceptance) but the
+    buyer and staff are told it must be paid again."""
+    order, stripe = bought["order"], bought["stripe"]
+    payment = pay(session, order, OK_CARD)
+    _legacy_accept(session, order, bought["provider"])
     stripe.client.payment_intents.cancel(payment.stripe_payment_intent_id)
     timers.run(session, utcnow() + timedelta(days=7))
     session.expire_all()
-    assert session.get(Order, order.id).status == "pending_payment"
+    assert session.get(Order, order.id).status == "accepted"
     assert session.get(Payment, payment.id).status == "released"
+    assert _notified(session, bought["buyer"], "order_repay_needed") == 1
+    assert _notified(session, bought["staff"], "order_repay_needed") == 1
 
 
 def test_nothing_is_recognised_when_the_capture_finds_the_hold_gone(session, bought):
@@ -410,7 +460,7 @@ def test_nothing_is_recognised_when_the_capture_finds_the_hold_gone(session, bou
     revenue is posted for money never received, and staff are told."""
     order, stripe = bought["order"], bought["stripe"]
     payment = pay(session, order, OK_CARD)
-    services.accept(session, order, bought["provider"])
+    _legacy_accept(session, order, bought["provider"])
     services.deliver(session, order, bought["provider"], "Done")
     session.commit()
     unreachable = StripeGateway(SECRET_KEY, f"http://127.0.0.1:{free_port()}", test_mode=True)

@@ -47,14 +47,17 @@ from marketplace.models import Notification, Organisation, User
 from orders import (
     cart,
     checkout,
+    ledger,
     paperwork_demo,
     payments,
     quotes,
     services,
     settlement,
+    states,
     timers,
     vouchers,
 )
+from orders import milestones as milestone_flow
 from orders.models import (
     Order,
     Quote,
@@ -675,8 +678,13 @@ class _Sim:
             for milestone in order.milestones:
                 reached = sum(m.share_bp for m in order.milestones
                               if m.position <= milestone.position) // 100
-                if milestone.status != "done" and reached <= percent:
-                    services.complete_milestone(s, order, provider, milestone.id)
+                if milestone.status in states.MILESTONE_SUBMITTABLE and reached <= percent:
+                    # Submitted by the institution, approved by the buyer: its share of the
+                    # escrow is released (issue 13).
+                    milestone_flow.submit(s, order, provider, milestone.id,
+                                          self.pick(PROGRESS_NOTES[min(3, percent // 25)]),
+                                          now=t)
+                    milestone_flow.approve(s, order, buyer, milestone.id, now=t)
             services.post_progress(s, order, provider, percent,
                                    self.pick(PROGRESS_NOTES[min(3, percent // 25)]))
             self.commit()
@@ -686,8 +694,9 @@ class _Sim:
         yield t
         order = fresh()
         for milestone in order.milestones:
-            if milestone.status != "done":
-                services.complete_milestone(s, order, provider, milestone.id)
+            if milestone.status in states.MILESTONE_SUBMITTABLE:  # approved with the delivery
+                milestone_flow.submit(s, order, provider, milestone.id,
+                                      self.pick(DELIVERY_NOTES), now=t)
         services.deliver(s, order, provider, self.pick(DELIVERY_NOTES), now=t)
         self.commit()
         if plan.fate == "revision":
@@ -713,8 +722,12 @@ class _Sim:
             yield t
             order = fresh()
             ruling = plan.fate.removeprefix("resolved_")
-            refund = apply_rate(order.subtotal, rng.choice([2000, 3000, 5000])) \
+            # A ruling splits only what is still held (milestones approved were released).
+            held = order.subtotal - ledger.released_total(s, order.id)
+            refund = apply_rate(held, rng.choice([2000, 3000, 5000])) \
                 if ruling == "partial" else None
+            if ruling == "partial" and not 0 < refund < held:
+                ruling, refund = "none", None
             services.resolve(s, order, self.staff, ruling, refund, RULING_NOTES[ruling])
         elif plan.fate == "auto_complete":
             # Nobody answers: the nightly timer completes it after AUTO_COMPLETE_DAYS.

@@ -62,12 +62,17 @@ from orders.payments.card import (
     refresh_from_stripe,
 )
 from orders.payments.core import (
+    CaptureFailed,
     HoldLapsed,
     PaymentError,
     StaffRefund,
+    capture_accepted_holds,
+    capture_for_acceptance,
+    clawback_limit,
     confirm_hold,
     order_paid,
     refund_payment,
+    staff_clawback,
     staff_refund,
     sync_money,
     targets,
@@ -87,7 +92,7 @@ if _unknown:
                        "orders.models.PAYMENT_METHODS (add them there with a migration)")
 
 __all__ = [
-    "HoldLapsed", "PaymentError", "PaymentMethod", "StaffRefund", "TestCard", "all_methods",
+    "CaptureFailed", "capture_accepted_holds", "capture_for_acceptance", "clawback_limit", "staff_clawback", "HoldLapsed", "PaymentError", "PaymentMethod", "StaffRefund", "TestCard", "all_methods",
     "apply_intent", "authenticate_test_payment", "bank_reference", "bank_transfer",
     "begin_bank_transfer", "begin_card_payment", "card", "choices", "confirm_hold",
     "create_browser_intent", "gateway", "get", "mark_transfer_received", "order_paid",

@@ -41,7 +41,7 @@ class PaymentMethod:
     asks_provider: bool = False  # True: the provider knows the attempt's state; ask it (browser
     #   return, before cancelling an unpaid order) with ``confirm``
     begun_message: str = ""       # said to the buyer when an attempt without a browser step starts
-    holds_money: bool = False   # True: authorised now, captured on acceptance (card)
+    holds_money: bool = False   # True: authorised now, captured when the institution accepts
     selectable: bool = True     # offered as a way to pay the amount due (not voucher)
     reconcile_with_stripe: bool = False
     refunds_at_provider: bool = False  # True: a refund is sent back through the provider
@@ -83,6 +83,13 @@ class PaymentMethod:
                      gw=None) -> list[str]:
         """Capture, release or refund so that ``payment`` keeps ``keep_cash`` of a closed
         order. Idempotent. Returns what was done."""
+        return []
+
+    def capture_on_accept(self, session: Session, payment: Payment, gw=None) -> list[str]:
+        """The institution accepts the order: take money that is only held (a card
+        authorisation) into the platform's escrow. Raises ``core.CaptureFailed`` (order left
+        as it was) or ``core.HoldLapsed``. Methods whose money is received at once do
+        nothing."""
         return []
 
     def still_held(self, session: Session, payment: Payment, gw=None) -> bool:

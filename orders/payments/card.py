@@ -1,8 +1,9 @@
 """Card payments through Stripe PaymentIntents, funds held with manual capture.
 
 Authorised at checkout (``begin`` + ``pay_with_test_card`` in test mode, or Stripe.js with
-``create_browser_intent``), captured when the order completes or the institution accepts,
-released on decline or cancellation, refunded through the Refunds API. Every call to
+``create_browser_intent``), captured when the institution accepts the order (from then on the
+money is held by the platform in escrow, issue 13), released on decline or cancellation
+before acceptance, refunded (in part or whole) through the Refunds API after it. Every call to
 Stripe is surrounded by commits (the documented exception to "the view commits"): the
 payment row and the PaymentIntent id are committed before Stripe is asked to move money, so
 a crash never loses track of it.
@@ -19,16 +20,19 @@ from sqlalchemy.orm import Session
 
 from marketplace.database import utcnow
 from marketplace.notifications import notify_organisation
-from orders import ledger, workflow
+from orders import ledger, states, workflow
 from orders.models import Order, Payment
 from orders.payments.base import PaymentMethod, get, register
 from orders.payments.core import (
+    HoldLapsed,
     PaymentError,
     _claim,
     _hold_lapsed,
     _move,
+    capture_failed,
     order_paid,
     refund_payment,
+    repay_needed,
 )
 from orders.stripe_gateway import (
     CardDeclined,
@@ -283,6 +287,8 @@ def apply_intent(session: Session, payment: Payment, intent: dict,
             order = payment.order
             if order.status in workflow.LAPSABLE_STATUSES:
                 _hold_lapsed(session, order, now)
+            elif order.status in states.OPEN:  # accepted before capture-on-acceptance
+                repay_needed(session, order, payment.amount_authorised)
             outcome = "released"
         elif _move(session, payment, ("pending", "requires_action"), "canceled"):
             outcome = "canceled"
@@ -374,6 +380,28 @@ class Card(PaymentMethod):
     def follow_order(self, session: Session, payment: Payment, keep_cash: int,
                      gw=None) -> list[str]:
         return _sync_card(session, payment, keep_cash, gw)
+
+    def capture_on_accept(self, session: Session, payment: Payment, gw=None) -> list[str]:
+        """Capture the whole hold at Stripe (commits). A refusal or no answer raises
+        CaptureFailed with the order untouched; a hold found cancelled at Stripe puts the
+        order back to awaiting payment and raises HoldLapsed."""
+        if payment.status != "held":
+            return []
+        gw = gw or gateway()
+        order = payment.order
+        intent_id = payment.stripe_payment_intent_id
+        try:
+            intent = _or_current(gw, intent_id, gw.capture_intent, intent_id, None)
+        except GatewayError as exc:
+            log.warning("capture at acceptance failed for order %s: %s", order.number, exc)
+            raise capture_failed(session, order, exc.message or exc.code or "error") from exc
+        outcome = apply_intent(session, payment, intent, gw)
+        session.commit()
+        if payment.status == "released":
+            raise HoldLapsed(_("The card hold on this order was released by the bank before "
+                               "the order was accepted, so nothing could be captured. The "
+                               "buyer must pay again."))
+        return ["captured"] if outcome == "captured" else []
 
     def still_held(self, session: Session, payment: Payment, gw=None) -> bool:
         if payment.status != "held":

@@ -36,13 +36,24 @@ from marketplace.database import utcnow
 from marketplace.models import User
 from marketplace.notifications import notify, notify_organisation
 from orders import ledger, vouchers, workflow
-from orders.models import Order, OrderEvent, Payment, Refund
+from orders.models import (
+    Order,
+    OrderEvent,
+    Payment,
+    Refund,
+    SettlementItem,
+    SettlementStatement,
+)
 from orders.money import format_amount, refund_split
 from orders.payments.base import get
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ACCEPT_WITHIN_HOURS = 72
+# A card hold lives about seven days at the bank; the acceptance window (whose end the timer
+# declines the order at) never runs longer than this, so a hold is captured or released
+# before the bank lets it go (issue 13).
+MAX_ACCEPT_WITHIN_HOURS = 6 * 24
 
 
 class PaymentError(Exception):
@@ -57,6 +68,11 @@ class PaymentError(Exception):
 class HoldLapsed(PaymentError):
     """The order's card hold was released at Stripe before it was captured: the order went
     back to awaiting payment (already committed) and cannot complete."""
+
+
+class CaptureFailed(PaymentError):
+    """The institution's acceptance could not capture the card (Stripe refused or did not
+    answer): nothing changed, the order is still paid and awaiting acceptance."""
 
 
 def _setting(name: str, default: int) -> int:
@@ -86,7 +102,8 @@ def order_paid(session: Session, order: Order, actor: User | None = workflow.SYS
     now = now or utcnow()
     if order.status != "pending_payment":
         return False
-    hours = _setting("ACCEPT_WITHIN_HOURS", DEFAULT_ACCEPT_WITHIN_HOURS)
+    hours = min(_setting("ACCEPT_WITHIN_HOURS", DEFAULT_ACCEPT_WITHIN_HOURS),
+                MAX_ACCEPT_WITHIN_HOURS)
     try:
         workflow.transition(session, order, "pay", actor, now=now,
                             changes={"accept_by": now + timedelta(hours=hours)})
@@ -154,11 +171,40 @@ def confirm_hold(session: Session, order: Order, gw=None) -> None:
                            "again before the order can be completed."))
 
 
+def capture_for_acceptance(session: Session, order: Order, gw=None) -> list[str]:
+    """The institution accepts ``order``: its money goes into the platform's escrow before
+    the ``accept`` transition (issue 13). Stripe is asked first whether the card hold is
+    still there (``HoldLapsed``, the order back to awaiting payment, if not), then the hold
+    is captured in full. A capture that fails raises ``CaptureFailed`` and leaves the order
+    paid, awaiting acceptance, with a timeline entry; the provider may try again. Bank
+    transfers and vouchers are in escrow already. Commits around each Stripe call."""
+    confirm_hold(session, order, gw)
+    done: list[str] = []
+    for payment in list(order.payments):
+        if payment.status == "held":
+            done += get(payment.method).capture_on_accept(session, payment, gw)
+    return done
+
+
+def capture_failed(session: Session, order: Order, reason: str) -> CaptureFailed:
+    """Record a failed capture at acceptance (committed) and return the error to raise."""
+    session.rollback()
+    workflow.record_event(session, order, "capture_failed", workflow.SYSTEM,
+                          note=f"The card could not be captured at acceptance: {reason}. "
+                               "The order stays paid, awaiting acceptance.")
+    session.commit()
+    return CaptureFailed(_("The buyer's card payment could not be captured just now "
+                           "(%(reason)s). Nothing changed: the order is still paid and "
+                           "awaiting your acceptance. Try again in a few minutes; if the bank "
+                           "released the card hold meanwhile, the order goes back to the "
+                           "buyer to pay again.", reason=reason))
+
+
 # --------------------------------------------------------------------------- refunds
 
 def refund_payment(session: Session, payment: Payment, amount: int, actor: User | None,
                    reason: str, gw=None,
-                   form_token: str | None = None) -> Refund:
+                   form_token: str | None = None, clawback: bool = False) -> Refund:
     """Refund part of what was captured. Never more than captured minus refunded: the
     reservation is a conditional UPDATE (and a CHECK constraint), so a second refund
     racing this one cannot pass it. The refund row (with the form's one-time token, UNIQUE)
@@ -188,7 +234,10 @@ def refund_payment(session: Session, payment: Payment, amount: int, actor: User 
                     status="succeeded" if method.refunds_at_provider else "pending_transfer")
     _add_refund(session, refund)
     method.refund(session, payment, amount, refund, gw)
-    ledger.refunded(session, order, amount)
+    if clawback:  # money already released to the institution (issue 13)
+        ledger.clawback(session, order, amount)
+    else:
+        ledger.refunded(session, order, amount)
     workflow.record_event(session, order, "refund", actor,
                           note=f"Refunded {format_amount(amount, order.currency)}"
                                + (f": {reason.strip()}" if reason.strip() else ""))
@@ -266,6 +315,14 @@ def staff_refund(session: Session, order: Order, staff: User, amount: int, reaso
             f"Refused: at most {format_amount(cash_kept + voucher_kept, order.currency)} of "
             "this order can still be refunded (refunds never exceed what was paid).",
             status=400)
+    current = ledger.balances(session, order.id)
+    reversible = max(0, -current["escrow"]) + max(
+        0, -current["platform_fee_revenue"] - current["provider_payable"])
+    if amount > reversible:  # part of it was paid out to the institution already
+        raise PaymentError(_("Refused: only %(amount)s of this order is still owed to the "
+                             "institution; money already paid out to it is refunded with a "
+                             "clawback against its next statement.",
+                             amount=format_amount(reversible, order.currency)), status=400)
     back_after = order.subtotal - (cash_kept + voucher_kept) + amount
     _cash_total, voucher_total = refund_split(min(back_after, order.subtotal), order.subtotal,
                                               order.voucher_amount)
@@ -291,16 +348,140 @@ def staff_refund(session: Session, order: Order, staff: User, amount: int, reaso
     return StaffRefund(cash=cash_part, voucher=voucher_part, refund=refund)
 
 
+def clawback_limit(session: Session, order: Order, rows=None) -> int:
+    """Order value released to the institution (milestone releases, completion, ruling) not
+    yet clawed back, capped by the cash that can still be refunded. ``rows``: the order's
+    ledger entries, if already read."""
+    rows = ledger.entries(session, order.id) if rows is None else rows
+    released = sum(e.amount for e in rows
+                   if e.account == "escrow" and e.kind in ("milestone_release", "recognise"))
+    clawed = sum(-e.amount for e in rows
+                 if e.account == "platform_cash" and e.kind == "clawback")
+    cash = sum(p.refundable for p in order.payments if p.status == "captured")
+    return max(0, min(released - clawed, cash))
+
+
+def staff_clawback(session: Session, order: Order, staff: User, amount: int, reason: str,
+                   gw=None, form_token: str | None = None) -> Refund:
+    """Staff refund money already released to the institution (issue 13): the buyer gets
+    ``amount`` back from the captured payment (Stripe's Refunds API for cards), and the
+    ledger records a ``clawback`` (Dr provider_payable and platform_fee_revenue, Cr platform
+    cash) that the institution's next statement deducts. Audited; the institution is told.
+    Never more than was released and not clawed back, nor more than the payment can still
+    refund. Caller commits."""
+    if workflow.role_of(order, staff) != "staff":
+        raise workflow.NotAllowed(_("Only platform staff can record a clawback."))
+    if not (reason or "").strip():
+        raise PaymentError(_("Give the reason for the clawback."), status=400)
+    if amount <= 0:
+        raise PaymentError(_("Enter an amount to claw back."), status=400)
+    if form_token and session.scalar(select(Refund.id).where(Refund.form_token == form_token)):
+        raise PaymentError(ALREADY_REFUNDED)
+    session.refresh(order)
+    limit = clawback_limit(session, order)
+    if amount > limit:
+        raise PaymentError(_("Refused: at most %(amount)s released to the institution can be "
+                             "clawed back on this order.",
+                             amount=format_amount(limit, order.currency)), status=400)
+    payment = next((p for p in reversed(order.payments)
+                    if p.status == "captured" and p.refundable >= amount), None)
+    if payment is None:
+        raise PaymentError(_("No single payment of this order can refund that much; claw back "
+                             "a smaller amount."), status=400)
+    refund = refund_payment(session, payment, amount, staff, reason, gw, form_token,
+                            clawback=True)
+    workflow.record_event(session, order, "clawback", staff,
+                          note=f"Clawback of {format_amount(amount, order.currency)} against "
+                               f"the institution's next statement: {reason.strip()}")
+    audit.record(session, staff, "order.clawback", order, reason.strip(), number=order.number,
+                 amount=amount, payment_id=payment.id)
+    notify_organisation(
+        session, order.provider, "order_clawback",
+        lambda: _("Order %(number)s: %(amount)s clawed back", number=order.number,
+                  amount=format_amount(amount, order.currency)),
+        lambda: _("Platform staff refunded %(amount)s of money already released to you for "
+                  "this order. It is deducted from your next statement. Reason: %(reason)s",
+                  amount=format_amount(amount, order.currency), reason=reason.strip()),
+        workflow.order_link(order, "provider"))
+    session.flush()
+    return refund
+
+
+# --------------------------------------------------------------------------- one-off migration
+
+@dataclass
+class HoldMigration:
+    """What ``capture_accepted_holds`` did, by order number."""
+
+    captured: list[str]
+    repay_needed: list[str]
+    failed: list[str]
+
+    def summary(self) -> str:
+        return (f"{len(self.captured)} card holds captured into escrow, "
+                f"{len(self.repay_needed)} orders whose hold was already gone (buyer asked to "
+                f"pay again), {len(self.failed)} left for a later run (Stripe did not answer)")
+
+
+def accepted_holds(session: Session) -> list[int]:
+    """Card payments still only held on orders past acceptance (accepted before
+    capture-on-acceptance, issue 13)."""
+    from orders import states
+
+    past_acceptance = tuple(s for s in states.OPEN if s in states.WORK_BEGUN)
+    return list(session.scalars(
+        select(Payment.id).join(Order, Order.id == Payment.order_id)
+        .where(Payment.status == "held", Order.status.in_(past_acceptance))
+        .order_by(Payment.id)).all())
+
+
+def capture_accepted_holds(session: Session, gw=None, progress=None) -> HoldMigration:
+    """The one-off step of issue 13 (``flask --app marketplace capture-accepted-holds``):
+    every order already past acceptance whose card is still only a hold has it captured
+    now, so its money is held by the platform like any other; an order whose hold the bank
+    already released is marked for the buyer to pay again (``repay_needed``: timeline entry,
+    buyer and staff told once). Idempotent: a second run finds nothing to do. Each payment is
+    its own transaction (commits)."""
+    report = HoldMigration([], [], [])
+    ids = accepted_holds(session)
+    for payment_id in (progress(ids, "holds") if progress else ids):
+        payment = session.get(Payment, payment_id)
+        order = payment.order
+        try:
+            done = get(payment.method).capture_on_accept(session, payment, gw)
+            session.commit()
+            if done or payment.status == "captured":
+                report.captured.append(order.number)
+        except HoldLapsed:
+            session.commit()
+            report.repay_needed.append(order.number)
+        except CaptureFailed:
+            report.failed.append(order.number)
+        session.refresh(payment)
+        if payment.status == "released" and order.number not in report.repay_needed:
+            report.repay_needed.append(order.number)
+    return report
+
+
 # --------------------------------------------------------------------------- money follows state
 
-def targets(order: Order) -> tuple[int, int, bool] | None:
-    """(cash kept, voucher value kept, recognise?) for a closed order; None while open."""
+def targets(order: Order, released: int = 0) -> tuple[int, int, bool] | None:
+    """(cash kept, voucher value kept, recognise?) for a closed order; None while open.
+
+    ``released`` is order value already released to the institution by milestone approvals:
+    it is never given back by a cancellation or a ruling (only a staff clawback can), so a
+    cancelled order keeps it and a ruling splits only what is still held."""
+    released = max(0, min(released, order.subtotal))
     if order.status in ("cancelled", "declined"):
-        return 0, 0, False
+        if not released:
+            return 0, 0, False
+        cash_back, voucher_back = refund_split(order.subtotal - released, order.subtotal,
+                                               order.voucher_amount)
+        return order.amount_due - cash_back, order.voucher_amount - voucher_back, False
     if order.status in ("completed", "settled"):
         return order.amount_due, order.voucher_amount, True
     if order.status == "resolved":
-        back = min(order.ruling_refund or 0, order.subtotal)
+        back = min(order.ruling_refund or 0, order.subtotal - released)
         cash_back, voucher_back = refund_split(back, order.subtotal, order.voucher_amount)
         return order.amount_due - cash_back, order.voucher_amount - voucher_back, True
     return None
@@ -315,7 +496,7 @@ def sync_money(session: Session, order: Order, gw=None) -> list[str]:
     (partial capture or refund, voucher share given back), the rest recognised.
     Settled: the provider's payable paid out. Commits after each Stripe call.
     """
-    wanted = targets(order)
+    wanted = targets(order, ledger.released_total(session, order.id))
     done: list[str] = []
     if wanted is None:
         return done
@@ -340,11 +521,22 @@ def sync_money(session: Session, order: Order, gw=None) -> list[str]:
     elif recognise and not holds_left and ledger.balances(session, order.id)["escrow"] < 0:
         ledger.recognise(session, order)
         done.append("recognised")
-    if order.status == "settled" and ledger.balances(session, order.id)["provider_payable"] < 0:
+    if (order.status == "settled" and ledger.balances(session, order.id)["provider_payable"] < 0
+            and not _in_unpaid_statement(session, order)):
         ledger.payout(session, order)
         done.append("paid_out")
     session.flush()
     return done
+
+
+def _in_unpaid_statement(session: Session, order: Order) -> bool:
+    """A line of the order (a milestone release, say) waits in a statement not paid yet:
+    its payable is paid when that statement is, not by the repair job."""
+    return session.scalar(
+        select(SettlementItem.id).join(SettlementStatement,
+                                       SettlementStatement.id == SettlementItem.statement_id)
+        .where(SettlementItem.order_id == order.id, SettlementStatement.paid_at.is_(None))
+        .limit(1)) is not None
 
 
 def _payment_missing(session: Session, order: Order, missing: int) -> bool:
@@ -360,6 +552,33 @@ def _payment_missing(session: Session, order: Order, missing: int) -> bool:
     for user in staff:
         notify(session, user, "order_payment_missing",
                f"Order {order.number}: payment missing", note, workflow.order_link(order, "staff"))
+    return True
+
+
+def repay_needed(session: Session, order: Order, amount: int) -> bool:
+    """An order past acceptance whose card hold is gone (accepted before capture-on-
+    acceptance, issue 13, and released by the bank before ``capture-accepted-holds`` ran):
+    the order is not sent back (``lapse`` exists only before acceptance); the buyer and
+    staff are told, once, that the buyer must pay again. True if told now."""
+    if session.scalar(select(OrderEvent.id).where(OrderEvent.order_id == order.id,
+                                                  OrderEvent.name == "repay_needed")):
+        return False
+    money = format_amount(amount, order.currency)
+    workflow.record_event(session, order, "repay_needed", workflow.SYSTEM,
+                          note=f"The card hold of {money} was released by the bank before it "
+                               "was captured. The buyer must pay again; staff follow up.")
+    notify_organisation(
+        session, order.buyer, "order_repay_needed",
+        lambda: _("Order %(number)s: please pay again", number=order.number),
+        lambda: _("The bank released the hold on your card (%(amount)s) before the platform "
+                  "captured it, so nothing was charged. Platform staff will contact you to "
+                  "pay again so the work can go on.", amount=money),
+        workflow.order_link(order, "buyer"))
+    for user in session.scalars(permissions.staff_users()).all():
+        notify(session, user, "order_repay_needed",
+               f"Order {order.number}: card hold released after acceptance",
+               f"{money} was never captured; the buyer was asked to pay again.",
+               workflow.order_link(order, "staff"))
     return True
 
 

@@ -19,8 +19,9 @@ from flask_login import login_required
 
 from marketplace.database import db, utcnow
 from orders import files as order_files
-from orders import forms, ledger, payments, services, sla, vouchers, workflow
+from orders import forms, ledger, milestones, payments, services, sla, vouchers, workflow
 from orders.models import Order, OrderFile
+from orders.money import format_amount
 from orders.views import bp
 from orders.views.common import (
     _bank_details,
@@ -43,6 +44,7 @@ def _detail(order_id: int, status: int = 200, **extra):
     files = db.session.query(OrderFile).filter(OrderFile.order_id == order.id).order_by(
         OrderFile.id).all()
     redemption = vouchers.redemption_for(db.session, order.id)
+    rows = ledger.entries(db.session, order.id)  # read once for every money figure below
     context = dict(
         order=order, role=role,
         # buttons and form flags, once: the template renders them (orders.workflow)
@@ -52,11 +54,21 @@ def _detail(order_id: int, status: int = 200, **extra):
         messages=services.messages(db.session, order.id),
         requirement_files=[f for f in files if f.purpose == "requirements"],
         buyer_money=ledger.buyer_view(db.session, order),
-        provider_money=ledger.provider_view(db.session, order),
-        balances=ledger.balances(db.session, order.id) if role == "staff" else None,
-        entries=ledger.entries(db.session, order.id) if role == "staff" else None,
+        provider_money=ledger.provider_view(db.session, order, rows),
+        balances=ledger.balances_of(rows) if role == "staff" else None,
+        entries=rows if role == "staff" else None,
         redemption=redemption, bank=_bank_details(),
         milestone_form=forms.MilestoneForm(prefix="milestone"),
+        milestone_amounts=milestones.amounts(order),
+        milestone_days=milestones.auto_approve_days(),
+        milestone_submit_forms={m.id: forms.MilestoneSubmitForm(prefix=f"ms{m.id}")
+                                for m in order.milestones},
+        milestone_changes_forms={m.id: forms.MilestoneChangesForm(prefix=f"mc{m.id}")
+                                 for m in order.milestones},
+        money_panel=ledger.money_panel(db.session, order, rows),
+        clawback_limit=payments.clawback_limit(db.session, order, rows) if role == "staff"
+        else 0,
+        clawback_form=forms.ClawbackForm(prefix="clawback"),
         progress_form=forms.ProgressForm(prefix="progress"),
         deliver_form=forms.DeliverForm(prefix="deliver"),
         message_form=forms.MessageForm(prefix="message"),
@@ -139,10 +151,48 @@ def order_action(order_id, name):
         return redirect(order_url(order))
     message, action = SIMPLE_ACTIONS[name]
     note = (request.form.get("note") or "").strip()[:5000]
-    with back_on_refusal(order_url(order), workflow.NoteRequired, payments.HoldLapsed):
+    if name == "dispute":  # on the order, or on one of its milestones
+        raw = request.form.get("milestone_id") or ""
+        milestone_id = int(raw) if raw.isdigit() else None
+        action = (lambda o, u, note_: services.dispute(db.session, o, u, note_,  # noqa: E731
+                                                        milestone_id=milestone_id))
+    with back_on_refusal(order_url(order), workflow.NoteRequired, payments.HoldLapsed,
+                         payments.CaptureFailed, services.OrderError):
         outcome = action(order, _user(), note)
     _flash_outcome(outcome, message)
     return redirect(order_url(order))
+
+
+# --------------------------------------------------------------------------- milestones
+
+@bp.post("/orders/<int:order_id>/milestones/<int:milestone_id>/approve")
+@login_required
+def milestone_approve(order_id, milestone_id):
+    """The buyer approves a submitted milestone: its share is released from escrow."""
+    order, _role = _load_order(order_id)
+    with back_on_refusal(order_url(order) + "#milestones", services.OrderError):
+        milestone = milestones.approve(db.session, order, _user(), milestone_id)
+        db.session.commit()
+    flash(_("Milestone approved: %(amount)s released to the institution.",
+            amount=format_amount(milestone.released_amount, order.currency)), "success")
+    return redirect(order_url(order) + "#milestones")
+
+
+@bp.post("/orders/<int:order_id>/milestones/<int:milestone_id>/changes")
+@login_required
+def milestone_changes(order_id, milestone_id):
+    """The buyer sends a submitted milestone back, with the reason."""
+    order, _role = _load_order(order_id)
+    if workflow.role_of(order, _user()) != "buyer":
+        abort(403)
+    form = _post_form(forms.MilestoneChangesForm, f"mc{milestone_id}")
+    if form is None:
+        return redirect(order_url(order) + "#milestones")
+    with back_on_refusal(order_url(order) + "#milestones", services.OrderError):
+        milestones.request_changes(db.session, order, _user(), milestone_id, form.reason.data)
+        db.session.commit()
+    flash(_("Changes requested. The institution has been told."), "success")
+    return redirect(order_url(order) + "#milestones")
 
 
 @bp.post("/orders/<int:order_id>/messages")

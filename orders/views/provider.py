@@ -18,7 +18,7 @@ from catalog.services import parse_page
 from marketplace.database import db
 from marketplace.permissions import role_required
 from orders import files as order_files
-from orders import forms, queries, services, workflow
+from orders import forms, milestones, queries, services, workflow
 from orders.views import bp
 from orders.views.common import (
     _load_order,
@@ -82,18 +82,33 @@ def add_milestone(order_id):
     return redirect(order_url(order))
 
 
-@bp.post("/orders/<int:order_id>/milestones/<int:milestone_id>/done")
+@bp.post("/orders/<int:order_id>/milestones/<int:milestone_id>/submit")
 @login_required
-def milestone_done(order_id, milestone_id):
+def milestone_submit(order_id, milestone_id):
+    """The institution submits a milestone (note, files) for the buyer's approval."""
     order, _role = _load_order(order_id)
+    if workflow.role_of(order, _user()) != "provider":
+        abort(403)
+    form = _post_form(forms.MilestoneSubmitForm, f"ms{milestone_id}")
+    if form is None:
+        return redirect(order_url(order) + "#milestones")
+    upload_dir = current_app.config["UPLOAD_DIR"]
+    pending = None
     try:
-        services.complete_milestone(db.session, order, _user(), milestone_id)
-    except services.OrderError as exc:
-        db.session.rollback()
-        abort(exc.status, exc.message)
-    db.session.commit()
-    flash(_("Milestone marked as reached."), "success")
-    return redirect(order_url(order))
+        with back_on_refusal(order_url(order) + "#milestones", uploads.UploadError,
+                             services.OrderError):
+            pending = order_files.check_uploads(form.files.data or [])
+            _milestone, update_ = milestones.submit(db.session, order, _user(), milestone_id,
+                                                    form.note.data)
+            pending.save(db.session, upload_dir, purpose="progress", user=_user(),
+                         order_id=order.id, progress_update_id=update_.id)
+            db.session.commit()
+    except Exception:
+        if pending:
+            pending.discard(upload_dir)
+        raise
+    flash(_("Milestone submitted. The buyer has been asked to approve it."), "success")
+    return redirect(order_url(order) + "#milestones")
 
 
 @bp.post("/orders/<int:order_id>/progress")

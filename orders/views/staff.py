@@ -90,6 +90,33 @@ def refund(order_id):
     return redirect(order_url(order))
 
 
+@bp.post("/orders/<int:order_id>/clawback")
+@login_required
+def clawback(order_id):
+    """Staff refund money already released to the institution, recorded as a clawback
+    against its next statement (issue 13)."""
+    order, _role = _load_order(order_id)
+    if not has_role(current_user, "staff"):
+        abort(403, _("Only platform staff can record a clawback."))
+    form = _post_form(forms.ClawbackForm, "clawback")
+    if form is None:
+        return redirect(order_url(order))
+    try:
+        with back_on_refusal(order_url(order), payments.PaymentError):
+            payments.staff_clawback(db.session, order, _user(), form.amount.amount,
+                                    form.reason.data, form_token=form.token.data)
+            db.session.commit()
+    except GatewayError as exc:
+        raise Refused(_("Stripe refused the refund: %(error)s", error=exc.message),
+                      order_url(order)) from exc
+    from orders.money import format_amount
+
+    flash(_("Clawback recorded: %(amount)s refunded to the buyer and deducted from the "
+            "institution's next statement.",
+            amount=format_amount(form.amount.amount, order.currency)), "success")
+    return redirect(order_url(order))
+
+
 @bp.post("/orders/<int:order_id>/transfer-received")
 @login_required
 def transfer_received(order_id):

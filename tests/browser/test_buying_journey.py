@@ -1,7 +1,8 @@
 """The whole buying path in real Chromium, against localstripe: an enterprise searches, puts
-two services from two institutions in the cart, pays by card with an innovation voucher; both
-institutions accept; one posts a milestone and delivers, the buyer accepts and the payment is
-captured; the other declines and its hold is released."""
+two services from two institutions in the cart, pays by card with an innovation voucher; one
+institution accepts (its card hold is captured into escrow), submits a milestone and
+delivers, and the buyer accepts the delivery; the other declines and its hold is
+released."""
 
 import re
 from datetime import date, timedelta
@@ -128,7 +129,10 @@ def test_enterprise_buys_from_two_institutions_with_card_and_voucher(
     desk.get_by_label("Milestone").fill("Prior-art search report")
     desk.get_by_label("Share %").fill("40")
     desk.get_by_test_id("milestone-add").click()
-    desk.get_by_test_id("milestone-done").click()
+    # Issue 13: the institution submits the milestone; the buyer approves it (escrow).
+    desk.get_by_test_id("milestone-submit-open").click()
+    desk.get_by_test_id("milestones").locator("textarea").fill("Search report attached.")
+    desk.get_by_test_id("milestone-submit").click()
     expect(desk.get_by_test_id("order-status")).to_have_text("In progress")
     expect(desk.get_by_test_id("progress-percent")).to_have_text("40%")
     screenshots(desk, "provider-milestone")

@@ -171,9 +171,12 @@ def test_need_to_completed_order(app, live_server, page, world, screenshots):
     page.get_by_test_id("sign-contract").click()
     expect(page.get_by_test_id("contract-status")).to_contain_text("Signed by both sides")
     page.goto(f"{base}/provider/orders/{order_id}")
-    page.get_by_test_id("milestone-done").first.click()
-    expect(page.get_by_test_id("order-status")).to_have_text("In progress")
-    page.get_by_test_id("milestone-done").first.click()
+    # Issue 13: each milestone is submitted (note) for the buyer's approval.
+    for note in ("检索完成。", "分析完成。"):
+        page.get_by_test_id("milestone-submit-open").first.click()
+        page.get_by_test_id("milestones").locator("textarea:visible").first.fill(note)
+        page.get_by_test_id("milestone-submit").first.click()
+        expect(page.get_by_test_id("order-status")).to_have_text("In progress")
     page.get_by_test_id("deliver-open").click()
     page.get_by_label("Delivery note").fill("FTO 意见书已上传。")
     with page.expect_navigation():
