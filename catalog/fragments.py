@@ -72,6 +72,10 @@ def card_key(product) -> tuple:
 
 
 def cached_product_card(product, favourite_star) -> Markup:
+    from catalog.page_cache import note_scopes
+
+    # A cached page showing this card is dropped when the listing or its institution changes.
+    note_scopes(f"p:{product.id}", f"o:{product.provider_id}")
     key = card_key(product)
     html = cards.get(key)
     if html is None:

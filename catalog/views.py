@@ -33,6 +33,7 @@ def category(slug):
         abort(404)
     top = selected.parent or selected
     category_ids = [selected.id] + [child.id for child in selected.children]
+    page_cache.note_scopes(*(f"c:{category_id}" for category_id in category_ids))
     filters = services.ProductFilters.from_args(request.args)
     page = services.browse_products(
         db.session,
@@ -59,6 +60,7 @@ def product(product_id):
     listing = services.get_product(db.session, product_id)
     if listing is None or not can_view_product(current_user, listing):
         abort(404)
+    page_cache.note_scopes(f"p:{listing.id}", f"o:{listing.provider_id}")
     # Visibility for an anonymous visitor is the public rule for this one object.
     public = can_view_product(None, listing)
     insider = has_role(current_user, "staff") or is_member_of(current_user, listing.provider_id)
