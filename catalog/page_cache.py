@@ -24,9 +24,10 @@ version (issue 17: invalidation that follows what changed):
 - ``home``, ``dir`` (institution directory), ``counts`` (category counts), and ``*`` for
   every page (a category edit, synonyms, anything not narrowed down).
 
-A listing change touches its own ``p:``, its institution's ``op:``, its category's ``c:``
-and ``home``/``dir``/``counts``; a credibility change of an institution touches ``o:`` and
-``op:`` and ``dir``; a credibility recompute that changes nothing shown writes nothing.
+A listing change touches its own ``p:``, its institution's ``op:`` and its category's ``c:``
+(and ``home``/``dir``/``counts`` when it appears, vanishes, moves or is featured); a
+credibility change of an institution touches its ``o:``, ``op:`` and ``dir``; a credibility
+recompute that changes nothing shown, or an enterprise's credibility, writes nothing.
 
 The increment itself runs as part of the commit (the scopes are collected from the changes,
 the UPDATE is issued by ``before_commit``), so it commits or rolls back with them and holds the
@@ -130,11 +131,19 @@ def bump(session: Session, scopes=(EVERYTHING,)) -> None:
         session.info.setdefault(CHANGED, set()).update(scopes)
 
 
+# Columns of a listing that decide which listings the home page, the directory and the
+# category counts show (visibility, place, featuring); other columns change only pages that
+# show the listing itself or order its category by them.
+LISTING_SET_COLUMNS = frozenset({"status", "category_id", "provider_id", "featured",
+                                 "published_at"})
+
+
 def listing_scopes(product_id: int | None, provider_id: int | None,
-                   category_id: int | None) -> set[str]:
+                   category_id: int | None, listed: bool = True) -> set[str]:
     """What a change of one listing shows on: its page and cards, its institution's list,
-    its category's pages, the home page, the directory and the category counts."""
-    scopes = {"home", "dir", "counts"}
+    its category's pages, and when ``listed`` (it appears, vanishes, moves or is featured)
+    the home page, the directory and the category counts."""
+    scopes = {"home", "dir", "counts"} if listed else set()
     if product_id is not None:
         scopes.add(f"p:{product_id}")
     if provider_id is not None:
@@ -144,7 +153,7 @@ def listing_scopes(product_id: int | None, provider_id: int | None,
     return scopes
 
 
-def listings_scopes(session: Session, product_ids) -> set[str]:
+def listings_scopes(session: Session, product_ids, listed: bool = True) -> set[str]:
     """``listing_scopes`` of many listings, read in one query."""
     ids = sorted({pid for pid in product_ids if pid is not None})
     scopes: set[str] = set()
@@ -152,7 +161,7 @@ def listings_scopes(session: Session, product_ids) -> set[str]:
         for pid, provider_id, category_id in session.execute(
                 select(Product.id, Product.provider_id, Product.category_id)
                 .where(Product.id.in_(ids[start:start + 500]))):
-            scopes |= listing_scopes(pid, provider_id, category_id)
+            scopes |= listing_scopes(pid, provider_id, category_id, listed)
     return scopes
 
 
@@ -246,15 +255,17 @@ def _object_scopes(session: Session, obj, columns: set[str] | None) -> set[str]:
         scopes: set[str] = set()
         providers = _old_and_new(obj, "provider_id") if columns else {obj.provider_id}
         categories = _old_and_new(obj, "category_id") if columns else {obj.category_id}
+        listed = columns is None or bool(columns & LISTING_SET_COLUMNS)
         for provider_id in providers or {None}:
             for category_id in categories or {None}:
-                scopes |= listing_scopes(obj.id, provider_id, category_id)
+                scopes |= listing_scopes(obj.id, provider_id, category_id, listed)
         return scopes
     if isinstance(obj, Package):
         product = obj.product
         if product is not None:
-            return listing_scopes(product.id, product.provider_id, product.category_id)
-        return listings_scopes(session, [obj.product_id])
+            return listing_scopes(product.id, product.provider_id, product.category_id,
+                                  listed=False)
+        return listings_scopes(session, [obj.product_id], listed=False)
     if isinstance(obj, Organisation):
         if obj.id is None or columns is None:  # a new organisation: counted on the home page
             return {"home", "dir"} if obj.id is None else {EVERYTHING}
@@ -347,7 +358,7 @@ def _statement_scopes(state, table_name: str, columns: set[str]) -> set[str]:
     if ids is None or state.is_delete:
         return {EVERYTHING}
     if table_name == "product" and state.is_update:
-        return listings_scopes(session, ids)
+        return listings_scopes(session, ids, listed=bool(columns & LISTING_SET_COLUMNS))
     if table_name == "organisation" and state.is_update:
         providers = _providers(session, ids)
         if not columns - CREDIBILITY_COLUMNS - UNSHOWN_COLUMNS:
