@@ -416,6 +416,38 @@ def parse_ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
+def memory_mib(pid: int) -> dict[str, float]:
+    """RSS, PSS (shared pages split between their users) and private memory of a process."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, value = line.split(":", 1)
+        fields[name] = int(value.split()[0]) / 1024
+    return {"rss": fields["Rss"], "pss": fields["Pss"],
+            "private": fields["Private_Clean"] + fields["Private_Dirty"]}
+
+
+def worker_pids(master: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == master:
+                pids.append(int(entry.name))
+    return sorted(pids)
+
+
+def memory_line(master: int) -> str:
+    parts = []
+    for label, pid in [("master", master)] + [("worker", pid) for pid in worker_pids(master)]:
+        memory = memory_mib(pid)
+        parts.append(f"{label} RSS {memory['rss']:.0f} / PSS {memory['pss']:.0f} / private "
+                     f"{memory['private']:.0f} MiB")
+    return "; ".join(parts)
+
+
 def run_wrk(wrk: str, row: Row, base: str, cookie: str | None, duration: str,
             connections: int, threads: int, script: Path, work: Path, master: int,
             paths: list[str] | None = None) -> Result:
@@ -622,6 +654,7 @@ def main() -> None:
                         f"{args.workers} workers x {args.gunicorn_threads} threads, wrk "
                         f"{args.duration} per page, Accept-Encoding: {ACCEPT_ENCODING}",
                         server.results, (load_before, load_after))
+            print(f"memory after the run: {memory_line(server.process.pid)}")
     finally:
         for server in servers:
             stop_server(server)
