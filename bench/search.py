@@ -355,6 +355,8 @@ def make_cold(index_dir: Path) -> None:
 
     forget_index(index_dir)
     search_query._highlight_cached.cache_clear()  # snippets of the service call
+    search_query._short_tokens.cache_clear()  # listing texts analysed for highlighting
+    search_query._long_tokens.cache_clear()
     gc.collect()  # close the forgotten searchers' files and maps before dropping the pages
     drop_file_cache(index_dir)
 
