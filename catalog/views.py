@@ -19,10 +19,15 @@ def category_counts() -> dict[int, int]:
     return page_cache.by_version("category_counts", lambda: services.category_counts(db.session))
 
 
+def _record_view(product_id: int) -> None:
+    if services.record_view(db.session, product_id,
+                            current_app.config.get("VIEW_COUNT_INTERVAL") or 0):
+        db.session.commit()
+
+
 def _count_view(product_id: int) -> None:
     # A cached product page is only ever a public one, shown to a visitor: count the view.
-    services.record_view(db.session, product_id)
-    db.session.commit()
+    _record_view(product_id)
 
 
 @bp.get("/c/<slug>")
@@ -65,8 +70,7 @@ def product(product_id):
     public = can_view_product(None, listing)
     insider = has_role(current_user, "staff") or is_member_of(current_user, listing.provider_id)
     if public and not insider:
-        services.record_view(db.session, listing.id)
-        db.session.commit()
+        _record_view(listing.id)
     return render_template(
         "catalog/product.html",
         product=listing,

@@ -114,6 +114,26 @@ def test_a_cached_product_page_still_counts_the_view(session, client, listing):
     assert session.get(Product, listing.id).view_count == 3
 
 
+def test_views_are_written_in_batches_when_an_interval_is_set(app, session, client, listing,
+                                                              monkeypatch):
+    from catalog import services
+
+    monkeypatch.setitem(app.config, "VIEW_COUNT_INTERVAL", 3600)
+    monkeypatch.setattr(services, "_views", services._ViewCounter())
+    path = f"/products/{listing.id}"
+    get(client, path)
+    with app.app_context(), count_queries() as counted:
+        assert get(client, path).headers["X-Page-Cache"] == "hit"
+    assert counted.count <= 2, counted.report()  # no UPDATE, no commit
+    session.expire_all()
+    assert session.get(Product, listing.id).view_count == 0
+    # The interval passes: the next view writes all of them.
+    monkeypatch.setattr(services._views, "_written", services._views._written - 3601)
+    get(client, path)
+    session.expire_all()
+    assert session.get(Product, listing.id).view_count == 3
+
+
 def test_a_view_count_does_not_empty_the_cache(session, client, listing):
     twice(client, "/c/patent-application")
     get(client, f"/products/{listing.id}")  # one UPDATE of view_count
