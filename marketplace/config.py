@@ -129,6 +129,9 @@ def load_config() -> dict:
         # record_view): a product page served from the cache then costs no write and commit.
         # 0 writes every view at once. A stopped worker loses at most this many seconds.
         "VIEW_COUNT_INTERVAL": _int("VIEW_COUNT_INTERVAL", 10),
+        # Search analytics (catalog/search/console.py) likewise: each worker's counts of
+        # searches written together at most this often (0: every search at once).
+        "SEARCH_ANALYTICS_INTERVAL": _int("SEARCH_ANALYTICS_INTERVAL", 10),
         # Response compression (Flask-Compress; marketplace/serving.py): the fast levels.
         # Brotli quality 1 costs about 0.2 ms for a 60 kB page against 0.8 ms at the library's
         # default 4, for 14 % more bytes (gzip 1 against 6: 0.3 against 1 ms, 18 % more); on

@@ -87,6 +87,7 @@ def app(database_url, tmp_path_factory, translations_dir):
         # Every listing view written at once (tests read the count after each page);
         # tests/test_page_cache.py checks the batched writes of production.
         "VIEW_COUNT_INTERVAL": 0,
+        "SEARCH_ANALYTICS_INTERVAL": 0,  # the same for search analytics
     })
     return application
 
