@@ -355,8 +355,9 @@ def make_cold(index_dir: Path) -> None:
 
     forget_index(index_dir)
     search_query._highlight_cached.cache_clear()  # snippets of the service call
-    search_query._short_tokens.cache_clear()  # listing texts analysed for highlighting
-    search_query._long_tokens.cache_clear()
+    for store in ("_short_tokens", "_long_tokens"):  # listing texts analysed for highlighting
+        if hasattr(search_query, store):  # (not in checkouts before issue 17)
+            getattr(search_query, store).cache_clear()
     gc.collect()  # close the forgotten searchers' files and maps before dropping the pages
     drop_file_cache(index_dir)
 
