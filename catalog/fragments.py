@@ -152,4 +152,7 @@ def cache_for_visitors(*key, caller) -> Markup:
 def register(app) -> None:
     app.jinja_env.globals["cached_product_card"] = cached_product_card
     app.jinja_env.globals["cached_search_hit"] = cached_search_hit
+    from catalog.page_cache import shared_fragment
+
+    app.jinja_env.globals["shared_fragment"] = shared_fragment
     app.jinja_env.globals["cache_for_visitors"] = cache_for_visitors

@@ -64,6 +64,7 @@ from collections.abc import Callable
 
 from flask import current_app, g, has_request_context, make_response, request, session
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import delete, event, inspect, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import operators
@@ -423,6 +424,37 @@ def synced_version() -> int | None:
     if version is not None:
         _caches().sync(db.session, version)
     return version
+
+
+# --------------------------------------------------------------------------- shared fragments
+
+def shared_fragment(*key, scopes=(), caller) -> Markup:
+    """``{% call shared_fragment('name', id, ...) %}...{% endcall %}``: a block that is the same
+    for every viewer (visitors and members: no CSRF token, no viewer state), rendered once
+    per process and language until a change in ``scopes`` (or one noted while it rendered,
+    e.g. a review author) commits. A member's page reuses it instead of rendering it again;
+    the page around it is filed under its scopes too."""
+    version = synced_version() if has_request_context() else None
+    if version is None:
+        return caller()
+    full = ("fragment", request.script_root, current_locale(), *key)
+    caches = _caches()
+    body = caches.pages.get(full)
+    if body is not None:
+        note_scopes(*(caches.pages.scopes_of(full) or ()))
+        return Markup(body[0])  # noqa: S704 - markup rendered by the template below
+    outer = getattr(request, "page_scopes", None)
+    request.page_scopes = set(scopes)
+    try:
+        html = caller()
+    finally:
+        inner = request.page_scopes
+        request.page_scopes = outer
+    note_scopes(*inner)
+    if caches.version == version:
+        caches.pages.put(full, [str(html)], frozenset(inner),
+                         int(current_app.config.get("PAGE_CACHE_MAX_BYTES") or 0))
+    return html
 
 
 # --------------------------------------------------------------------------- values by version

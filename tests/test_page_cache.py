@@ -522,3 +522,41 @@ def test_a_gap_in_the_change_rows_drops_everything(session, client, p, listing, 
     session.execute(CatalogChange.__table__.delete())
     session.commit()
     assert status(client, f"/products/{elsewhere.id}") == "miss"
+
+
+# --------------------------------------------------------------------------- members reuse fragments
+
+
+def test_a_members_product_page_reuses_the_shared_reviews_and_stays_fresh(
+        app, session, client, p, listing):
+    order = support.order(session, p, "completed", completed_at=datetime.now(UTC),
+                          product=listing)
+    session.commit()
+    now = datetime.now(UTC)
+    reviews.submit_review(session, order, p.buyer, FIVES, "First careful review.", now=now,
+                          blind_days=14)
+    reviews.submit_review(session, order, p.provider, FAIR, "", now=now, blind_days=14)
+    session.commit()
+    support.login(client, p.buyer)
+    path = f"/products/{listing.id}"
+    with app.app_context(), count_queries() as first:
+        page = get(client, path)
+    assert page.headers["X-Page-Cache"] == "bypass"
+    assert "First careful review." in text(page) and p.buyer.full_name in text(page)
+    with app.app_context(), count_queries() as second:
+        again = get(client, path)
+    assert "First careful review." in text(again)
+    assert second.count < first.count, f"{first.report()}\n{second.report()}"
+    # A visitor's page shares the same block, with nothing of the member in it.
+    support.logout(client)
+    assert p.buyer.full_name not in text(get(client, path))
+    # A new review shows to the member at once.
+    other = support.order(session, p, "completed", completed_at=datetime.now(UTC),
+                          product=listing)
+    session.commit()
+    reviews.submit_review(session, other, p.buyer, FIVES, "Second review, also quick.",
+                          now=now, blind_days=14)
+    reviews.submit_review(session, other, p.provider, FAIR, "", now=now, blind_days=14)
+    session.commit()
+    support.login(client, p.buyer)
+    assert "Second review, also quick." in text(get(client, path))
