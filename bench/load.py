@@ -1,31 +1,43 @@
 """Load benchmark: the app under gunicorn, driven by wrk, each page against a bare route.
 
-Run by hand, not as a test (it takes about two minutes with the default 10 s per page):
+Run by hand, not as a test (about five minutes with the default 10 s per row, plus the set-up):
 
     .venv/bin/python bench/load.py                       # demo data in a temporary SQLite
     .venv/bin/python bench/load.py --duration 5s         # quicker
     .venv/bin/python bench/load.py --gunicorn-threads 2  # gthread workers, 2 threads each
-    .venv/bin/python bench/load.py --listings 100000     # a 100k-listing catalogue
+    .venv/bin/python bench/load.py --listings 10000      # a 10k-listing catalogue
+    .venv/bin/python bench/load.py --compare-root /tmp/base   # before/after in the same run
     .venv/bin/python bench/load.py --database-url postgresql+psycopg://...  # an empty database
 
 It installs wrk from Debian when it is missing (``apt-get install -y wrk``), migrates and
 fills the database (``init-db``, ``load-demo``; with ``--listings`` the published demo
 listings are copied until the catalogue has that many; 40 orders for the demo buyer and one
 cart line), builds the search index (``reindex``), starts ``gunicorn -c gunicorn.conf.py
-wsgi:app`` with 2 workers on 127.0.0.1 and a free port, logs in the demo enterprise buyer
-(login form, CSRF token, session cookie) and drives each page with wrk for ``--duration``:
+wsgi:app`` with 2 workers on 127.0.0.1 and a free port, logs in the demo enterprise buyer and
+the demo provider (login form, CSRF token, session cookie) and drives each row with wrk for
+``--duration``, every request with ``Accept-Encoding: br, gzip``:
 
-    hello (``/bench/hello``: same app and middleware, no database, no template), home,
-    category, product, search with filters, and for the logged-in buyer: my orders, cart.
+- fixed URLs, served from the visitors' page cache after their first request: hello
+  (``/bench/hello``: same app and middleware, no database, no template), home, category,
+  product, search with filters;
+- the realistic mix (issue 17), each row walking a list of distinct paths that no other row
+  and no warm-up uses: searches drawn from the catalogue's words (Chinese, English, mixed,
+  with filters, sorts and pages), product pages, category pages with filter and sort
+  combinations; the logged-in buyer's product pages and searches;
+- members' pages: the buyer's orders and cart, the provider's dashboard.
 
 It prints requests/s, p50 and p99 latency, the count of answers other than 200 (a lost
-session would show as redirects) plus socket errors, the ``X-Page-Cache`` answer just before
-the run (``hit``: served from the visitors' page cache), and each page's throughput as a ratio
-to hello, with the goals of issue 7: product
-and category at least 0.25 of hello, search with filters at least 0.10, no errors. Rate
-limits are turned off for the run (``RATELIMIT_ENABLED=0``): wrk is one client on one address.
-Everything it starts listens on 127.0.0.1 and is stopped at the end; the temporary directory
-is removed.
+session would show as redirects) plus socket errors, the ``X-Page-Cache`` answers of the
+measured requests (hit/miss/bypass), the CPU time of the gunicorn workers per request (user +
+system from /proc: steadier than requests/s on a shared machine), each row's throughput as a
+ratio to hello with the goals of issue 17 (cached pages at least 0.30 of hello, an uncached
+product page 0.15, a first-seen search with filters 0.10, the buyer's product and search pages
+0.10), and the memory of each gunicorn process at the end. With ``--compare-root DIR`` a second
+gunicorn serves the checkout in DIR (e.g. ``git archive <commit> | tar -x -C DIR``, with the
+compiled .mo files copied in) on the same data, and every row runs against both, one after
+the other. Rate limits are turned off for the run (``RATELIMIT_ENABLED=0``): wrk is one
+client on one address. Everything it starts listens on 127.0.0.1 and is stopped at the end;
+the temporary directory is removed.
 """
 
 from __future__ import annotations
@@ -556,7 +568,9 @@ def main() -> None:
     parser.add_argument("--database-url", default=None,
                         help="an empty database to use instead of a temporary SQLite file")
     parser.add_argument("--pages", default=None,
-                        help="comma-separated page names to run (hello always runs)")
+                        help="page names to run, separated by commas, or by semicolons when a "
+                             "name has a comma (\"product, first seen;search (buyer)\"); "
+                             "hello always runs")
     parser.add_argument("--distinct", type=int, default=3000,
                         help="distinct paths per first-seen row (default 3000)")
     parser.add_argument("--compare-root", default=None, type=Path,
@@ -631,7 +645,8 @@ def main() -> None:
             server.results = []
         script = work / "count.lua"
         script.write_text(WRK_SCRIPT)
-        wanted = set(args.pages.split(",")) if args.pages else None
+        wanted = (set(args.pages.split(";" if ";" in args.pages else ",")) if args.pages
+                  else None)
         load_before = loadavg()
         for row in rows:
             if wanted and row.name != "hello" and row.name not in wanted:
