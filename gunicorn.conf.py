@@ -8,6 +8,7 @@ BIND              address to listen on (default 127.0.0.1:8000; put a proxy in f
 GUNICORN_TIMEOUT  seconds before a silent worker is killed and replaced (default 30)
 GUNICORN_MAX_REQUESTS  recycle a worker after this many requests, 0 = never (default 0)
 FORWARDED_ALLOW_IPS    proxies whose X-Forwarded-* headers are trusted (default 127.0.0.1)
+SEARCH_WARM_UP    0 = do not load the search dictionaries before forking (default 1)
 """
 
 import multiprocessing
@@ -36,3 +37,34 @@ errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # Each worker builds its own app: no database connection or index handle crosses a fork.
 preload_app = False
+
+
+# The search dictionaries (jieba's word list and its prefix dictionary, pypinyin's tables,
+# OpenCC's conversion tables: about 90 MiB and two seconds) are loaded once here, in the
+# master, before it forks the workers: every worker shares those pages copy-on-write instead
+# of building its own copy on its first search (issue 17; docs/performance.md). They are
+# plain data, no connection or thread crosses the fork; ``gc.freeze()`` keeps the collector
+# from writing to (and so copying) their object headers in each worker. Nothing of the
+# application itself is imported here: each worker still builds its own app.
+def _preload_search_dictionaries() -> None:
+    import gc
+    import logging
+    import tempfile
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.dt.tmp_dir = tempfile.gettempdir()
+    jieba.initialize()  # the app's load_jieba() finds it initialised
+    # OpenCC's converter and pypinyin's tables, through the module that keeps them (stdlib
+    # and Whoosh imports only; no application state).
+    from catalog.search.text import _syllables, to_simplified
+
+    to_simplified("專")
+    _syllables("专利")
+    gc.collect()
+    gc.freeze()
+
+
+if os.environ.get("SEARCH_WARM_UP", "1") != "0":
+    _preload_search_dictionaries()

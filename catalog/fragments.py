@@ -72,6 +72,10 @@ def card_key(product) -> tuple:
 
 
 def cached_product_card(product, favourite_star) -> Markup:
+    from catalog.page_cache import note_scopes
+
+    # A cached page showing this card is dropped when the listing or its institution changes.
+    note_scopes(f"p:{product.id}", f"o:{product.provider_id}")
     key = card_key(product)
     html = cards.get(key)
     if html is None:
@@ -80,6 +84,48 @@ def cached_product_card(product, favourite_star) -> Markup:
         cards.put(key, html)
     # Markup.replace escapes a plain-string star; the rendered include is already Markup.
     return html.replace(STAR_MARKER, favourite_star, 1)
+
+
+HIT_LINK = Markup("<!--hit-link-->")
+HIT_TITLE = Markup("<!--hit-title-->")
+HIT_SNIPPET = Markup("<!--hit-snippet-->")
+HIT_BUTTONS = Markup("<!--hit-buttons-->")
+_URL_SENTINEL = 2147483647  # a listing id in a URL built once per page, replaced per hit
+hits = FragmentCache()
+
+
+def _hit_href(product_id: int, query: str | None) -> str:
+    """The hit's link: through the click counter with the query, or straight to the listing.
+    ``url_for`` once per page and query (a results page has two dozen hits), not per hit."""
+    from flask import url_for
+
+    patterns = getattr(request, "hit_url_patterns", None)
+    if patterns is None:
+        patterns = request.hit_url_patterns = {}
+    pattern = patterns.get(query)
+    if pattern is None:
+        pattern = patterns[query] = (
+            url_for("search_clicks.click", product_id=_URL_SENTINEL, q=query) if query
+            else url_for("catalog.product", product_id=_URL_SENTINEL))
+    # The query string is URL-encoded ("/" is %2F), so the path's "/<id>" is the only match.
+    return pattern.replace(f"/{_URL_SENTINEL}", f"/{product_id}", 1)
+
+
+def cached_search_hit(product, title_html, snippet_html, buttons, query) -> Markup:
+    """A search result (``templates/search/_hit.html``): rendered once per listing state and
+    language, like the product cards; the link with the query, the highlighted title and
+    snippet and the viewer's buttons are put in at their markers."""
+    key = (*card_key(product), product.sales_count, product.provider.institution_type)
+    html = hits.get(key)
+    if html is None:
+        macro = current_app.jinja_env.get_template("search/_hit.html").module.hit_static
+        html = macro(product)
+        hits.put(key, html)
+    link = Markup('href="{}"').format(_hit_href(product.id, query))
+    if query:
+        link += Markup(' rel="nofollow"')
+    return (html.replace(HIT_LINK, link, 1).replace(HIT_TITLE, title_html, 1)
+            .replace(HIT_SNIPPET, snippet_html, 1).replace(HIT_BUTTONS, buttons, 1))
 
 
 visitor_fragments = FragmentCache()
@@ -105,4 +151,8 @@ def cache_for_visitors(*key, caller) -> Markup:
 
 def register(app) -> None:
     app.jinja_env.globals["cached_product_card"] = cached_product_card
+    app.jinja_env.globals["cached_search_hit"] = cached_search_hit
+    from catalog.page_cache import shared_fragment
+
+    app.jinja_env.globals["shared_fragment"] = shared_fragment
     app.jinja_env.globals["cache_for_visitors"] = cache_for_visitors

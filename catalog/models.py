@@ -322,3 +322,16 @@ class CatalogVersion(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CatalogChange(Base):
+    """What one catalogue version changed (``catalog/page_cache.py``): the scopes of the pages
+    that show it (``p:<listing>``, ``o:<institution>``, ``c:<category>``, ... or ``*`` for
+    every page), written in the same transaction as the version bump. A process that has
+    cached pages at an older version reads the rows since then and drops only the pages of
+    those scopes; a gap in the rows (pruned, or a restore) drops everything."""
+
+    __tablename__ = "catalog_change"
+
+    version: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    scopes: Mapped[str] = mapped_column(Text)

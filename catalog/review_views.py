@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from catalog import reviews
+from catalog import page_cache, reviews
 from catalog.models import Product, Review
 from marketplace import reference
 from marketplace.database import db, utcnow
@@ -138,6 +138,8 @@ def _section(*, product: Product | None = None, org: Organisation | None = None)
     summary = reviews.rating_summary(db.session, side="buyer", **scope)
     page = paginate(db.session, reviews.counted_reviews(db.session, side="buyer", **scope),
                     parse_page(request.args.get("rpage")), REVIEWS_PER_PAGE)
+    # A cached page with these reviews shows a line about each author (size, industry).
+    page_cache.note_scopes(*{f"o:{review.author_org_id}" for review in page.items})
     if product is not None:
         fragment = url_for("reviews.product_reviews", product_id=product.id)
         full = url_for("catalog.product", product_id=product.id)

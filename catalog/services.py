@@ -6,6 +6,9 @@ marketplace.permissions (``is_public_listing`` / ``public_listings_filter``);
 ``visible_products_condition`` is its catalogue-side name.
 """
 
+import threading
+import time
+from collections import Counter
 from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
@@ -225,14 +228,47 @@ def get_product(session: Session, product_id: int) -> Product | None:
     )
 
 
-def record_view(session: Session, product_id: int) -> None:
-    """Count one view with a single UPDATE (no read-modify-write race between workers).
+class _ViewCounter:
+    """Views counted in this process, handed out for writing at most every ``interval``
+    seconds (or when many listings wait), so a busy product page is not one UPDATE and one
+    commit per view."""
 
-    ``updated_at`` is set to itself so a page view does not look like an edit.
+    MAX_PENDING = 500
+
+    def __init__(self):
+        self._pending: Counter[int] = Counter()
+        self._lock = threading.Lock()
+        self._written = time.monotonic()
+
+    def add(self, product_id: int, interval: float) -> dict[int, int]:
+        with self._lock:
+            self._pending[product_id] += 1
+            now = time.monotonic()
+            if (interval > 0 and now - self._written < interval
+                    and len(self._pending) < self.MAX_PENDING):
+                return {}
+            due, self._pending = dict(self._pending), Counter()
+            self._written = now
+            return due
+
+
+_views = _ViewCounter()
+
+
+def record_view(session: Session, product_id: int, interval: float = 0) -> bool:
+    """Count one view; write the views counted so far in this process when ``interval``
+    seconds have passed since the last write (at once with 0). True if it wrote (the caller
+    commits).
+
+    One UPDATE per listing (no read-modify-write race between workers); ``updated_at`` is set
+    to itself so a page view does not look like an edit.
     """
-    session.execute(
-        update(Product)
-        .where(Product.id == product_id)
-        .values(view_count=Product.view_count + 1, updated_at=Product.updated_at)
-        .execution_options(synchronize_session=False)
-    )
+    due = _views.add(product_id, interval)
+    for pid, views in sorted(due.items()):
+        session.execute(
+            update(Product)
+            .where(Product.id == pid)
+            .values(view_count=Product.view_count + views, updated_at=Product.updated_at)
+            .execution_options(synchronize_session=False)
+        )
+    return bool(due)

@@ -19,10 +19,15 @@ def category_counts() -> dict[int, int]:
     return page_cache.by_version("category_counts", lambda: services.category_counts(db.session))
 
 
+def _record_view(product_id: int) -> None:
+    if services.record_view(db.session, product_id,
+                            current_app.config.get("VIEW_COUNT_INTERVAL") or 0):
+        db.session.commit()
+
+
 def _count_view(product_id: int) -> None:
     # A cached product page is only ever a public one, shown to a visitor: count the view.
-    services.record_view(db.session, product_id)
-    db.session.commit()
+    _record_view(product_id)
 
 
 @bp.get("/c/<slug>")
@@ -33,6 +38,7 @@ def category(slug):
         abort(404)
     top = selected.parent or selected
     category_ids = [selected.id] + [child.id for child in selected.children]
+    page_cache.note_scopes(*(f"c:{category_id}" for category_id in category_ids))
     filters = services.ProductFilters.from_args(request.args)
     page = services.browse_products(
         db.session,
@@ -59,12 +65,12 @@ def product(product_id):
     listing = services.get_product(db.session, product_id)
     if listing is None or not can_view_product(current_user, listing):
         abort(404)
+    page_cache.note_scopes(f"p:{listing.id}", f"o:{listing.provider_id}")
     # Visibility for an anonymous visitor is the public rule for this one object.
     public = can_view_product(None, listing)
     insider = has_role(current_user, "staff") or is_member_of(current_user, listing.provider_id)
     if public and not insider:
-        services.record_view(db.session, listing.id)
-        db.session.commit()
+        _record_view(listing.id)
     return render_template(
         "catalog/product.html",
         product=listing,

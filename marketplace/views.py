@@ -24,7 +24,7 @@ def _navigation():
 
 
 @bp.get("/")
-@page_cache.cached_for_visitors()
+@page_cache.cached_for_visitors(scopes=lambda: ("home",))
 def home():
     # The category grid reuses ``nav_categories`` from the context processor.
     return render_template(

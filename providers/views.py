@@ -17,7 +17,7 @@ def _page_size() -> int:
 
 
 @bp.get("/institutions")
-@page_cache.cached_for_visitors()
+@page_cache.cached_for_visitors(scopes=lambda: ("dir",))
 def directory():
     filters = services.DirectoryFilters.from_args(request.args)
     page = services.directory(
@@ -27,7 +27,7 @@ def directory():
 
 
 @bp.get("/institutions/<int:org_id>")
-@page_cache.cached_for_visitors()
+@page_cache.cached_for_visitors(scopes=lambda org_id: (f"o:{org_id}", f"op:{org_id}"))
 def profile(org_id):
     org = services.get_provider(db.session, org_id)
     if org is None or not can_view_provider_profile(current_user, org):

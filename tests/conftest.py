@@ -84,6 +84,10 @@ def app(database_url, tmp_path_factory, translations_dir):
         "TRANSLATIONS_DIR": str(translations_dir),
         "BABEL_TRANSLATION_DIRECTORIES": str(translations_dir),
         "EXTRA_LOCALES": [PSEUDO_LOCALE],
+        # Every listing view written at once (tests read the count after each page);
+        # tests/test_page_cache.py checks the batched writes of production.
+        "VIEW_COUNT_INTERVAL": 0,
+        "SEARCH_ANALYTICS_INTERVAL": 0,  # the same for search analytics
     })
     return application
 

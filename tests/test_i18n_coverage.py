@@ -217,6 +217,7 @@ def test_every_page_translates_every_text_for_every_role(app):
     from catalog import fragments
 
     fragments.cards.clear()
+    fragments.hits.clear()
     app.extensions.pop("page_cache", None)
     load_demo(app)
     with app.app_context():

@@ -114,6 +114,26 @@ def test_a_cached_product_page_still_counts_the_view(session, client, listing):
     assert session.get(Product, listing.id).view_count == 3
 
 
+def test_views_are_written_in_batches_when_an_interval_is_set(app, session, client, listing,
+                                                              monkeypatch):
+    from catalog import services
+
+    monkeypatch.setitem(app.config, "VIEW_COUNT_INTERVAL", 3600)
+    monkeypatch.setattr(services, "_views", services._ViewCounter())
+    path = f"/products/{listing.id}"
+    get(client, path)
+    with app.app_context(), count_queries() as counted:
+        assert get(client, path).headers["X-Page-Cache"] == "hit"
+    assert counted.count <= 2, counted.report()  # no UPDATE, no commit
+    session.expire_all()
+    assert session.get(Product, listing.id).view_count == 0
+    # The interval passes: the next view writes all of them.
+    monkeypatch.setattr(services._views, "_written", services._views._written - 3601)
+    get(client, path)
+    session.expire_all()
+    assert session.get(Product, listing.id).view_count == 3
+
+
 def test_a_view_count_does_not_empty_the_cache(session, client, listing):
     twice(client, "/c/patent-application")
     get(client, f"/products/{listing.id}")  # one UPDATE of view_count
@@ -381,3 +401,162 @@ def test_without_the_version_row_nothing_is_cached(session, client, listing):
     version = session.scalar(select(CatalogVersion.version))
     assert version is not None and version > 1000
     assert get(client, "/").headers["X-Page-Cache"] == "miss"
+
+
+# --------------------------------------------------------------------------- scoped invalidation
+# A change drops only the cached pages that show it (issue 17): one listing's price does not
+# empty the cache of every other listing, category and institution.
+
+
+def status(client, path) -> str:
+    return get(client, path).headers["X-Page-Cache"]
+
+
+@pytest.fixture
+def elsewhere(session):
+    """A listing of another institution in another branch of the category tree."""
+    product = factories.product(session, title="Unrelated valuation service",
+                                category_slug="ip-valuation")
+    session.commit()
+    return product
+
+
+def test_a_listing_edit_refreshes_its_pages_and_leaves_unrelated_ones_cached(
+        session, client, p, listing, elsewhere):
+    related = [f"/products/{listing.id}", "/c/patent-application", "/c/ip",
+               f"/institutions/{p.provider_org.id}", "/"]
+    unrelated = [f"/products/{elsewhere.id}", "/c/ip-valuation",
+                 f"/institutions/{elsewhere.provider_id}"]
+    for path in related + unrelated:
+        twice(client, path)
+    listing.title = "Patent drafting, renamed"
+    session.commit()
+    for path in related:
+        response = get(client, path)
+        assert response.headers["X-Page-Cache"] == "miss", path
+        assert "Patent drafting, renamed" in text(response), path
+    for path in unrelated:
+        assert status(client, path) == "hit", path
+
+
+def test_a_sale_refreshes_its_category_only(session, client, p, listing, elsewhere):
+    twice(client, "/c/patent-application?sort=sales")
+    twice(client, "/c/ip-valuation?sort=sales")
+    session.execute(update(Product).where(Product.id == listing.id)
+                    .values(sales_count=Product.sales_count + 1, updated_at=Product.updated_at)
+                    .execution_options(synchronize_session=False))
+    session.commit()
+    assert status(client, "/c/patent-application?sort=sales") == "miss"
+    assert status(client, "/c/ip-valuation?sort=sales") == "hit"
+
+
+def test_a_credibility_recompute_that_changes_nothing_shown_drops_and_queues_nothing(
+        session, client, p, listing, elsewhere):
+    credibility.recompute(session, p.provider_org)
+    credibility.recompute(session, p.buyer_org)
+    session.commit()
+    pages = [f"/products/{listing.id}", "/c/patent-application",
+             f"/institutions/{p.provider_org.id}"]
+    for path in pages:
+        twice(client, path)
+    version = session.scalar(select(CatalogVersion.version))
+    report = credibility.recompute_many(session, [p.provider_org.id, p.buyer_org.id])
+    session.commit()
+    assert (report.changed, report.snapshots, report.listings_queued) == (0, 0, 0)
+    assert session.scalar(select(CatalogVersion.version)) == version
+    for path in pages:
+        assert status(client, path) == "hit", path
+
+
+def test_an_enterprise_credibility_change_drops_no_public_page(session, client, p, listing):
+    pages = [f"/products/{listing.id}", "/c/patent-application", "/"]
+    for path in pages:
+        twice(client, path)
+    version = session.scalar(select(CatalogVersion.version))
+    session.execute(update(type(p.buyer_org)).where(type(p.buyer_org).id == p.buyer_org.id)
+                    .values(credibility_score=42, credibility_level="C"))
+    session.commit()
+    assert session.scalar(select(CatalogVersion.version)) == version
+    for path in pages:
+        assert status(client, path) == "hit", path
+
+
+def test_an_institution_credibility_change_refreshes_its_pages_only(
+        session, client, p, listing, elsewhere):
+    mine = [f"/institutions/{p.provider_org.id}", f"/products/{listing.id}",
+            "/c/patent-application"]
+    theirs = [f"/institutions/{elsewhere.provider_id}", f"/products/{elsewhere.id}",
+              "/c/ip-valuation"]
+    for path in mine + theirs:
+        twice(client, path)
+    result = credibility.recompute(session, p.provider_org)
+    session.commit()
+    for path in mine:
+        response = get(client, path)
+        assert response.headers["X-Page-Cache"] == "miss", path
+        assert f'data-level="{result.level}"' in text(response), path
+    for path in theirs:
+        assert status(client, path) == "hit", path
+
+
+def test_another_workers_change_drops_only_its_pages(app, session, p, listing, elsewhere,
+                                                    second_worker):
+    worker_two = second_worker.test_client()
+    for path in (f"/products/{listing.id}", f"/products/{elsewhere.id}"):
+        twice(worker_two, path)
+    # Worker one (this test's session; the listing object belongs to the session of the
+    # fixtures' app context, so read it afresh).
+    session.get(Product, listing.id).title = "Renamed in worker one"
+    session.commit()
+    response = get(worker_two, f"/products/{listing.id}")
+    assert "Renamed in worker one" in text(response)
+    assert status(worker_two, f"/products/{elsewhere.id}") == "hit"
+
+
+def test_a_gap_in_the_change_rows_drops_everything(session, client, p, listing, elsewhere):
+    from catalog.models import CatalogChange
+
+    twice(client, f"/products/{elsewhere.id}")
+    listing.title = "Changed while the rows were pruned"
+    session.commit()
+    session.execute(CatalogChange.__table__.delete())
+    session.commit()
+    assert status(client, f"/products/{elsewhere.id}") == "miss"
+
+
+# --------------------------------------------------------------------------- members reuse fragments
+
+
+def test_a_members_product_page_reuses_the_shared_reviews_and_stays_fresh(
+        app, session, client, p, listing):
+    order = support.order(session, p, "completed", completed_at=datetime.now(UTC),
+                          product=listing)
+    session.commit()
+    now = datetime.now(UTC)
+    reviews.submit_review(session, order, p.buyer, FIVES, "First careful review.", now=now,
+                          blind_days=14)
+    reviews.submit_review(session, order, p.provider, FAIR, "", now=now, blind_days=14)
+    session.commit()
+    support.login(client, p.buyer)
+    path = f"/products/{listing.id}"
+    with app.app_context(), count_queries() as first:
+        page = get(client, path)
+    assert page.headers["X-Page-Cache"] == "bypass"
+    assert "First careful review." in text(page) and p.buyer.full_name in text(page)
+    with app.app_context(), count_queries() as second:
+        again = get(client, path)
+    assert "First careful review." in text(again)
+    assert second.count < first.count, f"{first.report()}\n{second.report()}"
+    # A visitor's page shares the same block, with nothing of the member in it.
+    support.logout(client)
+    assert p.buyer.full_name not in text(get(client, path))
+    # A new review shows to the member at once.
+    other = support.order(session, p, "completed", completed_at=datetime.now(UTC),
+                          product=listing)
+    session.commit()
+    reviews.submit_review(session, other, p.buyer, FIVES, "Second review, also quick.",
+                          now=now, blind_days=14)
+    reviews.submit_review(session, other, p.provider, FAIR, "", now=now, blind_days=14)
+    session.commit()
+    support.login(client, p.buyer)
+    assert "Second review, also quick." in text(get(client, path))

@@ -121,6 +121,24 @@ def test_searches_and_clicks_are_counted_without_personal_data(app, client, sess
     assert f'/search/go/{listings[1].id}?q=EMC' in html
 
 
+def test_searches_are_written_in_batches_when_an_interval_is_set(app, client, session,
+                                                                listings, monkeypatch):
+    from catalog.search import console
+
+    monkeypatch.setitem(app.config, "SEARCH_ANALYTICS_INTERVAL", 3600)
+    monkeypatch.setattr(console, "_searches", console._SearchCounts())
+    headers = {"Accept-Language": "zh-CN,zh;q=0.9"}
+    for _ in range(3):  # the later visits are served from the page cache
+        client.get("/search?q=EMC+Testing", headers=headers)
+    client.get("/search?q=quantum+teleportation", headers=headers)
+    assert stats(session) == {}  # counted in the worker, nothing written yet
+    # The interval passes: the next search writes them all, with the right counts.
+    monkeypatch.setattr(console._searches, "_written", console._searches._written - 3601)
+    client.get("/search?q=quantum+teleportation", headers=headers)
+    assert stats(session) == {("emc testing", "zh"): (3, 0, 0),
+                              ("quantum teleportation", "zh"): (2, 2, 0)}
+
+
 def test_analytics_page_reports_and_turns_a_zero_result_query_into_a_synonym(
         client, session, listings, staff):
     today = date.today()

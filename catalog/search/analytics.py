@@ -68,12 +68,17 @@ def _bump(session: Session, model, keys: dict, counters: dict, latest: dict | No
 
 
 def record_search(session: Session, query: str, results: int, locale: str,
-                  day: date | None = None) -> bool:
+                  day: date | None = None, searches: int = 1,
+                  zero_results: int | None = None) -> bool:
+    """Count ``searches`` searches of ``query`` (default one), ``zero_results`` of them
+    without results (default: all of them when ``results`` is 0); ``results`` is the latest
+    count."""
     text = clean_query(query)
     if not text:
         return False
     keys = {"day": day or today(), "query": text, "locale": (locale or "")[:16]}
-    _bump(session, SearchQueryStat, keys, {"searches": 1, "zero_results": int(results == 0)},
+    zero = int(results == 0) * searches if zero_results is None else zero_results
+    _bump(session, SearchQueryStat, keys, {"searches": searches, "zero_results": zero},
           {"last_results": int(results)})
     session.flush()
     return True

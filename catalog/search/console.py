@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections import OrderedDict
 
 from flask import (
@@ -83,11 +84,49 @@ def logs_searches(view):
                 and current_app.config.get("SEARCH_ANALYTICS", True)):
             total = g.get("search_total", _recent_totals.get(request.full_path))
             if total is not None:
-                _record(lambda s: search_analytics.record_search(
-                    s, query, total, request_locale()))
+                due = _searches.add(query, total, request_locale(),
+                                    current_app.config.get("SEARCH_ANALYTICS_INTERVAL") or 0)
+                if due:
+                    _record(lambda s: _write_searches(s, due))
         return response
 
     return wrapper
+
+
+class _SearchCounts:
+    """Searches counted in this process and written together at most every ``interval``
+    seconds: a search page served from the page cache then costs no write and commit."""
+
+    MAX_PENDING = 500
+
+    def __init__(self):
+        self._pending: dict[tuple, list[int]] = {}
+        self._lock = threading.Lock()
+        self._written = time.monotonic()
+
+    def add(self, query: str, total: int, locale: str, interval: float) -> list:
+        key = (search_analytics.today(), query, locale)
+        with self._lock:
+            counts = self._pending.setdefault(key, [0, 0, 0])
+            counts[0] += 1
+            counts[1] += int(total == 0)
+            counts[2] = total
+            now = time.monotonic()
+            if (interval > 0 and now - self._written < interval
+                    and len(self._pending) < self.MAX_PENDING):
+                return []
+            due, self._pending = list(self._pending.items()), {}
+            self._written = now
+            return due
+
+
+_searches = _SearchCounts()
+
+
+def _write_searches(session, due) -> None:
+    for (day, query, locale), (searches, zero, latest) in due:
+        search_analytics.record_search(session, query, latest, locale, day=day,
+                                       searches=searches, zero_results=zero)
 
 
 def _record(action) -> None:

@@ -104,6 +104,8 @@ def search_page():
     results = search(db.session, current_app.config["SEARCH_INDEX_DIR"], params,
                      page_size=page_size, tree=tree)
     note_results(results.total)  # search analytics (catalog.search.console)
+    for hit in results.hits:  # the cached page shows these listings and institutions
+        page_cache.note_scopes(f"p:{hit.product.id}", f"o:{hit.product.provider_id}")
     selected_category = tree.by_slug.get(params.category) if params.category else None
     return render_template(
         "search/results.html",

@@ -97,8 +97,10 @@ def _store(session: Session, gathered: dict[int, tuple[OrgRow, CredibilityInputs
         product_ids = [pid for pid in session.scalars(select(Product.id).where(
             Product.provider_id.in_(batch), Product.status == "published")).all()
             if pid not in queued]
+        # The pages showing these listings are filed under the institution, which the
+        # Organisation update above names: no scope per listing.
         report.listings_queued += search_outbox.enqueue_many(session, product_ids,
-                                                             "credibility_changed")
+                                                             "credibility_changed", pages=False)
     # Keep loaded Organisation objects in step with the bulk UPDATE.
     for org_id in (u["id"] for u in updates):
         org = session.identity_map.get((Organisation, (org_id,), None))
