@@ -40,20 +40,39 @@ All amount arithmetic is in orders.money.
 
 import uuid
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from orders.models import LEDGER_ACCOUNTS, LedgerEntry, Order
 from orders.money import fee_split
 
+# The words people read for the stored codes (staff order page, statements' ledger trace).
 ACCOUNT_LABELS = {
-    "buyer_funds_held": "Buyer funds held (card authorisation)",
-    "platform_cash": "Platform cash",
-    "escrow": "Escrow (owed on open orders)",
-    "voucher_receivable": "Voucher receivable (from funders)",
-    "platform_fee_revenue": "Platform fee revenue",
-    "provider_payable": "Payable to institutions",
+    "buyer_funds_held": _l("Buyer funds held (card authorisation)"),
+    "platform_cash": _l("Platform cash"),
+    "escrow": _l("Escrow (owed on open orders)"),
+    "voucher_receivable": _l("Voucher receivable (from funders)"),
+    "platform_fee_revenue": _l("Platform fee revenue"),
+    "provider_payable": _l("Payable to institutions"),
 }
+POSTING_LABELS = {
+    "held": _l("Card held"), "transfer": _l("Bank transfer received"),
+    "voucher": _l("Voucher applied"), "capture": _l("Card captured"),
+    "release": _l("Hold released"), "voucher_return": _l("Voucher value given back"),
+    "refund": _l("Refund to the buyer"), "recognise": _l("Work accepted"),
+    "payout": _l("Payout to the institution"),
+    "milestone_release": _l("Milestone approved: released"),
+    "clawback": _l("Clawback from the institution"),
+}
+
+
+def account_label(account: str) -> str:
+    return str(ACCOUNT_LABELS.get(account, account))
+
+
+def posting_label(kind: str) -> str:
+    return str(POSTING_LABELS.get(kind, kind))
 
 
 class LedgerError(ValueError):

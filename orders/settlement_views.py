@@ -56,23 +56,6 @@ def _page_size() -> int:
     return int(current_app.config.get("PAGE_SIZE") or 24)
 
 
-# What the ledger trace of a statement shows (the stored codes and orders.ledger's labels
-# stay English; these are the words people read).
-POSTING_LABELS = {"held": _l("Card held"), "transfer": _l("Bank transfer received"),
-                  "voucher": _l("Voucher applied"), "capture": _l("Card captured"),
-                  "release": _l("Hold released"), "voucher_return": _l("Voucher value given back"),
-                  "refund": _l("Refund to the buyer"), "recognise": _l("Work accepted"),
-                  "payout": _l("Payout to the institution"),
-                  "milestone_release": _l("Milestone approved: released"),
-                  "clawback": _l("Clawback from the institution")}
-ACCOUNT_LABELS = {"buyer_funds_held": _l("Buyer funds held (card authorisation)"),
-                  "platform_cash": _l("Platform cash"),
-                  "escrow": _l("Escrow (owed on open orders)"),
-                  "voucher_receivable": _l("Voucher receivable (from funders)"),
-                  "platform_fee_revenue": _l("Platform fee revenue"),
-                  "provider_payable": _l("Payable to institutions")}
-
-
 class RunForm(FlaskForm):
     kind = RadioField(_l("Period"), choices=[("month", _l("A calendar month")),
                                              ("range", _l("From / to dates"))], default="month")
@@ -215,8 +198,7 @@ def _statement_page(statement: SettlementStatement, form: PayForm, status: int =
         "settlement/statement.html", statement=statement, batch=b, items=items,
         entries=entries, stale=stale, form=form, refresh_form=RefreshForm(), side=side,
         number=settlement.batch_number(b), period=settlement.Period(b.period_start, b.period_end),
-        account_labels={**ledger.ACCOUNT_LABELS, **ACCOUNT_LABELS},
-        posting_label=lambda kind: POSTING_LABELS.get(kind, kind)), status
+        account_label=ledger.account_label, posting_label=ledger.posting_label), status
 
 
 @bp.get("/staff/settlement/statements/<int:statement_id>")

@@ -345,6 +345,9 @@ def test_submit_approve_and_changes_over_http(app, client, session, deal):
     html = client.get(f"/staff/orders/{order.id}").get_data(as_text=True)
     posting = session.get(Milestone, first.id).release_posting
     assert f'href="#posting-{posting}"' in html and f'id="posting-{posting}"' in html
+    # Staff read the ledger in words, not its stored codes.
+    assert "Milestone approved: released" in html and "Payable to institutions" in html
+    assert ">milestone_release<" not in html and ">provider_payable<" not in html
     session.expire_all()
     assert _releases(session, order.id) == [150000]
 

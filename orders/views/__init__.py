@@ -21,7 +21,7 @@ from marketplace import permissions
 from marketplace.database import db
 from marketplace.errors import render_error
 from orders import cart as carts
-from orders import payments, workflow
+from orders import ledger, payments, workflow
 from orders.views.common import Refused, refusal_status
 
 bp = Blueprint("orders", __name__)
@@ -74,5 +74,7 @@ def _template_helpers(state) -> None:
                                  order_status_badge=workflow.status_badge, order_url=order_url,
                                  payment_method=payments.get, payment_methods=payments.all_methods,
                                  payment_method_label=payments.label,
-                                 payment_status_badge=payments.status_badge)
+                                 payment_status_badge=payments.status_badge,
+                                 ledger_posting_label=ledger.posting_label,
+                                 ledger_account_label=ledger.account_label)
     app.jinja_env.filters["share"] = share_text
