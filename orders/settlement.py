@@ -71,6 +71,7 @@ from marketplace.notifications import notify
 from orders import ledger, states, workflow
 from orders.models import (
     LedgerEntry,
+    Milestone,
     Order,
     SettlementBatch,
     SettlementItem,
@@ -701,32 +702,46 @@ def _statement_rows(session: Session, batch: SettlementBatch, *where) -> Iterato
         select(provider.name, provider.credit_code, Order.number, Order.status, SettlementItem.kind,
                Order.completed_at, Order.closed_at, buyer.name,
                *[getattr(SettlementItem, name) for name in FIGURES],
-               SettlementStatement.payout_reference)
+               SettlementStatement.payout_reference, Milestone.title)
         .select_from(SettlementItem)
         .join(SettlementStatement, SettlementStatement.id == SettlementItem.statement_id)
         .join(provider, provider.id == SettlementStatement.provider_org_id)
         .join(Order, Order.id == SettlementItem.order_id)
         .join(buyer, buyer.id == Order.buyer_org_id)
+        .outerjoin(Milestone, Milestone.release_posting == SettlementItem.posting)
         .where(SettlementItem.batch_id == batch.id, *where)
         .order_by(SettlementStatement.id, SettlementItem.id)
         .execution_options(yield_per=CSV_CHUNK))
     for chunk in _chunks(result):
         yield _csv_text(
             [number, period, name, credit_code or "", order_number,
-             item_label(kind, status), _closed_on(status, completed_at, closed_at),
+             item_label(kind, status, milestone), _closed_on(status, completed_at, closed_at),
              buyer_name, *[format_decimal(value, currency) for value in figures],
              currency, reference or ""]
             for (name, credit_code, order_number, status, kind, completed_at, closed_at,
-                 buyer_name, *figures, reference) in chunk)
+                 buyer_name, *figures, reference, milestone) in chunk)
 
 
 ITEM_KIND_LABELS = {"release": _l("Milestone release"), "clawback": _l("Clawback")}
 
 
-def item_label(kind: str, status: str) -> str:
-    """A statement line's status column: the order's status, or what kind of line it is."""
-    return str(ITEM_KIND_LABELS[kind]) if kind in ITEM_KIND_LABELS \
-        else workflow.status_label(status)
+def item_label(kind: str, status: str, milestone: str | None = None) -> str:
+    """A statement line's status column: the order's status, or what kind of line it is
+    (with the milestone a release paid for)."""
+    if kind not in ITEM_KIND_LABELS:
+        return workflow.status_label(status)
+    if milestone:
+        return _("%(kind)s: %(milestone)s", kind=ITEM_KIND_LABELS[kind], milestone=milestone)
+    return str(ITEM_KIND_LABELS[kind])
+
+
+def milestone_titles(session: Session, items: list[SettlementItem]) -> dict[str, str]:
+    """Posting id -> title of the milestone whose release a statement line pays."""
+    postings = [item.posting for item in items if item.kind == "release" and item.posting]
+    if not postings:
+        return {}
+    return dict(session.execute(select(Milestone.release_posting, Milestone.title)
+                                .where(Milestone.release_posting.in_(postings))).all())
 
 
 def _totals_row(label: str, holder, currency: str, width: int = len(STATEMENT_COLUMNS)) -> list:

@@ -198,7 +198,8 @@ def _statement_page(statement: SettlementStatement, form: PayForm, status: int =
         "settlement/statement.html", statement=statement, batch=b, items=items,
         entries=entries, stale=stale, form=form, refresh_form=RefreshForm(), side=side,
         number=settlement.batch_number(b), period=settlement.Period(b.period_start, b.period_end),
-        account_label=ledger.account_label, posting_label=ledger.posting_label), status
+        account_label=ledger.account_label, posting_label=ledger.posting_label,
+        milestone_titles=settlement.milestone_titles(db.session, items)), status
 
 
 @bp.get("/staff/settlement/statements/<int:statement_id>")

@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from marketplace.audit import AuditLog
-from marketplace.database import utcnow
 from marketplace.i18n import local_today
 from orders import ledger, milestones, payments, services, settlement
 from orders.models import LedgerEntry, Order, SettlementItem
@@ -183,12 +182,16 @@ def test_statement_page_lists_milestone_releases(client, session):
     html = client.get(f"/staff/settlement/statements/{statement_id}").get_data(as_text=True)
     assert 'data-kind="release"' in html and "Milestone release" in html
     assert order.number in html
+    # The line names the milestone it pays, on the page and in the CSV finance files.
+    assert 'data-testid="statement-milestone">Step 1<' in html
+    csv_text = client.get(f"/staff/settlement/statements/{statement_id}/export.csv"
+                          ).get_data(as_text=True)
+    assert "Milestone release: Step 1" in csv_text
     osup.logout(client)
     osup.login(client, p.provider)
     response = client.get(f"/provider/statements/{statement_id}")
     assert response.status_code == 200 and "Milestone release" in response.get_data(
         as_text=True)
-    _ = utcnow
 
 
 def test_a_refund_after_completion_never_takes_back_money_paid_out(session):
