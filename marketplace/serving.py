@@ -105,7 +105,8 @@ def health(app: Flask) -> tuple[dict, bool]:
             raise FileNotFoundError("no index in the configured directory")
         # Opened directly, not through the cached handle: no jieba dictionary load (seconds)
         # on a worker's first health check, and a deleted or replaced index is noticed.
-        report["documents"] = whoosh_index.open_dir(index_dir, indexname=INDEX_NAME).doc_count()
+        with whoosh_index.open_dir(index_dir, indexname=INDEX_NAME).reader() as reader:
+            report["documents"] = reader.doc_count()
     except Exception as exc:  # noqa: BLE001
         report["search_index"] = f"failed: {type(exc).__name__}: {exc}"[:200]
         healthy = False
