@@ -72,3 +72,21 @@ def drain_credibility(session, now=None):
     from providers.credibility import drain_dirty
 
     return drain_dirty(session, now, limit=10**6)
+
+
+def funded_order(session, p, shares=(3000, 3000, 4000)):
+    """An order paid by bank transfer (money in escrow at once), accepted, with milestones
+    "Step 1", "Step 2", ... of ``shares`` (basis points)."""
+    from orders import payments, services
+
+    placed = order(session, p)
+    session.commit()
+    payments.begin_bank_transfer(session, placed)
+    payments.mark_transfer_received(session, placed, p.staff, placed.amount_due, "BOC 1")
+    session.commit()
+    services.accept(session, placed, p.provider)
+    for number, share in enumerate(shares, start=1):
+        services.add_milestone(session, placed, p.provider, f"Step {number}", share, None)
+    session.commit()
+    session.refresh(placed)
+    return placed

@@ -20,32 +20,19 @@ from sqlalchemy import func, select
 
 from marketplace.database import db, utcnow
 from marketplace.models import Notification
-from orders import ledger, milestones, payments, services, timers, workflow
+from orders import ledger, milestones, services, timers, workflow
 from orders.models import LedgerEntry, Milestone, Order, OrderEvent, Refund
 
 PRICE = 500000  # ¥5,000.00, commission 10 %
 SHARES = (3000, 3000, 4000)
 
 
-def _funded_order(session, p, shares=SHARES):
-    """An order paid by bank transfer (money in escrow at once), accepted, with milestones."""
-    order = osup.order(session, p)
-    session.commit()
-    payments.begin_bank_transfer(session, order)
-    payments.mark_transfer_received(session, order, p.staff, order.amount_due, "BOC 1")
-    session.commit()
-    services.accept(session, order, p.provider)
-    for number, share in enumerate(shares, start=1):
-        services.add_milestone(session, order, p.provider, f"Step {number}", share, None)
-    session.commit()
-    session.refresh(order)
-    return order
 
 
 @pytest.fixture
 def deal(session):
     p = osup.parties(session)
-    order = _funded_order(session, p)
+    order = osup.funded_order(session, p)
     return p, order
 
 
@@ -182,7 +169,7 @@ def test_no_approval_while_a_dispute_is_open_or_after_cancellation(session, deal
         milestones.approve(session, order, p.buyer, second.id)
     session.rollback()
 
-    other = _funded_order(session, p)
+    other = osup.funded_order(session, p)
     step = other.milestones[0]
     milestones.submit(session, other, p.provider, step.id, "Done")
     session.commit()

@@ -19,18 +19,6 @@ from orders.models import LedgerEntry, Order, SettlementItem
 PRICE = 500000
 
 
-def _funded_order(session, p, shares=(3000, 3000, 4000)):
-    order = osup.order(session, p)
-    session.commit()
-    payments.begin_bank_transfer(session, order)
-    payments.mark_transfer_received(session, order, p.staff, order.amount_due, "BOC 1")
-    session.commit()
-    services.accept(session, order, p.provider)
-    for number, share in enumerate(shares, start=1):
-        services.add_milestone(session, order, p.provider, f"Step {number}", share, None)
-    session.commit()
-    session.refresh(order)
-    return order
 
 
 def _approve(session, order, p, index):
@@ -52,7 +40,7 @@ def _figures(holder):
 
 def test_a_release_is_settled_while_the_order_runs_and_the_order_later_for_the_rest(session):
     p = osup.parties(session)
-    order = _funded_order(session, p)
+    order = osup.funded_order(session, p)
     first = _approve(session, order, p, 0)
 
     run = settlement.run_period(session, _period(), p.staff)
@@ -102,7 +90,7 @@ def test_a_release_is_settled_while_the_order_runs_and_the_order_later_for_the_r
 
 def test_a_clawback_is_deducted_from_the_next_statement_and_audited(session):
     p = osup.parties(session)
-    order = _funded_order(session, p)
+    order = osup.funded_order(session, p)
     _approve(session, order, p, 0)
     run = settlement.run_period(session, _period(), p.staff)
     settlement.mark_paid(session, run.batch.statements[0], p.staff, "PAY-0001")
@@ -158,7 +146,7 @@ def test_a_clawback_is_deducted_from_the_next_statement_and_audited(session):
 
 def test_a_posting_cannot_be_in_two_batches(session):
     p = osup.parties(session)
-    order = _funded_order(session, p)
+    order = osup.funded_order(session, p)
     first = _approve(session, order, p, 0)
     run = settlement.run_period(session, _period(), p.staff)
     session.commit()
@@ -173,7 +161,7 @@ def test_a_posting_cannot_be_in_two_batches(session):
 
 def test_statement_page_lists_milestone_releases(client, session):
     p = osup.parties(session)
-    order = _funded_order(session, p)
+    order = osup.funded_order(session, p)
     _approve(session, order, p, 0)
     run = settlement.run_period(session, _period(), p.staff)
     session.commit()
@@ -198,7 +186,7 @@ def test_a_refund_after_completion_never_takes_back_money_paid_out(session):
     """A release paid out in an earlier statement is not the order's to refund any more:
     "Refund after capture" refuses it (pointing to the clawback) and the clawback takes it."""
     p = osup.parties(session)
-    order = _funded_order(session, p)
+    order = osup.funded_order(session, p)
     _approve(session, order, p, 0)
     run = settlement.run_period(session, _period(), p.staff)
     settlement.mark_paid(session, run.batch.statements[0], p.staff, "PAY-0001")
