@@ -1,5 +1,7 @@
 """The seeded two-level category tree (DESIGN.md §3); admins may edit it later."""
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -85,3 +87,24 @@ def top_level_categories(session: Session) -> list[Category]:
             .order_by(Category.position)
         )
     )
+
+
+@dataclass(frozen=True)
+class MenuCategory:
+    """A category of the navigation menu as plain data (shared by every request of a
+    process, so no ORM object), with its sub-categories."""
+    id: int
+    slug: str
+    name: str
+    name_zh: str
+    children: tuple["MenuCategory", ...] = ()
+
+
+def category_menu(session: Session) -> list[MenuCategory]:
+    """The top-level categories with their children, in menu order."""
+    return [
+        MenuCategory(top.id, top.slug, top.name, top.name_zh, tuple(
+            MenuCategory(child.id, child.slug, child.name, child.name_zh)
+            for child in top.children))
+        for top in top_level_categories(session)
+    ]

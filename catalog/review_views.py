@@ -136,8 +136,10 @@ def _section(*, product: Product | None = None, org: Organisation | None = None)
     scope = ({"product_id": product.id} if product is not None
              else {"subject_org_id": org.id})
     summary = reviews.rating_summary(db.session, side="buyer", **scope)
+    # The summary counted the same reviews: no second count, and no list query when none.
     page = paginate(db.session, reviews.counted_reviews(db.session, side="buyer", **scope),
-                    parse_page(request.args.get("rpage")), REVIEWS_PER_PAGE)
+                    parse_page(request.args.get("rpage")), REVIEWS_PER_PAGE,
+                    total=summary.count)
     # A cached page with these reviews shows a line about each author (size, industry).
     page_cache.note_scopes(*{f"o:{review.author_org_id}" for review in page.items})
     if product is not None:

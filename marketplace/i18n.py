@@ -20,14 +20,15 @@ and ``local_month_bounds`` turn a local calendar date into the UTC instants to q
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date as babel_format_date
 from babel.dates import format_datetime as babel_format_datetime
-from flask import current_app, has_app_context, has_request_context, request
-from flask_babel import get_locale
+from flask import current_app, g, has_app_context, has_request_context, request
+from flask_babel import get_locale, get_translations
 from flask_login import current_user
 
 from marketplace.extensions import babel
@@ -94,7 +95,32 @@ def current_locale() -> str:
     """The request's locale as a string ("zh_Hans_CN", "en"); Chinese outside requests."""
     if not has_request_context():
         return DEFAULT_LOCALE
-    return str(get_locale() or DEFAULT_LOCALE)
+    return _per_request_locale("locale_name", lambda: str(get_locale() or DEFAULT_LOCALE))
+
+
+def _per_request_locale(name: str, compute):
+    """``compute()``, kept for the rest of the request while its locale stays the same.
+
+    Flask-Babel resolves the domain, the locale and its cache on every call (tens of
+    microseconds), and a page asks hundreds of times (each ``_()`` in a template). The value
+    is kept beside Flask-Babel's own request state and tied to the locale object it holds,
+    so ``force_locale`` (mail in the recipient's language) and ``refresh()`` still switch.
+    """
+    state = g.get("_flask_babel") if has_app_context() else None
+    if state is not None:
+        kept = state.__dict__.get(name)
+        if kept is not None and kept[0] is state.__dict__.get("babel_locale"):
+            return kept[1]
+    value = compute()  # resolves the locale: Flask-Babel's state exists from here on
+    state = g.get("_flask_babel") if has_app_context() else None
+    if state is not None and state.__dict__.get("babel_locale") is not None:
+        setattr(state, name, (state.babel_locale, value))
+    return value
+
+
+def request_translations():
+    """The gettext catalogue of this request's language (see ``_per_request_locale``)."""
+    return _per_request_locale("translations", get_translations)
 
 
 def html_lang(locale: str | None = None) -> str:
@@ -185,8 +211,11 @@ def _formatting_locale(locale: str) -> Locale:
 
 # --------------------------------------------------------------------------- content
 
+_CJK = re.compile("[\u3400-\u9fff]")
+
+
 def has_cjk(text: str | None) -> bool:
-    return bool(text) and any("\u3400" <= ch <= "\u9fff" for ch in text)
+    return bool(text) and _CJK.search(text) is not None
 
 
 def local_text(primary: str | None, alternative: str | None = None,
@@ -221,6 +250,14 @@ def init_app(app) -> None:
                           str(app.config.get("TRANSLATIONS_DIR")))
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     env = app.jinja_env
+    # The templates' _() and ngettext() with the catalogue looked up once per request.
+    env.install_gettext_callables(
+        gettext=lambda s: request_translations().ugettext(s),
+        ngettext=lambda s, p, n: request_translations().ungettext(s, p, n),
+        pgettext=lambda c, s: request_translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: request_translations().unpgettext(c, s, p, n),
+        newstyle=True,
+    )
     env.filters["datetime"] = format_datetime
     env.filters["date"] = format_date
     env.globals["html_lang"] = html_lang

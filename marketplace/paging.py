@@ -59,12 +59,18 @@ def parse_page(raw) -> int:
     return max(1, min(page, 1_000_000))
 
 
-def paginate(session: Session, stmt, page: int, page_size: int, *, scalars: bool = True) -> Page:
-    """Run ``stmt`` for one page. Pages past the end show the last page."""
+def paginate(session: Session, stmt, page: int, page_size: int, *, scalars: bool = True,
+             total: int | None = None) -> Page:
+    """Run ``stmt`` for one page. Pages past the end show the last page. ``total``: the
+    number of rows ``stmt`` gives, when the caller has already counted them."""
     page_size = max(1, int(page_size))
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    if total is None:
+        total = session.scalar(
+            select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     pages = max(1, -(-total // page_size))
     page = max(1, min(page, pages))
+    if not total:
+        return Page(items=[], total=0, page=1, page_size=page_size)
     limited = stmt.limit(page_size).offset((page - 1) * page_size)
     if scalars:
         items = list(session.scalars(limited).unique())

@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from catalog import page_cache
 from catalog import services as catalog_services
-from catalog.categories import top_level_categories
+from catalog.categories import category_menu
 from catalog.views import category_counts
 from marketplace import i18n
 from marketplace.database import db
@@ -17,10 +17,12 @@ bp = Blueprint("main", __name__)
 
 @bp.app_context_processor
 def _navigation():
-    # Two small queries per page; the category menu changes only when admins edit the tree.
+    # The category menu changes only when admins edit the tree (which drops every cached
+    # value): built once per process, not two queries on every page.
     if g.get("database_unavailable"):  # the 503 page (marketplace/errors.py) queries nothing
         return {"nav_categories": []}
-    return {"nav_categories": top_level_categories(db.session)}
+    return {"nav_categories": page_cache.by_version(
+        "category_menu", lambda: category_menu(db.session), scope="menu")}
 
 
 @bp.get("/")

@@ -14,6 +14,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from markupsafe import Markup, escape
 
 from catalog import compare, favourites, page_cache
 from catalog.search.console import logs_searches, note_results
@@ -76,7 +77,33 @@ def current_path() -> str:
     return path[:-1] if path.endswith("?") else path
 
 
+# Where a listing's id goes in buttons rendered once per request (``listing_buttons``). It
+# is markup: anything a user typed is escaped on the way out, so it can only come from here.
+LISTING_ID_MARKER = Markup("<!--listing-id-->")
+
+
+def listing_buttons(product_id: int, compare_button: bool = True) -> Markup:
+    """The viewer's small favourite star (and compare button) of one listing in a list.
+
+    Between the listings of a page they differ only in the id and in being on or off, so
+    each on/off variant is rendered once per request with a marker for the id and the
+    listing's id put in; a results page otherwise renders two includes per listing, each
+    in a new template context.
+    """
+    fav_on = viewer_can_collect() and product_id in favourite_state().products
+    cmp_on = compare_button and product_id in compare_ids()
+    variants = g.setdefault("listing_button_variants", {})
+    key = (fav_on, cmp_on, compare_button)
+    html = variants.get(key)
+    if html is None:
+        html = variants[key] = Markup(render_template(  # noqa: S704 - an autoescaped template
+            "catalog/_listing_buttons.html", listing_id=LISTING_ID_MARKER, fav_on=fav_on,
+            cmp_on=cmp_on, compare_button=compare_button))
+    return html.replace(LISTING_ID_MARKER, escape(int(product_id)))
+
+
 TEMPLATE_GLOBALS = {
+    "listing_buttons": listing_buttons,
     "favourite_state": favourite_state,
     "viewer_signed_in": viewer_signed_in,
     "can_collect": viewer_can_collect,
