@@ -391,6 +391,33 @@ def test_two_workers_see_each_others_changes(app, session, p, listing, second_wo
     assert worker_one.get(path).status_code == 404
 
 
+def test_the_category_menu_is_built_once_and_follows_a_rename_in_every_worker(
+        app, session, p, listing, second_worker):
+    """The navbar's category menu is kept per process (no two queries on every page, for
+    members too); an admin's rename shows on the next page of every worker."""
+    def menu(worker_client) -> str:
+        fresh_request()
+        html = text(worker_client.get("/cart"))  # a member's page: never the page cache
+        return html[html.index('class="dropdown-menu"'):][:4000]
+
+    buyer_one, buyer_two = app.test_client(), second_worker.test_client()
+    for worker_client in (buyer_one, buyer_two):
+        fresh_request()
+        support.login(worker_client, p.buyer)
+        shown = menu(worker_client)  # in the member's language
+        assert ">Intellectual property<" in shown or ">知识产权<" in shown
+    with app.app_context(), count_queries() as counted:
+        menu(buyer_one)
+    assert not [sql for sql in counted.statements if "FROM category" in sql], counted.report()
+
+    top = factories.category(session, "ip")  # an admin renames a top-level category
+    top.name, top.name_zh = "IP and patents", "知识产权与专利"
+    session.commit()
+    for worker_client in (buyer_one, buyer_two):
+        shown = menu(worker_client)
+        assert ">IP and patents<" in shown or ">知识产权与专利<" in shown
+
+
 def test_without_the_version_row_nothing_is_cached(session, client, listing):
     session.execute(CatalogVersion.__table__.delete())
     session.commit()
