@@ -402,6 +402,12 @@ def rating_summary(session: Session, *, side: str = "buyer", product_id: int | N
     """Counted reviews of a listing or an organisation: the average, the average of each
     dimension and how many reviews fall on each whole star (5 to 1)."""
     dims = SIDE_DIMENSIONS[side]
+    if side == "buyer" and product_id is not None and subject_org_id is None:
+        listing = session.get(Product, product_id)  # usually already in the session
+        if listing is not None and not listing.rating_count:
+            # The listing's count of counted reviews is kept with every change of what
+            # counts (refresh_product_rating): none, so nothing to add up.
+            return _summary(side, 0, 0, [0] * len(dims), [0] * 5)
     bucket = (Review.score_x100 + 50) // 100
     row = session.execute(
         select(func.count(Review.id), func.coalesce(func.sum(Review.score_x100), 0),
@@ -412,6 +418,12 @@ def rating_summary(session: Session, *, side: str = "buyer", product_id: int | N
     count, total = int(row[0]), int(row[1])
     sums = [int(value) for value in row[2:2 + len(dims)]]
     buckets = [int(value) for value in row[2 + len(dims):]]
+    return _summary(side, count, total, sums, buckets)
+
+
+def _summary(side: str, count: int, total: int, sums: list[int],
+             buckets: list[int]) -> RatingSummary:
+    dims = SIDE_DIMENSIONS[side]
     summary = RatingSummary(side=side, count=count)
     summary.average_x100 = ratio_x100(total, count) if count else None
     summary.dimensions = [
