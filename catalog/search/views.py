@@ -125,7 +125,9 @@ def _index_generation() -> int:
 @logs_searches
 @page_cache.cached_for_visitors(extra_key=_index_generation)
 def search_page():
-    tree = CategoryTree.load(db.session)
+    # The category tree changes only with an admin's edit (which drops every cached value).
+    tree = page_cache.by_version("search_category_tree",
+                                 lambda: CategoryTree.load(db.session), scope="menu")
     params = SearchParams.from_args(request.args, tree)
     page_size = int(current_app.config.get("PAGE_SIZE") or 24)
     results = search(db.session, current_app.config["SEARCH_INDEX_DIR"], params,
