@@ -27,7 +27,7 @@ from marketplace.notifications import notify_organisation
 from orders import ledger, states, workflow
 from orders.models import Milestone, Order, ProgressUpdate
 from orders.money import format_amount, split_by_shares
-from orders.services import OrderError, _auto_start, _require_provider_working
+from orders.services import OrderError, require_provider_working, start_work_if_accepted
 
 DEFAULT_AUTO_APPROVE_DAYS = 14
 NOTICE_DAYS_BEFORE = 3
@@ -111,7 +111,7 @@ def submit(session: Session, order: Order, actor: User, milestone_id: int, note:
            now: datetime | None = None) -> tuple[Milestone, ProgressUpdate]:
     """The institution submits a milestone for the buyer's approval. The note (and files,
     attached by the caller to the returned progress update) say what was done."""
-    _require_provider_working(order, actor)
+    require_provider_working(order, actor)
     milestone = _find(order, milestone_id)
     note = (note or "").strip()
     if not note:
@@ -130,7 +130,7 @@ def submit(session: Session, order: Order, actor: User, milestone_id: int, note:
                  submitted_at=now, completed_at=now, submission_note=note,
                  submission_update_id=update_.id, auto_notice_at=None, decided_at=None):
         raise OrderError(_("This milestone is already submitted."), status=409)
-    _auto_start(session, order, actor)
+    start_work_if_accepted(session, order, actor)
     workflow.record_event(session, order, "milestone_submitted", actor,
                           note=f"Milestone “{milestone.title}” submitted: {note}")
     days = auto_approve_days()

@@ -125,14 +125,16 @@ def start(session: Session, order: Order, actor: User, note: str = "") -> Outcom
     return _fire(session, order, "start", actor, note)
 
 
-def _auto_start(session: Session, order: Order, actor: User) -> None:
+def start_work_if_accepted(session: Session, order: Order, actor: User) -> None:
+    """The institution's first progress or milestone starts the work (accepted -> in
+    progress)."""
     if order.status == "accepted":
         workflow.transition(session, order, "start", actor)
 
 
 def add_milestone(session: Session, order: Order, actor: User, title: str, share_bp: int,
                   due_date: date | None) -> Milestone:
-    _require_provider_working(order, actor)
+    require_provider_working(order, actor)
     title = title.strip()
     if not title:
         raise OrderError(_("Give the milestone a title."))
@@ -203,22 +205,23 @@ def milestones_completed(session: Session, order: Order, now: datetime) -> None:
         .execution_options(synchronize_session=False))
 
 
-def _require_provider_working(order: Order, actor: User) -> None:
+def require_provider_working(order: Order, actor: User) -> None:
+    """Only the order's institution, and only while the work is on (states.PROVIDER_WORKING)."""
     if workflow.role_of(order, actor) != "provider":
         raise workflow.NotAllowed(_("Only the institution handling this order can do that."))
-    if order.status not in ("accepted", "in_progress"):
+    if order.status not in states.PROVIDER_WORKING:
         raise workflow.WrongState(_("Milestones and progress are posted while the work is "
                                     "accepted or in progress."))
 
 
 def post_progress(session: Session, order: Order, actor: User, percent: int,
                   note: str) -> ProgressUpdate:
-    _require_provider_working(order, actor)
+    require_provider_working(order, actor)
     if not 0 <= percent <= 100:
         raise OrderError(_("Progress is a percentage from 0 to 100."))
     if not note.strip():
         raise OrderError(_("Say what was done."))
-    _auto_start(session, order, actor)
+    start_work_if_accepted(session, order, actor)
     update_ = ProgressUpdate(order_id=order.id, author_id=actor.id, percent=percent,
                              note=note.strip())
     session.add(update_)

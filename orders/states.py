@@ -168,6 +168,9 @@ MILESTONE_SUBMITTABLE: tuple[str, ...] = ("pending", "changes_requested")
 MILESTONE_AWAITING_SUBMISSION: tuple[str, ...] = MILESTONE_SUBMITTABLE
 # The buyer may dispute the order naming one of these milestones.
 MILESTONE_DISPUTABLE: tuple[str, ...] = ("pending", "submitted", "changes_requested")
+# Order states in which the institution works on the order: posts progress, adds and
+# submits milestones.
+PROVIDER_WORKING: tuple[str, ...] = ("accepted", "in_progress")
 # Order states in which a submitted milestone may be approved (not while disputed, not
 # after the order closed).
 MILESTONE_APPROVABLE_ORDER: tuple[str, ...] = ("accepted", "in_progress", "delivered")
