@@ -4,7 +4,7 @@
 from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from catalog.models import Package, Product
@@ -103,8 +103,10 @@ def clear(session: Session, user: User) -> None:
 
 
 def line_count(session: Session, user: User) -> int:
-    cart = get_cart(session, user)
-    return sum(line.quantity for line in cart.lines) if cart else 0
+    """Items in the user's cart (the navbar badge on every page: one query)."""
+    return int(session.scalar(
+        select(func.coalesce(func.sum(CartLine.quantity), 0))
+        .join(Cart, Cart.id == CartLine.cart_id).where(Cart.user_id == user.id)) or 0)
 
 
 @dataclass
