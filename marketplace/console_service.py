@@ -29,6 +29,7 @@ from marketplace.notifications import notify
 from marketplace.paging import Page, paginate
 from orders import figures, sla, states, workflow
 from orders import services as order_services
+from orders import timeline as order_timeline
 from orders.models import ORDER_STATUSES, Order
 from orders.money import format_amount
 from providers import credibility
@@ -703,11 +704,10 @@ def extend_deadline(session: Session, order: Order, staff: User, new_deadline: d
     reason = _reason(reason, errors)
     if errors:
         raise InterventionError(errors)
-    what = "acceptance deadline" if field_name == "accept_by" else "due date"
     setattr(order, field_name, new_deadline)
-    before = current.strftime("%Y-%m-%d %H:%M") if current else "none"
-    after = new_deadline.strftime("%Y-%m-%d %H:%M")
-    note = f"The {what} moved from {before} to {after} UTC. {reason}"
+    note = order_timeline.note(
+        "acceptance_deadline_moved" if field_name == "accept_by" else "due_date_moved",
+        before_at=current, after_at=new_deadline, reason=reason)
     event = workflow.record_event(session, order, "deadline_extended", staff, note=note)
     audit.record(session, staff, "order.extend_deadline", order, reason, number=order.number,
                  field=field_name,
@@ -760,9 +760,8 @@ def extend_milestone(session: Session, order: Order, staff: User, milestone_id: 
     if errors:
         raise InterventionError(errors)
     milestone.due_date = new_due
-    before = current.isoformat() if current else "none"
-    note = (f"Milestone “{milestone.title}” moved from {before} to {new_due.isoformat()}. "
-            f"{reason}")
+    note = order_timeline.note("milestone_moved", title=milestone.title, before_date=current,
+                               after_date=new_due, reason=reason)
     event = workflow.record_event(session, order, "milestone_extended", staff, note=note)
     audit.record(session, staff, "order.extend_milestone", order, reason, number=order.number,
                  milestone=milestone.title, before=current.isoformat() if current else None,
@@ -785,8 +784,8 @@ def nudge(session: Session, order: Order, staff: User, party: str, reason: str):
     reason = _reason(reason, errors)
     if errors:
         raise InterventionError(errors)
-    event = workflow.record_event(session, order, "staff_nudge", staff,
-                                  note=f"Reminder sent to {PARTIES[party]}: {reason}")
+    event = workflow.record_event(session, order, "staff_nudge", staff, note=order_timeline.note(
+        "nudged_buyer" if party == "buyer" else "nudged_provider", reason=reason))
     audit.record(session, staff, "order.nudge", order, reason, number=order.number, party=party)
     _tell(session, order, (party,), "order_nudge",
           lambda: _("Order %(number)s: platform staff ask you to act", number=order.number),

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 KEYWORDS = {
     "_": None, "gettext": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2),
     "_l": None, "lazy_gettext": None, "lazy_ngettext": (1, 2),
+    "_n": None,  # marked for the catalogue, translated when shown (orders/timeline.py)
 }
 
 

@@ -25,7 +25,7 @@ from marketplace.database import utcnow
 from marketplace.i18n import local_today
 from marketplace.models import User
 from orders import cart as carts
-from orders import commission, contracts, payments, vouchers, workflow
+from orders import commission, contracts, payments, timeline, vouchers, workflow
 from orders.models import CartLine, Checkout, Order, OrderLine, Voucher
 
 DEFAULT_PAYMENT_WINDOW_DAYS = 3
@@ -221,9 +221,9 @@ def _create_order(session: Session, user: User, group: carts.CartGroup, data: Ch
     session.add(order)
     session.flush()
     order.number = order_number(order, now)
-    workflow.record_event(session, order, "placed", user,
-                          note=f"Order placed ({len(group.lines)} item"
-                               f"{'' if len(group.lines) == 1 else 's'}).")
+    items = len(group.lines)
+    workflow.record_event(session, order, "placed", user, note=timeline.note(
+        "placed_one" if items == 1 else "placed_many", count=items))
     session.flush()
     contracts.ensure_for_order(session, order, user, now)  # large packages carry a 合同
     return order

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from marketplace.database import utcnow
 from marketplace.models import User
 from marketplace.notifications import notify_organisation
-from orders import ledger, states, workflow
+from orders import ledger, states, timeline, workflow
 from orders.models import Milestone, Order, ProgressUpdate
 from orders.money import format_amount, split_by_shares
 from orders.services import OrderError, require_provider_working, start_work_if_accepted
@@ -131,8 +131,8 @@ def submit(session: Session, order: Order, actor: User, milestone_id: int, note:
                  submission_update_id=update_.id, auto_notice_at=None, decided_at=None):
         raise OrderError(_("This milestone is already submitted."), status=409)
     start_work_if_accepted(session, order, actor)
-    workflow.record_event(session, order, "milestone_submitted", actor,
-                          note=f"Milestone “{milestone.title}” submitted: {note}")
+    workflow.record_event(session, order, "milestone_submitted", actor, note=timeline.note(
+        "milestone_submitted", title=milestone.title, note=note))
     days = auto_approve_days()
     notify_organisation(
         session, order.buyer, "order_milestone",
@@ -167,12 +167,13 @@ def approve(session: Session, order: Order, actor: User | None, milestone_id: in
         session, order, share, f"Milestone “{milestone.title}” approved"[:200])
     milestone.released_amount = released
     milestone.release_posting = posting or None
-    amount_text = format_amount(released, order.currency)
     if by == "timer":
-        note = (f"Milestone “{milestone.title}” approved automatically after "
-                f"{auto_approve_days()} days without an answer; {amount_text} released.")
+        note = timeline.note("milestone_auto_approved", title=milestone.title,
+                             days=auto_approve_days(), released_amount=released,
+                             currency=order.currency)
     else:
-        note = f"Milestone “{milestone.title}” approved; {amount_text} released."
+        note = timeline.note("milestone_approved", title=milestone.title,
+                             released_amount=released, currency=order.currency)
     workflow.record_event(session, order, "milestone_approved", actor, note=note)
     notify_organisation(
         session, order.provider, "order_milestone",
@@ -201,8 +202,8 @@ def request_changes(session: Session, order: Order, actor: User, milestone_id: i
     if not _move(session, milestone, ("submitted",), "changes_requested", decided_at=now,
                  decision_note=reason[:5000]):
         raise _refusal(milestone)
-    workflow.record_event(session, order, "milestone_changes", actor,
-                          note=f"Changes requested on “{milestone.title}”: {reason}")
+    workflow.record_event(session, order, "milestone_changes", actor, note=timeline.note(
+        "milestone_changes", title=milestone.title, reason=reason))
     notify_organisation(
         session, order.provider, "order_milestone",
         lambda: _("Order %(number)s: changes requested on a milestone", number=order.number),
@@ -252,8 +253,8 @@ def send_notice(session: Session, milestone_id: int, now: datetime, days: int) -
                   days=left),
         workflow.order_link(order, "buyer"))
     workflow.record_event(session, order, "milestone_notice", workflow.SYSTEM,
-                          note=f"Buyer told that “{milestone.title}” will be approved "
-                               f"automatically in {left} day(s).")
+                          note=timeline.note("milestone_notice", title=milestone.title,
+                                             days=left))
     session.flush()
     return True
 

@@ -279,6 +279,10 @@ class OrderEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(20))
     to_status: Mapped[str | None] = mapped_column(String(20))
     note: Mapped[str] = mapped_column(Text, default="")
+    # A note the platform wrote: its key and values, put into the reader's language when
+    # shown (orders/timeline.py); ``note`` then holds the English text.
+    note_key: Mapped[str | None] = mapped_column(String(40))
+    note_args: Mapped[dict | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     order: Mapped[Order] = relationship(back_populates="events")

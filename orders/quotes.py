@@ -27,7 +27,7 @@ from marketplace.database import utcnow
 from marketplace.i18n import format_date, local_today
 from marketplace.models import User
 from marketplace.notifications import notify_organisation
-from orders import checkout, commission, contracts, payments, workflow
+from orders import checkout, commission, contracts, payments, timeline, workflow
 from orders.models import Milestone, Order, OrderLine, Quote, QuoteRequest
 from orders.money import MoneyError, format_amount, parse_share
 
@@ -248,9 +248,9 @@ def _order_for_quote(session: Session, user: User, quote: Quote, now: datetime) 
                               share_bp=item["share_bp"],
                               due_date=date.fromisoformat(item["due_date"])
                               if item.get("due_date") else None))
-    workflow.record_event(session, order, "placed", user,
-                          note=f"Quote accepted: {format_amount(quote.price, quote.currency)}, "
-                               f"delivery by {quote.due_date.isoformat()}.")
+    workflow.record_event(session, order, "placed", user, note=timeline.note(
+        "quote_accepted", price_amount=quote.price, currency=quote.currency,
+        due_date=quote.due_date))
     session.flush()
     contracts.ensure_for_order(session, order, user, now)  # its technology contract (合同)
     # A zero price (an awarded zero-fee financial proposal) leaves nothing to pay: the order
@@ -288,7 +288,8 @@ def apply(session: Session, user: User, product: Product, amount: int | None,
                        f"Application: {product.title}", "Service fee" if fee else "Application",
                        need.strip(), now, application_amount=amount,
                        application_term_months=term_months)
-    workflow.record_event(session, order, "placed", user, note="Application submitted.")
+    workflow.record_event(session, order, "placed", user,
+                          note=timeline.note("application_submitted"))
     payments.voucher.paid_in_full(session, order, workflow.SYSTEM, now=now)  # a zero fee
     session.flush()
     return order

@@ -22,6 +22,7 @@ from marketplace.database import utcnow
 from marketplace.models import User
 from marketplace.notifications import notify_organisation
 from orders import payments, states, workflow
+from orders import timeline as order_timeline
 from orders.models import Milestone, Order, OrderEvent, OrderMessage, ProgressUpdate
 from orders.money import format_amount
 from orders.stripe_gateway import GatewayError, StripeGateway
@@ -68,8 +69,7 @@ def settle_money(session: Session, order: Order, gw: StripeGateway | None = None
         session.rollback()
         log.warning("money for order %s left for the timer job: %s", order.number, exc)
         workflow.record_event(session, order, "money_pending", workflow.SYSTEM,
-                              note="The payment service could not be reached; the platform "
-                                   "will retry automatically.")
+                              note=order_timeline.note("money_pending"))
         session.commit()
         return Outcome(warning=_("The order was updated, but the payment service did not "
                                  "answer. The money will be moved automatically in a few "
@@ -146,9 +146,9 @@ def add_milestone(session: Session, order: Order, actor: User, title: str, share
     milestone = Milestone(order_id=order.id, position=len(order.milestones), title=title[:200],
                           share_bp=share_bp, due_date=due_date)
     session.add(milestone)
-    workflow.record_event(session, order, "milestone_added", actor,
-                          note=f"Milestone “{title}” ({share_bp / 100:g}%"
-                               + (f", due {due_date.isoformat()}" if due_date else "") + ").")
+    workflow.record_event(session, order, "milestone_added", actor, note=order_timeline.note(
+        "milestone_added_due" if due_date else "milestone_added", title=title,
+        share=f"{share_bp / 100:g}", **({"due_date": due_date} if due_date else {})))
     session.flush()
     session.refresh(order)
     return milestone

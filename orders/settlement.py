@@ -68,7 +68,7 @@ from marketplace.database import utcnow
 from marketplace.i18n import local_day_bounds, local_today
 from marketplace.models import Organisation, User
 from marketplace.notifications import notify
-from orders import ledger, states, workflow
+from orders import ledger, states, timeline, workflow
 from orders.models import (
     LedgerEntry,
     Milestone,
@@ -621,7 +621,8 @@ def mark_paid(session: Session, statement: SettlementStatement, actor: User, ref
         order = item.order
         if item.kind == "order" and order.status in SETTLEABLE_STATUSES:
             workflow.transition(session, order, "settle", actor, now=now,
-                                note=f"Paid out in statement {label} ({reference}).")
+                                note=timeline.note("paid_out", statement=label,
+                                                   reference=reference))
         # Each line pays its own net (a clawback line's is negative: the institution's
         # payout is that much smaller), so a release paid in an earlier statement and the
         # rest of the order paid now add up to the order's payable.

@@ -40,6 +40,7 @@ from marketplace.models import User
 from marketplace.permissions import order_role
 from orders import figures, states  # noqa: F401 (figures keeps the dashboard figures with every change)
 from orders.models import Order, OrderEvent
+from orders.timeline import EventNote
 
 ROLES = ("buyer", "provider", "staff", "system")
 SYSTEM = None  # the actor of automatic transitions (timers, webhooks)
@@ -200,7 +201,7 @@ def page_actions(order: Order, actor: User | None, role: str | None,
     }
 
 
-def check(order: Order, name: str, actor: User | None, note: str = "") -> str:
+def check(order: Order, name: str, actor: User | None, note: str | EventNote = "") -> str:
     """Raise unless ``actor`` may fire ``name`` on ``order`` now; returns the actor's role."""
     transition_ = TRANSITIONS.get(name)
     if transition_ is None:
@@ -213,7 +214,7 @@ def check(order: Order, name: str, actor: User | None, note: str = "") -> str:
         raise WrongState(_("This order is %(status)s; “%(action)s” is not possible now.",
                            status=status_label(order.status).lower(),
                            action=transition_.label))
-    if role in transition_.note_required and not (note or "").strip():
+    if role in transition_.note_required and not _note_columns(note)["note"]:
         raise NoteRequired(_("Please give a reason to %(action)s.",
                              action=transition_.label.lower()))
     if name in CONTRACT_GATED:
@@ -226,7 +227,7 @@ def check(order: Order, name: str, actor: User | None, note: str = "") -> str:
 
 
 def transition(session: Session, order: Order, name: str, actor: User | None, *,
-               note: str = "", now: datetime | None = None,
+               note: str | EventNote = "", now: datetime | None = None,
                changes: dict | None = None) -> OrderEvent:
     """Fire transition ``name``: check, change the state, record the event, notify.
 
@@ -259,26 +260,34 @@ def transition(session: Session, order: Order, name: str, actor: User | None, *,
         set_committed_value(order, key, value)
     event = OrderEvent(order_id=order.id, name=name, actor_id=getattr(actor, "id", None),
                        actor_role=role, from_status=from_status, to_status=transition_.to,
-                       note=(note or "").strip(), created_at=now)
+                       created_at=now, **_note_columns(note))
     session.add(event)
     session.flush()
     # Notifications (in this transaction) and the credibility mark (recomputed after
     # commit) subscribe to this; see marketplace/events.py for who listens.
     events.publish(session, OrderTransitioned(
         order_id=order.id, name=name, from_status=from_status, to_status=transition_.to,
-        actor_role=role, at=now, actor_id=getattr(actor, "id", None), note=(note or "").strip()))
+        actor_role=role, at=now, actor_id=getattr(actor, "id", None), note=event.note))
     session.flush()
     return event
 
 
 def record_event(session: Session, order: Order, name: str, actor: User | None,
-                 note: str = "") -> OrderEvent:
-    """A timeline entry that does not change the status (milestone, payment failure...)."""
+                 note: str | EventNote = "") -> OrderEvent:
+    """A timeline entry that does not change the status (milestone, payment failure...).
+    ``note``: what a person wrote, or a platform note (orders/timeline.py), shown in the
+    reader's language."""
     role = role_of(order, actor) or "system"
     event = OrderEvent(order_id=order.id, name=name, actor_id=getattr(actor, "id", None),
-                       actor_role=role, note=note.strip())
+                       actor_role=role, **_note_columns(note))
     session.add(event)
     return event
+
+
+def _note_columns(note: str | EventNote | None) -> dict:
+    if isinstance(note, EventNote):
+        return {"note": note.english(), "note_key": note.key, "note_args": note.args}
+    return {"note": (note or "").strip()}
 
 
 def order_link(order: Order, party: str) -> str:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.database import utcnow
 from marketplace.notifications import notify_organisation
-from orders import ledger, states, workflow
+from orders import ledger, states, timeline, workflow
 from orders.models import Order, Payment
 from orders.payments.base import PaymentMethod, get, register
 from orders.payments.core import (
@@ -223,7 +223,7 @@ def _fail(session: Session, payment: Payment, code: str | None, message: str | N
              failure_code=(code or "failed")[:64], failure_message=message):
         order = payment.order
         workflow.record_event(session, order, "payment_failed", workflow.SYSTEM,
-                              note=f"Card payment failed: {message}")
+                              note=timeline.note("payment_failed", message=message))
         notify_organisation(
             session, order.buyer, "payment_failed",
             lambda: _("Order %(number)s: payment failed", number=order.number),
@@ -250,7 +250,7 @@ def apply_intent(session: Session, payment: Payment, intent: dict,
     if status == "requires_action":
         if _move(session, payment, ("pending",), "requires_action"):
             workflow.record_event(session, payment.order, "payment_requires_action",
-                                  workflow.SYSTEM, note="Card needs 3-D Secure authentication.")
+                                  workflow.SYSTEM, note=timeline.note("requires_action"))
             outcome = "requires_action"
     elif status == "requires_payment_method" and (facts["error_code"] or facts["error_message"]):
         before = payment.status
@@ -259,8 +259,7 @@ def apply_intent(session: Session, payment: Payment, intent: dict,
     elif status == "requires_capture" and payment.status in ("canceled", "failed", "released"):
         (gw or gateway()).cancel_intent(facts["id"])
         workflow.record_event(session, payment.order, "stray_hold_cancelled", workflow.SYSTEM,
-                              note="A card authorisation arrived for a payment attempt that "
-                                   "had been replaced; it was cancelled at Stripe.")
+                              note=timeline.note("stray_hold_cancelled"))
         outcome = "stray_hold_cancelled"
     elif status in ("requires_capture", "succeeded"):
         if status == "succeeded" and payment.status in ("canceled", "failed", "released"):

@@ -35,7 +35,7 @@ from marketplace import audit, permissions
 from marketplace.database import utcnow
 from marketplace.models import User
 from marketplace.notifications import notify, notify_organisation
-from orders import ledger, vouchers, workflow
+from orders import ledger, timeline, vouchers, workflow
 from orders.models import (
     Order,
     OrderEvent,
@@ -126,8 +126,7 @@ def _hold_lapsed(session: Session, order: Order, now: datetime) -> None:
     try:
         workflow.transition(
             session, order, "lapse", workflow.SYSTEM, now=now,
-            note="The card hold expired or was released at the bank before the work was "
-                 "accepted. The buyer must pay again; nothing was charged.",
+            note=timeline.note("hold_lapsed"),
             changes={"payment_due_at": now + timedelta(days=days), "accept_by": None,
                      "paid_at": None})
     except workflow.WrongState:
@@ -190,8 +189,7 @@ def capture_failed(session: Session, order: Order, reason: str) -> CaptureFailed
     """Record a failed capture at acceptance (committed) and return the error to raise."""
     session.rollback()
     workflow.record_event(session, order, "capture_failed", workflow.SYSTEM,
-                          note=f"The card could not be captured at acceptance: {reason}. "
-                               "The order stays paid, awaiting acceptance.")
+                          note=timeline.note("capture_failed", reason=reason))
     session.commit()
     return CaptureFailed(_("The buyer's card payment could not be captured just now "
                            "(%(reason)s). Nothing changed: the order is still paid and "
@@ -238,9 +236,10 @@ def refund_payment(session: Session, payment: Payment, amount: int, actor: User 
         ledger.clawback(session, order, amount)
     else:
         ledger.refunded(session, order, amount)
-    workflow.record_event(session, order, "refund", actor,
-                          note=f"Refunded {format_amount(amount, order.currency)}"
-                               + (f": {reason.strip()}" if reason.strip() else ""))
+    workflow.record_event(session, order, "refund", actor, note=timeline.note(
+        "refund_reason", refund_amount=amount, currency=order.currency, reason=reason.strip())
+        if reason.strip() else timeline.note("refund", refund_amount=amount,
+                                             currency=order.currency))
     notify_organisation(session, order.buyer, "order_refund",
                         lambda: _("Order %(number)s: %(amount)s refunded", number=order.number,
                                   amount=format_amount(amount, order.currency)),
@@ -390,9 +389,8 @@ def staff_clawback(session: Session, order: Order, staff: User, amount: int, rea
                              "a smaller amount."), status=400)
     refund = refund_payment(session, payment, amount, staff, reason, gw, form_token,
                             clawback=True)
-    workflow.record_event(session, order, "clawback", staff,
-                          note=f"Clawback of {format_amount(amount, order.currency)} against "
-                               f"the institution's next statement: {reason.strip()}")
+    workflow.record_event(session, order, "clawback", staff, note=timeline.note(
+        "clawback", clawback_amount=amount, currency=order.currency, reason=reason.strip()))
     audit.record(session, staff, "order.clawback", order, reason.strip(), number=order.number,
                  amount=amount, payment_id=payment.id)
     notify_organisation(
@@ -544,14 +542,14 @@ def _payment_missing(session: Session, order: Order, missing: int) -> bool:
     if session.scalar(select(OrderEvent.id).where(OrderEvent.order_id == order.id,
                                                   OrderEvent.name == "payment_missing")):
         return False
-    note = (f"{format_amount(missing, order.currency)} of this order was never captured: the "
-            "card hold was released before the capture. Nothing is recognised or paid out "
-            "until staff settle it with the buyer.")
-    workflow.record_event(session, order, "payment_missing", workflow.SYSTEM, note=note)
+    event = workflow.record_event(
+        session, order, "payment_missing", workflow.SYSTEM,
+        note=timeline.note("payment_missing", missing_amount=missing, currency=order.currency))
     staff = session.scalars(permissions.staff_users()).all()
     for user in staff:
         notify(session, user, "order_payment_missing",
-               f"Order {order.number}: payment missing", note, workflow.order_link(order, "staff"))
+               f"Order {order.number}: payment missing", event.note,
+               workflow.order_link(order, "staff"))
     return True
 
 
@@ -564,9 +562,8 @@ def repay_needed(session: Session, order: Order, amount: int) -> bool:
                                                   OrderEvent.name == "repay_needed")):
         return False
     money = format_amount(amount, order.currency)
-    workflow.record_event(session, order, "repay_needed", workflow.SYSTEM,
-                          note=f"The card hold of {money} was released by the bank before it "
-                               "was captured. The buyer must pay again; staff follow up.")
+    workflow.record_event(session, order, "repay_needed", workflow.SYSTEM, note=timeline.note(
+        "repay_needed", hold_amount=amount, currency=order.currency))
     notify_organisation(
         session, order.buyer, "order_repay_needed",
         lambda: _("Order %(number)s: please pay again", number=order.number),
@@ -591,9 +588,8 @@ def _give_back_voucher(session: Session, order: Order, redemption, amount: int,
     if min(given, receivable) > 0:
         ledger.voucher_returned(session, order, min(given, receivable))
     if given:
-        workflow.record_event(session, order, "voucher_returned", actor,
-                              note=f"{format_amount(given, order.currency)} returned to the "
-                                   "innovation voucher.")
+        workflow.record_event(session, order, "voucher_returned", actor, note=timeline.note(
+            "voucher_returned", returned_amount=given, currency=order.currency))
     return given
 
 

@@ -21,7 +21,7 @@ from marketplace import permissions
 from marketplace.database import db
 from marketplace.errors import render_error
 from orders import cart as carts
-from orders import ledger, payments, workflow
+from orders import ledger, payments, timeline, workflow
 from orders.views.common import Refused, refusal_status
 
 bp = Blueprint("orders", __name__)
@@ -70,6 +70,9 @@ def _template_helpers(state) -> None:
         return carts.line_count(db.session, user)
 
     # Globals rather than a context processor: imported macros see them too.
+    app.jinja_env.globals.update(timeline_label=timeline.event_label,
+                                 timeline_note=timeline.note_text,
+                                 timeline_money_events=timeline.MONEY_EVENTS)
     app.jinja_env.globals.update(cart_count=cart_count, order_status_label=workflow.status_label,
                                  order_status_badge=workflow.status_badge, order_url=order_url,
                                  payment_method=payments.get, payment_methods=payments.all_methods,
