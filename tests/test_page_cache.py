@@ -166,6 +166,27 @@ def test_an_approved_price_edit_shows_at_once(session, client, p, listing):
         assert price_shown(text(response)), path
 
 
+def test_a_members_product_page_shows_an_approved_price_edit_at_once(session, client, p,
+                                                                     listing):
+    """The listing's pricing, details and description are a block shared by every viewer
+    (rendered once, reused by members' views): a member sees the approved edit at once."""
+    support.login(client, p.buyer)
+    product_page = f"/products/{listing.id}"
+    for _view in range(2):
+        page = get(client, product_page)
+        assert page.headers["X-Page-Cache"] == "bypass"
+        assert not price_shown(text(page))
+    data = listings.read_product(listing)
+    data.packages[0].price = 300000
+    data.description = "Now with **two** office-action replies included."
+    listings.save_listing(session, p.provider, listing, data)
+    listings.submit(session, p.provider, listing)
+    listings.approve(session, p.staff, listing)
+    session.commit()
+    page = text(get(client, product_page))
+    assert price_shown(page) and "<strong>two</strong> office-action replies" in page
+
+
 def test_a_withdrawn_listing_and_a_suspended_institution_vanish_at_once(session, client, p,
                                                                         listing):
     other = factories.product(session, title="Second cached listing")
