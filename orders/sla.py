@@ -252,7 +252,7 @@ def classify(order: Order, now: datetime, warning_days: int | None = None,
     if now > due:
         when = (_("acceptance due %(span)s ago", span=_span(now - due)) if accepting
                 else _("due %(span)s ago", span=_span(now - due)))
-        return SlaStatus("overdue", f"{when}, {figures}", due, done, round(expected),
+        return SlaStatus("overdue", _("%(when)s, %(figures)s", when=when, figures=figures), due, done, round(expected),
                          plan.overdue if plan is not None else None)
     if plan is not None and plan.overdue is not None:
         return SlaStatus("overdue", _milestone_reason(plan, done, today), due, done,
@@ -268,11 +268,11 @@ def classify(order: Order, now: datetime, warning_days: int | None = None,
         if behind_milestones and not done < expected:
             figures = _("%(done)d%% done, %(planned)d%% planned by the milestones due so far",
                         done=done, planned=plan.planned_bp // 100)
-        return SlaStatus("at_risk", f"{when}, {figures}", due, done, round(expected))
+        return SlaStatus("at_risk", _("%(when)s, %(figures)s", when=when, figures=figures), due, done, round(expected))
     if plan is not None and plan.at_risk is not None:
         return SlaStatus("at_risk", _milestone_reason(plan, done, today), due, done,
                          round(expected), plan.at_risk)
-    return SlaStatus("on_track", f"{when}, {figures}", due, done, round(expected))
+    return SlaStatus("on_track", _("%(when)s, %(figures)s", when=when, figures=figures), due, done, round(expected))
 
 
 # --------------------------------------------------------------------------- SQL
