@@ -228,7 +228,10 @@ class Order(Base):
     def progress_percent(self) -> int:
         if self.status in ("delivered", "completed", "settled"):
             return 100
-        done = [p.percent for p in self.progress_updates]
+        # What a submission the buyer sent back reported is not done (sla.py: the same in SQL).
+        sent_back = {m.submission_update_id for m in self.milestones
+                     if m.status == states.MILESTONE_SENT_BACK}
+        done = [p.percent for p in self.progress_updates if p.id not in sent_back]
         milestone_share = sum(m.share_bp for m in self.milestones
                               if m.status in states.MILESTONE_REACHED) // 100
         return max([0, milestone_share, *done])

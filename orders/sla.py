@@ -301,11 +301,22 @@ def deadline_expr():
     return case((Order.status.in_(ACCEPT_STATUSES), Order.accept_by), else_=Order.due_at)
 
 
+def _sent_back_updates(order_id):
+    """The progress updates of submissions the buyer sent back (they no longer count)."""
+    sent_back = aliased(Milestone)
+    return (select(sent_back.submission_update_id)
+            .where(sent_back.order_id == order_id,
+                   sent_back.status == states.MILESTONE_SENT_BACK,
+                   sent_back.submission_update_id.is_not(None)))
+
+
 def _work_done(order_id):
     """Percent done of the order ``order_id`` (a column) while its work is under way: the
-    higher of the best progress update and the milestones reached."""
+    higher of the best progress update (not one a sent-back submission reported) and the
+    milestones reached."""
     progress = func.coalesce(select(func.max(ProgressUpdate.percent))
-                             .where(ProgressUpdate.order_id == order_id)
+                             .where(ProgressUpdate.order_id == order_id,
+                                    ProgressUpdate.id.not_in(_sent_back_updates(order_id)))
                              .scalar_subquery(), 0)
     reached = aliased(Milestone)
     milestones = func.coalesce(select(func.sum(reached.share_bp))
@@ -319,7 +330,8 @@ def done_expr():
     """Percent done in SQL: the higher of the best progress update and milestones reached
     (the same rule as ``Order.progress_percent`` for orders still being worked on)."""
     progress = func.coalesce(select(func.max(ProgressUpdate.percent))
-                             .where(ProgressUpdate.order_id == Order.id)
+                             .where(ProgressUpdate.order_id == Order.id,
+                                    ProgressUpdate.id.not_in(_sent_back_updates(Order.id)))
                              .correlate(Order).scalar_subquery(), 0)
     milestones = func.coalesce(select(func.sum(Milestone.share_bp))
                                .where(Milestone.order_id == Order.id,

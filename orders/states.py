@@ -162,6 +162,8 @@ MILESTONE_VALUES: tuple[str, ...] = tuple(MILESTONE_TABLE)  # CHECK of milestone
 MILESTONE_REACHED: tuple[str, ...] = tuple(m.value for m in MILESTONE_STATUSES if m.reached)
 # The institution may submit (again) from these.
 MILESTONE_SUBMITTABLE: tuple[str, ...] = ("pending", "changes_requested")
+# A milestone the buyer sent back: the progress its submission reported no longer counts.
+MILESTONE_SENT_BACK = "changes_requested"
 # Milestones that still wait for the institution's (first or corrected) submission: one of
 # these past its due day makes the order overdue (orders/sla.py) and raises a deviation
 # alert (orders/alerts.py).

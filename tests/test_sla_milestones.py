@@ -226,3 +226,28 @@ def test_progress_list_filters_milestone_overdue(app, session, cases):
     # by due date too (the dashboard's overdue list reads it that way)
     flat_due, _ = _walk(session, ProgressFilters(sla="overdue", sort="due"), NOW)
     assert sorted(flat_due) == sorted(_reference(orders, NOW, "overdue"))
+
+
+def test_a_sent_back_submission_no_longer_counts_as_done(session):
+    """The institution submits the last milestone (its progress update counts its share as
+    done: 30 + 40 %); the buyer sends it back. The order is then as far as the milestones approved and the progress
+    reported otherwise, in the order page's figure and in the console's SQL alike."""
+    from orders import milestones
+
+    p = support.parties(session)
+    order = support.funded_order(session, p, shares=(3000, 3000, 4000))
+    first, _second, last = (m.id for m in order.milestones)
+    milestones.submit(session, order, p.provider, first, "Search report.")
+    milestones.approve(session, order, p.buyer, first)
+    milestones.submit(session, order, p.provider, last, "Everything filed.")
+    session.commit()
+    session.refresh(order)
+    assert order.progress_percent == 70
+
+    milestones.request_changes(session, order, p.buyer, last, "Two claims are missing.")
+    session.commit()
+    session.expire_all()
+    order = session.get(Order, order.id)
+    assert order.progress_percent == 30  # milestone 1 approved; the rest sent back
+    sql_done = session.scalar(select(sla.done_expr()).where(Order.id == order.id))
+    assert sql_done == order.progress_percent
