@@ -546,10 +546,10 @@ def _payment_missing(session: Session, order: Order, missing: int) -> bool:
         session, order, "payment_missing", workflow.SYSTEM,
         note=timeline.note("payment_missing", missing_amount=missing, currency=order.currency))
     staff = session.scalars(permissions.staff_users()).all()
-    for user in staff:
+    for user in staff:  # each in their own language
         notify(session, user, "order_payment_missing",
-               f"Order {order.number}: payment missing", event.note,
-               workflow.order_link(order, "staff"))
+               lambda: _("Order %(number)s: payment missing", number=order.number),
+               lambda: timeline.note_text(event), workflow.order_link(order, "staff"))
     return True
 
 
@@ -573,8 +573,10 @@ def repay_needed(session: Session, order: Order, amount: int) -> bool:
         workflow.order_link(order, "buyer"))
     for user in session.scalars(permissions.staff_users()).all():
         notify(session, user, "order_repay_needed",
-               f"Order {order.number}: card hold released after acceptance",
-               f"{money} was never captured; the buyer was asked to pay again.",
+               lambda: _("Order %(number)s: card hold released after acceptance",
+                         number=order.number),
+               lambda: _("%(amount)s was never captured; the buyer was asked to pay again.",
+                         amount=money),
                workflow.order_link(order, "staff"))
     return True
 
