@@ -29,9 +29,10 @@ from catalog.search.schema import (
     LOCK_FILE,
     NO_PRICE,
     PINYIN_WEIGHTS,
-    _segment_raw,
+    _segment,
     load_jieba,
     make_schema,
+    part_terms,
 )
 from catalog.search.text import pinyin_words, warm_up_in_background
 from catalog.services import visible_products_condition
@@ -61,8 +62,8 @@ def product_credibility(product: Product) -> int:
     return int(value) if value is not None else 0
 
 
-def document_for(product: Product) -> dict:
-    """The search document of one listing (provider and category loaded)."""
+def document_parts(product: Product) -> dict[str, str]:
+    """The searchable texts of one listing by part (the keys of ``FIELD_WEIGHTS``)."""
     category = product.category
     top = category.parent or category
     category_text = " ".join(filter(None, [
@@ -86,7 +87,7 @@ def document_for(product: Product) -> dict:
     # Both languages of a bilingual listing: its own title and summary and the second ones.
     title = " ".join(filter(None, [product.title, product.title_alt]))
     summary = " ".join(filter(None, [product.summary, product.summary_alt]))
-    parts = {
+    return {
         "title": title,
         "tags": tags,
         "category": category_text,
@@ -95,21 +96,36 @@ def document_for(product: Product) -> dict:
         "regions": regions_text,
         "description": _plain_markdown(product.description),
     }
-    text = "\n".join(part for name, weight in FIELD_WEIGHTS.items()
-                     for part in [parts[name]] * weight if part)
-    pinyin_text = "\n".join(part for name, weight in PINYIN_WEIGHTS.items()
-                            for part in [parts[name]] * weight if part)
+
+
+def document_for(product: Product) -> dict:
+    """The search document of one listing (provider and category loaded)."""
+    parts = document_parts(product)
+    category = product.category
+    top = category.parent or category
+    provider = product.provider
+    inst = provider.institution_type or ""
+    regions = [code for code in (product.regions or []) if isinstance(code, str)]
+    # Text fields get lists of terms, which Whoosh indexes as they are: each part is analysed
+    # once (schema.part_terms) and repeated ``weight`` times, the same terms, frequencies and
+    # lengths as analysing the repeated text, at a fraction of the cost (tests/test_search_
+    # index_terms.py holds the two equal).
+    text_terms = {name: part_terms("text", part) for name, part in parts.items()}
+    spelled = ("title", "summary", "tags", "category")
     published = product.published_at or product.created_at or datetime.now(UTC)
     return {
         "id": str(product.id),
         "pid": product.id,
-        "text": text,
-        "title": title,
-        "spell": " ".join([title, summary, tags, category_text]),
-        "pinyin": pinyin_text,
-        "initials": pinyin_text,
-        "pyword": pinyin_words(word for word, _s, _e in _segment_raw(
-            " ".join([title, tags, category_text]))),
+        "text": [term for name, weight in FIELD_WEIGHTS.items()
+                 for term in text_terms[name] * weight],
+        "title": list(text_terms["title"]),
+        "spell": [term for name in spelled for term in part_terms("spell", parts[name])],
+        "pinyin": [term for name, weight in PINYIN_WEIGHTS.items()
+                   for term in part_terms("pinyin", parts[name]) * weight],
+        "initials": [term for name, weight in PINYIN_WEIGHTS.items()
+                     for term in part_terms("initials", parts[name]) * weight],
+        "pyword": pinyin_words(word for name in ("title", "tags", "category")
+                               for word, _s, _e in _segment(parts[name])),
         "region": ",".join(regions),
         "cat_top": str(top.id),
         "cat_sub": str(category.id) if category is not top else "",
