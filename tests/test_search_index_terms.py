@@ -110,3 +110,25 @@ def test_every_demo_listing_indexes_like_the_repeated_text(demo):
     assert len(products) > 300
     for product in products:
         assert_same_postings(product)
+
+
+def test_text_without_traditional_characters_skips_opencc_and_reads_the_same():
+    """to_simplified returns a run OpenCC could not change without converting it; every
+    dictionary key, alone and inside simplified text, still converts as OpenCC does."""
+    from opencc import OpenCC
+
+    from catalog.search import text
+
+    opencc = OpenCC("t2s")
+    text.to_simplified.cache_clear()
+    text._t2s()
+    keys = [key for group in opencc._dict_chain_data for _l, _s, table in group
+            for key in table]
+    assert len(keys) > 4000 and text._t2s_phrases  # e.g. 沈默, made of no key characters
+    samples = ["发明专利申请代理", "科技型中小企业信用贷款", "知识产权质押融资", "有序发展"]
+    samples += keys + [f"专利{key}申请" for key in keys[::7]]
+    samples += [f"技术{phrase}转移" for phrase in text._t2s_phrases]
+    for sample in samples:
+        assert text.to_simplified(sample) == opencc.convert(sample), sample
+    assert text._unchanged_by_t2s("科技型中小企业信用贷款")
+    assert not text._unchanged_by_t2s("專利") and not text._unchanged_by_t2s("历史沈默")
