@@ -94,7 +94,7 @@ def _deleted_share() -> float:
 
 @cli.command("search-merge")
 @click.option("--full", is_flag=True,
-              help="Rewrite the whole index into one segment (about a third of a rebuild).")
+              help="Rewrite the whole index into one segment (about half a rebuild).")
 def search_merge_command(full):
     """Merge the search index's small segments (left by outbox drains) into one."""
     index_dir = current_app.config["SEARCH_INDEX_DIR"]

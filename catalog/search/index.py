@@ -337,7 +337,8 @@ def merge_segments(index_dir, *, full: bool = False, deleted_share: float = 0.1,
     the deleted documents one by one, so the scheduled merge (``search-merge``, or
     ``drain-outbox --loop`` past ``SEARCH_MERGE_SEGMENTS``) leaves one or two: the small ones
     merged, the big one rewritten only with ``full`` or too many deletions (it costs about
-    a third of a rebuild). Readers keep the old segments until the merge commits.
+    half a rebuild: no analysis, but every posting sorted and written again). Readers keep
+    the old segments until the merge commits.
     """
     from contextlib import nullcontext
 
@@ -351,7 +352,7 @@ def merge_segments(index_dir, *, full: bool = False, deleted_share: float = 0.1,
             result.skipped = True
             return result
         started = time.perf_counter()
-        writer = ix.writer(limitmb=256)
+        writer = ix.writer(limitmb=512)  # merged postings go through the same sort (reindex_all)
         segments = list(writer.segments)
         chosen = _segments_to_merge(segments, full, deleted_share)
         result.segments_before = result.segments_after = len(segments)
