@@ -106,6 +106,11 @@ def test_too_many_deleted_versions_make_the_big_segment_merge_too(session, index
     assert merge_segments(index_dir, deleted_share=0.1).segments_after == 1
 
 
+def test_an_empty_index_has_nothing_to_merge(index_dir):
+    assert segment_count(index_dir) == 0
+    assert "0 segments; nothing to merge" in str(merge_segments(index_dir, full=True))
+
+
 def test_the_merge_waits_for_no_one_when_asked_not_to(session, index_dir, catalogue):
     before = segment_count(index_dir)
     with index_write_lock(index_dir):

@@ -309,8 +309,10 @@ class MergeResult:
 
 def segment_count(index_dir) -> int:
     """Segments of the index's current generation (each outbox drain commit adds one)."""
-    with open_index(index_dir).reader() as reader:
-        return len(list(reader.leaf_readers()))
+    from whoosh.reading import SegmentReader
+
+    with open_index(index_dir).reader() as reader:  # an empty index has an EmptyReader
+        return sum(isinstance(leaf, SegmentReader) for leaf, _offset in reader.leaf_readers())
 
 
 def _segments_to_merge(segments, full: bool, deleted_share: float) -> list:
