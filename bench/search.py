@@ -6,6 +6,7 @@ Run by hand, not as a test:
     .venv/bin/python bench/search.py --sizes 10000   # quicker
     .venv/bin/python bench/search.py --sizes 2000 --runs 50   # a check that it runs (~15 s)
     .venv/bin/python bench/search.py --relevance     # relevance set per kind of query (~20 s)
+    .venv/bin/python bench/search.py --sizes 100000 --index-only   # bulk index times only
 
 For each size it builds a deterministic synthetic catalogue (fixed seed, English and Chinese
 vocabulary drawn from the real category tree), indexes it with ``catalog.search.index`` and
@@ -287,15 +288,30 @@ def dir_size(path: Path) -> int:
 
 # --------------------------------------------------------------------------- whoosh side
 
-def build_whoosh(listings, index_dir: Path) -> float:
-    started = time.perf_counter()
+def clear_text_caches() -> None:
+    """Empty the per-process caches of text analysis (jieba segmentation, OpenCC, pinyin,
+    analysed parts), so each bulk build pays for its own analysis: the FTS5 load runs second
+    and would otherwise find every listing's words already segmented by the Whoosh build."""
+    import catalog.search.schema
+    import catalog.search.text
+
+    for module in (catalog.search.schema, catalog.search.text):
+        for value in vars(module).values():
+            if callable(getattr(value, "cache_clear", None)):
+                value.cache_clear()
+
+
+def build_whoosh(listings, index_dir: Path) -> tuple[float, float]:
+    """Seconds (wall, CPU) to index ``listings`` into a new index."""
+    clear_text_caches()
+    started, cpu = time.perf_counter(), time.process_time()
     ix = open_index(index_dir)
     with index_write_lock(index_dir):
         writer = ix.writer(limitmb=512)
         for listing in listings:
             writer.add_document(**document_for(listing))
         writer.commit()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 def whoosh_update_latency(listings, index_dir: Path, tree) -> tuple[float, float, float]:
@@ -524,8 +540,18 @@ def outbox_latency(engine, index_dir: Path, listings, samples: int) -> dict[str,
 FTS_COLUMNS = ["text"]  # the same weighted text field the Whoosh index searches
 
 
-def build_fts(listings, path: Path, tree) -> float:
-    started = time.perf_counter()
+def fts_text(value) -> str:
+    """The analysed terms of a document's text field, space separated (documents carry them
+    as a list of terms; older ones as the text to analyse)."""
+    if isinstance(value, str):
+        return " ".join(t for t, _s, _e in analyze(value))
+    return " ".join(value)
+
+
+def build_fts(listings, path: Path, tree) -> tuple[float, float]:
+    """Seconds (wall, CPU) to load ``listings`` into a new FTS5 table, analysis included."""
+    clear_text_caches()
+    started, cpu = time.perf_counter(), time.process_time()
     conn = sqlite3.connect(path)
     conn.execute(f"CREATE VIRTUAL TABLE fts USING fts5({', '.join(FTS_COLUMNS)}, "
                  "tokenize='unicode61')")
@@ -535,8 +561,7 @@ def build_fts(listings, path: Path, tree) -> float:
     rows, metas, regions = [], [], []
     for listing in listings:
         doc = document_for(listing)
-        rows.append((listing.id, *[" ".join(t for t, _s, _e in analyze(doc[c]))
-                                   for c in FTS_COLUMNS]))
+        rows.append((listing.id, *[fts_text(doc[c]) for c in FTS_COLUMNS]))
         metas.append((listing.id, int(doc["cat_top"]), int(doc["cat_sub"] or 0),
                       doc["institution_type"], int(doc["voucher"]), doc["price_from"],
                       doc["rating"], doc["sales_count"], int(listing.published_at.timestamp())))
@@ -550,7 +575,7 @@ def build_fts(listings, path: Path, tree) -> float:
     conn.execute("CREATE INDEX ix_region ON region(id, code)")
     conn.commit()
     conn.close()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 def fts_match(text: str) -> str:
@@ -621,7 +646,7 @@ def _p(values: list[float]) -> str:
 
 
 def bench(size: int, runs: int, workdir: Path, reuse: bool, samples: int,
-          first_seen_count: int = 200) -> None:
+          first_seen_count: int = 200, index_only: bool = False) -> None:
     print(f"\n=== {size:,} listings ===", flush=True)
     started = time.perf_counter()
     listings, tree = make_corpus(size)
@@ -634,13 +659,19 @@ def bench(size: int, runs: int, workdir: Path, reuse: bool, samples: int,
         fts_path.unlink(missing_ok=True)
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db_path}{suffix}").unlink(missing_ok=True)
-        seconds = build_whoosh(listings, index_dir)
-        print(f"Whoosh bulk index: {seconds:.1f}s ({size / seconds:,.0f} listings/s)", flush=True)
-        seconds = build_fts(listings, fts_path, tree)
-        print(f"FTS5 bulk load (same analysed text): {seconds:.1f}s", flush=True)
-    engine = build_database(listings, tree, db_path)
+        whoosh_s, whoosh_cpu = build_whoosh(listings, index_dir)
+        print(f"Whoosh bulk index: {whoosh_s:.1f}s, CPU {whoosh_cpu:.1f}s "
+              f"({size / whoosh_s:,.0f} listings/s)", flush=True)
+        fts_s, fts_cpu = build_fts(listings, fts_path, tree)
+        print(f"FTS5 bulk load (same analysed text): {fts_s:.1f}s, CPU {fts_cpu:.1f}s; "
+              f"Whoosh/FTS5 {whoosh_s / fts_s:.1f}x (CPU {whoosh_cpu / fts_cpu:.1f}x); both "
+              f"from empty text-analysis caches", flush=True)
     print(f"index size: Whoosh {dir_size(index_dir) / 1e6:.1f} MB, "
           f"FTS5 {fts_path.stat().st_size / 1e6:.1f} MB", flush=True)
+    if index_only:
+        forget_index(index_dir)
+        return
+    engine = build_database(listings, tree, db_path)
 
     queries = keyword_queries()
     cold, first, whoosh = whoosh_queries(index_dir, tree, queries, runs, samples)
@@ -746,6 +777,8 @@ def main() -> None:
     parser.add_argument("--workdir", default=None, help="Keep indexes here (default: a temp dir).")
     parser.add_argument("--reuse", action="store_true",
                         help="Reuse indexes already in --workdir instead of rebuilding them.")
+    parser.add_argument("--index-only", action="store_true",
+                        help="Only the bulk index times (Whoosh and FTS5), no queries.")
     parser.add_argument("--relevance", action="store_true",
                         help="Only score the relevance set (tests/data/search_relevance.json) "
                              "on the demo catalogue and print the table per kind of query.")
@@ -758,7 +791,8 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     try:
         for size in (int(s) for s in args.sizes.split(",")):
-            bench(size, args.runs, workdir, args.reuse, args.cold_samples, args.first_seen)
+            bench(size, args.runs, workdir, args.reuse, args.cold_samples, args.first_seen,
+                  args.index_only)
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Commands of the catalogue: `flask --app marketplace reindex | drain-outbox |
+"""Commands of the catalogue: `flask --app marketplace reindex | drain-outbox | search-merge |
 publish-reviews`."""
 
 from datetime import UTC, datetime
@@ -11,7 +11,13 @@ from sqlalchemy import func, select
 from catalog import reviews
 from catalog.models import Product
 from catalog.search import replicas as search_replicas
-from catalog.search.index import built_marker, indexed_ids, reindex_all
+from catalog.search.index import (
+    built_marker,
+    indexed_ids,
+    merge_segments,
+    reindex_all,
+    segment_count,
+)
 from catalog.search.worker import drain_outbox
 from catalog.services import visible_products_condition
 from marketplace import jobs
@@ -55,12 +61,49 @@ def drain_command(loop, interval):
         # Rides out database restarts (marketplace/jobs.py run_loop).
         def step():
             result = drain_outbox(db.session, index_dir)
-            return str(result) if result.rows or result.notices else None
+            if not (result.rows or result.notices):
+                return None
+            merged = _merge_if_many_segments(index_dir, result)
+            return f"{result} {merged}" if merged else str(result)
 
         jobs.run_loop("drain-outbox", step, interval=interval, lock_name=lock_name)
         return
-    jobs.run("drain-outbox", lambda job: str(drain_outbox(db.session, index_dir)),
-             lock_name=lock_name)
+
+    def body(job):
+        result = drain_outbox(db.session, index_dir)
+        merged = _merge_if_many_segments(index_dir, result)
+        return f"{result} {merged}" if merged else str(result)
+
+    jobs.run("drain-outbox", body, lock_name=lock_name)
+
+
+def _merge_if_many_segments(index_dir, result) -> str:
+    """After a drain that wrote to the index: merge its small segments once there are more
+    than SEARCH_MERGE_SEGMENTS (each drain commit adds one)."""
+    threshold = current_app.config.get("SEARCH_MERGE_SEGMENTS") or 0
+    if result.skipped or not result.rows or threshold <= 0:
+        return ""
+    if segment_count(index_dir) <= threshold:
+        return ""
+    return str(merge_segments(index_dir, deleted_share=_deleted_share()))
+
+
+def _deleted_share() -> float:
+    return float(current_app.config.get("SEARCH_MERGE_DELETED_SHARE") or 0.1)
+
+
+@cli.command("search-merge")
+@click.option("--full", is_flag=True,
+              help="Rewrite the whole index into one segment (about half a rebuild).")
+def search_merge_command(full):
+    """Merge the search index's small segments (left by outbox drains) into one."""
+    index_dir = current_app.config["SEARCH_INDEX_DIR"]
+
+    def body(job):
+        return str(merge_segments(index_dir, full=full, deleted_share=_deleted_share()))
+
+    jobs.run("search-merge", body, lock_name=(
+        f"search-merge:{search_replicas.replica_name(index_dir, current_app.config)}"))
 
 
 @cli.command("publish-reviews")

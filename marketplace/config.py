@@ -94,6 +94,13 @@ def load_config() -> dict:
         "SEARCH_OUTBOX_RETENTION_SECONDS": (float(os.environ["SEARCH_OUTBOX_RETENTION_SECONDS"])
                                             if os.environ.get("SEARCH_OUTBOX_RETENTION_SECONDS")
                                             else None),
+        # Search-index segments (catalog/search/index.py merge_segments): `drain-outbox`
+        # merges the small segments its commits leave once there are more than this many
+        # (0: only `search-merge` merges), and also rewrites the big one when more than this
+        # share of its listings are old versions of edited or removed ones.
+        "SEARCH_MERGE_SEGMENTS": _int("SEARCH_MERGE_SEGMENTS", 8),
+        "SEARCH_MERGE_DELETED_SHARE": float(os.environ.get("SEARCH_MERGE_DELETED_SHARE")
+                                            or 0.1),
         "UPLOAD_DIR": os.environ.get("UPLOAD_DIR", str(INSTANCE_DIR / "uploads")),
         # Email (marketplace/mail.py): how `send-mail` delivers the outbox table. `outbox`
         # sends nothing (development, tests), `console` prints to stdout (local

@@ -14,6 +14,8 @@ import logging
 import os
 import re
 import threading
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,9 +31,10 @@ from catalog.search.schema import (
     LOCK_FILE,
     NO_PRICE,
     PINYIN_WEIGHTS,
-    _segment_raw,
+    _segment,
     load_jieba,
     make_schema,
+    part_terms,
 )
 from catalog.search.text import pinyin_words, warm_up_in_background
 from catalog.services import visible_products_condition
@@ -61,8 +64,8 @@ def product_credibility(product: Product) -> int:
     return int(value) if value is not None else 0
 
 
-def document_for(product: Product) -> dict:
-    """The search document of one listing (provider and category loaded)."""
+def document_parts(product: Product) -> dict[str, str]:
+    """The searchable texts of one listing by part (the keys of ``FIELD_WEIGHTS``)."""
     category = product.category
     top = category.parent or category
     category_text = " ".join(filter(None, [
@@ -86,7 +89,7 @@ def document_for(product: Product) -> dict:
     # Both languages of a bilingual listing: its own title and summary and the second ones.
     title = " ".join(filter(None, [product.title, product.title_alt]))
     summary = " ".join(filter(None, [product.summary, product.summary_alt]))
-    parts = {
+    return {
         "title": title,
         "tags": tags,
         "category": category_text,
@@ -95,21 +98,36 @@ def document_for(product: Product) -> dict:
         "regions": regions_text,
         "description": _plain_markdown(product.description),
     }
-    text = "\n".join(part for name, weight in FIELD_WEIGHTS.items()
-                     for part in [parts[name]] * weight if part)
-    pinyin_text = "\n".join(part for name, weight in PINYIN_WEIGHTS.items()
-                            for part in [parts[name]] * weight if part)
+
+
+def document_for(product: Product) -> dict:
+    """The search document of one listing (provider and category loaded)."""
+    parts = document_parts(product)
+    category = product.category
+    top = category.parent or category
+    provider = product.provider
+    inst = provider.institution_type or ""
+    regions = [code for code in (product.regions or []) if isinstance(code, str)]
+    # Text fields get lists of terms, which Whoosh indexes as they are: each part is analysed
+    # once (schema.part_terms) and repeated ``weight`` times, the same terms, frequencies and
+    # lengths as analysing the repeated text, at a fraction of the cost (tests/test_search_
+    # index_terms.py holds the two equal).
+    text_terms = {name: part_terms("text", part) for name, part in parts.items()}
+    spelled = ("title", "summary", "tags", "category")
     published = product.published_at or product.created_at or datetime.now(UTC)
     return {
         "id": str(product.id),
         "pid": product.id,
-        "text": text,
-        "title": title,
-        "spell": " ".join([title, summary, tags, category_text]),
-        "pinyin": pinyin_text,
-        "initials": pinyin_text,
-        "pyword": pinyin_words(word for word, _s, _e in _segment_raw(
-            " ".join([title, tags, category_text]))),
+        "text": [term for name, weight in FIELD_WEIGHTS.items()
+                 for term in text_terms[name] * weight],
+        "title": list(text_terms["title"]),
+        "spell": [term for name in spelled for term in part_terms("spell", parts[name])],
+        "pinyin": [term for name, weight in PINYIN_WEIGHTS.items()
+                   for term in part_terms("pinyin", parts[name]) * weight],
+        "initials": [term for name, weight in PINYIN_WEIGHTS.items()
+                     for term in part_terms("initials", parts[name]) * weight],
+        "pyword": pinyin_words(word for name in ("title", "tags", "category")
+                               for word, _s, _e in _segment(parts[name])),
         "region": ",".join(regions),
         "cat_top": str(top.id),
         "cat_sub": str(category.id) if category is not top else "",
@@ -236,7 +254,10 @@ def reindex_all(session: Session, index_dir, batch: int = 1000, on_batch=None,
     lock = nullcontext(True) if _locked else index_write_lock(index_dir)
     with lock, Session(bind=session.get_bind()) as reader:
         position = search_replicas.start_position(reader)
-        writer = ix.writer(limitmb=256)
+        # Postings are sorted in memory up to limitmb (Whoosh's estimate, ~170 bytes each:
+        # ~270 MB for 10k listings), beyond it in runs pickled to disk one posting at a
+        # time, which cost 40 % of a 10k rebuild at 256 MB.
+        writer = ix.writer(limitmb=512)
         count = 0
         try:
             last_id = 0
@@ -263,6 +284,106 @@ def reindex_all(session: Session, index_dir, batch: int = 1000, on_batch=None,
         reader.commit()
     log.info("search index rebuilt: %d listings in %s", count, index_dir)
     return count
+
+
+# --------------------------------------------------------------------------- merging
+
+@dataclass
+class MergeResult:
+    segments_before: int = 0
+    segments_after: int = 0
+    documents: int = 0  # live documents rewritten into the merged segment
+    purged: int = 0  # deleted documents dropped for good
+    seconds: float = 0.0
+    skipped: bool = False  # another writer held the lock
+
+    def __str__(self) -> str:
+        if self.skipped:
+            return "Another writer holds the search index; nothing merged."
+        if self.segments_before == self.segments_after and not self.purged:
+            return f"The search index has {self.segments_after} segments; nothing to merge."
+        return (f"Merged the search index from {self.segments_before} segments to "
+                f"{self.segments_after}: {self.documents} listings rewritten, {self.purged} "
+                f"deleted ones dropped ({self.seconds:.1f}s).")
+
+
+def segment_count(index_dir) -> int:
+    """Segments of the index's current generation (each outbox drain commit adds one)."""
+    from whoosh.reading import SegmentReader
+
+    with open_index(index_dir).reader() as reader:  # an empty index has an EmptyReader
+        return sum(isinstance(leaf, SegmentReader) for leaf, _offset in reader.leaf_readers())
+
+
+def _segments_to_merge(segments, full: bool, deleted_share: float) -> list:
+    """All segments but the largest (the bulk of the catalogue, written by ``reindex``),
+    which is rewritten too only when ``full`` or when more than ``deleted_share`` of its
+    documents are deleted (edited listings leave their old version there, marked deleted)."""
+    if not segments:
+        return []
+    largest = max(segments, key=lambda segment: segment.doc_count_all())
+    rest = [segment for segment in segments if segment is not largest]
+    deleted = largest.deleted_count() / max(1, largest.doc_count_all())
+    if full or deleted > deleted_share:
+        return segments if len(segments) > 1 or largest.has_deletions() else []
+    return rest if len(rest) > 1 or any(seg.has_deletions() for seg in rest) else []
+
+
+def merge_segments(index_dir, *, full: bool = False, deleted_share: float = 0.1,
+                   blocking: bool = True, _locked: bool = False) -> MergeResult:
+    """Merge the small segments outbox drains leave behind into one, under the writer lock.
+
+    Every drain commits a segment of the listings it changed; Whoosh folds only some of
+    them together as it goes, and an edited listing's old version stays in the big segment,
+    marked deleted, until that segment is rewritten. Queries visit every segment and skip
+    the deleted documents one by one, so the scheduled merge (``search-merge``, or
+    ``drain-outbox --loop`` past ``SEARCH_MERGE_SEGMENTS``) leaves one or two: the small ones
+    merged, the big one rewritten only with ``full`` or too many deletions (it costs about
+    half a rebuild: no analysis, but every posting sorted and written again). Readers keep
+    the old segments until the merge commits.
+    """
+    from contextlib import nullcontext
+
+    from whoosh.reading import SegmentReader
+
+    result = MergeResult()
+    ix = open_index(index_dir)  # before the lock: creating a missing index takes it too
+    lock = nullcontext(True) if _locked else index_write_lock(index_dir, blocking=blocking)
+    with lock as held:
+        if not held:
+            result.skipped = True
+            return result
+        started = time.perf_counter()
+        writer = ix.writer(limitmb=512)  # merged postings go through the same sort (reindex_all)
+        segments = list(writer.segments)
+        chosen = _segments_to_merge(segments, full, deleted_share)
+        result.segments_before = result.segments_after = len(segments)
+        if not chosen:
+            writer.cancel()
+            return result
+        chosen_ids = {segment.segment_id() for segment in chosen}
+
+        def policy(writer, segments):
+            for segment in segments:
+                if segment.segment_id() in chosen_ids:
+                    reader = SegmentReader(writer.storage, writer.schema, segment)
+                    try:
+                        writer.add_reader(reader)
+                    finally:
+                        reader.close()
+            return [segment for segment in segments if segment.segment_id() not in chosen_ids]
+
+        result.documents = sum(segment.doc_count() for segment in chosen)
+        result.purged = sum(segment.deleted_count() for segment in chosen)
+        try:
+            writer.commit(mergetype=policy)
+        except BaseException:
+            writer.cancel()
+            raise
+        result.segments_after = len(segments) - len(chosen) + (1 if result.documents else 0)
+        result.seconds = time.perf_counter() - started
+    log.info("search index: %s", result)
+    return result
 
 
 def _visible_batch(session: Session, after_id: int, limit: int) -> list[Product]:
