@@ -539,26 +539,25 @@ class Snapshot:
         """The ``count`` best-scoring documents of ``docs``: the idf-weighted relevance of
         each required word, plus Chinese whole-word bonuses at half weight.
 
-        Fagin's threshold algorithm over each word's documents in best-first order (cached),
-        restricted to ``docs``: it stops as soon as no unseen document can beat the current
-        top ``count``, which for real queries is after a few hundred documents, not all the
-        matches.
+        One word: the start of its order known from its title matches, else its whole
+        order (``_best_for_word``). Several words: Fagin's threshold algorithm over each
+        word's documents in best-first order (cached), restricted to ``docs``: it stops as
+        soon as no unseen document can beat the current top ``count``. The orders are built
+        the second time a word is searched; the first time, the documents of ``docs`` are
+        scored column by column (``_score_docs``), which costs less than building the orders
+        for a query that may never come again.
         """
         weights = [self.idf(searcher, t) for t in text_query.atoms]
         weights += [0.5 * self.idf(searcher, t) for t in text_query.extras]
         terms = text_query.atoms + text_query.extras
-        # A word's best-first order exists (or is worth building) once the word has been
-        # ranked before; a query seen for the first time scores only what it must.
-        wanted = [self._has_ranked(term) for term in terms]
         if len(terms) == 1:
-            if not wanted[0]:
-                return self._best_unranked(searcher, terms[0], docs, count)
-            # One word: its best documents that are in ``docs``, straight off the list.
-            return list(islice(filter(docs.__contains__, self.ranked(searcher, terms[0])),
-                               count))
-        if not all(wanted):
-            # Scoring just the documents that hold every word costs less than scoring and
-            # sorting each word's documents.
+            return self._best_for_word(searcher, terms[0], docs, count)
+        # Several words: the threshold algorithm over the words' best-first orders once
+        # every word has been ranked before (the orders are built then, and cached); a query
+        # with a word seen for the first time scores just the documents holding every word
+        # instead of scoring and sorting all the documents of each word.
+        seen = [self._has_ranked(term) for term in terms]
+        if not all(seen):
             order = sorted(docs)
             parts = [self.scores_of(searcher, term, order) for term in terms]
             return self._score_docs(list(zip(weights, parts, strict=True)), order, count)
@@ -621,23 +620,46 @@ class Snapshot:
             out.update(segment.relevance_of(reader, term, local, avg_text, avg_title, offset))
         return out
 
-    def _best_unranked(self, searcher, term: str, docs, count: int) -> list:
-        """``count`` best of ``docs`` for one word seen for the first time, exactly as its
-        best-first order would give them.
+    def _best_for_word(self, searcher, term: str, docs, count: int) -> list:
+        """The ``count`` best of ``docs`` for a one-word query, exactly as the word's
+        best-first order (``ranked``) filtered by ``docs`` gives them.
 
         A listing without the word in its title scores below ``_BM25_K1 + 1`` (the text part
-        of BM25 never reaches it), so when ``count`` listings with the word in the title score
-        at least that, they are the answer and the rest of the matches need no scoring.
+        of BM25 never reaches it), so the listings with the word in the title that score at
+        least that, best first, are the start of the word's order (``title_prefix``, cached):
+        when ``count`` of ``docs`` are among them, the rest of the matches need no scoring
+        and no sorting. Otherwise the whole order, built once the word is searched again
+        (the first time, the best of ``docs`` are picked without sorting them all).
         """
-        if term not in self._scores and not is_group(term):
-            candidates = sorted(self.term_set(searcher, "title", term).intersection(docs))
-            if len(candidates) >= count:
-                scores = self.scores_of(searcher, term, candidates)
-                best = heapq.nlargest(count, filter(scores.__contains__, candidates),
-                                      key=scores.__getitem__)
-                if len(best) == count and scores[best[-1]] >= _BM25_K1 + 1:
-                    return best
-        return self._best_of(self.term_scores(searcher, term), docs, count)
+        ranked = self._values.get("ranked:" + term)
+        if ranked is None and not is_group(term):
+            best = list(islice(filter(docs.__contains__, self.title_prefix(searcher, term)),
+                               count))
+            if len(best) == count:
+                return best
+        if ranked is None and not self._has_ranked(term):
+            return self._best_of(self.term_scores(searcher, term), docs, count)
+        return list(islice(filter(docs.__contains__, ranked or self.ranked(searcher, term)),
+                           count))
+
+    def title_prefix(self, searcher, term: str) -> list:
+        """The start of ``term``'s best-first order that needs no listing without the word in
+        its title: the listings with it in the title scoring at least ``_BM25_K1 + 1``, best
+        first, ties in document order (cached per generation)."""
+        key = "prefix:" + term
+        found = self._values.get(key)
+        if found is None:
+            candidates = sorted(self.term_set(searcher, "title", term))
+            scores = self.scores_of(searcher, term, candidates)
+            bound = _BM25_K1 + 1
+            strong = [d for d in candidates if scores.get(d, 0.0) >= bound]
+            found = sorted(strong, key=scores.__getitem__, reverse=True)
+            with self._lock:
+                if sum(k.startswith("prefix:") for k in self._values) > self.MAX_TERMS // 4:
+                    for old in [k for k in self._values if k.startswith("prefix:")][:100]:
+                        self._values.pop(old, None)
+                self._values[key] = found
+        return found
 
     @staticmethod
     def _best_of(scores: dict, docs, count: int) -> list:
