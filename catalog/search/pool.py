@@ -255,6 +255,13 @@ class SegmentData:
                 national = 1 << REGION_CODES.index("national")
                 everywhere = (1 << len(REGION_CODES)) - 1
                 found = [everywhere if mask & national else mask for mask in found]
+            elif fieldname == "combo":
+                # One small integer per document for (top category, sub-category,
+                # institution type, rating floor): one counting pass serves four facets.
+                found = [_combo_code(key) for key in zip(
+                    self.values_of(reader, "cat_top"), self.values_of(reader, "cat_sub"),
+                    self.values_of(reader, "institution_type"),
+                    self.values_of(reader, "rating_floor"), strict=True)]
             elif fieldname == "rating_floor":  # whole stars (the rating facet's floors)
                 found = [int(r) for r in self.values_of(reader, "rating")]
             elif fieldname == "provider_id":
@@ -284,6 +291,23 @@ class SegmentData:
             with self.lock:
                 self.values[fieldname] = found
         return found
+
+
+_COMBO_CODES: dict[tuple, int] = {}
+_COMBO_KEYS: list[tuple] = []
+_COMBO_LOCK = threading.Lock()
+_COMBO_FIELDS = ("cat_top", "cat_sub", "institution_type", "rating_floor")
+
+
+def _combo_code(key: tuple) -> int:
+    code = _COMBO_CODES.get(key)
+    if code is None:
+        with _COMBO_LOCK:
+            code = _COMBO_CODES.get(key)
+            if code is None:
+                code = _COMBO_CODES[key] = len(_COMBO_KEYS)
+                _COMBO_KEYS.append(key)
+    return code
 
 
 def _sort_keys(values, sort: str) -> list:
@@ -715,7 +739,7 @@ class FacetCounter:
     facets of 100k listings. Both ways give the same counts.
     """
 
-    SMALL = 16  # sets under 1/SMALL of the index are counted document by document
+    SMALL = 4  # sets under 1/SMALL of the index are counted document by document
 
     def __init__(self, snapshot: Snapshot, searcher):
         self.snapshot = snapshot
@@ -745,7 +769,18 @@ class FacetCounter:
             return found
         mask = self._mask(docs)
         column = None if mask is None else self.snapshot.code_column(self.searcher, fieldname)
-        if column is None:
+        if column is None and fieldname in _COMBO_FIELDS:
+            # Listing by listing: the four combined in one pass (the "combo" values).
+            combo_key = (id(docs), "combo")
+            combos = self._tallies.get(combo_key)
+            if combos is None:
+                combo = self.snapshot.values(self.searcher, "combo")
+                combos = self._tallies[combo_key] = Counter(map(combo.__getitem__, docs))
+            position = _COMBO_FIELDS.index(fieldname)
+            found = Counter()
+            for code, n in combos.items():
+                found[_COMBO_KEYS[code][position]] += n
+        elif column is None:
             values = self.snapshot.values(self.searcher, fieldname)
             found = Counter(map(values.__getitem__, docs))
         else:
