@@ -11,8 +11,11 @@ import pytest
 from sqlalchemy import func, select
 
 from catalog.models import Category, Product
+from catalog.search import outbox as search_outbox
 from catalog.search.index import reindex_all
+from catalog.search.pool import FacetCounter, forget_index
 from catalog.search.query import SearchParams, search
+from catalog.search.worker import drain_outbox
 from catalog.services import (
     category_counts,
     json_list_contains,
@@ -294,3 +297,106 @@ def test_sorting_a_small_result_set(session, index_dir, catalogue):
     page = run(session, index_dir, page_size=2, page=2, q="osmium", sort="price_asc")
     assert [h.product.id for h in page.hits] == by_price[2:]
 
+
+def _facet_table(facets) -> dict:
+    return {name: ({value.value: value.count for value in values}
+                   if isinstance(values, list) else values)
+            for name, values in vars(facets).items()}
+
+
+FACET_PARAMS = [
+    {}, {"q": "premium"}, {"q": "service"}, {"q": "量子芯片", "region": "suzhou"},
+    {"category": "ip", "voucher": True}, {"q": "service", "institution_type": "bank",
+                                         "min_rating": 3, "min_credibility": 55},
+    {"q": "premium", "category": "patent-application", "region": "wuxi", "price_min": 1000},
+]
+
+
+@pytest.mark.parametrize("params", FACET_PARAMS)
+def test_masked_and_per_document_facet_counts_agree(session, index_dir, catalogue,
+                                                   monkeypatch, params):
+    """Large result sets are counted with byte masks, small ones listing by listing
+    (catalog.search.pool.FacetCounter): both ways give the same counts."""
+    monkeypatch.setattr(FacetCounter, "SMALL", 0)  # every set counted listing by listing
+    one_by_one = run(session, index_dir, **params)
+    monkeypatch.setattr(FacetCounter, "SMALL", 10 ** 9)  # every non-empty set masked
+    masked = run(session, index_dir, **params)
+    assert _facet_table(masked.facets) == _facet_table(one_by_one.facets)
+    assert [hit.product.id for hit in masked.hits] == [hit.product.id for hit in one_by_one.hits]
+
+
+def test_cached_facet_columns_follow_a_new_listing_after_the_drain(session, index_dir,
+                                                                   catalogue, monkeypatch):
+    """The per-generation facet columns and masks (cached after the first search) must not
+    outlive an index change: a listing published since appears in every count it belongs
+    to once the drain has written it."""
+    monkeypatch.setattr(FacetCounter, "SMALL", 10 ** 9)  # the masked way, even for 60
+    before = {key: _facet_table(run(session, index_dir, q=q).facets)
+              for key, q in (("browse", ""), ("word", "premium"))}
+    lab = factories.provider(session, institution_type="testing_lab", name="Wuxi Test Lab")
+    listing = factories.product(session, lab, category_slug="testing", regions=["wuxi"],
+                                title="Premium service new 量子芯片", voucher_eligible=True)
+    session.flush()
+    search_outbox.enqueue(session, listing.id, "test")
+    session.commit()
+    assert _facet_table(run(session, index_dir).facets) == before["browse"]  # not drained
+    drain_outbox(session, index_dir)
+
+    for key, q in (("browse", ""), ("word", "premium")):
+        page = run(session, index_dir, q=q)
+        assert listing.id in [hit.product.id for hit in page.hits]
+        after, old = _facet_table(page.facets), before[key]
+        assert after["categories"] == {**old["categories"],
+                                       "inspection": old["categories"]["inspection"] + 1}
+        assert after["institution_types"] == {
+            **old["institution_types"],
+            "testing_lab": old["institution_types"]["testing_lab"] + 1}
+        assert after["regions"] == {**old["regions"], "wuxi": old["regions"]["wuxi"] + 1}
+        assert after["voucher"] == old["voucher"] + 1
+    # And they agree with the database again.
+    page = run(session, index_dir)
+    for code, _en, _zh in reference.REGIONS:
+        assert facet(page.facets.regions, code) == db_count(
+            session, region_condition(Product.regions, code)), code
+    assert page.facets.voucher == db_count(session, Product.voucher_eligible.is_(True))
+
+
+@pytest.mark.parametrize("q", ["premium", "service", "premium 量子芯片", "technology advisory",
+                               "量子芯片", "express technology", "service 31"])
+def test_first_seen_and_repeated_queries_rank_alike(session, index_dir, catalogue, q):
+    """A word's first search ranks without its best-first order (title matches first, or
+    only the listings holding every word scored); later ones use the cached order and the
+    threshold algorithm: the pages are the same."""
+    for number in (1, 2, 3):
+        forget_index(index_dir)  # a new pool: no word of the query ranked before
+        first = [hit.product.id for hit in run(session, index_dir, page_size=5, q=q,
+                                               page=number).hits]
+        again = [hit.product.id for hit in run(session, index_dir, page_size=5, q=q,
+                                               page=number).hits]
+        assert first == again, number
+        assert first or number > 1
+
+
+def test_a_strong_match_outside_the_title_still_ranks_first_on_a_first_search(session,
+                                                                              index_dir):
+    """The first search for a word scores the listings with it in the title first and
+    stops there only when none without it could do better: a short listing naming the
+    word again and again outside its title beats long titles that mention it once."""
+    org = factories.provider(session)
+    filler = " ".join(["calibration", "laboratory", "measurement", "report"] * 120)
+    for n in range(30):  # short listings without the word: long texts are long for BM25
+        factories.product(session, org, title=f"Wind tunnel {n}", summary="Airflow.")
+    long_titles = [factories.product(
+        session, org, title=f"Zephyr {n} and many other words in a rather long listing title",
+        summary=filler[:480], description=filler) for n in range(6)]
+    strong = factories.product(session, org, title="Wind measurement",
+                               summary="zephyr zephyr zephyr zephyr zephyr zephyr",
+                               tags=["zephyr", "zephyr"])
+    session.commit()
+    reindex_all(session, index_dir)
+    forget_index(index_dir)
+    first = [hit.product.id for hit in run(session, index_dir, page_size=5, q="zephyr").hits]
+    again = [hit.product.id for hit in run(session, index_dir, page_size=5, q="zephyr").hits]
+    assert first == again
+    assert first[0] == strong.id
+    assert set(first[1:]) <= {listing.id for listing in long_titles}

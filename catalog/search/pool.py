@@ -5,12 +5,13 @@ per index generation (a Snapshot).
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import heapq
 import operator
 import os
 import threading
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice, repeat
@@ -108,6 +109,7 @@ class SegmentData:
     """What we have read from one immutable segment, in segment-local document numbers."""
 
     MAX_TERMS = 4000
+    RECENT_POSTINGS = 16
 
     def __init__(self, size: int):
         self.size = size
@@ -115,6 +117,7 @@ class SegmentData:
         self.sets: dict[tuple, frozenset] = {}
         self.parts: dict[str, dict] = {}
         self.values: dict[str, list] = {}
+        self.recent: dict[tuple, tuple] = {}
 
     def _remember(self, cache: dict, key, value):
         with self.lock:
@@ -128,8 +131,13 @@ class SegmentData:
         key = (fieldname, value)
         found = self.sets.get(key)
         if found is None:
-            matcher = _raw_postings(reader, fieldname, value)
-            found = frozenset(_posting_lists(matcher)[0]) if matcher is not None else frozenset()
+            if fieldname in ("text", "title"):  # ranked right after matching: keep postings
+                postings = self.postings(reader, fieldname, value)
+                found = frozenset(postings[0]) if postings is not None else frozenset()
+            else:
+                matcher = _raw_postings(reader, fieldname, value)
+                found = (frozenset(_posting_lists(matcher)[0]) if matcher is not None
+                         else frozenset())
             self._remember(self.sets, key, found)
         return found
 
@@ -139,13 +147,84 @@ class SegmentData:
         found = self.parts.get(key)
         if found is None:
             found = {}
-            matcher = _raw_postings(reader, fieldname, term)
-            if matcher is not None:
+            postings = self.postings(reader, fieldname, term)
+            if postings is not None:
                 norms = self._norms(reader, fieldname, avg_length)
                 k1 = _BM25_K1 + 1
-                ids, tfs = _posting_lists(matcher, weights=True)
+                ids, tfs = postings
                 found = {d: tf * k1 / (tf + norms[d]) for d, tf in zip(ids, tfs, strict=True)}
             self._remember(self.parts, key, found)
+        return found
+
+    def relevance_parts(self, reader, term: str, avg_text: float, avg_title: float,
+                        offset: int = 0) -> dict:
+        """Relevance of ``term`` per document of this segment holding it in ``text``, before
+        idf, keyed by generation document number (local + ``offset``): BM25 over ``text``
+        plus TITLE_WEIGHT x BM25 over ``title``, minus the per-document tie-breaker
+        (see ``Snapshot.term_scores``). One pass over the postings: the same floats as adding
+        the two ``term_parts`` and subtracting the tie-breaker afterwards."""
+        key = ("relevance", term, offset)
+        found = self.parts.get(key)
+        if found is None:
+            found = {}
+            postings = self.postings(reader, "text", term)
+            if postings is not None:
+                norms = self._norms(reader, "text", avg_text)
+                title = self.term_parts(reader, "title", term, avg_title)
+                k1, weight = _BM25_K1 + 1, TITLE_WEIGHT
+                ids, tfs = postings
+                if title:
+                    found = {offset + d: (tf * k1 / (tf + norms[d]) + weight * title[d]
+                                          if d in title else tf * k1 / (tf + norms[d]))
+                             - (offset + d) * 1e-12 for d, tf in zip(ids, tfs, strict=True)}
+                else:
+                    found = {offset + d: tf * k1 / (tf + norms[d]) - (offset + d) * 1e-12
+                             for d, tf in zip(ids, tfs, strict=True)}
+            self._remember(self.parts, key, found)
+        return found
+
+    def relevance_of(self, reader, term: str, docs, avg_text: float, avg_title: float,
+                     offset: int = 0) -> dict:
+        """``relevance_parts`` for the local documents ``docs`` only (those holding the word),
+        the same floats, without a pass over all the word's postings in Python."""
+        postings = self.postings(reader, "text", term)
+        if postings is None:
+            return {}
+        ids, tfs = postings
+        if len(docs) * 8 < len(ids):  # a few documents of a long list: look each one up
+            tf_of = {}
+            for d in docs:
+                at = bisect.bisect_left(ids, d)
+                if at < len(ids) and ids[at] == d:
+                    tf_of[d] = tfs[at]
+        else:
+            tf_of = dict(zip(ids, tfs, strict=True))
+        norms = self._norms(reader, "text", avg_text)
+        title = self.term_parts(reader, "title", term, avg_title)
+        k1, weight = _BM25_K1 + 1, TITLE_WEIGHT
+        out = {}
+        for d in filter(tf_of.__contains__, docs):
+            tf = tf_of[d]
+            part = tf * k1 / (tf + norms[d])
+            if d in title:
+                part = part + weight * title[d]
+            out[offset + d] = part - (offset + d) * 1e-12
+        return out
+
+    def postings(self, reader, fieldname: str, term: str):
+        """(document numbers, term frequencies) of a term, read once: the words of a query
+        are read for matching and again for ranking, so the last few are kept."""
+        key = (fieldname, term)
+        found = self.recent.get(key)
+        if found is None:
+            matcher = _raw_postings(reader, fieldname, term)
+            if matcher is None:
+                return None
+            found = _posting_lists(matcher, weights=True)
+            with self.lock:
+                if len(self.recent) >= self.RECENT_POSTINGS:
+                    self.recent.pop(next(iter(self.recent)), None)
+                self.recent[key] = found
         return found
 
     def _norms(self, reader, fieldname: str, avg_length: float) -> list:
@@ -182,7 +261,9 @@ class SegmentData:
                 found = [_combo_code(key) for key in zip(
                     self.values_of(reader, "cat_top"), self.values_of(reader, "cat_sub"),
                     self.values_of(reader, "institution_type"),
-                    [int(r) for r in self.values_of(reader, "rating")], strict=True)]
+                    self.values_of(reader, "rating_floor"), strict=True)]
+            elif fieldname == "rating_floor":  # whole stars (the rating facet's floors)
+                found = [int(r) for r in self.values_of(reader, "rating")]
             elif fieldname == "provider_id":
                 # The institution of each listing, as an int (0: none). Read straight from
                 # the postings, not through term_set: one set per institution would crowd
@@ -215,6 +296,7 @@ class SegmentData:
 _COMBO_CODES: dict[tuple, int] = {}
 _COMBO_KEYS: list[tuple] = []
 _COMBO_LOCK = threading.Lock()
+_COMBO_FIELDS = ("cat_top", "cat_sub", "institution_type", "rating_floor")
 
 
 def _combo_code(key: tuple) -> int:
@@ -268,6 +350,7 @@ class Snapshot:
         self._scores: dict[str, dict] = {}
         self._values: dict[str, list] = {}
         self._live: frozenset | None = None
+        self._ranked_once: set[str] = set()
         self.segment_ids: list[str] = []
         # Listings of this generation that searches found hidden in the database since (the
         # index lags it), as listing ids and as document numbers: left out of every later
@@ -357,32 +440,40 @@ class Snapshot:
                 self._values[key] = found
         return found
 
-    def count(self, searcher, fieldname: str, docs, complements: dict | None = None) -> Counter:
-        """How many of ``docs`` have each value of a per-document field.
-
-        Counting runs at C speed over the smaller side: when ``docs`` is most of the index,
-        the counts of the rest are subtracted from the (cached) counts of everything.
-        """
-        values = self.values(searcher, fieldname)
-        live = self.live(searcher)
-
-        def tally(subset) -> Counter:
-            return Counter(map(values.__getitem__, subset))
-
-        if len(docs) * 2 <= len(live):
-            return tally(docs)
-        key = "count:" + fieldname
-        everything = self._values.get(key)
-        if everything is None:
-            everything = tally(live)
+    def code_column(self, searcher, fieldname: str):
+        """``fieldname``'s value per document as one byte, a code (1-255; 0: no document),
+        as an int for masking, with the values in code order; None when a field has more
+        than 255 distinct values (counted document by document instead)."""
+        key = "codes:" + fieldname
+        if key not in self._values:
+            values = self.values(searcher, fieldname)
+            distinct = sorted(set(values), key=repr)
+            found = None
+            if len(distinct) <= 255:
+                code_of = {value: code for code, value in enumerate(distinct, start=1)}
+                found = (int.from_bytes(bytes(map(code_of.__getitem__, values)), "little"),
+                         distinct)
             with self._lock:
-                self._values[key] = everything
-        complements = {} if complements is None else complements
-        if id(docs) not in complements:
-            complements[id(docs)] = live.difference(docs)
-        counts = Counter(everything)
-        counts.subtract(tally(complements[id(docs)]))
-        return counts
+                self._values[key] = found
+        return self._values[key]
+
+    def region_columns(self, searcher) -> list[int]:
+        """Per region (REGION_CODES order), a byte per document: 1 where the listing serves
+        it (nationwide ones serve every region), as an int for masking."""
+        key = "regions:columns"
+        found = self._values.get(key)
+        if found is None:
+            serves = self.values(searcher, "serves")
+            found = []
+            for shift in range(0, len(REGION_CODES), 8):
+                # One byte of each serving mask, then each of its bits through a table.
+                byte = bytes(map((255).__and__, map(shift.__rrshift__, serves)))
+                for bit in range(min(8, len(REGION_CODES) - shift)):
+                    table = bytes((n >> bit) & 1 for n in range(256))
+                    found.append(int.from_bytes(byte.translate(table), "little"))
+            with self._lock:
+                self._values[key] = found
+        return found
 
     def sort_keys(self, searcher, sort: str) -> list:
         key = "sort:" + sort
@@ -425,12 +516,18 @@ class Snapshot:
         if found is None and is_group(term):
             return self._remember(self._scores, term, group_scores(self, searcher, term))
         if found is None:
-            found = self._field_scores(searcher, "text", term)
-            for docnum, part in self._field_scores(searcher, "title", term).items():
-                if docnum in found:
-                    found[docnum] += TITLE_WEIGHT * part
-            for docnum in found:
-                found[docnum] -= docnum * 1e-12
+            avg_text = searcher.avg_field_length("text", 1.0) or 1.0
+            avg_title = searcher.avg_field_length("title", 1.0) or 1.0
+            parts = [segment.relevance_parts(reader, term, avg_text, avg_title, offset)
+                     for (reader, _offset), segment, offset in zip(
+                         self.leaves(searcher), self.segments, self.offsets, strict=True)]
+            # Each segment's part is final (renumbered, tie-breaker applied) and read-only, so
+            # an index of one segment shares it instead of copying.
+            found = parts[0]
+            if len(parts) > 1:
+                found = dict(found)
+                for part in parts[1:]:
+                    found.update(part)
             self._remember(self._scores, term, found)
         return found
 
@@ -448,25 +545,49 @@ class Snapshot:
                 self._values[key] = found
         return found
 
+    def _has_ranked(self, term: str) -> bool:
+        """Whether ``term``'s best-first order is worth having: it is cached, or the word was
+        ranked once before in this generation (a repeated word pays for the sort once and is
+        then cheap; a word seen once never pays for sorting all its documents)."""
+        if "ranked:" + term in self._values:
+            return True
+        with self._lock:
+            if term in self._ranked_once:
+                return True
+            if len(self._ranked_once) >= 4 * self.MAX_TERMS:
+                self._ranked_once.clear()
+            self._ranked_once.add(term)
+        return False
+
     def top_by_relevance(self, searcher, text_query: TextQuery, docs, count: int) -> list:
         """The ``count`` best-scoring documents of ``docs``: the idf-weighted relevance of
         each required word, plus Chinese whole-word bonuses at half weight.
 
-        Fagin's threshold algorithm over each word's documents in best-first order (cached),
-        restricted to ``docs``: it stops as soon as no unseen document can beat the current
-        top ``count``, which for real queries is after a few hundred documents, not all the
-        matches.
+        One word: the start of its order known from its title matches, else its whole
+        order (``_best_for_word``). Several words: Fagin's threshold algorithm over each
+        word's documents in best-first order (cached), restricted to ``docs``: it stops as
+        soon as no unseen document can beat the current top ``count``. The orders are built
+        the second time a word is searched; the first time, the documents of ``docs`` are
+        scored column by column (``_score_docs``), which costs less than building the orders
+        for a query that may never come again.
         """
         weights = [self.idf(searcher, t) for t in text_query.atoms]
         weights += [0.5 * self.idf(searcher, t) for t in text_query.extras]
         terms = text_query.atoms + text_query.extras
-        parts = [self.term_scores(searcher, term) for term in terms]
         if len(terms) == 1:
-            # One word: its best documents that are in ``docs``, straight off the list.
-            return list(islice(filter(docs.__contains__, self.ranked(searcher, terms[0])),
-                               count))
-        lists = [filter(docs.__contains__, self.ranked(searcher, term)) for term in terms]
+            return self._best_for_word(searcher, terms[0], docs, count)
+        # Several words: the threshold algorithm over the words' best-first orders once
+        # every word has been ranked before (the orders are built then, and cached); a query
+        # with a word seen for the first time scores just the documents holding every word
+        # instead of scoring and sorting all the documents of each word.
+        seen = [self._has_ranked(term) for term in terms]
+        if not all(seen):
+            order = sorted(docs)
+            parts = [self.scores_of(searcher, term, order) for term in terms]
+            return self._score_docs(list(zip(weights, parts, strict=True)), order, count)
+        parts = [self.term_scores(searcher, term) for term in terms]
         pairs = list(zip(weights, parts, strict=True))
+        lists = [filter(docs.__contains__, self.ranked(searcher, term)) for term in terms]
         best: list[tuple[float, int]] = []  # min-heap of (score, docnum)
         seen: set[int] = set()
         bounds = [0.0] * len(lists)
@@ -503,6 +624,89 @@ class Snapshot:
         """A word's weight: its idf; a synonym/pinyin group carries its idf in its scores."""
         return 1.0 if is_group(term) else searcher.idf("text", term)
 
+    def scores_of(self, searcher, term: str, docs) -> dict:
+        """``term_scores(term)`` restricted to ``docs`` (ascending document numbers), the same
+        floats, computed for those documents only unless the word's scores are cached."""
+        found = self._scores.get(term)
+        if found is not None or is_group(term):
+            return found if found is not None else self.term_scores(searcher, term)
+        avg_text = searcher.avg_field_length("text", 1.0) or 1.0
+        avg_title = searcher.avg_field_length("title", 1.0) or 1.0
+        out: dict = {}
+        for (reader, _offset), segment, offset in zip(self.leaves(searcher), self.segments,
+                                                      self.offsets, strict=True):
+            if len(self.segments) == 1:
+                local = docs
+            else:
+                low = bisect.bisect_left(docs, offset)
+                high = bisect.bisect_left(docs, offset + segment.size)
+                local = [d - offset for d in docs[low:high]]
+            out.update(segment.relevance_of(reader, term, local, avg_text, avg_title, offset))
+        return out
+
+    def _best_for_word(self, searcher, term: str, docs, count: int) -> list:
+        """The ``count`` best of ``docs`` for a one-word query, exactly as the word's
+        best-first order (``ranked``) filtered by ``docs`` gives them.
+
+        A listing without the word in its title scores below ``_BM25_K1 + 1`` (the text part
+        of BM25 never reaches it), so the listings with the word in the title that score at
+        least that, best first, are the start of the word's order (``title_prefix``, cached):
+        when ``count`` of ``docs`` are among them, the rest of the matches need no scoring
+        and no sorting. Otherwise the whole order, built once the word is searched again
+        (the first time, the best of ``docs`` are picked without sorting them all).
+        """
+        ranked = self._values.get("ranked:" + term)
+        if ranked is None and not is_group(term):
+            best = list(islice(filter(docs.__contains__, self.title_prefix(searcher, term)),
+                               count))
+            if len(best) == count:
+                return best
+        if ranked is None and not self._has_ranked(term):
+            return self._best_of(self.term_scores(searcher, term), docs, count)
+        return list(islice(filter(docs.__contains__, ranked or self.ranked(searcher, term)),
+                           count))
+
+    def title_prefix(self, searcher, term: str) -> list:
+        """The start of ``term``'s best-first order that needs no listing without the word in
+        its title: the listings with it in the title scoring at least ``_BM25_K1 + 1``, best
+        first, ties in document order (cached per generation)."""
+        key = "prefix:" + term
+        found = self._values.get(key)
+        if found is None:
+            candidates = sorted(self.term_set(searcher, "title", term))
+            scores = self.scores_of(searcher, term, candidates)
+            bound = _BM25_K1 + 1
+            strong = [d for d in candidates if scores.get(d, 0.0) >= bound]
+            found = sorted(strong, key=scores.__getitem__, reverse=True)
+            with self._lock:
+                if sum(k.startswith("prefix:") for k in self._values) > self.MAX_TERMS // 4:
+                    for old in [k for k in self._values if k.startswith("prefix:")][:100]:
+                        self._values.pop(old, None)
+                self._values[key] = found
+        return found
+
+    @staticmethod
+    def _best_of(scores: dict, docs, count: int) -> list:
+        """The ``count`` best of ``docs`` by one word's scores, in exactly the order of
+        ``ranked`` filtered by ``docs`` (ties in document order), without sorting them all."""
+        if len(docs) * 4 < len(scores):
+            source = filter(scores.__contains__, sorted(docs))
+        else:
+            source = filter(docs.__contains__, scores)  # dict order: document order
+        return heapq.nlargest(count, source, key=scores.__getitem__)
+
+    @staticmethod
+    def _score_docs(pairs, docs, count: int) -> list:
+        """The ``count`` best of ``docs`` by the weighted sum of the words' scores, scored
+        column by column at C speed; order (score, document number) descending, as the
+        threshold algorithm returns it."""
+        order = list(docs)
+        weighted = [map(operator.mul, map(part.get, order, repeat(0.0)), repeat(weight))
+                    for weight, part in pairs]
+        totals = map(sum, zip(*weighted, strict=True))
+        return [docnum for _score, docnum in heapq.nlargest(
+            count, zip(totals, order, strict=True))]
+
     @staticmethod
     def _score_all(pairs, docs, count: int) -> list:
         order = list(docs)
@@ -521,6 +725,114 @@ class Snapshot:
         if require_all:
             return sets[0].intersection(*sets[1:])
         return sets[0].union(*sets[1:])
+
+
+class FacetCounter:
+    """Facet counts over sets of documents of one snapshot, for one results page.
+
+    A small set is counted by looking up each document's value. A large one (most of a big
+    catalogue: a common word, a browse page) would cost a Python-level step per document
+    per facet, so it is turned once into a mask (one byte per document, 0xFF where the set
+    has it) and every facet is counted against per-generation columns of value codes (one
+    byte per document) with C-level integer ``&``, ``bytes.count`` and ``int.bit_count``:
+    the cost no longer grows with the hits but with the index, about 2-3 ms for all the
+    facets of 100k listings. Both ways give the same counts.
+    """
+
+    SMALL = 4  # sets under 1/SMALL of the index are counted document by document
+
+    def __init__(self, snapshot: Snapshot, searcher):
+        self.snapshot = snapshot
+        self.searcher = searcher
+        self._masks: dict[int, tuple] = {}  # id(docs) -> (docs, mask as int)
+        self._tallies: dict[tuple, Counter] = {}
+
+    def _mask(self, docs):
+        if len(docs) * self.SMALL < self.snapshot.size:
+            return None
+        found = self._masks.get(id(docs))
+        if found is None or found[0] is not docs:
+            mask = bytearray(self.snapshot.size)
+            deque(map(mask.__setitem__, docs, repeat(255)), maxlen=0)
+            found = self._masks[id(docs)] = (docs, int.from_bytes(mask, "little"))
+        return found[1]
+
+    def _masked(self, column: int, mask: int) -> bytes:
+        return (column & mask).to_bytes(self.snapshot.size, "little")
+
+    def values(self, docs, fieldname: str) -> Counter:
+        """How many of ``docs`` have each value of ``fieldname`` (cat_top, cat_sub,
+        institution_type, rating_floor, credibility)."""
+        key = (id(docs), fieldname)
+        found = self._tallies.get(key)
+        if found is not None:
+            return found
+        mask = self._mask(docs)
+        column = None if mask is None else self.snapshot.code_column(self.searcher, fieldname)
+        if column is None and fieldname in _COMBO_FIELDS:
+            # Listing by listing: the four combined in one pass (the "combo" values).
+            combo_key = (id(docs), "combo")
+            combos = self._tallies.get(combo_key)
+            if combos is None:
+                combo = self.snapshot.values(self.searcher, "combo")
+                combos = self._tallies[combo_key] = Counter(map(combo.__getitem__, docs))
+            position = _COMBO_FIELDS.index(fieldname)
+            found = Counter()
+            for code, n in combos.items():
+                found[_COMBO_KEYS[code][position]] += n
+        elif column is None:
+            values = self.snapshot.values(self.searcher, fieldname)
+            found = Counter(map(values.__getitem__, docs))
+        else:
+            codes, code_values = column
+            masked = self._masked(codes, mask)
+            found = Counter()
+            for code, value in enumerate(code_values, start=1):
+                n = masked.count(code)
+                if n:
+                    found[value] += n
+        self._tallies[key] = found
+        return found
+
+    def regions(self, docs) -> Counter:
+        """How many of ``docs`` serve each region (nationwide listings serve every one)."""
+        mask = self._mask(docs)
+        counts: Counter = Counter()
+        if mask is None:
+            for serves, n in Counter(map(self.snapshot.values(self.searcher, "serves")
+                                         .__getitem__, docs)).items():
+                for bit, code in enumerate(REGION_CODES):
+                    if serves >> bit & 1:
+                        counts[code] += n
+            return counts
+        for code, column in zip(REGION_CODES, self.snapshot.region_columns(self.searcher),
+                                strict=True):
+            n = (column & mask).bit_count()
+            if n:
+                counts[code] = n
+        return counts
+
+    def at_least(self, docs, fieldname: str, floors) -> dict:
+        """How many of ``docs`` have a value of ``fieldname`` at or above each floor."""
+        mask = self._mask(docs)
+        column = None if mask is None else self.snapshot.code_column(self.searcher, fieldname)
+        if column is None:
+            counts = self.values(docs, fieldname)
+            return {floor: sum(n for value, n in counts.items() if value >= floor)
+                    for floor in floors}
+        codes, code_values = column
+        masked = self._masked(codes, mask)
+        out = {}
+        for floor in floors:
+            table = bytearray(256)
+            for code, value in enumerate(code_values, start=1):
+                table[code] = value >= floor
+            out[floor] = masked.translate(table).count(1)
+        return out
+
+    def having(self, docs, term_docs: frozenset) -> int:
+        """How many of ``docs`` are in ``term_docs``."""
+        return len(docs & term_docs) if docs else 0
 
 
 def best_tier(snapshot: Snapshot, searcher, text_query: TextQuery) -> frozenset:

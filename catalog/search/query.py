@@ -32,7 +32,6 @@ import heapq
 import math
 import re
 import unicodedata
-from collections import Counter
 from dataclasses import dataclass, field, replace
 from itertools import islice
 
@@ -48,13 +47,14 @@ from catalog.models import Category, Product
 from catalog.search.expand import build_query
 from catalog.search.index import _plain_markdown
 from catalog.search.outbox import enqueue_repair
-from catalog.search.pool import _COMBO_KEYS, Snapshot, TextQuery, best_tier, borrow_searcher
+from catalog.search.pool import FacetCounter, Snapshot, TextQuery, best_tier, borrow_searcher
 from catalog.search.schema import ANALYZER, REGION_CODES, analyze
 from catalog.search.synonyms import synonym_map
 from catalog.search.typos import FEW_RESULTS, correct_chinese
 from catalog.services import visible_ids, visible_products_condition
 from marketplace import reference
 from marketplace.paging import PageNumbers
+from marketplace.permissions import is_public_listing
 
 MAX_QUERY_CHARS = 200
 MAX_PAGE = 10_000
@@ -338,7 +338,9 @@ def run_index_search(searcher, snapshot: Snapshot, params: SearchParams, tree: C
     page = min(params.page, pages)
     start, end = (page - 1) * page_size, page * page_size
 
-    if params.sort == "relevance" and text_query is not None and total:
+    if not total:
+        docnums = []  # nothing to order (and no sort column to read for it)
+    elif params.sort == "relevance" and text_query is not None:
         docnums = snapshot.top_by_relevance(searcher, text_query, results, end)[start:]
     else:
         sort = params.sort if params.sort != "relevance" else "newest"
@@ -373,26 +375,12 @@ def _facets(searcher, snapshot, tree, params, category_node, narrowed, filters,
             bases[dimension] = frozenset(narrowed(dimension))
         return bases[dimension]
 
-    # Category, sub-category, institution type and rating floor are counted together in one
-    # pass per distinct base set (see Snapshot.count and the "combo" values).
-    decoded: dict[int, dict] = {}
-    complements: dict[int, frozenset] = {}  # base set id -> the rest of the index
-
-    def combo(dimension, position):
-        docs = base(dimension)
-        key = id(docs)
-        if key not in decoded:
-            decoded[key] = {"counts": snapshot.count(searcher, "combo", docs, complements)}
-        cache = decoded[key]
-        if position not in cache:
-            totals: Counter = Counter()
-            for code, n in cache["counts"].items():
-                totals[_COMBO_KEYS[code][position]] += n
-            cache[position] = totals
-        return cache[position]
+    # Large sets are counted against per-generation code columns with C-level mask
+    # operations, small ones document by document (catalog.search.pool.FacetCounter).
+    counter = FacetCounter(snapshot, searcher)
 
     out = Facets()
-    top_counts = combo("category", 0)
+    top_counts = counter.values(base("category"), "cat_top")
     selected_top = None
     if category_node is not None:
         selected_top = category_node if not category_node["parent_id"] else tree.by_id.get(
@@ -402,41 +390,34 @@ def _facets(searcher, snapshot, tree, params, category_node, narrowed, filters,
             node["slug"], node["name"], node["name_zh"], top_counts.get(str(node["id"]), 0),
             selected=selected_top is not None and node["id"] == selected_top["id"]))
     if selected_top is not None:
-        sub_counts = combo("category", 1)
+        sub_counts = counter.values(base("category"), "cat_sub")
         for node in selected_top["children"]:
             out.subcategories.append(FacetValue(
                 node["slug"], node["name"], node["name_zh"], sub_counts.get(str(node["id"]), 0),
                 selected=category_node is not None and node["id"] == category_node["id"]))
 
-    inst_counts = combo("institution_type", 2)
+    inst_counts = counter.values(base("institution_type"), "institution_type")
     for code, label, label_zh in reference.INSTITUTION_TYPES:
         out.institution_types.append(FacetValue(code, label, label_zh, inst_counts.get(code, 0),
                                                 selected=code == params.institution_type))
 
-    region_counts: Counter = Counter()
-    for mask, n in snapshot.count(searcher, "serves", base("region"), complements).items():
-        for bit, code in enumerate(REGION_CODES):
-            if mask >> bit & 1:
-                region_counts[code] += n
+    region_counts = counter.regions(base("region"))
     for code, label, label_zh in reference.REGIONS:
         out.regions.append(FacetValue(code, label, label_zh, region_counts.get(code, 0),
                                       selected=code == params.region))
 
-    voucher_docs = base("voucher")
-    out.voucher = len(voucher_docs & snapshot.term_set(searcher, "voucher", True)) \
-        if voucher_docs else 0
+    out.voucher = counter.having(base("voucher"), snapshot.term_set(searcher, "voucher", True))
 
-    floors = combo("rating", 3)
+    floors = counter.at_least(base("rating"), "rating_floor", RATING_OPTIONS)
     for threshold in RATING_OPTIONS:
-        count = sum(n for floor, n in floors.items() if floor >= threshold)
+        count = floors[threshold]
         # Labels in the viewer's language (label_zh left empty: the template shows label).
         out.ratings.append(FacetValue(str(threshold), _("%(stars)d★ & up", stars=threshold), "",
                                       count, selected=threshold == params.min_rating))
 
-    credibility = snapshot.values(searcher, "credibility")
-    scores = Counter(credibility[d] for d in base("credibility"))
+    levels = counter.at_least(base("credibility"), "credibility", CREDIBILITY_OPTIONS)
     for floor, level in CREDIBILITY_OPTIONS.items():
-        count = sum(n for value, n in scores.items() if value >= floor)
+        count = levels[floor]
         out.credibility.append(FacetValue(
             str(floor), level if level == "AAA" else _("%(level)s & up", level=level), "",
             count, selected=floor == params.min_credibility))
@@ -592,13 +573,20 @@ def _hidden_among(session: Session, pids: set[int]) -> frozenset:
 
 
 def _load_visible(session: Session, pids: list[int]) -> dict[int, Product]:
+    """The listings of ``pids`` the public may see, in one query by primary key.
+
+    The visibility rule is applied to the loaded rows with its Python twin
+    (``permissions.is_public_listing``): with the SQL condition in the same statement,
+    SQLite walked its status index over every published listing instead of looking the
+    page's ids up (14 ms of a search at 100k listings, against 0.3 ms).
+    """
     if not pids:
         return {}
     return {p.id: p for p in session.scalars(
         select(Product)
-        .where(Product.id.in_(pids), visible_products_condition())
+        .where(Product.id.in_(pids))
         .options(joinedload(Product.provider), joinedload(Product.category))
-    ).unique()}
+    ).unique() if p.provider is not None and is_public_listing(p)}
 
 
 def search(session: Session, index_dir, params: SearchParams, page_size: int = 24,
