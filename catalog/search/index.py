@@ -307,6 +307,27 @@ class MergeResult:
                 f"deleted ones dropped ({self.seconds:.1f}s).")
 
 
+def merge_small_keep_largest(writer, segments):
+    """A drain's merge policy: Whoosh's MERGE_SMALL over every segment but the largest.
+
+    Whoosh's default folds segments together while their documents add up to less than a
+    Fibonacci number of their count, so after a couple of dozen small drain commits it
+    rewrites the big segment (the whole catalogue, 100k listings: minutes) inside a
+    one-listing drain. That segment is left to the scheduled merge (``merge_segments``)."""
+    if len(segments) < 2:
+        return list(segments)
+    largest = _bulk_segment(segments)
+    return [largest, *writing.MERGE_SMALL(
+        writer, [segment for segment in segments if segment is not largest])]
+
+
+def _bulk_segment(segments):
+    """The segment with the bulk of the catalogue: the most documents, live or deleted (a
+    rebuild's, whose edited listings stay there marked deleted until a full merge)."""
+    return max(segments, key=lambda segment: (segment.doc_count_all(),
+                                              segment.deleted_count()))
+
+
 def segment_count(index_dir) -> int:
     """Segments of the index's current generation (each outbox drain commit adds one)."""
     from whoosh.reading import SegmentReader
@@ -321,7 +342,7 @@ def _segments_to_merge(segments, full: bool, deleted_share: float) -> list:
     documents are deleted (edited listings leave their old version there, marked deleted)."""
     if not segments:
         return []
-    largest = max(segments, key=lambda segment: segment.doc_count_all())
+    largest = _bulk_segment(segments)
     rest = [segment for segment in segments if segment is not largest]
     deleted = largest.deleted_count() / max(1, largest.doc_count_all())
     if full or deleted > deleted_share:

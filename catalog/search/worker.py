@@ -37,6 +37,7 @@ from catalog.search.index import (
     document_for,
     index_write_lock,
     load_products,
+    merge_small_keep_largest,
     open_index,
     reindex_all,
 )
@@ -95,7 +96,7 @@ def apply_rows(session: Session, ix, rows: list[SearchOutbox]) -> tuple[int, int
             else:
                 writer.delete_by_term("id", str(product_id))
                 deleted += 1
-        writer.commit()
+        writer.commit(mergetype=merge_small_keep_largest)
     except BaseException:
         writer.cancel()
         raise
