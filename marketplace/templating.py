@@ -2,7 +2,7 @@
 
 from urllib.parse import urlencode
 
-from flask import current_app, g, has_request_context, request, url_for
+from flask import current_app, has_request_context, request, url_for
 
 from marketplace import i18n, reference
 from marketplace.markdown import render_markdown
@@ -29,9 +29,9 @@ def this_page_url(args) -> str:
     these query arguments (a dict of values or lists of values; None drops one). The path is
     built once per request; a results page links every facet value and page number this way
     (about seventy ``url_for`` calls a page otherwise)."""
-    path = g.get("this_page_path")
-    if path is None:
-        path = g.this_page_path = url_for(request.endpoint, **(request.view_args or {}))
+    path = getattr(request, "this_page_path", None)
+    if path is None:  # on the request, not ``g``: an app context may outlive a request
+        path = request.this_page_path = url_for(request.endpoint, **(request.view_args or {}))
     items = []
     for key, value in args.items():
         for one in (value if isinstance(value, list | tuple) else (value,)):

@@ -92,7 +92,9 @@ def listing_buttons(product_id: int, compare_button: bool = True) -> Markup:
     """
     fav_on = viewer_can_collect() and product_id in favourite_state().products
     cmp_on = compare_button and product_id in compare_ids()
-    variants = g.setdefault("listing_button_variants", {})
+    variants = getattr(request, "listing_button_variants", None)
+    if variants is None:  # on the request, not ``g``: an app context may outlive a request
+        variants = request.listing_button_variants = {}
     key = (fav_on, cmp_on, compare_button)
     html = variants.get(key)
     if html is None:
