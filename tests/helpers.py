@@ -54,3 +54,37 @@ def browser_logout(page) -> None:
     page.get_by_test_id("account-menu").click()
     page.locator("form[action$='/logout'] button[type=submit]").click()
     expect(page.locator("a[href$='/login']").first).to_be_visible()
+
+
+# --------------------------------------------------------------------------- Chinese in a browser
+
+# Chinese screens are checked at a phone's width and a desktop's.
+WIDTHS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 900}}
+
+
+def browser_in_chinese(browser, base: str, who, width: str):
+    """A new browser context signed in as ``who`` (at desktop width: the phone navbar folds
+    the account menu away) whose browser asks for Chinese from then on, the account keeping
+    no choice of its own; then the window takes ``width``. Returns (context, page)."""
+    from marketplace.i18n import LOCALE_COOKIE
+
+    context = browser.new_context(viewport=WIDTHS["desktop"])
+    page = context.new_page()
+    browser_login(page, base, who)
+    context.add_cookies([{"name": LOCALE_COOKIE, "value": "zh_Hans_CN", "url": base}])
+    page.set_viewport_size(WIDTHS[width])
+    return context, page
+
+
+def fits_on_screen(page, locator) -> None:
+    """The element is inside the viewport horizontally: not pushed off-screen to the right."""
+    box = locator.bounding_box()
+    assert box is not None
+    assert box["x"] >= 0 and box["x"] + box["width"] <= page.viewport_size["width"] + 1, box
+
+
+def no_horizontal_scroll(page) -> None:
+    overflow = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 1, f"{page.url} scrolls sideways by {overflow}px"
+

@@ -12,15 +12,13 @@ import re
 
 import factories
 import pytest
-from helpers import browser_login as login
+from helpers import browser_in_chinese, fits_on_screen, no_horizontal_scroll
 from playwright.sync_api import expect
 
 from marketplace.database import db
-from marketplace.i18n import LOCALE_COOKIE
 
 pytestmark = pytest.mark.browser
 
-WIDTHS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 900}}
 
 
 @pytest.fixture
@@ -38,35 +36,13 @@ def market(app):
         return {"filing": filing.id, "analysis": analysis.id}
 
 
-def _signed_in_in_chinese(browser, base, email, width):
-    """A page signed in as ``email`` (at desktop width: the phone navbar folds the account
-    menu away) whose browser asks for Chinese from then on; the account has no saved
-    choice. Then the window takes ``width``."""
-    context = browser.new_context(viewport=WIDTHS["desktop"])
-    page = context.new_page()
-    login(page, base, email)
-    context.add_cookies([{"name": LOCALE_COOKIE, "value": "zh_Hans_CN", "url": base}])
-    page.set_viewport_size(WIDTHS[width])
-    return context, page
 
-
-def _fits(page, locator):
-    """The element is inside the viewport horizontally: not pushed off-screen to the right."""
-    box = locator.bounding_box()
-    assert box is not None
-    assert box["x"] >= 0 and box["x"] + box["width"] <= page.viewport_size["width"] + 1, box
-
-
-def _no_horizontal_scroll(page):
-    overflow = page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    assert overflow <= 1, f"{page.url} scrolls sideways by {overflow}px"
 
 
 @pytest.mark.parametrize("width", ["phone", "desktop"])
 def test_buying_in_chinese_by_bank_transfer(app, live_server, browser, market, screenshots,
                                             width):
-    context, page = _signed_in_in_chinese(browser, live_server, "buyer@nano.example", width)
+    context, page = browser_in_chinese(browser, live_server, "buyer@nano.example", width)
 
     page.goto(live_server + "/")
     expect(page.locator("html")).to_have_attribute("lang", re.compile("^zh"))
@@ -76,7 +52,7 @@ def test_buying_in_chinese_by_bank_transfer(app, live_server, browser, market, s
     expect(page).to_have_url(re.compile(r"/cart$"))
     expect(page.locator("h1")).to_have_text("购物车")
     expect(page.get_by_test_id("go-checkout")).to_contain_text("去结算")
-    _no_horizontal_scroll(page)
+    no_horizontal_scroll(page)
     screenshots(page, f"{width}-cart")
 
     page.get_by_test_id("go-checkout").click()
@@ -89,14 +65,14 @@ def test_buying_in_chinese_by_bank_transfer(app, live_server, browser, market, s
     expect(page.get_by_test_id("place-order-note-bank_transfer")).to_contain_text(
         "转账到账后我们将确认订单")
     expect(page.get_by_test_id("place-order-note-card")).to_be_hidden()
-    _fits(page, button)
-    _no_horizontal_scroll(page)
+    fits_on_screen(page, button)
+    no_horizontal_scroll(page)
     screenshots(page, f"{width}-checkout-bank-transfer")
     button.click()
 
     expect(page.get_by_test_id("checkout-attention")).to_contain_text("待支付")
     expect(page.get_by_test_id("bank-reference")).to_be_visible()
-    _no_horizontal_scroll(page)
+    no_horizontal_scroll(page)
     screenshots(page, f"{width}-checkout-result")
 
     page.goto(live_server + "/orders")
@@ -104,21 +80,21 @@ def test_buying_in_chinese_by_bank_transfer(app, live_server, browser, market, s
     row = page.get_by_test_id("order-row").first
     status = row.get_by_test_id("order-status")
     expect(status).to_have_text("待支付")
-    _fits(page, status)
-    _fits(page, row.locator(".order-cell-amount"))
-    _no_horizontal_scroll(page)
+    fits_on_screen(page, status)
+    fits_on_screen(page, row.locator(".order-cell-amount"))
+    no_horizontal_scroll(page)
     screenshots(page, f"{width}-my-orders")
 
     row.get_by_role("link", name="查看").click()
     expect(page.get_by_test_id("bank-details")).to_contain_text("付款识别码")
-    _no_horizontal_scroll(page)
+    no_horizontal_scroll(page)
     screenshots(page, f"{width}-order-awaiting-transfer")
     context.close()
 
 
 def test_quote_in_chinese_is_sent_for_the_institution_and_received_for_the_buyer(
         app, live_server, browser, market, screenshots):
-    buyer_context, buyer = _signed_in_in_chinese(browser, live_server, "buyer@nano.example",
+    buyer_context, buyer = browser_in_chinese(browser, live_server, "buyer@nano.example",
                                                  "phone")
     buyer.goto(f"{live_server}/products/{market['analysis']}")
     buyer.get_by_test_id("request-quote").click()
@@ -128,7 +104,7 @@ def test_quote_in_chinese_is_sent_for_the_institution_and_received_for_the_buyer
     buyer.get_by_test_id("send-quote-request").click()
     expect(buyer.get_by_test_id("quote-request-status")).to_have_text("待报价")
 
-    desk_context, desk = _signed_in_in_chinese(browser, live_server, "agent@jinji.example",
+    desk_context, desk = browser_in_chinese(browser, live_server, "agent@jinji.example",
                                                "desktop")
     desk.goto(live_server + "/provider/quotes")
     desk.get_by_test_id("quote-request-row").first.get_by_role("link", name="报价").click()
@@ -137,13 +113,13 @@ def test_quote_in_chinese_is_sent_for_the_institution_and_received_for_the_buyer
     screenshots(desk, "desktop-quote-answer")
     desk.get_by_test_id("send-quote").click()
     expect(desk.get_by_test_id("quote-request-status")).to_have_text("已报价")
-    _no_horizontal_scroll(desk)
+    no_horizontal_scroll(desk)
     screenshots(desk, "desktop-quote-sent")
 
     buyer.reload()
     expect(buyer.get_by_test_id("quote-request-status")).to_have_text("已收到报价")
     expect(buyer.get_by_test_id("accept-quote")).to_have_text("接受并下单")
-    _no_horizontal_scroll(buyer)
+    no_horizontal_scroll(buyer)
     screenshots(buyer, "phone-quote-received")
     buyer_context.close()
     desk_context.close()

@@ -11,17 +11,15 @@ import re
 
 import order_support as osup
 import pytest
-from helpers import browser_login
+from helpers import browser_in_chinese, fits_on_screen, no_horizontal_scroll
 from playwright.sync_api import expect
 
 from marketplace.database import db
-from marketplace.i18n import LOCALE_COOKIE
 from orders import milestones
 from orders.models import Order
 
 pytestmark = pytest.mark.browser
 
-WIDTHS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 900}}
 
 
 @pytest.fixture
@@ -47,28 +45,7 @@ def escrow_order(app):
                 "held": f"{paid * 7 // 1000:,}.00"}
 
 
-def _in_chinese(browser, base, email, width):
-    """Signed in (at desktop width: the phone navbar folds the account menu away), the
-    browser asking for Chinese from then on, then the window at ``width``."""
-    context = browser.new_context(viewport=WIDTHS["desktop"])
-    page = context.new_page()
-    browser_login(page, base, email)
-    context.add_cookies([{"name": LOCALE_COOKIE, "value": "zh_Hans_CN", "url": base}])
-    page.set_viewport_size(WIDTHS[width])
-    return context, page
 
-
-def _fits(page, locator):
-    """Inside the viewport horizontally: not pushed off-screen to the right."""
-    box = locator.bounding_box()
-    assert box is not None
-    assert box["x"] >= 0 and box["x"] + box["width"] <= page.viewport_size["width"] + 1, box
-
-
-def _no_horizontal_scroll(page):
-    overflow = page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    assert overflow <= 1, f"{page.url} scrolls sideways by {overflow}px"
 
 
 def _milestone_list_in_chinese(page, order):
@@ -77,7 +54,7 @@ def _milestone_list_in_chinese(page, order):
     statuses = page.get_by_test_id("milestone-status")
     for status in statuses.all():
         expect(status).to_have_text(re.compile(r"[\u4e00-\u9fff]"))  # a Chinese label
-        _fits(page, status)
+        fits_on_screen(page, status)
     expect(page.get_by_test_id("panel-held")).to_contain_text(order["held"])
     expect(page.get_by_test_id("panel-release")).to_have_count(1)
     expect(page.get_by_test_id("panel-release")).to_contain_text(order["released"])
@@ -88,7 +65,7 @@ def test_escrow_and_milestones_in_chinese(app, live_server, browser, escrow_orde
                                           screenshots, width):
     order_id = escrow_order["id"]
 
-    context, page = _in_chinese(browser, live_server, escrow_order["buyer"], width)
+    context, page = browser_in_chinese(browser, live_server, escrow_order["buyer"], width)
     page.goto(f"{live_server}/orders/{order_id}")
     expect(page.locator("html")).to_have_attribute("lang", re.compile("^zh"))
     expect(page.locator("body")).to_contain_text("平台托管中")
@@ -96,32 +73,32 @@ def test_escrow_and_milestones_in_chinese(app, live_server, browser, escrow_orde
     approve = page.get_by_test_id("milestone-approve")
     expect(approve).to_have_count(1)  # only the submitted one waits for the buyer
     expect(approve).to_have_text(re.compile("确认并放款"))
-    _fits(page, approve)
+    fits_on_screen(page, approve)
     expect(page.get_by_test_id("milestones")).to_contain_text("请补充两项从属权利要求")
     # The platform's own notes on the timeline are in Chinese too (orders/timeline.py).
     timeline = page.get_by_test_id("timeline")
     expect(timeline).to_contain_text("里程碑“Step 1”已确认；已放款")
     expect(timeline).to_contain_text("被要求修改：请补充两项从属权利要求")
     expect(timeline).not_to_contain_text("released")
-    _no_horizontal_scroll(page)
+    no_horizontal_scroll(page)
     screenshots(page, f"{width}-buyer")
     context.close()
 
-    context, page = _in_chinese(browser, live_server, escrow_order["provider"], width)
+    context, page = browser_in_chinese(browser, live_server, escrow_order["provider"], width)
     page.goto(f"{live_server}/provider/orders/{order_id}")
     _milestone_list_in_chinese(page, escrow_order)
     resubmit = page.get_by_test_id("milestone-submit-open")
     expect(resubmit).to_have_count(1)  # the one sent back may be submitted again
     expect(resubmit).to_have_text(re.compile("提交确认"))
-    _fits(page, resubmit)
-    _no_horizontal_scroll(page)
+    fits_on_screen(page, resubmit)
+    no_horizontal_scroll(page)
     screenshots(page, f"{width}-institution")
     context.close()
 
-    context, page = _in_chinese(browser, live_server, escrow_order["staff"], width)
+    context, page = browser_in_chinese(browser, live_server, escrow_order["staff"], width)
     page.goto(f"{live_server}/staff/orders/{order_id}")
     expect(page.get_by_test_id("panel-held")).to_contain_text(escrow_order["held"])
     expect(page.locator("body")).to_contain_text("平台托管中")
-    _no_horizontal_scroll(page)
+    no_horizontal_scroll(page)
     screenshots(page, f"{width}-staff")
     context.close()
